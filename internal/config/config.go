@@ -1,11 +1,20 @@
 // Package config holds the broker's typed configuration: defaults, loading
 // from a TOML file, STROM_* environment variables and flags, and validation.
 // A zero-config start (Default()) is a working single-node broker.
+//
+// Layers apply in this order, later ones winning: Default(), the TOML file
+// (Load), the environment (ApplyEnv), then command-line flags (set by the
+// caller on the returned struct). Validate runs last, on the merged result.
+//
+// Concurrency: a Config is a plain value; nothing here keeps state or starts
+// goroutines, so every function is safe to call from any goroutine.
 package config
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -31,6 +40,38 @@ type Config struct {
 
 	// Log holds the broker-wide topic config defaults (Kafka's log.* keys).
 	Log LogDefaults `toml:"log"`
+
+	// Node and Peers describe the cluster shape. Load copies
+	// Node.Addresses.Kafka into Listen and Node.Advertise.Kafka into
+	// Advertise, after which Listen and Advertise are authoritative for the
+	// Kafka listener (env and flags override them, not the Node fields).
+	Node  Node   `toml:"node"`
+	Peers []Peer `toml:"peers"`
+}
+
+// Node holds this node's listeners for each protocol it speaks.
+type Node struct {
+	// Addresses are the local bind addresses ([node.addresses]).
+	Addresses Endpoints `toml:"addresses"`
+	// Advertise are the addresses other nodes and clients dial
+	// ([node.advertise]); an empty one defaults to the bind address.
+	Advertise Endpoints `toml:"advertise"`
+}
+
+// Endpoints is one host:port per protocol.
+type Endpoints struct {
+	Kafka string `toml:"kafka"` // Kafka protocol listener
+	WAL   string `toml:"wal"`   // replication listener
+	Raft  string `toml:"raft"`  // cluster-metadata Raft transport
+}
+
+// Peer is one cluster member as every node must see it: its stable id and
+// its advertised addresses. The list includes this node itself.
+type Peer struct {
+	ID    int32  `toml:"id"`
+	Kafka string `toml:"kafka"`
+	WAL   string `toml:"wal"`
+	Raft  string `toml:"raft"`
 }
 
 // LogDefaults are broker-level defaults for topic configs. Each maps to the
@@ -91,21 +132,54 @@ func (c Config) AdvertisedAddr() string {
 	return c.Listen
 }
 
+// SlogLevel returns LogLevel as a slog level; Validate has checked it.
+func (c Config) SlogLevel() slog.Level {
+	l, _ := ParseLogLevel(c.LogLevel)
+	return l
+}
+
+// ParseLogLevel accepts debug, info, warn (or warning) and error, in any case.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+}
+
 // Validate refuses configurations that would hand clients an address they
 // cannot connect to, or that have no sensible meaning.
 func (c Config) Validate() error {
+	listenKey, advKey := "listen", "advertise"
+	if c.Node.Addresses.Kafka != "" && c.Node.Addresses.Kafka == c.Listen {
+		listenKey = "node.addresses.kafka"
+	}
+	if c.Node.Advertise.Kafka != "" && c.Node.Advertise.Kafka == c.Advertise {
+		advKey = "node.advertise.kafka"
+	} else if c.Advertise == "" && listenKey != "listen" {
+		advKey = "node.advertise.kafka"
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("listen: %q is not host:port: %w", c.Listen, err)
+		return fmt.Errorf("%s: %q is not host:port: %w", listenKey, c.Listen, err)
 	}
 	host, port, err := net.SplitHostPort(c.AdvertisedAddr())
 	if err != nil {
-		return fmt.Errorf("advertise: %q is not host:port: %w", c.AdvertisedAddr(), err)
+		return fmt.Errorf("%s: %q is not host:port: %w", advKey, c.AdvertisedAddr(), err)
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		return fmt.Errorf("advertise: %q is not an address clients can connect to; set --advertise to a reachable host:port", c.AdvertisedAddr())
+	if !connectableHost(host) {
+		return fmt.Errorf("%s: %q is not an address clients can connect to; set --advertise to a reachable host:port", advKey, c.AdvertisedAddr())
 	}
 	if port == "0" && c.Advertise != "" {
-		return fmt.Errorf("advertise: port 0 is not connectable")
+		return fmt.Errorf("%s: port 0 is not connectable", advKey)
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("log_level: %w", err)
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id: must be >= 0, got %d", c.NodeID)
@@ -122,8 +196,26 @@ func (c Config) Validate() error {
 	if c.MaxInFlightPerConn < 1 {
 		return fmt.Errorf("max_in_flight_per_conn: must be >= 1")
 	}
+	if c.DefaultReplicationFactor < 1 {
+		return fmt.Errorf("default_replication_factor: must be >= 1, got %d", c.DefaultReplicationFactor)
+	}
+	if c.ConnMaxIdle <= 0 {
+		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
+	}
 	if c.Log.RetentionCheckInterval <= 0 {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
-	return nil
+	return c.validateCluster()
+}
+
+// connectableHost reports whether a client could dial host: not empty and
+// not a wildcard bind address.
+func connectableHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return false
+	}
+	return true
 }

@@ -1,0 +1,304 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const clusterTOML = `
+node_id = 1
+data_dir = "/var/lib/strom"   # optional
+[node.addresses]
+kafka = "0.0.0.0:9092"
+wal = "0.0.0.0:9291"
+raft = "0.0.0.0:5001"
+[node.advertise]
+kafka = "localhost:9092"
+wal = "localhost:9291"
+raft = "localhost:5001"
+[[peers]]
+id = 1
+kafka = "localhost:9092"
+wal = "localhost:9291"
+raft = "localhost:5001"
+`
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "strom.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+func TestLoadEmptyPathIsDefault(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != Default().Listen || c.Log.SegmentBytes != Default().Log.SegmentBytes {
+		t.Fatalf("Load(\"\") = %+v, want defaults", c)
+	}
+}
+
+func TestLoadFileOverDefaults(t *testing.T) {
+	p := writeFile(t, `
+listen = "127.0.0.1:19092"
+log_level = "debug"
+connections_max_idle = "30s"
+[log]
+segment_bytes = 1048576
+retention_check_interval = "1m"
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:19092" || c.LogLevel != "debug" || c.ConnMaxIdle != 30*time.Second ||
+		c.Log.SegmentBytes != 1<<20 || c.Log.RetentionCheckInterval != time.Minute {
+		t.Fatalf("file values not applied: %+v", c)
+	}
+	if c.DataDir != Default().DataDir || c.Log.RetentionMs != Default().Log.RetentionMs {
+		t.Fatalf("defaults lost: %+v", c)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"unknown top-level key", `listn = "x:1"`, "listn"},
+		{"unknown nested key", "[log]\nsegment_byte = 1", "log.segment_byte"},
+		{"unknown peer key", "[[peers]]\nid = 1\nkafak = \"a:1\"", "peers.kafak"},
+		{"wrong type", `node_id = "one"`, "node_id"},
+		{"listen disagrees with node.addresses.kafka", "listen = \"a:1\"\n[node.addresses]\nkafka = \"b:1\"", "node.addresses.kafka"},
+		{"advertise disagrees with node.advertise.kafka", "advertise = \"a:1\"\n[node.advertise]\nkafka = \"b:1\"", "node.advertise.kafka"},
+		{"syntax", `listen = `, "load config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, tc.body))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load error = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+		t.Fatal("Load of a missing file succeeded")
+	}
+}
+
+func TestLoadClusterShape(t *testing.T) {
+	c, err := Load(writeFile(t, clusterTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if c.Listen != "0.0.0.0:9092" || c.Advertise != "localhost:9092" {
+		t.Fatalf("listen/advertise = %q/%q, want node.addresses/advertise.kafka", c.Listen, c.Advertise)
+	}
+	want := Node{
+		Addresses: Endpoints{Kafka: "0.0.0.0:9092", WAL: "0.0.0.0:9291", Raft: "0.0.0.0:5001"},
+		Advertise: Endpoints{Kafka: "localhost:9092", WAL: "localhost:9291", Raft: "localhost:5001"},
+	}
+	if c.Node != want {
+		t.Fatalf("Node = %+v, want %+v", c.Node, want)
+	}
+	if len(c.Peers) != 1 || c.Peers[0] != (Peer{ID: 1, Kafka: "localhost:9092", WAL: "localhost:9291", Raft: "localhost:5001"}) {
+		t.Fatalf("Peers = %+v", c.Peers)
+	}
+	if c.DataDir != "/var/lib/strom" || !c.Clustered() || c.AdvertisedWAL() != "localhost:9291" || c.AdvertisedRaft() != "localhost:5001" {
+		t.Fatalf("unexpected %+v", c)
+	}
+}
+
+func TestValidateClusterShape(t *testing.T) {
+	threePeers := `
+[[peers]]
+id = 1
+kafka = "localhost:9092"
+wal = "localhost:9291"
+raft = "localhost:5001"
+[[peers]]
+id = 2
+kafka = "localhost:9093"
+wal = "localhost:9292"
+raft = "localhost:5002"
+`
+	for _, tc := range []struct {
+		name string
+		edit func(s string) string
+		want string // "" = valid
+	}{
+		{"as given", func(s string) string { return s }, ""},
+		{"two peers", func(s string) string { return s + strings.Replace(threePeers, "id = 1\nkafka", "id = 3\nkafka", 1) }, ""},
+		{"duplicate peer id", func(s string) string { return s + threePeers }, "peers[1].id: duplicate peer id 1"},
+		{"node_id missing from peers", func(s string) string { return strings.Replace(s, "node_id = 1", "node_id = 7", 1) }, "node_id: 7 is not in peers"},
+		{"advertise kafka wildcard", func(s string) string {
+			return strings.Replace(s, "[node.advertise]\nkafka = \"localhost:9092\"", "[node.advertise]\nkafka = \"0.0.0.0:9092\"", 1)
+		}, "node.advertise.kafka"},
+		{"advertise kafka empty host", func(s string) string {
+			return strings.Replace(s, "[node.advertise]\nkafka = \"localhost:9092\"", "[node.advertise]\nkafka = \":9092\"", 1)
+		}, "node.advertise.kafka"},
+		{"advertise kafka missing, bind wildcard", func(s string) string {
+			return strings.Replace(s, "[node.advertise]\nkafka = \"localhost:9092\"\n", "[node.advertise]\n", 1)
+		}, "node.advertise.kafka"},
+		{"advertise wal wildcard", func(s string) string {
+			return strings.Replace(s, "wal = \"localhost:9291\"", "wal = \"0.0.0.0:9291\"", 1)
+		}, "node.advertise.wal"},
+		{"advertise raft ipv6 wildcard", func(s string) string {
+			return strings.Replace(s, "raft = \"localhost:5001\"", "raft = \"[::]:5001\"", 1)
+		}, "node.advertise.raft"},
+		{"advertise wal missing, bind wildcard", func(s string) string { return strings.Replace(s, "wal = \"localhost:9291\"\n", "", 1) }, "node.advertise.wal (defaulted from node.addresses.wal)"},
+		{"own peer kafka disagrees", func(s string) string {
+			return strings.Replace(s, "id = 1\nkafka = \"localhost:9092\"", "id = 1\nkafka = \"otherhost:9092\"", 1)
+		}, "peers[0].kafka"},
+		{"own peer raft disagrees", func(s string) string {
+			i := strings.LastIndex(s, "localhost:5001")
+			return s[:i] + "localhost:5009" + s[i+len("localhost:5001"):]
+		}, "peers[0].raft"},
+		{"peer wildcard", func(s string) string {
+			return s + "[[peers]]\nid = 4\nkafka = \"h:1\"\nwal = \"h:3\"\nraft = \"0.0.0.0:2\"\n"
+		}, "peers[1].raft"},
+		{"peer missing wal", func(s string) string { return s + "[[peers]]\nid = 5\nkafka = \"h:1\"\nraft = \"h:2\"\n" }, "peers[1].wal: must be set"},
+		{"negative peer id", func(s string) string {
+			return s + "[[peers]]\nid = -1\nkafka = \"h:1\"\nwal = \"h:3\"\nraft = \"h:2\"\n"
+		}, "peers[1].id"},
+		{"bad bind address", func(s string) string { return strings.Replace(s, "wal = \"0.0.0.0:9291\"", "wal = \"nowhere\"", 1) }, "node.addresses.wal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(writeFile(t, tc.edit(clusterTOML)))
+			if err == nil {
+				err = c.Validate()
+			}
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"listen not host:port", func(c *Config) { c.Listen = "9092" }, "listen"},
+		{"advertise wildcard from listen", func(c *Config) { c.Listen = "0.0.0.0:9092" }, "advertise"},
+		{"advertise port 0", func(c *Config) { c.Advertise = "h:0" }, "advertise: port 0"},
+		{"negative node id", func(c *Config) { c.NodeID = -1 }, "node_id"},
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir"},
+		{"zero partitions", func(c *Config) { c.DefaultPartitions = 0 }, "default_partitions"},
+		{"zero replication", func(c *Config) { c.DefaultReplicationFactor = 0 }, "default_replication_factor"},
+		{"tiny request max", func(c *Config) { c.SocketRequestMaxBytes = 10 }, "socket_request_max_bytes"},
+		{"zero in-flight", func(c *Config) { c.MaxInFlightPerConn = 0 }, "max_in_flight_per_conn"},
+		{"zero idle", func(c *Config) { c.ConnMaxIdle = 0 }, "connections_max_idle"},
+		{"zero retention check", func(c *Config) { c.Log.RetentionCheckInterval = 0 }, "log.retention_check_interval"},
+		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func mapLookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestApplyEnv(t *testing.T) {
+	c := Default()
+	err := c.ApplyEnv(mapLookup(map[string]string{
+		"STROM_LISTEN":                   "127.0.0.1:1",
+		"STROM_ADVERTISE":                "example:1",
+		"STROM_DATA_DIR":                 "/d",
+		"STROM_NODE_ID":                  "4",
+		"STROM_LOG_LEVEL":                "warn",
+		"STROM_AUTO_CREATE_TOPICS":       "false",
+		"STROM_DEFAULT_PARTITIONS":       "6",
+		"STROM_SOCKET_REQUEST_MAX_BYTES": "2048",
+		"STROM_CONNECTIONS_MAX_IDLE":     "90s",
+		"STROM_LOG_SEGMENT_BYTES":        "4096",
+		"STROM_UNRELATED":                "ignored",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:1" || c.Advertise != "example:1" || c.DataDir != "/d" || c.NodeID != 4 ||
+		c.LogLevel != "warn" || c.AutoCreateTopics || c.DefaultPartitions != 6 || c.SocketRequestMaxBytes != 2048 ||
+		c.ConnMaxIdle != 90*time.Second || c.Log.SegmentBytes != 4096 {
+		t.Fatalf("env not applied: %+v", c)
+	}
+	for name, val := range map[string]string{
+		"STROM_NODE_ID":              "x",
+		"STROM_AUTO_CREATE_TOPICS":   "maybe",
+		"STROM_DEFAULT_PARTITIONS":   "99999999999",
+		"STROM_CONNECTIONS_MAX_IDLE": "10",
+	} {
+		c := Default()
+		err := c.ApplyEnv(mapLookup(map[string]string{name: val}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error = %v, want it to name the variable", name, val, err)
+		}
+	}
+}
+
+func TestEnvVarsCoverTopLevelKeysUniquely(t *testing.T) {
+	names := EnvVars()
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Fatalf("duplicate env var %s", n)
+		}
+		seen[n] = true
+	}
+	for _, want := range []string{"STROM_LISTEN", "STROM_ADVERTISE", "STROM_DATA_DIR", "STROM_NODE_ID", "STROM_LOG_LEVEL",
+		"STROM_AUTO_CREATE_TOPICS", "STROM_DEFAULT_PARTITIONS", "STROM_DEFAULT_REPLICATION_FACTOR",
+		"STROM_SOCKET_REQUEST_MAX_BYTES", "STROM_MAX_IN_FLIGHT_PER_CONN", "STROM_CONNECTIONS_MAX_IDLE",
+		"STROM_LOG_RETENTION_MS"} {
+		if !seen[want] {
+			t.Errorf("EnvVars() lacks %s", want)
+		}
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "STROM_NODE_ADDRESSES") || strings.HasPrefix(n, "STROM_PEERS") {
+			t.Errorf("cluster shape key %s must come from the file only", n)
+		}
+	}
+}
+
+func TestPrecedenceFileThenEnv(t *testing.T) {
+	c, err := Load(writeFile(t, "listen = \"127.0.0.1:2\"\ndata_dir = \"/file\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ApplyEnv(mapLookup(map[string]string{"STROM_LISTEN": "127.0.0.1:3"})); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:3" || c.DataDir != "/file" || c.LogLevel != "info" {
+		t.Fatalf("precedence wrong: %+v", c)
+	}
+}
