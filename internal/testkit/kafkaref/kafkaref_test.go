@@ -1,0 +1,92 @@
+package kafkaref
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// roundTrip creates a topic, produces one record with acks=all and reads it back.
+func roundTrip(t *testing.T, seeds []string, replicas int16) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	const topic = "kafkaref-roundtrip"
+	resp, err := adm.CreateTopic(ctx, 3, replicas, nil, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v / %v", err, resp.Err)
+	}
+
+	rec := &kgo.Record{Topic: topic, Partition: 1, Key: []byte("k"), Value: []byte("hello kafka")}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {1: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	for {
+		fetches := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("no record consumed: %v", err)
+		}
+		for _, fe := range fetches.Errors() {
+			t.Fatalf("fetch %s/%d: %v", fe.Topic, fe.Partition, fe.Err)
+		}
+		if recs := fetches.Records(); len(recs) > 0 {
+			got := recs[0]
+			if string(got.Key) != "k" || string(got.Value) != "hello kafka" || got.Partition != 1 || got.Offset != 0 {
+				t.Fatalf("got record key=%q value=%q offset=%d", got.Key, got.Value, got.Offset)
+			}
+			return
+		}
+	}
+}
+
+func TestSingleNode(t *testing.T) {
+	b := Start(t, Options{})
+	if b.PID() <= 0 || !strings.HasPrefix(b.Addr(), "127.0.0.1:") {
+		t.Fatalf("bad broker: pid %d addr %q", b.PID(), b.Addr())
+	}
+	roundTrip(t, []string{b.Addr()}, 1)
+}
+
+func TestThreeNodes(t *testing.T) {
+	b := Start(t, Options{Nodes: 3})
+	if got := len(b.PIDs()); got != 3 {
+		t.Fatalf("%d nodes, want 3", got)
+	}
+	// Bootstrap through the last node, as clients do through any broker.
+	roundTrip(t, []string{b.Addrs()[2]}, 3)
+}
+
+func TestStopIsIdempotent(t *testing.T) {
+	b := Start(t, Options{})
+	pid := b.PID()
+	b.Stop()
+	b.Stop() // and again from t.Cleanup
+	if processAlive(pid) {
+		t.Fatalf("broker pid %d still running after Stop", pid)
+	}
+}

@@ -1,0 +1,7 @@
+package kafkaref
+
+import "syscall"
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
