@@ -1,0 +1,162 @@
+// Package broker assembles a Strom node: config, metadata controller,
+// partition registry, handlers and the Kafka listener, and runs the
+// periodic work (retention, time-based flush). It owns their start-up and
+// shutdown order.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/server"
+)
+
+// Broker is one running node.
+type Broker struct {
+	cfg    config.Config
+	logger *slog.Logger
+
+	ctrl  *controller.Local
+	parts *partition.Registry
+	env   *handler.Env
+	srv   *server.Server
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	shutdown sync.Once
+}
+
+// New validates cfg and prepares the node: it binds nothing yet, but opens
+// (and if needed recovers) all stored partitions. The listener is bound
+// here too, so that the advertised address can default to the bound one
+// when listening on port 0.
+func New(cfg config.Config, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	cfg.DataDir = abs
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	b := &Broker{cfg: cfg, logger: logger, stop: make(chan struct{})}
+	return b, nil
+}
+
+// Start binds the listener, opens the metadata and partitions, and starts
+// serving.
+func (b *Broker) Start() error {
+	// The listener is bound before metadata is opened so that a listen
+	// address with port 0 advertises the real port.
+	pre := server.New(b.cfg, nil, b.logger)
+	if err := pre.Listen(); err != nil {
+		return err
+	}
+	adv := b.cfg.Advertise
+	if adv == "" {
+		adv = pre.Addr().String()
+		if host, _, _ := net.SplitHostPort(b.cfg.Listen); host == "" || host == "0.0.0.0" || host == "::" {
+			pre.Close()
+			return errors.New("advertise: the listen address has no connectable host; set --advertise")
+		}
+	}
+	self, err := handler.SelfBroker(b.cfg.NodeID, adv)
+	if err != nil {
+		pre.Close()
+		return fmt.Errorf("advertise %q: %w", adv, err)
+	}
+	ctrl, err := controller.OpenLocal(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), self)
+	if err != nil {
+		pre.Close()
+		return err
+	}
+	b.ctrl = ctrl
+	b.parts = partition.NewRegistry(b.cfg.DataDir, b.cfg.NodeID, b.cfg.Log, b.logger)
+	im := ctrl.Image()
+	if err := b.parts.RemoveOrphans(im); err != nil {
+		pre.Close()
+		return err
+	}
+	if err := b.parts.Apply(im); err != nil {
+		pre.Close()
+		b.parts.Close()
+		return fmt.Errorf("open partitions: %w", err)
+	}
+	ctrl.Subscribe(func(prev, next *metadata.Image) {
+		if prev == nil {
+			return // the initial image was applied above
+		}
+		if err := b.parts.Apply(next); err != nil {
+			b.logger.Error("applying metadata to partitions", "err", err)
+		}
+	})
+	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	b.srv = pre
+	b.srv.SetEnv(b.env)
+	b.srv.Serve()
+	b.wg.Add(1)
+	go b.ticker()
+	return nil
+}
+
+// Addr is the bound Kafka listener address.
+func (b *Broker) Addr() net.Addr { return b.srv.Addr() }
+
+// DataDir is the absolute data directory.
+func (b *Broker) DataDir() string { return b.cfg.DataDir }
+
+// ticker runs time-based partition work.
+func (b *Broker) ticker() {
+	defer b.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastRetention := time.Now()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			retention := now.Sub(lastRetention) >= b.cfg.Log.RetentionCheckInterval
+			if retention {
+				lastRetention = now
+			}
+			b.parts.Tick(now, retention)
+		}
+	}
+}
+
+// Shutdown drains connections, then flushes and closes every partition
+// cleanly so the next start needs no recovery.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	var err error
+	b.shutdown.Do(func() {
+		if b.srv != nil {
+			if e := b.srv.Shutdown(ctx); e != nil {
+				err = fmt.Errorf("drain connections: %w", e)
+			}
+		}
+		close(b.stop)
+		b.wg.Wait()
+		if b.parts != nil {
+			if e := b.parts.Close(); e != nil {
+				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
+			}
+		}
+	})
+	return err
+}

@@ -1,0 +1,79 @@
+// Package controller owns changes to the cluster metadata. It validates each
+// change, makes it durable, and publishes a new immutable metadata.Image to
+// subscribers in commit order. The Local controller serves a single node and
+// keeps its image in one file that is rewritten atomically; cluster mode
+// replaces it with a Raft-replicated one behind the same interface.
+//
+// Concurrency: all methods are safe for concurrent use; changes are
+// serialized, and subscribers are called synchronously, in order, with the
+// controller's change lock held (they must not call back into the
+// controller).
+package controller
+
+import (
+	"context"
+	"errors"
+
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// Sentinel errors; handlers map them to Kafka error codes.
+var (
+	ErrTopicExists              = errors.New("topic already exists")
+	ErrUnknownTopic             = errors.New("unknown topic")
+	ErrInvalidPartitions        = errors.New("invalid number of partitions")
+	ErrInvalidReplicationFactor = errors.New("invalid replication factor")
+	ErrInvalidTopic             = errors.New("invalid topic name")
+	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
+	ErrNotController            = errors.New("not the controller")
+)
+
+// TopicSpec describes a topic to create.
+type TopicSpec struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	Configs           map[string]string
+	Internal          bool
+}
+
+// ConfigChange is one config operation: Value nil deletes the override.
+type ConfigChange struct {
+	Name  string
+	Value *string
+}
+
+// Controller is the metadata authority.
+type Controller interface {
+	// Image returns the current published image; never nil.
+	Image() *metadata.Image
+	CreateTopic(ctx context.Context, spec TopicSpec) (*metadata.Topic, error)
+	DeleteTopic(ctx context.Context, name string) error
+	// CreatePartitions grows a topic to total partitions.
+	CreatePartitions(ctx context.Context, name string, total int32) error
+	// AlterTopicConfigs applies changes; replace drops every override first
+	// (the legacy AlterConfigs semantics).
+	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace bool) error
+	// AllocateProducerIDs reserves n consecutive producer ids.
+	AllocateProducerIDs(ctx context.Context, n int64) (first int64, err error)
+	// Subscribe registers fn to be called with every newly published image
+	// (and once immediately with the current one).
+	Subscribe(fn func(prev, next *metadata.Image))
+}
+
+// ValidTopicName applies Kafka's rules: 1-249 chars of [a-zA-Z0-9._-], not
+// "." or "..".
+func ValidTopicName(name string) bool {
+	if name == "" || len(name) > 249 || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,323 @@
+package handler
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/storage"
+)
+
+// Fetch v4-16.
+//
+// Consumers read below the high watermark (read_committed: the last stable
+// offset, equal to it until transactions exist). The request long-polls
+// until MinBytes are available or MaxWaitMillis passes, woken by appends.
+// The first batch of the first non-empty partition is returned whole even
+// when larger than the byte limits, as Kafka does. Fetch sessions (v7+,
+// KIP-227) are kept in a bounded cache. v9+ checks the current leader
+// epoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); v13+ names topics by
+// id. v17+ (KIP-853 replica directory ids) is not served.
+
+func init() { register(1, 4, 16, serveFetch) }
+
+const (
+	finalEpoch   = -1
+	initialEpoch = 0
+)
+
+// fetchPlan is a fetch in progress: the partitions to read and how.
+type fetchPlan struct {
+	e        *Env
+	req      *kmsg.FetchRequest
+	session  *fetchSession // nil for sessionless fetches
+	full     bool          // every partition is answered
+	parts    []*sessionPart
+	deadline time.Time
+}
+
+func serveFetch(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	plan := &fetchPlan{e: e, req: req, full: true}
+	now := e.Now()
+
+	if code := plan.resolveSession(now); code != 0 {
+		resp.ErrorCode = code
+		return Now(resp)
+	}
+	if req.MaxWaitMillis > 0 {
+		plan.deadline = now.Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	}
+	if out, done := plan.read(false); done {
+		return Now(out)
+	}
+	return Result{Deferred: func() kmsg.Response { return plan.wait(r) }}
+}
+
+// resolveSession applies the KIP-227 session rules; a non-zero return is
+// the top-level error to answer with.
+func (f *fetchPlan) resolveSession(now time.Time) int16 {
+	req, cache := f.req, f.e.sessions
+	im := f.e.Ctrl.Image()
+	parts := make([]sessionPart, 0, 8)
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		id := metadata.TopicID(rt.TopicID)
+		if req.Version >= 13 {
+			if t := im.TopicsByID[id]; t != nil {
+				name = t.Name
+			} else {
+				name = ""
+			}
+		} else if t := im.Topics[name]; t != nil {
+			id = t.ID
+		}
+		for _, rp := range rt.Partitions {
+			parts = append(parts, sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch})
+		}
+	}
+	if req.Version < 7 || (req.SessionID == 0 && req.SessionEpoch == finalEpoch) {
+		f.parts = toPtrs(parts)
+		return 0
+	}
+	switch {
+	case req.SessionEpoch == finalEpoch:
+		cache.remove(req.SessionID)
+		f.parts = toPtrs(parts)
+		return 0
+	case req.SessionEpoch == initialEpoch:
+		if req.SessionID != 0 {
+			cache.remove(req.SessionID)
+		}
+		s := cache.create(now)
+		cache.mu.Lock()
+		for _, p := range parts {
+			s.upsert(p)
+		}
+		f.parts = append([]*sessionPart(nil), s.parts...)
+		cache.mu.Unlock()
+		f.session = s
+		return 0
+	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	s := cache.m[req.SessionID]
+	if s == nil {
+		return kerr.FetchSessionIDNotFound.Code
+	}
+	if s.nextEpoch != req.SessionEpoch {
+		return kerr.InvalidFetchSessionEpoch.Code
+	}
+	s.nextEpoch = nextSessionEpoch(s.nextEpoch)
+	s.lastUsed = now
+	for _, ft := range req.ForgottenTopics {
+		name := ft.Topic
+		if req.Version >= 13 {
+			name = ""
+			if t := im.TopicsByID[metadata.TopicID(ft.TopicID)]; t != nil {
+				name = t.Name
+			}
+		}
+		for _, p := range ft.Partitions {
+			s.forget(name, p)
+		}
+	}
+	for _, p := range parts {
+		s.upsert(p)
+	}
+	f.parts = append([]*sessionPart(nil), s.parts...)
+	f.session, f.full = s, false
+	return 0
+}
+
+func toPtrs(ps []sessionPart) []*sessionPart {
+	out := make([]*sessionPart, len(ps))
+	for i := range ps {
+		ps[i].sentHW, ps[i].sentLSO, ps[i].sentLogStart = -1, -1, -1
+		out[i] = &ps[i]
+	}
+	return out
+}
+
+// read builds a response from the current state of the logs. done is
+// false when the request should wait for more data first (and final is
+// false).
+func (f *fetchPlan) read(final bool) (*kmsg.FetchResponse, bool) {
+	req := f.req
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if f.session != nil {
+		resp.SessionID = f.session.id
+	}
+	im := f.e.Ctrl.Image()
+	remaining := int64(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	var total int64
+	hasErr := false
+	type out struct {
+		sp *sessionPart
+		rp kmsg.FetchResponseTopicPartition
+	}
+	outs := make([]out, 0, len(f.parts))
+	for _, sp := range f.parts {
+		rp := f.readPartition(im, sp, &remaining, total == 0)
+		total += int64(len(rp.RecordBatches))
+		if rp.ErrorCode != 0 {
+			hasErr = true
+		}
+		outs = append(outs, out{sp, rp})
+	}
+	if !final && !hasErr && total < int64(req.MinBytes) && !f.deadline.IsZero() && f.e.Now().Before(f.deadline) {
+		return nil, false
+	}
+
+	if f.session != nil {
+		f.e.sessions.mu.Lock()
+		defer f.e.sessions.mu.Unlock()
+	}
+	var cur *kmsg.FetchResponseTopic
+	for _, o := range outs {
+		sp, rp := o.sp, o.rp
+		if !f.full && len(rp.RecordBatches) == 0 && rp.ErrorCode == 0 &&
+			rp.HighWatermark == sp.sentHW && rp.LastStableOffset == sp.sentLSO && rp.LogStartOffset == sp.sentLogStart {
+			continue
+		}
+		sp.sentHW, sp.sentLSO, sp.sentLogStart = rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset
+		if cur == nil || cur.Topic != sp.topic || cur.TopicID != [16]byte(sp.id) {
+			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+			cur = &resp.Topics[len(resp.Topics)-1]
+			cur.Topic, cur.TopicID = sp.topic, sp.id
+		}
+		cur.Partitions = append(cur.Partitions, rp)
+	}
+	return resp, true
+}
+
+func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) kmsg.FetchResponseTopicPartition {
+	req := f.req
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.Partition = sp.partition
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+	rp.PreferredReadReplica = -1
+	t := im.Topics[sp.topic]
+	if t == nil || sp.topic == "" {
+		if req.Version >= 13 {
+			rp.ErrorCode = kerr.UnknownTopicID.Code
+		} else {
+			rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		}
+		return rp
+	}
+	if sp.partition < 0 || int(sp.partition) >= len(t.Partitions) {
+		rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return rp
+	}
+	p := f.e.Partitions.Get(t.Name, sp.partition)
+	if p == nil {
+		rp.ErrorCode = kerr.NotLeaderForPartition.Code
+		return rp
+	}
+	if code := checkLeaderEpoch(sp.leaderEpoch, p.LeaderEpoch()); code != 0 {
+		rp.ErrorCode = code
+		return rp
+	}
+	hw := p.HighWatermark()
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.LogStartOffset()
+	if req.IsolationLevel == 1 {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	if sp.fetchOffset > p.LogEndOffset() || sp.fetchOffset < rp.LogStartOffset {
+		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		return rp
+	}
+	if sp.fetchOffset >= hw {
+		return rp
+	}
+	limit := int64(sp.maxBytes)
+	if limit > *remaining {
+		limit = *remaining
+	}
+	if limit <= 0 && !first {
+		return rp
+	}
+	rr, err := p.Log().Read(sp.fetchOffset, int32(limit), hw, first)
+	if err != nil {
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		} else {
+			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
+			rp.ErrorCode = kerr.KafkaStorageError.Code
+		}
+		return rp
+	}
+	defer rr.Release()
+	if rr.Size() > 0 {
+		buf, err := rr.AppendTo(make([]byte, 0, rr.Size()))
+		if err != nil {
+			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "err", err)
+			rp.ErrorCode = kerr.KafkaStorageError.Code
+			return rp
+		}
+		rp.RecordBatches = buf
+		*remaining -= int64(len(buf))
+	}
+	return rp
+}
+
+// checkLeaderEpoch applies KIP-320: a client that knows an older epoch is
+// fenced, one that knows a newer epoch than ours must retry.
+func checkLeaderEpoch(client, ours int32) int16 {
+	switch {
+	case client < 0 || client == ours:
+		return 0
+	case client < ours:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}
+
+// wait long-polls: woken by any involved partition's advance, it re-reads
+// until MinBytes are there or the deadline passes.
+func (f *fetchPlan) wait(r *Request) kmsg.Response {
+	w := partition.NewWaiter()
+	var regs []*partition.Partition
+	for _, sp := range f.parts {
+		if p := f.e.Partitions.Get(sp.topic, sp.partition); p != nil {
+			p.AddWaiter(w)
+			regs = append(regs, p)
+		}
+	}
+	defer func() {
+		for _, p := range regs {
+			p.RemoveWaiter(w)
+		}
+	}()
+	// An append between the first read and the registration above would
+	// have woken nobody: look once more before sleeping.
+	if resp, done := f.read(false); done {
+		return resp
+	}
+	timer := time.NewTimer(time.Until(f.deadline))
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.C:
+			if resp, done := f.read(false); done {
+				return resp
+			}
+		case <-timer.C:
+			resp, _ := f.read(true)
+			return resp
+		case <-r.Ctx.Done():
+			resp, _ := f.read(true)
+			return resp
+		}
+	}
+}

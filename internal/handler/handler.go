@@ -1,0 +1,88 @@
+// Package handler implements the Kafka APIs, one file per API key. It is
+// the only place Kafka error codes are chosen. Handlers know no sockets or
+// files: the server decodes a request with kmsg and calls Serve; the
+// handler works against the broker's Env (metadata, partitions,
+// controller) and returns a response, possibly deferred.
+//
+// Each API registers itself with its supported version range in an init
+// function, so ApiVersions is built from the code and can never advertise
+// an API that has no handler (DESIGN.md §2 rule 7).
+//
+// Concurrency: Serve is called from a connection's reader goroutine, in
+// request arrival order; a Result's Deferred function runs on its own
+// goroutine and may block (long-poll fetch, acks=all).
+package handler
+
+import (
+	"context"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one decoded request and what is known of its connection.
+type Request struct {
+	Ctx           context.Context // cancelled when the connection closes or the broker stops
+	Key, Version  int16
+	CorrelationID int32
+	ClientID      string
+	ClientAddr    string
+	Body          kmsg.Request
+}
+
+// Result is a handler's answer: a response now, a function that produces
+// it later (run on its own goroutine), or nothing at all (acks=0).
+type Result struct {
+	Resp       kmsg.Response
+	Deferred   func() kmsg.Response
+	NoResponse bool
+}
+
+// Now wraps an immediate response.
+func Now(r kmsg.Response) Result { return Result{Resp: r} }
+
+type api struct {
+	key, min, max int16
+	serve         func(e *Env, r *Request) Result
+}
+
+var apis = map[int16]*api{}
+
+// register adds an API; called from each API file's init.
+func register(key, min, max int16, serve func(e *Env, r *Request) Result) {
+	if _, dup := apis[key]; dup {
+		panic("handler: duplicate registration of key " + kmsg.NameForKey(key))
+	}
+	if max > kmsg.RequestForKey(key).MaxVersion() {
+		panic("handler: " + kmsg.NameForKey(key) + " registered above kmsg's max version")
+	}
+	apis[key] = &api{key: key, min: min, max: max, serve: serve}
+}
+
+// VersionRange is one supported API.
+type VersionRange struct{ Key, Min, Max int16 }
+
+// Supported lists the registered APIs in key order.
+func Supported() []VersionRange {
+	out := make([]VersionRange, 0, len(apis))
+	for _, a := range apis {
+		out = append(out, VersionRange{a.key, a.min, a.max})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Lookup reports whether key is served and its version range.
+func Lookup(key int16) (VersionRange, bool) {
+	a, ok := apis[key]
+	if !ok {
+		return VersionRange{}, false
+	}
+	return VersionRange{a.key, a.min, a.max}, true
+}
+
+// Serve runs the handler for r. The caller has checked Lookup and the
+// version range (ApiVersions excepted: it answers unknown versions itself).
+func (e *Env) Serve(r *Request) Result {
+	return apis[r.Key].serve(e, r)
+}

@@ -1,0 +1,80 @@
+package handler
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets v1-10.
+//
+// v0 (old-style offset arrays) was removed in Kafka 4.0. Special
+// timestamps: -1 latest (the high watermark; read_committed: the last
+// stable offset), -2 earliest, -3 the record with the largest timestamp
+// (v7+, KIP-734), -4 earliest local (v8+; the log start without tiered
+// storage), -5 latest tiered (v9+; none without tiered storage: -1).
+// Other timestamps find the first record at or after it below the high
+// watermark, or -1 when there is none.
+
+func init() { register(2, 1, 10, serveListOffsets) }
+
+func serveListOffsets(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	im := e.Ctrl.Image()
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		t := im.Topics[rt.Topic]
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				sp.ErrorCode = e.listOffset(&sp, t.Name, rp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return Now(resp)
+}
+
+func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
+	p := e.Partitions.Get(topic, rp.Partition)
+	if p == nil {
+		return kerr.NotLeaderForPartition.Code
+	}
+	epoch := p.LeaderEpoch()
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+		return code
+	}
+	sp.LeaderEpoch = epoch
+	switch ts := rp.Timestamp; {
+	case ts == -1:
+		sp.Offset = p.HighWatermark()
+	case ts == -2, ts == -4:
+		sp.Offset = p.LogStartOffset()
+	case ts == -3:
+		mts, off := p.Log().MaxTimestamp()
+		if off >= 0 && off < p.HighWatermark() {
+			sp.Timestamp, sp.Offset = mts, off
+		}
+	case ts == -5:
+		// No tiered storage: nothing has been uploaded.
+	case ts < 0:
+		return kerr.InvalidRequest.Code
+	default:
+		off, found, foundOK, err := p.Log().OffsetForTimestamp(ts)
+		if err != nil {
+			e.Logger.Error("offset for timestamp", "topic", topic, "partition", rp.Partition, "err", err)
+			return kerr.KafkaStorageError.Code
+		}
+		if foundOK && off < p.HighWatermark() {
+			sp.Offset, sp.Timestamp = off, found
+		}
+	}
+	return 0
+}

@@ -1,0 +1,159 @@
+package handler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// Metadata v0-13.
+//
+// Answers from one metadata image (DESIGN.md §2): every broker with its
+// advertised address, and every leader and replica id present in that
+// list. Topics that do not exist are auto-created when the broker allows
+// it and the request asks (always for v0-3), with the default partition
+// count. v10+ carries topic ids; v12+ may ask by id (UNKNOWN_TOPIC_ID when
+// none matches). Cluster and topic authorized operations are not computed
+// (no ACLs): they stay at Kafka's "not requested" value.
+
+func init() { register(3, 0, 13, serveMetadata) }
+
+func serveMetadata(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	im := e.Ctrl.Image()
+
+	allTopics := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := e.Cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+
+	var out []kmsg.MetadataResponseTopic
+	if allTopics {
+		for _, name := range im.SortedTopicNames() {
+			out = append(out, topicMetadata(im, im.Topics[name], req.Version))
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, rt := range req.Topics {
+			if rt.Topic == nil || *rt.Topic == "" {
+				id := metadata.TopicID(rt.TopicID)
+				t := im.TopicsByID[id]
+				if t == nil {
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.TopicID = rt.TopicID
+					mt.ErrorCode = kerr.UnknownTopicID.Code
+					out = append(out, mt)
+					continue
+				}
+				out = append(out, topicMetadata(im, t, req.Version))
+				continue
+			}
+			name := *rt.Topic
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			t := im.Topics[name]
+			if t == nil && autoCreate {
+				var err error
+				t, err = e.autoCreate(r.Ctx, name)
+				if err != nil {
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.Topic = &name
+					mt.ErrorCode = errCode(err)
+					if errors.Is(err, controller.ErrTopicExists) {
+						// Lost a race with another creator: answer from the new image.
+						im = e.Ctrl.Image()
+						if t = im.Topics[name]; t != nil {
+							out = append(out, topicMetadata(im, t, req.Version))
+							continue
+						}
+					}
+					out = append(out, mt)
+					continue
+				}
+				im = e.Ctrl.Image()
+			}
+			if t == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = &name
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				out = append(out, mt)
+				continue
+			}
+			out = append(out, topicMetadata(im, t, req.Version))
+		}
+	}
+
+	for _, b := range im.Brokers {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.ID, b.Host, b.Port, b.Rack
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	cid := im.ClusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = im.ControllerID
+	resp.Topics = out
+	return Now(resp)
+}
+
+// autoCreate creates a topic with the broker defaults, as Kafka's
+// auto.create.topics.enable does.
+func (e *Env) autoCreate(ctx context.Context, name string) (*metadata.Topic, error) {
+	if !controller.ValidTopicName(name) {
+		return nil, controller.ErrInvalidTopic
+	}
+	t, err := e.Ctrl.CreateTopic(ctx, controller.TopicSpec{
+		Name:              name,
+		Partitions:        e.Cfg.DefaultPartitions,
+		ReplicationFactor: e.Cfg.DefaultReplicationFactor,
+	})
+	if err == nil {
+		e.Logger.Info("auto-created topic", "topic", name, "partitions", e.Cfg.DefaultPartitions)
+	}
+	return t, err
+}
+
+// topicMetadata renders one topic. A leader that is not in the broker list
+// is reported as -1 with LEADER_NOT_AVAILABLE, never as a dangling id.
+func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		if _, ok := im.Broker(p.Leader); !ok {
+			mp.Leader = -1
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mp.Replicas = known(im, p.Replicas)
+		mp.ISR = known(im, p.ISR)
+		for _, id := range p.Replicas {
+			if _, ok := im.Broker(id); !ok {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+			}
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// known filters ids to those present in the broker list.
+func known(im *metadata.Image, ids []int32) []int32 {
+	out := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := im.Broker(id); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}

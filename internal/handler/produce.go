@@ -1,0 +1,159 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/record"
+)
+
+// Produce v3-13.
+//
+// v0-2 (message formats 0 and 1) were removed in Kafka 4.0 and are not
+// served. Each partition must carry exactly one magic-2 batch, validated
+// without decompressing: header, CRC-32C, record count, size against
+// max.message.bytes, and the idempotent producer's sequence and epoch. A
+// retried batch gets its original offsets. acks=0 gets no response;
+// acks=1 and acks=all are answered once the batch is below the high
+// watermark, which under the default flush.messages=1 means fdatasync'ed.
+// v13 names topics by id. Transactions are not supported yet: a
+// transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+// like a broker where the id has no rights.
+
+func init() { register(0, 3, 13, serveProduce) }
+
+// produceWait is one partition awaiting its high watermark.
+type produceWait struct {
+	p        *partition.Partition
+	last     int64
+	topicIdx int
+	partIdx  int
+}
+
+func serveProduce(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	im := e.Ctrl.Image()
+	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+
+	var waits []produceWait
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *metadata.Topic
+		if req.Version >= 13 {
+			t = im.TopicsByID[metadata.TopicID(rt.TopicID)]
+		} else {
+			t = im.Topics[rt.Topic]
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogStartOffset, sp.LogAppendTime = -1, -1, -1
+			switch {
+			case !validAcks:
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+			case t == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				p := e.Partitions.Get(t.Name, rp.Partition)
+				if p == nil {
+					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					break
+				}
+				if req.Acks == -1 && int32(len(t.Partitions[rp.Partition].ISR)) < p.Config().MinInsyncReplicas {
+					sp.ErrorCode = kerr.NotEnoughReplicas.Code
+					break
+				}
+				res, err := e.appendOne(p, rp.Records)
+				if err != nil {
+					sp.ErrorCode = errCode(err)
+					if sp.ErrorCode == kerr.KafkaStorageError.Code {
+						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
+					} else {
+						e.Logger.Debug("produce refused", "topic", t.Name, "partition", rp.Partition, "err", err)
+					}
+					if req.Version >= 8 {
+						sp.ErrorMessage = errMsg(err)
+					}
+					break
+				}
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
+					waits = append(waits, produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)})
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return Result{NoResponse: true}
+	}
+	if len(waits) == 0 {
+		return Now(resp)
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	return Result{Deferred: func() kmsg.Response {
+		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
+		defer cancel()
+		for _, w := range waits {
+			if err := w.p.WaitVisible(ctx, w.last); err != nil {
+				sp := &resp.Topics[w.topicIdx].Partitions[w.partIdx]
+				if errors.Is(err, context.DeadlineExceeded) {
+					sp.ErrorCode = kerr.RequestTimedOut.Code
+				} else {
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+				}
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			}
+		}
+		return resp
+	}}
+}
+
+// errInvalidRecord is a batch Kafka rejects with INVALID_RECORD.
+var errInvalidRecord = errors.New("invalid record")
+
+// errTooLarge is a batch over max.message.bytes (MESSAGE_TOO_LARGE).
+var errTooLarge = errors.New("record batch too large")
+
+// errTransactional refuses transactional batches until transactions exist.
+var errTransactional = errors.New("transactions are not supported")
+
+// appendOne validates the partition's single batch and appends it.
+func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.AppendResult, error) {
+	if len(records) == 0 {
+		return partition.AppendResult{}, fmt.Errorf("%w: no record batch", errInvalidRecord)
+	}
+	h, err := record.Validate(records)
+	if err != nil {
+		return partition.AppendResult{}, err
+	}
+	if h.TotalSize() != len(records) {
+		return partition.AppendResult{}, fmt.Errorf("%w: produce requests must contain exactly one record batch per partition", errInvalidRecord)
+	}
+	if h.NumRecords == 0 {
+		return partition.AppendResult{}, fmt.Errorf("%w: empty record batch", errInvalidRecord)
+	}
+	if h.IsControl() {
+		return partition.AppendResult{}, fmt.Errorf("%w: clients may not write control batches", errInvalidRecord)
+	}
+	if h.IsTransactional() {
+		return partition.AppendResult{}, errTransactional
+	}
+	if max := p.Config().MaxMessageBytes; len(records) > int(max) {
+		return partition.AppendResult{}, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", errTooLarge, len(records), max)
+	}
+	return p.Append(records, h)
+}

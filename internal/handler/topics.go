@@ -1,0 +1,195 @@
+package handler
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// CreateTopics v0-7 and DeleteTopics v0-6.
+//
+// CreateTopics: -1 partitions or replication factor take the broker
+// defaults; an explicit replica assignment must name known brokers and may
+// not be combined with a partition count (INVALID_REQUEST); configs are
+// validated (INVALID_CONFIG); a name repeated in one request is
+// INVALID_REQUEST; validate_only checks without creating. v5+ answers with
+// the topic's configs, v7+ with its id.
+//
+// DeleteTopics: by name, or (v6+) by id; unknown ones get
+// UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID.
+
+func init() {
+	register(19, 0, 7, serveCreateTopics)
+	register(20, 0, 6, serveDeleteTopics)
+}
+
+// Config sources as DescribeConfigs reports them.
+const (
+	sourceTopic        int8 = 1 // DYNAMIC_TOPIC_CONFIG
+	sourceStaticBroker int8 = 4 // STATIC_BROKER_CONFIG
+	sourceDefault      int8 = 5 // DEFAULT_CONFIG
+)
+
+func serveCreateTopics(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	counts := map[string]int{}
+	for _, rt := range req.Topics {
+		counts[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if counts[rt.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			st.ErrorMessage = errMsg(fmt.Errorf("create topics request must not contain duplicate topic name %s", rt.Topic))
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		spec, code, err := e.topicSpec(rt)
+		if code == 0 && !req.ValidateOnly {
+			var t *metadata.Topic
+			t, err = e.Ctrl.CreateTopic(r.Ctx, spec)
+			code = errCode(err)
+			if t != nil {
+				st.TopicID = t.ID
+			}
+		} else if code == 0 {
+			im := e.Ctrl.Image()
+			if _, exists := im.Topics[spec.Name]; exists {
+				err = fmt.Errorf("%w: %s", controller.ErrTopicExists, spec.Name)
+				code = errCode(err)
+			} else if !controller.ValidTopicName(spec.Name) {
+				err = controller.ErrInvalidTopic
+				code = errCode(err)
+			}
+		}
+		st.ErrorCode = code
+		if code != 0 {
+			st.ErrorMessage = errMsg(err)
+		} else {
+			st.NumPartitions, st.ReplicationFactor = spec.Partitions, spec.ReplicationFactor
+			if req.Version >= 5 {
+				st.Configs = e.createdConfigs(spec.Configs)
+			}
+			e.Logger.Info("created topic", "topic", spec.Name, "partitions", spec.Partitions, "validate_only", req.ValidateOnly)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return Now(resp)
+}
+
+// topicSpec turns a request topic into a spec, applying defaults and
+// validating what the controller does not.
+func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec, int16, error) {
+	spec := controller.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: map[string]string{}}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return spec, kerr.InvalidRequest.Code, fmt.Errorf("both numPartitions or replicationFactor and replicasAssignments were set")
+		}
+		im := e.Ctrl.Image()
+		for i, a := range rt.ReplicaAssignment {
+			if a.Partition != int32(i) || len(a.Replicas) == 0 {
+				return spec, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("partitions must be numbered from 0 with at least one replica each")
+			}
+			for _, id := range a.Replicas {
+				if _, ok := im.Broker(id); !ok {
+					return spec, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("replica %d is not a known broker", id)
+				}
+			}
+		}
+		spec.Partitions = int32(len(rt.ReplicaAssignment))
+		spec.ReplicationFactor = int16(len(rt.ReplicaAssignment[0].Replicas))
+	}
+	if spec.Partitions == -1 {
+		spec.Partitions = e.Cfg.DefaultPartitions
+	}
+	if spec.ReplicationFactor == -1 {
+		spec.ReplicationFactor = e.Cfg.DefaultReplicationFactor
+	}
+	if spec.Partitions <= 0 {
+		return spec, kerr.InvalidPartitions.Code, fmt.Errorf("number of partitions must be larger than 0")
+	}
+	if spec.ReplicationFactor <= 0 {
+		return spec, kerr.InvalidReplicationFactor.Code, fmt.Errorf("replication factor must be larger than 0")
+	}
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			return spec, kerr.InvalidConfig.Code, fmt.Errorf("null value not supported for topic configs: %s", c.Name)
+		}
+		if err := metadata.ValidateTopicConfig(c.Name, *c.Value); err != nil {
+			return spec, errCode(err), err
+		}
+		spec.Configs[c.Name] = *c.Value
+	}
+	return spec, 0, nil
+}
+
+func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, d := range metadata.TopicConfigDefs {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name = d.Name
+		v, ok := overrides[d.Name]
+		c.Source = sourceTopic
+		if !ok {
+			v = d.Default(e.Cfg.Log)
+			c.Source = sourceDefault
+		}
+		c.Value = &v
+		out = append(out, c)
+	}
+	return out
+}
+
+func serveDeleteTopics(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version < 6 {
+		for i := range req.TopicNames {
+			targets = append(targets, target{name: &req.TopicNames[i]})
+		}
+	} else {
+		for _, t := range req.Topics {
+			targets = append(targets, target{name: t.Topic, id: t.TopicID})
+		}
+	}
+	for _, tg := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = tg.name, tg.id
+		im := e.Ctrl.Image()
+		var t *metadata.Topic
+		if tg.name != nil {
+			t = im.Topics[*tg.name]
+		} else {
+			t = im.TopicsByID[metadata.TopicID(tg.id)]
+		}
+		switch {
+		case t == nil && tg.name == nil:
+			st.ErrorCode = kerr.UnknownTopicID.Code
+		case t == nil:
+			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		default:
+			name := t.Name
+			st.Topic, st.TopicID = &name, t.ID
+			if err := e.Ctrl.DeleteTopic(r.Ctx, name); err != nil {
+				st.ErrorCode = errCode(err)
+				st.ErrorMessage = errMsg(err)
+			} else {
+				e.Logger.Info("deleted topic", "topic", name)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return Now(resp)
+}

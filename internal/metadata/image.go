@@ -1,0 +1,127 @@
+// Package metadata holds the immutable cluster metadata image: brokers,
+// topics with ids, partition replicas, leaders, leader epochs, ISR and topic
+// configs. An Image is never modified after it is published; the controller
+// builds a new one for every change and hands it to readers atomically, so
+// every request handled by a broker sees one consistent view (DESIGN.md §2
+// rule 1).
+package metadata
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"sort"
+)
+
+// TopicID is a Kafka topic UUID.
+type TopicID [16]byte
+
+// IsZero reports whether the id is the all-zero (unset) UUID.
+func (id TopicID) IsZero() bool { return id == TopicID{} }
+
+// String renders the id the way Kafka does: URL-safe base64 without padding.
+func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// NewTopicID returns a random id that is neither zero nor Kafka's reserved
+// metadata topic id (all zero but the last byte 1).
+func NewTopicID() TopicID {
+	for {
+		var id TopicID
+		if _, err := rand.Read(id[:]); err != nil {
+			panic("crypto/rand: " + err.Error())
+		}
+		reserved := TopicID{15: 1}
+		if !id.IsZero() && id != reserved {
+			return id
+		}
+	}
+}
+
+// Broker is one node as clients see it.
+type Broker struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack *string
+}
+
+// Partition is the replica assignment and leadership of one partition.
+type Partition struct {
+	Index       int32
+	Leader      int32 // -1: no live leader
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+}
+
+// Topic is one topic and its partitions (Partitions[i].Index == i).
+type Topic struct {
+	Name       string
+	ID         TopicID
+	Partitions []Partition
+	Configs    map[string]string // overrides only; defaults come from the broker
+	Internal   bool
+}
+
+// Image is one published version of the cluster metadata.
+type Image struct {
+	ClusterID    string
+	ControllerID int32
+	Brokers      []Broker // sorted by ID
+	Topics       map[string]*Topic
+	TopicsByID   map[TopicID]*Topic
+	// NextProducerID is the first producer id not yet handed out.
+	NextProducerID int64
+}
+
+// Broker returns the broker with the given id.
+func (im *Image) Broker(id int32) (Broker, bool) {
+	for _, b := range im.Brokers {
+		if b.ID == id {
+			return b, true
+		}
+	}
+	return Broker{}, false
+}
+
+// SortedTopicNames returns topic names in lexical order, for stable answers.
+func (im *Image) SortedTopicNames() []string {
+	names := make([]string, 0, len(im.Topics))
+	for n := range im.Topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Clone returns a deep copy that the controller may modify before publishing.
+func (im *Image) Clone() *Image {
+	out := &Image{
+		ClusterID:      im.ClusterID,
+		ControllerID:   im.ControllerID,
+		Brokers:        append([]Broker(nil), im.Brokers...),
+		Topics:         make(map[string]*Topic, len(im.Topics)),
+		TopicsByID:     make(map[TopicID]*Topic, len(im.Topics)),
+		NextProducerID: im.NextProducerID,
+	}
+	for name, t := range im.Topics {
+		ct := t.Clone()
+		out.Topics[name] = ct
+		out.TopicsByID[ct.ID] = ct
+	}
+	return out
+}
+
+// Clone deep-copies a topic.
+func (t *Topic) Clone() *Topic {
+	ct := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: make(map[string]string, len(t.Configs))}
+	for k, v := range t.Configs {
+		ct.Configs[k] = v
+	}
+	ct.Partitions = make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		p.Replicas = append([]int32(nil), p.Replicas...)
+		p.ISR = append([]int32(nil), p.ISR...)
+		ct.Partitions[i] = p
+	}
+	return ct
+}

@@ -1,0 +1,357 @@
+// Package partition owns the replica state of one partition on this node:
+// its log, high watermark, idempotent-producer state, flush policy and the
+// waiters (fetch long polls, acks=all produces) woken when data becomes
+// visible.
+//
+// Concurrency: Append is serialized by appendMu (producer checks and the
+// log append must happen as one step, in arrival order). mu guards the
+// high watermark, config and waiter set; it is never held while doing I/O.
+// Lock order: appendMu before mu.
+package partition
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/storage"
+)
+
+// Waiter is woken (non-blocking send on C) whenever a partition it is
+// registered with advances its high watermark or log end.
+type Waiter struct{ C chan struct{} }
+
+// NewWaiter returns a waiter with a one-slot channel.
+func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
+
+func (w *Waiter) wake() {
+	select {
+	case w.C <- struct{}{}:
+	default:
+	}
+}
+
+// Partition is one partition replica on this node.
+type Partition struct {
+	Topic  string
+	Index  int32
+	log    *storage.Log
+	logger *slog.Logger
+
+	appendMu  sync.Mutex
+	producers producerState // guarded by appendMu
+
+	flushReq chan struct{} // cap 1: asks the flusher for a sync
+	stop     chan struct{}
+	done     chan struct{}
+
+	mu struct {
+		sync.Mutex
+		hw          int64 // consumers read below this offset
+		cfg         metadata.LogConfig
+		leaderEpoch int32
+		waiters     map[*Waiter]struct{}
+		flushErr    error // last sync failure; appends fail while set
+		lastFlush   time.Time
+	}
+}
+
+// AppendResult is what a produce answer needs.
+type AppendResult struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool
+}
+
+func storageConfig(c metadata.LogConfig) storage.Config {
+	return storage.Config{
+		SegmentBytes:       c.SegmentBytes,
+		SegmentMs:          c.SegmentMs,
+		IndexIntervalBytes: c.IndexIntervalBytes,
+		MaxIndexBytes:      10 << 20,
+		RetentionMs:        c.RetentionMs,
+		RetentionBytes:     c.RetentionBytes,
+	}
+}
+
+// Open opens (recovering if needed) the partition's log in dir and rebuilds
+// the idempotent-producer state from it.
+func Open(dir, topic string, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+	l, err := storage.Open(dir, storageConfig(cfg), logger)
+	if err != nil {
+		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
+	}
+	p := &Partition{
+		Topic: topic, Index: index, log: l, logger: logger,
+		producers: producerState{},
+		flushReq:  make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	// Everything recovered from disk is durable or was flushed before a
+	// clean stop: it is all visible.
+	p.mu.hw = l.LogEndOffset()
+	p.mu.cfg = cfg
+	p.mu.leaderEpoch = leaderEpoch
+	p.mu.waiters = map[*Waiter]struct{}{}
+	p.mu.lastFlush = time.Now()
+	if err := l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) error {
+		p.producers.update(h)
+		return nil
+	}); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
+	}
+	go p.flusher()
+	return p, nil
+}
+
+// syncOnAck reports whether acknowledged writes must be on disk first:
+// flush.messages=1 (Strom's default) means every acknowledged write is
+// fdatasync'ed, with concurrent writes sharing one sync.
+func syncOnAck(c metadata.LogConfig) bool { return c.FlushMessages <= 1 }
+
+// Config returns the partition's effective config.
+func (p *Partition) Config() metadata.LogConfig {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.cfg
+}
+
+// SetConfig applies a changed topic config.
+func (p *Partition) SetConfig(cfg metadata.LogConfig) {
+	p.mu.Lock()
+	p.mu.cfg = cfg
+	p.mu.Unlock()
+	p.log.SetConfig(storageConfig(cfg))
+}
+
+// SetLeaderEpoch records the leader epoch stamped on appended batches.
+func (p *Partition) SetLeaderEpoch(e int32) {
+	p.mu.Lock()
+	p.mu.leaderEpoch = e
+	p.mu.Unlock()
+}
+
+// LeaderEpoch is the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.leaderEpoch
+}
+
+// HighWatermark is the first offset consumers may not yet read.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.hw
+}
+
+// LogStartOffset and LogEndOffset expose the log's bounds.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the next offset to be assigned.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// Log exposes the underlying log for reads and offset lookups.
+func (p *Partition) Log() *storage.Log { return p.log }
+
+// Append validates the producer state for one batch (already checked by
+// record.Validate), appends it, and makes it visible according to the
+// flush policy. The caller waits with WaitVisible for acks.
+func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, error) {
+	p.mu.Lock()
+	cfg, epoch, ferr := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr
+	p.mu.Unlock()
+	if ferr != nil {
+		return AppendResult{}, fmt.Errorf("partition %s-%d: earlier sync failed: %w", p.Topic, p.Index, ferr)
+	}
+	res := AppendResult{LogAppendTime: -1}
+
+	p.appendMu.Lock()
+	dup, isDup, err := p.producers.check(h)
+	if err != nil {
+		p.appendMu.Unlock()
+		return res, err
+	}
+	if isDup {
+		p.appendMu.Unlock()
+		res.BaseOffset, res.LastOffset, res.Duplicate = dup.firstOffset, dup.lastOffset, true
+		res.LogStartOffset = p.log.LogStartOffset()
+		if cfg.LogAppendTime {
+			res.LogAppendTime = dup.timestamp
+		}
+		return res, nil
+	}
+	if cfg.LogAppendTime {
+		res.LogAppendTime = time.Now().UnixMilli()
+		record.SetLogAppendTime(batch, res.LogAppendTime)
+	}
+	info, err := p.log.Append(batch, epoch)
+	if err != nil {
+		p.appendMu.Unlock()
+		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
+	}
+	h.BaseOffset = info.FirstOffset
+	if cfg.LogAppendTime {
+		h.MaxTimestamp = res.LogAppendTime
+	}
+	p.producers.update(h)
+	p.appendMu.Unlock()
+
+	res.BaseOffset, res.LastOffset = info.FirstOffset, info.LastOffset
+	res.LogStartOffset = p.log.LogStartOffset()
+	if syncOnAck(cfg) || p.log.UnflushedMessages() >= cfg.FlushMessages {
+		p.requestFlush()
+	}
+	if !syncOnAck(cfg) {
+		p.advanceHW(p.log.LogEndOffset())
+	}
+	return res, nil
+}
+
+// WaitVisible blocks until offset is below the high watermark (so the
+// write is durable under the sync-on-ack policy), or ctx ends.
+func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
+	w := NewWaiter()
+	p.AddWaiter(w)
+	defer p.RemoveWaiter(w)
+	for {
+		p.mu.Lock()
+		hw, ferr := p.mu.hw, p.mu.flushErr
+		p.mu.Unlock()
+		if hw > offset {
+			return nil
+		}
+		if ferr != nil {
+			return ferr
+		}
+		select {
+		case <-w.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.stop:
+			return fmt.Errorf("partition %s-%d closed", p.Topic, p.Index)
+		}
+	}
+}
+
+// AddWaiter registers w to be woken on every advance.
+func (p *Partition) AddWaiter(w *Waiter) {
+	p.mu.Lock()
+	p.mu.waiters[w] = struct{}{}
+	p.mu.Unlock()
+}
+
+// RemoveWaiter unregisters w.
+func (p *Partition) RemoveWaiter(w *Waiter) {
+	p.mu.Lock()
+	delete(p.mu.waiters, w)
+	p.mu.Unlock()
+}
+
+func (p *Partition) advanceHW(hw int64) {
+	p.mu.Lock()
+	if hw > p.mu.hw {
+		p.mu.hw = hw
+		for w := range p.mu.waiters {
+			w.wake()
+		}
+	}
+	p.mu.Unlock()
+}
+
+func (p *Partition) requestFlush() {
+	select {
+	case p.flushReq <- struct{}{}:
+	default:
+	}
+}
+
+// flusher runs one fdatasync at a time for the partition; appends that
+// arrive during a sync are covered by the next one (group commit).
+func (p *Partition) flusher() {
+	defer close(p.done)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.flushReq:
+		}
+		leo := p.log.LogEndOffset()
+		if err := p.log.SyncTo(leo); err != nil {
+			p.logger.Error("sync failed; partition stops accepting writes", "topic", p.Topic, "partition", p.Index, "err", err)
+			p.mu.Lock()
+			p.mu.flushErr = err
+			for w := range p.mu.waiters {
+				w.wake()
+			}
+			p.mu.Unlock()
+			continue
+		}
+		p.mu.Lock()
+		p.mu.lastFlush = time.Now()
+		p.mu.Unlock()
+		p.advanceHW(leo)
+	}
+}
+
+// Tick runs time-based work: flush.ms for async-flush topics and
+// retention. The broker calls it periodically.
+func (p *Partition) Tick(now time.Time, retention bool) {
+	p.mu.Lock()
+	cfg, last := p.mu.cfg, p.mu.lastFlush
+	p.mu.Unlock()
+	if !syncOnAck(cfg) && p.log.UnflushedMessages() > 0 && now.Sub(last) >= time.Duration(cfg.FlushMs)*time.Millisecond {
+		p.requestFlush()
+	}
+	if retention {
+		if n, err := p.log.ApplyRetention(now); err != nil {
+			p.logger.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
+		} else if n > 0 {
+			p.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n)
+		}
+	}
+}
+
+// DeleteRecordsBefore raises the log start offset (DeleteRecords). The
+// offset -1 means the high watermark.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hw := p.HighWatermark()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return 0, storage.ErrOffsetOutOfRange
+	}
+	if offset > p.log.LogStartOffset() {
+		if err := p.log.SetLogStartOffset(offset); err != nil {
+			return 0, err
+		}
+	}
+	return p.log.LogStartOffset(), nil
+}
+
+// Close stops the flusher, syncs and closes the log cleanly.
+func (p *Partition) Close() error {
+	close(p.stop)
+	<-p.done
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.log.Close()
+}
+
+// Delete closes the partition and removes its files.
+func (p *Partition) Delete() error {
+	close(p.stop)
+	<-p.done
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.log.Delete()
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/handler"
+)
+
+var syscallEMFILE = syscall.EMFILE
+
+// slot is one request's place in the response order.
+type slot struct {
+	corr     int32
+	key      int16
+	version  int16
+	flexible bool // response header carries tagged fields
+	ready    chan struct{}
+	resp     kmsg.Response // nil: write nothing (acks=0)
+}
+
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	slots  chan *slot
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel}
+}
+
+// stopReading makes the reader's next (or current) read fail, so it stops
+// after the request in hand; responses already owed are still written.
+func (c *conn) stopReading() { c.nc.SetReadDeadline(time.Now()) }
+
+// serve runs the connection until the peer closes, a protocol error, or
+// shutdown.
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	close(c.slots)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
+	}
+	<-writerDone
+	c.cancel()
+	c.nc.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// errProtocol closes the connection; Kafka does the same for frames it
+// cannot parse.
+var errProtocol = errors.New("protocol error")
+
+func (c *conn) readLoop() error {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	maxSize := c.s.cfg.SocketRequestMaxBytes
+	for {
+		if c.s.cfg.ConnMaxIdle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 0 || size > maxSize {
+			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes %d", errProtocol, size, maxSize)
+		}
+		if size < 8 {
+			return fmt.Errorf("%w: frame of %d bytes is shorter than a request header", errProtocol, size)
+		}
+		// The frame is owned by the request: decoded byte fields (produce
+		// record batches) alias it.
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			return err
+		}
+		sl, err := c.handle(frame)
+		if err != nil {
+			return err
+		}
+		c.slots <- sl
+	}
+}
+
+// handle decodes one frame and runs its handler's synchronous part.
+func (c *conn) handle(frame []byte) (*slot, error) {
+	rd := kbin.Reader{Src: frame}
+	key := rd.Int16()
+	version := rd.Int16()
+	corr := rd.Int32()
+	clientID := rd.NullableString()
+	if err := rd.Complete(); err != nil {
+		return nil, fmt.Errorf("%w: short request header", errProtocol)
+	}
+	vr, ok := handler.Lookup(key)
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported API key %d (%s) version %d", errProtocol, key, kmsg.NameForKey(key), version)
+	}
+	sl := &slot{corr: corr, key: key, version: version, ready: make(chan struct{})}
+	if key == 18 && version > vr.Max {
+		// KIP-511: answer with a v0 ApiVersions response so the client
+		// learns our versions; its body is not parsed.
+		sl.resp = handler.UnsupportedApiVersions()
+		close(sl.ready)
+		return sl, nil
+	}
+	if version < vr.Min || version > vr.Max {
+		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errProtocol, version, kmsg.NameForKey(key), vr.Min, vr.Max)
+	}
+	req := kmsg.RequestForKey(key)
+	req.SetVersion(version)
+	if req.IsFlexible() {
+		kmsg.SkipTags(&rd)
+		if err := rd.Complete(); err != nil {
+			return nil, fmt.Errorf("%w: bad request header tags", errProtocol)
+		}
+	}
+	if err := req.ReadFrom(rd.Src); err != nil {
+		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errProtocol, kmsg.NameForKey(key), version, err)
+	}
+	// ApiVersions responses always use header v0 (KIP-511).
+	sl.flexible = req.IsFlexible() && key != 18
+	r := &handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientAddr: c.remote, Body: req}
+	if clientID != nil {
+		r.ClientID = *clientID
+	}
+	res := c.serveSafely(r)
+	switch {
+	case res.NoResponse:
+		close(sl.ready)
+	case res.Deferred != nil:
+		go func() {
+			sl.resp = c.deferredSafely(r, res.Deferred)
+			close(sl.ready)
+		}()
+	default:
+		sl.resp = res.Resp
+		close(sl.ready)
+	}
+	return sl, nil
+}
+
+// serveSafely turns a handler panic into a closed connection with a log
+// line: one bad request must not take the broker down.
+func (c *conn) serveSafely(r *handler.Request) (res handler.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.logger.Error("handler panic", "api", kmsg.NameForKey(r.Key), "version", r.Version, "remote", c.remote, "panic", p)
+			res = handler.Result{Resp: nil, NoResponse: true}
+			c.nc.Close()
+		}
+	}()
+	return c.s.env.Serve(r)
+}
+
+func (c *conn) deferredSafely(r *handler.Request, fn func() kmsg.Response) (resp kmsg.Response) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.logger.Error("handler panic", "api", kmsg.NameForKey(r.Key), "version", r.Version, "remote", c.remote, "panic", p)
+			resp = nil
+			c.nc.Close()
+		}
+	}()
+	return fn()
+}
+
+// writeLoop writes responses in request order, flushing when no further
+// response is ready so pipelined responses share a syscall.
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	buf := make([]byte, 0, 64<<10)
+	failed := false
+	for sl := range c.slots {
+		select {
+		case <-sl.ready:
+		default:
+			// Do not hold finished responses back while this one waits.
+			if !failed && bw.Buffered() > 0 && bw.Flush() != nil {
+				failed = true
+			}
+			<-sl.ready
+		}
+		if failed || sl.resp == nil {
+			continue
+		}
+		buf = append(buf[:0], 0, 0, 0, 0)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(sl.corr))
+		if sl.flexible {
+			buf = append(buf, 0) // empty tagged fields
+		}
+		buf = sl.resp.AppendTo(buf)
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		if _, err := bw.Write(buf); err != nil {
+			failed = true
+			continue
+		}
+		if len(c.slots) == 0 {
+			if err := bw.Flush(); err != nil {
+				failed = true
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 64<<10)
+		}
+	}
+	if !failed {
+		bw.Flush()
+	}
+	if failed {
+		// Unblock a reader waiting for a slot: the peer is gone.
+		c.nc.Close()
+	}
+}
