@@ -23,14 +23,14 @@ const crashPartitions = 4
 // franz-go client until stopped, telling the checker what it attempted and
 // what was acknowledged.
 type producer struct {
-	cl    *kgo.Client
-	chk   *testkit.Checker
-	topic string
+	cl       *kgo.Client
+	chk      *testkit.Checker
+	topic    string
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
-	mu    sync.Mutex
-	acked int
+	mu       sync.Mutex
+	acked    int
 }
 
 func startProducer(t *testing.T, addr, topic string, chk *testkit.Checker) *producer {
