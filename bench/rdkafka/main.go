@@ -1,0 +1,350 @@
+// Command rdkafka measures a Kafka-compatible broker with librdkafka (through
+// confluent-kafka-go, so it needs cgo): it creates a topic, produces
+// --num-records records, then reads them all back from the beginning with an
+// assigned (not subscribed) consumer, and reports throughput and, with
+// --broker-pid, the broker's CPU time per phase read from /proc.
+//
+// The last line of output is one JSON object (see result) for scripts.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat; it is
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+type config struct {
+	bootstrap   string
+	topic       string
+	partitions  int
+	replication int
+	recordSize  int
+	numRecords  int
+	acks        string
+	compression string
+	lingerMs    int
+	batchSize   int
+	batchNum    int
+	queueMsgs   int
+	brokerPID   int
+	fetchBackMs int
+	queuedMin   int
+	label       string
+	timeout     time.Duration
+}
+
+// result is the machine-readable summary printed as the last line.
+type result struct {
+	Label            string  `json:"label,omitempty"`
+	Records          int     `json:"records"`
+	RecordSize       int     `json:"record_size"`
+	Partitions       int     `json:"partitions"`
+	Acks             string  `json:"acks"`
+	Compression      string  `json:"compression"`
+	ProduceSeconds   float64 `json:"produce_s"`
+	ProduceMsgsPerS  float64 `json:"produce_msgs_per_s"`
+	ProduceMBPerS    float64 `json:"produce_mb_per_s"`
+	ConsumeSeconds   float64 `json:"consume_s"`
+	ConsumeMsgsPerS  float64 `json:"consume_msgs_per_s"`
+	ConsumeMBPerS    float64 `json:"consume_mb_per_s"`
+	DeliveryErrors   int64   `json:"delivery_errors"`
+	BrokerPID        int     `json:"broker_pid,omitempty"`
+	ProduceCPUS      float64 `json:"broker_produce_cpu_s,omitempty"`
+	ConsumeCPUS      float64 `json:"broker_consume_cpu_s,omitempty"`
+	ProduceCPUPerM   float64 `json:"broker_produce_cpu_s_per_m,omitempty"`
+	ConsumeCPUPerM   float64 `json:"broker_consume_cpu_s_per_m,omitempty"`
+	ClientProduceCPU float64 `json:"client_produce_cpu_s"`
+	ClientConsumeCPU float64 `json:"client_consume_cpu_s"`
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.bootstrap, "bootstrap", "127.0.0.1:9092", "bootstrap servers")
+	flag.StringVar(&c.topic, "topic", "", "topic (default: a new name per run)")
+	flag.IntVar(&c.partitions, "partitions", 3, "partitions of the created topic")
+	flag.IntVar(&c.replication, "replication", 1, "replication factor of the created topic")
+	flag.IntVar(&c.recordSize, "record-size", 100, "value size in bytes (no key)")
+	flag.IntVar(&c.numRecords, "num-records", 2_000_000, "records to produce and consume")
+	flag.StringVar(&c.acks, "acks", "all", "producer acks: 0, 1 or all")
+	flag.StringVar(&c.compression, "compression", "none", "compression.type: none, gzip, snappy, lz4, zstd")
+	flag.IntVar(&c.lingerMs, "linger-ms", 5, "linger.ms")
+	flag.IntVar(&c.batchSize, "batch-size", 1_000_000, "batch.size in bytes (librdkafka default)")
+	flag.IntVar(&c.batchNum, "batch-num-messages", 10_000, "batch.num.messages (librdkafka default)")
+	flag.IntVar(&c.queueMsgs, "queue-messages", 100_000, "queue.buffering.max.messages (librdkafka default)")
+	flag.IntVar(&c.fetchBackMs, "fetch-queue-backoff-ms", 10,
+		"fetch.queue.backoff.ms: pause before refetching when the local queue is full (librdkafka default 1000 makes the consumer measure its own back-off)")
+	flag.IntVar(&c.queuedMin, "queued-min-messages", 100_000, "queued.min.messages (librdkafka default)")
+	flag.IntVar(&c.brokerPID, "broker-pid", 0, "broker process id, to report its CPU time from /proc")
+	flag.StringVar(&c.label, "label", "", "name of the broker under test, copied into the JSON line")
+	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up after this long")
+	flag.Parse()
+	if c.topic == "" {
+		c.topic = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	}
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "rdkafka bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+
+	producer, err := kafka.NewProducer(&kafka.ConfigMap{
+		"bootstrap.servers":            c.bootstrap,
+		"acks":                         c.acks,
+		"compression.type":             c.compression,
+		"linger.ms":                    c.lingerMs,
+		"batch.size":                   c.batchSize,
+		"batch.num.messages":           c.batchNum,
+		"queue.buffering.max.messages": c.queueMsgs,
+		"go.delivery.report.fields":    "none",
+	})
+	if err != nil {
+		return fmt.Errorf("create producer: %w", err)
+	}
+	defer producer.Close()
+
+	if err := createTopic(ctx, producer, c); err != nil {
+		return err
+	}
+
+	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": c.bootstrap,
+		// Required by the Go client; offsets are never committed.
+		"group.id":               fmt.Sprintf("bench-%d", time.Now().UnixNano()),
+		"enable.auto.commit":     false,
+		"auto.offset.reset":      "earliest",
+		"enable.partition.eof":   false,
+		"fetch.queue.backoff.ms": c.fetchBackMs,
+		"queued.min.messages":    c.queuedMin,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer: %w", err)
+	}
+	defer consumer.Close()
+	parts := make([]kafka.TopicPartition, c.partitions)
+	for i := range parts {
+		parts[i] = kafka.TopicPartition{Topic: &c.topic, Partition: int32(i), Offset: kafka.OffsetBeginning}
+	}
+	// With a group.id librdkafka looks up the group coordinator, which makes
+	// a broker create its offsets topic; do that now, outside the measurements.
+	if _, err := consumer.Committed(parts, 60_000); err != nil {
+		return fmt.Errorf("warm up group coordinator: %w", err)
+	}
+
+	res := result{
+		Label: c.label, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
+		Acks: c.acks, Compression: c.compression, BrokerPID: c.brokerPID,
+	}
+	mb := float64(c.numRecords) * float64(c.recordSize) / 1e6
+
+	cpu0, err := brokerCPU(c.brokerPID)
+	if err != nil {
+		return err
+	}
+	self0 := selfCPU()
+	produceTime, errs, err := produce(ctx, producer, c)
+	if err != nil {
+		return err
+	}
+	cpu1, err := brokerCPU(c.brokerPID)
+	if err != nil {
+		return err
+	}
+	self1 := selfCPU()
+	res.ProduceSeconds = produceTime.Seconds()
+	res.ProduceMsgsPerS = float64(c.numRecords) / res.ProduceSeconds
+	res.ProduceMBPerS = mb / res.ProduceSeconds
+	res.DeliveryErrors = errs
+	res.ClientProduceCPU = self1 - self0
+	fmt.Printf("produce: %d records in %.2fs: %.0f msg/s, %.1f MB/s, %d delivery errors\n",
+		c.numRecords, res.ProduceSeconds, res.ProduceMsgsPerS, res.ProduceMBPerS, errs)
+
+	consumeTime, err := consume(ctx, consumer, parts, c)
+	if err != nil {
+		return err
+	}
+	cpu2, err := brokerCPU(c.brokerPID)
+	if err != nil {
+		return err
+	}
+	res.ClientConsumeCPU = selfCPU() - self1
+	res.ConsumeSeconds = consumeTime.Seconds()
+	res.ConsumeMsgsPerS = float64(c.numRecords) / res.ConsumeSeconds
+	res.ConsumeMBPerS = mb / res.ConsumeSeconds
+	fmt.Printf("consume: %d records in %.2fs: %.0f msg/s, %.1f MB/s\n",
+		c.numRecords, res.ConsumeSeconds, res.ConsumeMsgsPerS, res.ConsumeMBPerS)
+
+	if c.brokerPID > 0 {
+		millions := float64(c.numRecords) / 1e6
+		res.ProduceCPUS, res.ConsumeCPUS = cpu1-cpu0, cpu2-cpu1
+		res.ProduceCPUPerM, res.ConsumeCPUPerM = res.ProduceCPUS/millions, res.ConsumeCPUS/millions
+		fmt.Printf("broker cpu (pid %d): produce %.2fs (%.2fs per million), consume %.2fs (%.2fs per million)\n",
+			c.brokerPID, res.ProduceCPUS, res.ProduceCPUPerM, res.ConsumeCPUS, res.ConsumeCPUPerM)
+	}
+	fmt.Printf("client cpu: produce %.2fs, consume %.2fs\n", res.ClientProduceCPU, res.ClientConsumeCPU)
+
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
+	if errs > 0 {
+		return fmt.Errorf("%d records were not delivered", errs)
+	}
+	return nil
+}
+
+func createTopic(ctx context.Context, p *kafka.Producer, c config) error {
+	adm, err := kafka.NewAdminClientFromProducer(p)
+	if err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	defer adm.Close()
+	res, err := adm.CreateTopics(ctx, []kafka.TopicSpecification{{
+		Topic: c.topic, NumPartitions: c.partitions, ReplicationFactor: c.replication,
+	}}, kafka.SetAdminOperationTimeout(30*time.Second))
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", c.topic, err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError && r.Error.Code() != kafka.ErrTopicAlreadyExists {
+			return fmt.Errorf("create topic %s: %v", r.Topic, r.Error)
+		}
+	}
+	return nil
+}
+
+// produce sends every record and returns when all delivery reports are in.
+func produce(ctx context.Context, p *kafka.Producer, c config) (time.Duration, int64, error) {
+	var delivered, failed atomic.Int64
+	done := make(chan struct{})
+	total := int64(c.numRecords)
+	go func() {
+		for ev := range p.Events() {
+			m, ok := ev.(*kafka.Message)
+			if !ok {
+				continue // logs, stats and transient client errors are not deliveries
+			}
+			if m.TopicPartition.Error != nil {
+				if failed.Add(1) == 1 {
+					fmt.Fprintln(os.Stderr, "delivery failed:", m.TopicPartition.Error)
+				}
+			} else {
+				delivered.Add(1)
+			}
+			if delivered.Load()+failed.Load() == total {
+				close(done)
+				return
+			}
+		}
+	}()
+
+	value := make([]byte, c.recordSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	tp := kafka.TopicPartition{Topic: &c.topic, Partition: kafka.PartitionAny}
+	start := time.Now()
+	for i := 0; i < c.numRecords; {
+		err := p.Produce(&kafka.Message{TopicPartition: tp, Value: value}, nil)
+		if err == nil {
+			i++
+			continue
+		}
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
+			p.Flush(10) // wait for room, as rdkafka_performance polls on QUEUE_FULL
+			if ctx.Err() != nil {
+				return 0, 0, fmt.Errorf("produce: %w after %d records", ctx.Err(), i)
+			}
+			continue
+		}
+		return 0, 0, fmt.Errorf("produce record %d: %w", i, err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return 0, 0, fmt.Errorf("produce: %w with %d of %d delivered", ctx.Err(),
+			delivered.Load()+failed.Load(), total)
+	}
+	return time.Since(start), failed.Load(), nil
+}
+
+// consume reads from the start of every partition until it has seen every record.
+func consume(ctx context.Context, cons *kafka.Consumer, parts []kafka.TopicPartition, c config) (time.Duration, error) {
+	start := time.Now()
+	if err := cons.Assign(parts); err != nil {
+		return 0, fmt.Errorf("assign: %w", err)
+	}
+	seen := 0
+	for seen < c.numRecords {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("consume: %w after %d of %d records", ctx.Err(), seen, c.numRecords)
+		}
+		switch ev := cons.Poll(100).(type) {
+		case *kafka.Message:
+			if ev.TopicPartition.Error != nil {
+				return 0, fmt.Errorf("consume: %w", ev.TopicPartition.Error)
+			}
+			if len(ev.Value) != c.recordSize {
+				return 0, fmt.Errorf("consume: record of %d bytes, want %d", len(ev.Value), c.recordSize)
+			}
+			seen++
+		case kafka.Error:
+			if ev.IsFatal() {
+				return 0, fmt.Errorf("consume: %w", ev)
+			}
+		}
+	}
+	return time.Since(start), nil
+}
+
+// brokerCPU returns utime+stime of pid in seconds, or 0 when pid is 0.
+func brokerCPU(pid int) (float64, error) {
+	if pid <= 0 {
+		return 0, nil
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read broker cpu: %w", err)
+	}
+	// The command name (field 2) may hold spaces; fields after its ')' are
+	// state (3), ..., utime (14), stime (15).
+	s := string(data)
+	rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(rest) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: too few fields", pid)
+	}
+	utime, err1 := strconv.ParseInt(rest[11], 10, 64)
+	stime, err2 := strconv.ParseInt(rest[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// selfCPU is this process's user+system CPU time in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
