@@ -1,70 +1,286 @@
-// Package storage owns one partition's log on disk in Kafka's layout.
+// Package storage owns one partition's log on disk, in Kafka's layout: a
+// directory of segment files named by base offset holding record batches
+// byte-for-byte as received, sparse offset and time indexes, the leader-epoch
+// checkpoint, the log start offset, and a clean-shutdown marker. The file
+// formats are specified in docs/storage-format.md.
+//
+// Concurrency: all methods of Log are safe for concurrent use. Writers (Append,
+// AppendAsFollower, Truncate, SetLogStartOffset, ApplyRetention, Close) are
+// serialized by appendMu; the file write itself happens outside mu, so readers
+// (Read, OffsetForTimestamp, ...) only wait for the short in-memory update
+// that publishes an append. Segment files are reference counted: a ReadResult
+// keeps its file open until Release even if retention deletes the segment.
+// Lock order: appendMu, then syncMu, then mu.
 package storage
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/strom-broker/strom/internal/record"
 )
 
-// Config holds per-partition log settings.
+// Config holds per-partition log settings, named after Kafka's topic configs.
 type Config struct {
-	SegmentBytes       int64
-	SegmentMs          int64
-	IndexIntervalBytes int32
-	MaxIndexBytes      int32
-	RetentionMs        int64 // -1 = unlimited
-	RetentionBytes     int64 // -1 = unlimited
+	SegmentBytes       int64 // segment.bytes: roll when a segment would exceed this
+	SegmentMs          int64 // segment.ms: roll a segment this old; <= 0 disables
+	IndexIntervalBytes int32 // index.interval.bytes: bytes between offset index entries
+	MaxIndexBytes      int32 // segment.index.bytes: roll when an index reaches this
+	RetentionMs        int64 // retention.ms; -1 = unlimited
+	RetentionBytes     int64 // retention.bytes; -1 = unlimited
 }
 
-// ErrOffsetOutOfRange is returned for offsets outside [LogStartOffset, LogEndOffset].
-var ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * 3600 * 1000,
+		IndexIntervalBytes: 4096,
+		MaxIndexBytes:      10 << 20,
+		RetentionMs:        7 * 24 * 3600 * 1000,
+		RetentionBytes:     -1,
+	}
+}
+
+// normalized fills unusable values with defaults.
+func (c Config) normalized() Config {
+	d := DefaultConfig()
+	if c.SegmentBytes <= 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	c.SegmentBytes = min(c.SegmentBytes, math.MaxInt32)
+	if c.IndexIntervalBytes <= 0 {
+		c.IndexIntervalBytes = d.IndexIntervalBytes
+	}
+	if c.MaxIndexBytes < timeIndexEntrySize {
+		c.MaxIndexBytes = d.MaxIndexBytes
+	}
+	return c
+}
+
+// Sentinel errors.
+var (
+	// ErrOffsetOutOfRange: an offset below the log start offset or above the log end offset.
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrClosed: the log was closed.
+	ErrClosed = errors.New("storage: log closed")
+	// ErrOffsetMismatch: a follower append whose offsets do not continue the log.
+	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log end offset")
+	// ErrFailed: an earlier write or fdatasync failed; the log accepts no more writes
+	// because what is on disk is no longer known.
+	ErrFailed = errors.New("storage: log failed after an I/O error")
+)
 
 // Log is one partition's log.
-type Log struct{}
+type Log struct {
+	dir    string
+	logger *slog.Logger
+	now    func() time.Time // replaced in tests
 
-// AppendInfo describes an append.
-type AppendInfo struct {
-	FirstOffset, LastOffset int64
-	MaxTimestamp            int64
-	NumBatches              int
+	appendMu sync.Mutex // serializes writers; held while writing files
+
+	mu struct {
+		sync.RWMutex
+		cfg      Config
+		segments []*segment // ascending base offset; last is active
+		unsynced []*segment // rolled segments not yet fdatasync'ed
+		lso      int64
+		leo      int64
+		epochs   *epochCache
+		closed   bool
+		failed   error // sticky I/O failure
+	}
+
+	syncMu      sync.Mutex
+	syncCond    *sync.Cond // on syncMu; broadcast when a sync round ends
+	syncing     bool       // guarded by syncMu
+	syncWaiters int        // guarded by syncMu; callers waiting for a round
+	syncScratch []*segment // owned by the running sync round
+	beforeSync  func()     // test hook run at the start of each sync round
+	flushed     atomic.Int64
+	syncs       atomic.Int64 // fdatasync rounds, for tests of group commit
+
+	rpMu sync.Mutex // serializes recovery-point writes
+
+	epochScratch []epochEntry // owned by the appender (appendMu)
 }
 
-// ReadResult is a file range holding whole batches.
-type ReadResult struct{}
+// Open opens or creates the log in dir. After an unclean stop it CRC-scans
+// every segment from the recovery point, truncates a torn or corrupt tail of
+// the last segment, and rebuilds indexes. A corrupt batch in an earlier
+// segment is an error naming the file and position.
+func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, logger: logger.With("dir", dir), now: time.Now}
+	l.syncCond = sync.NewCond(&l.syncMu)
+	l.mu.cfg = cfg.normalized()
+	if err := l.load(); err != nil {
+		for _, s := range l.mu.segments {
+			s.decRef()
+		}
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	return l, nil
+}
 
-func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) { return nil, errors.New("TODO") }
-func (l *Log) SetConfig(cfg Config)                                  {}
-func (l *Log) Append(batches []byte, epoch int32) (AppendInfo, error) {
-	return AppendInfo{}, errors.New("TODO")
+// SetConfig replaces the configuration; it applies to the next append or retention run.
+func (l *Log) SetConfig(cfg Config) {
+	l.mu.Lock()
+	l.mu.cfg = cfg.normalized()
+	l.mu.Unlock()
 }
-func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
-	return AppendInfo{}, errors.New("TODO")
+
+// Dir returns the directory of the log.
+func (l *Log) Dir() string { return l.dir }
+
+// LogStartOffset is the first offset readable.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.lso
 }
-func (l *Log) LogStartOffset() int64 { return 0 }
-func (l *Log) LogEndOffset() int64   { return 0 }
-func (l *Log) Size() int64           { return 0 }
-func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOne bool) (ReadResult, error) {
-	return ReadResult{}, errors.New("TODO")
+
+// LogEndOffset is the next offset to assign.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.leo
 }
-func (r *ReadResult) Size() int                                                  { return 0 }
-func (r *ReadResult) File() *os.File                                             { return nil }
-func (r *ReadResult) Pos() int64                                                 { return 0 }
-func (r *ReadResult) AppendTo(dst []byte) ([]byte, error)                        { return dst, nil }
-func (r *ReadResult) Release()                                                   {}
-func (l *Log) SyncTo(offset int64) error                                         { return nil }
-func (l *Log) FlushedOffset() int64                                              { return 0 }
-func (l *Log) UnflushedMessages() int64                                          { return 0 }
-func (l *Log) OffsetForTimestamp(ts int64) (int64, int64, bool, error)           { return -1, -1, false, nil }
-func (l *Log) MaxTimestamp() (ts int64, offset int64)                            { return -1, -1 }
-func (l *Log) SetLogStartOffset(off int64) error                                 { return nil }
-func (l *Log) ApplyRetention(now time.Time) (int, error)                         { return 0, nil }
-func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64)                      { return -1, -1 }
-func (l *Log) LatestEpoch() int32                                                { return -1 }
-func (l *Log) Truncate(offset int64) error                                       { return nil }
-func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) error) error { return nil }
-func (l *Log) Close() error                                                      { return nil }
-func (l *Log) Delete() error                                                     { return nil }
+
+// Size is the total size of the segment files in bytes.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.size
+	}
+	return n
+}
+
+// NumSegments returns the number of segments.
+func (l *Log) NumSegments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.mu.segments)
+}
+
+// LatestEpoch is the latest leader epoch in the log, -1 when none.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.epochs.latest()
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch as Kafka does: for the latest
+// epoch the log end offset; otherwise the largest known epoch <= epoch and the
+// start offset of the epoch after it; (-1, -1) when unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.epochs.endOffsetFor(epoch, l.mu.leo)
+}
+
+// segmentForLocked returns the index of the last segment with base <= offset.
+func (l *Log) segmentForLocked(offset int64) int {
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })
+	return max(i-1, 0)
+}
+
+func (l *Log) activeLocked() *segment { return l.mu.segments[len(l.mu.segments)-1] }
+
+// checkWritableLocked returns why the log cannot take writes, if it cannot.
+func (l *Log) checkWritableLocked() error {
+	if l.mu.closed {
+		return ErrClosed
+	}
+	if l.mu.failed != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, l.mu.failed)
+	}
+	return nil
+}
+
+// fail records a write failure that leaves the on-disk state unknown.
+func (l *Log) fail(err error) {
+	l.mu.Lock()
+	if l.mu.failed == nil {
+		l.mu.failed = err
+		l.logger.Error("log failed", "err", err)
+	}
+	l.mu.Unlock()
+}
+
+// Close syncs everything, writes the indexes and the clean-shutdown marker,
+// and releases the files (those in use by a ReadResult close on Release).
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	return l.closeLocked()
+}
+
+func (l *Log) closeLocked() error {
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	failed := l.mu.failed
+	l.mu.Unlock()
+	var errs []error
+	if failed == nil {
+		errs = append(errs, l.syncTo(math.MaxInt64, true))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.closed = true
+	if failed == nil && errs[0] == nil {
+		for _, s := range l.mu.segments {
+			if s.indexDirty {
+				s.maybeAddTimeEntry()
+				errs = append(errs, s.writeIndexes())
+			}
+		}
+	}
+	for _, s := range l.mu.segments {
+		s.decRef()
+	}
+	if err := errors.Join(errs...); err != nil || failed != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, errors.Join(err, failed))
+	}
+	if err := writeFileSync(l.path(cleanShutdownFile), nil); err != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	cerr := l.closeLocked()
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("delete log %s: %w", l.dir, err)
+	}
+	if cerr != nil && !errors.Is(cerr, ErrFailed) {
+		l.logger.Warn("close before delete", "err", cerr)
+	}
+	return nil
+}
+
+func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator) + name }
+
+// persistLSOLocked writes the log start offset file.
+func (l *Log) persistLSOLocked() error {
+	return writeOffsetFile(l.path(logStartOffsetFile), l.mu.lso)
+}

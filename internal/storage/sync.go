@@ -1,0 +1,153 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdatasync flushes a file's data and the metadata needed to read it back.
+func fdatasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = unix.Fdatasync(int(fd))
+			if serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	}
+	if serr != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
+	}
+	return nil
+}
+
+// SyncTo returns once everything below offset is durable (offset <= FlushedOffset),
+// typically called with AppendInfo.LastOffset+1. Concurrent callers share one
+// fdatasync round: a caller that arrives while a round runs waits for it, and
+// if that round did not cover its offset, one of the waiters runs the next
+// round for all of them. Offsets above the log end offset are clamped to it.
+func (l *Log) SyncTo(offset int64) error {
+	return l.syncTo(offset, false)
+}
+
+// syncTo implements SyncTo; own makes the caller run a round of its own even
+// if the offset is already flushed (used by Close to sync rolled segments).
+func (l *Log) syncTo(offset int64, own bool) error {
+	offset = min(offset, l.LogEndOffset())
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	for {
+		if !own && l.flushed.Load() >= offset {
+			return nil
+		}
+		if l.syncing {
+			l.syncWaiters++
+			l.syncCond.Wait()
+			l.syncWaiters--
+			continue
+		}
+		l.syncing = true
+		l.syncMu.Unlock()
+		target, err := l.syncRound()
+		l.syncMu.Lock()
+		l.syncing = false
+		if err == nil && target > l.flushed.Load() {
+			l.flushed.Store(target)
+		}
+		l.syncCond.Broadcast()
+		if err != nil || own {
+			return err
+		}
+	}
+}
+
+// syncRound fdatasyncs the rolled-but-unsynced segments and the active one,
+// and returns the log end offset that is now durable. Only one round runs at a time.
+func (l *Log) syncRound() (int64, error) {
+	l.mu.RLock()
+	if err := l.checkWritableLocked(); err != nil {
+		l.mu.RUnlock()
+		return 0, fmt.Errorf("sync: %w", err)
+	}
+	segs := append(l.syncScratch[:0], l.mu.unsynced...)
+	rolled := len(segs)
+	act := l.activeLocked()
+	segs = append(segs, act)
+	for _, s := range segs {
+		s.incRef()
+	}
+	target := l.mu.leo
+	l.mu.RUnlock()
+	l.syncScratch = segs
+
+	defer func() {
+		for i, s := range segs {
+			s.decRef()
+			segs[i] = nil
+		}
+	}()
+	if l.beforeSync != nil {
+		l.beforeSync()
+	}
+	for _, s := range segs {
+		if err := fdatasync(s.log); err != nil {
+			l.fail(err)
+			return 0, fmt.Errorf("sync: %w", err)
+		}
+	}
+	l.syncs.Add(1)
+	if rolled > 0 {
+		l.mu.Lock()
+		l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(s *segment) bool {
+			return slices.Contains(segs[:rolled], s)
+		})
+		l.mu.Unlock()
+		if err := l.writeRecoveryPointIfCurrent(act); err != nil {
+			return 0, fmt.Errorf("sync: %w", err)
+		}
+	}
+	return target, nil
+}
+
+// writeRecoveryPointIfCurrent writes act's base as the recovery point unless
+// a truncation removed act meanwhile (it then wrote a lower one itself).
+func (l *Log) writeRecoveryPointIfCurrent(act *segment) error {
+	l.rpMu.Lock()
+	defer l.rpMu.Unlock()
+	l.mu.RLock()
+	current := slices.Contains(l.mu.segments, act)
+	l.mu.RUnlock()
+	if !current {
+		return nil
+	}
+	return writeOffsetFile(l.path(recoveryPointFile), act.base)
+}
+
+// writeRecoveryPoint persists the base offset below which every segment and
+// its index files are durable, lowering it being always safe.
+func (l *Log) writeRecoveryPoint(rp int64) error {
+	l.rpMu.Lock()
+	defer l.rpMu.Unlock()
+	return writeOffsetFile(l.path(recoveryPointFile), rp)
+}
+
+// FlushedOffset is the offset below which everything is durable.
+func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
+
+// UnflushedMessages is the number of offsets appended but not yet durable.
+func (l *Log) UnflushedMessages() int64 {
+	return max(l.LogEndOffset()-l.flushed.Load(), 0)
+}
+
+// SyncCount returns how many fdatasync rounds ran, for metrics and tests.
+func (l *Log) SyncCount() int64 { return l.syncs.Load() }
