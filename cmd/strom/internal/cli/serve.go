@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/strom-broker/strom/internal/config"
+)
+
+// shutdownTimeout bounds the drain on SIGINT/SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// serveFlags are serve's flags; each overrides the same config key only
+// when given on the command line.
+type serveFlags struct {
+	configPath            string
+	listen, advertise     string
+	dataDir, logLevel     string
+	nodeID                int32
+	autoCreateTopics      bool
+	defaultPartitions     int32
+	socketRequestMaxBytes int32
+}
+
+func newServeCmd(d Deps) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker",
+		Long: `Run a broker. Settings come from, highest precedence first: flags,
+STROM_* environment variables (STROM_LISTEN, STROM_DATA_DIR, ...: one per
+config key, upper-cased, [log] keys as STROM_LOG_<KEY>), the TOML file given
+by --config or STROM_CONFIG, and built-in defaults. With no settings at all
+it is a working single-node broker on 127.0.0.1:9092.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := buildServeConfig(cmd.Flags(), &f, d.LookupEnv)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, d.NewBroker, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	def := config.Default()
+	fl.StringVar(&f.configPath, "config", "", "TOML config file (default $"+config.EnvConfigFile+")")
+	fl.StringVar(&f.listen, "listen", def.Listen, "Kafka listener host:port")
+	fl.StringVar(&f.advertise, "advertise", "", "host:port clients connect to (default: the listen address)")
+	fl.StringVar(&f.dataDir, "data-dir", def.DataDir, "data directory")
+	fl.Int32Var(&f.nodeID, "node-id", def.NodeID, "node id")
+	fl.StringVar(&f.logLevel, "log-level", def.LogLevel, "log level: debug, info, warn, error")
+	fl.BoolVar(&f.autoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on metadata and produce requests")
+	fl.Int32Var(&f.defaultPartitions, "default-partitions", def.DefaultPartitions, "partitions of auto-created topics")
+	fl.Int32Var(&f.socketRequestMaxBytes, "socket-request-max-bytes", def.SocketRequestMaxBytes, "largest request frame accepted")
+	return cmd
+}
+
+// buildServeConfig merges defaults, file, env and the flags that were set,
+// makes the data directory absolute, and validates the result.
+func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (string, bool)) (config.Config, error) {
+	path := f.configPath
+	if !fl.Changed("config") {
+		path, _ = lookup(config.EnvConfigFile)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.ApplyEnv(lookup); err != nil {
+		return cfg, err
+	}
+	set := func(name string, apply func()) {
+		if fl.Changed(name) {
+			apply()
+		}
+	}
+	set("listen", func() { cfg.Listen = f.listen })
+	set("advertise", func() { cfg.Advertise = f.advertise })
+	set("data-dir", func() { cfg.DataDir = f.dataDir })
+	set("node-id", func() { cfg.NodeID = f.nodeID })
+	set("log-level", func() { cfg.LogLevel = f.logLevel })
+	set("auto-create-topics", func() { cfg.AutoCreateTopics = f.autoCreateTopics })
+	set("default-partitions", func() { cfg.DefaultPartitions = f.defaultPartitions })
+	set("socket-request-max-bytes", func() { cfg.SocketRequestMaxBytes = f.socketRequestMaxBytes })
+	if cfg.DataDir != "" {
+		abs, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return cfg, fmt.Errorf("data_dir: %w", err)
+		}
+		cfg.DataDir = abs
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid config: %w", err)
+	}
+	return cfg, nil
+}
+
+// serve runs the broker until ctx ends or SIGINT/SIGTERM arrives, then
+// shuts it down within shutdownTimeout.
+func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out, errOut io.Writer) error {
+	if newBroker == nil {
+		return errors.New("serve: no broker linked into this binary")
+	}
+	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	b, err := newBroker(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("serve: open broker: %w", err)
+	}
+	if err := b.Start(); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("serve: start: %w", err), b.Shutdown(sctx))
+	}
+	addr := b.Addr().String()
+	adv := cfg.Advertise
+	if adv == "" {
+		adv = addr
+	}
+	fmt.Fprintf(out, "strom: listening on %s (advertised %s), data in %s\n", addr, adv, cfg.DataDir)
+
+	<-ctx.Done()
+	stop() // a second signal now kills the process the default way
+	logger.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

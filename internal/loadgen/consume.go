@@ -1,0 +1,80 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Consume reads opts.Topic from the earliest offset until opts.NumRecords
+// records have arrived (0 = no limit) or none has arrived for
+// opts.IdleTimeout, and reports the rate from the start to the last record
+// received. With opts.Group set it joins that group and commits nothing.
+func Consume(ctx context.Context, opts Options) (Result, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(o.Bootstrap...),
+		kgo.ClientID("strom-bench"),
+		kgo.ConsumeTopics(o.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}
+	if o.Group != "" {
+		kopts = append(kopts, kgo.ConsumerGroup(o.Group), kgo.DisableAutoCommit())
+	}
+	cl, err := kgo.NewClient(append(kopts, o.ClientOpts...)...)
+	if err != nil {
+		return Result{}, fmt.Errorf("consume: new client: %w", err)
+	}
+	defer cl.Close()
+
+	var records, bytes atomic.Int64
+	stopProgress := startProgress(o, func() (int64, int64, int64) { return records.Load(), bytes.Load(), -1 })
+	defer stopProgress()
+
+	hist := NewHistogram()
+	start := time.Now()
+	last := start
+	for o.NumRecords == 0 || records.Load() < o.NumRecords {
+		pollCtx, cancel := context.WithDeadline(ctx, last.Add(o.IdleTimeout))
+		fetches := cl.PollFetches(pollCtx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return consumeResult(records.Load(), bytes.Load(), last.Sub(start), hist), err
+		}
+		var fetchErr error
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && fetchErr == nil {
+				fetchErr = fmt.Errorf("consume %s[%d]: %w", t, p, err)
+			}
+		})
+		if fetchErr != nil {
+			return consumeResult(records.Load(), bytes.Load(), last.Sub(start), hist), fetchErr
+		}
+		n := fetches.NumRecords()
+		if n == 0 {
+			if !time.Now().Before(last.Add(o.IdleTimeout)) {
+				break
+			}
+			continue
+		}
+		now := time.Now()
+		fetches.EachRecord(func(r *kgo.Record) {
+			bytes.Add(int64(len(r.Value)))
+			hist.Record(int64(now.Sub(r.Timestamp)))
+		})
+		records.Add(int64(n))
+		last = now
+	}
+	return consumeResult(records.Load(), bytes.Load(), last.Sub(start), hist), nil
+}
+
+func consumeResult(records, bytes int64, elapsed time.Duration, h *Histogram) Result {
+	return Result{Records: records, Bytes: bytes, Elapsed: elapsed, Latency: h}
+}
