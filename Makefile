@@ -1,0 +1,27 @@
+# Strom developer targets. Keep each recipe a plain command that can be run by hand.
+
+GO ?= go
+KAFKA_VERSION ?= 4.1.1
+KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
+BENCH_RECORDS ?= 2000000
+
+.PHONY: build test bench kafka-ref-jars
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/strom ./cmd/strom
+
+test:
+	$(GO) test ./...
+
+# Apache Kafka vs Strom with librdkafka; see docs/benchmarks.md.
+bench:
+	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
+
+# Fetch Apache Kafka's jars for the reference broker (skipped when present).
+kafka-ref-jars:
+	@if [ -f "$(KAFKA_LIBS)/.complete" ]; then echo "kafka $(KAFKA_VERSION) jars present in $(KAFKA_LIBS)"; else \
+		rm -rf "$(KAFKA_LIBS).partial" && \
+		mvn -q -B -f test/kafkaref/pom.xml -Dkafka.version=$(KAFKA_VERSION) dependency:copy-dependencies -DoutputDirectory="$(KAFKA_LIBS).partial" && \
+		echo $(KAFKA_VERSION) > "$(KAFKA_LIBS).partial/.complete" && \
+		rm -rf "$(KAFKA_LIBS)" && mv "$(KAFKA_LIBS).partial" "$(KAFKA_LIBS)" && \
+		echo "kafka $(KAFKA_VERSION) jars in $(KAFKA_LIBS)"; fi

@@ -1,0 +1,333 @@
+// Command compare runs the librdkafka benchmark (bench/rdkafka) against
+// Apache Kafka, started from its Maven jars by internal/testkit/kafkaref, and
+// against Strom, built from ./cmd/strom, one broker at a time on the same
+// machine, and prints both results and the strom/kafka ratios.
+//
+// Run it from the module root: go run ./bench/compare (or make bench).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strom-broker/strom/internal/testkit/kafkaref"
+)
+
+type options struct {
+	outDir       string
+	brokers      string
+	numRecords   int
+	warmup       int
+	recordSize   int
+	partitions   int
+	acks         string
+	compression  string
+	kafkaVersion string
+	stromArgs    string
+	jsonOut      string
+}
+
+// result mirrors the JSON line printed by bench/rdkafka.
+type result struct {
+	Label           string  `json:"label"`
+	Records         int     `json:"records"`
+	ProduceMsgsPerS float64 `json:"produce_msgs_per_s"`
+	ProduceMBPerS   float64 `json:"produce_mb_per_s"`
+	ConsumeMsgsPerS float64 `json:"consume_msgs_per_s"`
+	ConsumeMBPerS   float64 `json:"consume_mb_per_s"`
+	ProduceCPUPerM  float64 `json:"broker_produce_cpu_s_per_m"`
+	ConsumeCPUPerM  float64 `json:"broker_consume_cpu_s_per_m"`
+	ProduceCPUS     float64 `json:"broker_produce_cpu_s"`
+	ConsumeCPUS     float64 `json:"broker_consume_cpu_s"`
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.outDir, "out-dir", filepath.Join(os.TempDir(), "strom-bench"), "where binaries and broker data go")
+	flag.StringVar(&o.brokers, "brokers", "kafka,strom", "brokers to measure, in order")
+	flag.IntVar(&o.numRecords, "num-records", 2_000_000, "records per measured run")
+	flag.IntVar(&o.warmup, "warmup", 200_000, "records of an unreported run first on each broker (JIT, page cache); 0 for none")
+	flag.IntVar(&o.recordSize, "record-size", 100, "record value size in bytes")
+	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the benchmark topic")
+	flag.StringVar(&o.acks, "acks", "all", "producer acks")
+	flag.StringVar(&o.compression, "compression", "none", "producer compression")
+	flag.StringVar(&o.kafkaVersion, "kafka-version", kafkaref.DefaultVersion, "Apache Kafka version")
+	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON lines to this file")
+	flag.Parse()
+
+	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
+		fail(err)
+	}
+	rdkafka := filepath.Join(o.outDir, "rdkafka")
+	if err := goBuild(rdkafka, "./bench/rdkafka", "CGO_ENABLED=1"); err != nil {
+		fail(fmt.Errorf("build the librdkafka benchmark (needs gcc): %w", err))
+	}
+
+	var results []result
+	var failures []string
+	for _, name := range strings.Split(o.brokers, ",") {
+		var (
+			r   result
+			err error
+		)
+		switch strings.TrimSpace(name) {
+		case "kafka":
+			r, err = benchKafka(o, rdkafka)
+		case "strom":
+			r, err = benchStrom(o, rdkafka)
+		default:
+			err = fmt.Errorf("unknown broker %q", name)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "\n%s: %v\n", name, err)
+			failures = append(failures, name)
+			continue
+		}
+		results = append(results, r)
+	}
+
+	printTable(os.Stdout, o, results)
+	if o.jsonOut != "" {
+		var buf bytes.Buffer
+		for _, r := range results {
+			line, _ := json.Marshal(r)
+			buf.Write(append(line, '\n'))
+		}
+		if err := os.WriteFile(o.jsonOut, buf.Bytes(), 0o644); err != nil {
+			fail(err)
+		}
+	}
+	if len(failures) > 0 {
+		fail(fmt.Errorf("no result for: %s", strings.Join(failures, ", ")))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "compare:", err)
+	os.Exit(1)
+}
+
+func goBuild(out, pkg string, env ...string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+func benchKafka(o options, rdkafka string) (result, error) {
+	fmt.Printf("== Apache Kafka %s (KRaft, one node, JVM -Xmx1g)\n", o.kafkaVersion)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b, err := kafkaref.StartProcess(ctx, kafkaref.Options{Version: o.kafkaVersion})
+	if err != nil {
+		return result{}, err
+	}
+	defer b.Stop()
+	return runBench(o, rdkafka, "kafka", b.Addr(), b.PID())
+}
+
+func benchStrom(o options, rdkafka string) (result, error) {
+	fmt.Println("== Strom (one node)")
+	bin := filepath.Join(o.outDir, "strom")
+	if err := goBuild(bin, "./cmd/strom", "CGO_ENABLED=0"); err != nil {
+		return result{}, fmt.Errorf("build ./cmd/strom: %w", err)
+	}
+	dataDir, err := os.MkdirTemp(o.outDir, "strom-data-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dataDir)
+	port, err := freePort()
+	if err != nil {
+		return result{}, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, strings.Fields(o.stromArgs)...)
+	logPath := filepath.Join(o.outDir, "strom.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return result{}, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("start strom: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	if err := waitBroker(addr, exited, 30*time.Second); err != nil {
+		return result{}, fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	return runBench(o, rdkafka, "strom", addr, cmd.Process.Pid)
+}
+
+// waitBroker polls until a client lists at least one broker at addr.
+func waitBroker(addr string, exited <-chan error, timeout time.Duration) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.DialTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("broker exited during start-up: %v", err)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		brokers, err := adm.ListBrokers(ctx)
+		cancel()
+		if err == nil && len(brokers) > 0 {
+			return nil
+		}
+		last = err
+		select {
+		case err := <-exited:
+			return fmt.Errorf("broker exited during start-up: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("broker at %s not ready after %s: %v", addr, timeout, last)
+}
+
+func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
+	base := []string{
+		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions),
+		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
+	}
+	if o.warmup > 0 {
+		fmt.Printf("warm-up: %d records\n", o.warmup)
+		if _, err := runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.warmup),
+			"--label", label+"-warmup"), io.Discard); err != nil {
+			return result{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	return runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.numRecords),
+		"--broker-pid", strconv.Itoa(pid), "--label", label), os.Stdout)
+}
+
+// runOnce runs the benchmark binary, echoes its human lines to w and parses its JSON line.
+func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
+	cmd := exec.Command(rdkafka, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	runErr := cmd.Run()
+	var r result
+	found := false
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "{") {
+			if err := json.Unmarshal([]byte(line), &r); err == nil {
+				found = true
+			}
+			continue
+		}
+		fmt.Fprintln(w, "  "+line)
+	}
+	if runErr != nil {
+		return r, fmt.Errorf("rdkafka bench: %w", runErr)
+	}
+	if !found {
+		return r, errors.New("rdkafka bench printed no JSON result")
+	}
+	return r, nil
+}
+
+func printTable(w io.Writer, o options, rs []result) {
+	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client on the same host\n\n",
+		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression)
+	byLabel := map[string]result{}
+	cols := []string{}
+	for _, r := range rs {
+		byLabel[r.Label] = r
+		cols = append(cols, r.Label)
+	}
+	k, hasK := byLabel["kafka"]
+	s, hasS := byLabel["strom"]
+	ratio := hasK && hasS
+	fmt.Fprintf(w, "| %-34s |", "metric")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %12s |", c)
+	}
+	if ratio {
+		fmt.Fprintf(w, " %12s |", "strom/kafka")
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 36))
+	for range cols {
+		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 13))
+	}
+	if ratio {
+		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 13))
+	}
+	fmt.Fprintln(w)
+	rows := []struct {
+		name string
+		get  func(result) float64
+		fmt  string
+	}{
+		{"produce msg/s", func(r result) float64 { return r.ProduceMsgsPerS }, "%12.0f"},
+		{"produce MB/s", func(r result) float64 { return r.ProduceMBPerS }, "%12.1f"},
+		{"consume msg/s", func(r result) float64 { return r.ConsumeMsgsPerS }, "%12.0f"},
+		{"consume MB/s", func(r result) float64 { return r.ConsumeMBPerS }, "%12.1f"},
+		{"broker CPU s / M msgs (produce)", func(r result) float64 { return r.ProduceCPUPerM }, "%12.2f"},
+		{"broker CPU s / M msgs (consume)", func(r result) float64 { return r.ConsumeCPUPerM }, "%12.2f"},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %-34s |", row.name)
+		for _, c := range cols {
+			fmt.Fprintf(w, " "+row.fmt+" |", row.get(byLabel[c]))
+		}
+		if ratio {
+			if d := row.get(k); d != 0 {
+				fmt.Fprintf(w, " %12.2f |", row.get(s)/d)
+			} else {
+				fmt.Fprintf(w, " %12s |", "-")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
