@@ -205,6 +205,9 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	rp.Partition = sp.partition
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 	rp.PreferredReadReplica = -1
+	// Kafka sends empty records, never null: librdkafka rejects a null
+	// record set.
+	rp.RecordBatches = []byte{}
 	t := im.Topics[sp.topic]
 	if t == nil || sp.topic == "" {
 		if req.Version >= 13 {
