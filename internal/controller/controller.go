@@ -54,6 +54,10 @@ type Controller interface {
 	// AlterTopicConfigs applies changes; replace drops every override first
 	// (the legacy AlterConfigs semantics).
 	AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace bool) error
+	// AlterBrokerConfigs changes the cluster-wide dynamic broker defaults
+	// (Image.BrokerConfigs); replace drops every one first. Values must
+	// already be valid.
+	AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, replace bool) error
 	// AllocateProducerIDs reserves n consecutive producer ids.
 	AllocateProducerIDs(ctx context.Context, n int64) (first int64, err error)
 	// Subscribe registers fn to be called with every newly published image

@@ -34,6 +34,8 @@ type persisted struct {
 	ClusterID      string          `json:"cluster_id"`
 	NextProducerID int64           `json:"next_producer_id"`
 	Topics         []*persistTopic `json:"topics"`
+	// BrokerConfigs are the cluster-wide dynamic broker defaults.
+	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
 }
 
 type persistTopic struct {
@@ -57,6 +59,7 @@ func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
 		Topics:         map[string]*metadata.Topic{},
 		TopicsByID:     map[metadata.TopicID]*metadata.Topic{},
 		NextProducerID: 0,
+		BrokerConfigs:  map[string]string{},
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, metadataFile))
 	switch {
@@ -67,6 +70,9 @@ func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
 		}
 		im.ClusterID = p.ClusterID
 		im.NextProducerID = p.NextProducerID
+		for k, v := range p.BrokerConfigs {
+			im.BrokerConfigs[k] = v
+		}
 		for _, pt := range p.Topics {
 			t := &metadata.Topic{Name: pt.Name, ID: pt.ID, Internal: pt.Internal, Configs: pt.Configs, Partitions: pt.Partitions}
 			if t.Configs == nil {
@@ -96,7 +102,7 @@ func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
 }
 
 func (c *Local) persist(im *metadata.Image) error {
-	p := persisted{Version: 1, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID}
+	p := persisted{Version: 1, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, BrokerConfigs: im.BrokerConfigs}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
@@ -255,6 +261,24 @@ func (c *Local) AlterTopicConfigs(_ context.Context, name string, changes []Conf
 			delete(nt.Configs, ch.Name)
 		} else {
 			nt.Configs[ch.Name] = *ch.Value
+		}
+	}
+	return c.commitLocked(next)
+}
+
+// AlterBrokerConfigs implements Controller.
+func (c *Local) AlterBrokerConfigs(_ context.Context, changes []ConfigChange, replace bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.mu.image.Clone()
+	if replace {
+		next.BrokerConfigs = map[string]string{}
+	}
+	for _, ch := range changes {
+		if ch.Value == nil {
+			delete(next.BrokerConfigs, ch.Name)
+		} else {
+			next.BrokerConfigs[ch.Name] = *ch.Value
 		}
 	}
 	return c.commitLocked(next)

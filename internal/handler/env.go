@@ -59,6 +59,8 @@ func errCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, errInvalidRequest):
+		return kerr.InvalidRequest.Code
 	case errors.Is(err, controller.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, controller.ErrUnknownTopic):

@@ -71,6 +71,10 @@ type Image struct {
 	TopicsByID   map[TopicID]*Topic
 	// NextProducerID is the first producer id not yet handed out.
 	NextProducerID int64
+	// BrokerConfigs are the cluster-wide dynamic broker defaults, by
+	// Kafka broker key (log.retention.ms, message.max.bytes, ...); they
+	// sit between topic overrides and the static node config.
+	BrokerConfigs map[string]string
 }
 
 // Broker returns the broker with the given id.
@@ -102,6 +106,10 @@ func (im *Image) Clone() *Image {
 		Topics:         make(map[string]*Topic, len(im.Topics)),
 		TopicsByID:     make(map[TopicID]*Topic, len(im.Topics)),
 		NextProducerID: im.NextProducerID,
+		BrokerConfigs:  make(map[string]string, len(im.BrokerConfigs)),
+	}
+	for k, v := range im.BrokerConfigs {
+		out.BrokerConfigs[k] = v
 	}
 	for name, t := range im.Topics {
 		ct := t.Clone()

@@ -84,8 +84,9 @@ func hosts(p metadata.Partition, node int32) bool {
 func (r *Registry) Apply(next *metadata.Image) error {
 	var errs []error
 	want := map[Key]bool{}
+	defaults := next.LogDefaults(r.defaults)
 	for _, t := range next.Topics {
-		cfg := t.EffectiveConfig(r.defaults)
+		cfg := t.EffectiveConfig(defaults)
 		for _, pm := range t.Partitions {
 			if !hosts(pm, r.nodeID) {
 				continue
