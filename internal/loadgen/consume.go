@@ -76,5 +76,5 @@ func Consume(ctx context.Context, opts Options) (Result, error) {
 }
 
 func consumeResult(records, bytes int64, elapsed time.Duration, h *Histogram) Result {
-	return Result{Records: records, Bytes: bytes, Elapsed: elapsed, Latency: h}
+	return Result{Records: records, Bytes: bytes, Elapsed: elapsed, Latency: h, LatencyKind: "end-to-end"}
 }

@@ -158,6 +158,8 @@ type Result struct {
 	// time, or for Consume, receive time minus record timestamp (meaningful
 	// only when producer and consumer clocks agree).
 	Latency *Histogram
+	// LatencyKind names what Latency measures: "ack" or "end-to-end".
+	LatencyKind string
 }
 
 // MsgPerSec is the record rate over Elapsed.
@@ -186,7 +188,13 @@ func (r Result) Summary() string {
 		s += fmt.Sprintf(", %d errors", r.Errors)
 	}
 	if h := r.Latency; h != nil && h.Count() > 0 {
-		s += fmt.Sprintf(", latency avg %s p50 %s p99 %s p99.9 %s max %s",
+		kind := r.LatencyKind
+		if kind == "" {
+			kind = "latency"
+		} else {
+			kind += " latency"
+		}
+		s += fmt.Sprintf(", %s avg %s p50 %s p99 %s p99.9 %s max %s", kind,
 			fmtDur(time.Duration(h.Mean())), fmtDur(h.QuantileDuration(0.5)), fmtDur(h.QuantileDuration(0.99)),
 			fmtDur(h.QuantileDuration(0.999)), fmtDur(time.Duration(h.Max())))
 	}

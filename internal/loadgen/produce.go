@@ -106,11 +106,12 @@ func (p *producer) run(ctx context.Context) (Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	res := Result{
-		Records: p.measured.Load(),
-		Bytes:   p.measured.Load() * int64(p.opts.RecordSize),
-		Elapsed: end.Sub(p.measureFrom),
-		Errors:  p.errs.Load(),
-		Latency: p.hist,
+		Records:     p.measured.Load(),
+		Bytes:       p.measured.Load() * int64(p.opts.RecordSize),
+		Elapsed:     end.Sub(p.measureFrom),
+		Errors:      p.errs.Load(),
+		Latency:     p.hist,
+		LatencyKind: "ack",
 	}
 	if e := p.firstErr.Load(); e != nil {
 		return res, fmt.Errorf("produce: %d records failed, first: %w", res.Errors, *e)

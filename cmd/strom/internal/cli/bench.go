@@ -86,6 +86,7 @@ type benchSummary struct {
 	ElapsedMs float64 `json:"elapsed_ms"`
 	MsgPerSec float64 `json:"msg_per_sec"`
 	MBPerSec  float64 `json:"mb_per_sec"`
+	LatKind   string  `json:"latency_kind,omitempty"`
 	LatAvgMs  float64 `json:"latency_avg_ms"`
 	LatP50Ms  float64 `json:"latency_p50_ms"`
 	LatP99Ms  float64 `json:"latency_p99_ms"`
@@ -104,6 +105,7 @@ func printSummary(out io.Writer, mode string, r loadgen.Result, asJSON bool) err
 		ElapsedMs: ms(float64(r.Elapsed)), MsgPerSec: r.MsgPerSec(), MBPerSec: r.MBPerSec(),
 	}
 	if h := r.Latency; h != nil && h.Count() > 0 {
+		s.LatKind = r.LatencyKind
 		s.LatAvgMs = ms(h.Mean())
 		s.LatP50Ms = ms(float64(h.Quantile(0.5)))
 		s.LatP99Ms = ms(float64(h.Quantile(0.99)))

@@ -121,11 +121,13 @@ func newTopicDescribeCmd(withAdmin adminRunner) *cobra.Command {
 					names = append(names, td.Topic)
 				}
 			}
-			rcs, err := adm.DescribeTopicConfigs(ctx, names...)
-			if err != nil {
-				return fmt.Errorf("describe topic configs: %w", err)
-			}
+			// Configs are extra: a broker that cannot describe them still
+			// gets its partitions printed.
+			rcs, cfgErr := adm.DescribeTopicConfigs(ctx, names...)
 			var errs []error
+			if cfgErr != nil {
+				errs = append(errs, fmt.Errorf("describe topic configs: %w", cfgErr))
+			}
 			for _, td := range tds.Sorted() {
 				if td.Err != nil {
 					errs = append(errs, fmt.Errorf("topic %s: %w", td.Topic, td.Err))
