@@ -108,6 +108,7 @@ type Log struct {
 	rpMu sync.Mutex // serializes recovery-point writes
 
 	epochScratch []epochEntry // owned by the appender (appendMu)
+	scanned      int          // segments CRC-scanned by Open, for tests
 }
 
 // Open opens or creates the log in dir. After an unclean stop it CRC-scans

@@ -180,6 +180,7 @@ func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
 			return s, nil
 		}
 	}
+	l.scanned++
 	if err := l.recoverSegment(s, last); err != nil {
 		s.decRef()
 		return nil, err
