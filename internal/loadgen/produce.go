@@ -93,10 +93,12 @@ func (p *producer) run(ctx context.Context) (Result, error) {
 	})
 	sendErr := p.sendAll(ctx, start)
 
-	flushCtx := context.Background()
-	if sendErr != nil {
+	// Wait for what is buffered; a cancelled run still gives those records
+	// a short grace so the partial result counts them.
+	flushCtx := ctx
+	if ctx.Err() != nil {
 		var cancel context.CancelFunc
-		flushCtx, cancel = context.WithTimeout(flushCtx, flushGrace)
+		flushCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
 		defer cancel()
 	}
 	flushErr := p.cl.Flush(flushCtx)
@@ -121,6 +123,9 @@ func (p *producer) run(ctx context.Context) (Result, error) {
 	}
 	if flushErr != nil {
 		return res, fmt.Errorf("produce: flush: %w", flushErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
 	return res, nil
 }
