@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +301,28 @@ func TestPrecedenceFileThenEnv(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:3" || c.DataDir != "/file" || c.LogLevel != "info" {
 		t.Fatalf("precedence wrong: %+v", c)
+	}
+}
+
+// TestDefaultsFileMatchesDefault keeps testdata/defaults.toml, the
+// documented list of every setting, equal to Default().
+func TestDefaultsFileMatchesDefault(t *testing.T) {
+	c, err := Load("testdata/defaults.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("testdata/defaults.toml differs from Default():\n file    %+v\n default %+v", c, Default())
+	}
+	data, err := os.ReadFile("testdata/defaults.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range EnvVars() {
+		key := strings.ToLower(strings.TrimPrefix(env, EnvPrefix))
+		key = strings.TrimPrefix(key, "log_")
+		if !strings.Contains(string(data), key) {
+			t.Errorf("testdata/defaults.toml does not document %s", key)
+		}
 	}
 }
