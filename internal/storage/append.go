@@ -24,7 +24,8 @@ func (l *Log) Append(batches []byte, epoch int32) (AppendInfo, error) {
 }
 
 // AppendAsFollower appends batches keeping their offsets and epochs, for
-// replication: the first base offset must equal the log end offset and offsets
+// replication. Each batch is checked with record.Validate (a fetch response's
+// trailing partial batch must be cut off first, see record.SplitPartial); the first base offset must equal the log end offset and offsets
 // must increase (gaps are allowed). New epochs found in the batches are
 // recorded in the leader-epoch checkpoint.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
@@ -52,6 +53,10 @@ func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, er
 	}
 	err = record.Split(batches, func(b []byte, h record.BatchHeader) error {
 		if follower {
+			// The leader's bytes are stored as they are: check them as a produce would.
+			if _, err := record.Validate(b); err != nil {
+				return err
+			}
 			if h.BaseOffset < next || (info.NumBatches == 0 && h.BaseOffset != leo) {
 				return fmt.Errorf("batch base offset %d at log end offset %d: %w", h.BaseOffset, next, ErrOffsetMismatch)
 			}

@@ -854,3 +854,63 @@ func BenchmarkRead(b *testing.B) {
 		}
 	}
 }
+
+func TestCrashWithoutSyncScansFromRecoveryPoint(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig())
+	for i := range 60 {
+		mustAppend(t, l, makeBatch(t, 2, baseTs+int64(i), record.CodecNone), 1)
+	}
+	segs, leo := l.NumSegments(), l.LogEndOffset()
+	crash(l)
+	l = openLog(t, dir, testConfig())
+	if l.scanned != segs || l.LogEndOffset() != leo {
+		t.Fatalf("scanned %d of %d segments, leo %d want %d", l.scanned, segs, l.LogEndOffset(), leo)
+	}
+	// Recovery made everything durable: a second crash scans only the active segment.
+	crash(l)
+	l = openLog(t, dir, testConfig())
+	defer l.Close()
+	if l.scanned != 1 || l.LogEndOffset() != leo {
+		t.Fatalf("scanned %d segments, leo %d", l.scanned, l.LogEndOffset())
+	}
+	checkContiguous(t, readAll(t, l, 0), 0, leo)
+}
+
+func TestBadIndexFileRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig())
+	for i := range 60 {
+		mustAppend(t, l, makeBatch(t, 2, baseTs+int64(i), record.CodecNone), 1)
+	}
+	leo := l.LogEndOffset()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(0)+indexSuffix), []byte("bad"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, testConfig())
+	defer l.Close()
+	if l.scanned != 1 {
+		t.Fatalf("scanned %d segments", l.scanned)
+	}
+	checkContiguous(t, readAll(t, l, 0), 0, leo)
+	for off := int64(0); off < leo; off += 7 {
+		rr, err := l.Read(off, 1, leo, true)
+		if err != nil || rr.FirstOffset > off || rr.LastOffset < off {
+			t.Fatalf("read %d: %v %+v", off, err, rr)
+		}
+		rr.Release()
+	}
+}
+
+func TestFollowerRejectsCorruptBatch(t *testing.T) {
+	l := openLog(t, t.TempDir(), testConfig())
+	defer l.Close()
+	b := makeBatch(t, 2, baseTs, record.CodecNone)
+	b[len(b)-1] ^= 1
+	if _, err := l.AppendAsFollower(b); !errors.Is(err, record.ErrCorrupt) || l.LogEndOffset() != 0 {
+		t.Fatalf("corrupt follower append: %v, leo %d", err, l.LogEndOffset())
+	}
+}

@@ -133,9 +133,6 @@ func (s *segment) resetState() {
 func (s *segment) observe(h record.BatchHeader, pos int64, indexInterval int32) {
 	size := int64(h.TotalSize())
 	last := h.LastOffset()
-	if s.size == 0 && s.rollBaseMs < 0 {
-		s.rollBaseMs = h.MaxTimestamp
-	}
 	if h.MaxTimestamp > s.maxTs {
 		s.maxTs, s.maxTsOffset = h.MaxTimestamp, last
 	}
