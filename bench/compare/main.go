@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,7 @@ type options struct {
 	kafkaVersion string
 	stromArgs    string
 	jsonOut      string
+	runs         int
 }
 
 // result mirrors the JSON line printed by bench/rdkafka.
@@ -70,6 +72,7 @@ func main() {
 	flag.StringVar(&o.compression, "compression", "none", "producer compression")
 	flag.StringVar(&o.kafkaVersion, "kafka-version", kafkaref.DefaultVersion, "Apache Kafka version")
 	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
+	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON lines to this file")
 	flag.Parse()
 
@@ -234,8 +237,39 @@ func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	return runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.numRecords),
-		"--broker-pid", strconv.Itoa(pid), "--label", label), os.Stdout)
+	var runs []result
+	for i := 0; i < max(1, o.runs); i++ {
+		fmt.Printf("run %d:\n", i+1)
+		r, err := runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.numRecords),
+			"--broker-pid", strconv.Itoa(pid), "--label", label), os.Stdout)
+		if err != nil {
+			return result{}, err
+		}
+		runs = append(runs, r)
+	}
+	return medianOf(runs), nil
+}
+
+// medianOf takes each metric's median over the runs independently.
+func medianOf(rs []result) result {
+	m := rs[0]
+	med := func(get func(*result) *float64) {
+		vals := make([]float64, len(rs))
+		for i := range rs {
+			vals[i] = *get(&rs[i])
+		}
+		sort.Float64s(vals)
+		*get(&m) = vals[len(vals)/2]
+	}
+	med(func(r *result) *float64 { return &r.ProduceMsgsPerS })
+	med(func(r *result) *float64 { return &r.ProduceMBPerS })
+	med(func(r *result) *float64 { return &r.ConsumeMsgsPerS })
+	med(func(r *result) *float64 { return &r.ConsumeMBPerS })
+	med(func(r *result) *float64 { return &r.ProduceCPUPerM })
+	med(func(r *result) *float64 { return &r.ConsumeCPUPerM })
+	med(func(r *result) *float64 { return &r.ProduceCPUS })
+	med(func(r *result) *float64 { return &r.ConsumeCPUS })
+	return m
 }
 
 // runOnce runs the benchmark binary, echoes its human lines to w and parses its JSON line.
@@ -268,8 +302,8 @@ func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
 }
 
 func printTable(w io.Writer, o options, rs []result) {
-	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client on the same host\n\n",
-		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression)
+	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client on the same host, median of %d runs\n\n",
+		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression, max(1, o.runs))
 	byLabel := map[string]result{}
 	cols := []string{}
 	for _, r := range rs {

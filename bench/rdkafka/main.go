@@ -144,9 +144,9 @@ func run(c config) error {
 	}
 	// With a group.id librdkafka looks up the group coordinator, which makes
 	// a broker create its offsets topic; do that now, outside the measurements.
-	if _, err := consumer.Committed(parts, 60_000); err != nil {
-		return fmt.Errorf("warm up group coordinator: %w", err)
-	}
+	// Best effort: the consumer never needs the coordinator, so a broker
+	// without one is still measured.
+	warmCoordinator(ctx, consumer, parts)
 
 	res := result{
 		Label: c.label, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
@@ -209,6 +209,30 @@ func run(c config) error {
 		return fmt.Errorf("%d records were not delivered", errs)
 	}
 	return nil
+}
+
+// warmCoordinator retries an offset fetch until it succeeds (the offsets topic
+// exists and is loaded), the broker does not answer, or 30 seconds pass.
+func warmCoordinator(ctx context.Context, cons *kafka.Consumer, parts []kafka.TopicPartition) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := cons.Committed(parts, 10_000)
+		if err == nil {
+			return
+		}
+		var kerr kafka.Error
+		timedOut := errors.As(err, &kerr) && kerr.Code() == kafka.ErrTimedOut
+		// A broker that does not answer at all is not loading its offsets
+		// topic; only retry the errors a coordinator gives while it starts.
+		if timedOut || time.Now().After(deadline) || ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "warning: no group coordinator, measuring without one:", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond): // retry back-off, not a wait for a condition
+		}
+	}
 }
 
 func createTopic(ctx context.Context, p *kafka.Producer, c config) error {
