@@ -1,0 +1,63 @@
+package handler
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeCluster v0-2.
+//
+// Answers from the metadata image: cluster id, controller id and every
+// broker with its advertised address (the same as Metadata gives). v1+
+// names the endpoint type: a broker serves the BROKERS type (1); asking a
+// broker for CONTROLLERS (2) is MISMATCHED_ENDPOINT_TYPE and any other
+// type UNSUPPORTED_ENDPOINT_TYPE, as in Kafka. v2's fenced brokers are
+// never listed: the image holds only registered, unfenced ones.
+//
+// With no authorizer every cluster operation is allowed, so requested
+// authorized operations are all of the cluster's supported ones.
+
+func init() { register(60, 0, 2, serveDescribeCluster) }
+
+const (
+	endpointBrokers     int8 = 1
+	endpointControllers int8 = 2
+)
+
+// clusterOperations is the bit set of ACL operations Kafka supports on the
+// CLUSTER resource: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+const clusterOperations int32 = 1<<4 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+
+func serveDescribeCluster(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	if req.Version >= 1 {
+		resp.EndpointType = endpointBrokers
+		switch req.EndpointType {
+		case endpointBrokers:
+		case endpointControllers:
+			resp.ErrorCode = kerr.MismatchedEndpointType.Code
+			resp.ErrorMessage = errMsg(fmt.Errorf("the request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"))
+			return Now(resp)
+		default:
+			resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+			resp.ErrorMessage = errMsg(fmt.Errorf("unsupported endpoint type %d", req.EndpointType))
+			return Now(resp)
+		}
+	}
+	im := e.Ctrl.Image()
+	resp.ClusterID = im.ClusterID
+	resp.ControllerID = im.ControllerID
+	for _, b := range im.Brokers {
+		sb := kmsg.NewDescribeClusterResponseBroker()
+		sb.NodeID, sb.Host, sb.Port, sb.Rack = b.ID, b.Host, b.Port, b.Rack
+		resp.Brokers = append(resp.Brokers, sb)
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = clusterOperations
+	}
+	return Now(resp)
+}
