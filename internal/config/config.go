@@ -173,7 +173,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%s: %q is not host:port: %w", advKey, c.AdvertisedAddr(), err)
 	}
 	if !connectableHost(host) {
-		return fmt.Errorf("%s: %q is not an address clients can connect to; set --advertise to a reachable host:port", advKey, c.AdvertisedAddr())
+		return fmt.Errorf("%s: %q is not an address clients can connect to; set advertise (--advertise, STROM_ADVERTISE or node.advertise.kafka) to a reachable host:port", advKey, c.AdvertisedAddr())
 	}
 	if port == "0" && c.Advertise != "" {
 		return fmt.Errorf("%s: port 0 is not connectable", advKey)

@@ -57,8 +57,7 @@ func Consume(ctx context.Context, opts Options) (Result, error) {
 		if fetchErr != nil {
 			return consumeResult(records.Load(), bytes.Load(), last.Sub(start), hist), fetchErr
 		}
-		n := fetches.NumRecords()
-		if n == 0 {
+		if fetches.NumRecords() == 0 {
 			if !time.Now().Before(last.Add(o.IdleTimeout)) {
 				break
 			}
@@ -66,10 +65,13 @@ func Consume(ctx context.Context, opts Options) (Result, error) {
 		}
 		now := time.Now()
 		fetches.EachRecord(func(r *kgo.Record) {
+			if o.NumRecords > 0 && records.Load() >= o.NumRecords {
+				return // count exactly NumRecords, as Kafka's perf tool does
+			}
+			records.Add(1)
 			bytes.Add(int64(len(r.Value)))
 			hist.Record(int64(now.Sub(r.Timestamp)))
 		})
-		records.Add(int64(n))
 		last = now
 	}
 	return consumeResult(records.Load(), bytes.Load(), last.Sub(start), hist), nil
