@@ -18,7 +18,8 @@ const (
 // Histogram is a log-linear histogram of non-negative int64 values (HDR
 // style): values below 2^subBits get one bucket each; above, every power of
 // two is cut into 2^subBits equal buckets. Memory is fixed (~58 KiB),
-// recording is O(1) and allocation-free. Not safe for concurrent use.
+// recording is O(1) and allocation-free. The zero value is empty and ready
+// to use. Not safe for concurrent use.
 type Histogram struct {
 	counts   [numBucket]uint64
 	total    uint64
@@ -27,7 +28,7 @@ type Histogram struct {
 }
 
 // NewHistogram returns an empty histogram.
-func NewHistogram() *Histogram { return &Histogram{min: math.MaxInt64} }
+func NewHistogram() *Histogram { return new(Histogram) }
 
 func bucketOf(v int64) int {
 	u := uint64(v)
@@ -57,21 +58,28 @@ func (h *Histogram) Record(v int64) {
 	if v < 0 {
 		v = 0
 	}
+	if h.total == 0 || v < h.min {
+		h.min = v
+	}
 	h.counts[bucketOf(v)]++
 	h.total++
 	h.sum += float64(v)
-	h.min = min(h.min, v)
 	h.max = max(h.max, v)
 }
 
 // Merge adds all of o's values to h.
 func (h *Histogram) Merge(o *Histogram) {
+	if o.total == 0 {
+		return
+	}
+	if h.total == 0 || o.min < h.min {
+		h.min = o.min
+	}
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
 	h.total += o.total
 	h.sum += o.sum
-	h.min = min(h.min, o.min)
 	h.max = max(h.max, o.max)
 }
 
@@ -82,12 +90,7 @@ func (h *Histogram) Count() uint64 { return h.total }
 func (h *Histogram) Max() int64 { return h.max }
 
 // Min is the smallest recorded value (0 when empty).
-func (h *Histogram) Min() int64 {
-	if h.total == 0 {
-		return 0
-	}
-	return h.min
-}
+func (h *Histogram) Min() int64 { return h.min }
 
 // Mean is the exact mean of recorded values (0 when empty).
 func (h *Histogram) Mean() float64 {

@@ -90,4 +90,10 @@ func TestHistogramMergeAndNegative(t *testing.T) {
 	if a.Min() != 0 || a.Count() != 3 {
 		t.Fatal("merging an empty histogram changed min or count")
 	}
+	var z Histogram // the zero value works too
+	z.Merge(b)
+	z.Record(7)
+	if z.Min() != 7 || z.Max() != 1000 || z.Count() != 2 {
+		t.Fatalf("zero-value histogram min/max/count = %d/%d/%d", z.Min(), z.Max(), z.Count())
+	}
 }
