@@ -156,15 +156,7 @@ func ParseLogLevel(s string) (slog.Level, error) {
 // Validate refuses configurations that would hand clients an address they
 // cannot connect to, or that have no sensible meaning.
 func (c Config) Validate() error {
-	listenKey, advKey := "listen", "advertise"
-	if c.Node.Addresses.Kafka != "" && c.Node.Addresses.Kafka == c.Listen {
-		listenKey = "node.addresses.kafka"
-	}
-	if c.Node.Advertise.Kafka != "" && c.Node.Advertise.Kafka == c.Advertise {
-		advKey = "node.advertise.kafka"
-	} else if c.Advertise == "" && listenKey != "listen" {
-		advKey = "node.advertise.kafka"
-	}
+	listenKey, advKey := c.kafkaKeys()
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("%s: %q is not host:port: %w", listenKey, c.Listen, err)
 	}
@@ -206,6 +198,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
 	return c.validateCluster()
+}
+
+// kafkaKeys names the keys that set Listen and Advertise, so errors point at
+// what the operator wrote: the cluster shape's [node.*] kafka entries when
+// they supplied the value, the top-level keys otherwise.
+func (c Config) kafkaKeys() (listenKey, advKey string) {
+	listenKey, advKey = "listen", "advertise"
+	fromNode := c.Node.Addresses.Kafka != "" && c.Node.Addresses.Kafka == c.Listen
+	if fromNode {
+		listenKey = "node.addresses.kafka"
+	}
+	if (c.Node.Advertise.Kafka != "" && c.Node.Advertise.Kafka == c.Advertise) || (c.Advertise == "" && fromNode) {
+		advKey = "node.advertise.kafka"
+	}
+	return listenKey, advKey
 }
 
 // connectableHost reports whether a client could dial host: not empty and
