@@ -33,7 +33,8 @@ var lz4Readers = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 // Decompress returns the decompressed form of src, the records section of a
-// batch compressed with c. The result is newly allocated. Errors wrap ErrCorrupt.
+// batch compressed with c: src itself for CodecNone, else a new slice of at
+// most 256 MiB. Errors wrap ErrCorrupt.
 func Decompress(c Codec, src []byte) ([]byte, error) {
 	var out []byte
 	var err error
