@@ -200,7 +200,7 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		}
 		format := exec.CommandContext(ctx, java, "-Xmx256m",
 			"-Dlog4j2.configurationFile="+log4j, "-cp", classpath,
-			"kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsPath)
+			"kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+propsPath)
 		if out, err := format.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("format storage of node %d: %w\n%s", n.id, err, out)
 		}
@@ -401,10 +401,16 @@ func (n *node) logTail(lines int) string {
 }
 
 // newClusterID returns a random KRaft cluster id: 16 bytes, URL-safe base64.
+// Like Kafka's Uuid.randomUuid it never starts with '-', which command lines
+// would take for a flag.
 func newClusterID() string {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	return base64.RawURLEncoding.EncodeToString(id[:])
+	for {
+		var id [16]byte
+		_, _ = rand.Read(id[:])
+		if s := base64.RawURLEncoding.EncodeToString(id[:]); s[0] != '-' {
+			return s
+		}
+	}
 }
 
 // freePorts reserves n distinct loopback ports by listening on them all at

@@ -90,3 +90,11 @@ func TestStopIsIdempotent(t *testing.T) {
 		t.Fatalf("broker pid %d still running after Stop", pid)
 	}
 }
+
+func TestClusterIDNeverLooksLikeAFlag(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		if id := newClusterID(); len(id) != 22 || id[0] == '-' {
+			t.Fatalf("bad cluster id %q", id)
+		}
+	}
+}
