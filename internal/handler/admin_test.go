@@ -555,6 +555,7 @@ func TestCreatePartitions(t *testing.T) {
 		{"too few assignments", req(topic, 6, []int32{1}), kerr.InvalidReplicaAssignment},
 		{"empty assignment", req(topic, 5, []int32{}), kerr.InvalidReplicaAssignment},
 		{"wrong replication factor", req(topic, 5, []int32{1, 1}), kerr.InvalidReplicaAssignment},
+		{"too many at once", req(topic, 4+10001), kerr.PolicyViolation},
 	} {
 		resp := request[*kmsg.CreatePartitionsResponse](a, tc.r)
 		wantCode(t, tc.what, resp.Topics[0].ErrorCode, tc.want)

@@ -3,6 +3,7 @@ package handler
 import (
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
@@ -17,24 +18,40 @@ import (
 // give one replica list per new partition, each non-empty, without
 // duplicates, of the topic's replication factor and naming known brokers,
 // or the answer is INVALID_REPLICA_ASSIGNMENT. validate_only checks
-// without creating.
+// without creating. More than maxPartitionsPerRequest new partitions in
+// one request is POLICY_VIOLATION for every topic, Kafka's cap on one
+// controller operation.
 //
 // Left out: the single-node controller places new partitions itself, so a
 // valid assignment is checked but its order is not used.
 
 func init() { register(37, 0, 3, serveCreatePartitions) }
 
+// maxPartitionsPerRequest is Kafka's MAX_PARTITIONS_PER_BATCH.
+const maxPartitionsPerRequest = 10000
+
 func serveCreatePartitions(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	im := e.Ctrl.Image()
 	counts := map[string]int{}
+	var added int64
 	for _, rt := range req.Topics {
 		counts[rt.Topic]++
+		if t := im.Topics[rt.Topic]; t != nil && int(rt.Count) > len(t.Partitions) {
+			added += int64(int(rt.Count) - len(t.Partitions))
+		}
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		var err error
+		if added > maxPartitionsPerRequest {
+			st.ErrorCode = kerr.PolicyViolation.Code
+			st.ErrorMessage = errMsg(fmt.Errorf("excessively large number of partitions per request: %d requested, limit %d", added, maxPartitionsPerRequest))
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		if counts[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic in request: %s", errInvalidRequest, rt.Topic)
 		} else {
