@@ -2,6 +2,8 @@ package kafkaref
 
 import (
 	"context"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,34 @@ func TestClusterIDNeverLooksLikeAFlag(t *testing.T) {
 		if id := newClusterID(); len(id) != 22 || id[0] == '-' {
 			t.Fatalf("bad cluster id %q", id)
 		}
+	}
+}
+
+func TestEnsureJarsFetchesOnceIntoCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs maven")
+	}
+	if _, err := exec.LookPath("mvn"); err != nil {
+		t.Skip("mvn not installed")
+	}
+	libDir := filepath.Join(t.TempDir(), "kafka", "libs")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	got, err := EnsureJars(ctx, DefaultVersion, libDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != libDir || !jarsPresent(libDir, DefaultVersion) {
+		t.Fatalf("jars not in %s", libDir)
+	}
+	for _, jar := range []string{"kafka-clients-", "log4j-core-", "log4j-slf4j-impl-", "scala-library-"} {
+		if m, _ := filepath.Glob(filepath.Join(libDir, jar+"*.jar")); len(m) == 0 {
+			t.Errorf("no %s*.jar in %s", jar, libDir)
+		}
+	}
+	// Present jars are taken as they are, even with maven out of reach.
+	t.Setenv("PATH", "")
+	if _, err := EnsureJars(ctx, DefaultVersion, libDir, "/nonexistent/pom.xml"); err != nil {
+		t.Fatalf("second call: %v", err)
 	}
 }
