@@ -133,6 +133,8 @@ func TestKillDuringProduce(t *testing.T) {
 		target += 1500
 		p.waitAcked(t, target, fmt.Sprintf("round %d before kill", round))
 		proc.Kill(t)
+		a, ok, _ := chk.Counts()
+		t.Logf("round %d: killed with %d records attempted, %d acknowledged", round, a, ok)
 		proc.Restart(t)
 		target += 500
 		p.waitAcked(t, target, fmt.Sprintf("round %d after restart", round))
