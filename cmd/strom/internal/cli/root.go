@@ -57,6 +57,7 @@ func NewRoot(d Deps) *cobra.Command {
 	}
 	root.AddCommand(
 		newServeCmd(d),
+		newClusterCmd(),
 		newTopicCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),

@@ -1,0 +1,532 @@
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ClusterOptions configures StartCluster.
+type ClusterOptions struct {
+	// Proxies routes every node's wal and raft traffic to each peer through
+	// its own in-process proxy (one per direction and protocol), so that
+	// Cut can isolate a node from the others while clients still reach its
+	// Kafka port.
+	Proxies bool
+	// TOML is appended to every node's file after its top-level keys and
+	// before the [node.*] tables: top-level keys first, then any tables.
+	TOML string
+	// Env is added to every node's environment.
+	Env []string
+	// LogLevel of the nodes; default "info".
+	LogLevel string
+	// ReadyTimeout bounds how long the cluster (or a restarted node) may
+	// take to form; default 30s.
+	ReadyTimeout time.Duration
+}
+
+// ClusterOption adjusts ClusterOptions.
+type ClusterOption func(*ClusterOptions)
+
+// WithProxies puts a cuttable proxy on every node-to-node link.
+func WithProxies() ClusterOption { return func(o *ClusterOptions) { o.Proxies = true } }
+
+// WithNodeTOML appends s to every node's config file (see ClusterOptions.TOML).
+func WithNodeTOML(s string) ClusterOption {
+	return func(o *ClusterOptions) { o.TOML += s + "\n" }
+}
+
+// WithNodeEnv adds environment variables (KEY=value) to every node.
+func WithNodeEnv(kv ...string) ClusterOption {
+	return func(o *ClusterOptions) { o.Env = append(o.Env, kv...) }
+}
+
+// WithReadyTimeout sets how long the cluster may take to form.
+func WithReadyTimeout(d time.Duration) ClusterOption {
+	return func(o *ClusterOptions) { o.ReadyTimeout = d }
+}
+
+// Cluster is n strom nodes, each its own OS process of the strom binary with
+// its own config file, data directory and loopback ports. Node ids are 1..n.
+// The test's cleanup kills every node and closes every proxy; each node's
+// output is written to the test log when the test fails.
+type Cluster struct {
+	opts  ClusterOptions
+	bin   string
+	nodes []*ClusterNode // nodes[i] has id i+1
+	// links[from][to] are the proxies node from dials to reach node to;
+	// nil without WithProxies.
+	links map[int32]map[int32]*link
+	cutMu sync.Mutex
+	cut   map[int32]bool
+}
+
+type link struct{ wal, raft *Proxy }
+
+// ClusterNode is one node of a Cluster. Its methods fail the test on misuse
+// (e.g. Kill on a node that is not running).
+type ClusterNode struct {
+	c                *Cluster
+	id               int32
+	kafka, wal, raft string // advertised = bound addresses
+	dataDir, config  string
+	logs             *logBuffer
+	starts           int
+
+	mu      sync.Mutex // guards cmd, exited, paused
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once cmd has been waited for
+	waitErr error         // valid after exited is closed
+	paused  bool
+}
+
+// StartCluster writes a config file per node, starts every node as a
+// separate process, and returns once every node answers Metadata listing all
+// n brokers.
+func StartCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
+	t.Helper()
+	c := newCluster(t, n, opts...)
+	for _, nd := range c.nodes {
+		nd.start(t)
+	}
+	c.WaitFormed(t)
+	return c
+}
+
+func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("StartCluster: need at least one node, got %d", n)
+	}
+	o := ClusterOptions{LogLevel: "info", ReadyTimeout: 30 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	c := &Cluster{opts: o, bin: StromBinary(t), cut: map[int32]bool{}}
+	addrs := freeAddrs(t, 3*n)
+	root := t.TempDir()
+	for i := 0; i < n; i++ {
+		id := int32(i + 1)
+		dir := filepath.Join(root, fmt.Sprintf("node%d", id))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		nd := &ClusterNode{
+			c: c, id: id,
+			kafka: addrs[3*i], wal: addrs[3*i+1], raft: addrs[3*i+2],
+			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
+			logs: newLogBuffer(),
+		}
+		c.nodes = append(c.nodes, nd)
+		dumpOnFailure(t, fmt.Sprintf("node %d", id), nd.logs)
+	}
+	// Registered after the log dumps, so it runs first: the logs are
+	// complete when they are written out.
+	t.Cleanup(c.shutdown)
+	if o.Proxies {
+		c.links = map[int32]map[int32]*link{}
+		for _, from := range c.nodes {
+			c.links[from.id] = map[int32]*link{}
+			for _, to := range c.nodes {
+				if from == to {
+					continue
+				}
+				w, err := NewProxy(to.wal)
+				if err != nil {
+					t.Fatalf("proxy: %v", err)
+				}
+				r, err := NewProxy(to.raft)
+				if err != nil {
+					w.Close()
+					t.Fatalf("proxy: %v", err)
+				}
+				c.links[from.id][to.id] = &link{wal: w, raft: r}
+			}
+		}
+	}
+	for _, nd := range c.nodes {
+		if err := os.WriteFile(nd.config, []byte(c.nodeTOML(nd)), 0o644); err != nil {
+			t.Fatalf("write %s: %v", nd.config, err)
+		}
+	}
+	return c
+}
+
+// nodeTOML is nd's config file. Its own [[peers]] entry is its advertised
+// addresses (config validation requires that); entries for other nodes go
+// through the proxies when there are any.
+func (c *Cluster) nodeTOML(nd *ClusterNode) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
+	b.WriteString(c.opts.TOML)
+	for _, sec := range []string{"node.addresses", "node.advertise"} {
+		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, nd.kafka, nd.wal, nd.raft)
+	}
+	for _, p := range c.nodes {
+		wal, raft := p.wal, p.raft
+		if l := c.links[nd.id][p.id]; l != nil {
+			wal, raft = l.wal.Addr(), l.raft.Addr()
+		}
+		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, wal, raft)
+	}
+	return b.String()
+}
+
+// Bootstrap is the comma-separated Kafka address of every node.
+func (c *Cluster) Bootstrap() string {
+	addrs := make([]string, len(c.nodes))
+	for i, nd := range c.nodes {
+		addrs[i] = nd.kafka
+	}
+	return strings.Join(addrs, ",")
+}
+
+// Nodes returns every node, in id order.
+func (c *Cluster) Nodes() []*ClusterNode { return c.nodes }
+
+// Node returns the node with id (1..n).
+func (c *Cluster) Node(id int32) *ClusterNode {
+	if id < 1 || int(id) > len(c.nodes) {
+		panic(fmt.Sprintf("testkit: no cluster node %d (ids are 1..%d)", id, len(c.nodes)))
+	}
+	return c.nodes[id-1]
+}
+
+// Cut isolates node id from every other node: all wal and raft traffic
+// between them, in both directions, is black-holed. Clients still reach its
+// Kafka port. The cluster must have been started WithProxies.
+func (c *Cluster) Cut(t testing.TB, id int32) {
+	t.Helper()
+	c.setCut(t, id, true)
+}
+
+// Heal undoes Cut for node id (links to other nodes that are still cut
+// stay cut).
+func (c *Cluster) Heal(t testing.TB, id int32) {
+	t.Helper()
+	c.setCut(t, id, false)
+}
+
+func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
+	t.Helper()
+	if c.links == nil {
+		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies()")
+	}
+	c.Node(id) // range check
+	c.cutMu.Lock()
+	defer c.cutMu.Unlock()
+	c.cut[id] = cut
+	for from, tos := range c.links {
+		for to, l := range tos {
+			if from != id && to != id {
+				continue
+			}
+			if cut {
+				l.wal.Cut()
+				l.raft.Cut()
+			} else if !c.cut[from] && !c.cut[to] {
+				l.wal.Heal()
+				l.raft.Heal()
+			}
+		}
+	}
+}
+
+// StopAll stops every running node with SIGTERM, in id order.
+func (c *Cluster) StopAll(t testing.TB) {
+	t.Helper()
+	for _, nd := range c.nodes {
+		if nd.Running() {
+			nd.Stop(t)
+		}
+	}
+}
+
+// StartAll starts every node that is not running, without waiting for one
+// before starting the next (a node may need a quorum before it serves), then
+// waits for the cluster to form.
+func (c *Cluster) StartAll(t testing.TB) {
+	t.Helper()
+	for _, nd := range c.nodes {
+		if !nd.Running() {
+			nd.start(t)
+		}
+	}
+	c.WaitFormed(t)
+}
+
+// WaitFormed waits until every running, unpaused node answers Metadata
+// listing every node of the cluster at its advertised Kafka address.
+func (c *Cluster) WaitFormed(t testing.TB) {
+	t.Helper()
+	for _, nd := range c.nodes {
+		if !nd.Running() || nd.Paused() {
+			continue
+		}
+		var last string
+		ok := poll(c.opts.ReadyTimeout, func() bool {
+			if !nd.Running() {
+				last = "process exited"
+				return true
+			}
+			resp, err := c.Metadata(context.Background(), nd.id)
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			last = c.brokerListProblem(resp)
+			return last == ""
+		})
+		if !ok || !nd.Running() {
+			t.Fatalf("cluster did not form within %v: node %d: %s", c.opts.ReadyTimeout, nd.id, last)
+		}
+	}
+}
+
+// brokerListProblem describes how resp's broker list differs from the
+// cluster's nodes at their advertised Kafka addresses, or returns "".
+func (c *Cluster) brokerListProblem(resp *kmsg.MetadataResponse) string {
+	got := map[int32]string{}
+	for _, b := range resp.Brokers {
+		got[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	var probs []string
+	for _, nd := range c.nodes {
+		switch addr, ok := got[nd.id]; {
+		case !ok:
+			probs = append(probs, fmt.Sprintf("broker %d missing", nd.id))
+		case addr != nd.kafka:
+			probs = append(probs, fmt.Sprintf("broker %d at %s, advertised %s", nd.id, addr, nd.kafka))
+		}
+	}
+	if len(got) != len(c.nodes) {
+		probs = append(probs, fmt.Sprintf("%d brokers listed, want %d", len(got), len(c.nodes)))
+	}
+	return strings.Join(probs, "; ")
+}
+
+// shutdown kills every node and closes the proxies.
+func (c *Cluster) shutdown() {
+	for _, nd := range c.nodes {
+		nd.mu.Lock()
+		cmd, exited := nd.cmd, nd.exited
+		nd.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+	}
+	for _, tos := range c.links {
+		for _, l := range tos {
+			l.wal.Close()
+			l.raft.Close()
+		}
+	}
+}
+
+// ID is the node id.
+func (n *ClusterNode) ID() int32 { return n.id }
+
+// KafkaAddr is the node's Kafka listener (its advertised address).
+func (n *ClusterNode) KafkaAddr() string { return n.kafka }
+
+// WALAddr and RaftAddr are the node's replication and Raft listeners.
+func (n *ClusterNode) WALAddr() string  { return n.wal }
+func (n *ClusterNode) RaftAddr() string { return n.raft }
+
+// ConfigPath is the node's TOML file; DataDir its data directory.
+func (n *ClusterNode) ConfigPath() string { return n.config }
+func (n *ClusterNode) DataDir() string    { return n.dataDir }
+
+// Logs returns the node's captured output so far.
+func (n *ClusterNode) Logs() string { return n.logs.String() }
+
+// PID is the current process id, or 0 when the node is not running.
+func (n *ClusterNode) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.runningLocked() {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// Running reports whether the node's process is alive (paused counts).
+func (n *ClusterNode) Running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.runningLocked()
+}
+
+// Paused reports whether the node is stopped with SIGSTOP.
+func (n *ClusterNode) Paused() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.paused && n.runningLocked()
+}
+
+func (n *ClusterNode) runningLocked() bool {
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (n *ClusterNode) Kill(t testing.TB) {
+	t.Helper()
+	exited := n.mustSignal(t, "Kill", syscall.SIGKILL)
+	<-exited
+	n.note("killed with SIGKILL")
+}
+
+// Stop sends SIGTERM (and SIGCONT, should the node be paused) and waits up
+// to 30 seconds for a clean exit; it fails the test otherwise.
+func (n *ClusterNode) Stop(t testing.TB) {
+	t.Helper()
+	exited := n.mustSignal(t, "Stop", syscall.SIGTERM)
+	n.signal(syscall.SIGCONT)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		n.signal(syscall.SIGKILL)
+		<-exited
+		t.Fatalf("node %d did not exit within 30s of SIGTERM; killed", n.id)
+	}
+	n.note(fmt.Sprintf("stopped with SIGTERM: %v", n.waitErr))
+	if n.waitErr != nil {
+		t.Fatalf("node %d exited uncleanly after SIGTERM: %v", n.id, n.waitErr)
+	}
+}
+
+// Pause freezes the process with SIGSTOP; Resume continues it.
+func (n *ClusterNode) Pause(t testing.TB) {
+	t.Helper()
+	n.mustSignal(t, "Pause", syscall.SIGSTOP)
+	n.mu.Lock()
+	n.paused = true
+	n.mu.Unlock()
+	n.note("paused with SIGSTOP")
+}
+
+// Resume continues a paused process with SIGCONT.
+func (n *ClusterNode) Resume(t testing.TB) {
+	t.Helper()
+	n.mustSignal(t, "Resume", syscall.SIGCONT)
+	n.mu.Lock()
+	n.paused = false
+	n.mu.Unlock()
+	n.note("resumed with SIGCONT")
+}
+
+// Restart starts a stopped or killed node again with the same config and
+// data, and waits until it answers Metadata listing every node.
+func (n *ClusterNode) Restart(t testing.TB) {
+	t.Helper()
+	if n.Running() {
+		t.Fatalf("node %d: Restart while running; Kill or Stop it first", n.id)
+	}
+	n.start(t)
+	n.c.WaitFormed(t)
+}
+
+func (n *ClusterNode) mustSignal(t testing.TB, op string, sig syscall.Signal) <-chan struct{} {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.runningLocked() {
+		t.Fatalf("node %d: %s on a node that is not running", n.id, op)
+	}
+	_ = n.cmd.Process.Signal(sig)
+	return n.exited
+}
+
+func (n *ClusterNode) signal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.runningLocked() {
+		_ = n.cmd.Process.Signal(sig)
+	}
+}
+
+func (n *ClusterNode) note(s string) {
+	fmt.Fprintf(n.logs, "==== testkit: %s node %d %s ====\n", time.Now().Format("15:04:05.000"), n.id, s)
+}
+
+// start launches the process without waiting for it to serve.
+func (n *ClusterNode) start(t testing.TB) {
+	t.Helper()
+	n.starts++
+	args := []string{"serve", "--config", n.config}
+	cmd := exec.Command(n.c.bin, args...)
+	cmd.Env = append(os.Environ(), n.c.opts.Env...)
+	cmd.Stdout = n.logs
+	cmd.Stderr = n.logs
+	// Should the test binary die without running its cleanup, the node
+	// goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	n.note(fmt.Sprintf("start #%d: %s %s", n.starts, n.c.bin, strings.Join(args, " ")))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start node %d: %v", n.id, err)
+	}
+	exited := make(chan struct{})
+	n.mu.Lock()
+	n.cmd, n.exited, n.paused = cmd, exited, false
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		n.note(fmt.Sprintf("process exited: %v", err))
+		close(exited)
+	}()
+}
+
+// freeAddrs returns n distinct loopback addresses whose ports were free a
+// moment ago (all listeners are held until every port is chosen).
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find free port: %v", err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
+	}
+	return out
+}
+
+// poll calls cond every 100ms until it returns true or timeout passes, and
+// reports whether it returned true.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
