@@ -28,7 +28,8 @@ type Broker struct {
 	cfg    config.Config
 	logger *slog.Logger
 
-	ctrl  *controller.Local
+	ctrl  controller.Controller
+	raft  *controller.Raft // cluster mode only
 	parts *partition.Registry
 	env   *handler.Env
 	srv   *server.Server
@@ -61,31 +62,51 @@ func New(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 // Start binds the listener, opens the metadata and partitions, and starts
 // serving.
 func (b *Broker) Start() error {
-	// The listener is bound before metadata is opened so that a listen
-	// address with port 0 advertises the real port.
 	pre := server.New(b.cfg, nil, b.logger)
-	if err := pre.Listen(); err != nil {
-		return err
-	}
-	adv := b.cfg.Advertise
-	if adv == "" {
-		adv = pre.Addr().String()
-		if host, _, _ := net.SplitHostPort(b.cfg.Listen); host == "" || host == "0.0.0.0" || host == "::" {
-			pre.Close()
-			return errors.New("advertise: the listen address has no connectable host; set --advertise")
+	if b.cfg.Clustered() {
+		// The Kafka listener is bound only once this node has caught up
+		// with the metadata log: until then clients get "connection
+		// refused" and try another bootstrap server, rather than stale
+		// answers.
+		self, err := handler.SelfBroker(b.cfg.NodeID, b.cfg.AdvertisedAddr())
+		if err != nil {
+			return fmt.Errorf("advertise %q: %w", b.cfg.AdvertisedAddr(), err)
 		}
+		self.WAL = b.cfg.AdvertisedWAL()
+		if err := b.openRaft(self); err != nil {
+			return err
+		}
+		if err := pre.Listen(); err != nil {
+			b.raft.Close()
+			return err
+		}
+	} else {
+		// The listener is bound before metadata is opened so that a
+		// listen address with port 0 advertises the real port.
+		if err := pre.Listen(); err != nil {
+			return err
+		}
+		adv := b.cfg.Advertise
+		if adv == "" {
+			adv = pre.Addr().String()
+			if host, _, _ := net.SplitHostPort(b.cfg.Listen); host == "" || host == "0.0.0.0" || host == "::" {
+				pre.Close()
+				return errors.New("advertise: the listen address has no connectable host; set --advertise")
+			}
+		}
+		self, err := handler.SelfBroker(b.cfg.NodeID, adv)
+		if err != nil {
+			pre.Close()
+			return fmt.Errorf("advertise %q: %w", adv, err)
+		}
+		ctrl, err := controller.OpenLocal(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), self)
+		if err != nil {
+			pre.Close()
+			return err
+		}
+		b.ctrl = ctrl
 	}
-	self, err := handler.SelfBroker(b.cfg.NodeID, adv)
-	if err != nil {
-		pre.Close()
-		return fmt.Errorf("advertise %q: %w", adv, err)
-	}
-	ctrl, err := controller.OpenLocal(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), self)
-	if err != nil {
-		pre.Close()
-		return err
-	}
-	b.ctrl = ctrl
+	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, b.cfg.NodeID, b.cfg.Log, b.logger)
 	im := ctrl.Image()
 	if err := b.parts.RemoveOrphans(im); err != nil {
@@ -111,6 +132,36 @@ func (b *Broker) Start() error {
 	b.srv.Serve()
 	b.wg.Add(1)
 	go b.ticker()
+	return nil
+}
+
+// openRaft starts the node's metadata-quorum member and waits until it has
+// caught up and is registered, so clients never get stale answers.
+func (b *Broker) openRaft(self metadata.Broker) error {
+	peers := make([]controller.RaftPeer, 0, len(b.cfg.Peers))
+	for _, p := range b.cfg.Peers {
+		peers = append(peers, controller.RaftPeer{ID: p.ID, Raft: p.Raft})
+	}
+	rc, err := controller.OpenRaft(controller.RaftConfig{
+		NodeID:        b.cfg.NodeID,
+		Self:          self,
+		RaftListen:    b.cfg.Node.Addresses.Raft,
+		RaftAdvertise: b.cfg.AdvertisedRaft(),
+		Peers:         peers,
+		Dir:           filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
+		Logger:        b.logger.With("component", "controller"),
+	})
+	if err != nil {
+		return err
+	}
+	b.logger.Info("waiting for the metadata quorum", "node", b.cfg.NodeID, "raft", b.cfg.AdvertisedRaft())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := rc.WaitReady(ctx); err != nil {
+		rc.Close()
+		return err
+	}
+	b.raft, b.ctrl = rc, rc
 	return nil
 }
 
@@ -145,6 +196,13 @@ func (b *Broker) ticker() {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		if b.raft != nil {
+			// Move leaderships away while this node still serves its
+			// followers, so clients fail over without a session timeout.
+			if e := b.raft.ControlledShutdown(ctx); e != nil {
+				b.logger.Warn("controlled shutdown", "err", e)
+			}
+		}
 		if b.srv != nil {
 			if e := b.srv.Shutdown(ctx); e != nil {
 				err = fmt.Errorf("drain connections: %w", e)
@@ -155,6 +213,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
+			}
+		}
+		if b.raft != nil {
+			if e := b.raft.Close(); e != nil {
+				err = errors.Join(err, fmt.Errorf("close metadata quorum member: %w", e))
 			}
 		}
 	})

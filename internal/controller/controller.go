@@ -35,6 +35,9 @@ type TopicSpec struct {
 	ReplicationFactor int16
 	Configs           map[string]string
 	Internal          bool
+	// Assignment, when set, gives each partition's replicas (CreateTopics
+	// with an explicit assignment); otherwise they are placed round robin.
+	Assignment [][]int32
 }
 
 // ConfigChange is one config operation: Value nil deletes the override.
@@ -60,6 +63,14 @@ type Controller interface {
 	AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, replace bool) error
 	// AllocateProducerIDs reserves n consecutive producer ids.
 	AllocateProducerIDs(ctx context.Context, n int64) (first int64, err error)
+	// AlterISR is a partition leader's request to change the ISR (Kafka's
+	// AlterPartition): it fails with ErrStaleLeaderEpoch when leaderEpoch
+	// is not current or the caller no longer leads, and ErrInvalidISR when
+	// the ISR names a fenced broker, a non-replica, or not the leader. It
+	// returns once this node's image shows the change.
+	AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error
+	// ElectLeader moves leadership to a live in-sync replica.
+	ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error
 	// Subscribe registers fn to be called with every newly published image
 	// (and once immediately with the current one).
 	Subscribe(fn func(prev, next *metadata.Image))

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,24 +27,6 @@ type Local struct {
 	}
 }
 
-// persisted is the on-disk form of the image.
-type persisted struct {
-	Version        int             `json:"version"`
-	ClusterID      string          `json:"cluster_id"`
-	NextProducerID int64           `json:"next_producer_id"`
-	Topics         []*persistTopic `json:"topics"`
-	// BrokerConfigs are the cluster-wide dynamic broker defaults.
-	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
-}
-
-type persistTopic struct {
-	Name       string               `json:"name"`
-	ID         metadata.TopicID     `json:"id"`
-	Internal   bool                 `json:"internal,omitempty"`
-	Configs    map[string]string    `json:"configs,omitempty"`
-	Partitions []metadata.Partition `json:"partitions"`
-}
-
 // OpenLocal loads (or creates) the single-node metadata in dir. self is
 // this node as clients reach it.
 func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
@@ -53,63 +34,41 @@ func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
 		return nil, fmt.Errorf("create metadata dir: %w", err)
 	}
 	c := &Local{dir: dir, self: self}
-	im := &metadata.Image{
-		ControllerID:   self.ID,
-		Brokers:        []metadata.Broker{self},
-		Topics:         map[string]*metadata.Topic{},
-		TopicsByID:     map[metadata.TopicID]*metadata.Topic{},
-		NextProducerID: 0,
-		BrokerConfigs:  map[string]string{},
-	}
+	var im *metadata.Image
 	raw, err := os.ReadFile(filepath.Join(dir, metadataFile))
 	switch {
 	case err == nil:
-		var p persisted
-		if err := json.Unmarshal(raw, &p); err != nil {
+		if im, err = decodeImage(raw); err != nil {
 			return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, metadataFile), err)
 		}
-		im.ClusterID = p.ClusterID
-		im.NextProducerID = p.NextProducerID
-		for k, v := range p.BrokerConfigs {
-			im.BrokerConfigs[k] = v
-		}
-		for _, pt := range p.Topics {
-			t := &metadata.Topic{Name: pt.Name, ID: pt.ID, Internal: pt.Internal, Configs: pt.Configs, Partitions: pt.Partitions}
-			if t.Configs == nil {
-				t.Configs = map[string]string{}
-			}
-			// The node id may have changed between runs of a single node:
-			// leadership is always ours.
+		// The node id or address may have changed between runs of a
+		// single node: it is the only broker and leads everything.
+		for _, t := range im.Topics {
 			for i := range t.Partitions {
 				t.Partitions[i].Leader = self.ID
 				t.Partitions[i].Replicas = []int32{self.ID}
 				t.Partitions[i].ISR = []int32{self.ID}
 			}
-			im.Topics[t.Name] = t
-			im.TopicsByID[t.ID] = t
 		}
 	case os.IsNotExist(err):
-		id := metadata.NewTopicID()
-		im.ClusterID = id.String()
-		if err := c.persist(im); err != nil {
-			return nil, err
-		}
+		im = emptyImage()
+		im.ClusterID = metadata.NewTopicID().String()
 	default:
 		return nil, fmt.Errorf("read metadata: %w", err)
+	}
+	im.ControllerID = self.ID
+	im.Brokers = []metadata.Broker{self}
+	if err := c.persist(im); err != nil {
+		return nil, err
 	}
 	c.mu.image = im
 	return c, nil
 }
 
 func (c *Local) persist(im *metadata.Image) error {
-	p := persisted{Version: 1, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, BrokerConfigs: im.BrokerConfigs}
-	for _, name := range im.SortedTopicNames() {
-		t := im.Topics[name]
-		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
-	}
-	raw, err := json.MarshalIndent(&p, "", "  ")
+	raw, err := encodeImage(im)
 	if err != nil {
-		return fmt.Errorf("encode metadata: %w", err)
+		return err
 	}
 	return writeFileAtomic(filepath.Join(c.dir, metadataFile), raw)
 }
@@ -175,124 +134,113 @@ func (c *Local) commitLocked(next *metadata.Image) error {
 	return nil
 }
 
-func (c *Local) newPartition(i int32) metadata.Partition {
-	return metadata.Partition{Index: i, Leader: c.self.ID, LeaderEpoch: 0, Replicas: []int32{c.self.ID}, ISR: []int32{c.self.ID}}
+// apply runs one command against the current image, persists and
+// publishes the result.
+func (c *Local) apply(cmd *Command) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next, res, err := applyCommand(c.mu.image, cmd)
+	if err != nil {
+		return 0, err
+	}
+	if next == c.mu.image {
+		return res, nil
+	}
+	return res, c.commitLocked(next)
 }
 
 // CreateTopic implements Controller.
 func (c *Local) CreateTopic(_ context.Context, spec TopicSpec) (*metadata.Topic, error) {
+	cmd, err := createTopicCommand(c.Image(), spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.apply(cmd); err != nil {
+		return nil, err
+	}
+	return c.Image().Topics[spec.Name], nil
+}
+
+// DeleteTopic implements Controller.
+func (c *Local) DeleteTopic(_ context.Context, name string) error {
+	_, err := c.apply(&Command{Op: opDeleteTopic, Topic: name})
+	return err
+}
+
+// CreatePartitions implements Controller.
+func (c *Local) CreatePartitions(_ context.Context, name string, total int32) error {
+	cmd, err := createPartitionsCommand(c.Image(), name, total)
+	if err != nil {
+		return err
+	}
+	_, err = c.apply(cmd)
+	return err
+}
+
+// AlterTopicConfigs implements Controller. Values must already be valid.
+func (c *Local) AlterTopicConfigs(_ context.Context, name string, changes []ConfigChange, replace bool) error {
+	_, err := c.apply(&Command{Op: opAlterTopicConfigs, Topic: name, Changes: changes, Replace: replace})
+	return err
+}
+
+// AlterBrokerConfigs implements Controller.
+func (c *Local) AlterBrokerConfigs(_ context.Context, changes []ConfigChange, replace bool) error {
+	_, err := c.apply(&Command{Op: opAlterBrokerConfigs, Changes: changes, Replace: replace})
+	return err
+}
+
+// AllocateProducerIDs implements Controller.
+func (c *Local) AllocateProducerIDs(_ context.Context, n int64) (int64, error) {
+	return c.apply(&Command{Op: opAllocateProducerID, N: n})
+}
+
+// AlterISR implements Controller. A single node is its own only replica,
+// so the ISR can only be itself.
+func (c *Local) AlterISR(_ context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
+	_, err := c.apply(&Command{Op: opAlterISR, Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.self.ID})
+	return err
+}
+
+// ElectLeader implements Controller.
+func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, leader int32) error {
+	_, err := c.apply(&Command{Op: opElectLeader, Topic: topic, Partition: partition, BrokerID: leader})
+	return err
+}
+
+// createTopicCommand validates a spec against im and chooses the topic id
+// and replica placement.
+func createTopicCommand(im *metadata.Image, spec TopicSpec) (*Command, error) {
 	if !ValidTopicName(spec.Name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, spec.Name)
 	}
 	if spec.Partitions < 1 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, spec.Partitions)
 	}
-	if spec.ReplicationFactor < 1 || int(spec.ReplicationFactor) > 1 {
-		return nil, fmt.Errorf("%w: %d larger than available brokers: 1", ErrInvalidReplicationFactor, spec.ReplicationFactor)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.mu.image.Topics[spec.Name]; ok {
+	if _, ok := im.Topics[spec.Name]; ok {
 		return nil, fmt.Errorf("%w: %s", ErrTopicExists, spec.Name)
 	}
-	next := c.mu.image.Clone()
-	t := &metadata.Topic{Name: spec.Name, ID: metadata.NewTopicID(), Internal: spec.Internal, Configs: map[string]string{}}
-	for k, v := range spec.Configs {
-		t.Configs[k] = v
+	assignment := spec.Assignment
+	if assignment == nil {
+		var err error
+		if assignment, err = placeReplicas(im, spec.Partitions, spec.ReplicationFactor); err != nil {
+			return nil, err
+		}
 	}
-	for i := int32(0); i < spec.Partitions; i++ {
-		t.Partitions = append(t.Partitions, c.newPartition(i))
+	return &Command{Op: opCreateTopic, Topic: spec.Name, TopicID: metadata.NewTopicID(), Internal: spec.Internal, Configs: spec.Configs, Assignment: assignment}, nil
+}
+
+func createPartitionsCommand(im *metadata.Image, name string, total int32) (*Command, error) {
+	t, ok := im.Topics[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
 	}
-	next.Topics[t.Name] = t
-	next.TopicsByID[t.ID] = t
-	if err := c.commitLocked(next); err != nil {
+	cur := int32(len(t.Partitions))
+	if total <= cur {
+		return nil, fmt.Errorf("%w: topic %s has %d partitions, cannot grow to %d", ErrInvalidPartitions, name, cur, total)
+	}
+	assignment, err := placeReplicas(im, total-cur, int16(len(t.Partitions[0].Replicas)))
+	if err != nil {
 		return nil, err
 	}
-	return t, nil
-}
-
-// DeleteTopic implements Controller.
-func (c *Local) DeleteTopic(_ context.Context, name string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.mu.image.Topics[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
-	}
-	next := c.mu.image.Clone()
-	delete(next.Topics, name)
-	delete(next.TopicsByID, t.ID)
-	return c.commitLocked(next)
-}
-
-// CreatePartitions implements Controller.
-func (c *Local) CreatePartitions(_ context.Context, name string, total int32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.mu.image.Topics[name]
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
-	}
-	if total <= int32(len(t.Partitions)) {
-		return fmt.Errorf("%w: topic %s has %d partitions, cannot grow to %d", ErrInvalidPartitions, name, len(t.Partitions), total)
-	}
-	next := c.mu.image.Clone()
-	nt := next.Topics[name]
-	for i := int32(len(nt.Partitions)); i < total; i++ {
-		nt.Partitions = append(nt.Partitions, c.newPartition(i))
-	}
-	return c.commitLocked(next)
-}
-
-// AlterTopicConfigs implements Controller. Values must already be valid.
-func (c *Local) AlterTopicConfigs(_ context.Context, name string, changes []ConfigChange, replace bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.mu.image.Topics[name]; !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownTopic, name)
-	}
-	next := c.mu.image.Clone()
-	nt := next.Topics[name]
-	if replace {
-		nt.Configs = map[string]string{}
-	}
-	for _, ch := range changes {
-		if ch.Value == nil {
-			delete(nt.Configs, ch.Name)
-		} else {
-			nt.Configs[ch.Name] = *ch.Value
-		}
-	}
-	return c.commitLocked(next)
-}
-
-// AlterBrokerConfigs implements Controller.
-func (c *Local) AlterBrokerConfigs(_ context.Context, changes []ConfigChange, replace bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := c.mu.image.Clone()
-	if replace {
-		next.BrokerConfigs = map[string]string{}
-	}
-	for _, ch := range changes {
-		if ch.Value == nil {
-			delete(next.BrokerConfigs, ch.Name)
-		} else {
-			next.BrokerConfigs[ch.Name] = *ch.Value
-		}
-	}
-	return c.commitLocked(next)
-}
-
-// AllocateProducerIDs implements Controller.
-func (c *Local) AllocateProducerIDs(_ context.Context, n int64) (int64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := c.mu.image.Clone()
-	first := next.NextProducerID
-	next.NextProducerID += n
-	if err := c.commitLocked(next); err != nil {
-		return 0, err
-	}
-	return first, nil
+	return &Command{Op: opCreatePartitions, Topic: name, Assignment: assignment}, nil
 }

@@ -89,7 +89,7 @@ func serveMetadata(e *Env, r *Request) Result {
 		}
 	}
 
-	for _, b := range im.Brokers {
+	for _, b := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.ID, b.Host, b.Port, b.Rack
 		resp.Brokers = append(resp.Brokers, mb)
@@ -131,14 +131,14 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 		mp.Partition = p.Index
 		mp.Leader = p.Leader
 		mp.LeaderEpoch = p.LeaderEpoch
-		if _, ok := im.Broker(p.Leader); !ok {
+		if _, ok := im.LiveBroker(p.Leader); !ok {
 			mp.Leader = -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mp.Replicas = known(im, p.Replicas)
 		mp.ISR = known(im, p.ISR)
 		for _, id := range p.Replicas {
-			if _, ok := im.Broker(id); !ok {
+			if _, ok := im.LiveBroker(id); !ok {
 				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
 			}
 		}
@@ -147,11 +147,12 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 	return mt
 }
 
-// known filters ids to those present in the broker list.
+// known filters ids to those present in the broker list (live brokers):
+// a client must never see an id it cannot resolve (DESIGN.md §2 rule 2).
 func known(im *metadata.Image, ids []int32) []int32 {
 	out := make([]int32, 0, len(ids))
 	for _, id := range ids {
-		if _, ok := im.Broker(id); ok {
+		if _, ok := im.LiveBroker(id); ok {
 			out = append(out, id)
 		}
 	}

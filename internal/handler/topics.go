@@ -103,6 +103,9 @@ func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec,
 				}
 			}
 		}
+		for _, a := range rt.ReplicaAssignment {
+			spec.Assignment = append(spec.Assignment, append([]int32(nil), a.Replicas...))
+		}
 		spec.Partitions = int32(len(rt.ReplicaAssignment))
 		spec.ReplicationFactor = int16(len(rt.ReplicaAssignment[0].Replicas))
 	}

@@ -36,12 +36,20 @@ func NewTopicID() TopicID {
 	}
 }
 
-// Broker is one node as clients see it.
+// Broker is one registered node: its Kafka listener as clients reach it
+// and its replication listener as other nodes reach it.
 type Broker struct {
 	ID   int32
 	Host string
 	Port int32
-	Rack *string
+	Rack *string `json:",omitempty"`
+	// WAL is the advertised host:port of the replication listener (cluster
+	// mode only).
+	WAL string `json:",omitempty"`
+	// Fenced brokers missed their session (or shut down); they lead
+	// nothing, are in no ISR of a replicated partition, and are left out
+	// of Metadata answers.
+	Fenced bool `json:",omitempty"`
 }
 
 // Partition is the replica assignment and leadership of one partition.
@@ -77,7 +85,27 @@ type Image struct {
 	BrokerConfigs map[string]string
 }
 
-// Broker returns the broker with the given id.
+// LiveBroker returns the broker with the given id if it is not fenced.
+func (im *Image) LiveBroker(id int32) (Broker, bool) {
+	b, ok := im.Broker(id)
+	if !ok || b.Fenced {
+		return Broker{}, false
+	}
+	return b, true
+}
+
+// LiveBrokers returns the unfenced brokers, sorted by id.
+func (im *Image) LiveBrokers() []Broker {
+	out := make([]Broker, 0, len(im.Brokers))
+	for _, b := range im.Brokers {
+		if !b.Fenced {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Broker returns the registered broker with the given id, fenced or not.
 func (im *Image) Broker(id int32) (Broker, bool) {
 	for _, b := range im.Brokers {
 		if b.ID == id {

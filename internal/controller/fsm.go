@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// applyResult is what FSM.Apply returns for one command.
+type applyResult struct {
+	value int64
+	err   error
+}
+
+// fsm applies metadata commands in log order and publishes each image.
+// Subscribers run on raft's FSM goroutine, in order.
+type fsm struct {
+	mu      sync.Mutex
+	image   *metadata.Image // as applied; ControllerID is set at publish
+	leader  int32
+	applied uint64
+	changed chan struct{} // closed and replaced on every apply
+	subs    []func(prev, next *metadata.Image)
+	pub     *metadata.Image // image with the current controller id
+}
+
+func newFSM() *fsm {
+	im := emptyImage()
+	return &fsm{image: im, leader: -1, changed: make(chan struct{}), pub: im}
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	var cmd Command
+	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+		// A command this version cannot read is skipped the same way on
+		// every node of this version.
+		f.markApplied(l.Index)
+		return applyResult{err: fmt.Errorf("decode metadata command: %w", err)}
+	}
+	f.mu.Lock()
+	next, v, err := applyCommand(f.image, &cmd)
+	if err == nil && next != f.image {
+		f.image = next
+		f.publishLocked()
+	}
+	f.mu.Unlock()
+	f.markApplied(l.Index)
+	return applyResult{value: v, err: err}
+}
+
+func (f *fsm) markApplied(idx uint64) {
+	f.mu.Lock()
+	f.applied = idx
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// publishLocked makes the current image visible with the current
+// controller id and tells subscribers.
+func (f *fsm) publishLocked() {
+	cp := *f.image
+	cp.ControllerID = f.leader
+	prev := f.pub
+	f.pub = &cp
+	for _, fn := range f.subs {
+		fn(prev, f.pub)
+	}
+}
+
+func (f *fsm) setLeader(id int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.leader != id {
+		f.leader = id
+		f.publishLocked()
+	}
+}
+
+func (f *fsm) current() *metadata.Image {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pub
+}
+
+// appliedIndex returns the last applied index and a channel closed at the
+// next apply.
+func (f *fsm) appliedIndex() (uint64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied, f.changed
+}
+
+func (f *fsm) subscribe(fn func(prev, next *metadata.Image)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs = append(f.subs, fn)
+	fn(nil, f.pub)
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	im := f.image
+	f.mu.Unlock()
+	raw, err := encodeImage(im)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot(raw), nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("read metadata snapshot: %w", err)
+	}
+	im, err := decodeImage(raw)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.image = im
+	f.publishLocked()
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write metadata snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s snapshot) Release() {}

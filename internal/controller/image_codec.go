@@ -1,0 +1,73 @@
+package controller
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// persisted is the serialized image: the single-node metadata file and
+// the Raft snapshot share it (docs/storage-format.md).
+type persisted struct {
+	Version        int               `json:"version"`
+	ClusterID      string            `json:"cluster_id"`
+	NextProducerID int64             `json:"next_producer_id"`
+	Brokers        []metadata.Broker `json:"brokers,omitempty"`
+	Topics         []*persistTopic   `json:"topics"`
+	// BrokerConfigs are the cluster-wide dynamic broker defaults.
+	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
+}
+
+type persistTopic struct {
+	Name       string               `json:"name"`
+	ID         metadata.TopicID     `json:"id"`
+	Internal   bool                 `json:"internal,omitempty"`
+	Configs    map[string]string    `json:"configs,omitempty"`
+	Partitions []metadata.Partition `json:"partitions"`
+}
+
+func emptyImage() *metadata.Image {
+	return &metadata.Image{
+		ControllerID:  -1,
+		Topics:        map[string]*metadata.Topic{},
+		TopicsByID:    map[metadata.TopicID]*metadata.Topic{},
+		BrokerConfigs: map[string]string{},
+	}
+}
+
+func encodeImage(im *metadata.Image) ([]byte, error) {
+	p := persisted{Version: 1, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
+	for _, name := range im.SortedTopicNames() {
+		t := im.Topics[name]
+		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
+	}
+	raw, err := json.MarshalIndent(&p, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode metadata: %w", err)
+	}
+	return raw, nil
+}
+
+func decodeImage(raw []byte) (*metadata.Image, error) {
+	var p persisted
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("decode metadata: %w", err)
+	}
+	im := emptyImage()
+	im.ClusterID = p.ClusterID
+	im.NextProducerID = p.NextProducerID
+	im.Brokers = p.Brokers
+	for k, v := range p.BrokerConfigs {
+		im.BrokerConfigs[k] = v
+	}
+	for _, pt := range p.Topics {
+		t := &metadata.Topic{Name: pt.Name, ID: pt.ID, Internal: pt.Internal, Configs: pt.Configs, Partitions: pt.Partitions}
+		if t.Configs == nil {
+			t.Configs = map[string]string{}
+		}
+		im.Topics[t.Name] = t
+		im.TopicsByID[t.ID] = t
+	}
+	return im, nil
+}

@@ -1,0 +1,307 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+// CreateTopic implements Controller.
+func (c *Raft) CreateTopic(ctx context.Context, spec TopicSpec) (*metadata.Topic, error) {
+	cmd, err := createTopicCommand(c.Image(), spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.propose(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return c.Image().Topics[spec.Name], nil
+}
+
+// DeleteTopic implements Controller.
+func (c *Raft) DeleteTopic(ctx context.Context, name string) error {
+	_, err := c.propose(ctx, &Command{Op: opDeleteTopic, Topic: name})
+	return err
+}
+
+// CreatePartitions implements Controller.
+func (c *Raft) CreatePartitions(ctx context.Context, name string, total int32) error {
+	cmd, err := createPartitionsCommand(c.Image(), name, total)
+	if err != nil {
+		return err
+	}
+	_, err = c.propose(ctx, cmd)
+	return err
+}
+
+// AlterTopicConfigs implements Controller.
+func (c *Raft) AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace bool) error {
+	_, err := c.propose(ctx, &Command{Op: opAlterTopicConfigs, Topic: name, Changes: changes, Replace: replace})
+	return err
+}
+
+// AlterBrokerConfigs implements Controller.
+func (c *Raft) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, replace bool) error {
+	_, err := c.propose(ctx, &Command{Op: opAlterBrokerConfigs, Changes: changes, Replace: replace})
+	return err
+}
+
+// AllocateProducerIDs implements Controller.
+func (c *Raft) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	return c.propose(ctx, &Command{Op: opAllocateProducerID, N: n})
+}
+
+// AlterISR implements Controller.
+func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
+	_, err := c.propose(ctx, &Command{Op: opAlterISR, Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.cfg.NodeID})
+	return err
+}
+
+// ElectLeader implements Controller.
+func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error {
+	_, err := c.propose(ctx, &Command{Op: opElectLeader, Topic: topic, Partition: partition, BrokerID: leader})
+	return err
+}
+
+// RPC messages.
+type applyReply struct {
+	Index uint64 `json:"index"`
+	Value int64  `json:"value"`
+	Err   string `json:"err,omitempty"`
+	Kind  string `json:"kind,omitempty"` // sentinel name, see sentinels
+}
+
+func (r applyReply) error() error {
+	if r.Err == "" {
+		return nil
+	}
+	if s, ok := sentinels[r.Kind]; ok {
+		return &remoteError{msg: r.Err, sentinel: s}
+	}
+	return errors.New(r.Err)
+}
+
+// remoteError keeps the sentinel of an error raised on the leader.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+type heartbeatReq struct {
+	Broker metadata.Broker `json:"broker"`
+	Raft   string          `json:"raft"`
+}
+
+type statusReply struct {
+	Leader  string `json:"leader"`
+	Applied uint64 `json:"applied"`
+}
+
+func (c *Raft) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /apply", c.serveApply)
+	mux.HandleFunc("POST /heartbeat", c.serveHeartbeat)
+	mux.HandleFunc("POST /status", func(w http.ResponseWriter, r *http.Request) {
+		addr, _ := c.r.LeaderWithID()
+		applied, _ := c.fsm.appliedIndex()
+		if c.r.State() == raft.Leader {
+			applied = c.r.LastIndex()
+		}
+		writeJSON(w, statusReply{Leader: string(addr), Applied: applied})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// serveApply runs a forwarded proposal; only the leader accepts.
+func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
+	var cmd Command
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&cmd); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if c.r.State() != raft.Leader {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	data, _ := json.Marshal(&cmd)
+	f := c.r.Apply(data, 5*time.Second)
+	if err := f.Error(); err != nil {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	res := f.Response().(applyResult)
+	rep := applyReply{Index: f.Index(), Value: res.value}
+	if res.err != nil {
+		rep.Err, rep.Kind = res.err.Error(), sentinelName(res.err)
+	}
+	writeJSON(w, rep)
+}
+
+// serveHeartbeat records a broker's liveness on the leader, registers (or
+// unfences) it, and adds an unknown node to the metadata quorum.
+func (c *Raft) serveHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var hb heartbeatReq
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&hb); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if c.r.State() != raft.Leader {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	if err := c.heartbeat(r.Context(), hb); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	writeJSON(w, struct{}{})
+}
+
+func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
+	c.mu.Lock()
+	c.mu.lastSeen[hb.Broker.ID] = time.Now()
+	c.mu.Unlock()
+	id := raft.ServerID(strconv.Itoa(int(hb.Broker.ID)))
+	known := false
+	for _, s := range c.r.GetConfiguration().Configuration().Servers {
+		if s.ID == id {
+			known = true
+		}
+	}
+	if !known && hb.Raft != "" {
+		c.logger.Info("adding node to the metadata quorum", "node", hb.Broker.ID, "raft", hb.Raft)
+		if err := c.r.AddVoter(id, raft.ServerAddress(hb.Raft), 0, 5*time.Second).Error(); err != nil {
+			return err
+		}
+	}
+	cur, ok := c.Image().Broker(hb.Broker.ID)
+	want := hb.Broker
+	want.Fenced = false
+	if ok && !cur.Fenced && cur.Host == want.Host && cur.Port == want.Port && cur.WAL == want.WAL {
+		return nil
+	}
+	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.WAL)
+	_, err := c.propose(ctx, &Command{Op: opRegisterBroker, Broker: &want})
+	return err
+}
+
+// heartbeatLoop sends this broker's heartbeat to the leader. It starts
+// sending once the node has caught up, so registration means "ready".
+func (c *Raft) heartbeatLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	ready := false
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		stopping := c.mu.stopping
+		c.mu.Unlock()
+		if stopping {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if !ready {
+			ready = c.catchUp(ctx) == nil
+		}
+		if ready {
+			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise}
+			var err error
+			if c.r.State() == raft.Leader {
+				err = c.heartbeat(ctx, hb)
+			} else if addr := c.leaderAddr(); addr != "" {
+				err = c.rpc.call(ctx, addr, "/heartbeat", hb, &struct{}{})
+			}
+			if err != nil {
+				c.logger.Debug("heartbeat failed", "err", err)
+			}
+		}
+		cancel()
+	}
+}
+
+// leaderLoop, on the leader, fences brokers that missed their session and
+// restores preferred leaders.
+func (c *Raft) leaderLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	lastPreferred := time.Now()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		if c.r.State() != raft.Leader {
+			continue
+		}
+		now := time.Now()
+		im := c.Image()
+		var expired []int32
+		c.mu.Lock()
+		for _, b := range im.Brokers {
+			last, seen := c.mu.lastSeen[b.ID]
+			if !seen {
+				c.mu.lastSeen[b.ID] = now // grace after a leader change
+				continue
+			}
+			if !b.Fenced && now.Sub(last) > c.cfg.SessionTimeout {
+				expired = append(expired, b.ID)
+			}
+		}
+		c.mu.Unlock()
+		for _, id := range expired {
+			c.logger.Warn("broker missed its session; fencing it and moving its leaderships", "node", id, "session", c.cfg.SessionTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, err := c.propose(ctx, &Command{Op: opFenceBroker, BrokerID: id}); err != nil {
+				c.logger.Warn("fencing failed", "node", id, "err", err)
+			}
+			cancel()
+		}
+		if now.Sub(lastPreferred) >= c.cfg.PreferredLeaderInterval {
+			lastPreferred = now
+			c.electPreferred(im)
+		}
+	}
+}
+
+// electPreferred moves leadership back to each partition's first replica
+// when it is live and in sync (auto.leader.rebalance in Kafka).
+func (c *Raft) electPreferred(im *metadata.Image) {
+	for _, name := range im.SortedTopicNames() {
+		for _, p := range im.Topics[name].Partitions {
+			pref := p.Replicas[0]
+			if p.Leader == pref || !slices.Contains(p.ISR, pref) {
+				continue
+			}
+			if _, live := im.LiveBroker(pref); !live {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, err := c.propose(ctx, &Command{Op: opElectLeader, Topic: name, Partition: p.Index, BrokerID: pref}); err != nil {
+				c.logger.Debug("preferred leader election failed", "topic", name, "partition", p.Index, "err", err)
+			}
+			cancel()
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// The raft listener carries two protocols: hashicorp/raft's own RPCs and
+// the controller's HTTP/JSON RPCs (forwarded proposals, heartbeats,
+// status). Every connection starts with one tag byte saying which.
+const (
+	tagRaft byte = 'R'
+	tagRPC  byte = 'C'
+)
+
+// muxListener splits one TCP listener by tag byte.
+type muxListener struct {
+	ln     net.Listener
+	adv    net.Addr
+	raftCh chan net.Conn
+	rpcCh  chan net.Conn
+	done   chan struct{}
+	once   sync.Once
+	logger *slog.Logger
+}
+
+func newMux(ln net.Listener, advertise string, logger *slog.Logger) (*muxListener, error) {
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("raft advertise %q: %w", advertise, err)
+	}
+	m := &muxListener{ln: ln, adv: adv, raftCh: make(chan net.Conn), rpcCh: make(chan net.Conn), done: make(chan struct{}), logger: logger}
+	go m.acceptLoop()
+	return m, nil
+}
+
+func (m *muxListener) acceptLoop() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.done:
+				return
+			default:
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go m.route(c)
+	}
+}
+
+func (m *muxListener) route(c net.Conn) {
+	var tag [1]byte
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, tag[:]); err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	ch := m.raftCh
+	switch tag[0] {
+	case tagRaft:
+	case tagRPC:
+		ch = m.rpcCh
+	default:
+		m.logger.Warn("closing raft-port connection with unknown tag", "remote", c.RemoteAddr(), "tag", tag[0])
+		c.Close()
+		return
+	}
+	select {
+	case ch <- c:
+	case <-m.done:
+		c.Close()
+	}
+}
+
+func (m *muxListener) close() {
+	m.once.Do(func() {
+		close(m.done)
+		m.ln.Close()
+	})
+}
+
+// subListener is one protocol's view of the mux.
+type subListener struct {
+	m  *muxListener
+	ch chan net.Conn
+}
+
+func (s *subListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.ch:
+		return c, nil
+	case <-s.m.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (s *subListener) Close() error   { s.m.close(); return nil }
+func (s *subListener) Addr() net.Addr { return s.m.adv }
+
+// raftLayer is the raft StreamLayer over the mux.
+type raftLayer struct{ subListener }
+
+func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return dialTagged(string(addr), tagRaft, timeout)
+}
+
+func dialTagged(addr string, tag byte, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{tag}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// rpcClient calls other controllers' HTTP RPCs.
+type rpcClient struct{ hc *http.Client }
+
+func newRPCClient() *rpcClient {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			timeout := 3 * time.Second
+			if dl, ok := ctx.Deadline(); ok {
+				timeout = time.Until(dl)
+			}
+			return dialTagged(addr, tagRPC, timeout)
+		},
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     time.Minute,
+	}
+	return &rpcClient{hc: &http.Client{Transport: tr}}
+}
+
+// errRPCNotLeader is the answer of a controller that is not the leader.
+var errRPCNotLeader = fmt.Errorf("%w: remote is not the leader", ErrNotController)
+
+func (c *rpcClient) call(ctx context.Context, addr, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("controller rpc %s%s: %w", addr, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return errRPCNotLeader
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("controller rpc %s%s: %s: %s", addr, path, resp.Status, msg)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// slogWriter forwards raft's hclog output to slog at debug level, except
+// warnings and errors.
+type slogWriter struct{ logger *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := string(bytes.TrimSpace(p))
+	switch {
+	case bytes.Contains(p, []byte("[ERROR]")):
+		w.logger.Error(line)
+	case bytes.Contains(p, []byte("[WARN]")):
+		w.logger.Warn(line)
+	case bytes.Contains(p, []byte("entering leader state")), bytes.Contains(p, []byte("entering follower state")):
+		w.logger.Info(line)
+	default:
+		w.logger.Debug(line)
+	}
+	return len(p), nil
+}
