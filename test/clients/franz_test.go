@@ -35,7 +35,8 @@ func TestFranzGoProduceConsumeCodecs(t *testing.T) {
 
 func TestFranzGoAdmin(t *testing.T) {
 	b := testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) { c.AutoCreateTopics = false }))
-	adm := testkit.NewAdmin(t, b.Addr())
+	// kgo caches Metadata answers for MetadataMinAge; admin checks want fresh ones.
+	adm := kadm.NewClient(testkit.NewClient(t, b.Addr(), kgo.MetadataMinAge(10*time.Millisecond)))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	topicA, topicB := testkit.TopicName(t, "a"), testkit.TopicName(t, "b")
