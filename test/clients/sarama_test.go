@@ -19,78 +19,94 @@ var saramaCodecs = map[string]sarama.CompressionCodec{
 	"zstd":   sarama.CompressionZSTD,
 }
 
+// sarama does not negotiate request versions: it derives them from
+// Config.Version, so each version here pins a different set of Produce and
+// Fetch versions on the wire.
+var saramaVersions = []sarama.KafkaVersion{sarama.V1_0_0_0, sarama.V2_8_0_0, sarama.MaxVersion}
+
 func TestSaramaProduceConsumeCodecs(t *testing.T) {
 	b := testkit.StartBroker(t)
-	for _, codec := range testkit.Codecs {
-		t.Run(codec, func(t *testing.T) {
-			topic := testkit.TopicName(t, "")
-			testkit.CreateTopic(t, b.Addr(), topic, partitions, nil)
-			want := testkit.MakeRecords(topic, "sarama-"+codec, recordsPerCodec, partitions)
-
-			cfg := sarama.NewConfig()
-			cfg.ClientID = "strom-test-sarama"
-			cfg.Version = sarama.V2_8_0_0
-			cfg.Producer.RequiredAcks = sarama.WaitForAll
-			cfg.Producer.Idempotent = true
-			cfg.Net.MaxOpenRequests = 1 // required by sarama's idempotent producer
-			cfg.Producer.Return.Successes = true
-			cfg.Producer.Compression = saramaCodecs[codec]
-			cfg.Producer.Partitioner = sarama.NewManualPartitioner
-			cfg.Producer.Flush.Messages = 50
-			cfg.Producer.Flush.Frequency = 5 * time.Millisecond
-			cfg.Consumer.Return.Errors = true
-
-			prod, err := sarama.NewSyncProducer([]string{b.Addr()}, cfg)
-			if err != nil {
-				t.Fatalf("sarama.NewSyncProducer: %v", err)
-			}
-			msgs := make([]*sarama.ProducerMessage, len(want))
-			for i, r := range want {
-				m := &sarama.ProducerMessage{
-					Topic:     topic,
-					Partition: r.Partition,
-					Key:       sarama.ByteEncoder(r.Key),
-					Value:     sarama.ByteEncoder(r.Value),
+	for _, version := range saramaVersions {
+		for _, codec := range testkit.Codecs {
+			t.Run(version.String()+"/"+codec, func(t *testing.T) {
+				if codec == "zstd" && !version.IsAtLeast(sarama.V2_1_0_0) {
+					t.Skip("sarama refuses zstd below Kafka 2.1, as the protocol requires")
 				}
-				for _, h := range r.Headers {
-					m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
-				}
-				msgs[i] = m
-			}
-			if err := prod.SendMessages(msgs); err != nil {
-				prod.Close()
-				t.Fatalf("SendMessages: %v", err)
-			}
-			if err := prod.Close(); err != nil {
-				t.Fatalf("close producer: %v", err)
-			}
-			for i, m := range msgs {
-				if m.Partition != want[i].Partition {
-					t.Fatalf("message %d acknowledged on partition %d, sent to %d", i, m.Partition, want[i].Partition)
-				}
-				want[i].Offset = m.Offset
-			}
-
-			cons, err := sarama.NewConsumer([]string{b.Addr()}, cfg)
-			if err != nil {
-				t.Fatalf("sarama.NewConsumer: %v", err)
-			}
-			defer cons.Close()
-			ends := testkit.HighWatermarks(t, b.Addr(), topic)
-			var got []*kgo.Record
-			for p := int32(0); p < partitions; p++ {
-				pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-				if err != nil {
-					t.Fatalf("ConsumePartition %d: %v", p, err)
-				}
-				got = append(got, readSarama(t, pc, ends[p])...)
-				if err := pc.Close(); err != nil {
-					t.Fatalf("close partition consumer %d: %v", p, err)
-				}
-			}
-			testkit.RequireSameRecords(t, want, got)
-		})
+				testSarama(t, b.Addr(), version, codec)
+			})
+		}
 	}
+}
+
+func testSarama(t *testing.T, addr string, version sarama.KafkaVersion, codec string) {
+	t.Helper()
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, addr, topic, partitions, nil)
+	want := testkit.MakeRecords(topic, "sarama-"+version.String()+"-"+codec, recordsPerCodec, partitions)
+
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "strom-test-sarama"
+	cfg.Version = version
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1 // required by sarama's idempotent producer
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Compression = saramaCodecs[codec]
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	cfg.Producer.Flush.Messages = 50
+	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+
+	prod, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("sarama.NewSyncProducer: %v", err)
+	}
+	msgs := make([]*sarama.ProducerMessage, len(want))
+	for i, r := range want {
+		m := &sarama.ProducerMessage{
+			Topic:     topic,
+			Partition: r.Partition,
+			Key:       sarama.ByteEncoder(r.Key),
+			Value:     sarama.ByteEncoder(r.Value),
+		}
+		for _, h := range r.Headers {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+		}
+		msgs[i] = m
+	}
+	if err := prod.SendMessages(msgs); err != nil {
+		prod.Close()
+		t.Fatalf("SendMessages: %v", err)
+	}
+	if err := prod.Close(); err != nil {
+		t.Fatalf("close producer: %v", err)
+	}
+	for i, m := range msgs {
+		if m.Partition != want[i].Partition {
+			t.Fatalf("message %d acknowledged on partition %d, sent to %d", i, m.Partition, want[i].Partition)
+		}
+		want[i].Offset = m.Offset
+	}
+
+	cons, err := sarama.NewConsumer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("sarama.NewConsumer: %v", err)
+	}
+	defer cons.Close()
+	ends := testkit.HighWatermarks(t, addr, topic)
+	var got []*kgo.Record
+	for p := int32(0); p < partitions; p++ {
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("ConsumePartition %d: %v", p, err)
+		}
+		got = append(got, readSarama(t, pc, ends[p])...)
+		if err := pc.Close(); err != nil {
+			t.Fatalf("close partition consumer %d: %v", p, err)
+		}
+	}
+	testkit.RequireSameRecords(t, want, got)
 }
 
 // readSarama reads a partition up to (not including) end.
