@@ -59,6 +59,9 @@ func TestFuzzSeedsAnswered(t *testing.T) {
 	}
 }
 
+// hangAfter is how long one fuzz input may take before it counts as a hang.
+const hangAfter = 30 * time.Second
+
 // FuzzRequest feeds arbitrary request frames to a running broker over a
 // loopback connection. Whatever the frame, the broker must not panic (a
 // recovered handler panic counts), every response it writes must decode
@@ -74,6 +77,14 @@ func FuzzRequest(f *testing.F) {
 	addr := startBroker(f, watch)
 
 	f.Fuzz(func(t *testing.T, frame []byte) {
+		// The fuzzing engine has no hang detection of its own: a worker
+		// stuck on one input just stops. Crash it instead, so the engine
+		// saves the input. Generous: this guards against hangs, it does
+		// not measure speed.
+		watchdog := time.AfterFunc(hangAfter, func() {
+			panic(fmt.Sprintf("frame %x: no progress in %v", frame, hangAfter))
+		})
+		defer watchdog.Stop()
 		exchange(t, addr, frame)
 		if p := watch.take(); p != "" {
 			t.Fatalf("handler panic on frame %x: %s", frame, p)
