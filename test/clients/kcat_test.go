@@ -89,7 +89,7 @@ func TestKcatProduceConsumeCodecs(t *testing.T) {
 			}
 			var got []*kgo.Record
 			for p := 0; p < partitions; p++ {
-				out := runKcat(t, bin, nil, "-b", b.Addr(), "-C", "-q", "-e", "-t", topic, "-p", strconv.Itoa(p),
+				out := runKcat(t, bin, nil, "-b", b.Addr(), "-C", "-e", "-t", topic, "-p", strconv.Itoa(p),
 					"-o", "beginning", "-f", "%p|%o|%k|%s|%h\n")
 				got = append(got, parseKcat(t, topic, out)...)
 			}
