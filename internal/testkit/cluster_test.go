@@ -1,0 +1,85 @@
+package testkit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strom-broker/strom/internal/config"
+)
+
+// TestClusterConfigFiles checks the files StartCluster writes, without
+// starting anything: each loads and validates, names this node's own
+// addresses in its peer entry, and with proxies routes every other peer's
+// wal and raft through a proxy to that peer.
+func TestClusterConfigFiles(t *testing.T) {
+	c := newCluster(t, 3, WithProxies(), WithNodeTOML("auto_create_topics = false"))
+	for _, nd := range c.Nodes() {
+		cfg, err := config.Load(nd.ConfigPath())
+		if err != nil {
+			t.Fatalf("node %d: load %s: %v", nd.ID(), nd.ConfigPath(), err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("node %d: validate: %v", nd.ID(), err)
+		}
+		if cfg.NodeID != nd.ID() || cfg.AdvertisedAddr() != nd.KafkaAddr() || cfg.AutoCreateTopics {
+			t.Errorf("node %d: loaded node_id %d advertised %s auto_create_topics %v", nd.ID(), cfg.NodeID, cfg.AdvertisedAddr(), cfg.AutoCreateTopics)
+		}
+		if len(cfg.Peers) != 3 {
+			t.Fatalf("node %d: %d peers, want 3", nd.ID(), len(cfg.Peers))
+		}
+		for _, p := range cfg.Peers {
+			other := c.Node(p.ID)
+			if p.Kafka != other.KafkaAddr() {
+				t.Errorf("node %d: peer %d kafka %s, want %s", nd.ID(), p.ID, p.Kafka, other.KafkaAddr())
+			}
+			if p.ID == nd.ID() {
+				if p.WAL != nd.WALAddr() || p.Raft != nd.RaftAddr() {
+					t.Errorf("node %d: own peer entry %+v, want its own addresses", nd.ID(), p)
+				}
+				continue
+			}
+			l := c.links[nd.ID()][p.ID]
+			if p.WAL != l.wal.Addr() || l.wal.Target() != other.WALAddr() ||
+				p.Raft != l.raft.Addr() || l.raft.Target() != other.RaftAddr() {
+				t.Errorf("node %d: peer %d wal %s raft %s does not go through the proxies to %s / %s",
+					nd.ID(), p.ID, p.WAL, p.Raft, other.WALAddr(), other.RaftAddr())
+			}
+		}
+	}
+}
+
+// TestSingleNodeCluster runs the whole harness on a one-node cluster:
+// formation, a topic, Pause/Resume, Kill/Restart and Stop/StartAll.
+func TestSingleNodeCluster(t *testing.T) {
+	c := StartCluster(t, 1)
+	n := c.Node(1)
+	if n.PID() == 0 || !strings.Contains(c.Bootstrap(), n.KafkaAddr()) {
+		t.Fatalf("pid %d bootstrap %q", n.PID(), c.Bootstrap())
+	}
+	c.CreateTopic(t, "harness", 2, 1, nil)
+	if l := c.Leader(t, "harness", 1); l != 1 {
+		t.Fatalf("leader of harness/1 is %d, want 1", l)
+	}
+	n.Pause(t)
+	if !n.Paused() {
+		t.Fatalf("Paused() false after Pause")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	if _, err := c.Metadata(ctx, 1); err == nil {
+		t.Errorf("a paused node answered Metadata")
+	}
+	cancel()
+	n.Resume(t)
+	c.WaitFormed(t)
+	n.Kill(t)
+	if n.Running() || n.PID() != 0 {
+		t.Fatalf("node still running after Kill")
+	}
+	n.Restart(t)
+	c.WaitTopic(t, "harness", 2)
+	c.StopAll(t)
+	c.StartAll(t)
+	c.WaitTopic(t, "harness", 2)
+}

@@ -1,0 +1,88 @@
+package cluster_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/strom-broker/strom/internal/testkit"
+)
+
+// failoverTimeout bounds how long a new leader may take to be named and to
+// acknowledge writes: a missed session (~3s) plus an election and client
+// metadata refreshes.
+const failoverTimeout = 20 * time.Second
+
+// TestKillLeaderDuringProduce SIGKILLs the leader of partition 0 while an
+// idempotent acks=all producer writes to every partition. A new leader with a
+// higher epoch must take over, the producer must carry on there, and after
+// the killed node is back nothing acknowledged may be missing or moved.
+func TestKillLeaderDuringProduce(t *testing.T) {
+	testLeaderFault(t, "kill", func(t *testing.T, n *testkit.ClusterNode) (recover func()) {
+		n.Kill(t)
+		return func() { n.Restart(t) }
+	})
+}
+
+// TestPauseLeaderDuringProduce is TestKillLeaderDuringProduce with SIGSTOP:
+// the frozen leader keeps its sockets open and comes back (SIGCONT) believing
+// it still leads, which it must not act on.
+func TestPauseLeaderDuringProduce(t *testing.T) {
+	testLeaderFault(t, "pause", func(t *testing.T, n *testkit.ClusterNode) (recover func()) {
+		n.Pause(t)
+		return func() { n.Resume(t) }
+	})
+}
+
+func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.ClusterNode) func()) {
+	c := testkit.StartCluster(t, nodes)
+	topic := testkit.TopicName(t, "")
+	c.CreateTopic(t, topic, partitions, rf, nil)
+	chk := testkit.NewChecker()
+	p := startProducer(t, c.Bootstrap(), topic, chk)
+	p.waitMore(t, -1, 600, 30*time.Second, "before the fault")
+
+	old := c.WaitPartition(t, topic, 0, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
+	victim := c.Node(old.Leader)
+	logf(t, "%s node %d, leader of %s/0 at epoch %d (isr %v)", what, victim.ID(), topic, old.LeaderEpoch, old.ISR)
+	recover := fault(t, victim)
+
+	now := c.WaitNewLeader(t, topic, 0, victim.ID(), failoverTimeout)
+	logf(t, "new leader of %s/0: %v", topic, now)
+	if now.LeaderEpoch <= old.LeaderEpoch {
+		t.Errorf("leader moved from %d to %d but its epoch went from %d to %d; a new leader needs a higher epoch",
+			old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
+	}
+	p.waitMore(t, 0, 200, failoverTimeout, "partition 0 after failover")
+	p.waitMore(t, -1, 600, failoverTimeout, "all partitions after failover")
+	logf(t, "producing continues after failover")
+
+	recover()
+	c.WaitInSync(t, topic, 0, victim.ID(), 30*time.Second)
+	logf(t, "node %d back in the ISR of %s/0", victim.ID(), topic)
+	p.waitMore(t, -1, 300, failoverTimeout, "after the node came back")
+	p.finish(t)
+	verify(t, c, topic, chk)
+}
+
+// TestRestartEveryNode stops every node with SIGTERM while a producer is
+// writing, starts them all again, and checks that everything acknowledged
+// before and after is there and that producing resumes.
+func TestRestartEveryNode(t *testing.T) {
+	c := testkit.StartCluster(t, nodes)
+	topic := testkit.TopicName(t, "")
+	c.CreateTopic(t, topic, partitions, rf, nil)
+	chk := testkit.NewChecker()
+	p := startProducer(t, c.Bootstrap(), topic, chk)
+	p.waitMore(t, -1, 600, 30*time.Second, "before the restart")
+
+	c.StopAll(t)
+	logf(t, "all nodes stopped with %d records acknowledged", p.acked(-1))
+	c.StartAll(t)
+	c.WaitTopic(t, topic, partitions)
+	logf(t, "all nodes started again")
+	for part := int32(0); part < partitions; part++ {
+		p.waitMore(t, part, 100, 30*time.Second, "after restarting every node")
+	}
+	p.finish(t)
+	verify(t, c, topic, chk)
+}
