@@ -219,7 +219,8 @@ func serveDescribeConfigs(e *Env, r *Request) Result {
 		}
 		sr.ErrorCode, sr.ErrorMessage = code, errMsg(err)
 		for _, ce := range entries {
-			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, ce.name) {
+			// Kafka treats an empty name list like a null one: every config.
+			if len(rr.ConfigNames) > 0 && !slices.Contains(rr.ConfigNames, ce.name) {
 				continue
 			}
 			sr.Configs = append(sr.Configs, ce.encode(req))
