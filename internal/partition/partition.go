@@ -1,12 +1,17 @@
 // Package partition owns the replica state of one partition on this node:
-// its log, high watermark, idempotent-producer state, flush policy and the
-// waiters (fetch long polls, acks=all produces) woken when data becomes
-// visible.
+// its log, role (leader or follower) and leader epoch, high watermark,
+// ISR and the positions of followers (on the leader), idempotent-producer
+// state, flush policy and the waiters (fetch long polls, acks=all
+// produces) woken when data becomes visible. The replication rules (high
+// watermark, durability, ISR changes, truncation) are in
+// docs/replication.md.
 //
-// Concurrency: Append is serialized by appendMu (producer checks and the
-// log append must happen as one step, in arrival order). mu guards the
-// high watermark, config and waiter set; it is never held while doing I/O.
-// Lock order: appendMu before mu.
+// Concurrency: Append, AppendAsFollower and truncation are serialized by
+// appendMu (producer checks and the log append must happen as one step,
+// in arrival order). mu guards the high watermark, role, ISR, follower
+// positions, config and waiter sets; it is never held while doing I/O on
+// the log's files (it is held while reading the log's offsets, which take
+// only the log's in-memory lock). Lock order: appendMu before mu.
 package partition
 
 import (
@@ -42,6 +47,14 @@ type Partition struct {
 	log    *storage.Log
 	logger *slog.Logger
 
+	// Set by the Registry before the partition is published, then fixed.
+	nodeID   int32
+	alterISR AlterISRFunc  // nil: ISR changes are never proposed
+	lagMax   time.Duration // replica.lag.time.max.ms
+	bg       *sync.WaitGroup
+	bgCtx    context.Context // cancelled when the partition closes
+	bgCancel context.CancelFunc
+
 	appendMu  sync.Mutex
 	producers producerState // guarded by appendMu
 
@@ -57,6 +70,17 @@ type Partition struct {
 		waiters     map[*Waiter]struct{}
 		flushErr    error // last sync failure; appends fail while set
 		lastFlush   time.Time
+
+		// Replication state, from the metadata image and follower fetches.
+		role        Role
+		leaderID    int32   // the leader when following; -1 unknown
+		replicas    []int32 // nil: not replicated (a single-node partition)
+		isr         []int32
+		pendingISR  *isrChange // an AlterISR in flight, nil when none
+		followers   map[int32]*follower
+		epochStart  int64                // log end offset when this leader epoch began
+		logWaiters  map[*Waiter]struct{} // woken by appends (replica fetches)
+		syncWaiters map[*Waiter]struct{} // woken by every sync (acks=1)
 	}
 }
 
@@ -100,7 +124,14 @@ func Open(dir, topic string, index int32, cfg metadata.LogConfig, leaderEpoch in
 	p.mu.cfg = cfg
 	p.mu.leaderEpoch = leaderEpoch
 	p.mu.waiters = map[*Waiter]struct{}{}
+	p.mu.logWaiters = map[*Waiter]struct{}{}
+	p.mu.syncWaiters = map[*Waiter]struct{}{}
 	p.mu.lastFlush = time.Now()
+	p.mu.leaderID = -1
+	p.nodeID = -1
+	p.lagMax = DefaultReplicaLagTimeMax
+	p.bg = &sync.WaitGroup{}
+	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	if err := l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) error {
 		p.producers.update(h)
 		return nil
@@ -167,8 +198,11 @@ func (p *Partition) Log() *storage.Log { return p.log }
 // flush policy. The caller waits with WaitVisible for acks.
 func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, error) {
 	p.mu.Lock()
-	cfg, epoch, ferr := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr
+	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
 	p.mu.Unlock()
+	if role != RoleLeader {
+		return AppendResult{}, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
+	}
 	if ferr != nil {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: earlier sync failed: %w", p.Topic, p.Index, ferr)
 	}
@@ -210,27 +244,34 @@ func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, er
 	if syncOnAck(cfg) || p.log.UnflushedMessages() >= cfg.FlushMessages {
 		p.requestFlush()
 	}
+	p.mu.Lock()
+	wakeAll(p.mu.logWaiters)
 	if !syncOnAck(cfg) {
-		p.advanceHW(p.log.LogEndOffset())
+		p.maybeAdvanceHWLocked()
 	}
+	p.mu.Unlock()
 	return res, nil
 }
 
 // WaitVisible blocks until offset is below the high watermark (so the
-// write is durable under the sync-on-ack policy), or ctx ends.
+// write is durable on every in-sync replica under the sync-on-ack policy),
+// or ctx ends. It fails with ErrNotLeader once this node stops leading.
 func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
 	w := NewWaiter()
 	p.AddWaiter(w)
 	defer p.RemoveWaiter(w)
 	for {
 		p.mu.Lock()
-		hw, ferr := p.mu.hw, p.mu.flushErr
+		hw, ferr, role := p.mu.hw, p.mu.flushErr, p.mu.role
 		p.mu.Unlock()
 		if hw > offset {
 			return nil
 		}
 		if ferr != nil {
 			return ferr
+		}
+		if role != RoleLeader {
+			return fmt.Errorf("partition %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
 		}
 		select {
 		case <-w.C:
@@ -256,15 +297,10 @@ func (p *Partition) RemoveWaiter(w *Waiter) {
 	p.mu.Unlock()
 }
 
-func (p *Partition) advanceHW(hw int64) {
-	p.mu.Lock()
-	if hw > p.mu.hw {
-		p.mu.hw = hw
-		for w := range p.mu.waiters {
-			w.wake()
-		}
+func wakeAll(ws map[*Waiter]struct{}) {
+	for w := range ws {
+		w.wake()
 	}
-	p.mu.Unlock()
 }
 
 func (p *Partition) requestFlush() {
@@ -289,16 +325,16 @@ func (p *Partition) flusher() {
 			p.logger.Error("sync failed; partition stops accepting writes", "topic", p.Topic, "partition", p.Index, "err", err)
 			p.mu.Lock()
 			p.mu.flushErr = err
-			for w := range p.mu.waiters {
-				w.wake()
-			}
+			wakeAll(p.mu.waiters)
+			wakeAll(p.mu.syncWaiters)
 			p.mu.Unlock()
 			continue
 		}
 		p.mu.Lock()
 		p.mu.lastFlush = time.Now()
+		wakeAll(p.mu.syncWaiters)
+		p.maybeAdvanceHWLocked()
 		p.mu.Unlock()
-		p.advanceHW(leo)
 	}
 }
 
@@ -338,8 +374,11 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	return p.log.LogStartOffset(), nil
 }
 
-// Close stops the flusher, syncs and closes the log cleanly.
+// Close stops the flusher, syncs and closes the log cleanly. An ISR
+// change in flight is cancelled but not waited for (the Registry waits for
+// those): it may be blocked on the controller that is closing us.
 func (p *Partition) Close() error {
+	p.bgCancel()
 	close(p.stop)
 	<-p.done
 	p.appendMu.Lock()
@@ -349,6 +388,7 @@ func (p *Partition) Close() error {
 
 // Delete closes the partition and removes its files.
 func (p *Partition) Delete() error {
+	p.bgCancel()
 	close(p.stop)
 	<-p.done
 	p.appendMu.Lock()

@@ -23,16 +23,22 @@ type Key struct {
 
 // Registry holds the partitions this node hosts and keeps them in step
 // with the metadata image: it opens partitions assigned to this node,
-// deletes those of deleted topics and applies config changes.
+// deletes those of deleted topics, applies config changes, and makes each
+// partition leader or follower as the image says.
 //
 // Concurrency: Get is lock-free for readers of a stable map snapshot
 // (guarded by mu as a RWMutex); Apply is called by the controller's
-// subscriber, one image at a time.
+// subscriber, one image at a time. SetAlterISR and SetReplicaLagTimeMax
+// must be called before the first Apply.
 type Registry struct {
 	dataDir  string
 	nodeID   int32
 	defaults config.LogDefaults
 	logger   *slog.Logger
+
+	alterISR AlterISRFunc
+	lagMax   time.Duration
+	bg       sync.WaitGroup // ISR changes in flight, of every partition
 
 	mu struct {
 		sync.RWMutex
@@ -42,9 +48,34 @@ type Registry struct {
 
 // NewRegistry returns an empty registry rooted at dataDir.
 func NewRegistry(dataDir string, nodeID int32, defaults config.LogDefaults, logger *slog.Logger) *Registry {
-	r := &Registry{dataDir: dataDir, nodeID: nodeID, defaults: defaults, logger: logger}
+	r := &Registry{dataDir: dataDir, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax}
 	r.mu.parts = map[Key]*Partition{}
 	return r
+}
+
+// SetAlterISR sets how leaders propose ISR changes (the controller's
+// AlterISR). Without it, leaders never shrink or expand the ISR.
+func (r *Registry) SetAlterISR(fn AlterISRFunc) { r.alterISR = fn }
+
+// SetReplicaLagTimeMax sets replica.lag.time.max.ms: how long a follower
+// may stay behind the leader's log end before it leaves the ISR.
+func (r *Registry) SetReplicaLagTimeMax(d time.Duration) {
+	if d > 0 {
+		r.lagMax = d
+	}
+}
+
+// ReplicaLagTimeMax is the configured replica.lag.time.max.ms.
+func (r *Registry) ReplicaLagTimeMax() time.Duration { return r.lagMax }
+
+// NodeID is this node's id.
+func (r *Registry) NodeID() int32 { return r.nodeID }
+
+// MaybeShrinkISR runs the ISR shrink check of every partition this node leads.
+func (r *Registry) MaybeShrinkISR(now time.Time) {
+	for _, p := range r.All() {
+		p.MaybeShrinkISR(now)
+	}
 }
 
 // Dir is the directory of a partition's log, Kafka style.
@@ -85,6 +116,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 	var errs []error
 	want := map[Key]bool{}
 	defaults := next.LogDefaults(r.defaults)
+	now := time.Now()
 	for _, t := range next.Topics {
 		cfg := t.EffectiveConfig(defaults)
 		for _, pm := range t.Partitions {
@@ -97,9 +129,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				if p.Config() != cfg {
 					p.SetConfig(cfg)
 				}
-				if p.LeaderEpoch() != pm.LeaderEpoch {
-					p.SetLeaderEpoch(pm.LeaderEpoch)
-				}
+				p.applyMetadata(pm, r.nodeID, now)
 				continue
 			}
 			p, err := Open(r.Dir(t.Name, pm.Index), t.Name, pm.Index, cfg, pm.LeaderEpoch, r.logger)
@@ -107,6 +137,17 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				errs = append(errs, err)
 				continue
 			}
+			p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
+			if len(pm.Replicas) > 1 {
+				// What a replica recovered from disk may be an uncommitted
+				// tail: nothing is visible until the ISR confirms it (Kafka
+				// keeps a high-watermark checkpoint; we start from the log
+				// start and let the leader's HW rule move it).
+				p.mu.Lock()
+				p.mu.hw = p.log.LogStartOffset()
+				p.mu.Unlock()
+			}
+			p.applyMetadata(pm, r.nodeID, now)
 			r.mu.Lock()
 			r.mu.parts[k] = p
 			r.mu.Unlock()
@@ -178,5 +219,7 @@ func (r *Registry) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// Closing cancelled every ISR change in flight.
+	r.bg.Wait()
 	return errors.Join(errs...)
 }
