@@ -42,6 +42,10 @@ type fetchPlan struct {
 
 func serveFetch(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.FetchRequest)
+	// Replication: follower fetches are served by fetch_replica.go.
+	if replicaID(req) >= 0 {
+		return serveReplicaFetch(e, r, req)
+	}
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	plan := &fetchPlan{e: e, req: req, full: true}
 	now := e.Now()
@@ -222,7 +226,8 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		return rp
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
-	if p == nil {
+	// Replication: consumers read from the leader only (no KIP-392 yet).
+	if p == nil || !p.IsLeader() {
 		rp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return rp
 	}

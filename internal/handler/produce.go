@@ -35,6 +35,7 @@ type produceWait struct {
 	last     int64
 	topicIdx int
 	partIdx  int
+	minISR   int32 // acks=all: min.insync.replicas; 0 for acks=1
 }
 
 func serveProduce(e *Env, r *Request) Result {
@@ -78,6 +79,10 @@ func serveProduce(e *Env, r *Request) Result {
 				res, err := e.appendOne(p, rp.Records)
 				if err != nil {
 					sp.ErrorCode = errCode(err)
+					// Replication: a follower refuses produce.
+					if code, ok := replicationErrCode(err); ok {
+						sp.ErrorCode = code
+					}
 					if sp.ErrorCode == kerr.KafkaStorageError.Code {
 						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
 					} else {
@@ -90,7 +95,11 @@ func serveProduce(e *Env, r *Request) Result {
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
-					waits = append(waits, produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)})
+					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
+					if req.Acks == -1 {
+						w.minISR = max(p.Config().MinInsyncReplicas, 1)
+					}
+					waits = append(waits, w)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -108,15 +117,31 @@ func serveProduce(e *Env, r *Request) Result {
 		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
 		defer cancel()
 		for _, w := range waits {
-			if err := w.p.WaitVisible(ctx, w.last); err != nil {
-				sp := &resp.Topics[w.topicIdx].Partitions[w.partIdx]
-				if errors.Is(err, context.DeadlineExceeded) {
-					sp.ErrorCode = kerr.RequestTimedOut.Code
-				} else {
-					sp.ErrorCode = kerr.KafkaStorageError.Code
-				}
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			// Replication: acks=1 waits for this node's disk only, acks=all
+			// for the high watermark (every in-sync replica's disk), and is
+			// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+			// min.insync.replicas meanwhile, as in Kafka.
+			var err error
+			if w.minISR == 0 {
+				err = w.p.WaitDurable(ctx, w.last)
+			} else {
+				err = w.p.WaitVisible(ctx, w.last)
 			}
+			sp := &resp.Topics[w.topicIdx].Partitions[w.partIdx]
+			shrunk := w.minISR > 0 && w.p.ISR() != nil && int32(len(w.p.ISR())) < w.minISR
+			switch code, isRepl := replicationErrCode(err); {
+			case err == nil && !shrunk:
+				continue
+			case err == nil || errors.Is(err, context.DeadlineExceeded) && shrunk:
+				sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+			case errors.Is(err, context.DeadlineExceeded):
+				sp.ErrorCode = kerr.RequestTimedOut.Code
+			case isRepl:
+				sp.ErrorCode = code
+			default:
+				sp.ErrorCode = kerr.KafkaStorageError.Code
+			}
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 		}
 		return resp
 	}}
