@@ -289,10 +289,13 @@ func (c *Raft) waitApplied(ctx context.Context, idx uint64) error {
 // answers to clients).
 func (c *Raft) WaitReady(ctx context.Context) error {
 	for {
-		if err := c.catchUp(ctx); err == nil {
+		err := c.catchUp(ctx)
+		if err == nil {
 			if _, live := c.Image().LiveBroker(c.cfg.NodeID); live {
 				return nil
 			}
+		} else {
+			c.logger.Debug("not caught up with the metadata log yet", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -316,7 +319,16 @@ func (c *Raft) catchUp(ctx context.Context) error {
 	if err := c.rpc.call(cctx, addr, "/status", struct{}{}, &st); err != nil {
 		return err
 	}
-	return c.waitApplied(cctx, st.Applied)
+	// Raft's applied index counts no-op and configuration entries, which
+	// the FSM never sees; poll it rather than the FSM's.
+	for c.r.AppliedIndex() < st.Applied {
+		select {
+		case <-cctx.Done():
+			return fmt.Errorf("catch up to metadata index %d: %w", st.Applied, cctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // ControlledShutdown moves this broker's leaderships away (by fencing it)

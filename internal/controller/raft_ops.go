@@ -114,10 +114,7 @@ func (c *Raft) routes() http.Handler {
 	mux.HandleFunc("POST /heartbeat", c.serveHeartbeat)
 	mux.HandleFunc("POST /status", func(w http.ResponseWriter, r *http.Request) {
 		addr, _ := c.r.LeaderWithID()
-		applied, _ := c.fsm.appliedIndex()
-		if c.r.State() == raft.Leader {
-			applied = c.r.LastIndex()
-		}
+		applied := c.r.AppliedIndex()
 		writeJSON(w, statusReply{Leader: string(addr), Applied: applied})
 	})
 	return mux

@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/strom-broker/strom/internal/metadata"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startQuorum starts n in-process Raft controllers on loopback.
+func startQuorum(t *testing.T, n int) []*Raft {
+	t.Helper()
+	var peers []RaftPeer
+	for i := 1; i <= n; i++ {
+		peers = append(peers, RaftPeer{ID: int32(i), Raft: freePort(t)})
+	}
+	nodes := make([]*Raft, n)
+	for i := range nodes {
+		id := int32(i + 1)
+		c, err := OpenRaft(RaftConfig{
+			NodeID: id, Self: metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, WAL: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
+			RaftListen: peers[i].Raft, RaftAdvertise: peers[i].Raft, Peers: peers, Dir: t.TempDir(),
+			Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = c
+		t.Cleanup(func() { c.Close() })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range nodes {
+		if err := c.WaitReady(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRaftQuorumReplicatesAndFailsOver(t *testing.T) {
+	nodes := startQuorum(t, 3)
+	for _, c := range nodes {
+		waitFor(t, "every broker registered", func() bool { return len(c.Image().LiveBrokers()) == 3 })
+	}
+	// Propose through a node that is not the leader: forwarded.
+	var follower *Raft
+	for _, c := range nodes {
+		if c.Image().ControllerID != c.cfg.NodeID {
+			follower = c
+			break
+		}
+	}
+	if follower == nil {
+		t.Fatal("no follower")
+	}
+	ctx := context.Background()
+	tp, err := follower.CreateTopic(ctx, TopicSpec{Name: "t", Partitions: 3, ReplicationFactor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp == nil || len(tp.Partitions) != 3 {
+		t.Fatalf("created topic not visible on the proposer: %+v", tp)
+	}
+	if _, err := follower.CreateTopic(ctx, TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}); err == nil {
+		t.Fatal("duplicate topic accepted")
+	}
+	for _, c := range nodes {
+		waitFor(t, "topic on every node", func() bool { return c.Image().Topics["t"] != nil })
+	}
+	first, err := follower.AllocateProducerIDs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := nodes[0].AllocateProducerIDs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second < first+10 && first < second+10 {
+		t.Fatalf("overlapping producer id blocks %d and %d", first, second)
+	}
+
+	// Stop the leader: the others elect a new one, fence the old broker
+	// and move its leaderships with a bumped epoch.
+	leaderID := nodes[0].Image().ControllerID
+	old := nodes[leaderID-1]
+	epochs := map[int32]int32{}
+	for _, p := range old.Image().Topics["t"].Partitions {
+		epochs[p.Index] = p.LeaderEpoch
+	}
+	old.Close()
+	var survivor *Raft
+	for _, c := range nodes {
+		if c != old {
+			survivor = c
+		}
+	}
+	waitFor(t, "old leader fenced", func() bool {
+		_, live := survivor.Image().LiveBroker(leaderID)
+		return !live && survivor.Image().ControllerID != leaderID && survivor.Image().ControllerID != -1
+	})
+	for _, p := range survivor.Image().Topics["t"].Partitions {
+		if p.Leader == leaderID {
+			t.Fatalf("partition %d still led by the fenced broker", p.Index)
+		}
+		if p.LeaderEpoch < epochs[p.Index] {
+			t.Fatalf("partition %d epoch went back from %d to %d", p.Index, epochs[p.Index], p.LeaderEpoch)
+		}
+	}
+	if _, err := survivor.CreateTopic(ctx, TopicSpec{Name: "u", Partitions: 1, ReplicationFactor: 2}); err != nil {
+		t.Fatalf("create after failover: %v", err)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
