@@ -25,3 +25,9 @@ kafka-ref-jars:
 		echo $(KAFKA_VERSION) > "$(KAFKA_LIBS).partial/.complete" && \
 		rm -rf "$(KAFKA_LIBS)" && mv "$(KAFKA_LIBS).partial" "$(KAFKA_LIBS)" && \
 		echo "kafka $(KAFKA_VERSION) jars in $(KAFKA_LIBS)"; fi
+
+# Everything the test suite fetches from Maven Central, fetched up front
+# (CI runs this before the tests).
+.PHONY: prefetch
+prefetch: kafka-ref-jars
+	mvn -q -B -f test/java/pom.xml dependency:resolve dependency:resolve-plugins >/dev/null
