@@ -17,6 +17,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
@@ -33,6 +34,8 @@ type Broker struct {
 	parts *partition.Registry
 	env   *handler.Env
 	srv   *server.Server
+
+	groups *group.Coordinator // consumer-group coordinator
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -127,6 +130,11 @@ func (b *Broker) Start() error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	if err := b.startGroups(ctrl); err != nil {
+		pre.Close()
+		b.parts.Close()
+		return err
+	}
 	b.srv = pre
 	b.srv.SetEnv(b.env)
 	b.srv.Serve()
@@ -210,6 +218,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 		close(b.stop)
 		b.wg.Wait()
+		if b.groups != nil {
+			b.groups.Stop()
+		}
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
@@ -222,4 +233,48 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// startGroups creates __consumer_offsets when missing and starts the
+// consumer-group coordinator, which follows the leadership of its
+// partitions through the metadata image.
+func (b *Broker) startGroups(ctrl controller.Controller) error {
+	im := ctrl.Image()
+	t := im.Topics[group.OffsetsTopic]
+	if t == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		t, err = ctrl.CreateTopic(ctx, controller.TopicSpec{
+			Name:              group.OffsetsTopic,
+			Partitions:        b.cfg.OffsetsTopicPartitions,
+			ReplicationFactor: int16(max(1, min(3, len(im.Brokers)))), // offsets.topic.replication.factor
+			Configs: map[string]string{
+				"cleanup.policy": "compact",
+				"segment.bytes":  "104857600", // offsets.topic.segment.bytes
+				// Compacted: committed offsets never age out by time.
+				"retention.ms": "-1",
+			},
+			Internal: true,
+		})
+		if errors.Is(err, controller.ErrTopicExists) {
+			t, err = ctrl.Image().Topics[group.OffsetsTopic], nil
+		}
+		if err != nil || t == nil {
+			return fmt.Errorf("create %s: %w", group.OffsetsTopic, err)
+		}
+	}
+	cfg := group.DefaultConfig()
+	cfg.Partitions = int32(len(t.Partitions))
+	cfg.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
+	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = b.cfg.GroupMinSessionTimeout, b.cfg.GroupMaxSessionTimeout
+	cfg.MaxSize = b.cfg.GroupMaxSize
+	cfg.OffsetsRetention = b.cfg.OffsetsRetention
+	b.groups = group.NewCoordinator(cfg, b.cfg.NodeID, b.parts, b.logger.With("component", "group"))
+	b.groups.Start()
+	// Subscribed after the partition registry, so a partition is open by
+	// the time the coordinator hears it leads it.
+	ctrl.Subscribe(func(_, next *metadata.Image) { b.groups.OnImage(next) })
+	b.env.Groups = b.groups
+	return nil
 }

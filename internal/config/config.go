@@ -38,6 +38,14 @@ type Config struct {
 	// ConnMaxIdle closes connections idle this long (connections.max.idle.ms).
 	ConnMaxIdle time.Duration `toml:"connections_max_idle"`
 
+	// Consumer groups (Kafka's offsets.* and group.* broker settings).
+	OffsetsTopicPartitions     int32         `toml:"offsets_topic_partitions"`      // offsets.topic.num.partitions
+	OffsetsRetention           time.Duration `toml:"offsets_retention"`             // offsets.retention.minutes
+	GroupInitialRebalanceDelay time.Duration `toml:"group_initial_rebalance_delay"` // group.initial.rebalance.delay.ms
+	GroupMinSessionTimeout     time.Duration `toml:"group_min_session_timeout"`     // group.min.session.timeout.ms
+	GroupMaxSessionTimeout     time.Duration `toml:"group_max_session_timeout"`     // group.max.session.timeout.ms
+	GroupMaxSize               int32         `toml:"group_max_size"`                // group.max.size
+
 	// Log holds the broker-wide topic config defaults (Kafka's log.* keys).
 	Log LogDefaults `toml:"log"`
 
@@ -104,6 +112,13 @@ func Default() Config {
 		SocketRequestMaxBytes:    100 * 1024 * 1024,
 		MaxInFlightPerConn:       128,
 		ConnMaxIdle:              10 * time.Minute,
+
+		OffsetsTopicPartitions:     50,
+		OffsetsRetention:           7 * 24 * time.Hour,
+		GroupInitialRebalanceDelay: 3 * time.Second,
+		GroupMinSessionTimeout:     6 * time.Second,
+		GroupMaxSessionTimeout:     30 * time.Minute,
+		GroupMaxSize:               2147483647,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,
@@ -194,6 +209,9 @@ func (c Config) Validate() error {
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
 	}
+	if err := c.validateGroups(); err != nil {
+		return err
+	}
 	if c.Log.RetentionCheckInterval <= 0 {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
@@ -225,4 +243,21 @@ func connectableHost(host string) bool {
 		return false
 	}
 	return true
+}
+
+// validateGroups checks the consumer-group settings.
+func (c Config) validateGroups() error {
+	switch {
+	case c.OffsetsTopicPartitions < 1:
+		return fmt.Errorf("offsets_topic_partitions: must be >= 1, got %d", c.OffsetsTopicPartitions)
+	case c.OffsetsRetention <= 0:
+		return fmt.Errorf("offsets_retention: must be > 0, got %s", c.OffsetsRetention)
+	case c.GroupInitialRebalanceDelay < 0:
+		return fmt.Errorf("group_initial_rebalance_delay: must be >= 0, got %s", c.GroupInitialRebalanceDelay)
+	case c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:
+		return fmt.Errorf("group_min_session_timeout %s and group_max_session_timeout %s: want 0 < min <= max", c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
+	case c.GroupMaxSize < 1:
+		return fmt.Errorf("group_max_size: must be >= 1, got %d", c.GroupMaxSize)
+	}
+	return nil
 }

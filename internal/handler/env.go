@@ -11,6 +11,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -26,6 +27,9 @@ type Env struct {
 	Logger     *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Groups is the consumer-group coordinator; nil until the broker wires
+	// one (group APIs then answer COORDINATOR_NOT_AVAILABLE).
+	Groups *group.Coordinator
 
 	sessions *fetchSessions
 	pids     *producerIDs
@@ -94,8 +98,41 @@ func errCode(err error) int16 {
 	case errors.Is(err, partition.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch.Code
 	default:
+		if code, ok := groupErrCode(err); ok {
+			return code
+		}
 		return kerr.KafkaStorageError.Code
 	}
+}
+
+// groupErrCode maps the consumer-group coordinator's errors.
+func groupErrCode(err error) (int16, bool) {
+	for _, m := range []struct {
+		err  error
+		code *kerr.Error
+	}{
+		{group.ErrNotCoordinator, kerr.NotCoordinator},
+		{group.ErrLoading, kerr.CoordinatorLoadInProgress},
+		{group.ErrCoordinatorNotAvailable, kerr.CoordinatorNotAvailable},
+		{group.ErrInvalidGroupID, kerr.InvalidGroupID},
+		{group.ErrUnknownMember, kerr.UnknownMemberID},
+		{group.ErrMemberIDRequired, kerr.MemberIDRequired},
+		{group.ErrIllegalGeneration, kerr.IllegalGeneration},
+		{group.ErrRebalanceInProgress, kerr.RebalanceInProgress},
+		{group.ErrInconsistentProtocol, kerr.InconsistentGroupProtocol},
+		{group.ErrInvalidSessionTimeout, kerr.InvalidSessionTimeout},
+		{group.ErrGroupMaxSize, kerr.GroupMaxSizeReached},
+		{group.ErrFencedInstance, kerr.FencedInstanceID},
+		{group.ErrGroupNotFound, kerr.GroupIDNotFound},
+		{group.ErrNonEmptyGroup, kerr.NonEmptyGroup},
+		{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
+		{group.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+	} {
+		if errors.Is(err, m.err) {
+			return m.code.Code, true
+		}
+	}
+	return 0, false
 }
 
 // errMsg returns a message pointer for responses that carry one.

@@ -1,0 +1,402 @@
+package group
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/record"
+)
+
+// writeTimeout bounds how long a write to __consumer_offsets may take to
+// become durable before its request is failed (Kafka's
+// offsets.commit.timeout.ms).
+const writeTimeout = 5 * time.Second
+
+// Coordinator drives a Machine: it is the only goroutine touching it, owns
+// its timer, performs its writes and loads partitions this node leads.
+type Coordinator struct {
+	nodeID int32
+	parts  *partition.Registry
+	logger *slog.Logger
+	now    func() time.Time
+
+	m       *Machine
+	events  chan func()
+	images  chan *metadata.Image // latest image, one slot
+	waiters map[ReplyID]chan any // driver goroutine only
+	nextID  ReplyID
+
+	ctx    context.Context // cancelled by Stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stop   sync.Once
+}
+
+// NewCoordinator returns a coordinator for node nodeID; Start runs it.
+func NewCoordinator(cfg Config, nodeID int32, parts *partition.Registry, logger *slog.Logger) *Coordinator {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Coordinator{
+		nodeID: nodeID, parts: parts, logger: logger, now: time.Now,
+		m:       NewMachine(cfg),
+		events:  make(chan func(), 64),
+		images:  make(chan *metadata.Image, 1),
+		waiters: map[ReplyID]chan any{},
+		ctx:     ctx, cancel: cancel,
+	}
+}
+
+// Start runs the driver goroutine.
+func (c *Coordinator) Start() {
+	c.wg.Add(1)
+	go c.run()
+}
+
+// Stop ends the driver and every write and load in flight; callers still
+// waiting get ErrCoordinatorNotAvailable.
+func (c *Coordinator) Stop() {
+	c.stop.Do(func() {
+		c.cancel()
+		c.wg.Wait()
+	})
+}
+
+// OnImage tells the coordinator about a new metadata image; it never
+// blocks, so it may be called from a controller subscriber. Leadership of
+// __consumer_offsets partitions decides which groups this node serves.
+func (c *Coordinator) OnImage(im *metadata.Image) {
+	for {
+		select {
+		case c.images <- im:
+			return
+		default:
+		}
+		select {
+		case <-c.images: // drop the stale one
+		default:
+		}
+	}
+}
+
+// PartitionFor is the __consumer_offsets partition of a group.
+func (c *Coordinator) PartitionFor(groupID string) int32 { return c.m.PartitionFor(groupID) }
+
+func (c *Coordinator) run() {
+	defer c.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev := <-c.events:
+			ev()
+		case im := <-c.images:
+			c.applyImage(im)
+		case <-timer.C:
+			c.m.Tick(c.now())
+		}
+		c.apply(c.m.Take())
+		timer.Stop()
+		if d := c.m.NextDeadline(); !d.IsZero() {
+			timer.Reset(max(d.Sub(c.now()), 0))
+		}
+	}
+}
+
+// apply carries out effects: answers waiting callers and starts writes.
+func (c *Coordinator) apply(e Effects) {
+	for len(e.Replies) > 0 || len(e.Writes) > 0 {
+		for _, r := range e.Replies {
+			if ch, ok := c.waiters[r.To]; ok {
+				delete(c.waiters, r.To)
+				ch <- r.Value
+			}
+		}
+		for _, w := range e.Writes {
+			if err := c.startWrite(w); err != nil {
+				c.logger.Warn("write to "+OffsetsTopic+" failed", "partition", w.Partition, "err", err)
+				c.m.WriteDone(c.now(), w.Token, err)
+			}
+		}
+		e = c.m.Take()
+	}
+}
+
+// startWrite appends w's records as one batch and reports durability back
+// to the driver from a goroutine.
+func (c *Coordinator) startWrite(w Write) error {
+	p := c.parts.Get(OffsetsTopic, w.Partition)
+	if p == nil {
+		return fmt.Errorf("%s-%d is not hosted here", OffsetsTopic, w.Partition)
+	}
+	recs := make([]record.Record, len(w.Records))
+	for i, r := range w.Records {
+		recs[i] = record.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+	}
+	batch, err := record.AppendBatch(nil, record.BatchOptions{
+		FirstTimestamp: c.now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+	}, recs)
+	if err != nil {
+		return err
+	}
+	h, err := record.Validate(batch)
+	if err != nil {
+		return err
+	}
+	res, err := p.Append(batch, h)
+	if err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+		err := p.WaitVisible(ctx, res.LastOffset)
+		cancel()
+		c.post(func() { c.m.WriteDone(c.now(), w.Token, err) })
+	}()
+	return nil
+}
+
+// post queues fn for the driver unless the coordinator is stopping.
+func (c *Coordinator) post(fn func()) bool {
+	select {
+	case c.events <- fn:
+		return true
+	case <-c.ctx.Done():
+		return false
+	}
+}
+
+// applyImage loads the partitions this node now leads and drops those it
+// no longer leads.
+func (c *Coordinator) applyImage(im *metadata.Image) {
+	t := im.Topics[OffsetsTopic]
+	lead := map[int32]bool{}
+	if t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == c.nodeID && c.parts.Get(OffsetsTopic, p.Index) != nil {
+				lead[p.Index] = true
+			}
+		}
+	}
+	for p := int32(0); p < c.m.cfg.Partitions; p++ {
+		switch {
+		case lead[p] && !c.m.Owns(p):
+			c.m.BeginLoad(p)
+			c.startLoad(c.parts.Get(OffsetsTopic, p), p)
+		case !lead[p] && c.m.Owns(p):
+			c.logger.Info("unloading consumer groups", "partition", p)
+			c.m.Unload(p)
+		}
+	}
+}
+
+func (c *Coordinator) startLoad(part *partition.Partition, p int32) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		start := time.Now()
+		l, n, err := load(c.ctx, part, p)
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.logger.Error("loading consumer groups failed; the partition stays loading", "partition", p, "err", err)
+			}
+			return
+		}
+		c.post(func() {
+			c.m.CompleteLoad(c.now(), p, l)
+			c.logger.Debug("loaded consumer groups", "partition", p, "records", n, "took", time.Since(start))
+		})
+	}()
+}
+
+// load replays a partition's log up to its high watermark.
+func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int, error) {
+	l := NewLoader(p)
+	n := 0
+	off, hw := part.LogStartOffset(), part.HighWatermark()
+	var buf []byte
+	for off < hw {
+		if ctx.Err() != nil {
+			return nil, n, ctx.Err()
+		}
+		rr, err := part.Log().Read(off, 1<<20, hw, true)
+		if err != nil {
+			return nil, n, fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, off, err)
+		}
+		if rr.Size() == 0 {
+			rr.Release()
+			break
+		}
+		buf, err = rr.AppendTo(buf[:0])
+		rr.Release()
+		if err != nil {
+			return nil, n, err
+		}
+		err = record.Split(buf, func(batch []byte, h record.BatchHeader) error {
+			off = h.LastOffset() + 1
+			if h.IsControl() {
+				return nil
+			}
+			return record.Records(batch, func(r record.Record) error {
+				n++
+				var value []byte
+				if r.Value != nil {
+					value = append([]byte{}, r.Value...)
+				}
+				if r.Key == nil {
+					return nil
+				}
+				if err := l.Apply(append([]byte(nil), r.Key...), value); err != nil {
+					return fmt.Errorf("%s-%d offset %d: %w", OffsetsTopic, p, h.BaseOffset+int64(r.OffsetDelta), err)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return nil, n, err
+		}
+	}
+	return l, n, nil
+}
+
+// call runs fn on the driver with a fresh ReplyID and waits for the Reply
+// sent to it.
+func (c *Coordinator) call(ctx context.Context, fn func(now time.Time, to ReplyID)) (any, error) {
+	ch := make(chan any, 1)
+	ok := c.post(func() {
+		c.nextID++
+		id := c.nextID
+		c.waiters[id] = ch
+		fn(c.now(), id)
+	})
+	if !ok {
+		return nil, ErrCoordinatorNotAvailable
+	}
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, ctx.Err())
+	case <-c.ctx.Done():
+		return nil, ErrCoordinatorNotAvailable
+	}
+}
+
+// do runs fn on the driver and waits for it to finish.
+func (c *Coordinator) do(ctx context.Context, fn func(now time.Time)) error {
+	done := make(chan struct{})
+	if !c.post(func() { fn(c.now()); close(done) }) {
+		return ErrCoordinatorNotAvailable
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, ctx.Err())
+	case <-c.ctx.Done():
+		return ErrCoordinatorNotAvailable
+	}
+}
+
+// Join handles a JoinGroup, blocking until the rebalance answers it.
+func (c *Coordinator) Join(ctx context.Context, req JoinRequest) *JoinResult {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.Join(now, to, req) })
+	if err != nil {
+		return joinError(req.MemberID, err)
+	}
+	return v.(*JoinResult)
+}
+
+// Sync handles a SyncGroup, blocking until the leader's assignment is
+// stored.
+func (c *Coordinator) Sync(ctx context.Context, req SyncRequest) *SyncResult {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.Sync(now, to, req) })
+	if err != nil {
+		return &SyncResult{Err: err}
+	}
+	return v.(*SyncResult)
+}
+
+// Heartbeat handles a Heartbeat.
+func (c *Coordinator) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
+	var res error
+	if err := c.do(ctx, func(now time.Time) { res = c.m.Heartbeat(now, req) }); err != nil {
+		return err
+	}
+	return res
+}
+
+// Leave handles a LeaveGroup.
+func (c *Coordinator) Leave(ctx context.Context, groupID string, members []LeaveMember) ([]error, error) {
+	var errs []error
+	var gerr error
+	if err := c.do(ctx, func(now time.Time) { errs, gerr = c.m.Leave(now, groupID, members) }); err != nil {
+		return nil, err
+	}
+	return errs, gerr
+}
+
+// Commit handles an OffsetCommit, blocking until the offsets are durable.
+func (c *Coordinator) Commit(ctx context.Context, req CommitRequest) *CommitResult {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.Commit(now, to, req) })
+	if err != nil {
+		return &CommitResult{Err: err}
+	}
+	return v.(*CommitResult)
+}
+
+// FetchOffsets returns committed offsets (all of the group's when tps is
+// nil).
+func (c *Coordinator) FetchOffsets(ctx context.Context, groupID string, tps []TopicPartition) (map[TopicPartition]Offset, error) {
+	var out map[TopicPartition]Offset
+	var ferr error
+	if err := c.do(ctx, func(time.Time) { out, ferr = c.m.FetchOffsets(groupID, tps) }); err != nil {
+		return nil, err
+	}
+	return out, ferr
+}
+
+// DeleteOffsets handles an OffsetDelete.
+func (c *Coordinator) DeleteOffsets(ctx context.Context, groupID string, tps []TopicPartition) *CommitResult {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.DeleteOffsets(now, to, groupID, tps) })
+	if err != nil {
+		return &CommitResult{Err: err}
+	}
+	return v.(*CommitResult)
+}
+
+// ListGroups lists groups, filtered by state and type.
+func (c *Coordinator) ListGroups(ctx context.Context, states, types []string) ([]GroupListing, error) {
+	var out []GroupListing
+	var lerr error
+	if err := c.do(ctx, func(time.Time) { out, lerr = c.m.ListGroups(states, types) }); err != nil {
+		return nil, err
+	}
+	return out, lerr
+}
+
+// DescribeGroup describes one group.
+func (c *Coordinator) DescribeGroup(ctx context.Context, groupID string) (GroupDescription, error) {
+	var d GroupDescription
+	var derr error
+	if err := c.do(ctx, func(time.Time) { d, derr = c.m.DescribeGroup(groupID) }); err != nil {
+		return GroupDescription{ID: groupID}, err
+	}
+	return d, derr
+}
+
+// DeleteGroup deletes an Empty group and its offsets.
+func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string) error {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.DeleteGroup(now, to, groupID) })
+	if err != nil {
+		return err
+	}
+	return v.(*DeleteResult).Err
+}

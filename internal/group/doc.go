@@ -1,0 +1,28 @@
+// Package group is the consumer-group coordinator: Kafka's classic group
+// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and committed
+// offsets, with state kept as records in the compacted internal topic
+// __consumer_offsets.
+//
+// The package has two layers:
+//
+//   - Machine (machine.go, classic.go, offsets.go) is a pure state machine
+//     over every group this node coordinates. It does no I/O and never reads
+//     the clock: each call takes now, and its effects (replies to waiting
+//     requests, records to write) are collected for the caller. Tests drive
+//     it step by step with a fake clock.
+//   - Coordinator (coordinator.go) is the thin driver: one goroutine owns
+//     the Machine, arms a single timer at the Machine's next deadline,
+//     appends records to __consumer_offsets partitions and reports their
+//     durability back, and loads a partition's groups by replaying its log
+//     when this node becomes its leader.
+//
+// A group belongs to partition abs(javaHash(groupID)) % partitions, as in
+// Kafka, so a group's coordinator is that partition's leader.
+//
+// The classic protocol lives in classic.go; KIP-848 consumer groups would be
+// a second group kind beside it, sharing offsets.go and the driver.
+//
+// Concurrency: Machine is not safe for concurrent use; the Coordinator
+// serializes all access on its goroutine. Coordinator methods are safe for
+// concurrent use and block until the answer is known or ctx ends.
+package group

@@ -1,0 +1,35 @@
+package group
+
+// OffsetsTopic is the internal topic holding committed offsets and group
+// metadata.
+const OffsetsTopic = "__consumer_offsets"
+
+// PartitionFor maps a group id to its __consumer_offsets partition as Kafka
+// does: Utils.abs(groupId.hashCode) % partitions, where hashCode is Java's
+// String.hashCode over UTF-16 code units and Utils.abs maps MinInt32 to 0.
+func PartitionFor(groupID string, partitions int32) int32 {
+	var h int32
+	for _, u := range utf16Units(groupID) {
+		h = 31*h + int32(u)
+	}
+	if h == -1<<31 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % partitions
+}
+
+// utf16Units returns s as Java sees it: UTF-16 code units.
+func utf16Units(s string) []uint16 {
+	out := make([]uint16, 0, len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}

@@ -1,0 +1,42 @@
+package handler
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/group"
+)
+
+// ListGroups v0-5.
+//
+// Lists the groups this node coordinates. The states filter (v4+) and the
+// types filter (v5+) match case-insensitively; every group is "classic"
+// until KIP-848 groups exist. While a partition is loading the answer is
+// COORDINATOR_LOAD_IN_PROGRESS with the groups known so far, as in Kafka.
+
+func init() { register(16, 0, 5, serveListGroups) }
+
+func serveListGroups(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	return Result{Deferred: func() kmsg.Response {
+		var states, types []string
+		if req.Version >= 4 {
+			states = req.StatesFilter
+		}
+		if req.Version >= 5 {
+			types = req.TypesFilter
+		}
+		if e.Groups == nil {
+			resp.ErrorCode = errCode(group.ErrCoordinatorNotAvailable)
+			return resp
+		}
+		groups, err := e.Groups.ListGroups(r.Ctx, states, types)
+		resp.ErrorCode = errCode(err)
+		for _, g := range groups {
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, g.State, g.Type
+			resp.Groups = append(resp.Groups, lg)
+		}
+		return resp
+	}}
+}

@@ -1,0 +1,147 @@
+package handler
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/group"
+)
+
+// OffsetFetch v0-9.
+//
+// v0-7 ask for one group, v8+ for a batch. Null topics (v2+) ask for every
+// committed partition of the group. A partition with no committed offset
+// gets offset -1 and no error, as does every partition of an unknown
+// group. Group errors are per partition on v0-1, top-level on v2-7 and per
+// group on v8+. RequireStable (v7+) has nothing to wait for: there are no
+// transactional offset commits yet. The v9 member id and epoch only apply
+// to KIP-848 groups and are ignored for classic groups, as in Kafka. v10
+// (topic ids) is not served.
+
+func init() { register(9, 0, 9, serveOffsetFetch) }
+
+// fetchedPartition is one partition's answer.
+type fetchedPartition struct {
+	tp  group.TopicPartition
+	off group.Offset
+	ok  bool
+}
+
+func serveOffsetFetch(e *Env, r *Request) Result {
+	req := r.Body.(*kmsg.OffsetFetchRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	return Result{Deferred: func() kmsg.Response {
+		if req.Version < 8 {
+			var tps []group.TopicPartition
+			if req.Topics != nil || req.Version < 2 {
+				tps = []group.TopicPartition{}
+				for _, t := range req.Topics {
+					for _, p := range t.Partitions {
+						tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
+					}
+				}
+			}
+			parts, err := e.fetchOffsets(r, req.Group, tps)
+			if err != nil && req.Version >= 2 {
+				resp.ErrorCode = errCode(err)
+				return resp
+			}
+			for _, t := range groupByTopic(parts) {
+				rt := kmsg.NewOffsetFetchResponseTopic()
+				rt.Topic = t[0].tp.Topic
+				for _, p := range t {
+					rp := kmsg.NewOffsetFetchResponseTopicPartition()
+					rp.Partition = p.tp.Partition
+					rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
+					rp.ErrorCode = errCode(err)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				resp.Topics = append(resp.Topics, rt)
+			}
+			return resp
+		}
+		for _, rg := range req.Groups {
+			var tps []group.TopicPartition
+			if rg.Topics != nil {
+				tps = []group.TopicPartition{}
+				for _, t := range rg.Topics {
+					for _, p := range t.Partitions {
+						tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
+					}
+				}
+			}
+			g := kmsg.NewOffsetFetchResponseGroup()
+			g.Group = rg.Group
+			parts, err := e.fetchOffsets(r, rg.Group, tps)
+			g.ErrorCode = errCode(err)
+			if err == nil {
+				for _, t := range groupByTopic(parts) {
+					rt := kmsg.NewOffsetFetchResponseGroupTopic()
+					rt.Topic = t[0].tp.Topic
+					for _, p := range t {
+						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+						rp.Partition = p.tp.Partition
+						rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
+						rt.Partitions = append(rt.Partitions, rp)
+					}
+					g.Topics = append(g.Topics, rt)
+				}
+			}
+			resp.Groups = append(resp.Groups, g)
+		}
+		return resp
+	}}
+}
+
+// fetchOffsets asks the coordinator; tps nil means every committed
+// partition. The answer lists tps in order (or all, sorted).
+func (e *Env) fetchOffsets(r *Request, groupID string, tps []group.TopicPartition) ([]fetchedPartition, error) {
+	var got map[group.TopicPartition]group.Offset
+	err := group.ErrCoordinatorNotAvailable
+	if e.Groups != nil {
+		got, err = e.Groups.FetchOffsets(r.Ctx, groupID, tps)
+	}
+	var out []fetchedPartition
+	if tps == nil {
+		for tp, o := range got {
+			out = append(out, fetchedPartition{tp, o, true})
+		}
+		slices.SortFunc(out, func(a, b fetchedPartition) int {
+			return cmp.Or(cmp.Compare(a.tp.Topic, b.tp.Topic), cmp.Compare(a.tp.Partition, b.tp.Partition))
+		})
+		return out, err
+	}
+	for _, tp := range tps {
+		o, ok := got[tp]
+		out = append(out, fetchedPartition{tp, o, ok})
+	}
+	return out, err
+}
+
+// groupByTopic splits partitions into runs of one topic, keeping the order
+// of first appearance.
+func groupByTopic(parts []fetchedPartition) [][]fetchedPartition {
+	idx := map[string]int{}
+	var out [][]fetchedPartition
+	for _, p := range parts {
+		i, ok := idx[p.tp.Topic]
+		if !ok {
+			i = len(out)
+			idx[p.tp.Topic] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], p)
+	}
+	return out
+}
+
+func fetchedValues(p fetchedPartition) (int64, int32, *string) {
+	if !p.ok {
+		empty := ""
+		return -1, -1, &empty
+	}
+	md := p.off.Metadata
+	return p.off.Offset, p.off.LeaderEpoch, &md
+}
