@@ -363,9 +363,15 @@ func TestTopicConfigs(t *testing.T) {
 		bad := kmsg.NewDescribeConfigsRequestResource()
 		bad.ResourceType, bad.ResourceName = 99, topic
 		req.Resources = append(req.Resources, bad)
+		all := kmsg.NewDescribeConfigsRequestResource()
+		all.ResourceType, all.ResourceName, all.ConfigNames = kmsg.ConfigResourceTypeTopic, topic, []string{}
+		req.Resources = append(req.Resources, all)
 		resp := rawRequest[*kmsg.DescribeConfigsResponse](t, a.b.Addr(), req)
-		if len(resp.Resources) != 4 {
-			t.Fatalf("v%d: %d resources answered, want 4", v, len(resp.Resources))
+		if len(resp.Resources) != 5 {
+			t.Fatalf("v%d: %d resources answered, want 5", v, len(resp.Resources))
+		}
+		if n := len(resp.Resources[4].Configs); n != 11 {
+			t.Errorf("v%d: an empty name list described %d configs, want all 11", v, n)
 		}
 		r0 := resp.Resources[0]
 		if r0.ErrorCode != 0 || len(r0.Configs) != 1 || r0.Configs[0].Name != "segment.bytes" || *r0.Configs[0].Value != "1048576" {

@@ -46,11 +46,10 @@ func init() {
 	register(44, 0, 1, serveIncrementalAlterConfigs)
 }
 
-// Config sources not defined in topics.go.
-const (
-	sourceDynamicBroker        int8 = 2 // DYNAMIC_BROKER_CONFIG
-	sourceDynamicDefaultBroker int8 = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG
-)
+// sourceDynamicDefaultBroker is DYNAMIC_DEFAULT_BROKER_CONFIG; the other
+// sources are in topics.go. DYNAMIC_BROKER_CONFIG (per-broker) never
+// occurs: per-broker dynamic configs are not supported.
+const sourceDynamicDefaultBroker int8 = 3
 
 // errInvalidRequest marks request-shape errors answered INVALID_REQUEST.
 var errInvalidRequest = errors.New("invalid request")
