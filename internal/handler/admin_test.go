@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
@@ -370,8 +371,8 @@ func TestTopicConfigs(t *testing.T) {
 		if len(resp.Resources) != 5 {
 			t.Fatalf("v%d: %d resources answered, want 5", v, len(resp.Resources))
 		}
-		if n := len(resp.Resources[4].Configs); n != 11 {
-			t.Errorf("v%d: an empty name list described %d configs, want all 11", v, n)
+		if n := len(resp.Resources[4].Configs); n != len(metadata.TopicConfigDefs) {
+			t.Errorf("v%d: an empty name list described %d configs, want all %d", v, n, len(metadata.TopicConfigDefs))
 		}
 		r0 := resp.Resources[0]
 		if r0.ErrorCode != 0 || len(r0.Configs) != 1 || r0.Configs[0].Name != "segment.bytes" || *r0.Configs[0].Value != "1048576" {
