@@ -30,4 +30,4 @@ kafka-ref-jars:
 # (CI runs this before the tests).
 .PHONY: prefetch
 prefetch: kafka-ref-jars
-	mvn -q -B -f test/java/pom.xml dependency:resolve dependency:resolve-plugins >/dev/null
+	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
