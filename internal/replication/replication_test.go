@@ -1,0 +1,450 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/server"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// cluster is an in-process cluster: every node has a registry, a server
+// (its Kafka and replication listener at once) and a fetcher manager;
+// one fake controller holds the image and publishes it to every node in
+// order, as the Raft controller does.
+type cluster struct {
+	t     *testing.T
+	lag   time.Duration
+	mu    sync.Mutex // serializes changes, like the controller's change lock
+	im    *metadata.Image
+	nodes map[int32]*node
+	log   *slog.Logger
+}
+
+type node struct {
+	id   int32
+	reg  *partition.Registry
+	srv  *server.Server
+	addr string
+
+	mu  sync.Mutex
+	mgr *Manager // nil while stalled
+}
+
+// fakeController serves the handlers and the leaders' AlterISR calls.
+// Other controller methods are not used by these tests.
+type fakeController struct {
+	controller.Controller
+	c *cluster
+}
+
+func (f fakeController) Image() *metadata.Image {
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	return f.c.im
+}
+
+func (f fakeController) Subscribe(func(prev, next *metadata.Image)) {}
+
+// AlterISR applies Kafka's AlterPartition checks and publishes the change.
+func (f fakeController) AlterISR(_ context.Context, topic string, part int32, epoch int32, isr []int32) error {
+	c := f.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.im.Clone()
+	pm := &next.Topics[topic].Partitions[part]
+	if pm.LeaderEpoch != epoch {
+		return controller.ErrStaleLeaderEpoch
+	}
+	if !slices.Contains(isr, pm.Leader) {
+		return controller.ErrInvalidISR
+	}
+	pm.ISR = slices.Clone(isr)
+	c.publishLocked(next)
+	return nil
+}
+
+func (c *cluster) publishLocked(next *metadata.Image) {
+	c.im = next
+	for _, id := range []int32{1, 2, 3} {
+		n := c.nodes[id]
+		if n == nil {
+			continue
+		}
+		if err := n.reg.Apply(next); err != nil {
+			c.t.Errorf("node %d apply: %v", id, err)
+		}
+		n.mu.Lock()
+		if n.mgr != nil {
+			n.mgr.Apply(next)
+		}
+		n.mu.Unlock()
+	}
+}
+
+// newCluster starts nodes 1..n hosting topic t, one partition replicated
+// on all of them, led by node 1.
+func newCluster(t *testing.T, n int, lag time.Duration) *cluster {
+	t.Helper()
+	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler)}
+	ctrl := fakeController{c: c}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	var replicas []int32
+	var brokers []metadata.Broker
+	for i := 1; i <= n; i++ {
+		id := int32(i)
+		nd := &node{id: id}
+		nd.reg = partition.NewRegistry(t.TempDir(), id, cfg.Log, c.log.With("node", id))
+		nd.reg.SetAlterISR(ctrl.AlterISR)
+		nd.reg.SetReplicaLagTimeMax(lag)
+		nd.srv = server.New(cfg, nil, c.log)
+		if err := nd.srv.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		nd.addr = nd.srv.Addr().String()
+		host, port, _ := net.SplitHostPort(nd.addr)
+		p, _ := strconv.Atoi(port)
+		brokers = append(brokers, metadata.Broker{ID: id, Host: host, Port: int32(p), WAL: nd.addr})
+		replicas = append(replicas, id)
+		c.nodes[id] = nd
+	}
+	tp := &metadata.Topic{Name: "t", ID: metadata.NewTopicID(), Partitions: []metadata.Partition{
+		{Index: 0, Leader: 1, LeaderEpoch: 3, Replicas: replicas, ISR: slices.Clone(replicas)},
+	}}
+	c.im = &metadata.Image{ClusterID: "test", ControllerID: 1, Brokers: brokers,
+		Topics: map[string]*metadata.Topic{"t": tp}, TopicsByID: map[metadata.TopicID]*metadata.Topic{tp.ID: tp}}
+	for _, nd := range c.nodes {
+		if err := nd.reg.Apply(c.im); err != nil {
+			t.Fatal(err)
+		}
+		nd.srv.SetEnv(handler.NewEnv(cfg, ctrl, nd.reg, c.log))
+		nd.srv.Serve()
+	}
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			c.stall(nd.id)
+		}
+		for _, nd := range c.nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := nd.srv.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			cancel()
+			if err := nd.reg.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	for _, nd := range c.nodes {
+		c.resume(nd.id)
+	}
+	return c
+}
+
+// stall stops a node's fetchers (the node keeps serving).
+func (c *cluster) stall(id int32) {
+	n := c.nodes[id]
+	n.mu.Lock()
+	mgr := n.mgr
+	n.mgr = nil
+	n.mu.Unlock()
+	if mgr != nil {
+		mgr.Close()
+	}
+}
+
+// resume starts a node's fetchers on the current image.
+func (c *cluster) resume(id int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[id]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.mgr = NewManager(Config{NodeID: id, MaxWait: 200 * time.Millisecond, Backoff: 20 * time.Millisecond}, n.reg, c.log)
+	n.mgr.Apply(c.im)
+}
+
+// elect makes leader the partition's leader with a new epoch.
+func (c *cluster) elect(leader int32, isr []int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.im.Clone()
+	pm := &next.Topics["t"].Partitions[0]
+	pm.Leader, pm.LeaderEpoch, pm.ISR = leader, pm.LeaderEpoch+1, slices.Clone(isr)
+	c.publishLocked(next)
+}
+
+func (c *cluster) isr() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.im.Topics["t"].Partitions[0].ISR
+}
+
+func (c *cluster) part(id int32) *partition.Partition { return c.nodes[id].reg.Get("t", 0) }
+
+// produce appends one batch of n records at the leader and returns its
+// last offset.
+func (c *cluster) produce(leader int32, n int, tag string) int64 {
+	c.t.Helper()
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{Key: []byte(tag), Value: bytes.Repeat([]byte(tag), 10+i)}
+	}
+	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	h, err := record.Validate(b)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	res, err := c.part(leader).Append(b, h)
+	if err != nil {
+		c.t.Fatalf("produce at node %d: %v", leader, err)
+	}
+	return res.LastOffset
+}
+
+// acksAll waits as an acks=all produce does.
+func (c *cluster) acksAll(leader int32, last int64) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.part(leader).WaitVisible(ctx, last); err != nil {
+		c.t.Fatalf("acks=all wait for offset %d at node %d: %v", last, leader, err)
+	}
+}
+
+// logBytes reads a node's whole log.
+func logBytes(t *testing.T, p *partition.Partition) []byte {
+	t.Helper()
+	var out []byte
+	off, end := p.LogStartOffset(), p.LogEndOffset()
+	for off < end {
+		rr, err := p.Log().Read(off, 1<<20, end, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr.Size() == 0 {
+			rr.Release()
+			break
+		}
+		out, err = rr.AppendTo(out)
+		last := rr.LastOffset
+		rr.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = last + 1
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// converged waits until every node has the leader's log end and high
+// watermark, then checks the logs are byte for byte the same.
+func (c *cluster) converged(leader int32) {
+	c.t.Helper()
+	lp := c.part(leader)
+	for id := range c.nodes {
+		p := c.part(id)
+		waitFor(c.t, fmt.Sprintf("node %d to catch up with node %d", id, leader), func() bool {
+			return p.LogEndOffset() == lp.LogEndOffset() && p.HighWatermark() == lp.HighWatermark()
+		})
+	}
+	want := logBytes(c.t, lp)
+	for id := range c.nodes {
+		if got := logBytes(c.t, c.part(id)); !bytes.Equal(got, want) {
+			c.t.Fatalf("node %d log (%d bytes) differs from leader %d's (%d bytes)", id, len(got), leader, len(want))
+		}
+	}
+}
+
+func TestFollowersConvergeByteExact(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	var last int64
+	for i := 0; i < 40; i++ {
+		last = c.produce(1, 1+i%7, strconv.Itoa(i))
+	}
+	c.acksAll(1, last)
+	lp := c.part(1)
+	if hw := lp.HighWatermark(); hw != last+1 {
+		t.Fatalf("leader HW %d, want %d", hw, last+1)
+	}
+	for _, id := range []int32{2, 3} {
+		if got := lp.FollowerLEO(id); got < last+1 {
+			t.Fatalf("leader knows follower %d at %d, below the HW %d", id, got, last+1)
+		}
+		if d := c.part(id).Log().FlushedOffset(); d < last+1 {
+			t.Fatalf("follower %d has %d on disk, below the acknowledged %d", id, d, last+1)
+		}
+	}
+	c.converged(1)
+	if got := c.part(2).Log().LatestEpoch(); got != 3 {
+		t.Fatalf("follower epoch %d, want the leader's 3", got)
+	}
+}
+
+func TestAcksAllWaitsForEveryInSyncFollower(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	c.acksAll(1, c.produce(1, 5, "a"))
+	c.converged(1)
+	c.stall(3)
+	stalledAt := c.part(3).LogEndOffset()
+	last := c.produce(1, 5, "b")
+	acked := make(chan error, 1)
+	go func() {
+		acked <- c.part(1).WaitVisible(context.Background(), last)
+	}()
+	// Node 2 has the write on disk and told the leader so...
+	waitFor(t, "node 2 to report the write", func() bool { return c.part(1).FollowerLEO(2) == last+1 })
+	// ...but node 3, in the ISR, does not: the HW stays at its log end.
+	if hw := c.part(1).HighWatermark(); hw != stalledAt {
+		t.Fatalf("HW %d with an in-sync follower at %d", hw, stalledAt)
+	}
+	select {
+	case err := <-acked:
+		t.Fatalf("acks=all answered (%v) before every in-sync replica had the write", err)
+	default:
+	}
+	c.resume(3)
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	c.converged(1)
+}
+
+func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
+	c := newCluster(t, 3, 200*time.Millisecond)
+	c.acksAll(1, c.produce(1, 3, "a"))
+	c.stall(3)
+	last := c.produce(1, 3, "b")
+	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []int32{1, 2}) })
+	for id := range c.nodes {
+		if got := c.part(id).ISR(); !slices.Equal(got, []int32{1, 2}) {
+			t.Fatalf("node %d ISR %v, want [1 2]", id, got)
+		}
+	}
+	// With node 3 out of the ISR, acks=all completes without it.
+	c.acksAll(1, last)
+	if got := c.part(3).LogEndOffset(); got > last {
+		t.Fatalf("stalled node 3 has log end %d", got)
+	}
+	c.resume(3)
+	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	c.converged(1)
+}
+
+func TestDivergedFollowerTruncatesAfterLeaderChange(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	var last int64
+	for i := 0; i < 5; i++ {
+		last = c.produce(1, 3, "committed"+strconv.Itoa(i))
+	}
+	c.acksAll(1, last)
+	c.converged(1)
+	committed := logBytes(t, c.part(1))
+	hw := c.part(1).HighWatermark()
+
+	// Node 1 appends a tail nobody else gets, then loses leadership.
+	c.stall(2)
+	c.stall(3)
+	for i := 0; i < 3; i++ {
+		c.produce(1, 2, "lost"+strconv.Itoa(i))
+	}
+	if c.part(1).LogEndOffset() <= hw || c.part(1).HighWatermark() != hw {
+		t.Fatalf("setup: leader LEO %d HW %d, want an uncommitted tail above %d", c.part(1).LogEndOffset(), c.part(1).HighWatermark(), hw)
+	}
+	c.elect(2, []int32{2, 1, 3})
+	if _, err := c.part(1).Append(nil, record.BatchHeader{}); !errors.Is(err, partition.ErrNotLeader) {
+		t.Fatalf("old leader append: %v, want ErrNotLeader", err)
+	}
+	c.resume(2)
+	c.resume(3)
+	last = c.produce(2, 4, "new")
+	c.acksAll(2, last)
+	c.converged(2)
+	got := logBytes(t, c.part(1))
+	if !bytes.HasPrefix(got, committed) {
+		t.Fatal("node 1 lost committed data")
+	}
+	if bytes.Contains(got, []byte("lost")) {
+		t.Fatal("node 1 kept its uncommitted tail")
+	}
+	if e := c.part(1).Log().LatestEpoch(); e != 4 {
+		t.Fatalf("node 1 latest epoch %d, want 4", e)
+	}
+}
+
+func TestFollowerRefusesConsumersAndProducers(t *testing.T) {
+	c := newCluster(t, 2, time.Minute)
+	c.acksAll(1, c.produce(1, 2, "a"))
+	c.converged(1)
+	conn, err := dialLeader(context.Background(), c.nodes[2].addr, time.Second, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.ReplicaID = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := conn.fetch(req, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("consumer fetch at a follower: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))
+	}
+	// A replica fetch from a stale epoch is fenced by the leader.
+	conn1, err := dialLeader(context.Background(), c.nodes[1].addr, time.Second, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn1.Close()
+	req.ReplicaID = 2
+	req.Topics[0].Partitions[0].CurrentLeaderEpoch = 2
+	resp, err = conn1.fetch(req, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.FencedLeaderEpoch.Code {
+		t.Fatalf("replica fetch at a stale epoch: %v, want FENCED_LEADER_EPOCH", kerr.ErrorForCode(code))
+	}
+}
