@@ -38,6 +38,10 @@ type Config struct {
 	// ConnMaxIdle closes connections idle this long (connections.max.idle.ms).
 	ConnMaxIdle time.Duration `toml:"connections_max_idle"`
 
+	// ReplicaLagTimeMax is how long a follower may stay behind the leader's
+	// log end before the leader removes it from the ISR (replica.lag.time.max.ms).
+	ReplicaLagTimeMax time.Duration `toml:"replica_lag_time_max"`
+
 	// Consumer groups (Kafka's offsets.* and group.* broker settings).
 	OffsetsTopicPartitions     int32         `toml:"offsets_topic_partitions"`      // offsets.topic.num.partitions
 	OffsetsRetention           time.Duration `toml:"offsets_retention"`             // offsets.retention.minutes
@@ -113,6 +117,7 @@ func Default() Config {
 		MaxInFlightPerConn:       128,
 		ConnMaxIdle:              10 * time.Minute,
 
+		ReplicaLagTimeMax:          10 * time.Second,
 		OffsetsTopicPartitions:     50,
 		OffsetsRetention:           7 * 24 * time.Hour,
 		GroupInitialRebalanceDelay: 3 * time.Second,
@@ -208,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
+	}
+	if c.ReplicaLagTimeMax <= 0 {
+		return fmt.Errorf("replica_lag_time_max: must be > 0, got %s", c.ReplicaLagTimeMax)
 	}
 	if err := c.validateGroups(); err != nil {
 		return err
