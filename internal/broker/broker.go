@@ -21,6 +21,7 @@ import (
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
 )
 
@@ -36,6 +37,11 @@ type Broker struct {
 	srv   *server.Server
 
 	groups *group.Coordinator // consumer-group coordinator
+
+	// Replication (cluster mode only): the wal listener that followers
+	// fetch from, and this node's follower fetchers.
+	wal  *server.Server
+	repl *replication.Manager
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -111,6 +117,8 @@ func (b *Broker) Start() error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, b.cfg.NodeID, b.cfg.Log, b.logger)
+	b.parts.SetAlterISR(ctrl.AlterISR)
+	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	im := ctrl.Image()
 	if err := b.parts.RemoveOrphans(im); err != nil {
 		pre.Close()
@@ -121,6 +129,10 @@ func (b *Broker) Start() error {
 		b.parts.Close()
 		return fmt.Errorf("open partitions: %w", err)
 	}
+	if b.cfg.Clustered() {
+		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID}, b.parts, b.logger.With("component", "replication"))
+		b.repl.Apply(im)
+	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
 		if prev == nil {
 			return // the initial image was applied above
@@ -128,10 +140,20 @@ func (b *Broker) Start() error {
 		if err := b.parts.Apply(next); err != nil {
 			b.logger.Error("applying metadata to partitions", "err", err)
 		}
+		if b.repl != nil {
+			b.repl.Apply(next) // after the partitions know their roles
+		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	if err := b.startWAL(); err != nil {
+		pre.Close()
+		b.stopReplication()
+		b.parts.Close()
+		return err
+	}
 	if err := b.startGroups(ctrl); err != nil {
 		pre.Close()
+		b.stopReplication()
 		b.parts.Close()
 		return err
 	}
@@ -140,6 +162,35 @@ func (b *Broker) Start() error {
 	b.srv.Serve()
 	b.wg.Add(1)
 	go b.ticker()
+	return nil
+}
+
+// stopReplication closes the wal listener and the fetchers of a start-up
+// that failed.
+func (b *Broker) stopReplication() {
+	if b.wal != nil {
+		b.wal.Shutdown(context.Background())
+	}
+	if b.repl != nil {
+		b.repl.Close()
+	}
+}
+
+// startWAL serves the handlers on the replication listener in cluster
+// mode; followers fetch from it (a node without one is fetched from on
+// its Kafka listener).
+func (b *Broker) startWAL() error {
+	if !b.cfg.Clustered() || b.cfg.Node.Addresses.WAL == "" {
+		return nil
+	}
+	cfg := b.cfg
+	cfg.Listen = b.cfg.Node.Addresses.WAL
+	b.wal = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	if err := b.wal.Listen(); err != nil {
+		b.wal = nil
+		return fmt.Errorf("replication listener: %w", err)
+	}
+	b.wal.Serve()
 	return nil
 }
 
@@ -215,6 +266,14 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			if e := b.srv.Shutdown(ctx); e != nil {
 				err = fmt.Errorf("drain connections: %w", e)
 			}
+		}
+		if b.wal != nil {
+			if e := b.wal.Shutdown(ctx); e != nil {
+				err = errors.Join(err, fmt.Errorf("drain replication connections: %w", e))
+			}
+		}
+		if b.repl != nil {
+			b.repl.Close() // before the partitions it appends to close
 		}
 		close(b.stop)
 		b.wg.Wait()

@@ -16,7 +16,9 @@ package replication
 import (
 	"context"
 	"log/slog"
+	"net"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -131,12 +133,18 @@ func (m *Manager) Apply(im *metadata.Image) {
 				continue
 			}
 			b, live := im.LiveBroker(pm.Leader)
-			if !live || b.WAL == "" {
-				continue // idle until the leader is reachable
+			if !live {
+				continue // idle until the leader is back or replaced
+			}
+			addr := b.WAL
+			if addr == "" {
+				// No replication listener: its Kafka listener serves
+				// replica fetches too.
+				addr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 			}
 			tg := want[pm.Leader]
 			if tg == nil {
-				tg = &target{addr: b.WAL}
+				tg = &target{addr: addr}
 				want[pm.Leader] = tg
 			}
 			tg.parts = append(tg.parts, assignment{p: p, topic: t.Name, id: t.ID, epoch: pm.LeaderEpoch})
