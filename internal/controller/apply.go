@@ -45,14 +45,19 @@ const (
 	opFenceBroker        = "fence_broker"
 	opAlterISR           = "alter_isr"
 	opElectLeader        = "elect_leader"
+	opElectUnclean       = "elect_unclean"
+	opReassign           = "reassign"
+	opCompleteReassign   = "complete_reassign"
 )
 
 // Errors of cluster operations.
 var (
-	ErrStaleLeaderEpoch = errors.New("stale leader epoch")
-	ErrInvalidISR       = errors.New("invalid ISR")
-	ErrNotInISR         = errors.New("preferred leader is not in the ISR")
-	ErrUnknownBroker    = errors.New("unknown broker")
+	ErrStaleLeaderEpoch  = errors.New("stale leader epoch")
+	ErrInvalidISR        = errors.New("invalid ISR")
+	ErrNotInISR          = errors.New("preferred leader is not in the ISR")
+	ErrUnknownBroker     = errors.New("unknown broker")
+	ErrElectionNotNeeded = errors.New("election not needed")
+	ErrNoReassignment    = errors.New("no reassignment in progress")
 )
 
 // sentinels lets errors cross the wire by name (forwarded proposals).
@@ -127,6 +132,12 @@ func applyCommand(im *metadata.Image, cmd *Command) (*metadata.Image, int64, err
 		return applyAlterISR(im, cmd)
 	case opElectLeader:
 		return applyElectLeader(im, cmd)
+	case opElectUnclean:
+		return applyElectUnclean(im, cmd)
+	case opReassign:
+		return applyReassign(im, cmd)
+	case opCompleteReassign:
+		return applyCompleteReassign(im, cmd)
 	}
 	return nil, 0, fmt.Errorf("unknown metadata command %q", cmd.Op)
 }
@@ -338,7 +349,7 @@ func applyElectLeader(im *metadata.Image, cmd *Command) (*metadata.Image, int64,
 	}
 	cur := t.Partitions[cmd.Partition]
 	if cur.Leader == cmd.BrokerID {
-		return im, 0, nil
+		return nil, 0, fmt.Errorf("%w: %d already leads %s-%d", ErrElectionNotNeeded, cmd.BrokerID, cmd.Topic, cmd.Partition)
 	}
 	if _, live := im.LiveBroker(cmd.BrokerID); !live || !slices.Contains(cur.ISR, cmd.BrokerID) {
 		return nil, 0, fmt.Errorf("%w: broker %d for %s-%d", ErrNotInISR, cmd.BrokerID, cmd.Topic, cmd.Partition)
@@ -368,4 +379,101 @@ func placeReplicas(im *metadata.Image, n int32, rf int16) ([][]int32, error) {
 		out[p] = reps
 	}
 	return out, nil
+}
+
+// applyElectUnclean gives a leaderless partition to its first live
+// replica even though it may be missing acknowledged data (Kafka's unclean
+// election, only on explicit request).
+func applyElectUnclean(im *metadata.Image, cmd *Command) (*metadata.Image, int64, error) {
+	t, err := findPartition(im, cmd.Topic, cmd.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := t.Partitions[cmd.Partition]
+	if _, live := im.LiveBroker(cur.Leader); live {
+		return nil, 0, fmt.Errorf("%w: %s-%d has leader %d", ErrElectionNotNeeded, cmd.Topic, cmd.Partition, cur.Leader)
+	}
+	for _, r := range cur.Replicas {
+		if _, live := im.LiveBroker(r); live {
+			next := im.Clone()
+			np := &next.Topics[cmd.Topic].Partitions[cmd.Partition]
+			np.Leader, np.ISR = r, []int32{r}
+			np.LeaderEpoch++
+			return next, 0, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("%w: no live replica of %s-%d", ErrNotInISR, cmd.Topic, cmd.Partition)
+}
+
+// applyReassign starts (Assignment[0] = target) or cancels (no
+// Assignment) a reassignment. While it runs, Replicas is target ∪ old so
+// the new replicas replicate; applyCompleteReassign finishes it once they
+// are all in sync.
+func applyReassign(im *metadata.Image, cmd *Command) (*metadata.Image, int64, error) {
+	t, err := findPartition(im, cmd.Topic, cmd.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := t.Partitions[cmd.Partition]
+	next := im.Clone()
+	np := &next.Topics[cmd.Topic].Partitions[cmd.Partition]
+	// The replicas before any ongoing reassignment.
+	orig := slices.DeleteFunc(append([]int32(nil), cur.Replicas...), func(r int32) bool { return slices.Contains(cur.Adding, r) })
+	if len(cmd.Assignment) == 0 {
+		if !cur.Reassigning() {
+			return nil, 0, fmt.Errorf("%w: %s-%d", ErrNoReassignment, cmd.Topic, cmd.Partition)
+		}
+		np.Replicas, np.Adding, np.Removing = orig, nil, nil
+		np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return !slices.Contains(orig, r) })
+		return next, 0, nil
+	}
+	target := cmd.Assignment[0]
+	if err := checkAssignment(im, [][]int32{target}); err != nil {
+		return nil, 0, err
+	}
+	np.Replicas, np.Adding, np.Removing = append([]int32(nil), target...), nil, nil
+	for _, r := range target {
+		if !slices.Contains(orig, r) {
+			np.Adding = append(np.Adding, r)
+		}
+	}
+	for _, r := range orig {
+		if !slices.Contains(target, r) {
+			np.Replicas = append(np.Replicas, r)
+			np.Removing = append(np.Removing, r)
+		}
+	}
+	return next, 0, nil
+}
+
+func applyCompleteReassign(im *metadata.Image, cmd *Command) (*metadata.Image, int64, error) {
+	t, err := findPartition(im, cmd.Topic, cmd.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := t.Partitions[cmd.Partition]
+	if !cur.Reassigning() {
+		return nil, 0, fmt.Errorf("%w: %s-%d", ErrNoReassignment, cmd.Topic, cmd.Partition)
+	}
+	target := cur.TargetReplicas()
+	for _, r := range target {
+		if !slices.Contains(cur.ISR, r) {
+			return nil, 0, fmt.Errorf("%w: target replica %d of %s-%d not in sync yet", ErrNotInISR, r, cmd.Topic, cmd.Partition)
+		}
+	}
+	next := im.Clone()
+	np := &next.Topics[cmd.Topic].Partitions[cmd.Partition]
+	np.Replicas, np.Adding, np.Removing = target, nil, nil
+	np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return !slices.Contains(target, r) })
+	if !slices.Contains(target, np.Leader) {
+		np.Leader = -1
+		for _, r := range target {
+			if _, live := next.LiveBroker(r); live && slices.Contains(np.ISR, r) {
+				np.Leader = r
+				break
+			}
+		}
+		np.LeaderEpoch++
+	}
+	return next, 0, nil
 }

@@ -69,8 +69,17 @@ type Controller interface {
 	// the ISR names a fenced broker, a non-replica, or not the leader. It
 	// returns once this node's image shows the change.
 	AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error
-	// ElectLeader moves leadership to a live in-sync replica.
+	// ElectLeader moves leadership to a live in-sync replica
+	// (ErrElectionNotNeeded when it already leads, ErrNotInISR when it is
+	// not a live in-sync replica).
 	ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error
+	// ElectUnclean gives a leaderless partition to a live replica that may
+	// be out of sync (explicit unclean election only).
+	ElectUnclean(ctx context.Context, topic string, partition int32) error
+	// Reassign starts moving a partition to target replicas, or cancels
+	// an ongoing move when target is nil. It completes in the background
+	// once every target replica is in sync.
+	Reassign(ctx context.Context, topic string, partition int32, target []int32) error
 	// Subscribe registers fn to be called with every newly published image
 	// (and once immediately with the current one).
 	Subscribe(fn func(prev, next *metadata.Image))

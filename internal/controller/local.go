@@ -207,6 +207,29 @@ func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, le
 	return err
 }
 
+// ElectUnclean implements Controller.
+func (c *Local) ElectUnclean(_ context.Context, topic string, partition int32) error {
+	_, err := c.apply(&Command{Op: opElectUnclean, Topic: topic, Partition: partition})
+	return err
+}
+
+// Reassign implements Controller. A single node can only move a
+// partition to itself, which completes at once.
+func (c *Local) Reassign(_ context.Context, topic string, partition int32, target []int32) error {
+	cmd := &Command{Op: opReassign, Topic: topic, Partition: partition}
+	if target != nil {
+		cmd.Assignment = [][]int32{target}
+	}
+	if _, err := c.apply(cmd); err != nil {
+		return err
+	}
+	if target != nil {
+		_, err := c.apply(&Command{Op: opCompleteReassign, Topic: topic, Partition: partition})
+		return err
+	}
+	return nil
+}
+
 // createTopicCommand validates a spec against im and chooses the topic id
 // and replica placement.
 func createTopicCommand(im *metadata.Image, spec TopicSpec) (*Command, error) {

@@ -71,6 +71,48 @@ func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, l
 	return err
 }
 
+// ElectUnclean implements Controller.
+func (c *Raft) ElectUnclean(ctx context.Context, topic string, partition int32) error {
+	_, err := c.propose(ctx, &Command{Op: opElectUnclean, Topic: topic, Partition: partition})
+	return err
+}
+
+// Reassign implements Controller.
+func (c *Raft) Reassign(ctx context.Context, topic string, partition int32, target []int32) error {
+	cmd := &Command{Op: opReassign, Topic: topic, Partition: partition}
+	if target != nil {
+		cmd.Assignment = [][]int32{target}
+	}
+	_, err := c.propose(ctx, cmd)
+	return err
+}
+
+// completeReassignments finishes every reassignment whose target replicas
+// are all in sync.
+func (c *Raft) completeReassignments(im *metadata.Image) {
+	for _, name := range im.SortedTopicNames() {
+		for _, p := range im.Topics[name].Partitions {
+			if !p.Reassigning() {
+				continue
+			}
+			ready := true
+			for _, r := range p.TargetReplicas() {
+				ready = ready && slices.Contains(p.ISR, r)
+			}
+			if !ready {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, err := c.propose(ctx, &Command{Op: opCompleteReassign, Topic: name, Partition: p.Index}); err != nil {
+				c.logger.Debug("completing reassignment failed", "topic", name, "partition", p.Index, "err", err)
+			} else {
+				c.logger.Info("reassignment completed", "topic", name, "partition", p.Index, "replicas", p.TargetReplicas())
+			}
+			cancel()
+		}
+	}
+}
+
 // RPC messages.
 type applyReply struct {
 	Index uint64 `json:"index"`
@@ -275,6 +317,7 @@ func (c *Raft) leaderLoop() {
 			}
 			cancel()
 		}
+		c.completeReassignments(im)
 		if now.Sub(lastPreferred) >= c.cfg.PreferredLeaderInterval {
 			lastPreferred = now
 			c.electPreferred(im)
@@ -288,7 +331,7 @@ func (c *Raft) electPreferred(im *metadata.Image) {
 	for _, name := range im.SortedTopicNames() {
 		for _, p := range im.Topics[name].Partitions {
 			pref := p.Replicas[0]
-			if p.Leader == pref || !slices.Contains(p.ISR, pref) {
+			if p.Reassigning() || p.Leader == pref || !slices.Contains(p.ISR, pref) {
 				continue
 			}
 			if _, live := im.LiveBroker(pref); !live {

@@ -59,6 +59,31 @@ type Partition struct {
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
+	// Adding and Removing describe an ongoing reassignment (Kafka's
+	// KIP-455 fields): Replicas is then target ∪ old, Adding the target
+	// replicas that were not replicas before, Removing the old ones not in
+	// the target. It completes when every target replica is in the ISR.
+	Adding   []int32 `json:",omitempty"`
+	Removing []int32 `json:",omitempty"`
+}
+
+// Reassigning reports whether a reassignment is in progress.
+func (p Partition) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
+
+// TargetReplicas is the replica set a reassignment moves to (Replicas
+// when none is in progress).
+func (p Partition) TargetReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		removing := false
+		for _, x := range p.Removing {
+			removing = removing || x == r
+		}
+		if !removing {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Topic is one topic and its partitions (Partitions[i].Index == i).
@@ -157,6 +182,8 @@ func (t *Topic) Clone() *Topic {
 	for i, p := range t.Partitions {
 		p.Replicas = append([]int32(nil), p.Replicas...)
 		p.ISR = append([]int32(nil), p.ISR...)
+		p.Adding = append([]int32(nil), p.Adding...)
+		p.Removing = append([]int32(nil), p.Removing...)
 		ct.Partitions[i] = p
 	}
 	return ct
