@@ -129,7 +129,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				if p.Config() != cfg {
 					p.SetConfig(cfg)
 				}
-				p.applyMetadata(pm, r.nodeID, now)
+				p.applyMetadata(pm, r.nodeID, now, false)
 				continue
 			}
 			p, err := Open(r.Dir(t.Name, pm.Index), t.Name, pm.Index, cfg, pm.LeaderEpoch, r.logger)
@@ -147,7 +147,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				p.mu.hw = p.log.LogStartOffset()
 				p.mu.Unlock()
 			}
-			p.applyMetadata(pm, r.nodeID, now)
+			p.applyMetadata(pm, r.nodeID, now, true)
 			r.mu.Lock()
 			r.mu.parts[k] = p
 			r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -189,8 +190,9 @@ func (p *Partition) maybeAdvanceHWLocked() {
 
 // applyMetadata brings the partition's role, epoch, replicas and ISR in
 // line with the image. It reports whether the role, leader or epoch
-// changed. self is this node's id.
-func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Time) bool {
+// changed. self is this node's id; opening is set for a partition just
+// opened.
+func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Time, opening bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	role := RoleFollower
@@ -228,7 +230,11 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 	} else {
 		p.mu.followers = nil
 	}
-	p.logger.Info("partition role change", "topic", p.Topic, "partition", p.Index,
+	level := slog.LevelInfo
+	if opening {
+		level = slog.LevelDebug // one line per partition at start-up is noise
+	}
+	p.logger.Log(context.Background(), level, "partition role change", "topic", p.Topic, "partition", p.Index,
 		"from", prevRole.String(), "to", role.String(), "leader", pm.Leader, "leader_epoch", pm.LeaderEpoch)
 	// Produce waiters learn they lost leadership; fetch waiters re-read.
 	wakeAll(p.mu.waiters)
