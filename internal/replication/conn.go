@@ -48,21 +48,30 @@ func (c *leaderConn) Close() error { return c.nc.Close() }
 // within timeout. The response's record bytes alias the connection's read
 // buffer: they are valid until the next call.
 func (c *leaderConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*kmsg.FetchResponse, error) {
+	resp, err := c.roundTrip(req, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*kmsg.FetchResponse), nil
+}
+
+// roundTrip sends any request and reads its response.
+func (c *leaderConn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Response, error) {
 	c.corr++
 	c.wbuf = c.fmt.AppendRequest(c.wbuf[:0], req, c.corr)
 	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
 	if _, err := c.nc.Write(c.wbuf); err != nil {
-		return nil, fmt.Errorf("send fetch: %w", err)
+		return nil, fmt.Errorf("send %s: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	var hdr [8]byte
 	if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
-		return nil, fmt.Errorf("read fetch response: %w", err)
+		return nil, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	size := int32(binary.BigEndian.Uint32(hdr[:4]))
 	corr := int32(binary.BigEndian.Uint32(hdr[4:]))
-	if size < 4 || size > maxResponseBytes {
+	if size < 4 || size-4 > maxResponseBytes {
 		return nil, fmt.Errorf("%w: response size %d", errProtocol, size)
 	}
 	if corr != c.corr {
@@ -74,10 +83,10 @@ func (c *leaderConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*kmsg
 	}
 	c.rbuf = c.rbuf[:n]
 	if _, err := io.ReadFull(c.nc, c.rbuf); err != nil {
-		return nil, fmt.Errorf("read fetch response: %w", err)
+		return nil, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	body := c.rbuf
-	if req.IsFlexible() {
+	if req.IsFlexible() && req.Key() != 18 { // ApiVersions answers with header v0
 		rd := kbin.Reader{Src: body}
 		kmsg.SkipTags(&rd)
 		if err := rd.Complete(); err != nil {
@@ -85,9 +94,9 @@ func (c *leaderConn) fetch(req *kmsg.FetchRequest, timeout time.Duration) (*kmsg
 		}
 		body = rd.Src
 	}
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp := req.ResponseKind()
 	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("%w: decode fetch v%d response: %v", errProtocol, req.Version, err)
+		return nil, fmt.Errorf("%w: decode %s v%d response: %v", errProtocol, kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
 	return resp, nil
 }

@@ -220,10 +220,14 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, parts []assignment, log *slog
 			if !ok {
 				continue
 			}
-			err := f.handlePartition(a, rp)
+			grew, err := f.handlePartition(a, rp)
 			switch {
-			case err == nil:
+			case err == nil && grew:
 				done = append(done, appended{a, rp.HighWatermark})
+			case err == nil:
+				if rp.HighWatermark >= 0 {
+					a.p.UpdateFollowerHW(rp.HighWatermark)
+				}
 			case errors.Is(err, partition.ErrNotFollower):
 				// The role changed under us; the next Apply reassigns.
 			case errors.Is(err, errRetry):
@@ -267,9 +271,9 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, parts []assignment, log *slog
 // change in progress); it is not logged as a failure.
 var errRetry = errors.New("retry later")
 
-// handlePartition applies one partition's answer. A nil error means its
-// log may have grown and needs a sync.
-func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicPartition) error {
+// handlePartition applies one partition's answer. grew reports an append
+// that needs a sync before the next fetch.
+func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicPartition) (grew bool, err error) {
 	p := a.p
 	switch rp.ErrorCode {
 	case 0:
@@ -278,31 +282,32 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 		// history no longer reaches ours: start over from the leader's log
 		// start (copying its log again is always correct, if slow).
 		if rp.LogStartOffset < 0 {
-			return fmt.Errorf("offset out of range without a log start offset")
+			return false, fmt.Errorf("offset out of range without a log start offset")
 		}
-		return p.TruncateFullyAndStartAt(rp.LogStartOffset, a.epoch)
+		return false, p.TruncateFullyAndStartAt(rp.LogStartOffset, a.epoch)
 	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code,
 		kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
 		// Metadata is moving; a newer image will reassign us.
-		return fmt.Errorf("%w: %v", errRetry, kerr.ErrorForCode(rp.ErrorCode))
+		return false, fmt.Errorf("%w: %v", errRetry, kerr.ErrorForCode(rp.ErrorCode))
 	default:
-		return kerr.ErrorForCode(rp.ErrorCode)
+		return false, kerr.ErrorForCode(rp.ErrorCode)
 	}
 	if rp.DivergingEpoch.Epoch >= 0 || rp.DivergingEpoch.EndOffset >= 0 {
-		return p.TruncateTo(truncationOffset(p, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset), a.epoch)
+		return false, p.TruncateTo(truncationOffset(p, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset), a.epoch)
 	}
 	if len(rp.RecordBatches) > 0 {
 		n, err := record.SplitPartial(rp.RecordBatches, func([]byte, record.BatchHeader) error { return nil })
 		if err != nil {
-			return fmt.Errorf("records from leader: %w", err)
+			return false, fmt.Errorf("records from leader: %w", err)
 		}
 		if n > 0 {
 			if _, err := p.AppendAsFollower(rp.RecordBatches[:n], a.epoch); err != nil {
-				return err
+				return false, err
 			}
+			grew = true
 		}
 	}
-	return p.MaybeRaiseLogStart(rp.LogStartOffset)
+	return grew, p.MaybeRaiseLogStart(rp.LogStartOffset)
 }
 
 // truncationOffset is where a follower cuts its log when the leader says

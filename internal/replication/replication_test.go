@@ -106,6 +106,12 @@ func (c *cluster) publishLocked(next *metadata.Image) {
 // on all of them, led by node 1.
 func newCluster(t *testing.T, n int, lag time.Duration) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, lag, nil)
+}
+
+// newClusterWith is newCluster with topic config overrides.
+func newClusterWith(t *testing.T, n int, lag time.Duration, configs map[string]string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler)}
 	ctrl := fakeController{c: c}
 	cfg := config.Default()
@@ -129,7 +135,7 @@ func newCluster(t *testing.T, n int, lag time.Duration) *cluster {
 		replicas = append(replicas, id)
 		c.nodes[id] = nd
 	}
-	tp := &metadata.Topic{Name: "t", ID: metadata.NewTopicID(), Partitions: []metadata.Partition{
+	tp := &metadata.Topic{Name: "t", ID: metadata.NewTopicID(), Configs: configs, Partitions: []metadata.Partition{
 		{Index: 0, Leader: 1, LeaderEpoch: 3, Replicas: replicas, ISR: slices.Clone(replicas)},
 	}}
 	c.im = &metadata.Image{ClusterID: "test", ControllerID: 1, Brokers: brokers,
@@ -447,4 +453,60 @@ func TestFollowerRefusesConsumersAndProducers(t *testing.T) {
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.FencedLeaderEpoch.Code {
 		t.Fatalf("replica fetch at a stale epoch: %v, want FENCED_LEADER_EPOCH", kerr.ErrorForCode(code))
 	}
+}
+
+// produceRequest sends one acks=all Produce request to a node.
+func (c *cluster) produceRequest(id int32, tag string) *kmsg.ProduceResponseTopicPartition {
+	c.t.Helper()
+	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]record.Record{{Value: []byte(tag)}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	conn, err := dialLeader(context.Background(), c.nodes[id].addr, time.Second, "test")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = 9
+	req.Acks = -1
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = b
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := conn.roundTrip(req, 40*time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+}
+
+func TestProduceErrors(t *testing.T) {
+	c := newClusterWith(t, 3, 200*time.Millisecond, map[string]string{"min.insync.replicas": "3"})
+	if sp := c.produceRequest(1, "ok"); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("acks=all produce: %v at %d, want success at 0", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+	if sp := c.produceRequest(2, "follower"); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce at a follower: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	// Node 3 stalls while the write waits for it: the ISR shrinks below
+	// min.insync.replicas and the write is answered as Kafka does.
+	c.stall(3)
+	if sp := c.produceRequest(1, "shrinking"); sp.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("acks=all produce while the ISR shrinks: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []int32{1, 2}) })
+	if sp := c.produceRequest(1, "too few"); sp.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all produce with ISR below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	c.resume(3)
+	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	if sp := c.produceRequest(1, "again"); sp.ErrorCode != 0 {
+		t.Fatalf("acks=all produce after the ISR grew back: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	c.converged(1)
 }
