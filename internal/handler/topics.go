@@ -38,8 +38,27 @@ func serveCreateTopics(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	counts := map[string]int{}
+	newPartitions := int64(0)
 	for _, rt := range req.Topics {
 		counts[rt.Topic]++
+		n := int64(rt.NumPartitions)
+		if len(rt.ReplicaAssignment) > 0 {
+			n = int64(len(rt.ReplicaAssignment))
+		}
+		newPartitions += max(n, 0)
+	}
+	// Kafka's controller refuses more than 10,000 new partitions in one
+	// request: each is a directory and open files on every replica.
+	if newPartitions > maxPartitionsPerRequest {
+		for _, rt := range req.Topics {
+			st := kmsg.NewCreateTopicsResponseTopic()
+			st.Topic = rt.Topic
+			st.NumPartitions, st.ReplicationFactor = -1, -1
+			st.ErrorCode = kerr.PolicyViolation.Code
+			st.ErrorMessage = errMsg(fmt.Errorf("excessively large number of partitions per request"))
+			resp.Topics = append(resp.Topics, st)
+		}
+		return Now(resp)
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
@@ -134,6 +153,7 @@ func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec,
 }
 
 func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
+	defaults := e.Ctrl.Image().LogDefaults(e.Cfg.Log)
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range metadata.TopicConfigDefs {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -141,7 +161,7 @@ func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsRes
 		v, ok := overrides[d.Name]
 		c.Source = sourceTopic
 		if !ok {
-			v = d.Default(e.Cfg.Log)
+			v = d.Default(defaults)
 			c.Source = sourceDefault
 		}
 		c.Value = &v
