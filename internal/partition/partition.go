@@ -163,13 +163,6 @@ func (p *Partition) SetConfig(cfg metadata.LogConfig) {
 	p.log.SetConfig(storageConfig(cfg))
 }
 
-// SetLeaderEpoch records the leader epoch stamped on appended batches.
-func (p *Partition) SetLeaderEpoch(e int32) {
-	p.mu.Lock()
-	p.mu.leaderEpoch = e
-	p.mu.Unlock()
-}
-
 // LeaderEpoch is the current leader epoch.
 func (p *Partition) LeaderEpoch() int32 {
 	p.mu.Lock()

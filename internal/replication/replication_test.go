@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // one fake controller holds the image and publishes it to every node in
 // order, as the Raft controller does.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	lag   time.Duration
 	mu    sync.Mutex // serializes changes, like the controller's change lock
 	im    *metadata.Image
@@ -104,13 +104,13 @@ func (c *cluster) publishLocked(next *metadata.Image) {
 
 // newCluster starts nodes 1..n hosting topic t, one partition replicated
 // on all of them, led by node 1.
-func newCluster(t *testing.T, n int, lag time.Duration) *cluster {
+func newCluster(t testing.TB, n int, lag time.Duration) *cluster {
 	t.Helper()
 	return newClusterWith(t, n, lag, nil)
 }
 
 // newClusterWith is newCluster with topic config overrides.
-func newClusterWith(t *testing.T, n int, lag time.Duration, configs map[string]string) *cluster {
+func newClusterWith(t testing.TB, n int, lag time.Duration, configs map[string]string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler)}
 	ctrl := fakeController{c: c}
@@ -243,7 +243,7 @@ func (c *cluster) acksAll(leader int32, last int64) {
 }
 
 // logBytes reads a node's whole log.
-func logBytes(t *testing.T, p *partition.Partition) []byte {
+func logBytes(t testing.TB, p *partition.Partition) []byte {
 	t.Helper()
 	var out []byte
 	off, end := p.LogStartOffset(), p.LogEndOffset()
@@ -267,7 +267,7 @@ func logBytes(t *testing.T, p *partition.Partition) []byte {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -509,4 +509,49 @@ func TestProduceErrors(t *testing.T) {
 		t.Fatalf("acks=all produce after the ISR grew back: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
 	c.converged(1)
+}
+
+// BenchmarkReplicatedAcksAll measures acks=all appends of 16 KiB batches to
+// a partition replicated on three in-process nodes (fdatasync on each).
+func BenchmarkReplicatedAcksAll(b *testing.B) {
+	c := newCluster(b, 3, time.Minute)
+	recs := make([]record.Record, 16)
+	for i := range recs {
+		recs[i] = record.Record{Value: bytes.Repeat([]byte{'x'}, 1000)}
+	}
+	batch, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := record.Validate(batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := c.part(1)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	const inFlight = 8
+	offs := make(chan int64, inFlight)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for off := range offs {
+			if err == nil {
+				err = p.WaitVisible(context.Background(), off)
+			}
+		}
+		done <- err
+	}()
+	for i := 0; i < b.N; i++ {
+		res, err := p.Append(slices.Clone(batch), h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		offs <- res.LastOffset
+	}
+	close(offs)
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
 }
