@@ -59,6 +59,7 @@ func NewRoot(d Deps) *cobra.Command {
 		newServeCmd(d),
 		newClusterCmd(),
 		newTopicCmd(),
+		newGroupCmd(),
 		newProduceCmd(),
 		newConsumeCmd(),
 		newBenchCmd(),
