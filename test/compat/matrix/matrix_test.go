@@ -10,6 +10,8 @@
 // the non-Go clients must have been built with setup.sh first and are
 // skipped, with the reason, when they were not. A step that passes on Kafka
 // and fails on Strom fails the test unless knownDifferences lists it.
+// STROM_COMPAT_CLIENTS and STROM_COMPAT_BROKERS (comma-separated names as in
+// the matrix) narrow a run.
 package matrix_test
 
 import (
@@ -196,9 +198,18 @@ func TestMatrix(t *testing.T) {
 	if !full {
 		brokers = brokers[1:2]
 	}
+	if only := os.Getenv("STROM_COMPAT_BROKERS"); only != "" {
+		var keep []brokerRun
+		for _, b := range brokers {
+			if listed(only, b.name) {
+				keep = append(keep, b)
+			}
+		}
+		brokers = keep
+	}
 	var active []client
 	for _, c := range clients {
-		if full || c.quick {
+		if (full || c.quick) && (os.Getenv("STROM_COMPAT_CLIENTS") == "" || listed(os.Getenv("STROM_COMPAT_CLIENTS"), c.name)) {
 			active = append(active, c)
 		}
 	}
@@ -399,6 +410,16 @@ func mark(res *result, step string) string {
 		return "n/a"
 	}
 	return "—"
+}
+
+// listed reports whether name is in the comma-separated list.
+func listed(list, name string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
 }
 
 func cacheDir() string {
