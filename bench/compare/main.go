@@ -63,7 +63,7 @@ type result struct {
 func main() {
 	var o options
 	flag.StringVar(&o.outDir, "out-dir", filepath.Join(os.TempDir(), "strom-bench"), "where binaries and broker data go")
-	flag.StringVar(&o.brokers, "brokers", "kafka,strom", "brokers to measure, in order")
+	flag.StringVar(&o.brokers, "brokers", "kafka,strom", "brokers to measure, in order: kafka, strom, strom-cluster (3 nodes, RF=3), kafka-cluster (3 nodes, RF=3)")
 	flag.IntVar(&o.numRecords, "num-records", 2_000_000, "records per measured run")
 	flag.IntVar(&o.warmup, "warmup", 200_000, "records of an unreported run first on each broker (JIT, page cache); 0 for none")
 	flag.IntVar(&o.recordSize, "record-size", 100, "record value size in bytes")
@@ -96,6 +96,10 @@ func main() {
 			r, err = benchKafka(o, rdkafka)
 		case "strom":
 			r, err = benchStrom(o, rdkafka)
+		case "strom-cluster":
+			r, err = benchStromCluster(o, rdkafka)
+		case "kafka-cluster":
+			r, err = benchKafkaCluster(o, rdkafka)
 		default:
 			err = fmt.Errorf("unknown broker %q", name)
 		}
@@ -226,8 +230,12 @@ func waitBroker(addr string, exited <-chan error, timeout time.Duration) error {
 }
 
 func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
+	return runBenchRF(o, rdkafka, label, addr, pid, 1)
+}
+
+func runBenchRF(o options, rdkafka, label, addr string, pid, rf int) (result, error) {
 	base := []string{
-		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions),
+		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions), "--replication", strconv.Itoa(rf),
 		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
 	}
 	if o.warmup > 0 {
@@ -240,8 +248,11 @@ func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
 	var runs []result
 	for i := 0; i < max(1, o.runs); i++ {
 		fmt.Printf("run %d:\n", i+1)
-		r, err := runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.numRecords),
-			"--broker-pid", strconv.Itoa(pid), "--label", label), os.Stdout)
+		args := append(base, "--num-records", strconv.Itoa(o.numRecords), "--label", label)
+		if pid > 0 {
+			args = append(args, "--broker-pid", strconv.Itoa(pid))
+		}
+		r, err := runOnce(rdkafka, args, os.Stdout)
 		if err != nil {
 			return result{}, err
 		}
@@ -364,4 +375,94 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func benchKafkaCluster(o options, rdkafka string) (result, error) {
+	fmt.Printf("== Apache Kafka %s (KRaft, three nodes, RF=3)\n", o.kafkaVersion)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b, err := kafkaref.StartProcess(ctx, kafkaref.Options{Version: o.kafkaVersion, Nodes: 3})
+	if err != nil {
+		return result{}, err
+	}
+	defer b.Stop()
+	addrs := b.Addrs()
+	return runBenchRF(o, rdkafka, "kafka-cluster", addrs[len(addrs)-1], 0, 3)
+}
+
+// benchStromCluster runs three strom processes from TOML files of the
+// documented cluster shape and bootstraps the client through the last
+// node. Broker CPU is not reported (three processes).
+func benchStromCluster(o options, rdkafka string) (result, error) {
+	fmt.Println("== Strom (three nodes, RF=3)")
+	bin := filepath.Join(o.outDir, "strom")
+	if err := goBuild(bin, "./cmd/strom", "CGO_ENABLED=0"); err != nil {
+		return result{}, fmt.Errorf("build ./cmd/strom: %w", err)
+	}
+	dir, err := os.MkdirTemp(o.outDir, "strom-cluster-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	const n = 3
+	type node struct{ kafka, wal, raft string }
+	nodes := make([]node, n)
+	for i := range nodes {
+		var ports [3]int
+		for j := range ports {
+			if ports[j], err = freePort(); err != nil {
+				return result{}, err
+			}
+		}
+		nodes[i] = node{
+			kafka: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+			wal:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+			raft:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
+		}
+	}
+	var peers strings.Builder
+	for i, nd := range nodes {
+		fmt.Fprintf(&peers, "[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n\n", i+1, nd.kafka, nd.wal, nd.raft)
+	}
+	var cmds []*exec.Cmd
+	var exits []chan error
+	defer func() {
+		for i, cmd := range cmds {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exits[i]:
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exits[i]
+			}
+		}
+	}()
+	for i, nd := range nodes {
+		toml := fmt.Sprintf("node_id = %d\ndata_dir = %q\n\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n\n%s",
+			i+1, filepath.Join(dir, fmt.Sprintf("data%d", i+1)), nd.kafka, nd.wal, nd.raft, nd.kafka, nd.wal, nd.raft, peers.String())
+		path := filepath.Join(dir, fmt.Sprintf("node%d.toml", i+1))
+		if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+			return result{}, err
+		}
+		logFile, err := os.Create(filepath.Join(o.outDir, fmt.Sprintf("strom-node%d.log", i+1)))
+		if err != nil {
+			return result{}, err
+		}
+		defer logFile.Close()
+		cmd := exec.Command(bin, "serve", "--config", path)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return result{}, fmt.Errorf("start strom node %d: %w", i+1, err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		cmds, exits = append(cmds, cmd), append(exits, exited)
+	}
+	for i, nd := range nodes {
+		if err := waitBroker(nd.kafka, exits[i], 60*time.Second); err != nil {
+			return result{}, fmt.Errorf("node %d: %w", i+1, err)
+		}
+	}
+	return runBenchRF(o, rdkafka, "strom-cluster", nodes[n-1].kafka, 0, 3)
 }
