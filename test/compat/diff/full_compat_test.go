@@ -1,0 +1,5 @@
+//go:build compat
+
+package diff
+
+func init() { fullByTag = true }
