@@ -143,6 +143,11 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 type heartbeatReq struct {
 	Broker metadata.Broker `json:"broker"`
 	Raft   string          `json:"raft"`
+	// Ready is set once the node has caught up with the metadata log; only
+	// then is it registered (unfenced). A node joining an existing
+	// cluster heartbeats before that, so the leader adds it to the quorum
+	// and it can catch up at all.
+	Ready bool `json:"ready"`
 }
 
 type statusReply struct {
@@ -228,6 +233,9 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 			return err
 		}
 	}
+	if !hb.Ready {
+		return nil
+	}
 	cur, ok := c.Image().Broker(hb.Broker.ID)
 	want := hb.Broker
 	want.Fenced = false
@@ -262,8 +270,8 @@ func (c *Raft) heartbeatLoop() {
 		if !ready {
 			ready = c.catchUp(ctx) == nil
 		}
-		if ready {
-			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise}
+		{
+			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise, Ready: ready}
 			var err error
 			if c.r.State() == raft.Leader {
 				err = c.heartbeat(ctx, hb)

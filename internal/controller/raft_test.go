@@ -141,3 +141,37 @@ func TestRaftQuorumReplicatesAndFailsOver(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func TestRaftNodeJoinsExistingCluster(t *testing.T) {
+	nodes := startQuorum(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := nodes[0].CreateTopic(ctx, TopicSpec{Name: "before", Partitions: 1, ReplicationFactor: 3}); err != nil {
+		t.Fatal(err)
+	}
+	peers := append([]RaftPeer(nil), nodes[0].cfg.Peers...)
+	addr := freePort(t)
+	peers = append(peers, RaftPeer{ID: 4, Raft: addr})
+	joiner, err := OpenRaft(RaftConfig{
+		NodeID: 4, Self: metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004},
+		RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { joiner.Close() })
+	if err := joiner.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if joiner.Image().Topics["before"] == nil {
+		t.Fatal("joined node lacks metadata written before it joined")
+	}
+	for _, c := range nodes {
+		waitFor(t, "4 live brokers everywhere", func() bool { return len(c.Image().LiveBrokers()) == 4 })
+	}
+	if _, err := joiner.CreateTopic(ctx, TopicSpec{Name: "after", Partitions: 4, ReplicationFactor: 4}); err != nil {
+		t.Fatalf("create through the joined node: %v", err)
+	}
+}
