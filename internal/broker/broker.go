@@ -130,7 +130,11 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("open partitions: %w", err)
 	}
 	if b.cfg.Clustered() {
-		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID}, b.parts, b.logger.With("component", "replication"))
+		peerWAL := make(map[int32]string, len(b.cfg.Peers))
+		for _, p := range b.cfg.Peers {
+			peerWAL[p.ID] = p.WAL
+		}
+		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID, PeerWAL: peerWAL}, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
@@ -268,8 +272,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 		}
 		if b.wal != nil {
+			// Followers' long polls end at once; one still open at the
+			// deadline is closed, which they retry against the new leader.
 			if e := b.wal.Shutdown(ctx); e != nil {
-				err = errors.Join(err, fmt.Errorf("drain replication connections: %w", e))
+				b.logger.Warn("replication connections closed before they drained", "err", e)
 			}
 		}
 		if b.repl != nil {
@@ -294,28 +300,19 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// startGroups creates __consumer_offsets when missing and starts the
-// consumer-group coordinator, which follows the leadership of its
-// partitions through the metadata image.
+// startGroups starts the consumer-group coordinator, which follows the
+// leadership of the __consumer_offsets partitions through the metadata
+// image. A single node creates the topic now; in a cluster, as in Kafka,
+// the first FindCoordinator does, once the brokers have registered (a
+// topic created at start-up would get too few replicas).
 func (b *Broker) startGroups(ctrl controller.Controller) error {
 	im := ctrl.Image()
 	t := im.Topics[group.OffsetsTopic]
-	if t == nil {
+	if t == nil && !b.cfg.Clustered() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var err error
-		t, err = ctrl.CreateTopic(ctx, controller.TopicSpec{
-			Name:              group.OffsetsTopic,
-			Partitions:        b.cfg.OffsetsTopicPartitions,
-			ReplicationFactor: int16(max(1, min(3, len(im.Brokers)))), // offsets.topic.replication.factor
-			Configs: map[string]string{
-				"cleanup.policy": "compact",
-				"segment.bytes":  "104857600", // offsets.topic.segment.bytes
-				// Compacted: committed offsets never age out by time.
-				"retention.ms": "-1",
-			},
-			Internal: true,
-		})
+		t, err = ctrl.CreateTopic(ctx, group.OffsetsTopicSpec(b.cfg.OffsetsTopicPartitions, len(im.Brokers)))
 		if errors.Is(err, controller.ErrTopicExists) {
 			t, err = ctrl.Image().Topics[group.OffsetsTopic], nil
 		}
@@ -324,7 +321,10 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 		}
 	}
 	cfg := group.DefaultConfig()
-	cfg.Partitions = int32(len(t.Partitions))
+	cfg.Partitions = b.cfg.OffsetsTopicPartitions
+	if t != nil {
+		cfg.Partitions = int32(len(t.Partitions))
+	}
 	cfg.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
 	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = b.cfg.GroupMinSessionTimeout, b.cfg.GroupMaxSessionTimeout
 	cfg.MaxSize = b.cfg.GroupMaxSize
