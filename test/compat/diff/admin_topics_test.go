@@ -30,6 +30,8 @@ func apiVersions(s *session, v int16) {
 		}
 	}
 	r.ApiKeys = keep
+	// Strom has no KRaft feature flags (docs/compatibility.md#features).
+	r.SupportedFeatures, r.FinalizedFeatures, r.FinalizedFeaturesEpoch, r.ZkMigrationReady = nil, nil, -1, false
 	s.record("ApiVersions", normalize(r))
 
 	bad := kmsg.NewPtrApiVersionsRequest()
