@@ -19,10 +19,12 @@ import (
 
 // ClusterOptions configures StartCluster.
 type ClusterOptions struct {
-	// Proxies routes every node's wal and raft traffic to each peer through
-	// its own in-process proxy (one per direction and protocol), so that
-	// Cut can isolate a node from the others while clients still reach its
-	// Kafka port.
+	// Proxies puts an in-process proxy in front of every node's wal and
+	// raft listener and advertises the proxy instead (in [node.advertise]
+	// and in every [[peers]] entry), so that all node-to-node traffic goes
+	// through them however a node learned the address. The proxies know
+	// which node each connection comes from, so Cut can isolate one node
+	// from the others while clients still reach its Kafka port.
 	Proxies bool
 	// TOML is appended to every node's file after its top-level keys and
 	// before the [node.*] tables: top-level keys first, then any tables.
@@ -65,21 +67,25 @@ type Cluster struct {
 	opts  ClusterOptions
 	bin   string
 	nodes []*ClusterNode // nodes[i] has id i+1
-	// links[from][to] are the proxies node from dials to reach node to;
-	// nil without WithProxies.
-	links map[int32]map[int32]*link
+
 	cutMu sync.Mutex
-	cut   map[int32]bool
+	cut   map[int32]bool // nodes cut off by Cut
 }
 
-type link struct{ wal, raft *Proxy }
+// stopTimeout is how long Stop waits for a node to exit after SIGTERM: the
+// broker's own 30s shutdown bound plus a margin, so a node that overruns its
+// bound is told apart from one that returns an error at it.
+const stopTimeout = 40 * time.Second
 
 // ClusterNode is one node of a Cluster. Its methods fail the test on misuse
 // (e.g. Kill on a node that is not running).
 type ClusterNode struct {
 	c                *Cluster
 	id               int32
-	kafka, wal, raft string // advertised = bound addresses
+	kafka, wal, raft string // bound addresses
+	// walProxy and raftProxy front wal and raft WithProxies: their
+	// addresses are the advertised ones. nil otherwise.
+	walProxy, raftProxy *Proxy
 	dataDir, config  string
 	logs             *logBuffer
 	starts           int
@@ -135,23 +141,15 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 	// complete when they are written out.
 	t.Cleanup(c.shutdown)
 	if o.Proxies {
-		c.links = map[int32]map[int32]*link{}
-		for _, from := range c.nodes {
-			c.links[from.id] = map[int32]*link{}
-			for _, to := range c.nodes {
-				if from == to {
-					continue
-				}
-				w, err := NewProxy(to.wal)
-				if err != nil {
-					t.Fatalf("proxy: %v", err)
-				}
-				r, err := NewProxy(to.raft)
-				if err != nil {
-					w.Close()
-					t.Fatalf("proxy: %v", err)
-				}
-				c.links[from.id][to.id] = &link{wal: w, raft: r}
+		for _, nd := range c.nodes {
+			dst := nd.id
+			blocked := func(src int32) bool { return c.blocked(src, dst) }
+			var err error
+			if nd.walProxy, err = NewGatedProxy(nd.wal, c.sourceOf, blocked); err != nil {
+				t.Fatalf("proxy: %v", err)
+			}
+			if nd.raftProxy, err = NewGatedProxy(nd.raft, c.sourceOf, blocked); err != nil {
+				t.Fatalf("proxy: %v", err)
 			}
 		}
 	}
@@ -163,22 +161,16 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 	return c
 }
 
-// nodeTOML is nd's config file. Its own [[peers]] entry is its advertised
-// addresses (config validation requires that); entries for other nodes go
-// through the proxies when there are any.
+// nodeTOML is nd's config file. With proxies, every node advertises its
+// proxies for wal and raft, and every [[peers]] entry names them.
 func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
-	for _, sec := range []string{"node.addresses", "node.advertise"} {
-		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, nd.kafka, nd.wal, nd.raft)
-	}
+	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.wal, nd.raft)
+	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.WALAddr(), nd.RaftAddr())
 	for _, p := range c.nodes {
-		wal, raft := p.wal, p.raft
-		if l := c.links[nd.id][p.id]; l != nil {
-			wal, raft = l.wal.Addr(), l.raft.Addr()
-		}
-		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, wal, raft)
+		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, p.WALAddr(), p.RaftAddr())
 	}
 	return b.String()
 }
@@ -204,8 +196,9 @@ func (c *Cluster) Node(id int32) *ClusterNode {
 }
 
 // Cut isolates node id from every other node: all wal and raft traffic
-// between them, in both directions, is black-holed. Clients still reach its
-// Kafka port. The cluster must have been started WithProxies.
+// between them, in both directions, is black-holed (open connections are
+// closed, new ones hang). Clients still reach its Kafka port. The cluster
+// must have been started WithProxies.
 func (c *Cluster) Cut(t testing.TB, id int32) {
 	t.Helper()
 	c.setCut(t, id, true)
@@ -220,27 +213,45 @@ func (c *Cluster) Heal(t testing.TB, id int32) {
 
 func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 	t.Helper()
-	if c.links == nil {
+	if !c.opts.Proxies {
 		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies()")
 	}
 	c.Node(id) // range check
 	c.cutMu.Lock()
-	defer c.cutMu.Unlock()
 	c.cut[id] = cut
-	for from, tos := range c.links {
-		for to, l := range tos {
-			if from != id && to != id {
-				continue
-			}
-			if cut {
-				l.wal.Cut()
-				l.raft.Cut()
-			} else if !c.cut[from] && !c.cut[to] {
-				l.wal.Heal()
-				l.raft.Heal()
-			}
+	c.cutMu.Unlock()
+	// Not under cutMu: Refresh calls blocked, which takes it.
+	for _, nd := range c.nodes {
+		nd.walProxy.Refresh()
+		nd.raftProxy.Refresh()
+	}
+}
+
+// blocked reports whether traffic from node src to node dst is cut. A node
+// always reaches itself; a source that could not be named (0) is blocked
+// only when dst is cut off.
+func (c *Cluster) blocked(src, dst int32) bool {
+	if src == dst {
+		return false
+	}
+	c.cutMu.Lock()
+	defer c.cutMu.Unlock()
+	return c.cut[src] || c.cut[dst]
+}
+
+// sourceOf names the node a connection accepted by a proxy comes from, by
+// finding which node process holds its client socket; 0 if none does.
+func (c *Cluster) sourceOf(remote, local net.Addr) int32 {
+	inode := socketInode(remote, local)
+	if inode == "" {
+		return 0
+	}
+	for _, nd := range c.nodes {
+		if pid := nd.PID(); pid != 0 && pidHoldsSocket(pid, inode) {
+			return nd.id
 		}
 	}
+	return 0
 }
 
 // StopAll stops every running node with SIGTERM, in id order.
@@ -328,10 +339,10 @@ func (c *Cluster) shutdown() {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		<-exited
 	}
-	for _, tos := range c.links {
-		for _, l := range tos {
-			l.wal.Close()
-			l.raft.Close()
+	for _, nd := range c.nodes {
+		if nd.walProxy != nil {
+			nd.walProxy.Close()
+			nd.raftProxy.Close()
 		}
 	}
 }
@@ -342,9 +353,21 @@ func (n *ClusterNode) ID() int32 { return n.id }
 // KafkaAddr is the node's Kafka listener (its advertised address).
 func (n *ClusterNode) KafkaAddr() string { return n.kafka }
 
-// WALAddr and RaftAddr are the node's replication and Raft listeners.
-func (n *ClusterNode) WALAddr() string  { return n.wal }
-func (n *ClusterNode) RaftAddr() string { return n.raft }
+// WALAddr and RaftAddr are the node's advertised replication and Raft
+// addresses: its proxies WithProxies, else its listeners.
+func (n *ClusterNode) WALAddr() string {
+	if n.walProxy != nil {
+		return n.walProxy.Addr()
+	}
+	return n.wal
+}
+
+func (n *ClusterNode) RaftAddr() string {
+	if n.raftProxy != nil {
+		return n.raftProxy.Addr()
+	}
+	return n.raft
+}
 
 // ConfigPath is the node's TOML file; DataDir its data directory.
 func (n *ClusterNode) ConfigPath() string { return n.config }
@@ -398,17 +421,17 @@ func (n *ClusterNode) Kill(t testing.TB) {
 }
 
 // Stop sends SIGTERM (and SIGCONT, should the node be paused) and waits up
-// to 30 seconds for a clean exit; it fails the test otherwise.
+// to stopTimeout for a clean exit; it fails the test otherwise.
 func (n *ClusterNode) Stop(t testing.TB) {
 	t.Helper()
 	exited := n.mustSignal(t, "Stop", syscall.SIGTERM)
 	n.signal(syscall.SIGCONT)
 	select {
 	case <-exited:
-	case <-time.After(30 * time.Second):
+	case <-time.After(stopTimeout):
 		n.signal(syscall.SIGKILL)
 		<-exited
-		t.Fatalf("node %d did not exit within 30s of SIGTERM; killed", n.id)
+		t.Fatalf("node %d did not exit within %v of SIGTERM; killed", n.id, stopTimeout)
 	}
 	n.note(fmt.Sprintf("stopped with SIGTERM: %v", n.waitErr))
 	if n.waitErr != nil {

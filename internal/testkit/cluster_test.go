@@ -11,8 +11,8 @@ import (
 
 // TestClusterConfigFiles checks the files StartCluster writes, without
 // starting anything: each loads and validates, names this node's own
-// addresses in its peer entry, and with proxies routes every other peer's
-// wal and raft through a proxy to that peer.
+// advertised addresses in its peer entry, and with proxies advertises and
+// lists the proxies in front of each node's wal and raft listeners.
 func TestClusterConfigFiles(t *testing.T) {
 	c := newCluster(t, 3, WithProxies(), WithNodeTOML("auto_create_topics = false"))
 	for _, nd := range c.Nodes() {
@@ -31,21 +31,17 @@ func TestClusterConfigFiles(t *testing.T) {
 		}
 		for _, p := range cfg.Peers {
 			other := c.Node(p.ID)
-			if p.Kafka != other.KafkaAddr() {
-				t.Errorf("node %d: peer %d kafka %s, want %s", nd.ID(), p.ID, p.Kafka, other.KafkaAddr())
+			if p.Kafka != other.KafkaAddr() || p.WAL != other.walProxy.Addr() || p.Raft != other.raftProxy.Addr() {
+				t.Errorf("node %d: peer entry %+v, want kafka %s and the proxies %s / %s", nd.ID(), p,
+					other.KafkaAddr(), other.walProxy.Addr(), other.raftProxy.Addr())
 			}
-			if p.ID == nd.ID() {
-				if p.WAL != nd.WALAddr() || p.Raft != nd.RaftAddr() {
-					t.Errorf("node %d: own peer entry %+v, want its own addresses", nd.ID(), p)
-				}
-				continue
+			if other.walProxy.Target() != other.wal || other.raftProxy.Target() != other.raft {
+				t.Errorf("node %d: proxies forward to %s / %s, want its listeners %s / %s", p.ID,
+					other.walProxy.Target(), other.raftProxy.Target(), other.wal, other.raft)
 			}
-			l := c.links[nd.ID()][p.ID]
-			if p.WAL != l.wal.Addr() || l.wal.Target() != other.WALAddr() ||
-				p.Raft != l.raft.Addr() || l.raft.Target() != other.RaftAddr() {
-				t.Errorf("node %d: peer %d wal %s raft %s does not go through the proxies to %s / %s",
-					nd.ID(), p.ID, p.WAL, p.Raft, other.WALAddr(), other.RaftAddr())
-			}
+		}
+		if cfg.Node.Addresses.WAL != nd.wal || cfg.AdvertisedWAL() != nd.WALAddr() {
+			t.Errorf("node %d: wal binds %s advertises %s", nd.ID(), cfg.Node.Addresses.WAL, cfg.AdvertisedWAL())
 		}
 	}
 }

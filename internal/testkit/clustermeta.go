@@ -177,12 +177,57 @@ func (c *Cluster) WaitNewLeader(t testing.TB, topic string, p int32, old int32, 
 	}, old)
 }
 
-// WaitInSync waits until topic/p lists node id in its ISR.
+// WaitInSync waits until a node other than id reports topic/p with id in
+// its ISR. Node id itself is not asked: a node coming back from a fault may
+// still hold the image from before it, in which it was in the ISR.
 func (c *Cluster) WaitInSync(t testing.TB, topic string, p int32, id int32, timeout time.Duration) PartitionState {
 	t.Helper()
 	return c.WaitPartition(t, topic, p, timeout, func(st PartitionState) bool {
-		return slices.Contains(st.ISR, id)
+		return slices.Contains(st.ISR, id) && st.Leader != id
+	}, id)
+}
+
+// WaitStable waits until every serving node gives the same leader and
+// leader epoch for each of topic's partitions, each a live node with no
+// partition error, and returns that state: the point from which reads are
+// authoritative.
+func (c *Cluster) WaitStable(t testing.TB, topic string, partitions int32) map[int32]PartitionState {
+	t.Helper()
+	var got map[int32]PartitionState
+	var last string
+	ok := poll(c.opts.ReadyTimeout, func() bool {
+		got = nil
+		for _, nd := range c.servingNodes() {
+			resp, err := c.Metadata(context.Background(), nd.id, topic)
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			ps := Partitions(resp, topic)
+			if int32(len(ps)) != partitions {
+				last = fmt.Sprintf("node %d lists %d partitions", nd.id, len(ps))
+				return false
+			}
+			for p, st := range ps {
+				if st.ErrorCode != 0 || st.Leader < 1 || int(st.Leader) > len(c.nodes) || !c.Node(st.Leader).Running() {
+					last = fmt.Sprintf("node %d: partition %d: %v", nd.id, p, st)
+					return false
+				}
+				if got != nil && (got[p].Leader != st.Leader || got[p].LeaderEpoch != st.LeaderEpoch) {
+					last = fmt.Sprintf("partition %d: node %d says %v, another node %v", p, nd.id, st, got[p])
+					return false
+				}
+			}
+			if got == nil {
+				got = ps
+			}
+		}
+		return got != nil
 	})
+	if !ok {
+		t.Fatalf("nodes do not agree on the leaders of %s within %v: %s", topic, c.opts.ReadyTimeout, last)
+	}
+	return got
 }
 
 // CreateTopic creates topic through the bootstrap list and waits until every

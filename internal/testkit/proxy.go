@@ -11,29 +11,43 @@ import (
 // and new ones are accepted but black-holed (never forwarded, never
 // answered) until Heal, so the peer sees timeouts as it would on a real
 // partition rather than quick refusals. It is safe for concurrent use.
+//
+// A gated proxy (NewGatedProxy) also names the source of each connection
+// and asks, per source, whether its traffic may pass; Refresh re-applies
+// that decision to every connection. That is how one node is cut off from
+// the others on a listener every node dials.
 type Proxy struct {
 	target string
 	ln     net.Listener
 	wg     sync.WaitGroup // accept loop and every forwarding goroutine
 
+	source  func(local, peer net.Addr) int32 // nil: every source is 0
+	blocked func(src int32) bool             // nil: nothing is blocked
+
 	mu struct {
 		sync.Mutex
 		cut    bool
 		closed bool
-		conns  map[net.Conn]struct{} // forwarded connections, both ends
-		held   map[net.Conn]struct{} // black-holed while cut
+		conns  map[net.Conn]int32 // forwarded connections, both ends, by source
+		held   map[net.Conn]int32 // black-holed, by source
 	}
 }
 
 // NewProxy listens on a free loopback port and forwards to target.
-func NewProxy(target string) (*Proxy, error) {
+func NewProxy(target string) (*Proxy, error) { return NewGatedProxy(target, nil, nil) }
+
+// NewGatedProxy is NewProxy with a gate: source names where each accepted
+// connection comes from (given the connection's remote and local address)
+// and blocked says whether that source is cut off. blocked is called with
+// the proxy's lock held and must not call back into the proxy.
+func NewGatedProxy(target string, source func(remote, local net.Addr) int32, blocked func(src int32) bool) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{target: target, ln: ln}
-	p.mu.conns = map[net.Conn]struct{}{}
-	p.mu.held = map[net.Conn]struct{}{}
+	p := &Proxy{target: target, ln: ln, source: source, blocked: blocked}
+	p.mu.conns = map[net.Conn]int32{}
+	p.mu.held = map[net.Conn]int32{}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -50,9 +64,7 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.cut = true
-	for c := range p.mu.conns {
-		c.Close()
-	}
+	p.refreshLocked()
 }
 
 // Heal forwards new connections again and closes the black-holed ones, so
@@ -61,10 +73,34 @@ func (p *Proxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mu.cut = false
-	for c := range p.mu.held {
-		c.Close()
-		delete(p.mu.held, c)
+	p.refreshLocked()
+}
+
+// Refresh re-applies the gate: forwarded connections from a source that is
+// now blocked are closed, black-holed ones from a source that may pass again
+// are closed so that their owners reconnect.
+func (p *Proxy) Refresh() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refreshLocked()
+}
+
+func (p *Proxy) refreshLocked() {
+	for c, src := range p.mu.conns {
+		if p.blockedLocked(src) {
+			c.Close() // its forward goroutine untracks it
+		}
 	}
+	for c, src := range p.mu.held {
+		if !p.blockedLocked(src) {
+			c.Close()
+			delete(p.mu.held, c)
+		}
+	}
+}
+
+func (p *Proxy) blockedLocked(src int32) bool {
+	return p.mu.cut || (p.blocked != nil && p.blocked(src))
 }
 
 // Close stops listening, closes every connection and waits for the proxy's
@@ -90,28 +126,32 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
+		var src int32
+		if p.source != nil {
+			src = p.source(c.RemoteAddr(), c.LocalAddr())
+		}
 		p.mu.Lock()
 		switch {
 		case p.mu.closed:
 			c.Close()
-		case p.mu.cut:
-			p.mu.held[c] = struct{}{}
+		case p.blockedLocked(src):
+			p.mu.held[c] = src
 		default:
 			p.wg.Add(1)
-			go p.forward(c)
+			go p.forward(c, src)
 		}
 		p.mu.Unlock()
 	}
 }
 
-// track registers c unless the proxy was cut or closed meanwhile.
-func (p *Proxy) track(c net.Conn) bool {
+// track registers c unless the proxy was closed or src blocked meanwhile.
+func (p *Proxy) track(c net.Conn, src int32) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.cut || p.mu.closed {
+	if p.mu.closed || p.blockedLocked(src) {
 		return false
 	}
-	p.mu.conns[c] = struct{}{}
+	p.mu.conns[c] = src
 	return true
 }
 
@@ -124,19 +164,19 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 	}
 }
 
-func (p *Proxy) forward(in net.Conn) {
+func (p *Proxy) forward(in net.Conn, src int32) {
 	defer p.wg.Done()
 	out, err := net.Dial("tcp", p.target)
 	if err != nil {
 		in.Close()
 		return
 	}
-	if !p.track(in) {
+	if !p.track(in, src) {
 		in.Close()
 		out.Close()
 		return
 	}
-	if !p.track(out) {
+	if !p.track(out, src) {
 		p.untrack(in, out)
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,5 +96,55 @@ func TestProxyCutAndHeal(t *testing.T) {
 	p.Heal()
 	if err := roundTrip(p.Addr(), 5*time.Second); err != nil {
 		t.Fatalf("through a healed proxy: %v", err)
+	}
+}
+
+// TestGatedProxySource checks that a gated proxy names the process a
+// connection comes from (here, this test process) and blocks and releases
+// it as the gate changes.
+func TestGatedProxySource(t *testing.T) {
+	var mu sync.Mutex
+	block := false
+	var seen []int32
+	source := func(remote, local net.Addr) int32 {
+		inode := socketInode(remote, local)
+		src := int32(0)
+		if inode != "" && pidHoldsSocket(os.Getpid(), inode) {
+			src = 7
+		}
+		mu.Lock()
+		seen = append(seen, src)
+		mu.Unlock()
+		return src
+	}
+	blocked := func(src int32) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return block && src == 7
+	}
+	p, err := NewGatedProxy(echoServer(t), source, blocked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := roundTrip(p.Addr(), 5*time.Second); err != nil {
+		t.Fatalf("through an open gate: %v", err)
+	}
+	mu.Lock()
+	if len(seen) != 1 || seen[0] != 7 {
+		t.Fatalf("sources named %v, want [7] (this process)", seen)
+	}
+	block = true
+	mu.Unlock()
+	p.Refresh()
+	if err := roundTrip(p.Addr(), 300*time.Millisecond); err == nil {
+		t.Fatalf("a round trip from a blocked source succeeded")
+	}
+	mu.Lock()
+	block = false
+	mu.Unlock()
+	p.Refresh()
+	if err := roundTrip(p.Addr(), 5*time.Second); err != nil {
+		t.Fatalf("after the gate reopened: %v", err)
 	}
 }

@@ -66,8 +66,24 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.
 
 // TestRestartEveryNode stops every node with SIGTERM while a producer is
 // writing, starts them all again, and checks that everything acknowledged
-// before and after is there and that producing resumes.
+// before and after is there and that producing resumes. Every node must exit
+// cleanly, the last one too, though no quorum is left by then.
 func TestRestartEveryNode(t *testing.T) {
+	testWholeCluster(t, (*testkit.Cluster).StopAll)
+}
+
+// TestKillEveryNode is TestRestartEveryNode with SIGKILL: a power cut of the
+// whole cluster must not lose an acknowledged write, since acks=all means it
+// was synced on every in-sync replica.
+func TestKillEveryNode(t *testing.T) {
+	testWholeCluster(t, func(c *testkit.Cluster, t testing.TB) {
+		for _, n := range c.Nodes() {
+			n.Kill(t)
+		}
+	})
+}
+
+func testWholeCluster(t *testing.T, down func(*testkit.Cluster, testing.TB)) {
 	c := testkit.StartCluster(t, nodes)
 	topic := testkit.TopicName(t, "")
 	c.CreateTopic(t, topic, partitions, rf, nil)
@@ -75,8 +91,8 @@ func TestRestartEveryNode(t *testing.T) {
 	p := startProducer(t, c.Bootstrap(), topic, chk)
 	p.waitMore(t, -1, 600, 30*time.Second, "before the restart")
 
-	c.StopAll(t)
-	logf(t, "all nodes stopped with %d records acknowledged", p.acked(-1))
+	down(c, t)
+	logf(t, "all nodes down with %d records acknowledged", p.acked(-1))
 	c.StartAll(t)
 	c.WaitTopic(t, topic, partitions)
 	logf(t, "all nodes started again")

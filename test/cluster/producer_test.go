@@ -46,6 +46,11 @@ func startProducer(t *testing.T, bootstrap, topic string, chk *testkit.Checker) 
 		kgo.MaxBufferedRecords(500),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.MetadataMinAge(250*time.Millisecond),
+		// A frozen (SIGSTOP) or cut-off leader never answers: give up on a
+		// produce request after 8s instead of franz-go's 20s, so the
+		// producer looks for the new leader within the failover bound.
+		kgo.ProduceRequestTimeout(5*time.Second),
+		kgo.RequestTimeoutOverhead(3*time.Second),
 	)
 	go p.run()
 	return p
@@ -132,7 +137,9 @@ func (p *producer) finish(t *testing.T) {
 // what the producer was told.
 func verify(t *testing.T, c *testkit.Cluster, topic string, chk *testkit.Checker) {
 	t.Helper()
-	addr := c.Node(c.Leader(t, topic, 0)).KafkaAddr()
+	// Read only once every node agrees on the leaders, so that no node
+	// still holding an image from before a fault answers for them.
+	addr := c.Node(c.WaitStable(t, topic, partitions)[0].Leader).KafkaAddr()
 	read := testkit.ConsumePartitions(t, addr, topic, partitions, testkit.Seeds(c.Bootstrap()))
 	chk.Verify(t, read)
 	_, acked, _ := chk.Counts()

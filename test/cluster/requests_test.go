@@ -18,3 +18,11 @@ func metadataRequest() *kmsg.MetadataRequest {
 }
 
 func metadataResponse(r kmsg.Response) *kmsg.MetadataResponse { return r.(*kmsg.MetadataResponse) }
+
+func topicMetadataRequest(topic string) *kmsg.MetadataRequest {
+	req := metadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
