@@ -300,28 +300,19 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// startGroups creates __consumer_offsets when missing and starts the
-// consumer-group coordinator, which follows the leadership of its
-// partitions through the metadata image.
+// startGroups starts the consumer-group coordinator, which follows the
+// leadership of the __consumer_offsets partitions through the metadata
+// image. A single node creates the topic now; in a cluster, as in Kafka,
+// the first FindCoordinator does, once the brokers have registered (a
+// topic created at start-up would get too few replicas).
 func (b *Broker) startGroups(ctrl controller.Controller) error {
 	im := ctrl.Image()
 	t := im.Topics[group.OffsetsTopic]
-	if t == nil {
+	if t == nil && !b.cfg.Clustered() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var err error
-		t, err = ctrl.CreateTopic(ctx, controller.TopicSpec{
-			Name:              group.OffsetsTopic,
-			Partitions:        b.cfg.OffsetsTopicPartitions,
-			ReplicationFactor: int16(max(1, min(3, len(im.Brokers)))), // offsets.topic.replication.factor
-			Configs: map[string]string{
-				"cleanup.policy": "compact",
-				"segment.bytes":  "104857600", // offsets.topic.segment.bytes
-				// Compacted: committed offsets never age out by time.
-				"retention.ms": "-1",
-			},
-			Internal: true,
-		})
+		t, err = ctrl.CreateTopic(ctx, group.OffsetsTopicSpec(b.cfg.OffsetsTopicPartitions, len(im.Brokers)))
 		if errors.Is(err, controller.ErrTopicExists) {
 			t, err = ctrl.Image().Topics[group.OffsetsTopic], nil
 		}
@@ -330,7 +321,10 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 		}
 	}
 	cfg := group.DefaultConfig()
-	cfg.Partitions = int32(len(t.Partitions))
+	cfg.Partitions = b.cfg.OffsetsTopicPartitions
+	if t != nil {
+		cfg.Partitions = int32(len(t.Partitions))
+	}
 	cfg.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
 	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = b.cfg.GroupMinSessionTimeout, b.cfg.GroupMaxSessionTimeout
 	cfg.MaxSize = b.cfg.GroupMaxSize

@@ -185,15 +185,20 @@ func (c *Coordinator) applyImage(im *metadata.Image) {
 			}
 		}
 	}
+	var loading, unloaded []int32
 	for p := int32(0); p < c.m.cfg.Partitions; p++ {
 		switch {
 		case lead[p] && !c.m.Owns(p):
 			c.m.BeginLoad(p)
 			c.startLoad(c.parts.Get(OffsetsTopic, p), p)
+			loading = append(loading, p)
 		case !lead[p] && c.m.Owns(p):
-			c.logger.Info("unloading consumer groups", "partition", p)
 			c.m.Unload(p)
+			unloaded = append(unloaded, p)
 		}
+	}
+	if len(loading) > 0 || len(unloaded) > 0 {
+		c.logger.Info("consumer-group partitions changed", "loading", loading, "unloaded", unloaded)
 	}
 }
 

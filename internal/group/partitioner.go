@@ -1,5 +1,7 @@
 package group
 
+import "github.com/strom-broker/strom/internal/controller"
+
 // OffsetsTopic is the internal topic holding committed offsets and group
 // metadata.
 const OffsetsTopic = "__consumer_offsets"
@@ -32,4 +34,22 @@ func utf16Units(s string) []uint16 {
 		out = append(out, uint16(r))
 	}
 	return out
+}
+
+// OffsetsTopicSpec describes __consumer_offsets as Kafka creates it:
+// compacted, 100 MiB segments (offsets.topic.segment.bytes), replication
+// factor 3 (offsets.topic.replication.factor) or the number of brokers if
+// fewer. Compacted offsets never age out by time, so retention.ms is -1.
+func OffsetsTopicSpec(partitions int32, brokers int) controller.TopicSpec {
+	return controller.TopicSpec{
+		Name:              OffsetsTopic,
+		Partitions:        partitions,
+		ReplicationFactor: int16(max(1, min(3, brokers))),
+		Configs: map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  "104857600",
+			"retention.ms":   "-1",
+		},
+		Internal: true,
+	}
 }

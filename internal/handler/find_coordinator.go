@@ -1,9 +1,13 @@
 package handler
 
 import (
+	"context"
+	"errors"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 )
 
@@ -28,7 +32,7 @@ func serveFindCoordinator(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := e.findCoordinator(req.CoordinatorType, req.CoordinatorKey)
+		c := e.findCoordinator(r.Ctx, req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
 		if req.Version >= 1 {
 			resp.ErrorMessage = c.ErrorMessage
@@ -36,12 +40,12 @@ func serveFindCoordinator(e *Env, r *Request) Result {
 		return Now(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, e.findCoordinator(req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, e.findCoordinator(r.Ctx, req.CoordinatorType, key))
 	}
 	return Now(resp)
 }
 
-func (e *Env) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (e *Env) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	fail := func(err *kerr.Error) kmsg.FindCoordinatorResponseCoordinator {
@@ -64,6 +68,14 @@ func (e *Env) findCoordinator(keyType int8, key string) kmsg.FindCoordinatorResp
 	}
 	im := e.Ctrl.Image()
 	t := im.Topics[topic]
+	if t == nil && topic == group.OffsetsTopic {
+		_, err := e.Ctrl.CreateTopic(ctx, group.OffsetsTopicSpec(e.Cfg.OffsetsTopicPartitions, len(im.Brokers)))
+		if err != nil && !errors.Is(err, controller.ErrTopicExists) {
+			e.Logger.Warn("creating "+group.OffsetsTopic, "err", err)
+		}
+		im = e.Ctrl.Image()
+		t = im.Topics[topic]
+	}
 	if t == nil || len(t.Partitions) == 0 {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
