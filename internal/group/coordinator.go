@@ -221,11 +221,12 @@ func (c *Coordinator) startLoad(part *partition.Partition, p int32) {
 	}()
 }
 
-// load replays a partition's log up to its high watermark.
+// load replays a partition's log up to its end, as Kafka's loader does: a
+// new leader's high watermark may still lag records that are committed.
 func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int, error) {
 	l := NewLoader(p)
 	n := 0
-	off, hw := part.LogStartOffset(), part.HighWatermark()
+	off, hw := part.LogStartOffset(), part.LogEndOffset()
 	var buf []byte
 	for off < hw {
 		if ctx.Err() != nil {

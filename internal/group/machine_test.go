@@ -625,3 +625,64 @@ func TestNotCoordinator(t *testing.T) {
 		t.Fatalf("leave on a non-coordinator: %v", err)
 	}
 }
+
+func TestUnloadAnswersWaiters(t *testing.T) {
+	h := newHarness(t, testConfig())
+	a, _ := h.joinOne("g", JoinRequest{})
+	// b's join starts a rebalance that waits for a to rejoin.
+	b := h.join(JoinRequest{Group: "g"})
+	if !h.waiting(b) {
+		t.Fatalf("join answered before the rebalance completed: %+v", h.joined(b))
+	}
+	h.m.Unload(h.m.PartitionFor("g"))
+	h.settle()
+	if r := h.joined(b); !errors.Is(r.Err, ErrNotCoordinator) {
+		t.Fatalf("waiting join after unload: %+v", r)
+	}
+	if err := h.heartbeat("g", a, 1); !errors.Is(err, ErrNotCoordinator) {
+		t.Fatalf("heartbeat after unload: %v", err)
+	}
+}
+
+func TestSyncProtocolChecks(t *testing.T) {
+	h := newHarness(t, testConfig())
+	a, gen := h.joinOne("g", JoinRequest{})
+	wrong, consumer := "roundrobin", "consumer"
+	for _, c := range []struct {
+		name string
+		req  SyncRequest
+		want error
+	}{
+		{"wrong protocol name", SyncRequest{Protocol: &wrong}, ErrInconsistentProtocol},
+		{"wrong protocol type", SyncRequest{ProtocolType: &wrong}, ErrInconsistentProtocol},
+		{"matching protocol", SyncRequest{ProtocolType: &consumer}, nil},
+		{"unknown member", SyncRequest{MemberID: "x"}, ErrUnknownMember},
+		{"other generation", SyncRequest{Generation: gen + 1}, ErrIllegalGeneration},
+		{"empty group id", SyncRequest{Group: "-"}, ErrInvalidGroupID},
+	} {
+		req := c.req
+		req.Group, req.MemberID, req.Generation = "g", a, gen
+		if c.req.MemberID != "" {
+			req.MemberID = c.req.MemberID
+		}
+		if c.req.Generation != 0 {
+			req.Generation = c.req.Generation
+		}
+		if c.req.Group == "-" {
+			req.Group = ""
+		}
+		wantErr(t, c.name, h.synced(h.sync(req)).Err, c.want)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(offsetRecord("g", TopicPartition{"t", 1}, Offset{Offset: 5, LeaderEpoch: 2, Metadata: "m"}).Key,
+		offsetRecord("g", TopicPartition{"t", 1}, Offset{Offset: 5}).Value)
+	f.Add(groupKey("g"), []byte{0, 3, 0, 8})
+	f.Add([]byte{0, 9}, []byte(nil))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		l := NewLoader(0)
+		_ = l.Apply(key, value) // must not panic
+		l.build(time.Unix(0, 0), testConfig())
+	})
+}
