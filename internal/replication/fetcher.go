@@ -38,8 +38,8 @@ type fetcher struct {
 
 	// Owned by the run goroutine.
 	conn      *leaderConn
-	stopClose func() bool // undoes the AfterFunc that closes conn on stop
-	delayed map[partition.Key]time.Time // partitions backing off after an error
+	stopClose func() bool                 // undoes the AfterFunc that closes conn on stop
+	delayed   map[partition.Key]time.Time // partitions backing off after an error
 }
 
 func newFetcher(m *Manager, leader int32, addr string) *fetcher {
