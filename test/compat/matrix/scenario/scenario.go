@@ -69,12 +69,12 @@ func Group(label string, n int) []Record {
 // Checker compares consumed records with the expected set.
 type Checker struct {
 	want map[string]Record
-	seen map[string]bool
+	seen map[string]string // key -> where it was first read
 }
 
 // NewChecker expects exactly recs, each once.
 func NewChecker(recs []Record) *Checker {
-	c := &Checker{want: map[string]Record{}, seen: map[string]bool{}}
+	c := &Checker{want: map[string]Record{}, seen: map[string]string{}}
 	for _, r := range recs {
 		c.want[string(r.Key)] = r
 	}
@@ -88,13 +88,13 @@ func (c *Checker) Add(got Record, where string) error {
 	if !ok {
 		return fmt.Errorf("unexpected record key %q at %s", got.Key, where)
 	}
-	if c.seen[string(got.Key)] {
-		return fmt.Errorf("duplicate record %q at %s", got.Key, where)
+	if first, dup := c.seen[string(got.Key)]; dup {
+		return fmt.Errorf("duplicate record %q at %s, first read at %s", got.Key, where, first)
 	}
 	if d := Diff(w, got); d != "" {
 		return fmt.Errorf("record %q at %s: %s", got.Key, where, d)
 	}
-	c.seen[string(got.Key)] = true
+	c.seen[string(got.Key)] = where
 	return nil
 }
 
