@@ -28,7 +28,7 @@ type known struct {
 var knownDifferences = []known{
 	{id: "apiversions-ranges", kind: "scope", test: `^TestApiVersions/`, step: `^ApiVersions$`, path: `^ApiKeys\[ApiKey=\d+\]\.M(in|ax)Version$`},
 	{id: "apiversions-invalid-request", kind: "minor", test: `^TestApiVersions/`, step: `^invalid client software name`, path: `^ApiKeys`},
-	{id: "metadata-authorized-operations", kind: "bug", test: `^TestMetadata/`, step: `authorized operations`, path: `AuthorizedOperations$`},
+	{id: "authorized-operations", kind: "bug", test: `^Test(Metadata|GroupAdmin)/`, step: `authorized operations|DescribeGroups v[3-9]`, path: `AuthorizedOperations$`},
 	{id: "createtopics-error-configs", kind: "minor", test: `^TestCreateTopics/`, step: ``, path: `^Topics\[[^]]*\]\.Configs$`},
 	{id: "createtopics-validate-only-id", kind: "minor", test: `^TestCreateTopics/`, step: `^validate only \(`, path: `\.TopicID$`},
 	{id: "fetch-error-partition-fields", kind: "minor", test: `^Test(Fetch|DeleteRecords)/`, step: `beyond the log end|below the log start|negative offset|unknown partition|unknown topic`, path: `\.(HighWatermark|LastStableOffset|LogStartOffset|AbortedTransactions)$`},
@@ -40,6 +40,7 @@ var knownDifferences = []known{
 	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
 	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
+	{id: "reassign-to-current-replicas", kind: "bug", test: `^TestClusterAdmin/reassignments`, step: `^to the current replicas`, path: `\.ErrorCode$`},
 	{id: "listoffsets-latest-tiered", kind: "minor", test: `^TestListOffsets/`, step: `^latest tiered`, path: `\.ErrorCode$`},
 }
 

@@ -9,7 +9,10 @@ import (
 func TestGroups(t *testing.T) {
 	runScenarios(t, []scenario{
 		{name: "find-coordinator", key: 10, short: false, run: findCoordinator},
-		{name: "join", key: 11, short: true, run: joinGroup},
+		{name: "join", key: 11, short: true, run: groupFlow(11)},
+		{name: "sync", key: 14, short: false, run: groupFlow(14)},
+		{name: "heartbeat", key: 12, short: false, run: groupFlow(12)},
+		{name: "leave", key: 13, short: false, run: groupFlow(13)},
 		{name: "offsets", key: 8, short: true, run: offsetCommitFetch},
 		{name: "offset-fetch", key: 9, short: false, run: offsetFetchVersions},
 	})
@@ -79,7 +82,22 @@ func joinReq(v int16, group, member string) *kmsg.JoinGroupRequest {
 	return req
 }
 
-func joinGroup(s *session, v int16) {
+// groupFlow runs one member through join, sync, heartbeats and leave, with
+// the API key under test at the scenario's version and the others at
+// their newest.
+func groupFlow(key int16) func(s *session, v int16) {
+	return func(s *session, v int16) {
+		joinGroup(s, func(k int16) int16 {
+			if k == key {
+				return v
+			}
+			return s.newest(k)
+		})
+	}
+}
+
+func joinGroup(s *session, ver func(int16) int16) {
+	v := ver(11)
 	g := s.topic("g")
 	s.waitCoordinator(g)
 	resp := s.do("join without member id", joinReq(v, g, ""))
@@ -96,7 +114,7 @@ func joinGroup(s *session, v int16) {
 
 	sync := func(gen int32, member string) *kmsg.SyncGroupRequest {
 		r := kmsg.NewPtrSyncGroupRequest()
-		r.Version = s.newest(14)
+		r.Version = ver(14)
 		r.Group, r.Generation, r.MemberID = g, gen, member
 		r.ProtocolType, r.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
 		a := kmsg.NewSyncGroupRequestGroupAssignment()
@@ -108,7 +126,7 @@ func joinGroup(s *session, v int16) {
 	s.do("sync", sync(gen, member))
 	hb := func(gen int32, member string) *kmsg.HeartbeatRequest {
 		r := kmsg.NewPtrHeartbeatRequest()
-		r.Version = s.newest(12)
+		r.Version = ver(12)
 		r.Group, r.Generation, r.MemberID = g, gen, member
 		return r
 	}
@@ -121,7 +139,7 @@ func joinGroup(s *session, v int16) {
 		return r
 	}())
 	leave := kmsg.NewPtrLeaveGroupRequest()
-	leave.Version = s.newest(13)
+	leave.Version = ver(13)
 	leave.Group, leave.MemberID = g, member
 	lm := kmsg.NewLeaveGroupRequestMember()
 	lm.MemberID = member
@@ -202,4 +220,85 @@ func offsetFetchVersions(s *session, v int16) {
 		s.do("fetch all topics", all)
 	}
 	s.do("fetch, unknown group", fetchOffsetsReq(v, s.topic("nogroup"), name))
+}
+
+func TestGroupAdmin(t *testing.T) {
+	runScenarios(t, []scenario{
+		{name: "describe-list-delete", key: 15, short: false, run: groupAdmin},
+	})
+}
+
+// groupAdmin describes, lists and deletes groups: one with a member, one
+// with only committed offsets.
+func groupAdmin(s *session, v int16) {
+	g, empty, name := s.topic("g"), s.topic("empty"), s.topic("t")
+	s.createTopic(name, 1, nil)
+	s.waitCoordinator(g)
+	s.waitCoordinator(empty)
+	s.must("commit", commitReq(s.newest(8), empty, name, -1, "", 3))
+	join := s.must("join", joinReq(s.newest(11), g, "")).(*kmsg.JoinGroupResponse)
+	join = s.must("join", joinReq(s.newest(11), g, join.MemberID)).(*kmsg.JoinGroupResponse)
+	if join.ErrorCode != 0 {
+		s.fail("join: error %d", join.ErrorCode)
+	}
+
+	s.waitGroupListed(g)
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Version = v
+	describe.Groups = []string{g, empty, s.topic("missing")}
+	describe.IncludeAuthorizedOperations = v >= 3
+	s.do("describe", describe)
+
+	list := kmsg.NewPtrListGroupsRequest()
+	list.Version = s.newest(16)
+	if resp, err := s.send(list); err != nil {
+		s.record("list", transportOutcome(err))
+	} else {
+		r := resp.(*kmsg.ListGroupsResponse)
+		keep := r.Groups[:0]
+		for _, gr := range r.Groups {
+			if gr.Group == g || gr.Group == empty {
+				keep = append(keep, gr)
+			}
+		}
+		r.Groups = keep
+		s.record("list (this scenario's groups)", normalize(r))
+	}
+
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Version = s.newest(47)
+	od.Group = empty
+	odt := kmsg.NewOffsetDeleteRequestTopic()
+	odt.Topic = name
+	odp := kmsg.NewOffsetDeleteRequestTopicPartition()
+	odp.Partition = 0
+	odt.Partitions = append(odt.Partitions, odp)
+	od.Topics = append(od.Topics, odt)
+	s.do("offset delete, empty group", od)
+
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version = s.newest(42)
+	del.Groups = []string{g, empty, s.topic("missing")}
+	s.do("delete", del)
+	s.do("describe after delete", describe)
+}
+
+// waitGroupListed polls until DescribeGroups shows the group alive: Kafka's
+// coordinator serves reads from its last committed state, which trails a
+// JoinGroup answer (docs/compatibility.md#group-read-after-write).
+func (s *session) waitGroupListed(group string) {
+	var state string
+	for range 300 {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Version = s.newest(15)
+		req.Groups = []string{group}
+		r := s.must("describe group", req).(*kmsg.DescribeGroupsResponse)
+		if len(r.Groups) == 1 {
+			if state = r.Groups[0].State; state != "Dead" && state != "" {
+				return
+			}
+		}
+		sleepPoll()
+	}
+	s.fail("group %s is %q", group, state)
 }
