@@ -128,7 +128,11 @@ func serveProduce(e *Env, r *Request) Result {
 				err = w.p.WaitVisible(ctx, w.last)
 			}
 			sp := &resp.Topics[w.topicIdx].Partitions[w.partIdx]
-			shrunk := w.minISR > 0 && w.p.ISR() != nil && int32(len(w.p.ISR())) < w.minISR
+			shrunk := false
+			if w.minISR > 0 {
+				isr := w.p.ISR()
+				shrunk = isr != nil && int32(len(isr)) < w.minISR
+			}
 			switch code, isRepl := replicationErrCode(err); {
 			case err == nil && !shrunk:
 				continue
