@@ -30,6 +30,7 @@ type Coordinator struct {
 	images  chan *metadata.Image // latest image, one slot
 	waiters map[ReplyID]chan any // driver goroutine only
 	nextID  ReplyID
+	epochs  map[int32]int32 // leader epoch each owned partition was loaded at; driver only
 
 	ctx    context.Context // cancelled by Stop
 	cancel context.CancelFunc
@@ -46,6 +47,7 @@ func NewCoordinator(cfg Config, nodeID int32, parts *partition.Registry, logger 
 		events:  make(chan func(), 64),
 		images:  make(chan *metadata.Image, 1),
 		waiters: map[ReplyID]chan any{},
+		epochs:  map[int32]int32{},
 		ctx:     ctx, cancel: cancel,
 	}
 }
@@ -177,24 +179,29 @@ func (c *Coordinator) post(fn func()) bool {
 // no longer leads.
 func (c *Coordinator) applyImage(im *metadata.Image) {
 	t := im.Topics[OffsetsTopic]
-	lead := map[int32]bool{}
+	lead := map[int32]int32{} // partition -> leader epoch
 	if t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == c.nodeID && c.parts.Get(OffsetsTopic, p.Index) != nil {
-				lead[p.Index] = true
+				lead[p.Index] = p.LeaderEpoch
 			}
 		}
 	}
 	var loading, unloaded []int32
 	for p := int32(0); p < c.m.cfg.Partitions; p++ {
-		switch {
-		case lead[p] && !c.m.Owns(p):
-			c.m.BeginLoad(p)
-			c.startLoad(c.parts.Get(OffsetsTopic, p), p)
-			loading = append(loading, p)
-		case !lead[p] && c.m.Owns(p):
+		epoch, leads := lead[p]
+		if c.m.Owns(p) && (!leads || epoch != c.epochs[p]) {
+			// Lost the leadership, or lost and regained it between two
+			// images we saw: another leader may have written meanwhile.
 			c.m.Unload(p)
+			delete(c.epochs, p)
 			unloaded = append(unloaded, p)
+		}
+		if leads && !c.m.Owns(p) {
+			c.m.BeginLoad(p)
+			c.epochs[p] = epoch
+			c.startLoad(c.parts.Get(OffsetsTopic, p), p, epoch)
+			loading = append(loading, p)
 		}
 	}
 	if len(loading) > 0 || len(unloaded) > 0 {
@@ -202,7 +209,7 @@ func (c *Coordinator) applyImage(im *metadata.Image) {
 	}
 }
 
-func (c *Coordinator) startLoad(part *partition.Partition, p int32) {
+func (c *Coordinator) startLoad(part *partition.Partition, p, epoch int32) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -215,6 +222,9 @@ func (c *Coordinator) startLoad(part *partition.Partition, p int32) {
 			return
 		}
 		c.post(func() {
+			if c.epochs[p] != epoch || !c.m.Owns(p) {
+				return // superseded by a newer leadership
+			}
 			c.m.CompleteLoad(c.now(), p, l)
 			c.logger.Debug("loaded consumer groups", "partition", p, "records", n, "took", time.Since(start))
 		})
