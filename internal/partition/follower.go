@@ -93,15 +93,30 @@ func (p *Partition) TruncateTo(offset int64, leaderEpoch int32) error {
 	return p.afterTruncateLocked()
 }
 
+// fullTruncater is the storage operation that empties a log and restarts
+// it at any offset (Kafka's truncateFullyAndStartAt); used when the log
+// has it.
+type fullTruncater interface {
+	TruncateFullyAndStartAt(offset int64) error
+}
+
 // TruncateFullyAndStartAt empties the log and restarts it at offset: the
-// leader's log start moved past our log end. The storage layer can only
-// restart a log at or below its log end offset, so a higher offset fails
-// with storage.ErrOffsetOutOfRange.
+// leader's log start moved past our log end, or our epoch history cannot
+// be matched with the leader's. Without the storage operation above, a
+// log can only restart at or below its log end offset, and a higher
+// offset fails with storage.ErrOffsetOutOfRange.
 func (p *Partition) TruncateFullyAndStartAt(offset int64, leaderEpoch int32) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
 		return err
+	}
+	if ft, ok := any(p.log).(fullTruncater); ok {
+		p.logger.Info("restarting follower log", "topic", p.Topic, "partition", p.Index, "offset", offset)
+		if err := ft.TruncateFullyAndStartAt(offset); err != nil {
+			return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
+		}
+		return p.afterTruncateLocked()
 	}
 	leo, lso := p.log.LogEndOffset(), p.log.LogStartOffset()
 	if offset > leo {
@@ -136,11 +151,9 @@ func (p *Partition) MaybeRaiseLogStart(leaderLSO int64) error {
 
 // afterTruncateLocked caps the HW and rebuilds producer state. Needs appendMu.
 func (p *Partition) afterTruncateLocked() error {
-	leo := p.log.LogEndOffset()
+	leo, lso := p.log.LogEndOffset(), p.log.LogStartOffset()
 	p.mu.Lock()
-	if p.mu.hw > leo {
-		p.mu.hw = leo
-	}
+	p.mu.hw = max(min(p.mu.hw, leo), lso)
 	p.mu.Unlock()
 	// Truncation is rare; rebuild from the log rather than keep history.
 	ps := producerState{}

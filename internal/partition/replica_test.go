@@ -351,3 +351,34 @@ func TestLeaderEndOffsetForEpoch(t *testing.T) {
 		t.Fatalf("epoch 4 ends at (%d, %d), want (4, 4)", e, end)
 	}
 }
+
+func TestFollowerRestartsAtLeaderLogStart(t *testing.T) {
+	reg, _ := newNode(t, 2, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	p := reg.Get("t", 0)
+	var next int64
+	for i := int32(0); i < 3; i++ {
+		b, _ := batch(t, 2, 7, i*2, "a")
+		record.SetBaseOffset(b, next)
+		record.SetPartitionLeaderEpoch(b, 3)
+		next += 2
+		if _, err := p.AppendAsFollower(b, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.UpdateFollowerHW(6)
+	// The leader's log now starts at 4: everything below goes, and the
+	// log continues at 4 with what the leader sends.
+	must(t, p.TruncateFullyAndStartAt(4, 3))
+	if lso, leo, hw := p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark(); lso != 4 || leo != 4 || hw != 4 {
+		t.Fatalf("after restart at 4: log start %d, end %d, HW %d; want 4 4 4", lso, leo, hw)
+	}
+	b, _ := batch(t, 2, 7, 4, "b")
+	record.SetBaseOffset(b, 4)
+	record.SetPartitionLeaderEpoch(b, 3)
+	if _, err := p.AppendAsFollower(b, 3); err != nil {
+		t.Fatalf("append at the new start: %v", err)
+	}
+	if leo := p.LogEndOffset(); leo != 6 {
+		t.Fatalf("log end %d, want 6", leo)
+	}
+}
