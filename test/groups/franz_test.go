@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
@@ -245,4 +246,74 @@ func TestKillKeepsAcknowledgedCommits(t *testing.T) {
 	}
 	second := produce(t, p.Addr(), topic, "b", 30)
 	requireExactly(t, second, consumeGroupFranz(t, p.Addr(), g, topic, len(second)))
+}
+
+// TestFranzSessionExpiry closes a static member without leaving: once its
+// session runs out the coordinator removes it and the other member takes
+// every partition.
+func TestFranzSessionExpiry(t *testing.T) {
+	b := testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) {
+		c.GroupInitialRebalanceDelay = 100 * time.Millisecond
+		c.GroupMinSessionTimeout = time.Second
+		c.OffsetsTopicPartitions = 5
+	}))
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, partitions, nil)
+	g := groupName(t)
+	opts := func(extra ...kgo.Opt) []kgo.Opt {
+		return append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics(topic), kgo.SessionTimeout(2 * time.Second),
+			kgo.HeartbeatInterval(300 * time.Millisecond)}, extra...)
+	}
+	static := testkit.NewClient(t, b.Addr(), opts(kgo.InstanceID("goes-away"))...)
+	dynamic := testkit.NewClient(t, b.Addr(), opts()...)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, cl := range []*kgo.Client{static, dynamic} {
+		wg.Add(1)
+		go func(cl *kgo.Client) {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				cl.PollFetches(ctx)
+			}
+		}(cl)
+	}
+	defer wg.Wait()
+	defer cancel()
+	adm := testkit.NewAdmin(t, b.Addr())
+	members := func() (n, assigned int, ok bool) {
+		dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer dcancel()
+		ds, err := adm.DescribeGroups(dctx, g)
+		if err != nil || ds[g].State != "Stable" {
+			return 0, 0, false
+		}
+		for _, m := range ds[g].Members {
+			if ca, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range ca.Topics {
+					assigned += len(tp.Partitions)
+				}
+			}
+		}
+		return len(ds[g].Members), assigned, true
+	}
+	pollUntil(t, "two members sharing the partitions", 60*time.Second, func() bool {
+		n, a, ok := members()
+		return ok && n == 2 && a == partitions
+	})
+	cancel()
+	wg.Wait()
+	static.Close() // a static member does not leave on close
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx2.Err() == nil {
+			dynamic.PollFetches(ctx2)
+		}
+	}()
+	pollUntil(t, "the closed static member to expire", 60*time.Second, func() bool {
+		n, a, ok := members()
+		return ok && n == 1 && a == partitions
+	})
 }
