@@ -79,7 +79,7 @@ type localNode struct {
 	err              error         // valid after done
 }
 
-func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) error {
+func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (err error) {
 	if f.nodes < 1 {
 		return fmt.Errorf("--nodes: must be >= 1, got %d", f.nodes)
 	}
@@ -109,7 +109,10 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) err
 	var outMu sync.Mutex // node output lines are written whole
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer stopLocalNodes(nodes, errOut, &outMu)
+	defer func() {
+		// A node that does not stop cleanly makes the whole run fail.
+		err = errors.Join(err, stopLocalNodes(nodes))
+	}()
 	for _, n := range nodes {
 		if err := n.start(bin, errOut, &outMu, &wg); err != nil {
 			return err
@@ -216,29 +219,39 @@ func (n *localNode) start(bin string, errOut io.Writer, outMu *sync.Mutex, wg *s
 	return nil
 }
 
-// stopLocalNodes sends SIGTERM to every running node, then waits for each,
-// killing one that takes longer than the broker's own shutdown bound.
-func stopLocalNodes(nodes []*localNode, errOut io.Writer, outMu *sync.Mutex) {
-	for _, n := range nodes {
-		if n.cmd != nil {
-			_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}
-	deadline := time.After(shutdownTimeout + 5*time.Second)
+// stopLocalNodes sends SIGTERM to every node still running, then waits for
+// each, killing one that takes longer than the broker's own shutdown bound.
+// It returns an error naming every node that was running and did not exit
+// cleanly (Execute prints it).
+func stopLocalNodes(nodes []*localNode) error {
+	var running []*localNode
 	for _, n := range nodes {
 		if n.cmd == nil {
 			continue
 		}
 		select {
 		case <-n.done:
+			continue // already reported when it exited
+		default:
+		}
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		running = append(running, n)
+	}
+	var errs []error
+	deadline := time.After(shutdownTimeout + 5*time.Second)
+	for _, n := range running {
+		select {
+		case <-n.done:
+			if n.err != nil {
+				errs = append(errs, fmt.Errorf("node %d did not stop cleanly: %w", n.id, n.err))
+			}
 		case <-deadline:
 			_ = n.cmd.Process.Kill()
 			<-n.done
-			outMu.Lock()
-			fmt.Fprintf(errOut, "strom: node %d did not stop in time; killed\n", n.id)
-			outMu.Unlock()
+			errs = append(errs, fmt.Errorf("node %d did not stop within %v; killed", n.id, shutdownTimeout+5*time.Second))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // waitLocalCluster polls every node until its Metadata lists all nodes.
