@@ -555,3 +555,131 @@ func BenchmarkReplicatedAcksAll(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// addTopic publishes topic name with parts partitions replicated on every
+// node, partition i led by node 1+i%n.
+func (c *cluster) addTopic(name string, parts int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.im.Clone()
+	var replicas []int32
+	for _, b := range next.Brokers {
+		replicas = append(replicas, b.ID)
+	}
+	tp := &metadata.Topic{Name: name, ID: metadata.NewTopicID()}
+	for i := 0; i < parts; i++ {
+		tp.Partitions = append(tp.Partitions, metadata.Partition{Index: int32(i), Leader: replicas[i%len(replicas)], LeaderEpoch: 0,
+			Replicas: slices.Clone(replicas), ISR: slices.Clone(replicas)})
+	}
+	next.Topics[name], next.TopicsByID[tp.ID] = tp, tp
+	c.publishLocked(next)
+}
+
+// moveLeader makes the next node of the ISR lead partition idx of topic.
+func (c *cluster) moveLeader(topic string, idx int32) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.im.Clone()
+	pm := &next.Topics[topic].Partitions[idx]
+	i := slices.Index(pm.ISR, pm.Leader)
+	pm.Leader = pm.ISR[(i+1)%len(pm.ISR)]
+	pm.LeaderEpoch++
+	c.publishLocked(next)
+	return pm.Leader
+}
+
+// values maps every record offset of a log to its value.
+func values(t *testing.T, p *partition.Partition) map[int64]string {
+	t.Helper()
+	out := map[int64]string{}
+	err := record.Split(logBytes(t, p), func(b []byte, h record.BatchHeader) error {
+		return record.Records(b, func(r record.Record) error {
+			out[h.BaseOffset+int64(r.OffsetDelta)] = string(r.Value)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestLeadershipMovesUnderLoad moves the leadership of several partitions
+// around the nodes, round after round, with writes both acknowledged and
+// left in flight at the old leader. Every node must end with the same log
+// per partition, holding every acknowledged record at its offset.
+func TestLeadershipMovesUnderLoad(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	const parts = 4
+	c.addTopic("m", parts)
+	leaders := make([]int32, parts)
+	for i := range leaders {
+		leaders[i] = int32(1 + i%3)
+	}
+	acked := make([]map[int64]string, parts)
+	for i := range acked {
+		acked[i] = map[int64]string{}
+	}
+	for round := 0; round < 6; round++ {
+		for i := int32(0); i < parts; i++ {
+			p := c.nodes[leaders[i]].reg.Get("m", i)
+			for b := 0; b < 3; b++ {
+				val := fmt.Sprintf("r%d-p%d-b%d", round, i, b)
+				batch, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+					[]record.Record{{Value: []byte(val)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, _ := record.Validate(batch)
+				res, err := p.Append(batch, h)
+				if err != nil {
+					t.Fatalf("round %d: append to m-%d at node %d: %v", round, i, leaders[i], err)
+				}
+				if b < 2 { // the last batch of each round is left unacknowledged
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					err = p.WaitVisible(ctx, res.LastOffset)
+					cancel()
+					if err != nil {
+						t.Fatalf("round %d: acks=all on m-%d: %v", round, i, err)
+					}
+					acked[i][res.BaseOffset] = val
+				}
+			}
+			leaders[i] = c.moveLeader("m", i)
+		}
+	}
+	for i := int32(0); i < parts; i++ {
+		lp := c.nodes[leaders[i]].reg.Get("m", i)
+		// One acknowledged write in the final epoch lets every follower
+		// learn the final HW.
+		batch, _ := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]record.Record{{Value: []byte("final")}})
+		h, _ := record.Validate(batch)
+		res, err := lp.Append(batch, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = lp.WaitVisible(ctx, res.LastOffset)
+		cancel()
+		if err != nil {
+			t.Fatalf("final acks=all on m-%d: %v", i, err)
+		}
+		want := logBytes(t, lp)
+		for id, n := range c.nodes {
+			p := n.reg.Get("m", i)
+			waitFor(t, fmt.Sprintf("node %d to converge on m-%d", id, i), func() bool {
+				return p.LogEndOffset() == lp.LogEndOffset() && p.HighWatermark() == lp.HighWatermark()
+			})
+			if !bytes.Equal(logBytes(t, p), want) {
+				t.Fatalf("node %d: m-%d differs from its leader's", id, i)
+			}
+		}
+		got := values(t, lp)
+		for off, val := range acked[i] {
+			if got[off] != val {
+				t.Fatalf("m-%d: acknowledged %q at offset %d, log has %q", i, val, off, got[off])
+			}
+		}
+	}
+}
