@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -171,7 +172,7 @@ func newTopic(name string, partitions int32, rf int16, configs ...string) kmsg.C
 
 func (s *session) doCreate(step string, req *kmsg.CreateTopicsRequest) {
 	resp, err := s.send(req)
-	step += " (CreateTopics)"
+	step += fmt.Sprintf(" (CreateTopics v%d)", req.Version)
 	if err != nil {
 		s.record(step, transportOutcome(err))
 		return

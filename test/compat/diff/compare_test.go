@@ -34,7 +34,7 @@ var knownDifferences = []known{
 	{id: "fetch-error-partition-fields", kind: "minor", test: `^Test(Fetch|DeleteRecords)/`, step: `beyond the log end|below the log start|negative offset|unknown partition|unknown topic`, path: `\.(HighWatermark|LastStableOffset|LogStartOffset|AbortedTransactions)$`},
 	{id: "listoffsets-not-found-epoch", kind: "bug", test: `^TestListOffsets/`, step: `after every record|pending upload|latest tiered`, path: `\.LeaderEpoch$`},
 	{id: "produce-duplicate-log-append-time", kind: "legit", test: `^TestProduce/idempotent`, step: `duplicate`, path: `\.LogAppendTime$`},
-	{id: "produce-error-log-start-offset", kind: "bug", test: `^TestProduce/`, step: ``, path: `\.LogStartOffset$`},
+	{id: "produce-error-log-start-offset", kind: "bug", test: `^TestProduce/idempotent`, step: `sequence gap|old epoch|non-zero first sequence`, path: `\.LogStartOffset$`},
 	{id: "describeconfigs-extra-synonym", kind: "bug", test: `^TestConfigs/`, step: `DescribeConfigs`, path: `\.ConfigSynonyms\[Name=log\.retention\.ms\]`},
 	{id: "describecluster-authorized-operations", kind: "bug", test: `^TestDescribeCluster/`, step: `authorized operations`, path: `^ClusterAuthorizedOperations$`},
 	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},

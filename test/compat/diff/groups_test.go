@@ -58,6 +58,7 @@ func findCoordinator(s *session, v int16) {
 	s.waitCoordinator(g)
 	s.do("group", findCoordinatorReq(v, g))
 	if v >= 1 {
+		s.waitTxnCoordinator(s.topic("txn"))
 		txn := findCoordinatorReq(v, s.topic("txn"))
 		txn.CoordinatorType = 1
 		s.do("transaction", txn)
@@ -301,4 +302,30 @@ func (s *session) waitGroupListed(group string) {
 		sleepPoll()
 	}
 	s.fail("group %s is %q", group, state)
+}
+
+// waitTxnCoordinator polls, on a broker that implements transactions
+// (advertises AddPartitionsToTxn), until FindCoordinator names a
+// transaction coordinator: Kafka creates __transaction_state on first use.
+func (s *session) waitTxnCoordinator(id string) {
+	versions := s.p.kafkaVersions
+	if s.side == "strom" {
+		versions = s.p.stromVersions
+	}
+	if _, ok := versions[24]; !ok {
+		return
+	}
+	var last int16
+	for range 300 {
+		req := findCoordinatorReq(s.newest(10), id)
+		req.CoordinatorType = 1
+		r := s.must("find transaction coordinator", req).(*kmsg.FindCoordinatorResponse)
+		if len(r.Coordinators) == 1 {
+			if last = r.Coordinators[0].ErrorCode; last == 0 {
+				return
+			}
+		}
+		sleepPoll()
+	}
+	s.fail("no transaction coordinator: error %d", last)
 }
