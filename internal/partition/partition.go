@@ -81,6 +81,11 @@ type Partition struct {
 		epochStart  int64                // log end offset when this leader epoch began
 		logWaiters  map[*Waiter]struct{} // woken by appends (replica fetches)
 		syncWaiters map[*Waiter]struct{} // woken by every sync (acks=1)
+
+		// High-watermark checkpoint of a replicated partition.
+		replicated     bool
+		checkpointedHW int64
+		checkpointedAt time.Time
 	}
 }
 
@@ -334,6 +339,7 @@ func (p *Partition) flusher() {
 // Tick runs time-based work: flush.ms for async-flush topics and
 // retention. The broker calls it periodically.
 func (p *Partition) Tick(now time.Time, retention bool) {
+	p.checkpointHW(now, false)
 	p.mu.Lock()
 	cfg, last := p.mu.cfg, p.mu.lastFlush
 	p.mu.Unlock()
@@ -374,6 +380,7 @@ func (p *Partition) Close() error {
 	p.bgCancel()
 	close(p.stop)
 	<-p.done
+	p.checkpointHW(time.Now(), true)
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	return p.log.Close()

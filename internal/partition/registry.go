@@ -139,13 +139,10 @@ func (r *Registry) Apply(next *metadata.Image) error {
 			}
 			p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
 			if len(pm.Replicas) > 1 {
-				// What a replica recovered from disk may be an uncommitted
-				// tail: nothing is visible until the ISR confirms it (Kafka
-				// keeps a high-watermark checkpoint; we start from the log
-				// start and let the leader's HW rule move it).
-				p.mu.Lock()
-				p.mu.hw = p.log.LogStartOffset()
-				p.mu.Unlock()
+				// What a replica recovered from disk may be an
+				// uncommitted tail: only what the HW checkpoint says was
+				// committed is visible until the ISR confirms the rest.
+				p.restoreHW()
 			}
 			p.applyMetadata(pm, r.nodeID, now, true)
 			r.mu.Lock()

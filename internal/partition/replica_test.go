@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -380,5 +382,36 @@ func TestFollowerRestartsAtLeaderLogStart(t *testing.T) {
 	}
 	if leo := p.LogEndOffset(); leo != 6 {
 		t.Fatalf("log end %d, want 6", leo)
+	}
+}
+
+func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Registry {
+		reg := NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
+		must(t, reg.Apply(image(1, []int32{1, 2}, []int32{1})))
+		return reg
+	}
+	reg := open()
+	p := reg.Get("t", 0)
+	b, h := batch(t, 4, -1, -1, "a")
+	res, err := p.Append(b, h)
+	must(t, err)
+	must(t, p.WaitVisible(context.Background(), res.LastOffset))
+	must(t, reg.Close())
+
+	reg = open()
+	if hw := reg.Get("t", 0).HighWatermark(); hw != 4 {
+		t.Fatalf("HW %d after a restart, want the checkpointed 4", hw)
+	}
+	must(t, reg.Close())
+
+	// Without a checkpoint nothing recovered is known to be committed.
+	must(t, os.Remove(filepath.Join(reg.Dir("t", 0), hwCheckpointFile)))
+	reg = NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
+	must(t, reg.Apply(image(1, []int32{1, 2}, []int32{1, 2})))
+	defer func() { must(t, reg.Close()) }()
+	if hw := reg.Get("t", 0).HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d after a restart without a checkpoint, want 0", hw)
 	}
 }
