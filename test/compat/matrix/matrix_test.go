@@ -309,10 +309,14 @@ func compare(t *testing.T, active []client, brokers []string, results map[string
 			if res == nil || res.skip != "" {
 				continue
 			}
+			rowFailed := false
 			for _, s := range c.steps {
 				got := res.cells[s]
 				if got.status == "PASS" || got.status == "NA" {
 					continue
+				}
+				if got.status == "" && rowFailed {
+					continue // a consequence of the failure already reported
 				}
 				if control != nil && control.skip == "" {
 					if want := control.cells[s]; want.status != "PASS" {
@@ -326,6 +330,7 @@ func compare(t *testing.T, active []client, brokers []string, results map[string
 					t.Logf("known difference %s: %s", key, why)
 					continue
 				}
+				rowFailed = true
 				t.Errorf("%s, step %s, on %s: %s %s", c.name, s, b, orNotRun(got.status), got.detail)
 			}
 		}
