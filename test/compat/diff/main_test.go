@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
 
 	"github.com/strom-broker/strom/internal/broker"
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/testkit"
 	"github.com/strom-broker/strom/internal/testkit/kafkaref"
 )
 
@@ -50,6 +52,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
 		shared.stop()
+	}
+	if code == 0 {
+		if err := goleak.Find(testkit.LeakIgnores()...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
