@@ -64,19 +64,22 @@ func serveReplicaFetch(e *Env, r *Request, req *kmsg.FetchRequest) Result {
 		resp.Topics = append(resp.Topics, st)
 	}
 	// Collect the partitions to read only once every slice stops growing.
+	// An error or a diverging epoch is answered at once, as in Kafka.
+	answerNow := false
 	for ti := range resp.Topics {
 		st := &resp.Topics[ti]
 		t := topicOf(im, req, st)
 		for pi := range st.Partitions {
 			rp := &st.Partitions[pi]
 			if rp.ErrorCode != 0 || rp.DivergingEpoch.Epoch >= 0 || t == nil {
+				answerNow = true
 				continue
 			}
 			rq := &req.Topics[ti].Partitions[pi]
 			reads = append(reads, replicaFetchPart{p: e.Partitions.Get(t.Name, rp.Partition), rp: rp, from: rq.FetchOffset, max: rq.PartitionMaxBytes})
 		}
 	}
-	if replicaFetchRead(e, req, reads, false) || req.MaxWaitMillis <= 0 {
+	if replicaFetchRead(e, req, reads, answerNow) || req.MaxWaitMillis <= 0 {
 		return Now(resp)
 	}
 	deadline := now.Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
