@@ -31,3 +31,12 @@ kafka-ref-jars:
 .PHONY: prefetch
 prefetch: kafka-ref-jars
 	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+
+# Compatibility: the client matrix (Go, Java, Kafka Streams, Python, JavaScript,
+# Rust, kcat) against Strom standalone, a 3-node Strom cluster and Apache Kafka,
+# plus the full differential test against Apache Kafka. See docs/compatibility.md.
+.PHONY: compat
+compat: prefetch
+	bash test/compat/matrix/setup.sh
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 30m ./test/compat/matrix -run TestMatrix -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 20m ./test/compat/diff -v
