@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -48,11 +49,20 @@ func produceErrors(s *session, v int16) {
 
 	s.do("empty records", s.produceReq(v, name, 0, []byte{}))
 
+	count := makeBatch(plain, "x", "y")
+	binary.BigEndian.PutUint32(count[57:], 3) // header says 3 records, body holds 2
+	s.do("record count above the records", s.produceReq(v, name, 0, fixCRC(count)))
+	delta := makeBatch(plain, "x", "y")
+	binary.BigEndian.PutUint32(delta[23:], 5) // last offset delta 5 for 2 records
+	s.do("last offset delta beyond the records", s.produceReq(v, name, 0, fixCRC(delta)))
+	s.do("gzip batch", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g1", "g2"), nil)))
+	s.do("gzip batch with a corrupt payload and a valid CRC", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g3"), []byte("not gzip at all"))))
+
 	invalidAcks := s.produceReq(v, name, 0, makeBatch(plain, "x"))
 	invalidAcks.Acks = 2
 	s.do("acks=2", invalidAcks)
 
-	s.do("nothing stored", listOffsetsReq(s, s.newest(2), name, 0, -1))
+	s.do("stored", fetchReq(s, s.newest(1), name, 0, 0))
 }
 
 func produceIdempotent(s *session, v int16) {

@@ -1,6 +1,8 @@
 package diff
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"hash/crc32"
 
@@ -97,4 +99,27 @@ func splitBatches(records []byte) (out []batchInfo, partial int) {
 		records = records[n:]
 	}
 	return out, len(records)
+}
+
+// fixCRC recomputes the CRC of a batch after a test changed it.
+func fixCRC(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+// gzipBatch re-encodes a batch from makeBatch with its records gzipped
+// (codec 1); payload, when non-nil, replaces the compressed records.
+func gzipBatch(plain []byte, payload []byte) []byte {
+	recs := plain[61:]
+	if payload == nil {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(recs)
+		w.Close()
+		payload = buf.Bytes()
+	}
+	b := append(append([]byte{}, plain[:61]...), payload...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
+	binary.BigEndian.PutUint16(b[21:], 1)
+	return fixCRC(b)
 }
