@@ -86,9 +86,9 @@ type ClusterNode struct {
 	// walProxy and raftProxy front wal and raft WithProxies: their
 	// addresses are the advertised ones. nil otherwise.
 	walProxy, raftProxy *Proxy
-	dataDir, config  string
-	logs             *logBuffer
-	starts           int
+	dataDir, config     string
+	logs                *logBuffer
+	starts              int
 
 	mu      sync.Mutex // guards cmd, exited, paused
 	cmd     *exec.Cmd

@@ -131,7 +131,6 @@ func directProduceMustNotAck(t *testing.T, n *testkit.ClusterNode, topic string,
 		"it cannot have reached any other in-sync replica", n.ID(), topic, part.BaseOffset)}
 }
 
-
 // checkNoStaleLeadership is DESIGN.md §2 rule 4 for a node cut off from the
 // metadata quorum well past its session: it must not keep telling clients
 // that it leads a partition at an epoch that has since been superseded. It

@@ -153,4 +153,3 @@ func logf(t *testing.T, format string, args ...any) {
 	t.Helper()
 	t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 }
-
