@@ -302,6 +302,7 @@ func checkFindCoordinator(t *testing.T, c *testkit.Cluster) {
 					if c.Node(id).KafkaAddr() != got {
 						t.Errorf("node %d: FindCoordinator names node %d at %s; it advertises %s", nd.ID(), id, got, c.Node(id).KafkaAddr())
 					}
+					t.Logf("node %d: FindCoordinator(%s) names node %d at %s", nd.ID(), group, id, got)
 					break
 				} else if code != kerr.CoordinatorNotAvailable.Code && code != kerr.CoordinatorLoadInProgress.Code && code != 0 {
 					t.Errorf("node %d: FindCoordinator error %v", nd.ID(), kerr.ErrorForCode(code))
