@@ -54,6 +54,11 @@ func WithNodeEnv(kv ...string) ClusterOption {
 	return func(o *ClusterOptions) { o.Env = append(o.Env, kv...) }
 }
 
+// WithLogLevel sets the nodes' log level (debug, info, warn, error).
+func WithLogLevel(level string) ClusterOption {
+	return func(o *ClusterOptions) { o.LogLevel = level }
+}
+
 // WithReadyTimeout sets how long the cluster may take to form.
 func WithReadyTimeout(d time.Duration) ClusterOption {
 	return func(o *ClusterOptions) { o.ReadyTimeout = d }
