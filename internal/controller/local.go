@@ -223,7 +223,7 @@ func (c *Local) Reassign(_ context.Context, topic string, partition int32, targe
 	if _, err := c.apply(cmd); err != nil {
 		return err
 	}
-	if target != nil {
+	if target != nil && c.Image().Topics[topic].Partitions[partition].Reassigning() {
 		_, err := c.apply(&Command{Op: opCompleteReassign, Topic: topic, Partition: partition})
 		return err
 	}

@@ -35,6 +35,7 @@ func serveApiVersions(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	if req.Version >= 3 && (!softwareRe.MatchString(req.ClientSoftwareName) || !softwareRe.MatchString(req.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
+		return Now(resp)
 	}
 	resp.ApiKeys = apiKeys()
 	return Now(resp)

@@ -29,7 +29,17 @@ const (
 // clusterOperations is the bit set of ACL operations Kafka supports on the
 // CLUSTER resource: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
 // DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-const clusterOperations int32 = 1<<4 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+const clusterOperations int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+
+// topicOperations are the operations on a TOPIC resource: READ, WRITE,
+// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS. Strom
+// has no ACLs, so a client asking is allowed all of them, as on a Kafka
+// without an authorizer.
+const topicOperations int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+
+// groupOperations are the operations on a GROUP resource: READ, DELETE,
+// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+const groupOperations int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
 func serveDescribeCluster(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DescribeClusterRequest)

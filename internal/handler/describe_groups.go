@@ -28,6 +28,9 @@ func serveDescribeGroups(e *Env, r *Request) Result {
 			}
 			dg.ErrorCode = errCode(err)
 			if err == nil {
+				if req.IncludeAuthorizedOperations {
+					dg.AuthorizedOperations = groupOperations
+				}
 				dg.State, dg.ProtocolType, dg.Protocol = d.State, d.ProtocolType, d.Protocol
 				for _, m := range d.Members {
 					dm := kmsg.NewDescribeGroupsResponseGroupMember()

@@ -89,6 +89,12 @@ func errCode(err error) int16 {
 		return kerr.TransactionalIDAuthorizationFailed.Code
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, record.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
+	case errors.Is(err, record.ErrBadCompression):
+		// Kafka fails to decompress such a batch and answers with
+		// UNKNOWN_SERVER_ERROR.
+		return kerr.UnknownServerError.Code
 	case errors.Is(err, record.ErrUnsupportedMagic):
 		return kerr.InvalidRecord.Code
 	case errors.Is(err, record.ErrCorrupt):

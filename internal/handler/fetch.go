@@ -214,6 +214,7 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	rp.RecordBatches = []byte{}
 	t := im.Topics[sp.topic]
 	if t == nil || sp.topic == "" {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		if req.Version >= 13 {
 			rp.ErrorCode = kerr.UnknownTopicID.Code
 		} else {
@@ -222,6 +223,7 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		return rp
 	}
 	if sp.partition < 0 || int(sp.partition) >= len(t.Partitions) {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return rp
 	}
@@ -242,6 +244,7 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	}
 	if sp.fetchOffset > p.LogEndOffset() || sp.fetchOffset < rp.LogStartOffset {
 		rp.ErrorCode = kerr.OffsetOutOfRange.Code
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		return rp
 	}
 	if sp.fetchOffset >= hw {

@@ -61,11 +61,17 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		mts, off := p.Log().MaxTimestamp()
 		if off >= 0 && off < p.HighWatermark() {
 			sp.Timestamp, sp.Offset = mts, off
+		} else {
+			sp.LeaderEpoch = -1
 		}
 	case ts == -5:
 		// No tiered storage: nothing has been uploaded.
+		sp.LeaderEpoch = -1
 	case ts < 0:
-		return kerr.InvalidRequest.Code
+		// -6 (KIP-1023, tiered storage) and beyond are specs of
+		// versions Strom does not serve.
+		sp.LeaderEpoch = -1
+		return kerr.UnsupportedVersion.Code
 	default:
 		off, found, foundOK, err := p.Log().OffsetForTimestamp(ts)
 		if err != nil {
@@ -74,6 +80,8 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		}
 		if foundOK && off < p.HighWatermark() {
 			sp.Offset, sp.Timestamp = off, found
+		} else {
+			sp.LeaderEpoch = -1
 		}
 	}
 	return 0

@@ -18,8 +18,8 @@ import (
 // list. Topics that do not exist are auto-created when the broker allows
 // it and the request asks (always for v0-3), with the default partition
 // count. v10+ carries topic ids; v12+ may ask by id (UNKNOWN_TOPIC_ID when
-// none matches). Cluster and topic authorized operations are not computed
-// (no ACLs): they stay at Kafka's "not requested" value.
+// none matches). Authorized operations, when asked for, are everything
+// (there are no ACLs), as on a Kafka without an authorizer.
 
 func init() { register(3, 0, 13, serveMetadata) }
 
@@ -97,6 +97,16 @@ func serveMetadata(e *Env, r *Request) Result {
 	cid := im.ClusterID
 	resp.ClusterID = &cid
 	resp.ControllerID = im.ControllerID
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range out {
+			if out[i].ErrorCode == 0 {
+				out[i].AuthorizedOperations = topicOperations
+			}
+		}
+	}
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterOperations
+	}
 	resp.Topics = out
 	return Now(resp)
 }

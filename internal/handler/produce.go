@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -79,6 +80,12 @@ func serveProduce(e *Env, r *Request) Result {
 				res, err := e.appendOne(p, rp.Records)
 				if err != nil {
 					sp.ErrorCode = errCode(err)
+					// Kafka reports the log start for errors found against
+					// the log (sequence, epoch, record count), -1 for
+					// batches refused before that.
+					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
+						sp.LogStartOffset = p.LogStartOffset()
+					}
 					// Replication: a follower refuses produce.
 					if code, ok := replicationErrCode(err); ok {
 						sp.ErrorCode = code
@@ -169,6 +176,9 @@ func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.Appen
 	if err != nil {
 		return partition.AppendResult{}, err
 	}
+	if err := record.CheckCompressionFrame(records, h); err != nil {
+		return partition.AppendResult{}, err
+	}
 	if h.TotalSize() != len(records) {
 		return partition.AppendResult{}, fmt.Errorf("%w: produce requests must contain exactly one record batch per partition", errInvalidRecord)
 	}
@@ -181,8 +191,22 @@ func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.Appen
 	if h.IsTransactional() {
 		return partition.AppendResult{}, errTransactional
 	}
-	if max := p.Config().MaxMessageBytes; len(records) > int(max) {
+	cfg := p.Config()
+	if max := cfg.MaxMessageBytes; len(records) > int(max) {
 		return partition.AppendResult{}, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", errTooLarge, len(records), max)
+	}
+	if strings.Contains(cfg.CleanupPolicy, "compact") {
+		// The one produce check that needs the records themselves: a
+		// compacted topic keeps the latest record per key, so it refuses
+		// records without one, as Kafka does.
+		if err := record.Records(records, func(r record.Record) error {
+			if r.Key == nil {
+				return fmt.Errorf("%w: compacted topic cannot accept message without key", errInvalidRecord)
+			}
+			return nil
+		}); err != nil {
+			return partition.AppendResult{}, err
+		}
 	}
 	return p.Append(records, h)
 }

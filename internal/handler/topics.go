@@ -67,6 +67,9 @@ func serveCreateTopics(e *Env, r *Request) Result {
 		if counts[rt.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = errMsg(fmt.Errorf("create topics request must not contain duplicate topic name %s", rt.Topic))
+			if req.Version >= 5 {
+				st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+			}
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -91,7 +94,14 @@ func serveCreateTopics(e *Env, r *Request) Result {
 		st.ErrorCode = code
 		if code != 0 {
 			st.ErrorMessage = errMsg(err)
+			if req.Version >= 5 {
+				st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+			}
 		} else {
+			if req.ValidateOnly {
+				// Kafka names the id the topic would get.
+				st.TopicID = metadata.NewTopicID()
+			}
 			st.NumPartitions, st.ReplicationFactor = spec.Partitions, spec.ReplicationFactor
 			if req.Version >= 5 {
 				st.Configs = e.createdConfigs(spec.Configs)

@@ -119,6 +119,12 @@ var (
 	ErrCorrupt = errors.New("record: corrupt record batch")
 	// ErrUnsupportedMagic means the batch is not magic 2.
 	ErrUnsupportedMagic = errors.New("record: unsupported magic")
+	// ErrInvalidRecord means the batch is well framed but its header
+	// contradicts itself (Kafka INVALID_RECORD, not retriable).
+	ErrInvalidRecord = errors.New("record: invalid record batch")
+	// ErrBadCompression means a compressed batch's payload does not start
+	// with its codec's frame header.
+	ErrBadCompression = errors.New("record: compressed payload does not match its codec")
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -169,7 +175,7 @@ func Validate(b []byte) (BatchHeader, error) {
 	if h.NumRecords < 0 || (h.NumRecords > 0 && int64(h.NumRecords) != int64(h.LastOffsetDelta)+1) ||
 		h.LastOffsetDelta < 0 {
 		return h, fmt.Errorf("validate batch: %d records, last offset delta %d: %w",
-			h.NumRecords, h.LastOffsetDelta, ErrCorrupt)
+			h.NumRecords, h.LastOffsetDelta, ErrInvalidRecord)
 	}
 	if h.Codec() > CodecZstd {
 		return h, fmt.Errorf("validate batch: compression codec %d: %w", h.Codec(), ErrCorrupt)
@@ -242,4 +248,40 @@ func SetLogAppendTime(batch []byte, ts int64) {
 func UpdateCRC(batch []byte) {
 	end := int(int32(binary.BigEndian.Uint32(batch[offLength:]))) + LogOverhead
 	binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:end], castagnoli))
+}
+
+// CheckCompressionFrame checks that a compressed batch's records start
+// with the frame header of its codec: gzip's magic, the zstd and LZ4 frame
+// magics, or for snappy either the xerial header or a raw block's varint
+// length. It does not decompress: Strom keeps batches compressed on
+// produce, so this catches a payload that is not in the declared codec at
+// all (which Kafka finds by decompressing) at the cost of a few bytes read.
+func CheckCompressionFrame(batch []byte, h BatchHeader) error {
+	if h.Codec() == CodecNone || h.NumRecords == 0 {
+		return nil
+	}
+	p := batch[BatchHeaderSize:h.TotalSize()]
+	ok := false
+	switch h.Codec() {
+	case CodecGzip:
+		ok = len(p) >= 10 && p[0] == 0x1f && p[1] == 0x8b
+	case CodecZstd:
+		ok = len(p) >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd
+	case CodecLZ4:
+		ok = len(p) >= 7 && p[0] == 0x04 && p[1] == 0x22 && p[2] == 0x4d && p[3] == 0x18
+	case CodecSnappy:
+		if len(p) >= 8 && string(p[:8]) == "\x82SNAPPY\x00" {
+			ok = true
+			break
+		}
+		// A raw snappy block starts with the uncompressed length as a
+		// varint; it cannot exceed what the compressed bytes can expand
+		// to (snappy's maximum ratio is well under 256:1 here).
+		n, k := binary.Uvarint(p)
+		ok = k > 0 && n > 0 && n <= uint64(len(p))*256
+	}
+	if !ok {
+		return fmt.Errorf("check batch: %s payload: %w", h.Codec(), ErrBadCompression)
+	}
+	return nil
 }

@@ -137,8 +137,8 @@ func TestValidateErrors(t *testing.T) {
 		{"length below header", mut(func(b []byte) { binary.BigEndian.PutUint32(b[8:], 10) }), ErrCorrupt},
 		{"bad crc", mut(func(b []byte) { b[len(b)-1] ^= 1 }), ErrCorrupt},
 		{"bad magic", mut(func(b []byte) { b[16] = 1 }), ErrUnsupportedMagic},
-		{"negative records", mut(func(b []byte) { binary.BigEndian.PutUint32(b[57:], 0xffffffff); fixCRC(b) }), ErrCorrupt},
-		{"count mismatch", mut(func(b []byte) { binary.BigEndian.PutUint32(b[57:], 2); fixCRC(b) }), ErrCorrupt},
+		{"negative records", mut(func(b []byte) { binary.BigEndian.PutUint32(b[57:], 0xffffffff); fixCRC(b) }), ErrInvalidRecord},
+		{"count mismatch", mut(func(b []byte) { binary.BigEndian.PutUint32(b[57:], 2); fixCRC(b) }), ErrInvalidRecord},
 		{"unknown codec", mut(func(b []byte) { b[22] |= 5; fixCRC(b) }), ErrCorrupt},
 		{"base offset rewrite keeps crc", mut(func(b []byte) { SetBaseOffset(b, 99); SetPartitionLeaderEpoch(b, 4) }), nil},
 	}

@@ -27,24 +27,11 @@ type known struct {
 // fixed; the test then guards the fix.
 var knownDifferences = []known{
 	{id: "apiversions-ranges", kind: "scope", test: `^TestApiVersions/`, step: `^ApiVersions$`, path: `^ApiKeys\[ApiKey=\d+\]\.M(in|ax)Version$`},
-	{id: "apiversions-invalid-request", kind: "minor", test: `^TestApiVersions/`, step: `^invalid client software name`, path: `^ApiKeys`},
-	{id: "authorized-operations", kind: "bug", test: `^Test(Metadata|GroupAdmin)/`, step: `authorized operations|DescribeGroups v[3-9]`, path: `AuthorizedOperations$`},
-	{id: "createtopics-error-configs", kind: "minor", test: `^TestCreateTopics/`, step: ``, path: `^Topics\[[^]]*\]\.Configs$`},
-	{id: "createtopics-validate-only-id", kind: "minor", test: `^TestCreateTopics/`, step: `^validate only \(`, path: `\.TopicID$`},
-	{id: "fetch-error-partition-fields", kind: "minor", test: `^Test(Fetch|DeleteRecords)/`, step: `beyond the log end|below the log start|negative offset|unknown partition|unknown topic`, path: `\.(HighWatermark|LastStableOffset|LogStartOffset|AbortedTransactions)$`},
-	{id: "listoffsets-not-found-epoch", kind: "bug", test: `^TestListOffsets/`, step: `after every record|pending upload|latest tiered`, path: `\.LeaderEpoch$`},
 	{id: "produce-duplicate-log-append-time", kind: "legit", test: `^TestProduce/idempotent`, step: `duplicate`, path: `\.LogAppendTime$`},
-	{id: "produce-error-log-start-offset", kind: "bug", test: `^TestProduce/`, step: `sequence gap|old epoch|non-zero first sequence|record count above|offset delta beyond`, path: `\.LogStartOffset$`},
-	{id: "produce-inconsistent-batch-code", kind: "bug", test: `^TestProduce/errors`, step: `record count above|offset delta beyond`, path: `\.ErrorCode$`},
-	{id: "produce-corrupt-compressed-payload", kind: "bug", test: `^TestProduce/errors`, step: `gzip batch with a corrupt payload`, path: `\.(ErrorCode|BaseOffset)$`},
-	{id: "produce-corrupt-compressed-payload", kind: "bug", test: `^TestProduce/errors`, step: `^stored \(Fetch`, path: `\.(HighWatermark|LastStableOffset|RecordBatches\[1\])$`},
 	{id: "describeconfigs-extra-synonym", kind: "bug", test: `^TestConfigs/`, step: `DescribeConfigs`, path: `\.ConfigSynonyms\[Name=log\.retention\.ms\]`},
-	{id: "describecluster-authorized-operations", kind: "bug", test: `^TestDescribeCluster/`, step: `authorized operations`, path: `^ClusterAuthorizedOperations$`},
 	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
 	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
-	{id: "reassign-to-current-replicas", kind: "bug", test: `^TestClusterAdmin/reassignments`, step: `^to the current replicas`, path: `\.ErrorCode$`},
-	{id: "listoffsets-latest-tiered", kind: "minor", test: `^TestListOffsets/`, step: `^latest tiered`, path: `\.ErrorCode$`},
 }
 
 var knownRE = map[string]*regexp.Regexp{}
