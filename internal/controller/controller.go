@@ -80,6 +80,9 @@ type Controller interface {
 	// an ongoing move when target is nil. It completes in the background
 	// once every target replica is in sync.
 	Reassign(ctx context.Context, topic string, partition int32, target []int32) error
+	// Fresh reports whether this node's image can be trusted: false on a
+	// cluster node cut off from the metadata quorum past its session.
+	Fresh() bool
 	// Subscribe registers fn to be called with every newly published image
 	// (and once immediately with the current one).
 	Subscribe(fn func(prev, next *metadata.Image))

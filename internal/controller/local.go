@@ -207,6 +207,9 @@ func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, le
 	return err
 }
 
+// Fresh implements Controller: a single node is its own quorum.
+func (c *Local) Fresh() bool { return true }
+
 // ElectUnclean implements Controller.
 func (c *Local) ElectUnclean(_ context.Context, topic string, partition int32) error {
 	_, err := c.apply(&Command{Op: opElectUnclean, Topic: topic, Partition: partition})

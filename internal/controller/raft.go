@@ -66,8 +66,9 @@ type Raft struct {
 
 	mu struct {
 		sync.Mutex
-		lastSeen map[int32]time.Time // leader only: last heartbeat per broker
-		stopping bool                // controlled shutdown: no more heartbeats
+		lastSeen    map[int32]time.Time // leader only: last heartbeat per broker
+		stopping    bool                // controlled shutdown: no more heartbeats
+		lastContact time.Time           // last acknowledged heartbeat of this node
 	}
 }
 
@@ -292,6 +293,9 @@ func (c *Raft) WaitReady(ctx context.Context) error {
 		err := c.catchUp(ctx)
 		if err == nil {
 			if _, live := c.Image().LiveBroker(c.cfg.NodeID); live {
+				c.mu.Lock()
+				c.mu.lastContact = time.Now()
+				c.mu.Unlock()
 				return nil
 			}
 		} else {
@@ -337,7 +341,11 @@ func (c *Raft) ControlledShutdown(ctx context.Context) error {
 	c.mu.Lock()
 	c.mu.stopping = true
 	c.mu.Unlock()
-	_, err := c.propose(ctx, &Command{Op: opFenceBroker, BrokerID: c.cfg.NodeID})
+	// Bounded: with no quorum reachable the node must still stop in time
+	// (the others fence it when its session expires).
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := c.propose(pctx, &Command{Op: opFenceBroker, BrokerID: c.cfg.NodeID})
 	if c.r.State() == raft.Leader && len(c.r.GetConfiguration().Configuration().Servers) > 1 {
 		if lerr := c.r.LeadershipTransfer().Error(); lerr != nil {
 			c.logger.Warn("metadata leadership transfer failed", "err", lerr)

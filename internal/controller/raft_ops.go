@@ -113,6 +113,19 @@ func (c *Raft) completeReassignments(im *metadata.Image) {
 	}
 }
 
+// Fresh reports whether this node is in touch with the metadata quorum:
+// it is the leader, or its last heartbeat was acknowledged within the
+// session timeout. A node that is not fresh may hold a stale image, and the
+// rest of the cluster has fenced it by now (DESIGN.md §2 rule 4).
+func (c *Raft) Fresh() bool {
+	if c.r.State() == raft.Leader {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.mu.lastContact) < c.cfg.SessionTimeout
+}
+
 // RPC messages.
 type applyReply struct {
 	Index uint64 `json:"index"`
@@ -280,6 +293,10 @@ func (c *Raft) heartbeatLoop() {
 			}
 			if err != nil {
 				c.logger.Debug("heartbeat failed", "err", err)
+			} else if ready {
+				c.mu.Lock()
+				c.mu.lastContact = time.Now()
+				c.mu.Unlock()
 			}
 		}
 		cancel()

@@ -229,7 +229,7 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
 	// Replication: consumers read from the leader only (no KIP-392 yet).
-	if p == nil || !p.IsLeader() {
+	if p == nil || !p.IsLeader() || !f.e.Ctrl.Fresh() {
 		rp.ErrorCode = kerr.NotLeaderForPartition.Code
 		return rp
 	}

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,6 +25,35 @@ import (
 func init() { register(3, 0, 13, serveMetadata) }
 
 func serveMetadata(e *Env, r *Request) Result {
+	if !e.Ctrl.Fresh() {
+		// Cut off from the metadata quorum: wait briefly for it, then
+		// answer without claiming any leadership (DESIGN.md §2 rule 4).
+		return Result{Deferred: func() kmsg.Response {
+			deadline := time.Now().Add(time.Second)
+			for !e.Ctrl.Fresh() && time.Now().Before(deadline) && r.Ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			resp := buildMetadata(e, r)
+			if !e.Ctrl.Fresh() {
+				withoutLeaders(resp)
+			}
+			return resp
+		}}
+	}
+	return Now(buildMetadata(e, r))
+}
+
+// withoutLeaders turns every partition into a retryable "no leader" answer.
+func withoutLeaders(resp *kmsg.MetadataResponse) {
+	for ti := range resp.Topics {
+		for pi := range resp.Topics[ti].Partitions {
+			p := &resp.Topics[ti].Partitions[pi]
+			p.Leader, p.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+		}
+	}
+}
+
+func buildMetadata(e *Env, r *Request) *kmsg.MetadataResponse {
 	req := r.Body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := e.Ctrl.Image()
@@ -108,7 +138,7 @@ func serveMetadata(e *Env, r *Request) Result {
 		resp.AuthorizedOperations = clusterOperations
 	}
 	resp.Topics = out
-	return Now(resp)
+	return resp
 }
 
 // autoCreate creates a topic with the broker defaults, as Kafka's

@@ -67,6 +67,10 @@ func serveProduce(e *Env, r *Request) Result {
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case !e.Ctrl.Fresh():
+				// Cut off from the metadata quorum: the cluster has moved
+				// leadership elsewhere by now; send the client there.
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				p := e.Partitions.Get(t.Name, rp.Partition)
 				if p == nil {
