@@ -31,7 +31,7 @@ func serveDeleteRecords(e *Env, r *Request) Result {
 			switch p := e.Partitions.Get(rt.Topic, rp.Partition); {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p == nil:
+			case p == nil || !p.IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				low, err := p.DeleteRecordsBefore(rp.Offset)

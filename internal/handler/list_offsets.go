@@ -44,7 +44,7 @@ func serveListOffsets(e *Env, r *Request) Result {
 
 func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
 	p := e.Partitions.Get(topic, rp.Partition)
-	if p == nil {
+	if p == nil || !p.IsLeader() || !e.Ctrl.Fresh() {
 		return kerr.NotLeaderForPartition.Code
 	}
 	epoch := p.LeaderEpoch()

@@ -3,8 +3,6 @@ package handler
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strom-broker/strom/internal/partition"
 )
 
 // OffsetForLeaderEpoch v0-4.
@@ -35,11 +33,12 @@ func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 			switch p := e.Partitions.Get(rt.Topic, rp.Partition); {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p == nil:
+			case p == nil, !(req.Version >= 3 && req.ReplicaID >= 0) && !p.IsLeader():
+				// Consumers ask the leader; a replica (v3+) may ask any.
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); sp.ErrorCode == 0 {
-					sp.LeaderEpoch, sp.EndOffset = endOffsetForEpoch(p, rp.LeaderEpoch)
+					sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -47,25 +46,4 @@ func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return Now(resp)
-}
-
-// endOffsetForEpoch answers for a partition we lead. The log's epoch
-// cache only learns an epoch when a batch is appended under it, while
-// Kafka's leader adds its epoch, starting at the log end, on election: if
-// no batch has been written in the current epoch yet, answer as that
-// cache would.
-func endOffsetForEpoch(p *partition.Partition, epoch int32) (int32, int64) {
-	log := p.Log()
-	cur, latest := p.LeaderEpoch(), log.LatestEpoch()
-	if epoch < 0 || latest >= cur || epoch < latest {
-		return log.EndOffsetForEpoch(epoch)
-	}
-	switch {
-	case epoch > cur:
-		return -1, -1
-	case epoch == cur || latest < 0:
-		return epoch, p.LogEndOffset()
-	default: // latest <= epoch < cur: the current epoch starts at the log end
-		return latest, p.LogEndOffset()
-	}
 }
