@@ -327,6 +327,21 @@ func (m *Machine) Join(now time.Time, to ReplyID, req JoinRequest) {
 		m.reply(to, joinError(req.MemberID, ErrInvalidSessionTimeout))
 		return
 	}
+	if cg := m.consumers[req.Group]; cg != nil {
+		if len(cg.members) > 0 {
+			// Classic members cannot join a consumer group here (Kafka's
+			// online migration is not implemented).
+			m.reply(to, joinError(req.MemberID, ErrInconsistentProtocol))
+			return
+		}
+		// An empty consumer group becomes a classic group, keeping its
+		// offsets.
+		g := newGroup(req.Group, cg.partition, now)
+		g.offsets = cg.offsets
+		delete(m.consumers, req.Group)
+		m.groups[req.Group] = g
+		m.write(g.partition, []Record{{Key: consumerGroupKey(req.Group)}}, func(time.Time, error) {})
+	}
 	g := m.groups[req.Group]
 	created := false
 	if g == nil {

@@ -178,6 +178,7 @@ func (c *Coordinator) post(fn func()) bool {
 // applyImage loads the partitions this node now leads and drops those it
 // no longer leads.
 func (c *Coordinator) applyImage(im *metadata.Image) {
+	c.m.SetTopics(c.now(), topicMetas(im))
 	t := im.Topics[OffsetsTopic]
 	lead := map[int32]int32{} // partition -> leader epoch
 	if t != nil {

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,12 @@ type Config struct {
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
+
+	// KIP-848 consumer groups (group.consumer.*).
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerMaxSize           int32         // group.consumer.max.size
+	ConsumerDefaultAssignor   string        // first of group.consumer.assignors
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -30,6 +37,11 @@ func DefaultConfig() Config {
 		OffsetsRetention:      7 * 24 * time.Hour,
 		RetentionCheck:        10 * time.Minute,
 		MaxMetadataBytes:      4096,
+
+		ConsumerHeartbeatInterval: 5 * time.Second,
+		ConsumerSessionTimeout:    45 * time.Second,
+		ConsumerMaxSize:           1<<31 - 1,
+		ConsumerDefaultAssignor:   AssignorUniform,
 	}
 }
 
@@ -76,12 +88,16 @@ const (
 // Machine is the pure coordinator state: every group of the partitions
 // this node coordinates. See the package comment.
 type Machine struct {
-	cfg     Config
-	owned   map[int32]partitionState
-	groups  map[string]*classicGroup
-	pending map[uint64]func(now time.Time, err error)
-	token   uint64
-	out     Effects
+	cfg    Config
+	owned  map[int32]partitionState
+	groups map[string]*classicGroup
+	// consumers are the KIP-848 groups; a group id is in groups or in
+	// consumers, never both.
+	consumers map[string]*consumerGroup
+	topics    map[string]TopicMeta // from the latest metadata image
+	pending   map[uint64]func(now time.Time, err error)
+	token     uint64
+	out       Effects
 
 	nextRetention time.Time
 }
@@ -89,10 +105,12 @@ type Machine struct {
 // NewMachine returns a Machine that owns no partitions yet.
 func NewMachine(cfg Config) *Machine {
 	return &Machine{
-		cfg:     cfg,
-		owned:   map[int32]partitionState{},
-		groups:  map[string]*classicGroup{},
-		pending: map[uint64]func(time.Time, error){},
+		cfg:       cfg,
+		owned:     map[int32]partitionState{},
+		groups:    map[string]*classicGroup{},
+		consumers: map[string]*consumerGroup{},
+		topics:    map[string]TopicMeta{},
+		pending:   map[uint64]func(time.Time, error){},
 	}
 }
 
@@ -158,6 +176,9 @@ func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) {
 	if m.owned[p] != partLoading {
 		return // unloaded meanwhile
 	}
+	for id, cg := range l.buildConsumers(now) {
+		m.consumers[id] = cg
+	}
 	for id, g := range l.build(now, m.cfg) {
 		m.groups[id] = g
 	}
@@ -171,6 +192,7 @@ func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) {
 // groups are answered with ErrNotCoordinator.
 func (m *Machine) Unload(p int32) {
 	delete(m.owned, p)
+	m.unloadConsumers(p)
 	for id, g := range m.groups {
 		if g.partition != p {
 			continue
@@ -206,6 +228,7 @@ func (m *Machine) NextDeadline() time.Time {
 			consider(mem.deadline)
 		}
 	}
+	m.consumerDeadline(consider)
 	consider(m.nextRetention)
 	return next
 }
@@ -248,6 +271,7 @@ func (m *Machine) Tick(now time.Time) {
 			m.joinTimerFired(now, g)
 		}
 	}
+	m.tickConsumers(now)
 	if due(m.nextRetention) {
 		m.expireOffsets(now)
 		m.nextRetention = now.Add(m.cfg.RetentionCheck)
@@ -298,6 +322,13 @@ func (m *Machine) ListGroups(states, types []string) ([]GroupListing, error) {
 			out = append(out, l)
 		}
 	}
+	for _, id := range sortedKeys(m.consumers) {
+		l := GroupListing{ID: id, ProtocolType: "consumer", State: m.consumers[id].State(), Type: "consumer"}
+		if match(states, l.State) && match(types, l.Type) {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b GroupListing) int { return strings.Compare(a.ID, b.ID) })
 	return out, err
 }
 
@@ -326,6 +357,8 @@ func (m *Machine) DescribeGroup(groupID string) (GroupDescription, error) {
 	}
 	g := m.groups[groupID]
 	if g == nil {
+		// A consumer group is not a classic group: Kafka describes it as
+		// Dead (GROUP_ID_NOT_FOUND from DescribeGroups v6).
 		return GroupDescription{ID: groupID, State: Dead.String()}, nil
 	}
 	d := GroupDescription{ID: groupID, State: g.state.String(), ProtocolType: g.protocolType}
@@ -353,6 +386,10 @@ type DeleteResult struct{ Err error }
 func (m *Machine) DeleteGroup(now time.Time, to ReplyID, groupID string) {
 	if err := m.check(groupID); err != nil {
 		m.reply(to, &DeleteResult{Err: err})
+		return
+	}
+	if cg := m.consumers[groupID]; cg != nil {
+		m.consumerDeleteGroup(to, cg)
 		return
 	}
 	g := m.groups[groupID]

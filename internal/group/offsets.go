@@ -2,6 +2,7 @@ package group
 
 import (
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -79,6 +80,10 @@ func (m *Machine) Commit(now time.Time, to ReplyID, req CommitRequest) {
 		m.reply(to, &CommitResult{Err: err})
 		return
 	}
+	if cg := m.consumers[req.Group]; cg != nil {
+		m.consumerCommit(now, to, cg, req)
+		return
+	}
 	g := m.groups[req.Group]
 	if g == nil {
 		switch {
@@ -143,18 +148,23 @@ func (m *Machine) FetchOffsets(groupID string, tps []TopicPartition) (map[TopicP
 		return nil, err
 	}
 	out := map[TopicPartition]Offset{}
-	g := m.groups[groupID]
-	if g == nil {
+	offsets := map[TopicPartition]Offset(nil)
+	if g := m.groups[groupID]; g != nil {
+		offsets = g.offsets
+	} else if cg := m.consumers[groupID]; cg != nil {
+		offsets = cg.offsets
+	}
+	if offsets == nil {
 		return out, nil
 	}
 	if tps == nil {
-		for tp, o := range g.offsets {
+		for tp, o := range offsets {
 			out[tp] = o
 		}
 		return out, nil
 	}
 	for _, tp := range tps {
-		if o, ok := g.offsets[tp]; ok {
+		if o, ok := offsets[tp]; ok {
 			out[tp] = o
 		}
 	}
@@ -171,6 +181,10 @@ func (m *Machine) DeleteOffsets(now time.Time, to ReplyID, groupID string, tps [
 	}
 	if err := m.check(groupID); err != nil {
 		m.reply(to, &CommitResult{Err: err})
+		return
+	}
+	if cg := m.consumers[groupID]; cg != nil {
+		m.consumerDeleteOffsets(to, cg, tps)
 		return
 	}
 	g := m.groups[groupID]
@@ -244,6 +258,7 @@ func (m *Machine) expireOffsets(now time.Time) {
 			byPartition[g.partition] = append(byPartition[g.partition], Record{Key: groupKey(id)})
 		}
 	}
+	m.expireConsumerOffsets(now, byPartition)
 	for p, recs := range byPartition {
 		m.write(p, recs, func(time.Time, error) {})
 	}
@@ -256,16 +271,31 @@ type Loader struct {
 	partition int32
 	offsets   map[string]map[TopicPartition]Offset
 	meta      map[string]*loadedGroup
+	consumers map[string]loadedConsumer
 }
 
 // NewLoader starts replaying partition p.
 func NewLoader(p int32) *Loader {
-	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}}
+	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}, consumers: map[string]loadedConsumer{}}
 }
 
 // Apply replays one record (a nil value is a tombstone). Records of other
 // kinds (KIP-848, share groups) are skipped.
 func (l *Loader) Apply(key, value []byte) error {
+	if len(key) >= 2 && binary.BigEndian.Uint16(key) == consumerGroupMetadataKeyVersion {
+		id, epoch, err := decodeConsumerGroupRecord(key, value)
+		if err != nil {
+			return err
+		}
+		if epoch < 0 {
+			delete(l.consumers, id)
+			delete(l.offsets, id)
+		} else {
+			l.consumers[id] = loadedConsumer{epoch: epoch}
+			delete(l.meta, id)
+		}
+		return nil
+	}
 	d, ok, err := decodeRecord(key, value)
 	if err != nil || !ok {
 		return err
@@ -278,6 +308,7 @@ func (l *Loader) Apply(key, value []byte) error {
 			delete(l.offsets, d.group)
 		} else {
 			l.meta[d.group] = d.meta
+			delete(l.consumers, d.group)
 		}
 		return nil
 	}
