@@ -66,6 +66,9 @@ func (f fakeController) Image() *metadata.Image {
 
 func (f fakeController) Subscribe(func(prev, next *metadata.Image)) {}
 
+// Fresh: the fake is always in touch with its (imaginary) quorum.
+func (f fakeController) Fresh() bool { return true }
+
 // AlterISR applies Kafka's AlterPartition checks and publishes the change.
 func (f fakeController) AlterISR(_ context.Context, topic string, part int32, epoch int32, isr []int32) error {
 	c := f.c
