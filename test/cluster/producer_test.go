@@ -46,38 +46,53 @@ func startProducer(t *testing.T, bootstrap, topic string, chk *testkit.Checker) 
 		kgo.MaxBufferedRecords(500),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 		kgo.MetadataMinAge(250*time.Millisecond),
-		// A frozen (SIGSTOP) or cut-off leader never answers: give up on a
-		// produce request after 8s instead of franz-go's 20s, so the
-		// producer looks for the new leader within the failover bound.
-		kgo.ProduceRequestTimeout(5*time.Second),
-		kgo.RequestTimeoutOverhead(3*time.Second),
+		// A frozen (SIGSTOP) or cut-off node never answers: give up on a
+		// produce request after 6s and on any other request (metadata
+		// included) after 2s, instead of franz-go's 20s and 10s, so the
+		// producer finds the new leader within the failover bound.
+		kgo.ProduceRequestTimeout(4*time.Second),
+		kgo.RequestTimeoutOverhead(2*time.Second),
 	)
 	go p.run()
 	return p
 }
 
+// producePerTick records are produced every tick of producerTick: at most
+// 5,000 records a second, enough to keep every partition busy through a
+// failover while keeping the checker's memory and the read-back small.
+const (
+	producePerTick = 50
+	producerTick   = 10 * time.Millisecond
+)
+
 func (p *producer) run() {
 	defer close(p.done)
-	for i := 0; ; i++ {
+	tick := time.NewTicker(producerTick)
+	defer tick.Stop()
+	for i := 0; ; {
 		select {
 		case <-p.stop:
 			return
-		default:
+		case <-tick.C:
 		}
-		r := &kgo.Record{Topic: p.topic, Partition: int32(i % partitions), Value: value100("franz", i)}
-		p.chk.Attempt(r)
-		// Produce blocks while MaxBufferedRecords are in flight, which
-		// paces this loop to the cluster.
-		p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-			p.chk.Done(r, err)
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if err == nil {
-				p.mu.acked[r.Partition]++
-			} else {
-				p.mu.lastErr = err
-			}
-		})
+		for range producePerTick {
+			r := &kgo.Record{Topic: p.topic, Partition: int32(i % partitions), Value: value100("franz", i)}
+			i++
+			p.chk.Attempt(r)
+			// Produce blocks while MaxBufferedRecords are in flight,
+			// which holds this loop back while a partition has no
+			// usable leader.
+			p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+				p.chk.Done(r, err)
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if err == nil {
+					p.mu.acked[r.Partition]++
+				} else {
+					p.mu.lastErr = err
+				}
+			})
+		}
 	}
 }
 
