@@ -1,0 +1,233 @@
+package groups_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/testkit"
+)
+
+// KIP-848 consumer groups (group.protocol=consumer) with real clients: two
+// members share a four-partition topic and read every record exactly once
+// between them, commit, one leaves and the other takes over its
+// partitions, and a new member resumes from the commits.
+
+const partitions848 = 4
+
+// member848 is one running consumer: records it read, by key, with a count
+// to catch a record read twice.
+type member848 struct {
+	mu   sync.Mutex
+	got  map[string]recordID
+	dups []string
+}
+
+func (m *member848) add(key string, id recordID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.got[key]; ok {
+		m.dups = append(m.dups, key)
+	}
+	m.got[key] = id
+}
+
+func (m *member848) snapshot() (map[string]recordID, []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]recordID, len(m.got))
+	for k, v := range m.got {
+		out[k] = v
+	}
+	return out, append([]string(nil), m.dups...)
+}
+
+// describe848 asks ConsumerGroupDescribe about group.
+func describe848(t *testing.T, addr, group string) (kmsg.ConsumerGroupDescribeResponseGroup, error) {
+	t.Helper()
+	cl := testkit.NewClient(t, addr)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return kmsg.ConsumerGroupDescribeResponseGroup{}, err
+	}
+	g := resp.Groups[0]
+	return g, kerr.ErrorForCode(g.ErrorCode)
+}
+
+// waitAssigned polls until the group is Stable with n members that
+// together own every partition of the topic.
+func waitAssigned(t *testing.T, addr, group string, n int) kmsg.ConsumerGroupDescribeResponseGroup {
+	t.Helper()
+	var last kmsg.ConsumerGroupDescribeResponseGroup
+	pollUntil(t, fmt.Sprintf("%d members owning all partitions", n), 90*time.Second, func() bool {
+		g, err := describe848(t, addr, group)
+		if err != nil || g.State != "Stable" || len(g.Members) != n {
+			return false
+		}
+		owned := 0
+		for _, m := range g.Members {
+			if len(m.Assignment.TopicPartitions) == 0 {
+				return false
+			}
+			for _, tp := range m.Assignment.TopicPartitions {
+				owned += len(tp.Partitions)
+			}
+		}
+		last = g
+		return owned == partitions848
+	})
+	return last
+}
+
+// runFranz848 starts a franz-go member using the consumer group protocol
+// with the given server-side balancer; stop commits what it read and
+// leaves the group.
+func runFranz848(t *testing.T, addr, group, topic, name string, bal kgo.GroupBalancer) (*member848, func()) {
+	m := &member848{got: map[string]recordID{}}
+	cl := testkit.NewClient(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer(),
+		kgo.Balancers(bal), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ClientID(name))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) { m.add(string(r.Key), recordID{r.Partition, r.Offset}) })
+			// Commit as we go, so a partition that moves resumes where
+			// this member stopped.
+			if fs.NumRecords() > 0 {
+				cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := cl.CommitUncommittedOffsets(cctx); err != nil {
+					t.Logf("%s: commit: %v", name, err)
+				}
+				ccancel()
+			}
+		}
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer ccancel()
+			if err := cl.CommitUncommittedOffsets(cctx); err != nil {
+				t.Errorf("%s: final commit: %v", name, err)
+			}
+			cl.Close() // leaves the group (member epoch -1)
+		})
+	}
+	t.Cleanup(stop)
+	return m, stop
+}
+
+func TestKIP848Franz(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		bal      kgo.GroupBalancer
+		assignor string
+	}{
+		{"uniform", kgo.CooperativeStickyBalancer(), "uniform"},
+		{"range", kgo.RangeBalancer(), "range"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := startBroker(t)
+			topic := testkit.TopicName(t, "")
+			testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
+			g := groupName(t)
+
+			m1, stop1 := runFranz848(t, b.Addr(), g, topic, "m1", c.bal)
+			m2, stop2 := runFranz848(t, b.Addr(), g, topic, "m2", c.bal)
+			d := waitAssigned(t, b.Addr(), g, 2)
+			if d.AssignorName != c.assignor {
+				t.Errorf("assignor %q, want %q", d.AssignorName, c.assignor)
+			}
+			for _, mem := range d.Members {
+				if mem.MemberEpoch != d.Epoch || len(mem.TargetAssignment.TopicPartitions) != 1 {
+					t.Errorf("member %+v of a stable group at epoch %d", mem, d.Epoch)
+				}
+			}
+
+			first := produce848(t, b.Addr(), topic, "a", 400)
+			pollUntil(t, "both members read the first batch", 60*time.Second, func() bool {
+				a, _ := m1.snapshot()
+				b, _ := m2.snapshot()
+				return len(a)+len(b) >= len(first)
+			})
+			got1, dups1 := m1.snapshot()
+			got2, dups2 := m2.snapshot()
+			if len(got1) == 0 || len(got2) == 0 {
+				t.Fatalf("one member read nothing: m1 %d, m2 %d", len(got1), len(got2))
+			}
+			if len(dups1)+len(dups2) > 0 {
+				t.Fatalf("records read twice: %v %v", dups1, dups2)
+			}
+			both := map[string]recordID{}
+			for k, v := range got1 {
+				both[k] = v
+			}
+			for k, v := range got2 {
+				if _, ok := both[k]; ok {
+					t.Fatalf("record %q read by both members", k)
+				}
+				both[k] = v
+			}
+			requireExactly(t, first, both)
+
+			// m1 leaves: m2 owns everything and reads only new records.
+			stop1()
+			waitAssigned(t, b.Addr(), g, 1)
+			second := produce848(t, b.Addr(), topic, "b", 200)
+			pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
+				a, _ := m2.snapshot()
+				n := 0
+				for k := range keysOf(second) {
+					if _, ok := a[k]; ok {
+						n++
+					}
+				}
+				return n == len(second)
+			})
+			got2, dups2 = m2.snapshot()
+			if len(dups2) > 0 {
+				t.Fatalf("m2 read records twice after taking over: %v", dups2)
+			}
+			stop2()
+			want := ends(t, b.Addr(), topic)
+			if got := committed(t, b.Addr(), g, topic); !equalOffsets(got, want) {
+				t.Fatalf("committed %v, want the high watermarks %v", got, want)
+			}
+
+			// A new member resumes from the commits.
+			third := produce848(t, b.Addr(), topic, "c", 100)
+			m3, stop3 := runFranz848(t, b.Addr(), g, topic, "m3", c.bal)
+			pollUntil(t, "m3 read the third batch", 60*time.Second, func() bool {
+				a, _ := m3.snapshot()
+				return len(a) >= len(third)
+			})
+			stop3()
+			got3, _ := m3.snapshot()
+			requireExactly(t, third, got3)
+		})
+	}
+}
+
+// produce848 writes n records spread over the four partitions.
+func produce848(t *testing.T, addr, topic, prefix string, n int) []*kgo.Record {
+	t.Helper()
+	recs := testkit.MakeRecords(topic, prefix, n, partitions848)
+	testkit.ProduceSync(t, testkit.NewClient(t, addr, testkit.ManualPartitioner()), recs)
+	return recs
+}
