@@ -345,9 +345,10 @@ func (c *Cluster) shutdown() {
 		<-exited
 	}
 	for _, nd := range c.nodes {
-		if nd.walProxy != nil {
-			nd.walProxy.Close()
-			nd.raftProxy.Close()
+		for _, p := range []*Proxy{nd.walProxy, nd.raftProxy} {
+			if p != nil {
+				p.Close()
+			}
 		}
 	}
 }
