@@ -1,0 +1,190 @@
+package groups_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strom-broker/strom/internal/testkit"
+)
+
+// member848Jar builds test/groups/java848 (a Java KafkaConsumer with
+// group.protocol=consumer), cached by a hash of its sources.
+func member848Jar(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"java", "mvn"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed; the Java consumer needs a JDK 17+ and Maven", tool)
+		}
+	}
+	root, err := testkit.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(root, "test", "groups", "java848")
+	h := sha256.New()
+	err = filepath.WalkDir(proj, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if err == nil && d.Name() == "target" {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(proj, path)
+		h.Write([]byte(rel))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("hash %s: %v", proj, err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	buildDir := filepath.Join(cache, "strom-test", "member848-"+hex.EncodeToString(h.Sum(nil))[:16])
+	jar := filepath.Join(buildDir, "strom-member848.jar")
+	if _, err := os.Stat(jar); err == nil {
+		return jar
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "mvn", "-q", "-B", "-f", filepath.Join(proj, "pom.xml"),
+		"-Dmember848.buildDir="+buildDir, "package")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mvn package %s: %v\n%s", proj, err, out)
+	}
+	return jar
+}
+
+// runJava848 starts one Java member process; stop closes its stdin, which
+// makes it close the consumer (leaving the group), and waits for it.
+func runJava848(t *testing.T, jar, addr, group, topic, name string) (*member848, func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	cmd := exec.CommandContext(ctx, "java", "-jar", jar, addr, group, topic, name)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start java: %v", err)
+	}
+	m := &member848{got: map[string]recordID{}}
+	closed := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		saw := false
+		for sc.Scan() {
+			var key string
+			var id recordID
+			if _, err := fmt.Sscanf(sc.Text(), "record %s %d %d", &key, &id.partition, &id.offset); err == nil {
+				m.add(key, id)
+			}
+			saw = saw || sc.Text() == "closed"
+		}
+		io.Copy(io.Discard, stdout)
+		closed <- saw
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stdin.Close()
+			saw := <-closed
+			err := cmd.Wait()
+			cancel()
+			if err != nil || !saw {
+				t.Errorf("%s: java member did not close cleanly (%v):\n%s", name, err, stderr.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return m, stop
+}
+
+func TestKIP848Java(t *testing.T) {
+	jar := member848Jar(t)
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
+	g := groupName(t)
+
+	m1, stop1 := runJava848(t, jar, b.Addr(), g, topic, "m1")
+	m2, stop2 := runJava848(t, jar, b.Addr(), g, topic, "m2")
+	waitAssigned(t, b.Addr(), g, 2)
+
+	first := produce848(t, b.Addr(), topic, "a", 200)
+	pollUntil(t, "both members read the first batch", 60*time.Second, func() bool {
+		a, _ := m1.snapshot()
+		b, _ := m2.snapshot()
+		return len(a)+len(b) >= len(first)
+	})
+	got1, dups1 := m1.snapshot()
+	got2, dups2 := m2.snapshot()
+	if len(got1) == 0 || len(got2) == 0 || len(dups1)+len(dups2) > 0 {
+		t.Fatalf("m1 read %d, m2 %d; read twice: %v %v", len(got1), len(got2), dups1, dups2)
+	}
+	both := map[string]recordID{}
+	for _, got := range []map[string]recordID{got1, got2} {
+		for k, v := range got {
+			if _, ok := both[k]; ok {
+				t.Fatalf("record %q read by both members", k)
+			}
+			both[k] = v
+		}
+	}
+	requireExactly(t, first, both)
+
+	// m1 leaves: m2 takes over its partitions from the commits.
+	stop1()
+	waitAssigned(t, b.Addr(), g, 1)
+	second := produce848(t, b.Addr(), topic, "b", 100)
+	pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
+		a, _ := m2.snapshot()
+		for k := range keysOf(second) {
+			if _, ok := a[k]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, dups := m2.snapshot(); len(dups) > 0 {
+		t.Fatalf("m2 read records twice after taking over: %v", dups)
+	}
+	stop2()
+	if got, want := committed(t, b.Addr(), g, topic), ends(t, b.Addr(), topic); !equalOffsets(got, want) {
+		t.Fatalf("committed %v, want the high watermarks %v", got, want)
+	}
+
+	// A new member resumes from the commits.
+	third := produce848(t, b.Addr(), topic, "c", 60)
+	m3, stop3 := runJava848(t, jar, b.Addr(), g, topic, "m3")
+	pollUntil(t, "m3 read the third batch", 60*time.Second, func() bool {
+		a, _ := m3.snapshot()
+		return len(a) >= len(third)
+	})
+	stop3()
+	got3, _ := m3.snapshot()
+	requireExactly(t, third, got3)
+}
