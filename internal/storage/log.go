@@ -10,7 +10,8 @@
 // (Read, OffsetForTimestamp, ...) only wait for the short in-memory update
 // that publishes an append. Segment files are reference counted: a ReadResult
 // keeps its file open until Release even if retention deletes the segment.
-// Lock order: appendMu, then syncMu, then mu.
+// Compaction (compact.go) runs beside all of this and takes appendMu only to
+// swap rewritten segments in. Lock order: cleaner.run, appendMu, syncMu, mu.
 package storage
 
 import (
@@ -108,6 +109,7 @@ type Log struct {
 	rpMu sync.Mutex // serializes recovery-point writes
 
 	epochScratch []epochEntry // owned by the appender (appendMu)
+	cleaner      cleanerState // log compaction, see compact.go
 	scanned      int          // segments CRC-scanned by Open, for tests
 }
 
@@ -124,6 +126,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	l := &Log{dir: dir, logger: logger.With("dir", dir), now: time.Now}
 	l.syncCond = sync.NewCond(&l.syncMu)
+	l.cleaner.init()
 	l.mu.cfg = cfg.normalized()
 	if err := l.load(); err != nil {
 		for _, s := range l.mu.segments {
@@ -225,6 +228,7 @@ func (l *Log) fail(err error) {
 // Close syncs everything, writes the indexes and the clean-shutdown marker,
 // and releases the files (those in use by a ReadResult close on Release).
 func (l *Log) Close() error {
+	l.stopCleaner()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	return l.closeLocked()
@@ -267,6 +271,7 @@ func (l *Log) closeLocked() error {
 
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
+	l.stopCleaner()
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	cerr := l.closeLocked()

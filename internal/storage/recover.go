@@ -29,6 +29,9 @@ func (l *Log) load() error {
 	if l.mu.epochs, err = loadEpochCache(l.dir); err != nil {
 		return err
 	}
+	if err := completeSwaps(l.dir, l.logger); err != nil {
+		return err
+	}
 	bases, err := l.listSegments()
 	if err != nil {
 		return err
@@ -239,7 +242,7 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 		buf, err = readBatch(br, buf[:0], fileSize-pos)
 		var h record.BatchHeader
 		if err == nil {
-			h, err = record.Validate(buf)
+			h, err = validateStored(buf)
 		}
 		if err == nil && (h.BaseOffset < s.next || relOverflow(s.base, h.LastOffset())) {
 			err = fmt.Errorf("batch offset %d, expected at least %d: %w", h.BaseOffset, s.next, record.ErrCorrupt)

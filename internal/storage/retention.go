@@ -168,6 +168,7 @@ func (l *Log) Truncate(offset int64) error {
 		l.mu.Unlock()
 		return l.truncateFully(offset)
 	}
+	l.cleanerTruncated(offset) // a compaction run must not swap in what this removes
 	i := l.segmentForLocked(offset)
 	s := l.mu.segments[i]
 	start, cfg := s.lookup(offset), l.mu.cfg
@@ -229,6 +230,7 @@ func truncationPoint(s *segment, offset, start int64) (int64, error) {
 
 // truncateFully replaces the whole log by an empty one starting at offset. Needs appendMu.
 func (l *Log) truncateFully(offset int64) error {
+	l.cleanerTruncated(offset)
 	l.pauseSync()
 	defer l.resumeSync()
 	l.mu.Lock()

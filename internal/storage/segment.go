@@ -191,12 +191,18 @@ func (s *segment) indexFull(maxIndexBytes int32) bool {
 
 // writeIndexes writes both index files from memory and fsyncs them.
 func (s *segment) writeIndexes() error {
+	return s.writeIndexesTo(s.indexPath(), s.timeIndexPath())
+}
+
+// writeIndexesTo is writeIndexes to the given paths (compaction writes a
+// rewritten segment's indexes under temporary names).
+func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 	buf := make([]byte, 0, len(s.index)*indexEntrySize)
 	for _, e := range s.index {
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 		buf = binary.BigEndian.AppendUint32(buf, e.pos)
 	}
-	if err := writeFileSync(s.indexPath(), buf); err != nil {
+	if err := writeFileSync(indexPath, buf); err != nil {
 		return err
 	}
 	buf = make([]byte, 0, len(s.tindex)*timeIndexEntrySize)
@@ -204,7 +210,7 @@ func (s *segment) writeIndexes() error {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 	}
-	if err := writeFileSync(s.timeIndexPath(), buf); err != nil {
+	if err := writeFileSync(timeIndexPath, buf); err != nil {
 		return err
 	}
 	s.indexDirty = false
