@@ -237,7 +237,9 @@ func validAssignor(name string) bool { return name == AssignorUniform || name ==
 // durable.
 func (m *Machine) ConsumerHeartbeat(now time.Time, to ReplyID, req ConsumerHeartbeatRequest) {
 	res, recs, cg := m.consumerHeartbeat(now, req)
-	res.HeartbeatInterval = m.cfg.ConsumerHeartbeatInterval
+	if res.Err == nil && res.MemberEpoch >= 0 {
+		res.HeartbeatInterval = m.cfg.ConsumerHeartbeatInterval // not on a leave, as in Kafka
+	}
 	if len(recs) == 0 {
 		m.reply(to, res)
 		return
@@ -522,6 +524,12 @@ func (m *Machine) removeConsumerMember(now time.Time, cg *consumerGroup, mem *co
 // record to write.
 func (m *Machine) bumpEpoch(now time.Time, cg *consumerGroup) Record {
 	cg.epoch++
+	if len(cg.members) == 0 {
+		// Nobody to assign to: as in Kafka, the target (and its epoch)
+		// waits for the next member.
+		cg.target, cg.subscribed = map[string]partSet{}, map[string]TopicMeta{}
+		return consumerGroupRecord(cg.id, cg.epoch)
+	}
 	cg.subscribed = m.subscribedTopics(cg)
 	cg.assignor = m.pickAssignor(cg)
 	cg.target = computeTarget(cg.assignor, cg.members, cg.subscribed, cg.target)
