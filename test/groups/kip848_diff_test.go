@@ -142,7 +142,9 @@ func transcript848(t *testing.T, addr string) []string {
 		for _, g := range resp.Groups {
 			line := fmt.Sprintf("%s: describe %s %s state=%s epoch=%d assignment-epoch=%d assignor=%s", what, g.Group, errName(g.ErrorCode), g.State, g.Epoch, g.AssignmentEpoch, g.AssignorName)
 			members := slices.Clone(g.Members)
-			slices.SortFunc(members, func(a, b kmsg.ConsumerGroupDescribeResponseGroupMember) int { return strings.Compare(a.MemberID, b.MemberID) })
+			slices.SortFunc(members, func(a, b kmsg.ConsumerGroupDescribeResponseGroupMember) int {
+				return strings.Compare(a.MemberID, b.MemberID)
+			})
 			for _, m := range members {
 				n := func(a kmsg.Assignment) int {
 					c := 0
@@ -248,4 +250,3 @@ func errName(code int16) string {
 	}
 	return kerr.ErrorForCode(code).Error()
 }
-
