@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -346,11 +347,30 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	if !syncOnAck(cfg) && p.log.UnflushedMessages() > 0 && now.Sub(last) >= time.Duration(cfg.FlushMs)*time.Millisecond {
 		p.requestFlush()
 	}
-	if retention {
+	// cleanup.policy=compact alone never deletes by time or size, as in Kafka.
+	if retention && cfg.CleanupPolicy != "compact" {
 		if n, err := p.log.ApplyRetention(now); err != nil {
 			p.logger.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {
 			p.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n)
+		}
+	}
+	// Log compaction reads and rewrites whole segments: it runs in the
+	// background, below the high watermark, when enough of the log is dirty.
+	if strings.Contains(cfg.CleanupPolicy, "compact") {
+		ccfg, from := storage.DefaultCompactConfig(), min(p.HighWatermark(), p.log.FlushedOffset())
+		if p.log.CompactionDue(now, ccfg, from) {
+			p.bg.Add(1)
+			go func() {
+				defer p.bg.Done()
+				st, err := p.log.Compact(now, ccfg, from)
+				if err != nil {
+					p.logger.Warn("compaction failed", "topic", p.Topic, "partition", p.Index, "err", err)
+				} else if st.SegmentsWritten > 0 {
+					p.logger.Info("compacted log", "topic", p.Topic, "partition", p.Index,
+						"bytes_read", st.BytesRead, "bytes_written", st.BytesWritten, "records_removed", st.RecordsRemoved)
+				}
+			}()
 		}
 	}
 }
