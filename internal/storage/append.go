@@ -25,8 +25,9 @@ func (l *Log) Append(batches []byte, epoch int32) (AppendInfo, error) {
 
 // AppendAsFollower appends batches keeping their offsets and epochs, for
 // replication. Each batch is checked with record.Validate (a fetch response's
-// trailing partial batch must be cut off first, see record.SplitPartial); the first base offset must equal the log end offset and offsets
-// must increase (gaps are allowed). New epochs found in the batches are
+// trailing partial batch must be cut off first, see record.SplitPartial); base
+// offsets must be at least the log end offset and increase (gaps are allowed:
+// compaction leaves them, also before the first batch of a fetch). New epochs found in the batches are
 // recorded in the leader-epoch checkpoint.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 	return l.append(batches, -1, true)
@@ -58,7 +59,8 @@ func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, er
 			if _, err := validateStored(b); err != nil {
 				return err
 			}
-			if h.BaseOffset < next || (info.NumBatches == 0 && h.BaseOffset != leo) {
+			// A gap, even before the first batch, is what compaction leaves (Kafka allows it too).
+			if h.BaseOffset < next {
 				return fmt.Errorf("batch base offset %d at log end offset %d: %w", h.BaseOffset, next, ErrOffsetMismatch)
 			}
 			if e := h.PartitionLeaderEpoch; e > latest {

@@ -278,7 +278,7 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom int64) (
 	defer func() { <-compactSlots }()
 
 	st.Ran, st.FirstDirty = true, firstDirty
-	c := &cleaner{l: l, cfg: cfg, lcfg: lcfg, now: now.UnixMilli(), stats: &st,
+	c := &cleaner{l: l, cfg: cfg, lcfg: lcfg, now: now.UnixMilli(), stats: &st, gen: gen,
 		keys: make(map[[16]byte]int64), minHorizon: math.MaxInt64}
 	var err error
 	if c.lastOfProducer, err = l.producerLastOffsets(); err != nil {
@@ -312,9 +312,10 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom int64) (
 // errCleanerStopped stops a run when the log closes.
 var errCleanerStopped = errors.New("storage: compaction stopped")
 
-// finishAborted turns a stop by Close into Aborted, and wraps other errors.
+// finishAborted turns a stop by Close, or a read error after a truncation
+// cut a segment being read, into Aborted, and wraps other errors.
 func (c *cleaner) finishAborted(err error) (CompactStats, error) {
-	if errors.Is(err, errCleanerStopped) {
+	if errors.Is(err, errCleanerStopped) || (c.l.cleaner.gen.Load() != c.gen && !errors.Is(err, errSwapCommitted)) {
 		c.stats.Aborted = true
 		return *c.stats, nil
 	}
@@ -357,7 +358,8 @@ type cleaner struct {
 	l              *Log
 	cfg            CompactConfig
 	lcfg           Config
-	now            int64 // ms
+	now            int64  // ms
+	gen            uint64 // truncation generation the run started in
 	stats          *CompactStats
 	keys           map[[16]byte]int64 // hash of key -> latest offset in [firstDirty, mapEnd)
 	mapEnd         int64              // records at or above are kept as they are

@@ -678,3 +678,72 @@ func TestCloseStopsCompaction(t *testing.T) {
 		t.Fatalf("compact after close: %v", err)
 	}
 }
+
+func TestCompactOffsetMapFull(t *testing.T) {
+	l := openLog(t, t.TempDir(), testConfig())
+	defer l.Close()
+	for i := 0; i < 600; i += 3 {
+		var recs []kv
+		for j := i; j < i+3; j++ {
+			recs = append(recs, kv{[]byte(fmt.Sprintf("k%d", j/60)), []byte(fmt.Sprintf("v%d", j))})
+		}
+		mustAppend(t, l, keyedBatch(t, batchOpts{codec: record.CodecSnappy}, baseTs+int64(i), recs), 1)
+	}
+	before, _ := readRecords(t, l)
+	cleanEnd := activeBase(l)
+	cfg := forceConfig()
+	cfg.MaxMapEntries = 4
+	var ends []int64
+	for range 10 {
+		st, err := l.Compact(time.UnixMilli(baseTs), cfg, l.LogEndOffset())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Ran {
+			break
+		}
+		ends = append(ends, st.EndOffset)
+		got, _ := readRecords(t, l)
+		checkLatestPerKey(t, got, before)
+	}
+	if len(ends) < 2 || ends[0] >= cleanEnd || ends[len(ends)-1] != cleanEnd {
+		t.Fatalf("runs ended at %v: want several, the last at %d", ends, cleanEnd)
+	}
+	got, _ := readRecords(t, l)
+	sameRecords(t, got, expectCompacted(before, cleanEnd, false))
+}
+
+func TestFollowerAcceptsCompactedBatches(t *testing.T) {
+	leader := openLog(t, t.TempDir(), testConfig())
+	defer leader.Close()
+	fillKeyed(t, leader, record.CodecGzip, 300, 10)
+	if _, err := leader.Compact(time.UnixMilli(baseTs), forceConfig(), leader.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := readRecords(t, leader)
+	follower := openLog(t, t.TempDir(), testConfig())
+	defer follower.Close()
+	for off := int64(0); off < leader.LogEndOffset(); {
+		rr, err := leader.Read(off, 1<<20, leader.LogEndOffset(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err := rr.AppendTo(nil)
+		rr.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := follower.AppendAsFollower(buf); err != nil {
+			t.Fatalf("follower append at %d: %v", off, err)
+		}
+		off = follower.LogEndOffset()
+	}
+	got, _ := readRecords(t, follower)
+	sameRecords(t, got, want)
+	// A compacted batch is still refused when its CRC is wrong.
+	b := keyedBatch(t, batchOpts{}, baseTs, kvs("a", "1"))
+	b[len(b)-1] ^= 1
+	if _, err := validateStored(b); err == nil {
+		t.Fatal("validateStored accepted a bad CRC")
+	}
+}

@@ -571,10 +571,14 @@ func TestAppendAsFollower(t *testing.T) {
 			t.Fatalf("epoch %d: leader %d,%d follower %d,%d", ep, e1, o1, e2, o2)
 		}
 	}
-	// Offsets that do not continue the log are refused.
+	// Offsets below the log end are refused; a gap (compaction) is not.
 	b := makeBatch(t, 1, baseTs, record.CodecNone)
-	record.SetBaseOffset(b, follower.LogEndOffset()+5)
+	record.SetBaseOffset(b, follower.LogEndOffset()-1)
 	if _, err := follower.AppendAsFollower(b); !errors.Is(err, ErrOffsetMismatch) {
+		t.Fatalf("overlap: %v", err)
+	}
+	record.SetBaseOffset(b, follower.LogEndOffset()+5)
+	if _, err := follower.AppendAsFollower(b); err != nil {
 		t.Fatalf("gap: %v", err)
 	}
 }
