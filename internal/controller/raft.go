@@ -206,9 +206,6 @@ func (c *Raft) observeLeader() {
 		c.fsm.setLeader(leader)
 		isLeader := c.r.State() == raft.Leader
 		if isLeader && !wasLeader {
-			c.mu.Lock()
-			c.mu.lastSeen = map[int32]time.Time{}
-			c.mu.Unlock()
 			if c.Image().ClusterID == "" {
 				go c.propose(context.Background(), &Command{Op: opInit, ClusterID: metadata.NewTopicID().String()})
 			}

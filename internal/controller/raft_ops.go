@@ -310,6 +310,7 @@ func (c *Raft) leaderLoop() {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	lastPreferred := time.Now()
+	wasLeader := false
 	for {
 		select {
 		case <-c.stop:
@@ -317,7 +318,16 @@ func (c *Raft) leaderLoop() {
 		case <-t.C:
 		}
 		if c.r.State() != raft.Leader {
+			wasLeader = false
 			continue
+		}
+		if !wasLeader {
+			// A new term: heartbeats seen in an earlier term say nothing
+			// about now; every broker gets a full session from here.
+			wasLeader = true
+			c.mu.Lock()
+			c.mu.lastSeen = map[int32]time.Time{}
+			c.mu.Unlock()
 		}
 		now := time.Now()
 		im := c.Image()

@@ -40,6 +40,11 @@ type Registry struct {
 	lagMax   time.Duration
 	bg       sync.WaitGroup // ISR changes in flight, of every partition
 
+	// applyMu serializes Apply with Close, so that a metadata change
+	// arriving during shutdown cannot reopen a partition being closed.
+	applyMu sync.Mutex
+	closed  bool // guarded by applyMu
+
 	mu struct {
 		sync.RWMutex
 		parts map[Key]*Partition
@@ -113,6 +118,11 @@ func hosts(p metadata.Partition, node int32) bool {
 // Apply brings the hosted partitions in line with next. Errors opening a
 // partition are returned (all of them joined) after the rest are applied.
 func (r *Registry) Apply(next *metadata.Image) error {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if r.closed {
+		return nil
+	}
 	var errs []error
 	want := map[Key]bool{}
 	defaults := next.LogDefaults(r.defaults)
@@ -206,6 +216,9 @@ func (r *Registry) Tick(now time.Time, retention bool) {
 
 // Close closes every partition cleanly.
 func (r *Registry) Close() error {
+	r.applyMu.Lock()
+	r.closed = true
+	r.applyMu.Unlock()
 	r.mu.Lock()
 	parts := r.mu.parts
 	r.mu.parts = map[Key]*Partition{}
