@@ -241,6 +241,19 @@ func transcript848(t *testing.T, addr string) []string {
 	describe("empty")
 	delResp = request(del).(*kmsg.DeleteGroupsResponse)
 	out = append(out, fmt.Sprintf("DeleteGroups when empty: %s", errName(delResp.Groups[0].ErrorCode)))
+
+	// A static member leaves for now (epoch -2) and a new process with
+	// its instance id takes its place and partitions.
+	inst := kmsg.StringPtr("instance-1")
+	hb("static s1 joins", hbArgs{member: "s1", instance: inst, join: true})
+	hb("s2 with s1's instance id", hbArgs{member: "s2", instance: inst, join: true})
+	hb("s1 with another instance id", hbArgs{member: "s1", instance: kmsg.StringPtr("instance-2"), epoch: 5, owned: []int32{}})
+	hb("s1 leaves for now", hbArgs{member: "s1", instance: inst, epoch: -2})
+	describe("static member away")
+	hb("s2 takes s1's place", hbArgs{member: "s2", instance: inst, join: true})
+	hb("s1 comes back late", hbArgs{member: "s1", instance: inst, epoch: 5, owned: []int32{}})
+	describe("static member replaced")
+	hb("s2 leaves", hbArgs{member: "s2", instance: inst, epoch: -1})
 	return out
 }
 

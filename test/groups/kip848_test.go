@@ -231,3 +231,101 @@ func produce848(t *testing.T, addr, topic, prefix string, n int) []*kgo.Record {
 	testkit.ProduceSync(t, testkit.NewClient(t, addr, testkit.ManualPartitioner()), recs)
 	return recs
 }
+
+// TestKIP848FranzBrokerRestart: commits and the group epoch survive a
+// broker restart; the old member id is gone (membership is not
+// persisted), and a new member resumes from the commits.
+func TestKIP848FranzBrokerRestart(t *testing.T) {
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
+	g := groupName(t)
+	first := produce848(t, b.Addr(), topic, "a", 120)
+	m1, stop1 := runFranz848(t, b.Addr(), g, topic, "m1", kgo.CooperativeStickyBalancer())
+	pollUntil(t, "m1 read the first batch", 60*time.Second, func() bool {
+		got, _ := m1.snapshot()
+		return len(got) >= len(first)
+	})
+	stop1()
+	got1, _ := m1.snapshot()
+	requireExactly(t, first, got1)
+	before, err := describe848(t, b.Addr(), g)
+	if err != nil || before.State != "Empty" || before.Epoch < 2 {
+		t.Fatalf("group after its member left: %+v %v", before, err)
+	}
+
+	b.Restart(t)
+	var after kmsg.ConsumerGroupDescribeResponseGroup
+	pollUntil(t, "the group reloaded", 60*time.Second, func() bool {
+		after, err = describe848(t, b.Addr(), g)
+		return err == nil
+	})
+	if after.State != "Empty" || after.Epoch != before.Epoch {
+		t.Fatalf("reloaded group %+v, want Empty at epoch %d", after, before.Epoch)
+	}
+	if got, want := committed(t, b.Addr(), g, topic), ends(t, b.Addr(), topic); !equalOffsets(got, want) {
+		t.Fatalf("committed after restart %v, want %v", got, want)
+	}
+	second := produce848(t, b.Addr(), topic, "b", 80)
+	m2, stop2 := runFranz848(t, b.Addr(), g, topic, "m2", kgo.CooperativeStickyBalancer())
+	pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
+		got, _ := m2.snapshot()
+		return len(got) >= len(second)
+	})
+	stop2()
+	got2, _ := m2.snapshot()
+	requireExactly(t, second, got2)
+	d, err := describe848(t, b.Addr(), g)
+	if err != nil || d.Epoch <= before.Epoch {
+		t.Fatalf("group epoch after a new member %+v %v, want above %d", d, err, before.Epoch)
+	}
+}
+
+// TestKIP848FranzRegex: a member subscribing by regex (ConsumerGroupHeartbeat
+// v1) is assigned the partitions of every matching topic and no other.
+func TestKIP848FranzRegex(t *testing.T) {
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	for _, name := range []string{topic + "-1", topic + "-2", "other-" + topic} {
+		testkit.CreateTopic(t, b.Addr(), name, partitions848, nil)
+	}
+	var want []*kgo.Record
+	for _, name := range []string{topic + "-1", topic + "-2"} {
+		want = append(want, produce848(t, b.Addr(), name, name, 40)...)
+	}
+	produce848(t, b.Addr(), "other-"+topic, "x", 40)
+	g := groupName(t)
+	cl := testkit.NewClient(t, b.Addr(), kgo.ConsumerGroup(g), kgo.ConsumeRegex(), kgo.ConsumeTopics("^"+topic+"-[0-9]$"),
+		kgo.ServerSideBalancer(), kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	got := map[string]recordID{}
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(got), len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic == "other-"+topic {
+				t.Errorf("read %s from a topic the regex does not match", r.Key)
+			}
+			got[string(r.Key)] = recordID{r.Partition, r.Offset}
+		})
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	d, err := describe848(t, b.Addr(), g)
+	if err != nil || len(d.Members) != 1 || d.Members[0].SubscribedTopicRegex == nil {
+		t.Fatalf("group %+v %v", d, err)
+	}
+	n := 0
+	for _, tp := range d.Members[0].Assignment.TopicPartitions {
+		n += len(tp.Partitions)
+	}
+	if n != 2*partitions848 {
+		t.Fatalf("member owns %d partitions, want %d", n, 2*partitions848)
+	}
+}
