@@ -285,7 +285,7 @@ func (c *Raft) heartbeatLoop() {
 		}
 		{
 			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise, Ready: ready}
-			var err error
+			err := errors.New("no metadata leader known")
 			if c.r.State() == raft.Leader {
 				err = c.heartbeat(ctx, hb)
 			} else if addr := c.leaderAddr(); addr != "" {
