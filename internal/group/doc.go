@@ -1,5 +1,6 @@
 // Package group is the consumer-group coordinator: Kafka's classic group
-// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and committed
+// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), KIP-848 consumer
+// groups (ConsumerGroupHeartbeat) and committed
 // offsets, with state kept as records in the compacted internal topic
 // __consumer_offsets.
 //
@@ -19,8 +20,13 @@
 // A group belongs to partition abs(javaHash(groupID)) % partitions, as in
 // Kafka, so a group's coordinator is that partition's leader.
 //
-// The classic protocol lives in classic.go; KIP-848 consumer groups would be
-// a second group kind beside it, sharing offsets.go and the driver.
+// The classic protocol lives in classic.go. KIP-848 consumer groups
+// (ConsumerGroupHeartbeat: server-side assignors in assign.go, member
+// reconciliation in consumer.go) are a second group kind beside it: a group
+// id names either a classic group or a consumer group, and the shared entry
+// points (offsets, listing, deletion) dispatch on the kind. Consumer groups
+// persist only their group epoch and offsets (consumer_records.go); their
+// members rejoin after a coordinator change.
 //
 // Concurrency: Machine is not safe for concurrent use; the Coordinator
 // serializes all access on its goroutine. Coordinator methods are safe for

@@ -329,3 +329,43 @@ func TestKIP848FranzRegex(t *testing.T) {
 		t.Fatalf("member owns %d partitions, want %d", n, 2*partitions848)
 	}
 }
+
+// TestKIP848FranzPartitionsAdded: partitions added to a subscribed topic
+// start a new group epoch, and the members are assigned them.
+func TestKIP848FranzPartitionsAdded(t *testing.T) {
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
+	g := groupName(t)
+	m1, _ := runFranz848(t, b.Addr(), g, topic, "m1", kgo.CooperativeStickyBalancer())
+	before := waitAssigned(t, b.Addr(), g, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := testkit.NewAdmin(t, b.Addr()).CreatePartitions(ctx, 2, topic); err != nil {
+		t.Fatalf("add partitions: %v", err)
+	}
+	pollUntil(t, "the member to own six partitions", 60*time.Second, func() bool {
+		d, err := describe848(t, b.Addr(), g)
+		if err != nil || len(d.Members) != 1 || d.Epoch <= before.Epoch {
+			return false
+		}
+		n := 0
+		for _, tp := range d.Members[0].Assignment.TopicPartitions {
+			n += len(tp.Partitions)
+		}
+		return n == partitions848+2
+	})
+	// Records on the new partitions are read too.
+	recs := testkit.MakeRecords(topic, "new", 60, partitions848+2)
+	testkit.ProduceSync(t, testkit.NewClient(t, b.Addr(), testkit.ManualPartitioner()), recs)
+	pollUntil(t, "records of the new partitions read", 60*time.Second, func() bool {
+		got, _ := m1.snapshot()
+		for k := range keysOf(recs) {
+			if _, ok := got[k]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
