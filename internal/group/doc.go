@@ -1,8 +1,7 @@
 // Package group is the consumer-group coordinator: Kafka's classic group
 // protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), KIP-848 consumer
-// groups (ConsumerGroupHeartbeat) and committed
-// offsets, with state kept as records in the compacted internal topic
-// __consumer_offsets.
+// groups (ConsumerGroupHeartbeat) and committed offsets, with state kept as
+// records in the compacted internal topic __consumer_offsets.
 //
 // The package has two layers:
 //
