@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs franz-go's own pkg/kgo integration tests (consumer groups, chained
+# group and transactional ETL) against a single Strom node, as a yardstick of
+# how a demanding real client sees the broker. See README.md for the results.
+#
+#   test/kgo-suite/run.sh                      # the default selection
+#   KGO_RUN='^TestGroupSimple$' test/kgo-suite/run.sh
+#
+# Environment:
+#   KGO_RUN          go test -run pattern (default: the tests in README.md)
+#   KGO_TEST_RECORDS records each ETL test produces (default 20000; franz-go's
+#                    own default is 500000)
+#   KGO_TIMEOUT      go test -timeout (default 10m)
+#   STROM_BIN        a built strom binary (default: built from this tree)
+#   KEEP_WORK=1      keep the work directory (module copy, data, broker log)
+#
+# Exit status is go test's. The broker log is printed when a test fails.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run=${KGO_RUN:-'^(TestGroupSimple|TestGroupETL|TestTxnEtl)$'}
+records=${KGO_TEST_RECORDS:-20000}
+timeout=${KGO_TIMEOUT:-10m}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/strom-kgo-suite.XXXXXX")
+pid=""
+cleanup() {
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [[ ${KEEP_WORK:-} == 1 ]]; then
+		echo "work directory kept: $work"
+	else
+		chmod -R u+w "$work" 2>/dev/null || true
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+
+# The franz-go version this module builds against: its module cache copy is
+# read-only, so the tests run in a writable copy.
+moddir=$(cd "$root" && go list -m -f '{{.Dir}}' github.com/twmb/franz-go)
+version=$(cd "$root" && go list -m -f '{{.Version}}' github.com/twmb/franz-go)
+cp -r "$moddir" "$work/franz-go"
+chmod -R u+w "$work/franz-go"
+echo "franz-go $version copied to $work/franz-go"
+# The suite learns which APIs the broker supports (KIP-848, static
+# membership) on its first admin request, and some tests read that before
+# making one: run in the whole suite, earlier tests have made it by then.
+# Probe once at start-up so a selection of tests sees the same flags.
+cat >"$work/franz-go/pkg/kgo/strom_probe_test.go" <<'GO'
+package kgo
+
+func init() { adm() }
+GO
+
+bin=${STROM_BIN:-}
+if [[ -z $bin ]]; then
+	bin=$work/strom
+	(cd "$root" && CGO_ENABLED=0 go build -o "$bin" ./cmd/strom)
+fi
+
+# A free loopback port: bind to port 0 and read back what the kernel chose.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+addr=127.0.0.1:$port
+
+# Apache Kafka's defaults as franz-go's CI runs them: topics auto-created
+# with one partition; the tests create their own topics (7, 11 or 31
+# partitions, replication factor KGO_TEST_RF).
+"$bin" serve --listen "$addr" --data-dir "$work/data" --default-partitions 1 \
+	--auto-create-topics --log-level info >"$work/strom.log" 2>&1 &
+pid=$!
+for i in $(seq 1 300); do
+	if grep -q listening "$work/strom.log" 2>/dev/null; then break; fi
+	if ! kill -0 "$pid" 2>/dev/null; then
+		echo "strom exited before listening:"; cat "$work/strom.log"; exit 1
+	fi
+	if [[ $i == 300 ]]; then echo "strom not listening after 30s"; cat "$work/strom.log"; exit 1; fi
+	sleep 0.1
+done
+echo "strom $pid listening on $addr (data in $work/data)"
+
+set +e
+(
+	cd "$work/franz-go"
+	KGO_SEEDS=$addr KGO_TEST_RF=1 KGO_TEST_RECORDS=$records GOFLAGS=-mod=mod \
+		go test ./pkg/kgo -count=1 -timeout "$timeout" -run "$run" -v
+) >"$work/go-test.log" 2>&1
+status=$?
+set -e
+# The test outcomes and the lines that explain failures; the full log is
+# in the work directory (KEEP_WORK=1).
+grep -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|PASS$|FAIL|ok |panic:)|_test\.go:[0-9]+: ' "$work/go-test.log" |
+	grep -v -E 'deleting (topic|group)|completed in' || true
+if [[ $status != 0 ]]; then
+	echo "---- strom log (last 100 lines) ----"
+	tail -n 100 "$work/strom.log"
+fi
+exit "$status"
