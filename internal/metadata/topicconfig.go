@@ -53,6 +53,19 @@ func intRange(lo, hi int64) func(string) error {
 	}
 }
 
+func floatRange(lo, hi float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not a number", ErrInvalidConfig, v)
+		}
+		if f < lo || f > hi {
+			return fmt.Errorf("%w: %v out of range [%v, %v]", ErrInvalidConfig, f, lo, hi)
+		}
+		return nil
+	}
+}
+
 func oneOf(vals ...string) func(string) error {
 	return func(v string) error {
 		for _, ok := range vals {
@@ -72,11 +85,13 @@ const maxInt64 = int64(^uint64(0) >> 1)
 // DescribeConfigs returns them.
 var TopicConfigDefs = []TopicConfigDef{
 	{"cleanup.policy", KindList, "log.cleanup.policy", func(d config.LogDefaults) string { return d.CleanupPolicy }, oneOf("delete", "compact", "compact,delete", "delete,compact")},
+	{"delete.retention.ms", KindLong, "log.cleaner.delete.retention.ms", func(config.LogDefaults) string { return "86400000" }, intRange(0, maxInt64)},
 	{"flush.messages", KindLong, "log.flush.interval.messages", func(d config.LogDefaults) string { return i64(d.FlushMessages) }, intRange(1, maxInt64)},
 	{"flush.ms", KindLong, "log.flush.interval.ms", func(d config.LogDefaults) string { return i64(d.FlushMs) }, intRange(0, maxInt64)},
 	{"index.interval.bytes", KindInt, "log.index.interval.bytes", func(d config.LogDefaults) string { return i64(int64(d.IndexIntervalBytes)) }, intRange(0, 1<<31-1)},
 	{"max.message.bytes", KindInt, "message.max.bytes", func(d config.LogDefaults) string { return i64(int64(d.MaxMessageBytes)) }, intRange(0, 1<<31-1)},
 	{"message.timestamp.type", KindString, "log.message.timestamp.type", func(d config.LogDefaults) string { return d.MessageTimestampType }, oneOf("CreateTime", "LogAppendTime")},
+	{"min.cleanable.dirty.ratio", KindDouble, "log.cleaner.min.cleanable.ratio", func(config.LogDefaults) string { return "0.5" }, floatRange(0, 1)},
 	{"min.insync.replicas", KindInt, "min.insync.replicas", func(d config.LogDefaults) string { return i64(int64(d.MinInsyncReplicas)) }, intRange(1, 1<<31-1)},
 	{"retention.bytes", KindLong, "log.retention.bytes", func(d config.LogDefaults) string { return i64(d.RetentionBytes) }, intRange(-1, maxInt64)},
 	{"retention.ms", KindLong, "log.retention.ms", func(d config.LogDefaults) string { return i64(d.RetentionMs) }, intRange(-1, maxInt64)},
@@ -106,10 +121,17 @@ func ValidateTopicConfig(name, value string) error {
 	return nil
 }
 
+func ratio(v string) float64 {
+	f, _ := strconv.ParseFloat(v, 64)
+	return f
+}
+
 // LogConfig is a topic's effective configuration, overrides applied over
 // broker defaults.
 type LogConfig struct {
 	CleanupPolicy      string
+	DeleteRetentionMs  int64
+	MinCleanableRatio  float64
 	FlushMessages      int64
 	FlushMs            int64
 	IndexIntervalBytes int32
@@ -146,6 +168,8 @@ func (t *Topic) EffectiveConfig(defaults config.LogDefaults) LogConfig {
 	}
 	return LogConfig{
 		CleanupPolicy:      get("cleanup.policy"),
+		DeleteRetentionMs:  num("delete.retention.ms"),
+		MinCleanableRatio:  ratio(get("min.cleanable.dirty.ratio")),
 		FlushMessages:      num("flush.messages"),
 		FlushMs:            num("flush.ms"),
 		IndexIntervalBytes: int32(num("index.interval.bytes")),

@@ -359,6 +359,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	// background, below the high watermark, when enough of the log is dirty.
 	if strings.Contains(cfg.CleanupPolicy, "compact") {
 		ccfg, from := storage.DefaultCompactConfig(), min(p.HighWatermark(), p.log.FlushedOffset())
+		ccfg.MinCleanableDirtyRatio, ccfg.DeleteRetentionMs = cfg.MinCleanableRatio, cfg.DeleteRetentionMs
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {
