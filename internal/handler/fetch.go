@@ -151,7 +151,7 @@ func toPtrs(ps []sessionPart) []*sessionPart {
 // read builds a response from the current state of the logs. done is
 // false when the request should wait for more data first (and final is
 // false).
-func (f *fetchPlan) read(final bool) (*kmsg.FetchResponse, bool) {
+func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	req := f.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if f.session != nil {
@@ -164,20 +164,24 @@ func (f *fetchPlan) read(final bool) (*kmsg.FetchResponse, bool) {
 	}
 	var total int64
 	hasErr := false
-	type out struct {
+	type partRead struct {
 		sp *sessionPart
 		rp kmsg.FetchResponseTopicPartition
+		rr storage.ReadResult
 	}
-	outs := make([]out, 0, len(f.parts))
+	outs := make([]partRead, 0, len(f.parts))
 	for _, sp := range f.parts {
-		rp := f.readPartition(im, sp, &remaining, total == 0)
-		total += int64(len(rp.RecordBatches))
+		rp, rr := f.readPartition(im, sp, &remaining, total == 0)
+		total += int64(rr.Size())
 		if rp.ErrorCode != 0 {
 			hasErr = true
 		}
-		outs = append(outs, out{sp, rp})
+		outs = append(outs, partRead{sp, rp, rr})
 	}
 	if !final && !hasErr && total < int64(req.MinBytes) && !f.deadline.IsZero() && f.e.Now().Before(f.deadline) {
+		for i := range outs {
+			outs[i].rr.Release()
+		}
 		return nil, false
 	}
 
@@ -185,10 +189,11 @@ func (f *fetchPlan) read(final bool) (*kmsg.FetchResponse, bool) {
 		f.e.sessions.mu.Lock()
 		defer f.e.sessions.mu.Unlock()
 	}
+	res := &FetchResponse{FetchResponse: resp, Ranges: make([]storage.ReadResult, 0, len(outs))}
 	var cur *kmsg.FetchResponseTopic
 	for _, o := range outs {
 		sp, rp := o.sp, o.rp
-		if !f.full && len(rp.RecordBatches) == 0 && rp.ErrorCode == 0 &&
+		if !f.full && o.rr.Size() == 0 && rp.ErrorCode == 0 &&
 			rp.HighWatermark == sp.sentHW && rp.LastStableOffset == sp.sentLSO && rp.LogStartOffset == sp.sentLogStart {
 			continue
 		}
@@ -199,13 +204,16 @@ func (f *fetchPlan) read(final bool) (*kmsg.FetchResponse, bool) {
 			cur.Topic, cur.TopicID = sp.topic, sp.id
 		}
 		cur.Partitions = append(cur.Partitions, rp)
+		res.Ranges = append(res.Ranges, o.rr)
 	}
-	return resp, true
+	return res, true
 }
 
-func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) kmsg.FetchResponseTopicPartition {
+// readPartition answers one partition; its record set is the returned log
+// range (rp.RecordBatches stays empty), which the caller must release.
+func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) (rp kmsg.FetchResponseTopicPartition, rr storage.ReadResult) {
 	req := f.req
-	rp := kmsg.NewFetchResponseTopicPartition()
+	rp = kmsg.NewFetchResponseTopicPartition()
 	rp.Partition = sp.partition
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 	rp.PreferredReadReplica = -1
@@ -220,22 +228,22 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		} else {
 			rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		}
-		return rp
+		return rp, rr
 	}
 	if sp.partition < 0 || int(sp.partition) >= len(t.Partitions) {
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return rp
+		return rp, rr
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
 	// Replication: consumers read from the leader only (no KIP-392 yet).
 	if p == nil || !p.IsLeader() || !f.e.Ctrl.Fresh() {
 		rp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return rp
+		return rp, rr
 	}
 	if code := checkLeaderEpoch(sp.leaderEpoch, p.LeaderEpoch()); code != 0 {
 		rp.ErrorCode = code
-		return rp
+		return rp, rr
 	}
 	hw := p.HighWatermark()
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.LogStartOffset()
@@ -245,40 +253,31 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	if sp.fetchOffset > p.LogEndOffset() || sp.fetchOffset < rp.LogStartOffset {
 		rp.ErrorCode = kerr.OffsetOutOfRange.Code
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-		return rp
+		return rp, rr
 	}
 	if sp.fetchOffset >= hw {
-		return rp
+		return rp, rr
 	}
 	limit := int64(sp.maxBytes)
 	if limit > *remaining {
 		limit = *remaining
 	}
 	if limit <= 0 && !first {
-		return rp
+		return rp, rr
 	}
 	rr, err := p.Log().Read(sp.fetchOffset, int32(limit), hw, first)
 	if err != nil {
+		rr = storage.ReadResult{}
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			rp.ErrorCode = kerr.OffsetOutOfRange.Code
 		} else {
 			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
 			rp.ErrorCode = kerr.KafkaStorageError.Code
 		}
-		return rp
+		return rp, rr
 	}
-	defer rr.Release()
-	if rr.Size() > 0 {
-		buf, err := rr.AppendTo(make([]byte, 0, rr.Size()))
-		if err != nil {
-			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "err", err)
-			rp.ErrorCode = kerr.KafkaStorageError.Code
-			return rp
-		}
-		rp.RecordBatches = buf
-		*remaining -= int64(len(buf))
-	}
-	return rp
+	*remaining -= int64(rr.Size())
+	return rp, rr
 }
 
 // checkLeaderEpoch applies KIP-320: a client that knows an older epoch is
@@ -331,4 +330,60 @@ func (f *fetchPlan) wait(r *Request) kmsg.Response {
 			return resp
 		}
 	}
+}
+
+// FetchResponse is a Fetch response whose record sets stay in the log until
+// the response is written: the server frames the response and sends each
+// range straight from its segment file (sendfile), so record bytes are
+// never copied through memory. It holds a reference on every range's file:
+// whoever takes the response must call Release once it is written or
+// dropped.
+type FetchResponse struct {
+	*kmsg.FetchResponse
+	// Ranges has one entry per partition in response order (every
+	// partition of Topics[0], then of Topics[1], ...): the log range that
+	// is the partition's record set. A partition with a non-empty range
+	// has empty RecordBatches; an empty range means RecordBatches holds the
+	// records. Ranges may be shorter than the partition count (missing
+	// entries are empty).
+	Ranges []storage.ReadResult
+}
+
+// Release drops the references on the ranges' files.
+func (r *FetchResponse) Release() {
+	for i := range r.Ranges {
+		r.Ranges[i].Release()
+	}
+}
+
+// AppendTo encodes the response with the ranges read into memory, for
+// writers that cannot send from files. A range that cannot be read is
+// encoded as an empty record set.
+func (r *FetchResponse) AppendTo(dst []byte) []byte {
+	if len(r.Ranges) == 0 {
+		return r.FetchResponse.AppendTo(dst)
+	}
+	type held struct {
+		p    *kmsg.FetchResponseTopicPartition
+		orig []byte
+	}
+	var swapped []held
+	i := 0
+	for ti := range r.Topics {
+		for pi := range r.Topics[ti].Partitions {
+			if i < len(r.Ranges) && r.Ranges[i].Size() > 0 {
+				p := &r.Topics[ti].Partitions[pi]
+				swapped = append(swapped, held{p, p.RecordBatches})
+				if buf, err := r.Ranges[i].AppendTo(nil); err == nil {
+					p.RecordBatches = buf
+				}
+			}
+			i++
+		}
+	}
+	dst = r.FetchResponse.AppendTo(dst)
+	for _, h := range swapped {
+		h.p.RecordBatches = h.orig
+	}
+	return dst
 }

@@ -41,6 +41,7 @@ type replicaFetchPart struct {
 	rp   *kmsg.FetchResponseTopicPartition
 	from int64
 	max  int32
+	rr   storage.ReadResult // the records read so far: left in the log until written
 }
 
 func serveReplicaFetch(e *Env, r *Request, req *kmsg.FetchRequest) Result {
@@ -80,13 +81,34 @@ func serveReplicaFetch(e *Env, r *Request, req *kmsg.FetchRequest) Result {
 		}
 	}
 	if replicaFetchRead(e, req, reads, answerNow) || req.MaxWaitMillis <= 0 {
-		return Now(resp)
+		return Now(replicaResponse(resp, reads))
 	}
 	deadline := now.Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	return Result{Deferred: func() kmsg.Response {
 		replicaFetchWait(e, r, req, reads, deadline)
-		return resp
+		return replicaResponse(resp, reads)
 	}}
+}
+
+// replicaResponse hands the ranges read to the response, in its partition
+// order (reads follow that order, skipping partitions not read).
+func replicaResponse(resp *kmsg.FetchResponse, reads []replicaFetchPart) *FetchResponse {
+	out := &FetchResponse{FetchResponse: resp}
+	if len(reads) == 0 {
+		return out
+	}
+	j := 0
+	for ti := range resp.Topics {
+		for pi := range resp.Topics[ti].Partitions {
+			var rr storage.ReadResult
+			if j < len(reads) && reads[j].rp == &resp.Topics[ti].Partitions[pi] {
+				rr = reads[j].rr
+				j++
+			}
+			out.Ranges = append(out.Ranges, rr)
+		}
+	}
+	return out
 }
 
 func topicOf(im *metadata.Image, req *kmsg.FetchRequest, st *kmsg.FetchResponseTopic) *metadata.Topic {
@@ -175,14 +197,16 @@ func replicaFetchRead(e *Env, req *kmsg.FetchRequest, reads []replicaFetchPart, 
 		if !rf.p.IsLeader() {
 			rp.ErrorCode = kerr.NotLeaderForPartition.Code
 			rp.RecordBatches = []byte{}
+			rf.rr.Release()
+			rf.rr = storage.ReadResult{}
 			done = true
 			continue
 		}
 		rp.HighWatermark = rf.p.HighWatermark()
 		rp.LastStableOffset, rp.LogStartOffset = rp.HighWatermark, rf.p.LogStartOffset()
-		if len(rp.RecordBatches) > 0 {
-			total += int64(len(rp.RecordBatches))
-			remaining -= int64(len(rp.RecordBatches))
+		if n := int64(rf.rr.Size()); n > 0 {
+			total += n
+			remaining -= n
 			continue
 		}
 		limit := min(int64(rf.max), remaining)
@@ -200,19 +224,11 @@ func replicaFetchRead(e *Env, req *kmsg.FetchRequest, reads []replicaFetchPart, 
 			done = true
 			continue
 		}
-		if rr.Size() > 0 {
-			buf, err := rr.AppendTo(make([]byte, 0, rr.Size()))
-			if err != nil {
-				e.Logger.Error("replica fetch read failed", "topic", rf.p.Topic, "partition", rf.p.Index, "err", err)
-				rp.ErrorCode = kerr.KafkaStorageError.Code
-				done = true
-			} else {
-				rp.RecordBatches = buf
-				total += int64(len(buf))
-				remaining -= int64(len(buf))
-			}
+		if n := int64(rr.Size()); n > 0 {
+			rf.rr = rr
+			total += n
+			remaining -= n
 		}
-		rr.Release()
 	}
 	return done || total >= int64(max(req.MinBytes, 1))
 }

@@ -24,9 +24,10 @@ type slot struct {
 	corr     int32
 	key      int16
 	version  int16
-	flexible bool // response header carries tagged fields
-	ready    chan struct{}
-	resp     kmsg.Response // nil: write nothing (acks=0)
+	flexible bool            // response header carries tagged fields
+	ready    chan struct{}   // closed once resp is set
+	resp     kmsg.Response   // nil: write nothing (acks=0)
+	req      handler.Request // the request; in the slot to save an allocation
 }
 
 type conn struct {
@@ -36,6 +37,10 @@ type conn struct {
 	slots  chan *slot
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// Reader goroutine only.
+	rd       kbin.Reader // request header decoder, reused
+	clientID string      // last client id seen
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -92,9 +97,10 @@ func (c *conn) readLoop() error {
 		if size < 8 {
 			return fmt.Errorf("%w: frame of %d bytes is shorter than a request header", errProtocol, size)
 		}
-		// The frame is owned by the request: decoded byte fields (produce
-		// record batches) alias it.
-		frame := make([]byte, size)
+		// Decoded byte fields (produce record batches) alias the frame: it
+		// goes back to the pool only for requests that do not keep them.
+		fp := getFrame(int(size))
+		frame := *fp
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return err
 		}
@@ -102,17 +108,24 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		if recyclable(sl.key) {
+			putFrame(fp)
+		}
 		c.slots <- sl
 	}
 }
 
 // handle decodes one frame and runs its handler's synchronous part.
 func (c *conn) handle(frame []byte) (*slot, error) {
-	rd := kbin.Reader{Src: frame}
+	rd := &c.rd
+	*rd = kbin.Reader{Src: frame}
 	key := rd.Int16()
 	version := rd.Int16()
 	corr := rd.Int32()
-	clientID := rd.NullableString()
+	var clientID string
+	if n := rd.Int16(); n >= 0 { // negative: null, answered as ""
+		clientID = c.internClientID(rd.Span(int(n)))
+	}
 	if err := rd.Complete(); err != nil {
 		return nil, fmt.Errorf("%w: short request header", errProtocol)
 	}
@@ -120,12 +133,11 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unsupported API key %d (%s) version %d", errProtocol, key, kmsg.NameForKey(key), version)
 	}
-	sl := &slot{corr: corr, key: key, version: version, ready: make(chan struct{})}
+	sl := &slot{corr: corr, key: key, version: version, ready: closedChan}
 	if key == 18 && version > vr.Max {
 		// KIP-511: answer with a v0 ApiVersions response so the client
 		// learns our versions; its body is not parsed.
 		sl.resp = handler.UnsupportedApiVersions()
-		close(sl.ready)
 		return sl, nil
 	}
 	if version < vr.Min || version > vr.Max {
@@ -134,7 +146,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	req := kmsg.RequestForKey(key)
 	req.SetVersion(version)
 	if req.IsFlexible() {
-		kmsg.SkipTags(&rd)
+		kmsg.SkipTags(rd)
 		if err := rd.Complete(); err != nil {
 			return nil, fmt.Errorf("%w: bad request header tags", errProtocol)
 		}
@@ -144,24 +156,38 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	}
 	// ApiVersions responses always use header v0 (KIP-511).
 	sl.flexible = req.IsFlexible() && key != 18
-	r := &handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientAddr: c.remote, Body: req}
-	if clientID != nil {
-		r.ClientID = *clientID
-	}
+	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req}
+	r := &sl.req
 	res := c.serveSafely(r)
 	switch {
 	case res.NoResponse:
-		close(sl.ready)
 	case res.Deferred != nil:
+		sl.ready = make(chan struct{})
 		go func() {
 			sl.resp = c.deferredSafely(r, res.Deferred)
 			close(sl.ready)
 		}()
 	default:
 		sl.resp = res.Resp
-		close(sl.ready)
 	}
 	return sl, nil
+}
+
+// closedChan is the ready channel of a response known when its request
+// is handed to the writer.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// internClientID returns b as a string, reusing the previous request's
+// string when equal: a client sends the same id on every request.
+func (c *conn) internClientID(b []byte) string {
+	if string(b) != c.clientID {
+		c.clientID = string(b)
+	}
+	return c.clientID
 }
 
 // serveSafely turns a handler panic into a closed connection with a log
@@ -189,49 +215,48 @@ func (c *conn) deferredSafely(r *handler.Request, fn func() kmsg.Response) (resp
 }
 
 // writeLoop writes responses in request order, flushing when no further
-// response is ready so pipelined responses share a syscall.
+// response is ready so pipelined responses share a syscall. Once a write
+// fails the connection is closed and the remaining responses are only
+// released.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	buf := make([]byte, 0, 64<<10)
+	w := newRespWriter(c.nc)
 	failed := false
+	fail := func(err error) {
+		failed = true
+		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+			c.s.logger.Debug("write failed", "remote", c.remote, "err", err)
+		}
+		// Unblock a reader waiting for a slot: the peer is gone, or a
+		// response was cut short and the stream cannot go on.
+		c.nc.Close()
+	}
 	for sl := range c.slots {
 		select {
 		case <-sl.ready:
 		default:
 			// Do not hold finished responses back while this one waits.
-			if !failed && bw.Buffered() > 0 && bw.Flush() != nil {
-				failed = true
+			if !failed {
+				if err := w.flush(); err != nil {
+					fail(err)
+				}
 			}
 			<-sl.ready
 		}
 		if failed || sl.resp == nil {
+			release(sl.resp)
 			continue
 		}
-		buf = append(buf[:0], 0, 0, 0, 0)
-		buf = binary.BigEndian.AppendUint32(buf, uint32(sl.corr))
-		if sl.flexible {
-			buf = append(buf, 0) // empty tagged fields
-		}
-		buf = sl.resp.AppendTo(buf)
-		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-		if _, err := bw.Write(buf); err != nil {
-			failed = true
+		if err := w.write(sl.corr, sl.flexible, sl.resp); err != nil {
+			fail(err)
 			continue
 		}
 		if len(c.slots) == 0 {
-			if err := bw.Flush(); err != nil {
-				failed = true
+			if err := w.flush(); err != nil {
+				fail(err)
 			}
-		}
-		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 64<<10)
 		}
 	}
 	if !failed {
-		bw.Flush()
-	}
-	if failed {
-		// Unblock a reader waiting for a slot: the peer is gone.
-		c.nc.Close()
+		w.flush()
 	}
 }

@@ -1,0 +1,186 @@
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/storage"
+)
+
+// respWriter encodes responses into one pending buffer, written when no
+// further response is ready (pipelined responses share a syscall) or the
+// buffer is full. A Fetch response's record sets go from their segment
+// files to the socket with sendfile at an explicit offset, so they are
+// never copied into memory: the framing up to each record set is written
+// (with whatever was pending) in one write, then the file range, and the
+// framing after the last one stays pending for the next write.
+type respWriter struct {
+	nc   net.Conn
+	raw  syscall.RawConn // nil when nc is not a TCP connection: ranges are copied
+	pend []byte
+	enc  fetchEncoder
+	sf   sendfileOp
+}
+
+const (
+	writeBufSize = 64 << 10
+	maxKeptBuf   = 1 << 20 // a larger pending buffer is dropped once written
+)
+
+func newRespWriter(nc net.Conn) *respWriter {
+	w := &respWriter{nc: nc, pend: make([]byte, 0, writeBufSize)}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			w.raw = raw
+		}
+	}
+	return w
+}
+
+// write encodes one response after the pending bytes, sending them when
+// they fill the buffer. It takes over resp: a FetchResponse's ranges are
+// released.
+func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error {
+	if fr, ok := resp.(*handler.FetchResponse); ok {
+		defer fr.Release()
+		return w.writeFetch(corr, flexible, fr)
+	}
+	start := len(w.pend)
+	w.pend = append(w.pend, 0, 0, 0, 0)
+	w.pend = kbin.AppendInt32(w.pend, corr)
+	if flexible {
+		w.pend = append(w.pend, 0) // empty tagged fields
+	}
+	w.pend = resp.AppendTo(w.pend)
+	binary.BigEndian.PutUint32(w.pend[start:], uint32(len(w.pend)-start-4))
+	if len(w.pend) >= writeBufSize {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *respWriter) writeFetch(corr int32, flexible bool, r *handler.FetchResponse) error {
+	w.pend, _ = w.enc.appendFrame(w.pend, corr, flexible, r)
+	sent := 0
+	for _, h := range w.enc.holes {
+		if _, err := w.nc.Write(w.pend[sent:h.at]); err != nil {
+			return err
+		}
+		sent = h.at
+		if err := w.sendFile(h.rr); err != nil {
+			return err
+		}
+	}
+	if sent > 0 {
+		w.pend = w.pend[:copy(w.pend, w.pend[sent:])]
+	}
+	if len(w.pend) >= writeBufSize {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush writes the pending bytes.
+func (w *respWriter) flush() error {
+	if len(w.pend) == 0 {
+		return nil
+	}
+	_, err := w.nc.Write(w.pend)
+	w.pend = w.pend[:0]
+	if cap(w.pend) > maxKeptBuf {
+		w.pend = make([]byte, 0, writeBufSize)
+	}
+	return err
+}
+
+// errShortFile is a range that ended early: its segment was truncated under
+// the response, whose frame can no longer be completed.
+var errShortFile = errors.New("segment shorter than the range being sent")
+
+// sendFile sends rr's bytes from its file.
+func (w *respWriter) sendFile(rr *storage.ReadResult) error {
+	f, pos, n := rr.File(), rr.Pos(), int64(rr.Size())
+	if w.raw == nil {
+		m, err := io.Copy(w.nc, io.NewSectionReader(f, pos, n))
+		if err == nil && m < n {
+			err = errShortFile
+		}
+		return err
+	}
+	sf := &w.sf
+	if sf.file != f {
+		fc, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("sendfile: %w", err)
+		}
+		sf.file, sf.fileRaw = f, fc
+	}
+	if sf.control == nil {
+		sf.control, sf.step = sf.controlFile, sf.writeStep
+	}
+	sf.sock, sf.pos, sf.n, sf.err = w.raw, pos, n, nil
+	if err := sf.fileRaw.Control(sf.control); err != nil {
+		return fmt.Errorf("sendfile: %w", err)
+	}
+	return sf.err
+}
+
+// sendfileOp is the state of one sendfile loop, kept in the writer with
+// its callbacks bound once so that a send allocates nothing.
+type sendfileOp struct {
+	file    *os.File // the file fileRaw belongs to
+	fileRaw syscall.RawConn
+	sock    syscall.RawConn
+	src     uintptr
+	pos, n  int64
+	err     error
+	control func(uintptr)
+	step    func(uintptr) bool
+}
+
+func (s *sendfileOp) controlFile(src uintptr) {
+	s.src = src
+	if err := s.sock.Write(s.step); err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// writeStep sends until done or the socket buffer is full (false: wait
+// until writable and call again).
+func (s *sendfileOp) writeStep(dst uintptr) bool {
+	for s.n > 0 {
+		m, err := syscall.Sendfile(int(dst), int(s.src), &s.pos, int(min(s.n, 1<<30)))
+		if m > 0 {
+			s.n -= int64(m)
+		}
+		switch {
+		case err == syscall.EAGAIN:
+			return false
+		case err == syscall.EINTR:
+		case err != nil:
+			s.err = fmt.Errorf("sendfile: %w", err)
+			return true
+		case m == 0:
+			s.err = errShortFile
+			return true
+		}
+	}
+	return true
+}
+
+// release drops what a response holds (ranges of a Fetch response) when it
+// is not written.
+func release(resp kmsg.Response) {
+	if fr, ok := resp.(*handler.FetchResponse); ok {
+		fr.Release()
+	}
+}
