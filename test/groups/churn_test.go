@@ -666,7 +666,9 @@ func (h *churnHarness) verify(hwm map[int32]int64) {
 	if records == 0 {
 		t.Errorf("nothing was produced")
 	}
-	if h.maxGen < 4 {
+	// The first generation, and at least one rebalance in each half of
+	// the churn (rebalances close together may merge).
+	if h.maxGen < 3 {
 		t.Errorf("the group reached generation %d only: the churn did not rebalance it", h.maxGen)
 	}
 	t.Logf("%d records over %d partitions, %d reprocessed after rebalances, %d members, last generation %d",

@@ -8,8 +8,10 @@
 #
 # Environment:
 #   KGO_RUN          go test -run pattern (default: the tests in README.md)
-#   KGO_TEST_RECORDS records each ETL test produces (default 20000; franz-go's
+#   KGO_TEST_RECORDS records each ETL test produces (default 50000; franz-go's
 #                    own default is 500000)
+#   KGO_TEST_CHAOS=1 franz-go's chaos dialer: every client connection dies
+#                    after 0.5-1.5s
 #   KGO_TIMEOUT      go test -timeout (default 10m)
 #   STROM_BIN        a built strom binary (default: built from this tree)
 #   KEEP_WORK=1      keep the work directory (module copy, data, broker log)
@@ -18,8 +20,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-run=${KGO_RUN:-'^(TestGroupSimple|TestGroupETL|TestTxnEtl)$'}
-records=${KGO_TEST_RECORDS:-20000}
+run=${KGO_RUN:-'^(TestGroupSimple|TestGroupETL|TestIssue523|Test848RegexBrokerResolves)$'}
+records=${KGO_TEST_RECORDS:-50000}
 timeout=${KGO_TIMEOUT:-10m}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strom-kgo-suite.XXXXXX")
