@@ -329,6 +329,8 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = b.cfg.GroupMinSessionTimeout, b.cfg.GroupMaxSessionTimeout
 	cfg.MaxSize = b.cfg.GroupMaxSize
 	cfg.OffsetsRetention = b.cfg.OffsetsRetention
+	cfg.ConsumerHeartbeatInterval, cfg.ConsumerSessionTimeout = b.cfg.ConsumerGroupHeartbeatInterval, b.cfg.ConsumerGroupSessionTimeout
+	cfg.ConsumerMaxSize, cfg.ConsumerDefaultAssignor = b.cfg.ConsumerGroupMaxSize, b.cfg.ConsumerGroupAssignor
 	b.groups = group.NewCoordinator(cfg, b.cfg.NodeID, b.parts, b.logger.With("component", "group"))
 	b.groups.Start()
 	// Subscribed after the partition registry, so a partition is open by

@@ -49,6 +49,11 @@ type Config struct {
 	GroupMinSessionTimeout     time.Duration `toml:"group_min_session_timeout"`     // group.min.session.timeout.ms
 	GroupMaxSessionTimeout     time.Duration `toml:"group_max_session_timeout"`     // group.max.session.timeout.ms
 	GroupMaxSize               int32         `toml:"group_max_size"`                // group.max.size
+	// KIP-848 consumer groups (Kafka's group.consumer.* settings).
+	ConsumerGroupHeartbeatInterval time.Duration `toml:"consumer_group_heartbeat_interval"` // group.consumer.heartbeat.interval.ms
+	ConsumerGroupSessionTimeout    time.Duration `toml:"consumer_group_session_timeout"`    // group.consumer.session.timeout.ms
+	ConsumerGroupMaxSize           int32         `toml:"consumer_group_max_size"`           // group.consumer.max.size
+	ConsumerGroupAssignor          string        `toml:"consumer_group_assignor"`           // first of group.consumer.assignors: uniform or range
 
 	// Log holds the broker-wide topic config defaults (Kafka's log.* keys).
 	Log LogDefaults `toml:"log"`
@@ -124,6 +129,11 @@ func Default() Config {
 		GroupMinSessionTimeout:     6 * time.Second,
 		GroupMaxSessionTimeout:     30 * time.Minute,
 		GroupMaxSize:               2147483647,
+
+		ConsumerGroupHeartbeatInterval: 5 * time.Second,
+		ConsumerGroupSessionTimeout:    45 * time.Second,
+		ConsumerGroupMaxSize:           2147483647,
+		ConsumerGroupAssignor:          "uniform",
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,
@@ -266,6 +276,12 @@ func (c Config) validateGroups() error {
 		return fmt.Errorf("group_min_session_timeout %s and group_max_session_timeout %s: want 0 < min <= max", c.GroupMinSessionTimeout, c.GroupMaxSessionTimeout)
 	case c.GroupMaxSize < 1:
 		return fmt.Errorf("group_max_size: must be >= 1, got %d", c.GroupMaxSize)
+	case c.ConsumerGroupHeartbeatInterval <= 0 || c.ConsumerGroupSessionTimeout <= c.ConsumerGroupHeartbeatInterval:
+		return fmt.Errorf("consumer_group_heartbeat_interval %s and consumer_group_session_timeout %s: want 0 < interval < session", c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupSessionTimeout)
+	case c.ConsumerGroupMaxSize < 1:
+		return fmt.Errorf("consumer_group_max_size: must be >= 1, got %d", c.ConsumerGroupMaxSize)
+	case c.ConsumerGroupAssignor != "uniform" && c.ConsumerGroupAssignor != "range":
+		return fmt.Errorf("consumer_group_assignor: must be uniform or range, got %q", c.ConsumerGroupAssignor)
 	}
 	return nil
 }

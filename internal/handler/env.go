@@ -133,6 +133,8 @@ func groupErrCode(err error) (int16, bool) {
 		{group.ErrNonEmptyGroup, kerr.NonEmptyGroup},
 		{group.ErrSubscribedToTopic, kerr.GroupSubscribedToTopic},
 		{group.ErrOffsetMetadataTooLarge, kerr.OffsetMetadataTooLarge},
+		{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
+		{group.ErrUnsupportedVersion, kerr.UnsupportedVersion},
 	} {
 		if errors.Is(err, m.err) {
 			return m.code.Code, true

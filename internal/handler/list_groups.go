@@ -9,8 +9,8 @@ import (
 // ListGroups v0-5.
 //
 // Lists the groups this node coordinates. The states filter (v4+) and the
-// types filter (v5+) match case-insensitively; every group is "classic"
-// until KIP-848 groups exist. While a partition is loading the answer is
+// types filter (v5+) match case-insensitively; a group's type is
+// "classic" or, for KIP-848 groups, "consumer". While a partition is loading the answer is
 // COORDINATOR_LOAD_IN_PROGRESS with the groups known so far, as in Kafka.
 
 func init() { register(16, 0, 5, serveListGroups) }

@@ -16,9 +16,10 @@ import (
 // gets offset -1 and no error, as does every partition of an unknown
 // group. Group errors are per partition on v0-1, top-level on v2-7 and per
 // group on v8+. RequireStable (v7+) has nothing to wait for: there are no
-// transactional offset commits yet. The v9 member id and epoch only apply
-// to KIP-848 groups and are ignored for classic groups, as in Kafka. v10
-// (topic ids) is not served.
+// transactional offset commits yet. The v9 member id and epoch are
+// checked against KIP-848 groups (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID)
+// and ignored for classic groups, as in Kafka. v10 (topic ids) is not
+// served.
 
 func init() { register(9, 0, 9, serveOffsetFetch) }
 
@@ -74,7 +75,15 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 			}
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			parts, err := e.fetchOffsets(r, rg.Group, tps)
+			var parts []fetchedPartition
+			var err error
+			if req.Version >= 9 && e.Groups != nil {
+				// A KIP-848 member must name its current epoch.
+				err = e.Groups.ValidateConsumerFetch(r.Ctx, rg.Group, rg.MemberID, rg.MemberEpoch)
+			}
+			if err == nil {
+				parts, err = e.fetchOffsets(r, rg.Group, tps)
+			}
 			g.ErrorCode = errCode(err)
 			if err == nil {
 				for _, t := range groupByTopic(parts) {
