@@ -25,13 +25,15 @@ const churnPartitions = 6
 
 // TestGroupChurn runs franz-go group members over a 6-partition topic that a
 // producer keeps writing to, while members join, leave cleanly and crash
-// (their connections cut and the client closed without a LeaveGroup), and
-// the strom process itself is SIGKILLed and restarted once. Members
-// process at least once: poll, process, commit, and commit again when
-// partitions are revoked. It checks that
+// (right after processing a poll and before committing it: connections cut
+// and the client closed without a LeaveGroup), and the strom process itself
+// is SIGKILLed and restarted once. Members process at least once: poll,
+// process, commit, and commit again when partitions are revoked. It checks
+// that
 //
 //   - every offset below the final high watermark was processed at least
 //     once, and the final commit of every partition is its high watermark;
+//   - what a crashed member processed but did not commit was processed again;
 //   - committed offsets, polled with OffsetFetch throughout, never move
 //     backwards and never vanish;
 //   - no two members hold the same partition in the same generation (from
