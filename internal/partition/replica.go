@@ -203,6 +203,9 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 	p.mu.replicas = slices.Clone(pm.Replicas)
 	p.mu.isr = slices.Clone(pm.ISR)
 	if !changed {
+		if role == RoleLeader {
+			p.syncFollowersLocked(pm.Replicas, self)
+		}
 		p.maybeAdvanceHWLocked()
 		return false
 	}
@@ -240,6 +243,22 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 	wakeAll(p.mu.waiters)
 	wakeAll(p.mu.logWaiters)
 	return true
+}
+
+// syncFollowersLocked follows a replica-set change under a leader that
+// stays (a reassignment): new replicas are tracked from their first fetch,
+// removed ones forgotten.
+func (p *Partition) syncFollowersLocked(replicas []int32, self int32) {
+	for _, id := range replicas {
+		if id != self && p.mu.followers[id] == nil {
+			p.mu.followers[id] = &follower{leo: -1, lastFetchLeaderLEO: -1}
+		}
+	}
+	for id := range p.mu.followers {
+		if !slices.Contains(replicas, id) {
+			delete(p.mu.followers, id)
+		}
+	}
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (and the leader's
