@@ -40,3 +40,9 @@ compat: prefetch
 	bash test/compat/matrix/setup.sh
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 30m ./test/compat/matrix -run TestMatrix -v
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 20m ./test/compat/diff -v
+
+# franz-go's own integration tests (group and chained-ETL) against a Strom
+# broker; see test/kgo-suite/README.md.
+.PHONY: kgo-suite
+kgo-suite:
+	bash test/kgo-suite/run.sh

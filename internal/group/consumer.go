@@ -127,7 +127,9 @@ func (mem *consumerMember) subscribes(topic string) bool {
 	if _, ok := slices.BinarySearch(mem.topics, topic); ok {
 		return true
 	}
-	return mem.re != nil && !strings.HasPrefix(topic, "__") && mem.re.MatchString(topic)
+	// Every topic of the image may match, internal ones included, as in
+	// Kafka (only an authorizer would filter them).
+	return mem.re != nil && mem.re.MatchString(topic)
 }
 
 type consumerGroup struct {
@@ -262,7 +264,12 @@ func (m *Machine) consumerHeartbeat(now time.Time, req ConsumerHeartbeatRequest)
 	var re *regexp.Regexp
 	if req.SubscribedRegex != nil && *req.SubscribedRegex != "" {
 		var err error
-		if re, err = regexp.Compile(*req.SubscribedRegex); err != nil {
+		if _, err = regexp.Compile(*req.SubscribedRegex); err == nil {
+			// Kafka (RE2/J matches()) requires the whole topic name to
+			// match, not a substring.
+			re, err = regexp.Compile(`^(?:` + *req.SubscribedRegex + `)$`)
+		}
+		if err != nil {
 			return cgErr(ErrInvalidRegex, "SubscribedTopicRegex `%s` is not a valid regular expression: %v.", *req.SubscribedRegex, err), nil, nil
 		}
 	}
