@@ -11,22 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func newGroupCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "List, describe, delete consumer groups and reset their offsets"}
-	bootstrap := bootstrapFlag(cmd)
-	withAdmin := func(run func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ClientID("strom-cli"))
-			if err != nil {
-				return fmt.Errorf("connect: %w", err)
-			}
-			defer cl.Close()
-			return run(cmd.Context(), kadm.NewClient(cl), cmd.OutOrStdout(), args)
-		}
-	}
+	withAdmin := adminRunner(bootstrapFlag(cmd))
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List consumer groups with their state",
@@ -117,7 +106,7 @@ func printGroupLag(out io.Writer, g kadm.DescribedGroupLag) {
 	tw.Flush()
 }
 
-func newGroupResetCmd(withAdmin func(func(context.Context, *kadm.Client, io.Writer, []string) error) func(*cobra.Command, []string) error) *cobra.Command {
+func newGroupResetCmd(withAdmin withAdminFunc) *cobra.Command {
 	var (
 		topics               []string
 		toEarliest, toLatest bool

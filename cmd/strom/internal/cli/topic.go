@@ -15,10 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func newTopicCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, delete and configure topics"}
-	bootstrap := bootstrapFlag(cmd)
-	withAdmin := func(run func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error) func(*cobra.Command, []string) error {
+// adminFunc is a subcommand body that talks to the cluster through kadm.
+type adminFunc func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error
+
+// adminRunner turns an adminFunc into a cobra RunE that connects to the
+// --bootstrap brokers for the duration of the command.
+func adminRunner(bootstrap *string) withAdminFunc {
+	return func(run adminFunc) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ClientID("strom-cli"))
 			if err != nil {
@@ -28,6 +31,11 @@ func newTopicCmd() *cobra.Command {
 			return run(cmd.Context(), kadm.NewClient(cl), cmd.OutOrStdout(), args)
 		}
 	}
+}
+
+func newTopicCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, delete and configure topics"}
+	withAdmin := adminRunner(bootstrapFlag(cmd))
 
 	var partitions int32
 	var rf int16
@@ -72,7 +80,8 @@ func newTopicCmd() *cobra.Command {
 	return cmd
 }
 
-type adminRunner = func(run func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error) func(*cobra.Command, []string) error
+// withAdminFunc wraps an adminFunc into a cobra RunE (see adminRunner).
+type withAdminFunc = func(adminFunc) func(*cobra.Command, []string) error
 
 func detail(msg string) string {
 	if msg == "" {
@@ -81,7 +90,7 @@ func detail(msg string) string {
 	return ": " + msg
 }
 
-func newTopicListCmd(withAdmin adminRunner) *cobra.Command {
+func newTopicListCmd(withAdmin withAdminFunc) *cobra.Command {
 	var internal bool
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -106,7 +115,7 @@ func newTopicListCmd(withAdmin adminRunner) *cobra.Command {
 	return cmd
 }
 
-func newTopicDescribeCmd(withAdmin adminRunner) *cobra.Command {
+func newTopicDescribeCmd(withAdmin withAdminFunc) *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe [TOPIC...]",
 		Short: "Describe topics: partitions, leaders, replicas, ISR and non-default configs",
@@ -178,7 +187,7 @@ func joinIDs(ids []int32) string {
 	return strings.Join(s, ",")
 }
 
-func newTopicDeleteCmd(withAdmin adminRunner) *cobra.Command {
+func newTopicDeleteCmd(withAdmin withAdminFunc) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete TOPIC...",
 		Short: "Delete topics",
@@ -201,7 +210,7 @@ func newTopicDeleteCmd(withAdmin adminRunner) *cobra.Command {
 	}
 }
 
-func newTopicAlterCmd(withAdmin adminRunner) *cobra.Command {
+func newTopicAlterCmd(withAdmin withAdminFunc) *cobra.Command {
 	var set, del []string
 	cmd := &cobra.Command{
 		Use:   "alter-config TOPIC...",
