@@ -3,12 +3,7 @@ package clients_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,58 +33,5 @@ func TestJavaClient(t *testing.T) {
 }
 
 func javaCheckJar(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"java", "mvn"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed; the Java client check needs a JDK 17+ and Maven (CI has both)", tool)
-		}
-	}
-	root, err := testkit.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj := filepath.Join(root, "test", "java")
-	h := sha256.New()
-	err = filepath.WalkDir(proj, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "target" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(proj, path)
-		h.Write([]byte(rel))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("hash %s: %v", proj, err)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	buildDir := filepath.Join(cache, "strom-test", "javacheck-"+hex.EncodeToString(h.Sum(nil))[:16])
-	jar := filepath.Join(buildDir, "strom-javacheck.jar")
-	if _, err := os.Stat(jar); err == nil {
-		return jar
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "mvn", "-q", "-B", "-f", filepath.Join(proj, "pom.xml"),
-		"-Djavacheck.buildDir="+buildDir, "package")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mvn package test/java: %v\n%s", err, out)
-	}
-	if _, err := os.Stat(jar); err != nil {
-		t.Fatalf("mvn package did not produce %s: %v", jar, err)
-	}
-	return jar
+	return testkit.MavenJar(t, "test/java", "javacheck.buildDir", "strom-javacheck.jar")
 }

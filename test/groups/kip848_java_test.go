@@ -3,14 +3,9 @@ package groups_test
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,54 +17,7 @@ import (
 // member848Jar builds test/groups/java848 (a Java KafkaConsumer with
 // group.protocol=consumer), cached by a hash of its sources.
 func member848Jar(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"java", "mvn"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed; the Java consumer needs a JDK 17+ and Maven", tool)
-		}
-	}
-	root, err := testkit.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj := filepath.Join(root, "test", "groups", "java848")
-	h := sha256.New()
-	err = filepath.WalkDir(proj, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			if err == nil && d.Name() == "target" {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(proj, path)
-		h.Write([]byte(rel))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("hash %s: %v", proj, err)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	buildDir := filepath.Join(cache, "strom-test", "member848-"+hex.EncodeToString(h.Sum(nil))[:16])
-	jar := filepath.Join(buildDir, "strom-member848.jar")
-	if _, err := os.Stat(jar); err == nil {
-		return jar
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "mvn", "-q", "-B", "-f", filepath.Join(proj, "pom.xml"),
-		"-Dmember848.buildDir="+buildDir, "package")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mvn package %s: %v\n%s", proj, err, out)
-	}
-	return jar
+	return testkit.MavenJar(t, "test/groups/java848", "member848.buildDir", "strom-member848.jar")
 }
 
 // runJava848 starts one Java member process; stop closes its stdin, which
