@@ -35,37 +35,11 @@ func (m *Machine) consumerCommit(now time.Time, to ReplyID, cg *consumerGroup, r
 		m.reply(to, &CommitResult{Err: err})
 		return
 	}
-	res := &CommitResult{Partitions: make([]error, len(req.Offsets))}
-	var recs []Record
-	var written []int
-	ts := now.UnixMilli()
-	for i, o := range req.Offsets {
-		if len(o.Metadata) > m.cfg.MaxMetadataBytes {
-			res.Partitions[i] = ErrOffsetMetadataTooLarge
-			continue
+	m.commitOffsets(now, to, cg.id, cg.partition, req, func() map[TopicPartition]Offset {
+		if m.consumers[cg.id] != cg {
+			return nil
 		}
-		recs = append(recs, offsetRecord(cg.id, o.TopicPartition, Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}))
-		written = append(written, i)
-	}
-	if len(recs) == 0 {
-		m.reply(to, res)
-		return
-	}
-	m.write(cg.partition, recs, func(_ time.Time, err error) {
-		if err != nil {
-			for _, i := range written {
-				res.Partitions[i] = ErrCoordinatorNotAvailable
-			}
-			m.reply(to, res)
-			return
-		}
-		if m.consumers[cg.id] == cg {
-			for _, i := range written {
-				o := req.Offsets[i]
-				cg.offsets[o.TopicPartition] = Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}
-			}
-		}
-		m.reply(to, res)
+		return cg.offsets
 	})
 }
 

@@ -106,6 +106,19 @@ func (m *Machine) Commit(now time.Time, to ReplyID, req CommitRequest) {
 	if mem := g.members[req.MemberID]; mem != nil {
 		mem.deadline = now.Add(mem.sessionTimeout)
 	}
+	m.commitOffsets(now, to, g.id, g.partition, req, func() map[TopicPartition]Offset {
+		if m.groups[g.id] != g {
+			return nil // replaced meanwhile (deleted and recreated)
+		}
+		return g.offsets
+	})
+}
+
+// commitOffsets writes a commit's offsets to the group's partition of
+// __consumer_offsets and, once durable, records them in the map target
+// returns (nil: the group is gone, record nothing). Classic and KIP-848
+// groups share it after their own validation.
+func (m *Machine) commitOffsets(now time.Time, to ReplyID, groupID string, partition int32, req CommitRequest, target func() map[TopicPartition]Offset) {
 	res := &CommitResult{Partitions: make([]error, len(req.Offsets))}
 	var recs []Record
 	var written []int
@@ -115,14 +128,14 @@ func (m *Machine) Commit(now time.Time, to ReplyID, req CommitRequest) {
 			res.Partitions[i] = ErrOffsetMetadataTooLarge
 			continue
 		}
-		recs = append(recs, offsetRecord(g.id, o.TopicPartition, Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}))
+		recs = append(recs, offsetRecord(groupID, o.TopicPartition, Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}))
 		written = append(written, i)
 	}
 	if len(recs) == 0 {
 		m.reply(to, res)
 		return
 	}
-	m.write(g.partition, recs, func(_ time.Time, err error) {
+	m.write(partition, recs, func(_ time.Time, err error) {
 		if err != nil {
 			for _, i := range written {
 				res.Partitions[i] = ErrCoordinatorNotAvailable
@@ -130,10 +143,10 @@ func (m *Machine) Commit(now time.Time, to ReplyID, req CommitRequest) {
 			m.reply(to, res)
 			return
 		}
-		if m.groups[g.id] == g {
+		if offsets := target(); offsets != nil {
 			for _, i := range written {
 				o := req.Offsets[i]
-				g.offsets[o.TopicPartition] = Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}
+				offsets[o.TopicPartition] = Offset{o.Offset, o.LeaderEpoch, o.Metadata, ts}
 			}
 		}
 		m.reply(to, res)
