@@ -35,7 +35,7 @@ func startQuorum(t *testing.T, n int) []*Raft {
 			NodeID: id, Self: metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, WAL: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
 			RaftListen: peers[i].Raft, RaftAdvertise: peers[i].Raft, Peers: peers, Dir: t.TempDir(),
 			Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond,
+			SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestRaftNodeJoinsExistingCluster(t *testing.T) {
 		NodeID: 4, Self: metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004},
 		RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
 		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond,
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
