@@ -113,6 +113,9 @@ func serveProduce(e *Env, r *Request) Result {
 					waits = append(waits, w)
 				}
 			}
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 && t != nil && e.Ctrl.Fresh() {
+				leaderHint(resp, &sp, im, t.Partitions[rp.Partition])
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -160,6 +163,25 @@ func serveProduce(e *Env, r *Request) Result {
 		}
 		return resp
 	}}
+}
+
+// leaderHint names the current leader in a NOT_LEADER_OR_FOLLOWER answer
+// (KIP-951, v10+), so the client can go there without a metadata round
+// trip, as Kafka does.
+func leaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartition, im *metadata.Image, pm metadata.Partition) {
+	b, ok := im.LiveBroker(pm.Leader)
+	if !ok {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = pm.Leader, pm.LeaderEpoch
+	for _, have := range resp.Brokers {
+		if have.NodeID == b.ID {
+			return
+		}
+	}
+	rb := kmsg.NewProduceResponseBroker()
+	rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
+	resp.Brokers = append(resp.Brokers, rb)
 }
 
 // errInvalidRecord is a batch Kafka rejects with INVALID_RECORD.
