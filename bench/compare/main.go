@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/strom-broker/strom/internal/testkit"
 	"github.com/strom-broker/strom/internal/testkit/kafkaref"
 )
 
@@ -368,14 +369,8 @@ func printTable(w io.Writer, o options, rs []result) {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort picks a port below the ephemeral range (see testkit.FreePort).
+func freePort() (int, error) { return testkit.FreePort() }
 
 func benchKafkaCluster(o options, rdkafka string) (result, error) {
 	fmt.Printf("== Apache Kafka %s (KRaft, three nodes, RF=3)\n", o.kafkaVersion)
@@ -425,15 +420,16 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 		fmt.Fprintf(&peers, "[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n\n", i+1, nd.kafka, nd.wal, nd.raft)
 	}
 	var cmds []*exec.Cmd
-	var exits []chan error
+	var exits []chan error    // Wait's result, read once (by waitBroker)
+	var dones []chan struct{} // closed when the process has exited
 	defer func() {
 		for i, cmd := range cmds {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exits[i]:
+			case <-dones[i]:
 			case <-time.After(15 * time.Second):
 				_ = cmd.Process.Kill()
-				<-exits[i]
+				<-dones[i]
 			}
 		}
 	}()
@@ -455,9 +451,12 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 		if err := cmd.Start(); err != nil {
 			return result{}, fmt.Errorf("start strom node %d: %w", i+1, err)
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		cmds, exits = append(cmds, cmd), append(exits, exited)
+		exited, done := make(chan error, 1), make(chan struct{})
+		go func() {
+			exited <- cmd.Wait()
+			close(done)
+		}()
+		cmds, exits, dones = append(cmds, cmd), append(exits, exited), append(dones, done)
 	}
 	for i, nd := range nodes {
 		if err := waitBroker(nd.kafka, exits[i], 60*time.Second); err != nil {

@@ -535,12 +535,7 @@ func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	out := make([]string, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find free port: %v", err)
-		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
+		out = append(out, freeAddr(t))
 	}
 	return out
 }

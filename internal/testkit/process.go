@@ -246,12 +246,11 @@ func apiVersions(ctx context.Context, addr string) error {
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := reservePort()
 	if err != nil {
 		t.Fatalf("find free port: %v", err)
 	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return "127.0.0.1:" + strconv.Itoa(p)
 }
 
 var build struct {
