@@ -174,17 +174,7 @@ func TestKIP848Franz(t *testing.T) {
 			if len(dups1)+len(dups2) > 0 {
 				t.Fatalf("records read twice: %v %v", dups1, dups2)
 			}
-			both := map[string]recordID{}
-			for k, v := range got1 {
-				both[k] = v
-			}
-			for k, v := range got2 {
-				if _, ok := both[k]; ok {
-					t.Fatalf("record %q read by both members", k)
-				}
-				both[k] = v
-			}
-			requireExactly(t, first, both)
+			requireExactly(t, first, mergeDisjoint(t, got1, got2))
 
 			// m1 leaves: m2 owns everything and reads only new records.
 			stop1()

@@ -60,6 +60,32 @@ func keysOf(recs []*kgo.Record) map[string]recordID {
 // requireExactly checks that got holds each wanted key at its offset, no
 // other key, and each at most dup times... every wanted key at least once
 // and nothing that was not wanted.
+// mergeDisjoint joins what each member read, failing if a record was read
+// by two members.
+func mergeDisjoint(t *testing.T, gots ...map[string]recordID) map[string]recordID {
+	t.Helper()
+	both := map[string]recordID{}
+	for _, got := range gots {
+		for k, v := range got {
+			if _, ok := both[k]; ok {
+				t.Fatalf("record %q read by both members", k)
+			}
+			both[k] = v
+		}
+	}
+	return both
+}
+
+// readAllOf reports whether snapshot holds every record of recs.
+func readAllOf(snapshot map[string]recordID, recs []*kgo.Record) bool {
+	for k := range keysOf(recs) {
+		if _, ok := snapshot[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
 func requireExactly(t *testing.T, want []*kgo.Record, got map[string]recordID) {
 	t.Helper()
 	w := keysOf(want)
