@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -121,8 +122,16 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open log %s: %w", dir, err)
+		}
+		// A new partition's directory entry must reach the disk too, or
+		// a power loss could take the whole partition with its synced
+		// segments.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("open log %s: %w", dir, err)
+		}
 	}
 	l := &Log{dir: dir, logger: logger.With("dir", dir), now: time.Now}
 	l.syncCond = sync.NewCond(&l.syncMu)
