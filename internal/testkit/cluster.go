@@ -452,7 +452,23 @@ func (n *ClusterNode) Pause(t testing.TB) {
 	n.mu.Lock()
 	n.paused = true
 	n.mu.Unlock()
+	// SIGSTOP takes effect asynchronously: wait until the kernel reports
+	// the process stopped, so the caller never races a still-running node.
+	if pid := n.PID(); pid > 0 && !poll(5*time.Second, func() bool { return processStopped(pid) }) {
+		t.Fatalf("node %d not stopped 5 s after SIGSTOP", n.id)
+	}
 	n.note("paused with SIGSTOP")
+}
+
+// processStopped reports whether /proc says pid is stopped (state T).
+func processStopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && (s[i+2] == 'T' || s[i+2] == 't')
 }
 
 // Resume continues a paused process with SIGCONT.
