@@ -66,28 +66,7 @@ func (m *Machine) ValidateConsumerFetch(groupID string, memberID *string, epoch 
 }
 
 func (m *Machine) consumerDeleteOffsets(to ReplyID, cg *consumerGroup, tps []TopicPartition) {
-	res := &CommitResult{Partitions: make([]error, len(tps))}
-	var recs []Record
-	for i, tp := range tps {
-		if cg.isSubscribed(tp.Topic) {
-			res.Partitions[i] = ErrSubscribedToTopic
-			continue
-		}
-		if _, ok := cg.offsets[tp]; ok {
-			delete(cg.offsets, tp)
-			recs = append(recs, Record{Key: offsetKey(cg.id, tp)})
-		}
-	}
-	if len(recs) == 0 {
-		m.reply(to, res)
-		return
-	}
-	m.write(cg.partition, recs, func(_ time.Time, err error) {
-		if err != nil {
-			res = &CommitResult{Err: ErrCoordinatorNotAvailable}
-		}
-		m.reply(to, res)
-	})
+	m.deleteOffsets(to, cg.id, cg.partition, cg.offsets, tps, cg.isSubscribed)
 }
 
 func (m *Machine) consumerDeleteGroup(to ReplyID, cg *consumerGroup) {

@@ -209,23 +209,33 @@ func (m *Machine) DeleteOffsets(now time.Time, to ReplyID, groupID string, tps [
 		m.reply(to, &CommitResult{Err: ErrNonEmptyGroup})
 		return
 	}
+	m.deleteOffsets(to, g.id, g.partition, g.offsets, tps, func(topic string) bool {
+		return g.state != Empty && g.isSubscribed(topic)
+	})
+}
+
+// deleteOffsets is OffsetDelete for one group of either kind: partitions
+// of topics the group still consumes (subscribed) are refused with
+// GROUP_SUBSCRIBED_TO_TOPIC; the others get tombstones in
+// __consumer_offsets.
+func (m *Machine) deleteOffsets(to ReplyID, groupID string, partition int32, offsets map[TopicPartition]Offset, tps []TopicPartition, subscribed func(topic string) bool) {
 	res := &CommitResult{Partitions: make([]error, len(tps))}
 	var recs []Record
 	for i, tp := range tps {
-		if g.state != Empty && g.isSubscribed(tp.Topic) {
+		if subscribed(tp.Topic) {
 			res.Partitions[i] = ErrSubscribedToTopic
 			continue
 		}
-		if _, ok := g.offsets[tp]; ok {
-			delete(g.offsets, tp)
-			recs = append(recs, Record{Key: offsetKey(g.id, tp)})
+		if _, ok := offsets[tp]; ok {
+			delete(offsets, tp)
+			recs = append(recs, Record{Key: offsetKey(groupID, tp)})
 		}
 	}
 	if len(recs) == 0 {
 		m.reply(to, res)
 		return
 	}
-	m.write(g.partition, recs, func(_ time.Time, err error) {
+	m.write(partition, recs, func(_ time.Time, err error) {
 		if err != nil {
 			res = &CommitResult{Err: ErrCoordinatorNotAvailable}
 		}
