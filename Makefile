@@ -3,7 +3,7 @@
 GO ?= go
 KAFKA_VERSION ?= 4.1.1
 KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
-BENCH_RECORDS ?= 2000000
+BENCH_RECORDS ?= 5000000
 
 .PHONY: build test bench kafka-ref-jars
 

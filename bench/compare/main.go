@@ -41,6 +41,7 @@ type options struct {
 	partitions   int
 	acks         string
 	compression  string
+	client       string
 	kafkaVersion string
 	stromArgs    string
 	jsonOut      string
@@ -59,18 +60,24 @@ type result struct {
 	ConsumeCPUPerM  float64 `json:"broker_consume_cpu_s_per_m"`
 	ProduceCPUS     float64 `json:"broker_produce_cpu_s"`
 	ConsumeCPUS     float64 `json:"broker_consume_cpu_s"`
+	ProduceSeconds  float64 `json:"produce_s"`
+	ConsumeSeconds  float64 `json:"consume_s"`
+	// BothMsgsPerS is records / (produce time + consume time): the rate of
+	// the whole produce-then-read-back workload. Computed, not in bench/rdkafka's line.
+	BothMsgsPerS float64 `json:"both_msgs_per_s"`
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.outDir, "out-dir", filepath.Join(os.TempDir(), "strom-bench"), "where binaries and broker data go")
 	flag.StringVar(&o.brokers, "brokers", "kafka,strom", "brokers to measure, in order: kafka, strom, strom-cluster (3 nodes, RF=3), kafka-cluster (3 nodes, RF=3)")
-	flag.IntVar(&o.numRecords, "num-records", 2_000_000, "records per measured run")
+	flag.IntVar(&o.numRecords, "num-records", 5_000_000, "records per measured run")
 	flag.IntVar(&o.warmup, "warmup", 200_000, "records of an unreported run first on each broker (JIT, page cache); 0 for none")
 	flag.IntVar(&o.recordSize, "record-size", 100, "record value size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 3, "partitions of the benchmark topic")
 	flag.StringVar(&o.acks, "acks", "all", "producer acks")
 	flag.StringVar(&o.compression, "compression", "none", "producer compression")
+	flag.StringVar(&o.client, "client", "c", "bench/rdkafka --client: c (librdkafka's C API, as rdkafka_performance) or go (confluent-kafka-go's Go API)")
 	flag.StringVar(&o.kafkaVersion, "kafka-version", kafkaref.DefaultVersion, "Apache Kafka version")
 	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
@@ -238,6 +245,7 @@ func runBenchRF(o options, rdkafka, label, addr string, pid, rf int) (result, er
 	base := []string{
 		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions), "--replication", strconv.Itoa(rf),
 		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
+		"--client", o.client,
 	}
 	if o.warmup > 0 {
 		fmt.Printf("warm-up: %d records\n", o.warmup)
@@ -281,6 +289,7 @@ func medianOf(rs []result) result {
 	med(func(r *result) *float64 { return &r.ConsumeCPUPerM })
 	med(func(r *result) *float64 { return &r.ProduceCPUS })
 	med(func(r *result) *float64 { return &r.ConsumeCPUS })
+	med(func(r *result) *float64 { return &r.BothMsgsPerS })
 	return m
 }
 
@@ -299,6 +308,9 @@ func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
 		if strings.HasPrefix(line, "{") {
 			if err := json.Unmarshal([]byte(line), &r); err == nil {
 				found = true
+				if t := r.ProduceSeconds + r.ConsumeSeconds; t > 0 {
+					r.BothMsgsPerS = float64(r.Records) / t
+				}
 			}
 			continue
 		}
@@ -314,8 +326,8 @@ func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
 }
 
 func printTable(w io.Writer, o options, rs []result) {
-	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client on the same host, median of %d runs\n\n",
-		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression, max(1, o.runs))
+	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client (--client %s) on the same host, median of %d runs\n\n",
+		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression, o.client, max(1, o.runs))
 	byLabel := map[string]result{}
 	cols := []string{}
 	for _, r := range rs {
@@ -350,6 +362,7 @@ func printTable(w io.Writer, o options, rs []result) {
 		{"produce MB/s", func(r result) float64 { return r.ProduceMBPerS }, "%12.1f"},
 		{"consume msg/s", func(r result) float64 { return r.ConsumeMsgsPerS }, "%12.0f"},
 		{"consume MB/s", func(r result) float64 { return r.ConsumeMBPerS }, "%12.1f"},
+		{"produce + consume msg/s", func(r result) float64 { return r.BothMsgsPerS }, "%12.0f"},
 		{"broker CPU s / M msgs (produce)", func(r result) float64 { return r.ProduceCPUPerM }, "%12.2f"},
 		{"broker CPU s / M msgs (consume)", func(r result) float64 { return r.ConsumeCPUPerM }, "%12.2f"},
 	}

@@ -1,8 +1,13 @@
-// Command rdkafka measures a Kafka-compatible broker with librdkafka (through
-// confluent-kafka-go, so it needs cgo): it creates a topic, produces
+// Command rdkafka measures a Kafka-compatible broker with librdkafka (the one
+// confluent-kafka-go bundles, so it needs cgo): it creates a topic, produces
 // --num-records records, then reads them all back from the beginning with an
 // assigned (not subscribed) consumer, and reports throughput and, with
 // --broker-pid, the broker's CPU time per phase read from /proc.
+//
+// --client c (the default) runs both phases in C loops over librdkafka's API,
+// as rdkafka_performance does (native.c); --client go runs them through
+// confluent-kafka-go's Go API, which adds a cgo call and Go allocations per
+// record.
 //
 // The last line of output is one JSON object (see result) for scripts.
 package main
@@ -29,6 +34,7 @@ const clockTicks = 100
 
 type config struct {
 	bootstrap   string
+	client      string
 	topic       string
 	partitions  int
 	replication int
@@ -50,6 +56,7 @@ type config struct {
 // result is the machine-readable summary printed as the last line.
 type result struct {
 	Label            string  `json:"label,omitempty"`
+	Client           string  `json:"client"`
 	Records          int     `json:"records"`
 	RecordSize       int     `json:"record_size"`
 	Partitions       int     `json:"partitions"`
@@ -74,6 +81,7 @@ type result struct {
 func main() {
 	var c config
 	flag.StringVar(&c.bootstrap, "bootstrap", "127.0.0.1:9092", "bootstrap servers")
+	flag.StringVar(&c.client, "client", "c", "c: librdkafka's C API in C loops; go: confluent-kafka-go's Go API")
 	flag.StringVar(&c.topic, "topic", "", "topic (default: a new name per run)")
 	flag.IntVar(&c.partitions, "partitions", 3, "partitions of the created topic")
 	flag.IntVar(&c.replication, "replication", 1, "replication factor of the created topic")
@@ -105,51 +113,73 @@ func run(c config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 
-	producer, err := kafka.NewProducer(&kafka.ConfigMap{
+	producerConf := map[string]string{
 		"bootstrap.servers":            c.bootstrap,
 		"acks":                         c.acks,
 		"compression.type":             c.compression,
-		"linger.ms":                    c.lingerMs,
-		"batch.size":                   c.batchSize,
-		"batch.num.messages":           c.batchNum,
-		"queue.buffering.max.messages": c.queueMsgs,
-		"go.delivery.report.fields":    "none",
-	})
-	if err != nil {
-		return fmt.Errorf("create producer: %w", err)
+		"linger.ms":                    strconv.Itoa(c.lingerMs),
+		"batch.size":                   strconv.Itoa(c.batchSize),
+		"batch.num.messages":           strconv.Itoa(c.batchNum),
+		"queue.buffering.max.messages": strconv.Itoa(c.queueMsgs),
 	}
-	defer producer.Close()
-
-	if err := createTopic(ctx, producer, c); err != nil {
+	consumerConf := map[string]string{
+		"bootstrap.servers":      c.bootstrap,
+		"enable.partition.eof":   "false",
+		"fetch.queue.backoff.ms": strconv.Itoa(c.fetchBackMs),
+		"queued.min.messages":    strconv.Itoa(c.queuedMin),
+	}
+	ac := toConfigMap(producerConf)
+	adm, err := kafka.NewAdminClient(&ac)
+	if err != nil {
+		return fmt.Errorf("create admin client: %w", err)
+	}
+	err = createTopic(ctx, adm, c)
+	adm.Close()
+	if err != nil {
 		return err
 	}
 
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": c.bootstrap,
+	var doProduce func() (time.Duration, int64, error)
+	var doConsume func() (time.Duration, error)
+	switch c.client {
+	case "c":
+		doProduce = func() (time.Duration, int64, error) { return nativeProduce(c, producerConf) }
+		doConsume = func() (time.Duration, error) { return nativeConsume(c, consumerConf) }
+	case "go":
+		pc := toConfigMap(producerConf)
+		pc["go.delivery.report.fields"] = "none"
+		producer, err := kafka.NewProducer(&pc)
+		if err != nil {
+			return fmt.Errorf("create producer: %w", err)
+		}
+		defer producer.Close()
+		cc := toConfigMap(consumerConf)
 		// Required by the Go client; offsets are never committed.
-		"group.id":               fmt.Sprintf("bench-%d", time.Now().UnixNano()),
-		"enable.auto.commit":     false,
-		"auto.offset.reset":      "earliest",
-		"enable.partition.eof":   false,
-		"fetch.queue.backoff.ms": c.fetchBackMs,
-		"queued.min.messages":    c.queuedMin,
-	})
-	if err != nil {
-		return fmt.Errorf("create consumer: %w", err)
+		cc["group.id"] = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+		cc["enable.auto.commit"] = false
+		cc["auto.offset.reset"] = "earliest"
+		consumer, err := kafka.NewConsumer(&cc)
+		if err != nil {
+			return fmt.Errorf("create consumer: %w", err)
+		}
+		defer consumer.Close()
+		parts := make([]kafka.TopicPartition, c.partitions)
+		for i := range parts {
+			parts[i] = kafka.TopicPartition{Topic: &c.topic, Partition: int32(i), Offset: kafka.OffsetBeginning}
+		}
+		// With a group.id librdkafka looks up the group coordinator, which makes
+		// a broker create its offsets topic; do that now, outside the measurements.
+		// Best effort: the consumer never needs the coordinator, so a broker
+		// without one is still measured.
+		warmCoordinator(ctx, consumer, parts)
+		doProduce = func() (time.Duration, int64, error) { return produce(ctx, producer, c) }
+		doConsume = func() (time.Duration, error) { return consume(ctx, consumer, parts, c) }
+	default:
+		return fmt.Errorf("--client %q: want c or go", c.client)
 	}
-	defer consumer.Close()
-	parts := make([]kafka.TopicPartition, c.partitions)
-	for i := range parts {
-		parts[i] = kafka.TopicPartition{Topic: &c.topic, Partition: int32(i), Offset: kafka.OffsetBeginning}
-	}
-	// With a group.id librdkafka looks up the group coordinator, which makes
-	// a broker create its offsets topic; do that now, outside the measurements.
-	// Best effort: the consumer never needs the coordinator, so a broker
-	// without one is still measured.
-	warmCoordinator(ctx, consumer, parts)
 
 	res := result{
-		Label: c.label, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
+		Label: c.label, Client: c.client, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
 		Acks: c.acks, Compression: c.compression, BrokerPID: c.brokerPID,
 	}
 	mb := float64(c.numRecords) * float64(c.recordSize) / 1e6
@@ -159,7 +189,7 @@ func run(c config) error {
 		return err
 	}
 	self0 := selfCPU()
-	produceTime, errs, err := produce(ctx, producer, c)
+	produceTime, errs, err := doProduce()
 	if err != nil {
 		return err
 	}
@@ -176,7 +206,7 @@ func run(c config) error {
 	fmt.Printf("produce: %d records in %.2fs: %.0f msg/s, %.1f MB/s, %d delivery errors\n",
 		c.numRecords, res.ProduceSeconds, res.ProduceMsgsPerS, res.ProduceMBPerS, errs)
 
-	consumeTime, err := consume(ctx, consumer, parts, c)
+	consumeTime, err := doConsume()
 	if err != nil {
 		return err
 	}
@@ -235,12 +265,16 @@ func warmCoordinator(ctx context.Context, cons *kafka.Consumer, parts []kafka.To
 	}
 }
 
-func createTopic(ctx context.Context, p *kafka.Producer, c config) error {
-	adm, err := kafka.NewAdminClientFromProducer(p)
-	if err != nil {
-		return fmt.Errorf("create admin client: %w", err)
+// toConfigMap turns string settings into a confluent-kafka-go ConfigMap.
+func toConfigMap(conf map[string]string) kafka.ConfigMap {
+	m := kafka.ConfigMap{}
+	for k, v := range conf {
+		m[k] = v
 	}
-	defer adm.Close()
+	return m
+}
+
+func createTopic(ctx context.Context, adm *kafka.AdminClient, c config) error {
 	res, err := adm.CreateTopics(ctx, []kafka.TopicSpecification{{
 		Topic: c.topic, NumPartitions: c.partitions, ReplicationFactor: c.replication,
 	}}, kafka.SetAdminOperationTimeout(30*time.Second))
