@@ -170,6 +170,20 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		rr storage.ReadResult
 	}
 	outs := make([]partRead, 0, len(f.parts))
+	// Every range read is released here unless the returned response took
+	// it: ranges of partitions a session leaves out, all of them when
+	// waiting for more data, and all of them on a panic (which the server
+	// turns into a closed connection), so no segment file stays referenced.
+	var res *FetchResponse
+	returned := false
+	defer func() {
+		for i := range outs {
+			outs[i].rr.Release()
+		}
+		if !returned && res != nil {
+			res.Release()
+		}
+	}()
 	for _, sp := range f.parts {
 		rp, rr := f.readPartition(im, sp, &remaining, total == 0)
 		total += int64(rr.Size())
@@ -179,9 +193,6 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		outs = append(outs, partRead{sp, rp, rr})
 	}
 	if !final && !hasErr && total < int64(req.MinBytes) && !f.deadline.IsZero() && f.e.Now().Before(f.deadline) {
-		for i := range outs {
-			outs[i].rr.Release()
-		}
 		return nil, false
 	}
 
@@ -189,9 +200,9 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		f.e.sessions.mu.Lock()
 		defer f.e.sessions.mu.Unlock()
 	}
-	res := &FetchResponse{FetchResponse: resp, Ranges: make([]storage.ReadResult, 0, len(outs))}
+	res = &FetchResponse{FetchResponse: resp, Ranges: make([]storage.ReadResult, 0, len(outs))}
 	var cur *kmsg.FetchResponseTopic
-	for _, o := range outs {
+	for i, o := range outs {
 		sp, rp := o.sp, o.rp
 		if !f.full && o.rr.Size() == 0 && rp.ErrorCode == 0 &&
 			rp.HighWatermark == sp.sentHW && rp.LastStableOffset == sp.sentLSO && rp.LogStartOffset == sp.sentLogStart {
@@ -205,7 +216,9 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		}
 		cur.Partitions = append(cur.Partitions, rp)
 		res.Ranges = append(res.Ranges, o.rr)
+		outs[i].rr = storage.ReadResult{} // now res's to release
 	}
+	returned = true
 	return res, true
 }
 
