@@ -46,6 +46,7 @@ type options struct {
 	stromArgs    string
 	jsonOut      string
 	runs         int
+	ballast      bool
 }
 
 // result mirrors the JSON line printed by bench/rdkafka.
@@ -82,6 +83,7 @@ func main() {
 	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON lines to this file")
+	flag.BoolVar(&o.ballast, "ballast", true, "fill free memory with a page-cached file before measuring (see ballast.go), removed at the end")
 	flag.Parse()
 
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
@@ -90,6 +92,15 @@ func main() {
 	rdkafka := filepath.Join(o.outDir, "rdkafka")
 	if err := goBuild(rdkafka, "./bench/rdkafka", "CGO_ENABLED=1"); err != nil {
 		fail(fmt.Errorf("build the librdkafka benchmark (needs gcc): %w", err))
+	}
+
+	if o.ballast {
+		removeBallast, err := fillFreeMemory(o.outDir, 256<<20)
+		if err != nil {
+			fail(err)
+		}
+		atExit = append(atExit, removeBallast)
+		defer removeBallast()
 	}
 
 	var results []result
@@ -135,7 +146,13 @@ func main() {
 	}
 }
 
+// atExit runs before fail exits.
+var atExit []func()
+
 func fail(err error) {
+	for _, f := range atExit {
+		f()
+	}
 	fmt.Fprintln(os.Stderr, "compare:", err)
 	os.Exit(1)
 }
@@ -238,10 +255,12 @@ func waitBroker(addr string, exited <-chan error, timeout time.Duration) error {
 }
 
 func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
-	return runBenchRF(o, rdkafka, label, addr, pid, 1)
+	return runBenchRF(o, rdkafka, label, addr, []int{pid}, 1)
 }
 
-func runBenchRF(o options, rdkafka, label, addr string, pid, rf int) (result, error) {
+// runBenchRF measures the brokers at addr; pids are their processes, whose
+// CPU time is summed (none: not reported).
+func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int) (result, error) {
 	base := []string{
 		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions), "--replication", strconv.Itoa(rf),
 		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
@@ -258,7 +277,7 @@ func runBenchRF(o options, rdkafka, label, addr string, pid, rf int) (result, er
 	for i := 0; i < max(1, o.runs); i++ {
 		fmt.Printf("run %d:\n", i+1)
 		args := append(base, "--num-records", strconv.Itoa(o.numRecords), "--label", label)
-		if pid > 0 {
+		for _, pid := range pids {
 			args = append(args, "--broker-pid", strconv.Itoa(pid))
 		}
 		r, err := runOnce(rdkafka, args, os.Stdout)
@@ -395,12 +414,12 @@ func benchKafkaCluster(o options, rdkafka string) (result, error) {
 	}
 	defer b.Stop()
 	addrs := b.Addrs()
-	return runBenchRF(o, rdkafka, "kafka-cluster", addrs[len(addrs)-1], 0, 3)
+	return runBenchRF(o, rdkafka, "kafka-cluster", addrs[len(addrs)-1], b.PIDs(), 3)
 }
 
 // benchStromCluster runs three strom processes from TOML files of the
 // documented cluster shape and bootstraps the client through the last
-// node. Broker CPU is not reported (three processes).
+// node. Broker CPU is the sum over the three processes.
 func benchStromCluster(o options, rdkafka string) (result, error) {
 	fmt.Println("== Strom (three nodes, RF=3)")
 	bin := filepath.Join(o.outDir, "strom")
@@ -476,5 +495,9 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 			return result{}, fmt.Errorf("node %d: %w", i+1, err)
 		}
 	}
-	return runBenchRF(o, rdkafka, "strom-cluster", nodes[n-1].kafka, 0, 3)
+	pids := make([]int, len(cmds))
+	for i, cmd := range cmds {
+		pids[i] = cmd.Process.Pid
+	}
+	return runBenchRF(o, rdkafka, "strom-cluster", nodes[n-1].kafka, pids, 3)
 }

@@ -46,7 +46,7 @@ type config struct {
 	batchSize   int
 	batchNum    int
 	queueMsgs   int
-	brokerPID   int
+	brokerPIDs  []int
 	fetchBackMs int
 	queuedMin   int
 	label       string
@@ -69,7 +69,7 @@ type result struct {
 	ConsumeMsgsPerS  float64 `json:"consume_msgs_per_s"`
 	ConsumeMBPerS    float64 `json:"consume_mb_per_s"`
 	DeliveryErrors   int64   `json:"delivery_errors"`
-	BrokerPID        int     `json:"broker_pid,omitempty"`
+	BrokerPIDs       []int   `json:"broker_pids,omitempty"`
 	ProduceCPUS      float64 `json:"broker_produce_cpu_s,omitempty"`
 	ConsumeCPUS      float64 `json:"broker_consume_cpu_s,omitempty"`
 	ProduceCPUPerM   float64 `json:"broker_produce_cpu_s_per_m,omitempty"`
@@ -96,7 +96,16 @@ func main() {
 	flag.IntVar(&c.fetchBackMs, "fetch-queue-backoff-ms", 10,
 		"fetch.queue.backoff.ms: pause before refetching when the local queue is full (librdkafka default 1000 makes the consumer measure its own back-off)")
 	flag.IntVar(&c.queuedMin, "queued-min-messages", 100_000, "queued.min.messages (librdkafka default)")
-	flag.IntVar(&c.brokerPID, "broker-pid", 0, "broker process id, to report its CPU time from /proc")
+	flag.Func("broker-pid", "broker process id, to report its CPU time from /proc; repeat or separate with commas for a cluster (CPU is summed)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || pid <= 0 {
+				return fmt.Errorf("bad pid %q", f)
+			}
+			c.brokerPIDs = append(c.brokerPIDs, pid)
+		}
+		return nil
+	})
 	flag.StringVar(&c.label, "label", "", "name of the broker under test, copied into the JSON line")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
@@ -180,11 +189,11 @@ func run(c config) error {
 
 	res := result{
 		Label: c.label, Client: c.client, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
-		Acks: c.acks, Compression: c.compression, BrokerPID: c.brokerPID,
+		Acks: c.acks, Compression: c.compression, BrokerPIDs: c.brokerPIDs,
 	}
 	mb := float64(c.numRecords) * float64(c.recordSize) / 1e6
 
-	cpu0, err := brokerCPU(c.brokerPID)
+	cpu0, err := brokerCPU(c.brokerPIDs)
 	if err != nil {
 		return err
 	}
@@ -193,7 +202,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	cpu1, err := brokerCPU(c.brokerPID)
+	cpu1, err := brokerCPU(c.brokerPIDs)
 	if err != nil {
 		return err
 	}
@@ -210,7 +219,7 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
-	cpu2, err := brokerCPU(c.brokerPID)
+	cpu2, err := brokerCPU(c.brokerPIDs)
 	if err != nil {
 		return err
 	}
@@ -221,12 +230,12 @@ func run(c config) error {
 	fmt.Printf("consume: %d records in %.2fs: %.0f msg/s, %.1f MB/s\n",
 		c.numRecords, res.ConsumeSeconds, res.ConsumeMsgsPerS, res.ConsumeMBPerS)
 
-	if c.brokerPID > 0 {
+	if len(c.brokerPIDs) > 0 {
 		millions := float64(c.numRecords) / 1e6
 		res.ProduceCPUS, res.ConsumeCPUS = cpu1-cpu0, cpu2-cpu1
 		res.ProduceCPUPerM, res.ConsumeCPUPerM = res.ProduceCPUS/millions, res.ConsumeCPUS/millions
-		fmt.Printf("broker cpu (pid %d): produce %.2fs (%.2fs per million), consume %.2fs (%.2fs per million)\n",
-			c.brokerPID, res.ProduceCPUS, res.ProduceCPUPerM, res.ConsumeCPUS, res.ConsumeCPUPerM)
+		fmt.Printf("broker cpu (pid %v): produce %.2fs (%.2fs per million), consume %.2fs (%.2fs per million)\n",
+			c.brokerPIDs, res.ProduceCPUS, res.ProduceCPUPerM, res.ConsumeCPUS, res.ConsumeCPUPerM)
 	}
 	fmt.Printf("client cpu: produce %.2fs, consume %.2fs\n", res.ClientProduceCPU, res.ClientConsumeCPU)
 
@@ -391,11 +400,21 @@ func consume(ctx context.Context, cons *kafka.Consumer, parts []kafka.TopicParti
 	return time.Since(start), nil
 }
 
-// brokerCPU returns utime+stime of pid in seconds, or 0 when pid is 0.
-func brokerCPU(pid int) (float64, error) {
-	if pid <= 0 {
-		return 0, nil
+// brokerCPU returns the summed utime+stime of pids in seconds.
+func brokerCPU(pids []int) (float64, error) {
+	var sum float64
+	for _, pid := range pids {
+		t, err := processCPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += t
 	}
+	return sum, nil
+}
+
+// processCPU returns utime+stime of pid in seconds.
+func processCPU(pid int) (float64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read broker cpu: %w", err)
