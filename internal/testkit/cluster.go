@@ -180,6 +180,39 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	return b.String()
 }
 
+// AddNode adds node n+1 to the running cluster the way an operator adds a
+// machine: the new node's config file lists every node including itself,
+// the existing nodes' files stay as they are, and the node asks the cluster
+// to take it into the metadata quorum. It returns once every running node
+// lists the new broker. Not with WithProxies (the proxies' routing tables
+// are fixed at start).
+func (c *Cluster) AddNode(t testing.TB) *ClusterNode {
+	t.Helper()
+	if c.opts.Proxies {
+		t.Fatal("AddNode: not supported WithProxies")
+	}
+	id := int32(len(c.nodes) + 1)
+	addrs := freeAddrs(t, 3)
+	dir := filepath.Join(filepath.Dir(filepath.Dir(c.nodes[0].config)), fmt.Sprintf("node%d", id))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nd := &ClusterNode{
+		c: c, id: id,
+		kafka: addrs[0], wal: addrs[1], raft: addrs[2],
+		dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
+		logs: newLogBuffer(),
+	}
+	c.nodes = append(c.nodes, nd)
+	dumpOnFailure(t, fmt.Sprintf("node %d", id), nd.logs)
+	if err := os.WriteFile(nd.config, []byte(c.nodeTOML(nd)), 0o644); err != nil {
+		t.Fatalf("write %s: %v", nd.config, err)
+	}
+	nd.start(t)
+	c.WaitFormed(t)
+	return nd
+}
+
 // Bootstrap is the comma-separated Kafka address of every node.
 func (c *Cluster) Bootstrap() string {
 	addrs := make([]string, len(c.nodes))
