@@ -33,6 +33,12 @@ type fetcher struct {
 	mu struct {
 		sync.Mutex
 		parts map[partition.Key]assignment
+		// gen counts assignments that added a partition or a leader
+		// epoch; inflight is the connection of the fetch in flight (nil
+		// when none); interrupted is set when assign closed it.
+		gen         int
+		inflight    *leaderConn
+		interrupted bool
 	}
 	changed chan struct{} // cap 1: the assignment changed
 
@@ -50,13 +56,34 @@ func newFetcher(m *Manager, leader int32, addr string) *fetcher {
 }
 
 // assign replaces the partitions to copy.
+//
+// When it adds a partition (or a leader epoch) that the fetch in flight
+// does not carry, it closes that fetch's connection: the leader parks a
+// replica fetch for up to MaxWait while none of its partitions has new
+// data, and a partition just assigned (a new topic, a new leader) must not
+// wait that long for its first fetch, since acks=all producers wait on it.
+// The run loop reconnects at once with the new assignment.
 func (f *fetcher) assign(parts []assignment) {
 	next := make(map[partition.Key]assignment, len(parts))
 	for _, a := range parts {
 		next[partition.Key{Topic: a.topic, Index: a.p.Index}] = a
 	}
 	f.mu.Lock()
+	grew := false
+	for k, a := range next {
+		if old, ok := f.mu.parts[k]; !ok || old.epoch != a.epoch || old.p != a.p {
+			grew = true
+			break
+		}
+	}
 	f.mu.parts = next
+	if grew {
+		f.mu.gen++
+		if f.mu.inflight != nil && !f.mu.interrupted {
+			f.mu.interrupted = true
+			f.mu.inflight.Close()
+		}
+	}
 	f.mu.Unlock()
 	select {
 	case f.changed <- struct{}{}:
@@ -67,7 +94,9 @@ func (f *fetcher) assign(parts []assignment) {
 // stop ends the fetcher; the Manager's WaitGroup tracks its exit.
 func (f *fetcher) stop() { f.cancel() }
 
-func (f *fetcher) snapshot() []assignment {
+// snapshot returns the assigned partitions in a stable order, and the
+// assignment generation they belong to.
+func (f *fetcher) snapshot() ([]assignment, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]assignment, 0, len(f.mu.parts))
@@ -77,7 +106,29 @@ func (f *fetcher) snapshot() []assignment {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].topic < out[j].topic || out[i].topic == out[j].topic && out[i].p.Index < out[j].p.Index
 	})
-	return out
+	return out, f.mu.gen
+}
+
+// beginFetch records the fetch about to be sent on f.conn for assignment
+// generation gen; it reports false when a newer assignment has arrived
+// since the snapshot, which the caller should fetch instead.
+func (f *fetcher) beginFetch(gen int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mu.gen != gen {
+		return false
+	}
+	f.mu.inflight, f.mu.interrupted = f.conn, false
+	return true
+}
+
+// endFetch clears the fetch in flight and reports whether assign closed
+// its connection.
+func (f *fetcher) endFetch() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.inflight = nil
+	return f.mu.interrupted
 }
 
 func (f *fetcher) sleep(d time.Duration) {
@@ -104,7 +155,8 @@ func (f *fetcher) run() {
 	log.Debug("replica fetcher started")
 	defer log.Debug("replica fetcher stopped")
 	for f.ctx.Err() == nil {
-		parts := f.ready(f.snapshot())
+		all, gen := f.snapshot()
+		parts := f.ready(all)
 		if len(parts) == 0 {
 			f.waitForWork()
 			continue
@@ -120,7 +172,20 @@ func (f *fetcher) run() {
 			f.stopClose = context.AfterFunc(f.ctx, func() { c.Close() })
 		}
 		req := f.buildRequest(parts)
+		if !f.beginFetch(gen) {
+			continue
+		}
 		resp, err := f.conn.fetch(req, f.m.cfg.MaxWait+f.m.cfg.DialTimeout+10*time.Second)
+		if f.endFetch() {
+			// assign closed the connection for a new partition; a
+			// response that made it through is still good.
+			log.Debug("replica fetch interrupted by a new assignment")
+			if err == nil && resp.ErrorCode == 0 {
+				f.handle(resp, parts, log)
+			}
+			f.closeConn()
+			continue
+		}
 		if err != nil {
 			if f.ctx.Err() == nil {
 				log.Warn("replica fetch failed", "err", err)
@@ -172,12 +237,31 @@ func (f *fetcher) waitForWork() {
 	}
 }
 
+// maxWait is how long the leader may park the next fetch: MaxWait, but no
+// longer than until the first partition left out for its backoff is due,
+// so that partition is not kept waiting behind idle ones. The backoff of a
+// partition no longer assigned is forgotten here.
+func (f *fetcher) maxWait() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	wait := f.m.cfg.MaxWait
+	now := time.Now()
+	for k, until := range f.delayed {
+		if _, ok := f.mu.parts[k]; !ok {
+			delete(f.delayed, k)
+			continue
+		}
+		wait = min(wait, max(until.Sub(now), time.Millisecond))
+	}
+	return wait
+}
+
 func (f *fetcher) buildRequest(parts []assignment) *kmsg.FetchRequest {
 	cfg := f.m.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = fetchVersion
 	req.ReplicaID = cfg.NodeID
-	req.MaxWaitMillis = int32(cfg.MaxWait / time.Millisecond)
+	req.MaxWaitMillis = int32(f.maxWait() / time.Millisecond)
 	req.MinBytes = cfg.MinBytes
 	req.MaxBytes = cfg.MaxBytes
 	req.SessionID, req.SessionEpoch = 0, -1

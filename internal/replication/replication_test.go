@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,12 +34,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // one fake controller holds the image and publishes it to every node in
 // order, as the Raft controller does.
 type cluster struct {
-	t     testing.TB
-	lag   time.Duration
-	mu    sync.Mutex // serializes changes, like the controller's change lock
-	im    *metadata.Image
-	nodes map[int32]*node
-	log   *slog.Logger
+	t       testing.TB
+	lag     time.Duration
+	maxWait time.Duration // the fetchers' MaxWait; 0: 200ms
+	mu      sync.Mutex    // serializes changes, like the controller's change lock
+	im      *metadata.Image
+	nodes   map[int32]*node
+	log     *slog.Logger
 }
 
 type node struct {
@@ -190,7 +192,11 @@ func (c *cluster) resume(id int32) {
 	n := c.nodes[id]
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.mgr = NewManager(Config{NodeID: id, MaxWait: 200 * time.Millisecond, Backoff: 20 * time.Millisecond}, n.reg, c.log)
+	maxWait := c.maxWait
+	if maxWait == 0 {
+		maxWait = 200 * time.Millisecond
+	}
+	n.mgr = NewManager(Config{NodeID: id, MaxWait: maxWait, Backoff: 20 * time.Millisecond}, n.reg, c.log)
 	n.mgr.Apply(c.im)
 }
 
@@ -686,3 +692,122 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPartitionsAreNotHeldBehindParkedFetches: with replica fetches
+// allowed to park for an hour, partitions added after the followers parked
+// on an idle one still replicate, so acks=all completes on each: assigning
+// a partition interrupts the parked fetch, and a partition whose leader
+// could not serve it yet (the followers may apply the new image before it)
+// is retried after its backoff rather than after the next parked fetch.
+func TestNewPartitionsAreNotHeldBehindParkedFetches(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	c.maxWait = time.Hour
+	for id := int32(1); id <= 3; id++ {
+		c.stall(id)
+		c.resume(id)
+	}
+	c.acksAll(1, c.produce(1, 5, "idle"))
+	// The followers have the batch and are now parked on the idle topic.
+
+	c.addTopic("u", 3)
+	for i := int32(0); i < 3; i++ {
+		leader := c.im.Topics["u"].Partitions[i].Leader
+		p := c.nodes[leader].reg.Get("u", i)
+		recs := []record.Record{{Value: []byte("new")}}
+		b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := record.Validate(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Append(b, h)
+		if err != nil {
+			t.Fatalf("append to u/%d at node %d: %v", i, leader, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = p.WaitVisible(ctx, res.LastOffset)
+		cancel()
+		if err != nil {
+			t.Fatalf("acks=all on new partition u/%d (leader %d): %v", i, leader, err)
+		}
+	}
+}
+
+// TestRefusedPartitionIsRetriedAfterItsBackoff: a follower that applies a
+// new partition before its leader does is refused it (unknown partition)
+// and leaves it out of its fetches for the backoff. With the fetches to
+// that leader allowed to park for an hour on an idle partition, the
+// refused one must still be fetched again once the leader knows it: the
+// fetcher parks no longer than until the backoff ends.
+func TestRefusedPartitionIsRetriedAfterItsBackoff(t *testing.T) {
+	c := newCluster(t, 3, time.Minute)
+	refusals := &messageCounter{msg: "leader cannot serve partition yet"}
+	c.log = slog.New(refusals)
+	c.maxWait = time.Hour
+	for id := int32(1); id <= 3; id++ {
+		c.stall(id)
+		c.resume(id)
+	}
+	c.acksAll(1, c.produce(1, 5, "idle"))
+
+	// Topic u, led by node 1, reaches the followers first.
+	c.mu.Lock()
+	next := c.im.Clone()
+	tp := &metadata.Topic{Name: "u", ID: metadata.NewTopicID(), Partitions: []metadata.Partition{
+		{Index: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
+	}}
+	next.Topics["u"], next.TopicsByID[tp.ID] = tp, tp
+	c.im = next
+	for _, id := range []int32{2, 3} {
+		if err := c.nodes[id].reg.Apply(next); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[id].mgr.Apply(next)
+	}
+	c.mu.Unlock()
+	waitFor(t, "both followers to be refused u/0 by node 1", func() bool { return refusals.n.Load() >= 2 })
+
+	c.mu.Lock()
+	if err := c.nodes[1].reg.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1].mgr.Apply(next)
+	c.mu.Unlock()
+	p := c.nodes[1].reg.Get("u", 0)
+	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]record.Record{{Value: []byte("after the refusal")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := record.Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(b, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.WaitVisible(ctx, res.LastOffset); err != nil {
+		t.Fatalf("acks=all on u/0 after the followers were refused it: %v", err)
+	}
+}
+
+// messageCounter is a slog handler counting the records whose message is msg.
+type messageCounter struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (m *messageCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (m *messageCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == m.msg {
+		m.n.Add(1)
+	}
+	return nil
+}
+func (m *messageCounter) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m *messageCounter) WithGroup(string) slog.Handler      { return m }
