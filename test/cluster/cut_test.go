@@ -26,7 +26,7 @@ func TestCutLeaderOff(t *testing.T) {
 	c.CreateTopic(t, topic, partitions, rf, nil)
 	chk := testkit.NewChecker()
 	p := startProducer(t, c.Bootstrap(), topic, chk)
-	p.waitMore(t, -1, 600, 30*time.Second, "before the cut")
+	p.WaitMore(t, -1, 600, 30*time.Second, "before the cut")
 
 	old := c.WaitPartition(t, topic, 0, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
 	victim := c.Node(old.Leader)
@@ -51,7 +51,7 @@ func TestCutLeaderOff(t *testing.T) {
 	if now.LeaderEpoch <= old.LeaderEpoch {
 		t.Errorf("leader moved from %d to %d but its epoch went from %d to %d", old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
 	}
-	p.waitMore(t, 0, 200, failoverTimeout, "partition 0 while its old leader is cut off")
+	p.WaitMore(t, 0, 200, failoverTimeout, "partition 0 while its old leader is cut off")
 	problems = append(problems, directProduceMustNotAck(t, victim, topic, chk)...)
 	problems = append(problems, checkNoStaleLeadership(t, c, victim, topic, now)...)
 
@@ -60,8 +60,8 @@ func TestCutLeaderOff(t *testing.T) {
 	c.WaitFormed(t)
 	c.WaitInSync(t, topic, 0, victim.ID(), 30*time.Second)
 	logf(t, "node %d back in the ISR of %s/0", victim.ID(), topic)
-	p.waitMore(t, -1, 300, failoverTimeout, "after the heal")
-	p.finish(t)
+	p.WaitMore(t, -1, 300, failoverTimeout, "after the heal")
+	p.Finish(t, producerFinish)
 	verify(t, c, topic, chk)
 }
 

@@ -39,7 +39,7 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.
 	c.CreateTopic(t, topic, partitions, rf, nil)
 	chk := testkit.NewChecker()
 	p := startProducer(t, c.Bootstrap(), topic, chk)
-	p.waitMore(t, -1, 600, 30*time.Second, "before the fault")
+	p.WaitMore(t, -1, 600, 30*time.Second, "before the fault")
 
 	old := c.WaitPartition(t, topic, 0, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
 	victim := c.Node(old.Leader)
@@ -52,15 +52,15 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.
 		t.Errorf("leader moved from %d to %d but its epoch went from %d to %d; a new leader needs a higher epoch",
 			old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
 	}
-	p.waitMore(t, 0, 200, failoverTimeout, "partition 0 after failover")
-	p.waitMore(t, -1, 600, failoverTimeout, "all partitions after failover")
+	p.WaitMore(t, 0, 200, failoverTimeout, "partition 0 after failover")
+	p.WaitMore(t, -1, 600, failoverTimeout, "all partitions after failover")
 	logf(t, "producing continues after failover")
 
 	recover()
 	c.WaitInSync(t, topic, 0, victim.ID(), 30*time.Second)
 	logf(t, "node %d back in the ISR of %s/0", victim.ID(), topic)
-	p.waitMore(t, -1, 300, failoverTimeout, "after the node came back")
-	p.finish(t)
+	p.WaitMore(t, -1, 300, failoverTimeout, "after the node came back")
+	p.Finish(t, producerFinish)
 	verify(t, c, topic, chk)
 }
 
@@ -89,16 +89,16 @@ func testWholeCluster(t *testing.T, down func(*testkit.Cluster, testing.TB)) {
 	c.CreateTopic(t, topic, partitions, rf, nil)
 	chk := testkit.NewChecker()
 	p := startProducer(t, c.Bootstrap(), topic, chk)
-	p.waitMore(t, -1, 600, 30*time.Second, "before the restart")
+	p.WaitMore(t, -1, 600, 30*time.Second, "before the restart")
 
 	down(c, t)
-	logf(t, "all nodes down with %d records acknowledged", p.acked(-1))
+	logf(t, "all nodes down with %d records acknowledged", p.Acked(-1))
 	c.StartAll(t)
 	c.WaitTopic(t, topic, partitions)
 	logf(t, "all nodes started again")
 	for part := int32(0); part < partitions; part++ {
-		p.waitMore(t, part, 100, 30*time.Second, "after restarting every node")
+		p.WaitMore(t, part, 100, 30*time.Second, "after restarting every node")
 	}
-	p.finish(t)
+	p.Finish(t, producerFinish)
 	verify(t, c, topic, chk)
 }

@@ -3,10 +3,8 @@
 package crash_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,102 +17,31 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 const crashPartitions = 4
 
-// producer keeps producing unique records with one idempotent acks=all
-// franz-go client until stopped, telling the checker what it attempted and
-// what was acknowledged.
-type producer struct {
-	cl       *kgo.Client
-	chk      *testkit.Checker
-	topic    string
-	stop     chan struct{}
-	stopOnce sync.Once
-	done     chan struct{}
-	mu       sync.Mutex
-	acked    int
-}
-
-func startProducer(t *testing.T, addr, topic string, chk *testkit.Checker) *producer {
-	p := &producer{chk: chk, topic: topic, stop: make(chan struct{}), done: make(chan struct{})}
-	// Registered before the client's cleanup, so it runs after the client is
-	// closed, which unblocks a Produce waiting for buffer space.
-	t.Cleanup(func() {
-		p.stopOnce.Do(func() { close(p.stop) })
-		<-p.done
-	})
-	p.cl = testkit.NewClient(t, addr,
-		kgo.RequiredAcks(kgo.AllISRAcks()), // also franz-go's default, with idempotence on
-		kgo.ProducerLinger(2*time.Millisecond),
-		kgo.MaxBufferedRecords(2000),
-		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-	)
-	go p.run()
-	return p
-}
-
-func (p *producer) run() {
-	defer close(p.done)
-	for i := 0; ; i++ {
-		select {
-		case <-p.stop:
-			return
-		default:
-		}
-		r := &kgo.Record{
-			Topic:   p.topic,
-			Key:     []byte(fmt.Sprintf("k%d", i%64)),
-			Value:   []byte(fmt.Sprintf("crash-%07d-%s", i, strings.Repeat("x", i%200))),
-			Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(fmt.Sprint(i))}},
-		}
-		p.chk.Attempt(r)
-		// Produce blocks while MaxBufferedRecords are in flight, which
-		// paces this loop to the broker.
-		p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-			p.chk.Done(r, err)
-			if err == nil {
-				p.mu.Lock()
-				p.acked++
-				p.mu.Unlock()
+// startProducer keeps producing unique keyed records with headers, lz4
+// compressed, as fast as the broker takes them, with one idempotent
+// acks=all franz-go client.
+func startProducer(t *testing.T, addr, topic string, chk *testkit.Checker) *testkit.Producer {
+	t.Helper()
+	return testkit.StartProducer(t, addr, chk, testkit.ProducerOptions{
+		Record: func(i int) *kgo.Record {
+			return &kgo.Record{
+				Topic:   topic,
+				Key:     []byte(fmt.Sprintf("k%d", i%64)),
+				Value:   []byte(fmt.Sprintf("crash-%07d-%s", i, strings.Repeat("x", i%200))),
+				Headers: []kgo.RecordHeader{{Key: "seq", Value: []byte(fmt.Sprint(i))}},
 			}
-		})
-	}
+		},
+		Opts: []kgo.Opt{
+			kgo.ProducerLinger(2 * time.Millisecond),
+			kgo.MaxBufferedRecords(2000),
+			kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+		},
+	})
 }
 
-func (p *producer) ackedCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.acked
-}
-
-// waitAcked polls until at least n records are acknowledged.
-func (p *producer) waitAcked(t *testing.T, n int, what string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for p.ackedCount() < n {
-		if time.Now().After(deadline) {
-			a, ok, f := p.chk.Counts()
-			t.Fatalf("%s: %d acknowledged after 90s, want %d (attempted %d, acked %d, failed %d: %v)",
-				what, p.ackedCount(), n, a, ok, f, p.chk.Failures(5))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// finish stops producing and waits for every buffered record's outcome.
-func (p *producer) finish(t *testing.T) {
-	t.Helper()
-	p.stopOnce.Do(func() { close(p.stop) })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		t.Fatalf("producer loop did not stop within 90s (blocked on a full buffer)")
-	}
-	if err := p.cl.Flush(ctx); err != nil {
-		t.Fatalf("flush after stopping the producer: %v (records still buffered: %d)", err, p.cl.BufferedProduceRecords())
-	}
-}
+// waitFor bounds each wait for new acknowledgements; a restart is part of it.
+const waitFor = 90 * time.Second
 
 // TestKillDuringProduce SIGKILLs the broker three times while an idempotent
 // producer with unlimited retries is writing to several partitions. The same
@@ -131,14 +58,14 @@ func TestKillDuringProduce(t *testing.T) {
 	for round := 1; round <= 3; round++ {
 		// Targets are relative so that every round kills under load and
 		// sees new acknowledgements after its restart.
-		p.waitAcked(t, p.ackedCount()+1500, fmt.Sprintf("round %d before kill", round))
+		p.WaitMore(t, -1, 1500, waitFor, fmt.Sprintf("round %d before kill", round))
 		proc.Kill(t)
 		a, ok, _ := chk.Counts()
 		t.Logf("round %d: killed with %d records attempted, %d acknowledged", round, a, ok)
 		proc.Restart(t)
-		p.waitAcked(t, ok+500, fmt.Sprintf("round %d after restart", round))
+		p.WaitMore(t, -1, 500, waitFor, fmt.Sprintf("round %d after restart", round))
 	}
-	p.finish(t)
+	p.Finish(t, waitFor)
 
 	attempted, acked, failed := chk.Counts()
 	t.Logf("attempted %d, acknowledged %d, failed %d", attempted, acked, failed)
