@@ -226,28 +226,42 @@ func (c *cluster) produce(leader int32, n int, tag string) int64 {
 	for i := range recs {
 		recs[i] = record.Record{Key: []byte(tag), Value: bytes.Repeat([]byte(tag), 10+i)}
 	}
-	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	h, err := record.Validate(b)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	res, err := c.part(leader).Append(b, h)
-	if err != nil {
-		c.t.Fatalf("produce at node %d: %v", leader, err)
-	}
-	return res.LastOffset
+	return appendTo(c.t, c.part(leader), recs)
 }
 
 // acksAll waits as an acks=all produce does.
 func (c *cluster) acksAll(leader int32, last int64) {
 	c.t.Helper()
+	waitAcksAll(c.t, c.part(leader), last, fmt.Sprintf("at node %d", leader))
+}
+
+// appendTo appends one batch of recs to p, which must lead, and returns
+// its last offset.
+func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) int64 {
+	t.Helper()
+	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := record.Validate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Append(b, h)
+	if err != nil {
+		t.Fatalf("append to %s/%d: %v", p.Topic, p.Index, err)
+	}
+	return res.LastOffset
+}
+
+// waitAcksAll waits, as an acks=all produce does, until last is below p's
+// high watermark; what says where, for the failure message.
+func waitAcksAll(t testing.TB, p *partition.Partition, last int64, what string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c.part(leader).WaitVisible(ctx, last); err != nil {
-		c.t.Fatalf("acks=all wait for offset %d at node %d: %v", last, leader, err)
+	if err := p.WaitVisible(ctx, last); err != nil {
+		t.Fatalf("acks=all wait for %s/%d offset %d %s: %v", p.Topic, p.Index, last, what, err)
 	}
 }
 
@@ -713,25 +727,7 @@ func TestNewPartitionsAreNotHeldBehindParkedFetches(t *testing.T) {
 	for i := int32(0); i < 3; i++ {
 		leader := c.im.Topics["u"].Partitions[i].Leader
 		p := c.nodes[leader].reg.Get("u", i)
-		recs := []record.Record{{Value: []byte("new")}}
-		b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := record.Validate(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := p.Append(b, h)
-		if err != nil {
-			t.Fatalf("append to u/%d at node %d: %v", i, leader, err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = p.WaitVisible(ctx, res.LastOffset)
-		cancel()
-		if err != nil {
-			t.Fatalf("acks=all on new partition u/%d (leader %d): %v", i, leader, err)
-		}
+		waitAcksAll(t, p, appendTo(t, p, []record.Record{{Value: []byte("new")}}), fmt.Sprintf("(new partition, leader %d)", leader))
 	}
 }
 
@@ -776,24 +772,7 @@ func TestRefusedPartitionIsRetriedAfterItsBackoff(t *testing.T) {
 	c.nodes[1].mgr.Apply(next)
 	c.mu.Unlock()
 	p := c.nodes[1].reg.Get("u", 0)
-	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
-		[]record.Record{{Value: []byte("after the refusal")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := record.Validate(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Append(b, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.WaitVisible(ctx, res.LastOffset); err != nil {
-		t.Fatalf("acks=all on u/0 after the followers were refused it: %v", err)
-	}
+	waitAcksAll(t, p, appendTo(t, p, []record.Record{{Value: []byte("after the refusal")}}), "after the followers were refused it")
 }
 
 // messageCounter is a slog handler counting the records whose message is msg.
