@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-
-	"github.com/strom-broker/strom/internal/testkit"
 )
 
 // runConfluent848 starts a librdkafka member with group.protocol=consumer;
@@ -70,52 +68,5 @@ func runConfluent848(t *testing.T, addr, group, topic, name string) (*member848,
 }
 
 func TestKIP848Confluent(t *testing.T) {
-	b := startBroker(t)
-	topic := testkit.TopicName(t, "")
-	testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
-	g := groupName(t)
-
-	m1, stop1 := runConfluent848(t, b.Addr(), g, topic, "m1")
-	m2, stop2 := runConfluent848(t, b.Addr(), g, topic, "m2")
-	waitAssigned(t, b.Addr(), g, 2)
-
-	first := produce848(t, b.Addr(), topic, "a", 200)
-	pollUntil(t, "both members read the first batch", 60*time.Second, func() bool {
-		a, _ := m1.snapshot()
-		b, _ := m2.snapshot()
-		return len(a)+len(b) >= len(first)
-	})
-	got1, dups1 := m1.snapshot()
-	got2, dups2 := m2.snapshot()
-	if len(got1) == 0 || len(got2) == 0 || len(dups1)+len(dups2) > 0 {
-		t.Fatalf("m1 read %d, m2 %d; read twice: %v %v", len(got1), len(got2), dups1, dups2)
-	}
-	requireExactly(t, first, mergeDisjoint(t, got1, got2))
-
-	// m1 leaves: m2 takes over its partitions from the commits.
-	stop1()
-	waitAssigned(t, b.Addr(), g, 1)
-	second := produce848(t, b.Addr(), topic, "b", 100)
-	pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
-		a, _ := m2.snapshot()
-		return readAllOf(a, second)
-	})
-	if _, dups := m2.snapshot(); len(dups) > 0 {
-		t.Fatalf("m2 read records twice after taking over: %v", dups)
-	}
-	stop2()
-	if got, want := committed(t, b.Addr(), g, topic), ends(t, b.Addr(), topic); !equalOffsets(got, want) {
-		t.Fatalf("committed %v, want the high watermarks %v", got, want)
-	}
-
-	// A new member resumes from the commits.
-	third := produce848(t, b.Addr(), topic, "c", 60)
-	m3, stop3 := runConfluent848(t, b.Addr(), g, topic, "m3")
-	pollUntil(t, "m3 read the third batch", 60*time.Second, func() bool {
-		a, _ := m3.snapshot()
-		return len(a) >= len(third)
-	})
-	stop3()
-	got3, _ := m3.snapshot()
-	requireExactly(t, third, got3)
+	scenario848(t, runConfluent848, 200, nil)
 }

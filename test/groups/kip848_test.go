@@ -143,75 +143,87 @@ func TestKIP848Franz(t *testing.T) {
 		{"range", kgo.RangeBalancer(), "range"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b := startBroker(t)
-			topic := testkit.TopicName(t, "")
-			testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
-			g := groupName(t)
-
-			m1, stop1 := runFranz848(t, b.Addr(), g, topic, "m1", c.bal)
-			m2, stop2 := runFranz848(t, b.Addr(), g, topic, "m2", c.bal)
-			d := waitAssigned(t, b.Addr(), g, 2)
-			if d.AssignorName != c.assignor {
-				t.Errorf("assignor %q, want %q", d.AssignorName, c.assignor)
+			run := func(t *testing.T, addr, group, topic, name string) (*member848, func()) {
+				return runFranz848(t, addr, group, topic, name, c.bal)
 			}
-			for _, mem := range d.Members {
-				if mem.MemberEpoch != d.Epoch || len(mem.TargetAssignment.TopicPartitions) != 1 {
-					t.Errorf("member %+v of a stable group at epoch %d", mem, d.Epoch)
+			scenario848(t, run, 400, func(d kmsg.ConsumerGroupDescribeResponseGroup) {
+				if d.AssignorName != c.assignor {
+					t.Errorf("assignor %q, want %q", d.AssignorName, c.assignor)
 				}
-			}
-
-			first := produce848(t, b.Addr(), topic, "a", 400)
-			pollUntil(t, "both members read the first batch", 60*time.Second, func() bool {
-				a, _ := m1.snapshot()
-				b, _ := m2.snapshot()
-				return len(a)+len(b) >= len(first)
-			})
-			got1, dups1 := m1.snapshot()
-			got2, dups2 := m2.snapshot()
-			if len(got1) == 0 || len(got2) == 0 {
-				t.Fatalf("one member read nothing: m1 %d, m2 %d", len(got1), len(got2))
-			}
-			if len(dups1)+len(dups2) > 0 {
-				t.Fatalf("records read twice: %v %v", dups1, dups2)
-			}
-			requireExactly(t, first, mergeDisjoint(t, got1, got2))
-
-			// m1 leaves: m2 owns everything and reads only new records.
-			stop1()
-			waitAssigned(t, b.Addr(), g, 1)
-			second := produce848(t, b.Addr(), topic, "b", 200)
-			pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
-				a, _ := m2.snapshot()
-				n := 0
-				for k := range keysOf(second) {
-					if _, ok := a[k]; ok {
-						n++
+				for _, mem := range d.Members {
+					if mem.MemberEpoch != d.Epoch || len(mem.TargetAssignment.TopicPartitions) != 1 {
+						t.Errorf("member %+v of a stable group at epoch %d", mem, d.Epoch)
 					}
 				}
-				return n == len(second)
 			})
-			got2, dups2 = m2.snapshot()
-			if len(dups2) > 0 {
-				t.Fatalf("m2 read records twice after taking over: %v", dups2)
-			}
-			stop2()
-			want := ends(t, b.Addr(), topic)
-			if got := committed(t, b.Addr(), g, topic); !equalOffsets(got, want) {
-				t.Fatalf("committed %v, want the high watermarks %v", got, want)
-			}
-
-			// A new member resumes from the commits.
-			third := produce848(t, b.Addr(), topic, "c", 100)
-			m3, stop3 := runFranz848(t, b.Addr(), g, topic, "m3", c.bal)
-			pollUntil(t, "m3 read the third batch", 60*time.Second, func() bool {
-				a, _ := m3.snapshot()
-				return len(a) >= len(third)
-			})
-			stop3()
-			got3, _ := m3.snapshot()
-			requireExactly(t, third, got3)
 		})
 	}
+}
+
+// memberRunner starts a KIP-848 member called name of group, subscribed to
+// topic; the func it returns stops the member (it commits as it leaves).
+type memberRunner func(t *testing.T, addr, group, topic, name string) (*member848, func())
+
+// scenario848 is the life cycle every client is put through: two members
+// split a four-partition topic and read a first batch of n records exactly
+// once between them; one leaves and the other takes over its partitions
+// from the commits, reading only the new records; once both have stopped,
+// the commits are the high watermarks; a third member resumes from them.
+// onStable, when set, checks the group once both members hold their
+// assignment.
+func scenario848(t *testing.T, run memberRunner, n int, onStable func(kmsg.ConsumerGroupDescribeResponseGroup)) {
+	t.Helper()
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, partitions848, nil)
+	g := groupName(t)
+
+	m1, stop1 := run(t, b.Addr(), g, topic, "m1")
+	m2, stop2 := run(t, b.Addr(), g, topic, "m2")
+	d := waitAssigned(t, b.Addr(), g, 2)
+	if onStable != nil {
+		onStable(d)
+	}
+
+	first := produce848(t, b.Addr(), topic, "a", n)
+	pollUntil(t, "both members read the first batch", 60*time.Second, func() bool {
+		a, _ := m1.snapshot()
+		b, _ := m2.snapshot()
+		return len(a)+len(b) >= len(first)
+	})
+	got1, dups1 := m1.snapshot()
+	got2, dups2 := m2.snapshot()
+	if len(got1) == 0 || len(got2) == 0 || len(dups1)+len(dups2) > 0 {
+		t.Fatalf("m1 read %d, m2 %d; read twice: %v %v", len(got1), len(got2), dups1, dups2)
+	}
+	requireExactly(t, first, mergeDisjoint(t, got1, got2))
+
+	// m1 leaves: m2 owns everything and reads only new records.
+	stop1()
+	waitAssigned(t, b.Addr(), g, 1)
+	second := produce848(t, b.Addr(), topic, "b", n/2)
+	pollUntil(t, "m2 read the second batch", 60*time.Second, func() bool {
+		a, _ := m2.snapshot()
+		return readAllOf(a, second)
+	})
+	if _, dups := m2.snapshot(); len(dups) > 0 {
+		t.Fatalf("m2 read records twice after taking over: %v", dups)
+	}
+	stop2()
+	if got, want := committed(t, b.Addr(), g, topic), ends(t, b.Addr(), topic); !equalOffsets(got, want) {
+		t.Fatalf("committed %v, want the high watermarks %v", got, want)
+	}
+
+	// A new member resumes from the commits.
+	third := produce848(t, b.Addr(), topic, "c", n/4)
+	m3, stop3 := run(t, b.Addr(), g, topic, "m3")
+	pollUntil(t, "m3 read the third batch", 60*time.Second, func() bool {
+		a, _ := m3.snapshot()
+		return len(a) >= len(third)
+	})
+	stop3()
+	got3, _ := m3.snapshot()
+	requireExactly(t, third, got3)
 }
 
 // produce848 writes n records spread over the four partitions.
