@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -28,6 +29,9 @@ type leaderConn struct {
 	corr int32
 	wbuf []byte
 	rbuf []byte
+	// answering is set once the response to the request in flight has
+	// begun to arrive: the leader is no longer parking it.
+	answering atomic.Bool
 }
 
 func dialLeader(ctx context.Context, addr string, timeout time.Duration, clientID string) (*leaderConn, error) {
@@ -62,6 +66,7 @@ func (c *leaderConn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Re
 	if err := c.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
+	c.answering.Store(false)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return nil, fmt.Errorf("send %s: %w", kmsg.NameForKey(req.Key()), err)
 	}
@@ -69,6 +74,7 @@ func (c *leaderConn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Re
 	if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
 		return nil, fmt.Errorf("read %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
+	c.answering.Store(true)
 	size := int32(binary.BigEndian.Uint32(hdr[:4]))
 	corr := int32(binary.BigEndian.Uint32(hdr[4:]))
 	if size < 4 || size-4 > maxResponseBytes {

@@ -58,11 +58,12 @@ func newFetcher(m *Manager, leader int32, addr string) *fetcher {
 // assign replaces the partitions to copy.
 //
 // When it adds a partition (or a leader epoch) that the fetch in flight
-// does not carry, it closes that fetch's connection: the leader parks a
-// replica fetch for up to MaxWait while none of its partitions has new
-// data, and a partition just assigned (a new topic, a new leader) must not
-// wait that long for its first fetch, since acks=all producers wait on it.
-// The run loop reconnects at once with the new assignment.
+// does not carry, and that fetch's response has not begun to arrive, it
+// closes the fetch's connection: the leader parks a replica fetch for up
+// to MaxWait while none of its partitions has new data, and a partition
+// just assigned (a new topic, a new leader) must not wait that long for
+// its first fetch, since acks=all producers wait on it. The run loop
+// reconnects at once with the new assignment.
 func (f *fetcher) assign(parts []assignment) {
 	next := make(map[partition.Key]assignment, len(parts))
 	for _, a := range parts {
@@ -79,9 +80,12 @@ func (f *fetcher) assign(parts []assignment) {
 	f.mu.parts = next
 	if grew {
 		f.mu.gen++
-		if f.mu.inflight != nil && !f.mu.interrupted {
+		// A response already arriving is not parked: let it finish (a
+		// large catch-up read must not be thrown away by every change);
+		// the next fetch carries the new partition.
+		if in := f.mu.inflight; in != nil && !f.mu.interrupted && !in.answering.Load() {
 			f.mu.interrupted = true
-			f.mu.inflight.Close()
+			in.Close()
 		}
 	}
 	f.mu.Unlock()
