@@ -83,7 +83,7 @@ func main() {
 	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON lines to this file")
-	flag.BoolVar(&o.ballast, "ballast", true, "fill free memory with a page-cached file before measuring (see ballast.go), removed at the end")
+	flag.BoolVar(&o.ballast, "ballast", true, "fill free memory with page-cached files before measuring each broker (see ballast.go), removed at the end")
 	flag.Parse()
 
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
@@ -94,18 +94,24 @@ func main() {
 		fail(fmt.Errorf("build the librdkafka benchmark (needs gcc): %w", err))
 	}
 
+	var bal *ballast
 	if o.ballast {
-		removeBallast, err := fillFreeMemory(o.outDir, 256<<20)
-		if err != nil {
+		var err error
+		if bal, err = newBallast(o.outDir, 256<<20); err != nil {
 			fail(err)
 		}
-		atExit = append(atExit, removeBallast)
-		defer removeBallast()
+		atExit = append(atExit, bal.remove)
+		defer bal.remove()
 	}
 
 	var results []result
 	var failures []string
 	for _, name := range strings.Split(o.brokers, ",") {
+		if bal != nil {
+			if err := bal.topUp(); err != nil {
+				fail(err)
+			}
+		}
 		var (
 			r   result
 			err error

@@ -72,6 +72,12 @@ void native_produce(const char **names, const char **values, int nconf,
 	if (rk == NULL)
 		return;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (rkt == NULL) {
+		snprintf(out->err, sizeof(out->err), "topic %s: %s", topic,
+		         rd_kafka_err2str(rd_kafka_last_error()));
+		rd_kafka_destroy(rk);
+		return;
+	}
 	char *value = malloc(size > 0 ? size : 1);
 	for (int i = 0; i < size; i++)
 		value[i] = 'a' + i % 26;
@@ -131,15 +137,21 @@ done:
 typedef struct {
 	int64_t seen, first_ns;
 	int size;
-	rd_kafka_resp_err_t err;
+	rd_kafka_resp_err_t first_err; // first error reported by a message
 	int bad_len;
 } consume_state;
 
+// consume_cb counts records. A message carrying an error (a broker or
+// transport error librdkafka retries by itself) is reported once and
+// otherwise ignored, as the Go path ignores non-fatal errors; the run's
+// deadline bounds a consumer that never recovers.
 static void consume_cb(rd_kafka_message_t *m, void *opaque) {
 	consume_state *st = opaque;
 	if (m->err) {
-		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && st->err == 0)
-			st->err = m->err;
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && st->first_err == 0) {
+			st->first_err = m->err;
+			fprintf(stderr, "consume: %s (continuing)\n", rd_kafka_err2str(m->err));
+		}
 		return;
 	}
 	if ((int)m->len != st->size) {
@@ -159,6 +171,12 @@ void native_consume(const char **names, const char **values, int nconf,
 	if (rk == NULL)
 		return;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (rkt == NULL) {
+		snprintf(out->err, sizeof(out->err), "topic %s: %s", topic,
+		         rd_kafka_err2str(rd_kafka_last_error()));
+		rd_kafka_destroy(rk);
+		return;
+	}
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	int started = 0;
 	const struct rd_kafka_metadata *md = NULL;
@@ -179,8 +197,9 @@ void native_consume(const char **names, const char **values, int nconf,
 	int64_t deadline = now_ns() + timeout_ms * 1000000;
 	while (st.seen < count) {
 		rd_kafka_consume_callback_queue(q, 100, consume_cb, &st);
-		if (st.err) {
-			snprintf(out->err, sizeof(out->err), "consume: %s", rd_kafka_err2str(st.err));
+		char fatal[256];
+		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
+			snprintf(out->err, sizeof(out->err), "consume: fatal: %s", fatal);
 			goto done;
 		}
 		if (st.bad_len) {
@@ -189,8 +208,10 @@ void native_consume(const char **names, const char **values, int nconf,
 			goto done;
 		}
 		if (now_ns() > deadline) {
-			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records",
-			         (long long)st.seen, (long long)count);
+			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records%s%s",
+			         (long long)st.seen, (long long)count,
+			         st.first_err ? "; first error: " : "",
+			         st.first_err ? rd_kafka_err2str(st.first_err) : "");
 			goto done;
 		}
 	}

@@ -4,7 +4,8 @@
 // the static librdkafka that confluent-kafka-go links into this binary, so
 // these declarations must match its rdkafka.h (v2.11.1, ABI-stable since
 // librdkafka 0.9): opaque handles, the public rd_kafka_message_t and the
-// functions below, copied unchanged.
+// functions below, as declared there (rd_kafka_resp_err_t, an enum there,
+// is declared int-sized here with the few values used).
 #ifndef STROM_BENCH_RDK_H
 #define STROM_BENCH_RDK_H
 
@@ -66,6 +67,8 @@ int rd_kafka_produce(rd_kafka_topic_t *rkt, int32_t partition, int msgflags,
                      void *payload, size_t len, const void *key, size_t keylen,
                      void *msg_opaque);
 rd_kafka_resp_err_t rd_kafka_last_error(void);
+rd_kafka_resp_err_t rd_kafka_fatal_error(rd_kafka_t *rk, char *errstr,
+                                         size_t errstr_size);
 const char *rd_kafka_err2str(rd_kafka_resp_err_t err);
 int rd_kafka_poll(rd_kafka_t *rk, int timeout_ms);
 rd_kafka_resp_err_t rd_kafka_flush(rd_kafka_t *rk, int timeout_ms);
