@@ -41,13 +41,14 @@ func AppendBatch(dst []byte, o BatchOptions, recs []Record) ([]byte, error) {
 		body = dst
 	}
 	for i, r := range recs {
-		body = appendRecord(body, int32(i), r)
+		r.OffsetDelta = int32(i)
+		body = AppendRecord(body, r)
 		maxDelta = max(maxDelta, r.TimestampDelta)
 	}
 	if o.Codec == CodecNone {
 		dst = body
 	} else {
-		c, err := compress(o.Codec, body)
+		c, err := Compress(o.Codec, body)
 		if err != nil {
 			return dst[:start], err
 		}
@@ -80,6 +81,29 @@ func AppendBatch(dst []byte, o BatchOptions, recs []Record) ([]byte, error) {
 	return dst, nil
 }
 
+// AppendRecord appends r in the v2 record format (length-prefixed, with
+// r's offset and timestamp deltas) to dst: one record of a batch's records
+// section, before any compression.
+func AppendRecord(dst []byte, r Record) []byte {
+	size := 1 + varintLen(r.TimestampDelta) + varintLen(int64(r.OffsetDelta)) +
+		bytesFieldLen(r.Key) + bytesFieldLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		size += varintLen(int64(len(h.Key))) + len(h.Key) + bytesFieldLen(h.Value)
+	}
+	dst = binary.AppendVarint(dst, int64(size))
+	dst = append(dst, byte(r.Attributes))
+	dst = binary.AppendVarint(dst, r.TimestampDelta)
+	dst = binary.AppendVarint(dst, int64(r.OffsetDelta))
+	dst = appendBytesField(dst, r.Key)
+	dst = appendBytesField(dst, r.Value)
+	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		dst = append(binary.AppendVarint(dst, int64(len(h.Key))), h.Key...)
+		dst = appendBytesField(dst, h.Value)
+	}
+	return dst
+}
+
 func appendBytesField(dst, v []byte) []byte {
 	if v == nil {
 		return binary.AppendVarint(dst, -1)
@@ -87,21 +111,23 @@ func appendBytesField(dst, v []byte) []byte {
 	return append(binary.AppendVarint(dst, int64(len(v))), v...)
 }
 
-func appendRecord(dst []byte, offsetDelta int32, r Record) []byte {
-	var scratch [64]byte
-	body := scratch[:0]
-	body = append(body, byte(r.Attributes))
-	body = binary.AppendVarint(body, r.TimestampDelta)
-	body = binary.AppendVarint(body, int64(offsetDelta))
-	body = appendBytesField(body, r.Key)
-	body = appendBytesField(body, r.Value)
-	body = binary.AppendVarint(body, int64(len(r.Headers)))
-	for _, h := range r.Headers {
-		body = append(binary.AppendVarint(body, int64(len(h.Key))), h.Key...)
-		body = appendBytesField(body, h.Value)
+// varintLen is the length of v as a zig-zag varint.
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
 	}
-	dst = binary.AppendVarint(dst, int64(len(body)))
-	return append(dst, body...)
+	return n
+}
+
+// bytesFieldLen is the encoded length of a nullable bytes field.
+func bytesFieldLen(v []byte) int {
+	if v == nil {
+		return varintLen(-1)
+	}
+	return varintLen(int64(len(v))) + len(v)
 }
 
 var zstdEncoders = sync.Pool{New: func() any {
@@ -112,8 +138,10 @@ var zstdEncoders = sync.Pool{New: func() any {
 	return e
 }}
 
-// compress compresses the records section of a batch.
-func compress(c Codec, src []byte) ([]byte, error) {
+// Compress compresses the records section of a batch with codec c: a gzip
+// stream, a plain snappy block (Kafka's readers take it as well as the
+// xerial framing), an LZ4 frame or a zstd frame.
+func Compress(c Codec, src []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	switch c {
 	case CodecGzip:

@@ -16,7 +16,6 @@ package storage
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -32,11 +31,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/s2"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -366,8 +360,8 @@ type cleaner struct {
 	lastOfProducer map[int64]int64
 	minHorizon     int64 // earliest delete horizon of a kept batch with tombstones
 
-	body, scratch []byte // reused encoding buffers
-	maxTs         int64  // largest timestamp of the records encodeRecords kept
+	body  []byte // reused encoding buffer
+	maxTs int64  // largest timestamp of the records encodeRecords kept
 }
 
 // keyHash is the offset map's key: 16 bytes of SHA-256, as Kafka keeps a
@@ -698,34 +692,10 @@ func (c *cleaner) encodeRecords(dst, batch []byte, h record.BatchHeader, tsBase 
 		}
 		c.maxTs = max(c.maxTs, h.FirstTimestamp+r.TimestampDelta)
 		r.TimestampDelta += h.FirstTimestamp - tsBase
-		dst, c.scratch = appendRecord(dst, c.scratch[:0], r)
+		dst = record.AppendRecord(dst, r)
 		return nil
 	})
 	return dst, err
-}
-
-// appendRecord appends one record in the v2 format.
-func appendRecord(dst, scratch []byte, r record.Record) ([]byte, []byte) {
-	body := append(scratch, byte(r.Attributes))
-	body = binary.AppendVarint(body, r.TimestampDelta)
-	body = binary.AppendVarint(body, int64(r.OffsetDelta))
-	body = appendBytesField(body, r.Key)
-	body = appendBytesField(body, r.Value)
-	body = binary.AppendVarint(body, int64(len(r.Headers)))
-	for _, hd := range r.Headers {
-		body = binary.AppendVarint(body, int64(len(hd.Key)))
-		body = append(body, hd.Key...)
-		body = appendBytesField(body, hd.Value)
-	}
-	dst = binary.AppendVarint(dst, int64(len(body)))
-	return append(dst, body...), body
-}
-
-func appendBytesField(dst, v []byte) []byte {
-	if v == nil {
-		return binary.AppendVarint(dst, -1)
-	}
-	return append(binary.AppendVarint(dst, int64(len(v))), v...)
 }
 
 // Batch header layout (docs/storage-format.md) for the fields a rewrite sets.
@@ -773,7 +743,7 @@ func (c *cleaner) buildBatch(h record.BatchHeader, attrs int16, first int64, n i
 	payload := c.body
 	if codec := h.Codec(); codec != record.CodecNone {
 		var err error
-		if payload, err = compress(codec, c.body); err != nil {
+		if payload, err = record.Compress(codec, c.body); err != nil {
 			return nil, err
 		}
 	}
@@ -797,46 +767,6 @@ func emptyBatch(h record.BatchHeader) []byte {
 	putHeader(b, h, record.BatchHeaderSize-record.LogOverhead, attrs, h.MaxTimestamp, h.MaxTimestamp, 0)
 	record.UpdateCRC(b)
 	return b
-}
-
-var (
-	zstdEncOnce sync.Once
-	zstdEnc     *zstd.Encoder
-	zstdEncErr  error
-)
-
-// compress compresses a records section as the record package's builder does.
-func compress(codec record.Codec, src []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	switch codec {
-	case record.CodecGzip:
-		w := gzip.NewWriter(&buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		return buf.Bytes(), nil
-	case record.CodecSnappy:
-		return s2.EncodeSnappy(nil, src), nil
-	case record.CodecLZ4:
-		w := lz4.NewWriter(&buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, fmt.Errorf("lz4: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return nil, fmt.Errorf("lz4: %w", err)
-		}
-		return buf.Bytes(), nil
-	case record.CodecZstd:
-		zstdEncOnce.Do(func() { zstdEnc, zstdEncErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1)) })
-		if zstdEncErr != nil {
-			return nil, fmt.Errorf("zstd: %w", zstdEncErr)
-		}
-		return zstdEnc.EncodeAll(src, nil), nil
-	}
-	return nil, fmt.Errorf("compress: codec %s", codec)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
