@@ -66,9 +66,10 @@ type Raft struct {
 
 	mu struct {
 		sync.Mutex
-		lastSeen    map[int32]time.Time // leader only: last heartbeat per broker
-		stopping    bool                // controlled shutdown: no more heartbeats
-		lastContact time.Time           // last acknowledged heartbeat of this node
+		lastSeen     map[int32]time.Time // leader only: last heartbeat per broker
+		stopping     bool                // controlled shutdown: no more heartbeats
+		lastContact  time.Time           // last acknowledged heartbeat of this node
+		peerProblems map[int32]string    // leader only: how a node's peer list differs from the quorum
 	}
 }
 

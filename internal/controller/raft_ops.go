@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -161,6 +164,9 @@ type heartbeatReq struct {
 	// cluster heartbeats before that, so the leader adds it to the quorum
 	// and it can catch up at all.
 	Ready bool `json:"ready"`
+	// Peers is the node's configured peer list, which the leader checks
+	// against the quorum's members.
+	Peers []RaftPeer `json:"peers,omitempty"`
 }
 
 type statusReply struct {
@@ -246,6 +252,7 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 			return err
 		}
 	}
+	c.checkPeers(hb)
 	if !hb.Ready {
 		return nil
 	}
@@ -258,6 +265,49 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.WAL)
 	_, err := c.propose(ctx, &Command{Op: opRegisterBroker, Broker: &want})
 	return err
+}
+
+// checkPeers compares the peer list a node was configured with against the
+// members of the metadata quorum, on the leader, and logs a warning (once
+// per distinct difference) when the node's file gives a member another raft
+// address: that node would bootstrap, rejoin or look for the leader at the
+// wrong place after a restart. Entries the quorum does not have yet (a node
+// about to join) are not differences.
+func (c *Raft) checkPeers(hb heartbeatReq) {
+	members := map[raft.ServerID]raft.ServerAddress{}
+	for _, s := range c.r.GetConfiguration().Configuration().Servers {
+		members[s.ID] = s.Address
+	}
+	var diffs []string
+	for _, p := range hb.Peers {
+		addr, ok := members[raft.ServerID(strconv.Itoa(int(p.ID)))]
+		if ok && string(addr) != p.Raft {
+			diffs = append(diffs, fmt.Sprintf("node %d at %s (the quorum has %s)", p.ID, p.Raft, addr))
+		}
+	}
+	problem := strings.Join(diffs, "; ")
+	c.mu.Lock()
+	if c.mu.peerProblems == nil {
+		c.mu.peerProblems = map[int32]string{}
+	}
+	changed := c.mu.peerProblems[hb.Broker.ID] != problem
+	if problem == "" {
+		delete(c.mu.peerProblems, hb.Broker.ID)
+	} else {
+		c.mu.peerProblems[hb.Broker.ID] = problem
+	}
+	c.mu.Unlock()
+	if changed && problem != "" {
+		c.logger.Warn("a node's peer list disagrees with the metadata quorum; fix its config file", "node", hb.Broker.ID, "peers", problem)
+	}
+}
+
+// PeerProblems returns, on the metadata leader, how each node's configured
+// peer list differs from the quorum's members (see checkPeers), by node id.
+func (c *Raft) PeerProblems() map[int32]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.mu.peerProblems)
 }
 
 // heartbeatLoop sends this broker's heartbeat to the leader. It starts
@@ -284,7 +334,7 @@ func (c *Raft) heartbeatLoop() {
 			ready = c.catchUp(ctx) == nil
 		}
 		{
-			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise, Ready: ready}
+			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise, Ready: ready, Peers: c.cfg.Peers}
 			err := errors.New("no metadata leader known")
 			if c.r.State() == raft.Leader {
 				err = c.heartbeat(ctx, hb)

@@ -175,3 +175,44 @@ func TestRaftNodeJoinsExistingCluster(t *testing.T) {
 		t.Fatalf("create through the joined node: %v", err)
 	}
 }
+
+// TestLeaderReportsPeerListDisagreement: a node whose config file gives
+// another member a raft address the quorum does not have still joins (it
+// finds the leader through the other peers), and the metadata leader
+// reports the difference, naming the node and the address.
+func TestLeaderReportsPeerListDisagreement(t *testing.T) {
+	nodes := startQuorum(t, 3)
+	peers := append([]RaftPeer(nil), nodes[0].cfg.Peers...)
+	peers[1].Raft = "127.0.0.1:1" // node 2, misconfigured in node 4's file
+	addr := freePort(t)
+	peers = append(peers, RaftPeer{ID: 4, Raft: addr})
+	joiner, err := OpenRaft(RaftConfig{
+		NodeID: 4, Self: metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004},
+		RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { joiner.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := joiner.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var problems map[int32]string
+	waitFor(t, "the leader to report node 4's peer list", func() bool {
+		for _, c := range nodes {
+			if p := c.PeerProblems(); len(p) > 0 {
+				problems = p
+				return true
+			}
+		}
+		return false
+	})
+	want := "node 2 at 127.0.0.1:1 (the quorum has " + nodes[1].cfg.RaftAdvertise + ")"
+	if len(problems) != 1 || problems[4] != want {
+		t.Fatalf("peer problems %v, want only node 4: %q", problems, want)
+	}
+}
