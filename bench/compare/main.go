@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ type options struct {
 	acks         string
 	compression  string
 	client       string
+	group        bool
+	pin          bool
 	kafkaVersion string
 	stromArgs    string
 	jsonOut      string
@@ -79,6 +82,8 @@ func main() {
 	flag.StringVar(&o.acks, "acks", "all", "producer acks")
 	flag.StringVar(&o.compression, "compression", "none", "producer compression")
 	flag.StringVar(&o.client, "client", "c", "bench/rdkafka --client: c (librdkafka's C API, as rdkafka_performance) or go (confluent-kafka-go's Go API)")
+	flag.BoolVar(&o.group, "group", false, "bench/rdkafka --group: consume as a consumer-group member with commits")
+	flag.BoolVar(&o.pin, "pin", false, "run the client on CPU 0 and the brokers on the other CPUs (taskset), so neither takes the other's cores")
 	flag.StringVar(&o.kafkaVersion, "kafka-version", kafkaref.DefaultVersion, "Apache Kafka version")
 	flag.StringVar(&o.stromArgs, "strom-args", "", "extra arguments for strom serve, space separated")
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
@@ -272,9 +277,28 @@ func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int) (res
 		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
 		"--client", o.client,
 	}
+	if o.group {
+		base = append(base, "--group")
+	}
+	client := []string{rdkafka}
+	if o.pin {
+		if runtime.NumCPU() < 2 {
+			return result{}, errors.New("--pin needs at least 2 CPUs")
+		}
+		brokerCPUs := fmt.Sprintf("1-%d", runtime.NumCPU()-1)
+		for _, pid := range pids {
+			// -a: every thread the process has now; threads it starts
+			// later inherit the mask from the thread that starts them.
+			if out, err := exec.Command("taskset", "-a", "-p", "-c", brokerCPUs, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+				return result{}, fmt.Errorf("pin broker %d to CPUs %s: %v: %s", pid, brokerCPUs, err, out)
+			}
+		}
+		client = []string{"taskset", "-c", "0", rdkafka}
+		fmt.Printf("pinned: client on CPU 0, brokers on CPUs %s\n", brokerCPUs)
+	}
 	if o.warmup > 0 {
 		fmt.Printf("warm-up: %d records\n", o.warmup)
-		if _, err := runOnce(rdkafka, append(base, "--num-records", strconv.Itoa(o.warmup),
+		if _, err := runOnce(client, append(base, "--num-records", strconv.Itoa(o.warmup),
 			"--label", label+"-warmup"), io.Discard); err != nil {
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
@@ -286,7 +310,7 @@ func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int) (res
 		for _, pid := range pids {
 			args = append(args, "--broker-pid", strconv.Itoa(pid))
 		}
-		r, err := runOnce(rdkafka, args, os.Stdout)
+		r, err := runOnce(client, args, os.Stdout)
 		if err != nil {
 			return result{}, err
 		}
@@ -319,8 +343,8 @@ func medianOf(rs []result) result {
 }
 
 // runOnce runs the benchmark binary, echoes its human lines to w and parses its JSON line.
-func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
-	cmd := exec.Command(rdkafka, args...)
+func runOnce(client []string, args []string, w io.Writer) (result, error) {
+	cmd := exec.Command(client[0], append(client[1:], args...)...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
@@ -351,8 +375,8 @@ func runOnce(rdkafka string, args []string, w io.Writer) (result, error) {
 }
 
 func printTable(w io.Writer, o options, rs []result) {
-	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client (--client %s) on the same host, median of %d runs\n\n",
-		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression, o.client, max(1, o.runs))
+	fmt.Fprintf(w, "\n%d records of %d B, %d partitions, acks=%s, compression=%s, librdkafka client (--client %s, group consume %v, pinned %v) on the same host, median of %d runs\n\n",
+		o.numRecords, o.recordSize, o.partitions, o.acks, o.compression, o.client, o.group, o.pin, max(1, o.runs))
 	byLabel := map[string]result{}
 	cols := []string{}
 	for _, r := range rs {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ const clockTicks = 100
 type config struct {
 	bootstrap   string
 	client      string
+	group       bool
 	topic       string
 	partitions  int
 	replication int
@@ -57,6 +59,7 @@ type config struct {
 type result struct {
 	Label            string  `json:"label,omitempty"`
 	Client           string  `json:"client"`
+	Group            bool    `json:"group,omitempty"`
 	Records          int     `json:"records"`
 	RecordSize       int     `json:"record_size"`
 	Partitions       int     `json:"partitions"`
@@ -82,6 +85,7 @@ func main() {
 	var c config
 	flag.StringVar(&c.bootstrap, "bootstrap", "127.0.0.1:9092", "bootstrap servers")
 	flag.StringVar(&c.client, "client", "c", "c: librdkafka's C API in C loops; go: confluent-kafka-go's Go API")
+	flag.BoolVar(&c.group, "group", false, "consume as a member of a new consumer group (subscribe, auto commit, a final synchronous commit) instead of assigning the partitions; --client c only")
 	flag.StringVar(&c.topic, "topic", "", "topic (default: a new name per run)")
 	flag.IntVar(&c.partitions, "partitions", 3, "partitions of the created topic")
 	flag.IntVar(&c.replication, "replication", 1, "replication factor of the created topic")
@@ -154,7 +158,16 @@ func run(c config) error {
 	case "c":
 		doProduce = func() (time.Duration, int64, error) { return nativeProduce(c, producerConf) }
 		doConsume = func() (time.Duration, error) { return nativeConsume(c, consumerConf) }
+		if c.group {
+			gc := maps.Clone(consumerConf)
+			gc["group.id"] = fmt.Sprintf("bench-%d", time.Now().UnixNano())
+			gc["auto.offset.reset"] = "earliest"
+			doConsume = func() (time.Duration, error) { return nativeConsumeGroup(c, gc) }
+		}
 	case "go":
+		if c.group {
+			return errors.New("--group needs --client c")
+		}
 		pc := toConfigMap(producerConf)
 		pc["go.delivery.report.fields"] = "none"
 		producer, err := kafka.NewProducer(&pc)
@@ -188,7 +201,7 @@ func run(c config) error {
 	}
 
 	res := result{
-		Label: c.label, Client: c.client, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
+		Label: c.label, Client: c.client, Group: c.group, Records: c.numRecords, RecordSize: c.recordSize, Partitions: c.partitions,
 		Acks: c.acks, Compression: c.compression, BrokerPIDs: c.brokerPIDs,
 	}
 	mb := float64(c.numRecords) * float64(c.recordSize) / 1e6

@@ -224,3 +224,64 @@ done:
 	rd_kafka_topic_destroy(rkt);
 	rd_kafka_destroy(rk);
 }
+
+void native_consume_group(const char **names, const char **values, int nconf,
+                          const char *topic, int64_t count, int size,
+                          int64_t timeout_ms, phase *out) {
+	memset(out, 0, sizeof(*out));
+	rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, names, values, nconf, NULL, 0, out);
+	if (rk == NULL)
+		return;
+	rd_kafka_poll_set_consumer(rk);
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err) {
+		snprintf(out->err, sizeof(out->err), "subscribe: %s", rd_kafka_err2str(err));
+		rd_kafka_destroy(rk);
+		return;
+	}
+	int64_t seen = 0, first_ns = 0, deadline = now_ns() + timeout_ms * 1000000;
+	rd_kafka_resp_err_t first_err = 0;
+	while (seen < count) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		if (m != NULL) {
+			if (m->err) {
+				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && first_err == 0) {
+					first_err = m->err;
+					fprintf(stderr, "consume: %s (continuing)\n", rd_kafka_err2str(m->err));
+				}
+			} else if ((int)m->len != size) {
+				snprintf(out->err, sizeof(out->err), "consume: record of %d bytes, want %d",
+				         (int)m->len, size);
+				rd_kafka_message_destroy(m);
+				goto done;
+			} else if (seen++ == 0) {
+				first_ns = now_ns();
+			}
+			rd_kafka_message_destroy(m);
+		}
+		char fatal[256];
+		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
+			snprintf(out->err, sizeof(out->err), "consume: fatal: %s", fatal);
+			goto done;
+		}
+		if (now_ns() > deadline) {
+			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records",
+			         (long long)seen, (long long)count);
+			goto done;
+		}
+	}
+	// Commit what was read (NULL: the current assignment's positions).
+	err = rd_kafka_commit(rk, NULL, 0);
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		snprintf(out->err, sizeof(out->err), "commit: %s", rd_kafka_err2str(err));
+		goto done;
+	}
+	out->nanos = now_ns() - first_ns;
+	out->records = seen;
+done:
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+}

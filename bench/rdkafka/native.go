@@ -74,3 +74,20 @@ func cConf(conf map[string]string) (names, values **C.char, free func()) {
 		C.free(unsafe.Pointer(values))
 	}
 }
+
+// nativeConsumeGroup reads c.topic as a member of a new consumer group
+// (subscribe, auto commit, a synchronous commit at the end) and returns the
+// time from the first record to the end of the final commit.
+func nativeConsumeGroup(c config, conf map[string]string) (time.Duration, error) {
+	names, values, free := cConf(conf)
+	defer free()
+	topic := C.CString(c.topic)
+	defer C.free(unsafe.Pointer(topic))
+	var out C.phase
+	C.native_consume_group(names, values, C.int(len(conf)), topic,
+		C.int64_t(c.numRecords), C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), &out)
+	if msg := C.GoString(&out.err[0]); msg != "" {
+		return 0, errors.New(msg)
+	}
+	return time.Duration(out.nanos), nil
+}

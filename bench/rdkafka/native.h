@@ -19,5 +19,12 @@ void native_produce(const char **names, const char **values, int nconf,
 void native_consume(const char **names, const char **values, int nconf,
                     const char *topic, int partitions, int64_t count, int size,
                     int64_t timeout_ms, phase *out);
+// native_consume_group reads count records of topic as a member of the
+// consumer group named by the group.id setting (subscribe, auto commit),
+// then commits synchronously; nanos runs from the first record to the end
+// of that commit.
+void native_consume_group(const char **names, const char **values, int nconf,
+                          const char *topic, int64_t count, int size,
+                          int64_t timeout_ms, phase *out);
 
 #endif

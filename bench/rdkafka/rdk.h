@@ -18,11 +18,14 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
 typedef struct rd_kafka_topic_conf_s rd_kafka_topic_conf_t;
 typedef struct rd_kafka_queue_s rd_kafka_queue_t;
 struct rd_kafka_metadata;
+typedef struct rd_kafka_topic_partition_s rd_kafka_topic_partition_t;
+typedef struct rd_kafka_topic_partition_list_s rd_kafka_topic_partition_list_t;
 
 typedef int rd_kafka_resp_err_t; // an enum in rdkafka.h; int-sized
 #define RD_KAFKA_RESP_ERR_NO_ERROR 0
 #define RD_KAFKA_RESP_ERR__PARTITION_EOF (-191)
 #define RD_KAFKA_RESP_ERR__QUEUE_FULL (-184)
+#define RD_KAFKA_RESP_ERR__NO_OFFSET (-168)
 
 typedef enum rd_kafka_type_t { RD_KAFKA_PRODUCER, RD_KAFKA_CONSUMER } rd_kafka_type_t;
 typedef enum {
@@ -87,5 +90,22 @@ int rd_kafka_consume_callback_queue(
     rd_kafka_queue_t *rkqu, int timeout_ms,
     void (*consume_cb)(rd_kafka_message_t *rkmessage, void *commit_opaque),
     void *commit_opaque);
+
+// The high-level (group) consumer.
+rd_kafka_resp_err_t rd_kafka_poll_set_consumer(rd_kafka_t *rk);
+rd_kafka_topic_partition_list_t *rd_kafka_topic_partition_list_new(int size);
+rd_kafka_topic_partition_t *
+rd_kafka_topic_partition_list_add(rd_kafka_topic_partition_list_t *rktparlist,
+                                  const char *topic, int32_t partition);
+void rd_kafka_topic_partition_list_destroy(
+    rd_kafka_topic_partition_list_t *rkparlist);
+rd_kafka_resp_err_t rd_kafka_subscribe(rd_kafka_t *rk,
+                                       const rd_kafka_topic_partition_list_t *topics);
+rd_kafka_message_t *rd_kafka_consumer_poll(rd_kafka_t *rk, int timeout_ms);
+void rd_kafka_message_destroy(rd_kafka_message_t *rkmessage);
+rd_kafka_resp_err_t rd_kafka_commit(rd_kafka_t *rk,
+                                    const rd_kafka_topic_partition_list_t *offsets,
+                                    int async);
+rd_kafka_resp_err_t rd_kafka_consumer_close(rd_kafka_t *rk);
 
 #endif
