@@ -268,8 +268,10 @@ void native_consume_group(const char **names, const char **values, int nconf,
 			goto done;
 		}
 		if (now_ns() > deadline) {
-			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records",
-			         (long long)seen, (long long)count);
+			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records%s%s",
+			         (long long)seen, (long long)count,
+			         first_err ? "; first error: " : "",
+			         first_err ? rd_kafka_err2str(first_err) : "");
 			goto done;
 		}
 	}

@@ -368,6 +368,11 @@ func (c *Raft) leaderLoop() {
 		case <-t.C:
 		}
 		if c.r.State() != raft.Leader {
+			if wasLeader {
+				c.mu.Lock()
+				c.mu.peerProblems = nil // only the leader checks peer lists
+				c.mu.Unlock()
+			}
 			wasLeader = false
 			continue
 		}
@@ -377,6 +382,7 @@ func (c *Raft) leaderLoop() {
 			wasLeader = true
 			c.mu.Lock()
 			c.mu.lastSeen = map[int32]time.Time{}
+			c.mu.peerProblems = nil // rebuilt from this term's heartbeats
 			c.mu.Unlock()
 		}
 		now := time.Now()

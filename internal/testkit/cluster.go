@@ -205,6 +205,10 @@ func (c *Cluster) AddNode(t testing.TB) *ClusterNode {
 	}
 	c.nodes = append(c.nodes, nd)
 	dumpOnFailure(t, fmt.Sprintf("node %d", id), nd.logs)
+	// The cluster's shutdown was registered before this node's log dump,
+	// so it would run after it: stop this node first, so its log is
+	// complete when written out (shutdown then finds it gone).
+	t.Cleanup(nd.kill)
 	if err := os.WriteFile(nd.config, []byte(c.nodeTOML(nd)), 0o644); err != nil {
 		t.Fatalf("write %s: %v", nd.config, err)
 	}
@@ -368,14 +372,7 @@ func (c *Cluster) brokerListProblem(resp *kmsg.MetadataResponse) string {
 // shutdown kills every node and closes the proxies.
 func (c *Cluster) shutdown() {
 	for _, nd := range c.nodes {
-		nd.mu.Lock()
-		cmd, exited := nd.cmd, nd.exited
-		nd.mu.Unlock()
-		if cmd == nil {
-			continue
-		}
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
+		nd.kill()
 	}
 	for _, nd := range c.nodes {
 		for _, p := range []*Proxy{nd.walProxy, nd.raftProxy} {
@@ -384,6 +381,19 @@ func (c *Cluster) shutdown() {
 			}
 		}
 	}
+}
+
+// kill sends SIGKILL to a running node and waits for it to exit; it does
+// nothing to a node that is not running. For cleanups.
+func (n *ClusterNode) kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
 }
 
 // ID is the node id.

@@ -56,7 +56,9 @@ func StartProducer(t testing.TB, bootstrap string, chk *Checker, o ProducerOptio
 	// is closed, which unblocks a Produce waiting for buffer space.
 	t.Cleanup(func() {
 		p.stopOnce.Do(func() { close(p.stop) })
-		<-p.done
+		if p.cl != nil { // nil: NewClient failed the test, run never started
+			<-p.done
+		}
 	})
 	p.cl = NewClient(t, bootstrap, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, o.Opts...)...)
 	go p.run()

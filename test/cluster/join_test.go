@@ -13,8 +13,9 @@ import (
 
 // TestNodeJoins adds a fourth strom process to a running 3-node cluster:
 // its config lists the three nodes and itself, theirs are left alone. Every
-// node's Metadata then lists four brokers (rule 2, checked by AddNode), the
-// new node serves a topic created before it joined, a replication-factor-4
+// node's Metadata then lists four brokers (rule 2, checked by AddNode), a
+// client bootstrapped through the new node alone reads a topic written
+// before it joined, a replication-factor-4
 // topic created through it takes it into every ISR, and franz-go producing
 // through it with acks=all reads everything back after the new node is
 // killed with SIGKILL and restarted.
@@ -22,10 +23,15 @@ func TestNodeJoins(t *testing.T) {
 	c := testkit.StartCluster(t, nodes)
 	before := testkit.TopicName(t, "before")
 	c.CreateTopic(t, before, partitions, rf, nil)
+	early := testkit.MakeRecords(before, "early", 90, partitions)
+	testkit.ProduceSync(t, testkit.NewClient(t, c.Node(1).KafkaAddr(), testkit.Seeds(c.Bootstrap()), testkit.ManualPartitioner()), early)
 
 	n4 := c.AddNode(t)
 	logf(t, "node %d joined at %s", n4.ID(), n4.KafkaAddr())
 	c.WaitTopic(t, before, partitions)
+	// Read through the new node alone: it routes the client to the
+	// topic's leaders, which it knows from the metadata it caught up on.
+	testkit.RequireSameRecords(t, early, testkit.ConsumePartitions(t, n4.KafkaAddr(), before, partitions))
 
 	after := testkit.TopicName(t, "after")
 	testkit.CreateTopicRF(t, n4.KafkaAddr(), after, partitions, 4, nil)

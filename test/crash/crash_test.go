@@ -40,7 +40,8 @@ func startProducer(t *testing.T, addr, topic string, chk *testkit.Checker) *test
 	})
 }
 
-// waitFor bounds each wait for new acknowledgements; a restart is part of it.
+// waitFor bounds each wait for new acknowledgements (after a restart has
+// returned) and the producer's final drain.
 const waitFor = 90 * time.Second
 
 // TestKillDuringProduce SIGKILLs the broker three times while an idempotent
