@@ -21,7 +21,7 @@ static int64_t now_ns(void) {
 
 static rd_kafka_t *new_client(rd_kafka_type_t type, const char **names,
                               const char **values, int nconf, void *opaque,
-                              int producer, phase *out) {
+                              phase *out) {
 	char errstr[256];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	for (int i = 0; i < nconf; i++) {
@@ -34,7 +34,7 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char **names,
 		}
 	}
 	rd_kafka_conf_set_opaque(conf, opaque);
-	if (producer) {
+	if (type == RD_KAFKA_PRODUCER) {
 		extern void native_dr_cb(rd_kafka_t *, const rd_kafka_message_t *, void *);
 		rd_kafka_conf_set_dr_msg_cb(conf, native_dr_cb);
 	}
@@ -44,6 +44,28 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char **names,
 		rd_kafka_conf_destroy(conf);
 	}
 	return rk;
+}
+
+// open_topic returns a handle on topic once rk knows its leaders, so a
+// phase's clock does not time librdkafka's metadata refresh timer; NULL
+// with out->err set when either step fails.
+static rd_kafka_topic_t *open_topic(rd_kafka_t *rk, const char *topic, phase *out) {
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	if (rkt == NULL) {
+		snprintf(out->err, sizeof(out->err), "topic %s: %s", topic,
+		         rd_kafka_err2str(rd_kafka_last_error()));
+		return NULL;
+	}
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+	if (err) {
+		snprintf(out->err, sizeof(out->err), "metadata of %s: %s", topic,
+		         rd_kafka_err2str(err));
+		rd_kafka_topic_destroy(rkt);
+		return NULL;
+	}
+	rd_kafka_metadata_destroy(md);
+	return rkt;
 }
 
 // The producer's delivery-report counters, reached through the opaque.
@@ -68,30 +90,17 @@ void native_produce(const char **names, const char **values, int nconf,
                     int64_t timeout_ms, phase *out) {
 	memset(out, 0, sizeof(*out));
 	dr_state st = {0};
-	rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, names, values, nconf, &st, 1, out);
+	rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, names, values, nconf, &st, out);
 	if (rk == NULL)
 		return;
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_topic_t *rkt = open_topic(rk, topic, out);
 	if (rkt == NULL) {
-		snprintf(out->err, sizeof(out->err), "topic %s: %s", topic,
-		         rd_kafka_err2str(rd_kafka_last_error()));
 		rd_kafka_destroy(rk);
 		return;
 	}
 	char *value = malloc(size > 0 ? size : 1);
 	for (int i = 0; i < size; i++)
 		value[i] = 'a' + i % 26;
-
-	// Learn the topic's leaders before the clock starts, so the run does not
-	// time librdkafka's metadata refresh timer.
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-	if (err) {
-		snprintf(out->err, sizeof(out->err), "metadata before produce: %s",
-		         rd_kafka_err2str(err));
-		goto done;
-	}
-	rd_kafka_metadata_destroy(md);
 
 	int64_t start = now_ns(), deadline = start + timeout_ms * 1000000;
 	for (int64_t i = 0; i < count;) {
@@ -100,7 +109,7 @@ void native_produce(const char **names, const char **values, int nconf,
 			i++;
 			continue;
 		}
-		err = rd_kafka_last_error();
+		rd_kafka_resp_err_t err = rd_kafka_last_error();
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 			snprintf(out->err, sizeof(out->err), "produce record %lld: %s",
 			         (long long)i, rd_kafka_err2str(err));
@@ -141,10 +150,10 @@ typedef struct {
 	int bad_len;
 } consume_state;
 
-// consume_cb counts records. A message carrying an error (a broker or
-// transport error librdkafka retries by itself) is reported once and
-// otherwise ignored, as the Go path ignores non-fatal errors; the run's
-// deadline bounds a consumer that never recovers.
+// consume_cb counts records (both consumers). A message carrying an error
+// (a broker or transport error librdkafka retries by itself) is reported
+// once and otherwise ignored, as the Go path ignores non-fatal errors; the
+// run's deadline bounds a consumer that never recovers.
 static void consume_cb(rd_kafka_message_t *m, void *opaque) {
 	consume_state *st = opaque;
 	if (m->err) {
@@ -162,31 +171,45 @@ static void consume_cb(rd_kafka_message_t *m, void *opaque) {
 		st->first_ns = now_ns();
 }
 
+// consume_failed reports, with out->err set, why a consumer must stop: a
+// fatal client error, a record of the wrong size, or the deadline.
+static int consume_failed(rd_kafka_t *rk, const consume_state *st, int64_t count,
+                          int64_t deadline, phase *out) {
+	char fatal[256];
+	if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
+		snprintf(out->err, sizeof(out->err), "consume: fatal: %s", fatal);
+		return 1;
+	}
+	if (st->bad_len) {
+		snprintf(out->err, sizeof(out->err), "consume: record of %d bytes, want %d",
+		         st->bad_len, st->size);
+		return 1;
+	}
+	if (now_ns() > deadline) {
+		snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records%s%s",
+		         (long long)st->seen, (long long)count,
+		         st->first_err ? "; first error: " : "",
+		         st->first_err ? rd_kafka_err2str(st->first_err) : "");
+		return 1;
+	}
+	return 0;
+}
+
 void native_consume(const char **names, const char **values, int nconf,
                     const char *topic, int partitions, int64_t count, int size,
                     int64_t timeout_ms, phase *out) {
 	memset(out, 0, sizeof(*out));
 	consume_state st = {.size = size};
-	rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, names, values, nconf, NULL, 0, out);
+	rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, names, values, nconf, NULL, out);
 	if (rk == NULL)
 		return;
-	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	rd_kafka_topic_t *rkt = open_topic(rk, topic, out);
 	if (rkt == NULL) {
-		snprintf(out->err, sizeof(out->err), "topic %s: %s", topic,
-		         rd_kafka_err2str(rd_kafka_last_error()));
 		rd_kafka_destroy(rk);
 		return;
 	}
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	int started = 0;
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-	if (err) {
-		snprintf(out->err, sizeof(out->err), "metadata before consume: %s",
-		         rd_kafka_err2str(err));
-		goto done;
-	}
-	rd_kafka_metadata_destroy(md);
 	for (; started < partitions; started++) {
 		if (rd_kafka_consume_start_queue(rkt, started, RD_KAFKA_OFFSET_BEGINNING, q) == -1) {
 			snprintf(out->err, sizeof(out->err), "start partition %d: %s", started,
@@ -197,23 +220,8 @@ void native_consume(const char **names, const char **values, int nconf,
 	int64_t deadline = now_ns() + timeout_ms * 1000000;
 	while (st.seen < count) {
 		rd_kafka_consume_callback_queue(q, 100, consume_cb, &st);
-		char fatal[256];
-		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
-			snprintf(out->err, sizeof(out->err), "consume: fatal: %s", fatal);
+		if (consume_failed(rk, &st, count, deadline, out))
 			goto done;
-		}
-		if (st.bad_len) {
-			snprintf(out->err, sizeof(out->err), "consume: record of %d bytes, want %d",
-			         st.bad_len, size);
-			goto done;
-		}
-		if (now_ns() > deadline) {
-			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records%s%s",
-			         (long long)st.seen, (long long)count,
-			         st.first_err ? "; first error: " : "",
-			         st.first_err ? rd_kafka_err2str(st.first_err) : "");
-			goto done;
-		}
 	}
 	out->nanos = now_ns() - st.first_ns;
 	out->records = st.seen;
@@ -229,7 +237,7 @@ void native_consume_group(const char **names, const char **values, int nconf,
                           const char *topic, int64_t count, int size,
                           int64_t timeout_ms, phase *out) {
 	memset(out, 0, sizeof(*out));
-	rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, names, values, nconf, NULL, 0, out);
+	rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, names, values, nconf, NULL, out);
 	if (rk == NULL)
 		return;
 	rd_kafka_poll_set_consumer(rk);
@@ -242,38 +250,16 @@ void native_consume_group(const char **names, const char **values, int nconf,
 		rd_kafka_destroy(rk);
 		return;
 	}
-	int64_t seen = 0, first_ns = 0, deadline = now_ns() + timeout_ms * 1000000;
-	rd_kafka_resp_err_t first_err = 0;
-	while (seen < count) {
+	consume_state st = {.size = size};
+	int64_t deadline = now_ns() + timeout_ms * 1000000;
+	while (st.seen < count) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
 		if (m != NULL) {
-			if (m->err) {
-				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && first_err == 0) {
-					first_err = m->err;
-					fprintf(stderr, "consume: %s (continuing)\n", rd_kafka_err2str(m->err));
-				}
-			} else if ((int)m->len != size) {
-				snprintf(out->err, sizeof(out->err), "consume: record of %d bytes, want %d",
-				         (int)m->len, size);
-				rd_kafka_message_destroy(m);
-				goto done;
-			} else if (seen++ == 0) {
-				first_ns = now_ns();
-			}
+			consume_cb(m, &st);
 			rd_kafka_message_destroy(m);
 		}
-		char fatal[256];
-		if (rd_kafka_fatal_error(rk, fatal, sizeof(fatal))) {
-			snprintf(out->err, sizeof(out->err), "consume: fatal: %s", fatal);
+		if (consume_failed(rk, &st, count, deadline, out))
 			goto done;
-		}
-		if (now_ns() > deadline) {
-			snprintf(out->err, sizeof(out->err), "consume: timed out after %lld of %lld records%s%s",
-			         (long long)seen, (long long)count,
-			         first_err ? "; first error: " : "",
-			         first_err ? rd_kafka_err2str(first_err) : "");
-			goto done;
-		}
 	}
 	// Commit what was read (NULL: the current assignment's positions).
 	err = rd_kafka_commit(rk, NULL, 0);
@@ -281,8 +267,8 @@ void native_consume_group(const char **names, const char **values, int nconf,
 		snprintf(out->err, sizeof(out->err), "commit: %s", rd_kafka_err2str(err));
 		goto done;
 	}
-	out->nanos = now_ns() - first_ns;
-	out->records = seen;
+	out->nanos = now_ns() - st.first_ns;
+	out->records = st.seen;
 done:
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);

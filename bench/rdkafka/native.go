@@ -18,34 +18,48 @@ import (
 // the time from the first produce call to the last delivery report, and the
 // number of failed deliveries.
 func nativeProduce(c config, conf map[string]string) (time.Duration, int64, error) {
-	names, values, free := cConf(conf)
-	defer free()
-	topic := C.CString(c.topic)
-	defer C.free(unsafe.Pointer(topic))
-	var out C.phase
-	C.native_produce(names, values, C.int(len(conf)), topic, C.int64_t(c.numRecords),
-		C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), &out)
-	if msg := C.GoString(&out.err[0]); msg != "" {
-		return 0, 0, errors.New(msg)
-	}
-	return time.Duration(out.nanos), int64(out.failed), nil
+	out, err := runNative(c, conf, func(names, values **C.char, n C.int, topic *C.char, out *C.phase) {
+		C.native_produce(names, values, n, topic, C.int64_t(c.numRecords),
+			C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), out)
+	})
+	return time.Duration(out.nanos), int64(out.failed), err
 }
 
 // nativeConsume reads every partition of c.topic from the beginning with
 // native.c's callback consumer and returns the time from the first record to
 // the last.
 func nativeConsume(c config, conf map[string]string) (time.Duration, error) {
+	out, err := runNative(c, conf, func(names, values **C.char, n C.int, topic *C.char, out *C.phase) {
+		C.native_consume(names, values, n, topic, C.int(c.partitions),
+			C.int64_t(c.numRecords), C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), out)
+	})
+	return time.Duration(out.nanos), err
+}
+
+// nativeConsumeGroup reads c.topic as a member of a new consumer group
+// (subscribe, auto commit, a synchronous commit at the end) and returns the
+// time from the first record to the end of the final commit.
+func nativeConsumeGroup(c config, conf map[string]string) (time.Duration, error) {
+	out, err := runNative(c, conf, func(names, values **C.char, n C.int, topic *C.char, out *C.phase) {
+		C.native_consume_group(names, values, n, topic,
+			C.int64_t(c.numRecords), C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), out)
+	})
+	return time.Duration(out.nanos), err
+}
+
+// runNative hands conf and c.topic to one of native.c's phases as C strings
+// and returns what it reported; a non-empty err field becomes the error.
+func runNative(c config, conf map[string]string, phase func(names, values **C.char, n C.int, topic *C.char, out *C.phase)) (C.phase, error) {
 	names, values, free := cConf(conf)
 	defer free()
 	topic := C.CString(c.topic)
 	defer C.free(unsafe.Pointer(topic))
 	var out C.phase
-	C.native_consume(names, values, C.int(len(conf)), topic, C.int(c.partitions),
-		C.int64_t(c.numRecords), C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), &out)
+	phase(names, values, C.int(len(conf)), topic, &out)
 	if msg := C.GoString(&out.err[0]); msg != "" {
-		return 0, errors.New(msg)
+		return out, errors.New(msg)
 	}
-	return time.Duration(out.nanos), nil
+	return out, nil
 }
 
 // cConf copies conf into two C arrays of C strings, in key order; free
@@ -73,21 +87,4 @@ func cConf(conf map[string]string) (names, values **C.char, free func()) {
 		C.free(unsafe.Pointer(names))
 		C.free(unsafe.Pointer(values))
 	}
-}
-
-// nativeConsumeGroup reads c.topic as a member of a new consumer group
-// (subscribe, auto commit, a synchronous commit at the end) and returns the
-// time from the first record to the end of the final commit.
-func nativeConsumeGroup(c config, conf map[string]string) (time.Duration, error) {
-	names, values, free := cConf(conf)
-	defer free()
-	topic := C.CString(c.topic)
-	defer C.free(unsafe.Pointer(topic))
-	var out C.phase
-	C.native_consume_group(names, values, C.int(len(conf)), topic,
-		C.int64_t(c.numRecords), C.int(c.recordSize), C.int64_t(c.timeout.Milliseconds()), &out)
-	if msg := C.GoString(&out.err[0]); msg != "" {
-		return 0, errors.New(msg)
-	}
-	return time.Duration(out.nanos), nil
 }
