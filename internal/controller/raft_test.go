@@ -31,17 +31,8 @@ func startQuorum(t *testing.T, n int) []*Raft {
 	nodes := make([]*Raft, n)
 	for i := range nodes {
 		id := int32(i + 1)
-		c, err := OpenRaft(RaftConfig{
-			NodeID: id, Self: metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, WAL: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
-			RaftListen: peers[i].Raft, RaftAdvertise: peers[i].Raft, Peers: peers, Dir: t.TempDir(),
-			Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = c
-		t.Cleanup(func() { c.Close() })
+		nodes[i] = openNode(t, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, WAL: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
+			peers[i].Raft, peers)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -51,6 +42,41 @@ func startQuorum(t *testing.T, n int) []*Raft {
 		}
 	}
 	return nodes
+}
+
+// openNode opens the node self.ID of a test quorum, listening and
+// advertising raft at addr, with peers as its configured peer list; it is
+// closed when the test ends.
+func openNode(t *testing.T, self metadata.Broker, addr string, peers []RaftPeer) *Raft {
+	t.Helper()
+	c, err := OpenRaft(RaftConfig{
+		NodeID: self.ID, Self: self, RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// joinNode opens node 4 with the quorum's peer list plus itself, after
+// edit (if set) has changed that list, and waits until it is ready.
+func joinNode(t *testing.T, nodes []*Raft, edit func(peers []RaftPeer)) *Raft {
+	t.Helper()
+	peers := append([]RaftPeer(nil), nodes[0].cfg.Peers...)
+	if edit != nil {
+		edit(peers)
+	}
+	addr := freePort(t)
+	joiner := openNode(t, metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004}, addr, append(peers, RaftPeer{ID: 4, Raft: addr}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := joiner.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return joiner
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -149,22 +175,7 @@ func TestRaftNodeJoinsExistingCluster(t *testing.T) {
 	if _, err := nodes[0].CreateTopic(ctx, TopicSpec{Name: "before", Partitions: 1, ReplicationFactor: 3}); err != nil {
 		t.Fatal(err)
 	}
-	peers := append([]RaftPeer(nil), nodes[0].cfg.Peers...)
-	addr := freePort(t)
-	peers = append(peers, RaftPeer{ID: 4, Raft: addr})
-	joiner, err := OpenRaft(RaftConfig{
-		NodeID: 4, Self: metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004},
-		RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
-		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { joiner.Close() })
-	if err := joiner.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	joiner := joinNode(t, nodes, nil)
 	if joiner.Image().Topics["before"] == nil {
 		t.Fatal("joined node lacks metadata written before it joined")
 	}
@@ -182,25 +193,9 @@ func TestRaftNodeJoinsExistingCluster(t *testing.T) {
 // reports the difference, naming the node and the address.
 func TestLeaderReportsPeerListDisagreement(t *testing.T) {
 	nodes := startQuorum(t, 3)
-	peers := append([]RaftPeer(nil), nodes[0].cfg.Peers...)
-	peers[1].Raft = "127.0.0.1:1" // node 2, misconfigured in node 4's file
-	addr := freePort(t)
-	peers = append(peers, RaftPeer{ID: 4, Raft: addr})
-	joiner, err := OpenRaft(RaftConfig{
-		NodeID: 4, Self: metadata.Broker{ID: 4, Host: "127.0.0.1", Port: 9004},
-		RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
-		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
+	joinNode(t, nodes, func(peers []RaftPeer) {
+		peers[1].Raft = "127.0.0.1:1" // node 2, misconfigured in node 4's file
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { joiner.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := joiner.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var problems map[int32]string
 	waitFor(t, "the leader to report node 4's peer list", func() bool {
 		for _, c := range nodes {
