@@ -505,13 +505,25 @@ func (n *ClusterNode) Pause(t testing.TB) {
 
 // processStopped reports whether /proc says pid is stopped (state T).
 func processStopped(pid int) bool {
+	st, ok := ProcessState(pid)
+	return ok && (st == 'T' || st == 't')
+}
+
+// ProcessState is pid's state letter from /proc/PID/stat (R, S, T, Z ...);
+// ok is false when the process does not exist.
+func ProcessState(pid int) (state byte, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return 0, false
 	}
+	// The command name (field 2) may hold spaces and parentheses; the
+	// state follows the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && (s[i+2] == 'T' || s[i+2] == 't')
+	if i < 0 || i+2 >= len(s) {
+		return 0, false
+	}
+	return s[i+2], true
 }
 
 // Resume continues a paused process with SIGCONT.
