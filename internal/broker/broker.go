@@ -119,10 +119,12 @@ func (b *Broker) Start() error {
 	b.parts = partition.NewRegistry(b.cfg.DataDir, b.cfg.NodeID, b.cfg.Log, b.logger)
 	b.parts.SetAlterISR(ctrl.AlterISR)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
+	// The image is proven current here: a cluster node has caught up with
+	// the metadata log (openRaft), a single node's is its own file.
 	im := ctrl.Image()
-	if err := b.parts.RemoveOrphans(im); err != nil {
+	if err := b.parts.Startup(im); err != nil {
 		pre.Close()
-		return err
+		return fmt.Errorf("reconcile the data directory with the metadata: %w", err)
 	}
 	if err := b.parts.Apply(im); err != nil {
 		pre.Close()
@@ -138,9 +140,11 @@ func (b *Broker) Start() error {
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
-		if prev == nil {
+		if prev == nil && next == im {
 			return // the initial image was applied above
 		}
+		// A newer image published between Image and Subscribe (prev nil)
+		// is applied here, or the partitions would miss it.
 		if err := b.parts.Apply(next); err != nil {
 			b.logger.Error("applying metadata to partitions", "err", err)
 		}

@@ -58,6 +58,10 @@ type Config struct {
 	// Log holds the broker-wide topic config defaults (Kafka's log.* keys).
 	Log LogDefaults `toml:"log"`
 
+	// Metadata tunes the cluster-mode metadata log (Kafka's metadata.log.*
+	// keys).
+	Metadata MetadataLog `toml:"metadata"`
+
 	// Node and Peers describe the cluster shape. Load copies
 	// Node.Addresses.Kafka into Listen and Node.Advertise.Kafka into
 	// Advertise, after which Listen and Advertise are authoritative for the
@@ -89,6 +93,22 @@ type Peer struct {
 	Kafka string `toml:"kafka"`
 	WAL   string `toml:"wal"`
 	Raft  string `toml:"raft"`
+}
+
+// MetadataLog tunes the Raft log that holds the cluster metadata. Snapshots
+// bound the log's length and a restarted node's replay; they do not change
+// what a node may do at start-up (it acts only on an image proven current).
+type MetadataLog struct {
+	// SnapshotThreshold is how many entries may accumulate after the last
+	// snapshot before the next is taken (Kafka counts bytes instead:
+	// metadata.log.max.record.bytes.between.snapshots).
+	SnapshotThreshold int64 `toml:"snapshot_threshold"`
+	// SnapshotInterval is how often the threshold is checked (Kafka's
+	// metadata.log.max.snapshot.interval.ms bounds time between snapshots).
+	SnapshotInterval time.Duration `toml:"snapshot_interval"`
+	// TrailingLogs is how many entries are kept after a snapshot, so a
+	// follower a little behind catches up from the log, not a snapshot.
+	TrailingLogs int64 `toml:"trailing_logs"`
 }
 
 // LogDefaults are broker-level defaults for topic configs. Each maps to the
@@ -150,6 +170,11 @@ func Default() Config {
 			MinInsyncReplicas:      1,
 			IndexIntervalBytes:     4096,
 			RetentionCheckInterval: 5 * time.Minute,
+		},
+		Metadata: MetadataLog{
+			SnapshotThreshold: 4096,
+			SnapshotInterval:  2 * time.Minute,
+			TrailingLogs:      10240,
 		},
 	}
 }
@@ -233,6 +258,9 @@ func (c Config) Validate() error {
 	if c.Log.RetentionCheckInterval <= 0 {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
+	if err := c.Metadata.validate(); err != nil {
+		return err
+	}
 	return c.validateCluster()
 }
 
@@ -282,6 +310,18 @@ func (c Config) validateGroups() error {
 		return fmt.Errorf("consumer_group_max_size: must be >= 1, got %d", c.ConsumerGroupMaxSize)
 	case c.ConsumerGroupAssignor != "uniform" && c.ConsumerGroupAssignor != "range":
 		return fmt.Errorf("consumer_group_assignor: must be uniform or range, got %q", c.ConsumerGroupAssignor)
+	}
+	return nil
+}
+
+func (m MetadataLog) validate() error {
+	switch {
+	case m.SnapshotThreshold < 1:
+		return fmt.Errorf("metadata.snapshot_threshold: must be >= 1, got %d", m.SnapshotThreshold)
+	case m.SnapshotInterval < 10*time.Millisecond:
+		return fmt.Errorf("metadata.snapshot_interval: must be >= 10ms, got %s", m.SnapshotInterval)
+	case m.TrailingLogs < 0:
+		return fmt.Errorf("metadata.trailing_logs: must be >= 0, got %d", m.TrailingLogs)
 	}
 	return nil
 }

@@ -48,6 +48,11 @@ const (
 	opElectUnclean       = "elect_unclean"
 	opReassign           = "reassign"
 	opCompleteReassign   = "complete_reassign"
+	// opReadIndex changes nothing: the leader appends one to learn an
+	// index that every node's FSM applies, so "this node applied it" means
+	// "this node's image holds everything committed before it"
+	// (Raft.proveLeadership).
+	opReadIndex = "read_index"
 )
 
 // Errors of cluster operations.
@@ -96,9 +101,13 @@ func applyCommand(im *metadata.Image, cmd *Command) (*metadata.Image, int64, err
 		return next, 0, nil
 	case opCreateTopic:
 		return applyCreateTopic(im, cmd)
+	case opReadIndex:
+		return im, 0, nil
 	case opDeleteTopic:
 		t, ok := im.Topics[cmd.Topic]
-		if !ok {
+		// A deletion names the topic id it saw: one re-created under the
+		// same name since is another topic and stays.
+		if !ok || (!cmd.TopicID.IsZero() && cmd.TopicID != t.ID) {
 			return nil, 0, fmt.Errorf("%w: %s", ErrUnknownTopic, cmd.Topic)
 		}
 		next := im.Clone()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -19,6 +20,13 @@ type applyResult struct {
 
 // fsm applies metadata commands in log order and publishes each image.
 // Subscribers run on raft's FSM goroutine, in order.
+//
+// applied is the raft index the image reflects: the last command applied,
+// or the index of the snapshot restored. It is this node's own measure of
+// what it knows, unlike raft's AppliedIndex, which counts entries once they
+// are handed to the FSM goroutine (up to thousands before they are applied)
+// and moves with no-op and barrier entries the FSM never sees. The
+// catch-up rule compares it with the leader's (see Raft.catchUp).
 type fsm struct {
 	mu      sync.Mutex
 	image   *metadata.Image // as applied; ControllerID is set at publish
@@ -27,6 +35,7 @@ type fsm struct {
 	changed chan struct{} // closed and replaced on every apply
 	subs    []func(prev, next *metadata.Image)
 	pub     *metadata.Image // image with the current controller id
+	opened  atomic.Uint64   // index of the snapshot last opened (indexedSnapshots)
 }
 
 func newFSM() *fsm {
@@ -46,7 +55,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	next, v, err := applyCommand(f.image, &cmd)
 	if err == nil && next != f.image {
 		f.image = next
-		f.publishLocked()
+		f.publishLocked(false)
 	}
 	f.mu.Unlock()
 	f.markApplied(l.Index)
@@ -62,10 +71,12 @@ func (f *fsm) markApplied(idx uint64) {
 }
 
 // publishLocked makes the current image visible with the current
-// controller id and tells subscribers.
-func (f *fsm) publishLocked() {
+// controller id and tells subscribers; fromSnapshot marks an image that
+// replaced the previous one wholesale (metadata.Image.FromSnapshot).
+func (f *fsm) publishLocked(fromSnapshot bool) {
 	cp := *f.image
 	cp.ControllerID = f.leader
+	cp.FromSnapshot = fromSnapshot
 	prev := f.pub
 	f.pub = &cp
 	for _, fn := range f.subs {
@@ -78,7 +89,7 @@ func (f *fsm) setLeader(id int32) {
 	defer f.mu.Unlock()
 	if f.leader != id {
 		f.leader = id
-		f.publishLocked()
+		f.publishLocked(false)
 	}
 }
 
@@ -114,6 +125,9 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	return snapshot(raw), nil
 }
 
+// Restore replaces the image with a snapshot's. Raft opens every snapshot
+// through indexedSnapshots just before restoring it, which is how the FSM
+// learns the index the snapshot covers (raft's Restore passes only bytes).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	raw, err := io.ReadAll(rc)
@@ -126,9 +140,28 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.image = im
-	f.publishLocked()
+	f.publishLocked(true)
 	f.mu.Unlock()
+	f.markApplied(f.opened.Load())
 	return nil
+}
+
+// indexedSnapshots wraps raft's snapshot store to record the index of the
+// last snapshot opened. Raft opens one to restore it (at start-up, and when
+// the leader installs one on a follower, both on the FSM's goroutine right
+// before Restore) and, on a leader, to send it; a leader never restores
+// after start-up, so the recorded index is the restored one.
+type indexedSnapshots struct {
+	raft.SnapshotStore
+	fsm *fsm
+}
+
+func (s indexedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	meta, rc, err := s.SnapshotStore.Open(id)
+	if err == nil {
+		s.fsm.opened.Store(meta.Index)
+	}
+	return meta, rc, err
 }
 
 type snapshot []byte

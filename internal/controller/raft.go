@@ -38,6 +38,13 @@ type RaftConfig struct {
 	// PreferredLeaderInterval is how often the leader moves leadership
 	// back to preferred replicas.
 	PreferredLeaderInterval time.Duration
+
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs tune metadata
+	// snapshots (hashicorp/raft's settings of the same names; zero keeps
+	// Strom's defaults: 4096 entries, 2 minutes, 10240 entries).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 }
 
 // RaftPeer is one metadata-quorum member.
@@ -70,7 +77,16 @@ type Raft struct {
 		stopping     bool                // controlled shutdown: no more heartbeats
 		lastContact  time.Time           // last acknowledged heartbeat of this node
 		peerProblems map[int32]string    // leader only: how a node's peer list differs from the quorum
+		// provenTerm is the raft term in which this node, as leader,
+		// applied a barrier: from then on its image holds everything
+		// committed before its term began. A leader acts on its image
+		// (registers brokers, fences, elects) only in its proven term.
+		provenTerm uint64
 	}
+	// ready is closed once WaitReady has proven this node's image current;
+	// metadata changes asked for by clients wait for it.
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // OpenRaft starts the node's raft member and controller loops.
@@ -87,7 +103,16 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	c := &Raft{cfg: cfg, logger: cfg.Logger, fsm: newFSM(), rpc: newRPCClient(), stop: make(chan struct{})}
+	if cfg.SnapshotThreshold == 0 {
+		cfg.SnapshotThreshold = 4096
+	}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = 2 * time.Minute
+	}
+	if cfg.TrailingLogs == 0 {
+		cfg.TrailingLogs = 10240
+	}
+	c := &Raft{cfg: cfg, logger: cfg.Logger, fsm: newFSM(), rpc: newRPCClient(), stop: make(chan struct{}), ready: make(chan struct{})}
 	c.mu.lastSeen = map[int32]time.Time{}
 
 	ln, err := net.Listen("tcp", cfg.RaftListen)
@@ -108,18 +133,21 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 		c.mux.close()
 		return nil, fmt.Errorf("open raft log: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl)
+	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hl)
 	if err != nil {
 		c.closeStores()
 		return nil, fmt.Errorf("open raft snapshots: %w", err)
 	}
+	snaps := indexedSnapshots{SnapshotStore: files, fsm: c.fsm}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
 	rc.HeartbeatTimeout = 500 * time.Millisecond
 	rc.ElectionTimeout = 500 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
 	rc.CommitTimeout = 5 * time.Millisecond
-	rc.SnapshotThreshold = 4096
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = hl
 	hasState, err := raft.HasExistingState(c.store, c.store, snaps)
 	if err != nil {
@@ -284,16 +312,24 @@ func (c *Raft) waitApplied(ctx context.Context, idx uint64) error {
 }
 
 // WaitReady blocks until this node has caught up with the metadata log
-// and its broker is registered and unfenced (DESIGN.md §2 rule 4: no stale
-// answers to clients).
+// (catchUp) and its broker is registered and unfenced (DESIGN.md §2 rules 4
+// and 9: no stale answers to clients, no action on an unproven image).
 func (c *Raft) WaitReady(ctx context.Context) error {
+	caughtUp := false
 	for {
-		err := c.catchUp(ctx)
-		if err == nil {
+		var err error
+		if !caughtUp {
+			// Once caught up the image only moves forward: what is left
+			// is waiting for this broker's registration to be applied.
+			err = c.catchUp(ctx)
+			caughtUp = err == nil
+		}
+		if caughtUp {
 			if _, live := c.Image().LiveBroker(c.cfg.NodeID); live {
 				c.mu.Lock()
 				c.mu.lastContact = time.Now()
 				c.mu.Unlock()
+				c.readyOnce.Do(func() { close(c.ready) })
 				return nil
 			}
 		} else {
@@ -302,35 +338,106 @@ func (c *Raft) WaitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the metadata quorum: %w", ctx.Err())
+		case <-c.stop:
+			return fmt.Errorf("waiting for the metadata quorum: %w", ErrNotController)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
+// catchUp returns once this node's image holds everything the metadata
+// log had committed when it was called. That bound is the leader's read
+// index: a command the leader appends in its current term and has applied
+// (proveLeadership), which comes after its own no-op and so after every
+// entry committed in earlier terms (Raft's read-index rule; KRaft's
+// "caught up to the high watermark"). Neither the leader's applied index
+// (low right after an election, before the new leader applies its log)
+// nor raft's AppliedIndex (it runs ahead of the FSM) will do: both let a
+// restarted node act on an image without the topics created since its
+// last snapshot.
 func (c *Raft) catchUp(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	idx, err := c.readIndex(cctx)
+	if err != nil {
+		return err
+	}
+	return c.waitApplied(cctx, idx)
+}
+
+// readIndex returns the leader's read index: its own when this node leads,
+// otherwise the leader's, asked over the raft port.
+func (c *Raft) readIndex(ctx context.Context) (uint64, error) {
 	if c.r.State() == raft.Leader {
-		return c.r.Barrier(2 * time.Second).Error()
+		return c.proveLeadership()
 	}
 	addr := c.leaderAddr()
 	if addr == "" {
-		return errors.New("no leader")
+		return 0, errors.New("no metadata leader known")
 	}
-	cctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	var st statusReply
-	if err := c.rpc.call(cctx, addr, "/status", struct{}{}, &st); err != nil {
-		return err
+	var rep readIndexReply
+	if err := c.rpc.call(ctx, addr, "/readindex", struct{}{}, &rep); err != nil {
+		return 0, fmt.Errorf("read index from %s: %w", addr, err)
 	}
-	// Raft's applied index counts no-op and configuration entries, which
-	// the FSM never sees; poll it rather than the FSM's.
-	for c.r.AppliedIndex() < st.Applied {
-		select {
-		case <-cctx.Done():
-			return fmt.Errorf("catch up to metadata index %d: %w", st.Applied, cctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
+	return rep.Index, nil
+}
+
+// proveLeadership appends a read-index command as leader and returns its
+// index once this node's FSM has applied it. Applying it means every entry
+// before it is applied, the new leader's no-op and everything committed in
+// earlier terms among them. It is a command, not a raft barrier, because
+// followers compare it with what their own FSM applied, and an FSM never
+// sees barrier or no-op entries. It fails when this node is not (or stops
+// being) the leader.
+func (c *Raft) proveLeadership() (uint64, error) {
+	term := c.r.CurrentTerm()
+	if c.r.State() != raft.Leader {
+		return 0, raft.ErrNotLeader
 	}
-	return nil
+	data, _ := json.Marshal(&Command{Op: opReadIndex})
+	f := c.r.Apply(data, 2*time.Second)
+	if err := f.Error(); err != nil {
+		return 0, fmt.Errorf("metadata read index: %w", err)
+	}
+	idx := f.Index()
+	if c.r.State() == raft.Leader && c.r.CurrentTerm() == term {
+		c.mu.Lock()
+		c.mu.provenTerm = max(c.mu.provenTerm, term)
+		c.mu.Unlock()
+	}
+	return idx, nil
+}
+
+// leaderProven reports whether this node leads in a term it has proven
+// its image current in (see proveLeadership), proving it if not yet.
+func (c *Raft) leaderProven() bool {
+	if c.r.State() != raft.Leader {
+		return false
+	}
+	term := c.r.CurrentTerm()
+	c.mu.Lock()
+	proven := c.mu.provenTerm == term
+	c.mu.Unlock()
+	if proven {
+		return true
+	}
+	_, err := c.proveLeadership()
+	return err == nil && c.r.CurrentTerm() == term
+}
+
+// awaitReady blocks a client-asked metadata change until this node has
+// proven its image current (WaitReady): a change computed from a stale
+// image (auto-creating a topic the node does not know yet, say) must not
+// be proposed.
+func (c *Raft) awaitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: this node has not caught up with the metadata log: %v", ErrNotController, ctx.Err())
+	case <-c.stop:
+		return fmt.Errorf("%w: controller stopped", ErrNotController)
+	}
 }
 
 // ControlledShutdown moves this broker's leaderships away (by fencing it)

@@ -19,6 +19,9 @@ import (
 
 // CreateTopic implements Controller.
 func (c *Raft) CreateTopic(ctx context.Context, spec TopicSpec) (*metadata.Topic, error) {
+	if err := c.awaitReady(ctx); err != nil {
+		return nil, err
+	}
 	cmd, err := createTopicCommand(c.Image(), spec)
 	if err != nil {
 		return nil, err
@@ -29,14 +32,25 @@ func (c *Raft) CreateTopic(ctx context.Context, spec TopicSpec) (*metadata.Topic
 	return c.Image().Topics[spec.Name], nil
 }
 
-// DeleteTopic implements Controller.
+// DeleteTopic implements Controller. The command names the topic id this
+// node's image has, so it never deletes a topic re-created since.
 func (c *Raft) DeleteTopic(ctx context.Context, name string) error {
-	_, err := c.propose(ctx, &Command{Op: opDeleteTopic, Topic: name})
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
+	cmd := &Command{Op: opDeleteTopic, Topic: name}
+	if t, ok := c.Image().Topics[name]; ok {
+		cmd.TopicID = t.ID
+	}
+	_, err := c.propose(ctx, cmd)
 	return err
 }
 
 // CreatePartitions implements Controller.
 func (c *Raft) CreatePartitions(ctx context.Context, name string, total int32) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	cmd, err := createPartitionsCommand(c.Image(), name, total)
 	if err != nil {
 		return err
@@ -47,18 +61,27 @@ func (c *Raft) CreatePartitions(ctx context.Context, name string, total int32) e
 
 // AlterTopicConfigs implements Controller.
 func (c *Raft) AlterTopicConfigs(ctx context.Context, name string, changes []ConfigChange, replace bool) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	_, err := c.propose(ctx, &Command{Op: opAlterTopicConfigs, Topic: name, Changes: changes, Replace: replace})
 	return err
 }
 
 // AlterBrokerConfigs implements Controller.
 func (c *Raft) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, replace bool) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	_, err := c.propose(ctx, &Command{Op: opAlterBrokerConfigs, Changes: changes, Replace: replace})
 	return err
 }
 
 // AllocateProducerIDs implements Controller.
 func (c *Raft) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+	if err := c.awaitReady(ctx); err != nil {
+		return 0, err
+	}
 	return c.propose(ctx, &Command{Op: opAllocateProducerID, N: n})
 }
 
@@ -70,18 +93,27 @@ func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, lead
 
 // ElectLeader implements Controller.
 func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	_, err := c.propose(ctx, &Command{Op: opElectLeader, Topic: topic, Partition: partition, BrokerID: leader})
 	return err
 }
 
 // ElectUnclean implements Controller.
 func (c *Raft) ElectUnclean(ctx context.Context, topic string, partition int32) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	_, err := c.propose(ctx, &Command{Op: opElectUnclean, Topic: topic, Partition: partition})
 	return err
 }
 
 // Reassign implements Controller.
 func (c *Raft) Reassign(ctx context.Context, topic string, partition int32, target []int32) error {
+	if err := c.awaitReady(ctx); err != nil {
+		return err
+	}
 	cmd := &Command{Op: opReassign, Topic: topic, Partition: partition}
 	if target != nil {
 		cmd.Assignment = [][]int32{target}
@@ -169,6 +201,11 @@ type heartbeatReq struct {
 	Peers []RaftPeer `json:"peers,omitempty"`
 }
 
+// readIndexReply is the leader's read index (Raft.catchUp).
+type readIndexReply struct {
+	Index uint64 `json:"index"`
+}
+
 type statusReply struct {
 	Leader  string `json:"leader"`
 	Applied uint64 `json:"applied"`
@@ -178,6 +215,7 @@ func (c *Raft) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /apply", c.serveApply)
 	mux.HandleFunc("POST /heartbeat", c.serveHeartbeat)
+	mux.HandleFunc("POST /readindex", c.serveReadIndex)
 	mux.HandleFunc("POST /status", func(w http.ResponseWriter, r *http.Request) {
 		addr, _ := c.r.LeaderWithID()
 		applied := c.r.AppliedIndex()
@@ -214,6 +252,17 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 		rep.Err, rep.Kind = res.err.Error(), sentinelName(res.err)
 	}
 	writeJSON(w, rep)
+}
+
+// serveReadIndex answers a catching-up node with the leader's read index;
+// only the leader answers.
+func (c *Raft) serveReadIndex(w http.ResponseWriter, r *http.Request) {
+	idx, err := c.proveLeadership()
+	if err != nil {
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		return
+	}
+	writeJSON(w, readIndexReply{Index: idx})
 }
 
 // serveHeartbeat records a broker's liveness on the leader, registers (or
@@ -255,6 +304,9 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 	c.checkPeers(hb)
 	if !hb.Ready {
 		return nil
+	}
+	if !c.leaderProven() {
+		return errors.New("metadata leader has not caught up with its log yet")
 	}
 	cur, ok := c.Image().Broker(hb.Broker.ID)
 	want := hb.Broker
@@ -317,6 +369,7 @@ func (c *Raft) heartbeatLoop() {
 	t := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer t.Stop()
 	ready := false
+	var target uint64 // the read index to reach before registering; 0: not asked yet
 	for {
 		select {
 		case <-c.stop:
@@ -331,7 +384,16 @@ func (c *Raft) heartbeatLoop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		if !ready {
-			ready = c.catchUp(ctx) == nil
+			// The catch-up rule of catchUp, without blocking: heartbeats
+			// must go on meanwhile (a joining node is added to the quorum
+			// by them, and only then can it catch up at all).
+			if target == 0 {
+				if idx, err := c.readIndex(ctx); err == nil {
+					target = idx
+				}
+			}
+			applied, _ := c.fsm.appliedIndex()
+			ready = target > 0 && applied >= target
 		}
 		{
 			hb := heartbeatReq{Broker: c.cfg.Self, Raft: c.cfg.RaftAdvertise, Ready: ready, Peers: c.cfg.Peers}
@@ -384,6 +446,9 @@ func (c *Raft) leaderLoop() {
 			c.mu.lastSeen = map[int32]time.Time{}
 			c.mu.peerProblems = nil // rebuilt from this term's heartbeats
 			c.mu.Unlock()
+		}
+		if !c.leaderProven() {
+			continue // decide nothing on an image that may be stale
 		}
 		now := time.Now()
 		im := c.Image()

@@ -9,6 +9,7 @@ package metadata
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"sort"
 )
 
@@ -20,6 +21,17 @@ func (id TopicID) IsZero() bool { return id == TopicID{} }
 
 // String renders the id the way Kafka does: URL-safe base64 without padding.
 func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// ParseTopicID reads an id in the form String writes.
+func ParseTopicID(s string) (TopicID, error) {
+	var id TopicID
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("topic id %q: not 16 bytes of unpadded URL-safe base64", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
 
 // NewTopicID returns a random id that is neither zero nor Kafka's reserved
 // metadata topic id (all zero but the last byte 1).
@@ -108,6 +120,13 @@ type Image struct {
 	// Kafka broker key (log.retention.ms, message.max.bytes, ...); they
 	// sit between topic overrides and the static node config.
 	BrokerConfigs map[string]string
+	// FromSnapshot marks an image published straight from a metadata
+	// snapshot (a node restoring one at start or being sent one when it
+	// fell behind), not by applying records to the image before it: the
+	// difference from the previous image is not a sequence of changes, so
+	// a topic missing from it is not proof of a deletion (partition data
+	// is then set aside, never removed). Never persisted, never cloned.
+	FromSnapshot bool
 }
 
 // LiveBroker returns the broker with the given id if it is not fenced.

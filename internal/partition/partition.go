@@ -43,8 +43,9 @@ func (w *Waiter) wake() {
 
 // Partition is one partition replica on this node.
 type Partition struct {
-	Topic  string
-	Index  int32
+	Topic   string
+	TopicID metadata.TopicID // recorded in the directory (partition.metadata)
+	Index   int32
 	log    *storage.Log
 	logger *slog.Logger
 
@@ -111,14 +112,19 @@ func storageConfig(c metadata.LogConfig) storage.Config {
 }
 
 // Open opens (recovering if needed) the partition's log in dir and rebuilds
-// the idempotent-producer state from it.
-func Open(dir, topic string, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+// the idempotent-producer state from it. A missing dir is created for topic
+// id; an existing one must record id (ErrTopicIDMismatch otherwise), so a
+// partition never opens another topic's data.
+func Open(dir, topic string, id metadata.TopicID, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+	if err := claimDir(dir, id); err != nil {
+		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
+	}
 	l, err := storage.Open(dir, storageConfig(cfg), logger)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
 	p := &Partition{
-		Topic: topic, Index: index, log: l, logger: logger,
+		Topic: topic, TopicID: id, Index: index, log: l, logger: logger,
 		producers: producerState{},
 		flushReq:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),

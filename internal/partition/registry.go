@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/storage"
 )
 
 // Key names a partition.
@@ -23,8 +25,9 @@ type Key struct {
 
 // Registry holds the partitions this node hosts and keeps them in step
 // with the metadata image: it opens partitions assigned to this node,
-// deletes those of deleted topics, applies config changes, and makes each
-// partition leader or follower as the image says.
+// deletes those of deleted topics (or sets them aside, see Apply), applies
+// config changes, and makes each partition leader or follower as the image
+// says.
 //
 // Concurrency: Get is lock-free for readers of a stable map snapshot
 // (guarded by mu as a RWMutex); Apply is called by the controller's
@@ -115,7 +118,13 @@ func hosts(p metadata.Partition, node int32) bool {
 	return false
 }
 
-// Apply brings the hosted partitions in line with next. Errors opening a
+// Apply brings the hosted partitions in line with next: it opens the
+// partitions assigned to this node, applies config and leadership, and
+// removes the partitions next no longer assigns here. Removal deletes the
+// data only when next follows from the previous image by applied records
+// (a topic deletion, a reassignment away, or the name taken by a new topic
+// id); an image restored from a snapshot proves no deletion, so the data is
+// set aside as stray instead (DESIGN.md §2 rule 9). Errors opening a
 // partition are returned (all of them joined) after the rest are applied.
 func (r *Registry) Apply(next *metadata.Image) error {
 	r.applyMu.Lock()
@@ -124,7 +133,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 		return nil
 	}
 	var errs []error
-	want := map[Key]bool{}
+	want := map[Key]metadata.TopicID{}
 	defaults := next.LogDefaults(r.defaults)
 	now := time.Now()
 	for _, t := range next.Topics {
@@ -134,15 +143,23 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				continue
 			}
 			k := Key{t.Name, pm.Index}
-			want[k] = true
+			want[k] = t.ID
 			if p := r.Get(t.Name, pm.Index); p != nil {
-				if p.Config() != cfg {
-					p.SetConfig(cfg)
+				if p.TopicID == t.ID {
+					if p.Config() != cfg {
+						p.SetConfig(cfg)
+					}
+					p.applyMetadata(pm, r.nodeID, now, false)
+					continue
 				}
-				p.applyMetadata(pm, r.nodeID, now, false)
-				continue
+				// The name now belongs to a new topic id: the old topic
+				// is gone.
+				if err := r.remove(p, next.FromSnapshot); err != nil {
+					errs = append(errs, err)
+					continue
+				}
 			}
-			p, err := Open(r.Dir(t.Name, pm.Index), t.Name, pm.Index, cfg, pm.LeaderEpoch, r.logger)
+			p, err := r.open(t, pm, cfg)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -161,23 +178,74 @@ func (r *Registry) Apply(next *metadata.Image) error {
 		}
 	}
 	for _, p := range r.All() {
-		k := Key{p.Topic, p.Index}
-		if want[k] {
+		if id, ok := want[Key{p.Topic, p.Index}]; ok && id == p.TopicID {
 			continue
 		}
-		r.mu.Lock()
-		delete(r.mu.parts, k)
-		r.mu.Unlock()
-		if err := p.Delete(); err != nil {
-			errs = append(errs, fmt.Errorf("delete partition %s-%d: %w", p.Topic, p.Index, err))
+		if err := r.remove(p, next.FromSnapshot); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// RemoveOrphans deletes partition directories that no topic in im owns:
-// leftovers of a topic deletion interrupted by a crash.
-func (r *Registry) RemoveOrphans(im *metadata.Image) error {
+// open opens partition pm of t. A directory under its name that records
+// another topic id, or none, is not this partition's: it is set aside as
+// stray and the partition starts empty.
+func (r *Registry) open(t *metadata.Topic, pm metadata.Partition, cfg metadata.LogConfig) (*Partition, error) {
+	dir := r.Dir(t.Name, pm.Index)
+	p, err := Open(dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
+	if !errors.Is(err, ErrTopicIDMismatch) {
+		return p, err
+	}
+	if _, serr := r.setAsideStray(dir, err.Error()); serr != nil {
+		return nil, errors.Join(err, serr)
+	}
+	return Open(dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
+}
+
+// remove stops hosting p: its data is deleted when the change was applied
+// in order, and set aside as stray when it came from a snapshot.
+func (r *Registry) remove(p *Partition, fromSnapshot bool) error {
+	r.mu.Lock()
+	delete(r.mu.parts, Key{p.Topic, p.Index})
+	r.mu.Unlock()
+	dir := r.Dir(p.Topic, p.Index)
+	if fromSnapshot {
+		if err := p.Close(); err != nil {
+			r.logger.Warn("closing partition before setting it aside", "dir", dir, "err", err)
+		}
+		_, err := r.setAsideStray(dir, "a metadata snapshot no longer assigns it to this node; the snapshot cannot tell a deletion from a stale image")
+		return err
+	}
+	r.logger.Info("deleting partition: its topic was deleted or it was reassigned away", "dir", dir, "topic_id", p.TopicID)
+	if err := p.Delete(); err != nil {
+		return fmt.Errorf("delete partition %s-%d: %w", p.Topic, p.Index, err)
+	}
+	return nil
+}
+
+// strayWarning is logged for every stray directory, at every start.
+const strayWarning = "stray partition directory: kept, never served; remove it once its data is not needed (docs/operations.md#stray-partition-directories)"
+
+func (r *Registry) setAsideStray(dir, why string) (string, error) {
+	to, err := storage.SetAside(dir, storage.StrayDirSuffix)
+	if err != nil {
+		return "", err
+	}
+	r.logger.Warn(strayWarning, "dir", to, "was", dir, "reason", why)
+	return to, nil
+}
+
+// Startup reconciles the data directory with im before the first Apply.
+// im must be proven current (a cluster node has caught up with the
+// metadata log), and nothing is deleted on its word alone: a partition
+// directory it does not explain — an unknown topic id, a partition not
+// assigned to this node, a deletion this node learned of only now — is set
+// aside as stray, never removed. A directory written before topic ids were
+// recorded, under the name of a partition this node hosts, is stamped with
+// that topic's id. Directories whose deletion was interrupted are removed;
+// stray ones are reported.
+func (r *Registry) Startup(im *metadata.Image) error {
 	entries, err := os.ReadDir(r.dataDir)
 	if err != nil {
 		return fmt.Errorf("list data dir: %w", err)
@@ -187,24 +255,80 @@ func (r *Registry) RemoveOrphans(im *metadata.Image) error {
 			continue
 		}
 		name := e.Name()
-		i := strings.LastIndexByte(name, '-')
-		if i <= 0 {
+		dir := filepath.Join(r.dataDir, name)
+		switch {
+		case isAside(name, storage.DeleteDirSuffix):
+			r.logger.Info("removing a partition directory whose deletion was interrupted", "dir", dir)
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("remove %s: %w", dir, err)
+			}
+			continue
+		case isAside(name, storage.StrayDirSuffix):
+			r.logger.Warn(strayWarning, "dir", dir)
 			continue
 		}
-		idx, err := strconv.Atoi(name[i+1:])
-		if err != nil {
+		topic, idx, ok := parseDirName(name)
+		if !ok {
 			continue
 		}
-		t, ok := im.Topics[name[:i]]
-		if ok && idx < len(t.Partitions) && hosts(t.Partitions[idx], r.nodeID) {
-			continue
-		}
-		r.logger.Warn("removing partition directory of a deleted topic", "dir", filepath.Join(r.dataDir, name))
-		if err := os.RemoveAll(filepath.Join(r.dataDir, name)); err != nil {
-			return fmt.Errorf("remove orphan %s: %w", name, err)
+		if err := r.reconcile(im, dir, topic, idx); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// reconcile applies Startup's rule to one partition directory.
+func (r *Registry) reconcile(im *metadata.Image, dir, topic string, idx int) error {
+	t := im.Topics[topic]
+	hosted := t != nil && idx < len(t.Partitions) && hosts(t.Partitions[idx], r.nodeID)
+	id, recorded, err := readTopicID(dir)
+	var why string
+	switch {
+	case err != nil:
+		why = err.Error()
+	case !hosted && recorded && im.TopicsByID[id] == nil:
+		why = "its topic id " + id.String() + " is not in the metadata"
+	case !hosted:
+		why = "the metadata does not assign this partition to this node"
+	case !recorded:
+		r.logger.Info("recording the topic id of a partition directory written before ids were stored", "dir", dir, "topic_id", t.ID)
+		return writeTopicID(dir, t.ID)
+	case id != t.ID:
+		why = "it belongs to topic id " + id.String() + "; the topic of that name now has id " + t.ID.String()
+	default:
+		return nil
+	}
+	_, err = r.setAsideStray(dir, why)
+	return err
+}
+
+// parseDirName splits a partition directory name <topic>-<partition>.
+func parseDirName(name string) (topic string, idx int, ok bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	idx, err := strconv.Atoi(name[i+1:])
+	if err != nil || idx < 0 || strconv.Itoa(idx) != name[i+1:] {
+		return "", 0, false
+	}
+	return name[:i], idx, true
+}
+
+// isAside reports whether name is a directory renamed aside with suffix
+// (<topic>-<partition>.<32 hex digits><suffix>).
+func isAside(name, suffix string) bool {
+	rest, ok := strings.CutSuffix(name, suffix)
+	if !ok {
+		return false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	if dot < 0 || len(rest)-dot-1 != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(rest[dot+1:])
+	return err == nil
 }
 
 // Tick runs periodic partition work (flush.ms, retention).

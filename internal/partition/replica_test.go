@@ -93,8 +93,12 @@ func (c *isrController) setLeader(t *testing.T, leader int32, isr []int32) {
 	}
 }
 
+// testTopicID is topic t's id in every image of these tests: one topic,
+// whatever its leadership.
+var testTopicID = metadata.TopicID{15: 7}
+
 func image(leader int32, replicas, isr []int32) *metadata.Image {
-	tp := &metadata.Topic{Name: "t", ID: metadata.NewTopicID(), Partitions: []metadata.Partition{
+	tp := &metadata.Topic{Name: "t", ID: testTopicID, Partitions: []metadata.Partition{
 		{Index: 0, Leader: leader, LeaderEpoch: 3, Replicas: replicas, ISR: isr},
 	}}
 	im := &metadata.Image{Topics: map[string]*metadata.Topic{"t": tp}, TopicsByID: map[metadata.TopicID]*metadata.Topic{tp.ID: tp}}

@@ -284,7 +284,14 @@ func (l *Log) Delete() error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	cerr := l.closeLocked()
-	if err := os.RemoveAll(l.dir); err != nil {
+	// Renamed first, as Kafka does: a crash mid-removal leaves a
+	// "-delete" directory, which the next start removes, never a partial
+	// log under the partition's name.
+	aside, err := SetAside(l.dir, DeleteDirSuffix)
+	if err != nil {
+		return fmt.Errorf("delete log %s: %w", l.dir, err)
+	}
+	if err := os.RemoveAll(aside); err != nil {
 		return fmt.Errorf("delete log %s: %w", l.dir, err)
 	}
 	if cerr != nil && !errors.Is(cerr, ErrFailed) {

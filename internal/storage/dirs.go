@@ -1,0 +1,65 @@
+package storage
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Suffixes of partition directories renamed aside, as Apache Kafka names
+// them (<topic>-<partition>.<unique id><suffix>): a directory being deleted,
+// and a stray one kept for an operator to look at.
+const (
+	DeleteDirSuffix = "-delete"
+	StrayDirSuffix  = "-stray"
+)
+
+// maxDirName is the longest file name most file systems take.
+const maxDirName = 255
+
+// asideName is the name dir gets when renamed aside with suffix: the
+// partition's name, a random id so that repeated renames never collide, and
+// the suffix; the topic part is shortened when the whole would be too long
+// for a file name (as Kafka does).
+func asideName(dir, suffix string) string {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	tail := "." + hex.EncodeToString(id[:]) + suffix
+	base := filepath.Base(dir)
+	if len(base)+len(tail) > maxDirName {
+		// Keep the "-<partition>" end of the name; cut the topic.
+		i := strings.LastIndexByte(base, '-')
+		part := base[i:]
+		base = base[:maxDirName-len(tail)-len(part)] + part
+	}
+	return filepath.Join(filepath.Dir(dir), base+tail)
+}
+
+// SetAside renames the partition directory dir to its aside name with
+// suffix (DeleteDirSuffix or StrayDirSuffix) and syncs the parent, so that
+// after a crash the directory is either still in place or renamed, never
+// half-removed under its partition's name. It returns the new path. The
+// log in dir must be closed.
+func SetAside(dir, suffix string) (string, error) {
+	to := asideName(dir, suffix)
+	if err := os.Rename(dir, to); err != nil {
+		return "", fmt.Errorf("set aside %s: %w", dir, err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return "", err
+	}
+	return to, nil
+}
+
+// WriteFileSync replaces name with data durably (write a temporary file,
+// fsync it, rename it over name, fsync the directory).
+func WriteFileSync(name string, data []byte) error { return writeFileSync(name, data) }
+
+// SyncDir fsyncs a directory, making the entries created or renamed in it
+// durable.
+func SyncDir(dir string) error { return syncDir(dir) }
