@@ -217,6 +217,10 @@ func (b *Broker) openRaft(self metadata.Broker) error {
 		Peers:         peers,
 		Dir:           filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
 		Logger:        b.logger.With("component", "controller"),
+
+		SnapshotThreshold: uint64(b.cfg.Metadata.SnapshotThreshold),
+		SnapshotInterval:  b.cfg.Metadata.SnapshotInterval,
+		TrailingLogs:      uint64(b.cfg.Metadata.TrailingLogs),
 	})
 	if err != nil {
 		return err

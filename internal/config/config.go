@@ -320,8 +320,8 @@ func (m MetadataLog) validate() error {
 		return fmt.Errorf("metadata.snapshot_threshold: must be >= 1, got %d", m.SnapshotThreshold)
 	case m.SnapshotInterval < 10*time.Millisecond:
 		return fmt.Errorf("metadata.snapshot_interval: must be >= 10ms, got %s", m.SnapshotInterval)
-	case m.TrailingLogs < 0:
-		return fmt.Errorf("metadata.trailing_logs: must be >= 0, got %d", m.TrailingLogs)
+	case m.TrailingLogs < 1:
+		return fmt.Errorf("metadata.trailing_logs: must be >= 1, got %d", m.TrailingLogs)
 	}
 	return nil
 }

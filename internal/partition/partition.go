@@ -46,8 +46,8 @@ type Partition struct {
 	Topic   string
 	TopicID metadata.TopicID // recorded in the directory (partition.metadata)
 	Index   int32
-	log    *storage.Log
-	logger *slog.Logger
+	log     *storage.Log
+	logger  *slog.Logger
 
 	// Set by the Registry before the partition is published, then fixed.
 	nodeID   int32
