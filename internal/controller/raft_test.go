@@ -49,8 +49,14 @@ func startQuorum(t *testing.T, n int) []*Raft {
 // closed when the test ends.
 func openNode(t *testing.T, self metadata.Broker, addr string, peers []RaftPeer) *Raft {
 	t.Helper()
+	return openNodeIn(t, self, addr, peers, t.TempDir())
+}
+
+// openNodeIn is openNode with the node's raft state kept in dir.
+func openNodeIn(t *testing.T, self metadata.Broker, addr string, peers []RaftPeer, dir string) *Raft {
+	t.Helper()
 	c, err := OpenRaft(RaftConfig{
-		NodeID: self.ID, Self: self, RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: t.TempDir(),
+		NodeID: self.ID, Self: self, RaftListen: addr, RaftAdvertise: addr, Peers: peers, Dir: dir,
 		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SessionTimeout: 2 * time.Second, HeartbeatInterval: 100 * time.Millisecond,
 	})
