@@ -77,6 +77,12 @@ func (p *Process) Addr() string { return p.addr }
 // DataDir is the process's data directory.
 func (p *Process) DataDir() string { return p.opts.DataDir }
 
+// Logs returns the process's output captured so far: stdout and stderr of
+// every start in order, with testkit's start and stop markers between them.
+// Only the last 4 MiB are kept. Tests poll it for a log line rather than
+// assume when the broker writes one.
+func (p *Process) Logs() string { return p.logs.String() }
+
 // PID is the current process id, or 0 when it is not running.
 func (p *Process) PID() int {
 	if !p.running() {
