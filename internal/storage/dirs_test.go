@@ -1,0 +1,36 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSetAsideNames(t *testing.T) {
+	root := t.TempDir()
+	long := strings.Repeat("t", 249) + "-12"
+	for _, name := range []string{"orders-3", long} {
+		dir := filepath.Join(root, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "00000000000000000000.log"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		to, err := SetAside(dir, StrayDirSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(to)
+		if len(base) > maxDirName || !strings.HasSuffix(base, StrayDirSuffix) || !strings.Contains(base, "-"+name[strings.LastIndexByte(name, '-')+1:]+".") {
+			t.Errorf("%s set aside as %q (%d bytes): want <topic>-<partition>.<id>-stray within %d bytes", name[:min(len(name), 20)], base, len(base), maxDirName)
+		}
+		if _, err := os.Stat(filepath.Join(to, "00000000000000000000.log")); err != nil {
+			t.Errorf("files did not move with the directory: %v", err)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after SetAside", dir)
+		}
+	}
+}
