@@ -13,7 +13,7 @@ func threeBrokers(t *testing.T) *metadata.Image {
 	im := emptyImage()
 	for id := int32(1); id <= 3; id++ {
 		var err error
-		im, _, err = applyCommand(im, &Command{Op: opRegisterBroker, Broker: &metadata.Broker{ID: id, Host: "h", Port: 9000 + id}})
+		im, _, err = (&RegisterBroker{Broker: &metadata.Broker{ID: id, Host: "h", Port: 9000 + id}}).apply(im)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -21,19 +21,19 @@ func threeBrokers(t *testing.T) *metadata.Image {
 	return im
 }
 
-func mustApply(t *testing.T, im *metadata.Image, cmd *Command) *metadata.Image {
+func mustApply(t *testing.T, im *metadata.Image, cmd command) *metadata.Image {
 	t.Helper()
-	next, _, err := applyCommand(im, cmd)
+	next, _, err := cmd.apply(im)
 	if err != nil {
-		t.Fatalf("%s: %v", cmd.Op, err)
+		t.Fatalf("%s: %v", cmd.op(), err)
 	}
 	return next
 }
 
 func TestCreateTopicLeadsWithFirstLiveReplica(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &Command{Op: opFenceBroker, BrokerID: 2})
-	im = mustApply(t, im, &Command{Op: opCreateTopic, Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{2, 3, 1}, {1, 2, 3}}})
+	im = mustApply(t, im, &FenceBroker{BrokerID: 2})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{2, 3, 1}, {1, 2, 3}}})
 	p0, p1 := im.Topics["t"].Partitions[0], im.Topics["t"].Partitions[1]
 	if p0.Leader != 3 || !slices.Equal(p0.ISR, []int32{3, 1}) {
 		t.Fatalf("p0 = %+v, want leader 3 ISR [3 1]", p0)
@@ -41,19 +41,19 @@ func TestCreateTopicLeadsWithFirstLiveReplica(t *testing.T) {
 	if p1.Leader != 1 || p1.LeaderEpoch != 0 {
 		t.Fatalf("p1 = %+v, want leader 1 epoch 0", p1)
 	}
-	if _, _, err := applyCommand(im, &Command{Op: opCreateTopic, Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1}}}); !errors.Is(err, ErrTopicExists) {
+	if _, _, err := (&CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1}}}).apply(im); !errors.Is(err, ErrTopicExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
-	if _, _, err := applyCommand(im, &Command{Op: opCreateTopic, Topic: "u", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{7}}}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+	if _, _, err := (&CreateTopic{Topic: "u", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{7}}}).apply(im); !errors.Is(err, ErrInvalidReplicaAssignment) {
 		t.Fatalf("unknown broker in assignment: %v", err)
 	}
 }
 
 func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &Command{Op: opCreateTopic, Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}, {2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}, {2}}})
 	before := im
-	im = mustApply(t, im, &Command{Op: opFenceBroker, BrokerID: 1})
+	im = mustApply(t, im, &FenceBroker{BrokerID: 1})
 	p := im.Topics["t"].Partitions[0]
 	if p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []int32{2, 3}) {
 		t.Fatalf("after fencing 1: %+v, want leader 2 epoch 1 ISR [2 3]", p)
@@ -63,7 +63,7 @@ func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 	}
 	// The sole replica of p1 is fenced: no leader, but it stays in the ISR
 	// so that no out-of-sync replica can be elected (no unclean election).
-	im = mustApply(t, im, &Command{Op: opFenceBroker, BrokerID: 2})
+	im = mustApply(t, im, &FenceBroker{BrokerID: 2})
 	p1 := im.Topics["t"].Partitions[1]
 	if p1.Leader != -1 || p1.LeaderEpoch != 1 || !slices.Equal(p1.ISR, []int32{2}) {
 		t.Fatalf("p1 after fencing its only replica: %+v", p1)
@@ -76,7 +76,7 @@ func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 		t.Fatal("fenced broker reported live")
 	}
 	// Re-registering the last ISR member brings the partition back.
-	im = mustApply(t, im, &Command{Op: opRegisterBroker, Broker: &metadata.Broker{ID: 2, Host: "h", Port: 9002}})
+	im = mustApply(t, im, &RegisterBroker{Broker: &metadata.Broker{ID: 2, Host: "h", Port: 9002}})
 	p1 = im.Topics["t"].Partitions[1]
 	if p1.Leader != 2 || p1.LeaderEpoch != 2 {
 		t.Fatalf("p1 after its replica returned: %+v, want leader 2 epoch 2", p1)
@@ -85,30 +85,30 @@ func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 
 func TestAlterISRChecksLeaderAndEpoch(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &Command{Op: opCreateTopic, Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}}})
 	for _, tc := range []struct {
 		name string
-		cmd  Command
+		cmd  AlterISR
 		want error
 	}{
-		{"not leader", Command{BrokerID: 2, LeaderEpoch: 0, ISR: []int32{2}}, ErrStaleLeaderEpoch},
-		{"old epoch", Command{BrokerID: 1, LeaderEpoch: -1, ISR: []int32{1}}, ErrStaleLeaderEpoch},
-		{"leader missing", Command{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{2, 3}}, ErrInvalidISR},
-		{"not a replica", Command{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 4}}, ErrInvalidISR},
+		{"not leader", AlterISR{BrokerID: 2, LeaderEpoch: 0, ISR: []int32{2}}, ErrStaleLeaderEpoch},
+		{"old epoch", AlterISR{BrokerID: 1, LeaderEpoch: -1, ISR: []int32{1}}, ErrStaleLeaderEpoch},
+		{"leader missing", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{2, 3}}, ErrInvalidISR},
+		{"not a replica", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 4}}, ErrInvalidISR},
 	} {
-		tc.cmd.Op, tc.cmd.Topic = opAlterISR, "t"
-		if _, _, err := applyCommand(im, &tc.cmd); !errors.Is(err, tc.want) {
+		tc.cmd.Topic = "t"
+		if _, _, err := tc.cmd.apply(im); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	im = mustApply(t, im, &Command{Op: opAlterISR, Topic: "t", BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 3}})
+	im = mustApply(t, im, &AlterISR{Topic: "t", BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 3}})
 	if p := im.Topics["t"].Partitions[0]; !slices.Equal(p.ISR, []int32{1, 3}) || p.LeaderEpoch != 0 {
 		t.Fatalf("after shrink: %+v", p)
 	}
-	if _, _, err := applyCommand(im, &Command{Op: opElectLeader, Topic: "t", BrokerID: 2}); !errors.Is(err, ErrNotInISR) {
+	if _, _, err := (&ElectLeader{Topic: "t", BrokerID: 2}).apply(im); !errors.Is(err, ErrNotInISR) {
 		t.Fatalf("electing an out-of-sync replica: %v", err)
 	}
-	im = mustApply(t, im, &Command{Op: opElectLeader, Topic: "t", BrokerID: 3})
+	im = mustApply(t, im, &ElectLeader{Topic: "t", BrokerID: 3})
 	if p := im.Topics["t"].Partitions[0]; p.Leader != 3 || p.LeaderEpoch != 1 {
 		t.Fatalf("after election: %+v", p)
 	}
@@ -137,7 +137,7 @@ func TestPlaceReplicasSpreadsLeaders(t *testing.T) {
 
 func TestImageCodecRoundTrip(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &Command{Op: opCreateTopic, Topic: "t", TopicID: metadata.NewTopicID(), Configs: map[string]string{"retention.ms": "5"}, Assignment: [][]int32{{1, 2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Configs: map[string]string{"retention.ms": "5"}, Assignment: [][]int32{{1, 2}}})
 	raw, err := encodeImage(im)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -44,15 +43,15 @@ func newFSM() *fsm {
 }
 
 func (f *fsm) Apply(l *raft.Log) any {
-	var cmd Command
-	if err := json.Unmarshal(l.Data, &cmd); err != nil {
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
 		// A command this version cannot read is skipped the same way on
 		// every node of this version.
 		f.markApplied(l.Index)
-		return applyResult{err: fmt.Errorf("decode metadata command: %w", err)}
+		return applyResult{err: err}
 	}
 	f.mu.Lock()
-	next, v, err := applyCommand(f.image, &cmd)
+	next, v, err := cmd.apply(f.image)
 	if err == nil && next != f.image {
 		f.image = next
 		f.publishLocked(false)

@@ -136,10 +136,10 @@ func (c *Local) commitLocked(next *metadata.Image) error {
 
 // apply runs one command against the current image, persists and
 // publishes the result.
-func (c *Local) apply(cmd *Command) (int64, error) {
+func (c *Local) apply(cmd command) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next, res, err := applyCommand(c.mu.image, cmd)
+	next, res, err := cmd.apply(c.mu.image)
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +163,7 @@ func (c *Local) CreateTopic(_ context.Context, spec TopicSpec) (*metadata.Topic,
 
 // DeleteTopic implements Controller.
 func (c *Local) DeleteTopic(_ context.Context, name string) error {
-	_, err := c.apply(&Command{Op: opDeleteTopic, Topic: name})
+	_, err := c.apply(&DeleteTopic{Topic: name})
 	return err
 }
 
@@ -179,31 +179,31 @@ func (c *Local) CreatePartitions(_ context.Context, name string, total int32) er
 
 // AlterTopicConfigs implements Controller. Values must already be valid.
 func (c *Local) AlterTopicConfigs(_ context.Context, name string, changes []ConfigChange, replace bool) error {
-	_, err := c.apply(&Command{Op: opAlterTopicConfigs, Topic: name, Changes: changes, Replace: replace})
+	_, err := c.apply(&AlterTopicConfigs{Topic: name, Changes: changes, Replace: replace})
 	return err
 }
 
 // AlterBrokerConfigs implements Controller.
 func (c *Local) AlterBrokerConfigs(_ context.Context, changes []ConfigChange, replace bool) error {
-	_, err := c.apply(&Command{Op: opAlterBrokerConfigs, Changes: changes, Replace: replace})
+	_, err := c.apply(&AlterBrokerConfigs{Changes: changes, Replace: replace})
 	return err
 }
 
 // AllocateProducerIDs implements Controller.
 func (c *Local) AllocateProducerIDs(_ context.Context, n int64) (int64, error) {
-	return c.apply(&Command{Op: opAllocateProducerID, N: n})
+	return c.apply(&AllocateProducerIDs{N: n})
 }
 
 // AlterISR implements Controller. A single node is its own only replica,
 // so the ISR can only be itself.
 func (c *Local) AlterISR(_ context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
-	_, err := c.apply(&Command{Op: opAlterISR, Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.self.ID})
+	_, err := c.apply(&AlterISR{Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.self.ID})
 	return err
 }
 
 // ElectLeader implements Controller.
 func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, leader int32) error {
-	_, err := c.apply(&Command{Op: opElectLeader, Topic: topic, Partition: partition, BrokerID: leader})
+	_, err := c.apply(&ElectLeader{Topic: topic, Partition: partition, BrokerID: leader})
 	return err
 }
 
@@ -212,22 +212,18 @@ func (c *Local) Fresh() bool { return true }
 
 // ElectUnclean implements Controller.
 func (c *Local) ElectUnclean(_ context.Context, topic string, partition int32) error {
-	_, err := c.apply(&Command{Op: opElectUnclean, Topic: topic, Partition: partition})
+	_, err := c.apply(&ElectUnclean{Topic: topic, Partition: partition})
 	return err
 }
 
 // Reassign implements Controller. A single node can only move a
 // partition to itself, which completes at once.
 func (c *Local) Reassign(_ context.Context, topic string, partition int32, target []int32) error {
-	cmd := &Command{Op: opReassign, Topic: topic, Partition: partition}
-	if target != nil {
-		cmd.Assignment = [][]int32{target}
-	}
-	if _, err := c.apply(cmd); err != nil {
+	if _, err := c.apply(&Reassign{Topic: topic, Partition: partition, Target: target}); err != nil {
 		return err
 	}
 	if target != nil && c.Image().Topics[topic].Partitions[partition].Reassigning() {
-		_, err := c.apply(&Command{Op: opCompleteReassign, Topic: topic, Partition: partition})
+		_, err := c.apply(&CompleteReassign{Topic: topic, Partition: partition})
 		return err
 	}
 	return nil
@@ -235,7 +231,7 @@ func (c *Local) Reassign(_ context.Context, topic string, partition int32, targe
 
 // createTopicCommand validates a spec against im and chooses the topic id
 // and replica placement.
-func createTopicCommand(im *metadata.Image, spec TopicSpec) (*Command, error) {
+func createTopicCommand(im *metadata.Image, spec TopicSpec) (*CreateTopic, error) {
 	if !ValidTopicName(spec.Name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, spec.Name)
 	}
@@ -252,10 +248,10 @@ func createTopicCommand(im *metadata.Image, spec TopicSpec) (*Command, error) {
 			return nil, err
 		}
 	}
-	return &Command{Op: opCreateTopic, Topic: spec.Name, TopicID: metadata.NewTopicID(), Internal: spec.Internal, Configs: spec.Configs, Assignment: assignment}, nil
+	return &CreateTopic{Topic: spec.Name, TopicID: metadata.NewTopicID(), Internal: spec.Internal, Configs: spec.Configs, Assignment: assignment}, nil
 }
 
-func createPartitionsCommand(im *metadata.Image, name string, total int32) (*Command, error) {
+func createPartitionsCommand(im *metadata.Image, name string, total int32) (*CreatePartitions, error) {
 	t, ok := im.Topics[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, name)
@@ -268,5 +264,5 @@ func createPartitionsCommand(im *metadata.Image, name string, total int32) (*Com
 	if err != nil {
 		return nil, err
 	}
-	return &Command{Op: opCreatePartitions, Topic: name, Assignment: assignment}, nil
+	return &CreatePartitions{Topic: name, Assignment: assignment}, nil
 }

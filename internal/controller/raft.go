@@ -236,7 +236,7 @@ func (c *Raft) observeLeader() {
 		isLeader := c.r.State() == raft.Leader
 		if isLeader && !wasLeader {
 			if c.Image().ClusterID == "" {
-				go c.propose(context.Background(), &Command{Op: opInit, ClusterID: metadata.NewTopicID().String()})
+				go c.propose(context.Background(), &Init{ClusterID: metadata.NewTopicID().String()})
 			}
 		}
 		wasLeader = isLeader
@@ -254,8 +254,8 @@ func (c *Raft) leaderAddr() string {
 
 // propose applies cmd through the metadata log and returns its result
 // once this node has applied it.
-func (c *Raft) propose(ctx context.Context, cmd *Command) (int64, error) {
-	data, err := json.Marshal(cmd)
+func (c *Raft) propose(ctx context.Context, cmd command) (int64, error) {
+	data, err := encodeCommand(cmd)
 	if err != nil {
 		return 0, err
 	}
@@ -276,7 +276,7 @@ func (c *Raft) propose(ctx context.Context, cmd *Command) (int64, error) {
 			}
 		} else if addr := c.leaderAddr(); addr != "" {
 			var rep applyReply
-			err := c.rpc.call(ctx, addr, "/apply", cmd, &rep)
+			err := c.rpc.call(ctx, addr, "/apply", json.RawMessage(data), &rep)
 			if err == nil {
 				if werr := c.waitApplied(ctx, rep.Index); werr != nil {
 					return 0, werr
@@ -394,7 +394,7 @@ func (c *Raft) proveLeadership() (uint64, error) {
 	if c.r.State() != raft.Leader {
 		return 0, raft.ErrNotLeader
 	}
-	data, _ := json.Marshal(&Command{Op: opReadIndex})
+	data, _ := encodeCommand(&ReadIndex{})
 	f := c.r.Apply(data, 2*time.Second)
 	if err := f.Error(); err != nil {
 		return 0, fmt.Errorf("metadata read index: %w", err)
@@ -450,7 +450,7 @@ func (c *Raft) ControlledShutdown(ctx context.Context) error {
 	// (the others fence it when its session expires).
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := c.propose(pctx, &Command{Op: opFenceBroker, BrokerID: c.cfg.NodeID})
+	_, err := c.propose(pctx, &FenceBroker{BrokerID: c.cfg.NodeID})
 	if c.r.State() == raft.Leader && len(c.r.GetConfiguration().Configuration().Servers) > 1 {
 		if lerr := c.r.LeadershipTransfer().Error(); lerr != nil {
 			c.logger.Warn("metadata leadership transfer failed", "err", lerr)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -38,7 +39,7 @@ func (c *Raft) DeleteTopic(ctx context.Context, name string) error {
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	cmd := &Command{Op: opDeleteTopic, Topic: name}
+	cmd := &DeleteTopic{Topic: name}
 	if t, ok := c.Image().Topics[name]; ok {
 		cmd.TopicID = t.ID
 	}
@@ -64,7 +65,7 @@ func (c *Raft) AlterTopicConfigs(ctx context.Context, name string, changes []Con
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	_, err := c.propose(ctx, &Command{Op: opAlterTopicConfigs, Topic: name, Changes: changes, Replace: replace})
+	_, err := c.propose(ctx, &AlterTopicConfigs{Topic: name, Changes: changes, Replace: replace})
 	return err
 }
 
@@ -73,7 +74,7 @@ func (c *Raft) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, r
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	_, err := c.propose(ctx, &Command{Op: opAlterBrokerConfigs, Changes: changes, Replace: replace})
+	_, err := c.propose(ctx, &AlterBrokerConfigs{Changes: changes, Replace: replace})
 	return err
 }
 
@@ -82,12 +83,12 @@ func (c *Raft) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) 
 	if err := c.awaitReady(ctx); err != nil {
 		return 0, err
 	}
-	return c.propose(ctx, &Command{Op: opAllocateProducerID, N: n})
+	return c.propose(ctx, &AllocateProducerIDs{N: n})
 }
 
 // AlterISR implements Controller.
 func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
-	_, err := c.propose(ctx, &Command{Op: opAlterISR, Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.cfg.NodeID})
+	_, err := c.propose(ctx, &AlterISR{Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.cfg.NodeID})
 	return err
 }
 
@@ -96,7 +97,7 @@ func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, l
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	_, err := c.propose(ctx, &Command{Op: opElectLeader, Topic: topic, Partition: partition, BrokerID: leader})
+	_, err := c.propose(ctx, &ElectLeader{Topic: topic, Partition: partition, BrokerID: leader})
 	return err
 }
 
@@ -105,7 +106,7 @@ func (c *Raft) ElectUnclean(ctx context.Context, topic string, partition int32) 
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	_, err := c.propose(ctx, &Command{Op: opElectUnclean, Topic: topic, Partition: partition})
+	_, err := c.propose(ctx, &ElectUnclean{Topic: topic, Partition: partition})
 	return err
 }
 
@@ -114,11 +115,7 @@ func (c *Raft) Reassign(ctx context.Context, topic string, partition int32, targ
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
-	cmd := &Command{Op: opReassign, Topic: topic, Partition: partition}
-	if target != nil {
-		cmd.Assignment = [][]int32{target}
-	}
-	_, err := c.propose(ctx, cmd)
+	_, err := c.propose(ctx, &Reassign{Topic: topic, Partition: partition, Target: target})
 	return err
 }
 
@@ -138,7 +135,7 @@ func (c *Raft) completeReassignments(im *metadata.Image) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := c.propose(ctx, &Command{Op: opCompleteReassign, Topic: name, Partition: p.Index}); err != nil {
+			if _, err := c.propose(ctx, &CompleteReassign{Topic: name, Partition: p.Index}); err != nil {
 				c.logger.Debug("completing reassignment failed", "topic", name, "partition", p.Index, "err", err)
 			} else {
 				c.logger.Info("reassignment completed", "topic", name, "partition", p.Index, "replicas", p.TargetReplicas())
@@ -229,10 +226,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// serveApply runs a forwarded proposal; only the leader accepts.
+// serveApply runs a forwarded proposal, an encoded command of any version
+// this node reads; only the leader accepts. It appends the command in the
+// current encoding.
 func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
-	var cmd Command
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&cmd); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	var cmd command
+	if err == nil {
+		cmd, err = decodeCommand(body)
+	}
+	newer := errors.Is(err, errCommandVersion) || errors.Is(err, errUnknownCommand)
+	if err != nil && !newer {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -240,7 +244,17 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMisdirectedRequest)
 		return
 	}
-	data, _ := json.Marshal(&cmd)
+	if newer {
+		// A command from a newer node that this leader cannot apply
+		// fails, as it would on every node of this version.
+		writeJSON(w, applyReply{Err: err.Error()})
+		return
+	}
+	data, err := encodeCommand(cmd)
+	if err != nil {
+		writeJSON(w, applyReply{Err: err.Error()})
+		return
+	}
 	f := c.r.Apply(data, 5*time.Second)
 	if err := f.Error(); err != nil {
 		w.WriteHeader(http.StatusMisdirectedRequest)
@@ -315,7 +329,7 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 		return nil
 	}
 	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.WAL)
-	_, err := c.propose(ctx, &Command{Op: opRegisterBroker, Broker: &want})
+	_, err := c.propose(ctx, &RegisterBroker{Broker: &want})
 	return err
 }
 
@@ -468,7 +482,7 @@ func (c *Raft) leaderLoop() {
 		for _, id := range expired {
 			c.logger.Warn("broker missed its session; fencing it and moving its leaderships", "node", id, "session", c.cfg.SessionTimeout)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := c.propose(ctx, &Command{Op: opFenceBroker, BrokerID: id}); err != nil {
+			if _, err := c.propose(ctx, &FenceBroker{BrokerID: id}); err != nil {
 				c.logger.Warn("fencing failed", "node", id, "err", err)
 			}
 			cancel()
@@ -494,7 +508,7 @@ func (c *Raft) electPreferred(im *metadata.Image) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := c.propose(ctx, &Command{Op: opElectLeader, Topic: name, Partition: p.Index, BrokerID: pref}); err != nil {
+			if _, err := c.propose(ctx, &ElectLeader{Topic: name, Partition: p.Index, BrokerID: pref}); err != nil {
 				c.logger.Debug("preferred leader election failed", "topic", name, "partition", p.Index, "err", err)
 			}
 			cancel()
