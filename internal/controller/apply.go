@@ -3,7 +3,6 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 
@@ -13,7 +12,7 @@ import (
 // command is one metadata change, as proposed to the metadata log: one
 // type per kind of change, holding only that change's inputs. Every input
 // that is not a function of the image (topic ids, replica placement) is
-// chosen by the proposer and carried in the command, so that
+// chosen by the proposer (propose.go) and carried in the command, so that
 // applying it is deterministic on every node. How commands are written to
 // the log is in command_codec.go.
 type command interface {
@@ -400,26 +399,6 @@ func (c *ElectLeader) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 	np.Leader = c.BrokerID
 	np.LeaderEpoch++
 	return next, 0, nil
-}
-
-// placeReplicas assigns n new partitions with rf replicas each over the
-// live brokers, round robin from a random start as Kafka does, so leaders
-// spread across nodes.
-func placeReplicas(im *metadata.Image, n int32, rf int16) ([][]int32, error) {
-	live := im.LiveBrokers()
-	if int(rf) > len(live) || rf < 1 {
-		return nil, fmt.Errorf("%w: replication factor %d larger than available brokers: %d", ErrInvalidReplicationFactor, rf, len(live))
-	}
-	start := rand.IntN(len(live))
-	out := make([][]int32, n)
-	for p := range out {
-		reps := make([]int32, rf)
-		for j := range reps {
-			reps[j] = live[(start+p+j)%len(live)].ID
-		}
-		out[p] = reps
-	}
-	return out, nil
 }
 
 // ElectUnclean gives a leaderless partition to its first live replica
