@@ -7,8 +7,13 @@ import (
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
+// imageVersion is the version of the persisted image, the only one ever
+// written: fields added since (brokers, broker_configs, a partition's
+// Adding and Removing) are optional, absent meaning empty.
+const imageVersion = 1
+
 // persisted is the serialized image: the single-node metadata file and
-// the Raft snapshot share it (docs/storage-format.md).
+// the Raft snapshot share it (docs/storage-format.md, "Metadata image").
 type persisted struct {
 	Version        int               `json:"version"`
 	ClusterID      string            `json:"cluster_id"`
@@ -37,7 +42,7 @@ func emptyImage() *metadata.Image {
 }
 
 func encodeImage(im *metadata.Image) ([]byte, error) {
-	p := persisted{Version: 1, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
+	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
@@ -54,6 +59,9 @@ func decodeImage(raw []byte) (*metadata.Image, error) {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return nil, fmt.Errorf("decode metadata: %w", err)
 	}
+	if p.Version != imageVersion {
+		return nil, fmt.Errorf("decode metadata: version %d, this broker reads version %d", p.Version, imageVersion)
+	}
 	im := emptyImage()
 	im.ClusterID = p.ClusterID
 	im.NextProducerID = p.NextProducerID
@@ -61,7 +69,10 @@ func decodeImage(raw []byte) (*metadata.Image, error) {
 	for k, v := range p.BrokerConfigs {
 		im.BrokerConfigs[k] = v
 	}
-	for _, pt := range p.Topics {
+	for i, pt := range p.Topics {
+		if pt == nil {
+			return nil, fmt.Errorf("decode metadata: topic %d is null", i)
+		}
 		t := &metadata.Topic{Name: pt.Name, ID: pt.ID, Internal: pt.Internal, Configs: pt.Configs, Partitions: pt.Partitions}
 		if t.Configs == nil {
 			t.Configs = map[string]string{}
