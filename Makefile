@@ -46,3 +46,10 @@ compat: prefetch
 .PHONY: kgo-suite
 kgo-suite:
 	bash test/kgo-suite/run.sh
+
+# Whole-cluster restarts: the default-run restart tests plus the nodes
+# started in every order and with one left down (STROM_RESTART=full); see
+# test/cluster/restart_test.go.
+.PHONY: restart-full
+restart-full:
+	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v

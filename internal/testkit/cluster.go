@@ -547,6 +547,19 @@ func (n *ClusterNode) Restart(t testing.TB) {
 	n.c.WaitFormed(t)
 }
 
+// Start starts a stopped or killed node again with the same config and data
+// and returns at once, without waiting for it to serve: a node started
+// alone has no metadata quorum and cannot. Tests that start the nodes of a
+// cluster one at a time, in a chosen order, use it; Restart and StartAll
+// wait for the cluster to form.
+func (n *ClusterNode) Start(t testing.TB) {
+	t.Helper()
+	if n.Running() {
+		t.Fatalf("node %d: Start while running; Kill or Stop it first", n.id)
+	}
+	n.start(t)
+}
+
 func (n *ClusterNode) mustSignal(t testing.TB, op string, sig syscall.Signal) <-chan struct{} {
 	t.Helper()
 	n.mu.Lock()
