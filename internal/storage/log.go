@@ -306,3 +306,11 @@ func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator)
 func (l *Log) persistLSOLocked() error {
 	return writeOffsetFile(l.path(logStartOffsetFile), l.mu.lso)
 }
+
+// joinFirst keeps the first error of a sequence of steps that all run.
+func joinFirst(err, next error) error {
+	if err != nil {
+		return err
+	}
+	return next
+}

@@ -111,24 +111,6 @@ func (l *Log) finishLoad(clean bool, rp int64) error {
 	return syncDir(l.dir)
 }
 
-// restartAtLocked replaces every segment with one empty segment at offset.
-func (l *Log) restartAtLocked(offset int64) error {
-	for _, s := range l.mu.segments {
-		if err := s.removeFiles(); err != nil {
-			return err
-		}
-		s.decRef()
-	}
-	l.mu.segments, l.mu.unsynced = nil, nil
-	s, err := createSegment(l.dir, offset)
-	if err != nil {
-		return err
-	}
-	l.mu.segments = []*segment{s}
-	l.mu.leo, l.mu.lso = offset, offset
-	return nil
-}
-
 // listSegments returns the base offsets of the .log files in ascending order,
 // removing leftover temporary files and indexes without a log.
 func (l *Log) listSegments() ([]int64, error) {
