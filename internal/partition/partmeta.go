@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/strom-broker/strom/internal/metadata"
-	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // partitionMetadataFile records, in each partition directory, the id of the
@@ -58,7 +58,7 @@ func readTopicID(dir string) (id metadata.TopicID, ok bool, err error) {
 // writeTopicID records id in dir durably.
 func writeTopicID(dir string, id metadata.TopicID) error {
 	data := "version: 0\ntopic_id: " + id.String() + "\n"
-	return storage.WriteFileSync(filepath.Join(dir, partitionMetadataFile), []byte(data))
+	return vfs.WriteAtomic(vfs.Default, filepath.Join(dir, partitionMetadataFile), []byte(data), vfs.Durable)
 }
 
 // claimDir makes dir the directory of topic id: a missing directory is
@@ -74,7 +74,7 @@ func claimDir(dir string, id metadata.TopicID) error {
 		}
 		// The directory entry must reach the disk too, or a power loss
 		// could take the partition with its synced segments.
-		return storage.SyncDir(filepath.Dir(dir))
+		return vfs.Default.SyncDir(filepath.Dir(dir))
 	}
 	got, ok, err := readTopicID(dir)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Key names a partition.
@@ -228,7 +229,7 @@ func (r *Registry) remove(p *Partition, fromSnapshot bool) error {
 const strayWarning = "stray partition directory: kept, never served; remove it once its data is not needed (docs/operations.md#stray-partition-directories)"
 
 func (r *Registry) setAsideStray(dir, why string) (string, error) {
-	to, err := storage.SetAside(dir, storage.StrayDirSuffix)
+	to, err := storage.SetAside(vfs.Default, dir, storage.StrayDirSuffix)
 	if err != nil {
 		return "", err
 	}

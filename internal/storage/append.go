@@ -132,7 +132,7 @@ func (l *Log) assignEpochs(entries []epochEntry) error {
 	for _, e := range entries {
 		l.mu.epochs.assign(e.epoch, e.start)
 	}
-	snap := epochCache{path: l.mu.epochs.path, entries: append([]epochEntry(nil), l.mu.epochs.entries...)}
+	snap := l.mu.epochs.clone()
 	l.mu.Unlock()
 	return snap.save()
 }
@@ -166,11 +166,11 @@ func (l *Log) roll() error {
 	if err := old.writeIndexes(); err != nil {
 		return fmt.Errorf("roll segment %s: %w", old.logPath(), err)
 	}
-	s, err := createSegment(l.dir, leo)
+	s, err := createSegment(l.fs, l.dir, leo)
 	if err != nil {
 		return fmt.Errorf("roll: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.fs.SyncDir(l.dir); err != nil {
 		s.decRef()
 		_ = s.removeFiles()
 		return fmt.Errorf("roll: %w", err)

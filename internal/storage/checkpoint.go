@@ -7,10 +7,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
+
+// Checkpoint files: small text files in the log directory, all in one
+// format (docs/storage-format.md, "Checkpoint files"), all read by
+// readCheckpoint and replaced whole with vfs.WriteAtomic.
 
 // Names of the per-partition metadata files.
 const (
@@ -29,8 +36,14 @@ type epochEntry struct {
 
 // epochCache is the in-memory form of leader-epoch-checkpoint. Guarded by Log.mu.
 type epochCache struct {
+	fs      vfs.FS
 	path    string
 	entries []epochEntry // ascending in both epoch and start
+}
+
+// clone is a copy to save outside Log.mu.
+func (c *epochCache) clone() epochCache {
+	return epochCache{fs: c.fs, path: c.path, entries: slices.Clone(c.entries)}
 }
 
 func (c *epochCache) latest() int32 {
@@ -107,12 +120,12 @@ func (c *epochCache) save() error {
 	for _, e := range c.entries {
 		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
 	}
-	return writeFileSync(c.path, b.Bytes())
+	return vfs.WriteAtomic(c.fs, c.path, b.Bytes(), vfs.Durable)
 }
 
-func loadEpochCache(dir string) (*epochCache, error) {
-	c := &epochCache{path: filepath.Join(dir, epochCheckpointFile)}
-	lines, err := readCheckpoint(c.path)
+func loadEpochCache(fsys vfs.FS, dir string) (*epochCache, error) {
+	c := &epochCache{fs: fsys, path: filepath.Join(dir, epochCheckpointFile)}
+	lines, err := readCheckpoint(fsys, c.path)
 	if err != nil || lines == nil {
 		return c, err
 	}
@@ -134,9 +147,10 @@ func loadEpochCache(dir string) (*epochCache, error) {
 var errCheckpoint = errors.New("malformed checkpoint file")
 
 // readCheckpoint reads a "version\ncount\nline*count" file and returns the
-// entry lines; nil, nil when the file does not exist.
-func readCheckpoint(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+// entry lines; nil, nil when the file does not exist. It is the one reader
+// of every checkpoint file.
+func readCheckpoint(fsys vfs.FS, path string) ([]string, error) {
+	data, err := vfs.ReadFile(fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -160,8 +174,8 @@ func readCheckpoint(path string) ([]string, error) {
 
 // readOffsetFile reads a single-offset checkpoint ("0\n1\n<offset>\n"); ok is
 // false when the file does not exist.
-func readOffsetFile(path string) (off int64, ok bool, err error) {
-	lines, err := readCheckpoint(path)
+func readOffsetFile(fsys vfs.FS, path string) (off int64, ok bool, err error) {
+	lines, err := readCheckpoint(fsys, path)
 	if err != nil || lines == nil {
 		return 0, false, err
 	}
@@ -175,6 +189,7 @@ func readOffsetFile(path string) (off int64, ok bool, err error) {
 	return off, true, nil
 }
 
-func writeOffsetFile(path string, off int64) error {
-	return writeFileSync(path, fmt.Appendf(nil, "%d\n1\n%d\n", checkpointVersion, off))
+// writeOffsetFile replaces a single-offset checkpoint.
+func writeOffsetFile(fsys vfs.FS, path string, off int64, d vfs.Durability) error {
+	return vfs.WriteAtomic(fsys, path, fmt.Appendf(nil, "%d\n1\n%d\n", checkpointVersion, off), d)
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // File names of compaction.
@@ -148,7 +149,7 @@ func (l *Log) cleanerStateSnapshot() (firstDirty int64, lastRun time.Time, horiz
 	defer c.mu.Unlock()
 	if !c.mu.loaded {
 		c.mu.firstDirty = -1
-		off, ok, err := readOffsetFile(l.path(cleanerCheckpointFile))
+		off, ok, err := readOffsetFile(l.fs, l.path(cleanerCheckpointFile))
 		if err != nil {
 			l.logger.Warn("ignoring cleaner checkpoint", "err", err)
 		} else if ok {
@@ -330,7 +331,7 @@ func (l *Log) cleanerDone(mapEnd, cleanEnd, minHorizon int64) error {
 	c.mu.horizon = minHorizon
 	c.mu.firstDirty = mapEnd
 	c.mu.Unlock()
-	return writeOffsetFile(l.path(cleanerCheckpointFile), mapEnd)
+	return writeOffsetFile(l.fs, l.path(cleanerCheckpointFile), mapEnd, vfs.Durable)
 }
 
 // producerLastOffsets maps each producer id to the last offset of its last
@@ -451,11 +452,11 @@ func swapPath(dir string, base int64, suffix string) string {
 func (c *cleaner) cleanGroup(todo []segSnap, gen uint64) (n int, swapped bool, err error) {
 	l := c.l
 	base := todo[0].seg.base
-	f, err := os.OpenFile(cleanedPath(l.dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.Create(cleanedPath(l.dir, base, logSuffix))
 	if err != nil {
 		return 0, false, fmt.Errorf("create cleaned segment: %w", err)
 	}
-	ns := newSegmentStruct(l.dir, base, f)
+	ns := newSegmentStruct(l.fs, l.dir, base, f)
 	ns.rollBaseMs = todo[0].seg.rollBaseMs
 	inUse, committed := false, false
 	defer func() {
@@ -464,7 +465,7 @@ func (c *cleaner) cleanGroup(todo []segSnap, gen uint64) (n int, swapped bool, e
 		}
 		if !committed {
 			for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-				_ = os.Remove(cleanedPath(l.dir, base, suf))
+				_ = l.fs.Remove(cleanedPath(l.dir, base, suf))
 			}
 		}
 	}()
@@ -503,7 +504,7 @@ func (c *cleaner) cleanGroup(todo []segSnap, gen uint64) (n int, swapped bool, e
 	}
 	ns.maybeAddTimeEntry()
 	ns.next = max(ns.next, g[len(g)-1].next)
-	if err := fdatasync(f); err != nil {
+	if err := f.SyncData(); err != nil {
 		return n, false, err
 	}
 	if err := ns.writeIndexesTo(cleanedPath(l.dir, base, indexSuffix), cleanedPath(l.dir, base, timeIndexSuffix)); err != nil {
@@ -553,14 +554,14 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 	base := ns.base
 	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
-		if err := os.Rename(cleanedPath(l.dir, base, suf), swapPath(l.dir, base, suf)); err != nil {
+		if err := l.fs.Rename(cleanedPath(l.dir, base, suf), swapPath(l.dir, base, suf)); err != nil {
 			for _, s := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
-				_ = os.Remove(swapPath(l.dir, base, s))
+				_ = l.fs.Remove(swapPath(l.dir, base, s))
 			}
 			return false, fmt.Errorf("rename cleaned segment: %w", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.fs.SyncDir(l.dir); err != nil {
 		// Whether the commit reached the disk is unknown: recovery decides.
 		l.fail(err)
 		return false, fmt.Errorf("%w: %w", errSwapCommitted, err)
@@ -588,10 +589,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 		if err != nil {
 			break
 		}
-		err = os.Rename(swapPath(l.dir, base, suf), filepath.Join(l.dir, segmentName(base)+suf))
+		err = l.fs.Rename(swapPath(l.dir, base, suf), filepath.Join(l.dir, segmentName(base)+suf))
 	}
 	if err == nil {
-		err = syncDir(l.dir)
+		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil {
 		// In memory the swap is done; on disk recovery completes it.
@@ -794,8 +795,8 @@ func validateStored(b []byte) (record.BatchHeader, error) {
 // .swap file at or above the lowest of them, as Kafka does); a .log.swap is a
 // committed rewrite: the old segments it covers are removed and it takes
 // their place, with its .swap indexes or none (they are then rebuilt).
-func completeSwaps(dir string, logger *slog.Logger) error {
-	ents, err := os.ReadDir(dir)
+func completeSwaps(fsys vfs.FS, dir string, logger *slog.Logger) error {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", dir, err)
 	}
@@ -808,7 +809,7 @@ func completeSwaps(dir string, logger *slog.Logger) error {
 			if base, ok := anySegmentBase(stem); ok {
 				minCleaned = min(minCleaned, base)
 			}
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("remove %s: %w", name, err)
 			}
 			continue
@@ -837,15 +838,15 @@ func completeSwaps(dir string, logger *slog.Logger) error {
 		sufs := swaps[base]
 		if base >= minCleaned || !slices.Contains(sufs, logSuffix) {
 			for _, suf := range sufs {
-				_ = os.Remove(swapPath(dir, base, suf))
+				_ = fsys.Remove(swapPath(dir, base, suf))
 			}
 			continue
 		}
-		if err := finishSwap(dir, base, sufs, logBases, logger); err != nil {
+		if err := finishSwap(fsys, dir, base, sufs, logBases, logger); err != nil {
 			return err
 		}
 	}
-	return syncDir(dir)
+	return fsys.SyncDir(dir)
 }
 
 // anySegmentBase parses a segment file name with any of the segment suffixes.
@@ -859,9 +860,9 @@ func anySegmentBase(name string) (int64, bool) {
 }
 
 // finishSwap completes the committed swap of the segment at base.
-func finishSwap(dir string, base int64, sufs []string, logBases []int64, logger *slog.Logger) error {
+func finishSwap(fsys vfs.FS, dir string, base int64, sufs []string, logBases []int64, logger *slog.Logger) error {
 	p := swapPath(dir, base, logSuffix)
-	f, err := os.Open(p)
+	f, err := fsys.Open(p)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", p, err)
 	}
@@ -886,7 +887,7 @@ func finishSwap(dir string, base int64, sufs []string, logBases []int64, logger 
 		}
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			name := filepath.Join(dir, segmentName(b)+suf)
-			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove %s: %w", name, err)
 			}
 		}
@@ -894,10 +895,10 @@ func finishSwap(dir string, base int64, sufs []string, logBases []int64, logger 
 	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 		final := filepath.Join(dir, segmentName(base)+suf)
 		if slices.Contains(sufs, suf) {
-			if err := os.Rename(swapPath(dir, base, suf), final); err != nil {
+			if err := fsys.Rename(swapPath(dir, base, suf), final); err != nil {
 				return fmt.Errorf("rename %s: %w", swapPath(dir, base, suf), err)
 			}
-		} else if err := os.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
+		} else if err := fsys.Remove(final); err != nil && !errors.Is(err, os.ErrNotExist) {
 			// An index that may belong to the old segment: rebuild it from the log.
 			return fmt.Errorf("remove %s: %w", final, err)
 		}

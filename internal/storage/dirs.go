@@ -4,9 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Suffixes of partition directories renamed aside, as Apache Kafka names
@@ -45,21 +46,13 @@ func asideName(dir, suffix string) string {
 // after a crash the directory is either still in place or renamed, never
 // half-removed under its partition's name. It returns the new path. The
 // log in dir must be closed.
-func SetAside(dir, suffix string) (string, error) {
+func SetAside(fsys vfs.FS, dir, suffix string) (string, error) {
 	to := asideName(dir, suffix)
-	if err := os.Rename(dir, to); err != nil {
+	if err := fsys.Rename(dir, to); err != nil {
 		return "", fmt.Errorf("set aside %s: %w", dir, err)
 	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return "", err
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		return "", fmt.Errorf("set aside %s: %w", dir, err)
 	}
 	return to, nil
 }
-
-// WriteFileSync replaces name with data durably (write a temporary file,
-// fsync it, rename it over name, fsync the directory).
-func WriteFileSync(name string, data []byte) error { return writeFileSync(name, data) }
-
-// SyncDir fsyncs a directory, making the entries created or renamed in it
-// durable.
-func SyncDir(dir string) error { return syncDir(dir) }

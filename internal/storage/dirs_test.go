@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 func TestSetAsideNames(t *testing.T) {
@@ -18,7 +20,7 @@ func TestSetAsideNames(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "00000000000000000000.log"), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		to, err := SetAside(dir, StrayDirSuffix)
+		to, err := SetAside(vfs.Default, dir, StrayDirSuffix)
 		if err != nil {
 			t.Fatal(err)
 		}

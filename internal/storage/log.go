@@ -2,7 +2,8 @@
 // directory of segment files named by base offset holding record batches
 // byte-for-byte as received, sparse offset and time indexes, the leader-epoch
 // checkpoint, the log start offset, and a clean-shutdown marker. The file
-// formats are specified in docs/storage-format.md.
+// formats are specified in docs/storage-format.md. Every file operation goes
+// through a vfs.FS (OpenFS), so tests can make any of them fail.
 //
 // Concurrency: all methods of Log are safe for concurrent use. Writers (Append,
 // AppendAsFollower, Truncate, SetLogStartOffset, ApplyRetention, Close) are
@@ -25,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Config holds per-partition log settings, named after Kafka's topic configs.
@@ -81,6 +84,7 @@ var (
 // Log is one partition's log.
 type Log struct {
 	dir    string
+	fs     vfs.FS
 	logger *slog.Logger
 	now    func() time.Time // replaced in tests
 
@@ -114,26 +118,33 @@ type Log struct {
 	scanned      int          // segments CRC-scanned by Open, for tests
 }
 
-// Open opens or creates the log in dir. After an unclean stop it CRC-scans
-// every segment from the recovery point, truncates a torn or corrupt tail of
-// the last segment, and rebuilds indexes. A corrupt batch in an earlier
-// segment is an error naming the file and position.
+// Open opens or creates the log in dir on the OS file system. After an
+// unclean stop it CRC-scans every segment from the recovery point, truncates
+// a torn or corrupt tail of the last segment, and rebuilds indexes. A corrupt
+// batch in an earlier segment is an error naming the file and position.
 func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
+	return OpenFS(vfs.Default, dir, cfg, logger)
+}
+
+// OpenFS is Open on the file system fsys. The fetch path sends segment bytes
+// with sendfile: fsys must expose the OS file of what it opens (vfs.OSFile),
+// as vfs.Default and errorfs over it do.
+func OpenFS(fsys vfs.FS, dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	if _, err := fsys.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := fsys.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open log %s: %w", dir, err)
 		}
 		// A new partition's directory entry must reach the disk too, or
 		// a power loss could take the whole partition with its synced
 		// segments.
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, fmt.Errorf("open log %s: %w", dir, err)
 		}
 	}
-	l := &Log{dir: dir, logger: logger.With("dir", dir), now: time.Now}
+	l := &Log{dir: dir, fs: fsys, logger: logger.With("dir", dir), now: time.Now}
 	l.syncCond = sync.NewCond(&l.syncMu)
 	l.cleaner.init()
 	l.mu.cfg = cfg.normalized()
@@ -234,6 +245,14 @@ func (l *Log) fail(err error) {
 	l.mu.Unlock()
 }
 
+// joinFirst keeps the first error of a sequence of steps that all run.
+func joinFirst(err, next error) error {
+	if err != nil {
+		return err
+	}
+	return next
+}
+
 // Close syncs everything, writes the indexes and the clean-shutdown marker,
 // and releases the files (those in use by a ReadResult close on Release).
 func (l *Log) Close() error {
@@ -272,7 +291,7 @@ func (l *Log) closeLocked() error {
 	if err := errors.Join(errs...); err != nil || failed != nil {
 		return fmt.Errorf("close log %s: %w", l.dir, errors.Join(err, failed))
 	}
-	if err := writeFileSync(l.path(cleanShutdownFile), nil); err != nil {
+	if err := vfs.WriteAtomic(l.fs, l.path(cleanShutdownFile), nil, vfs.Durable); err != nil {
 		return fmt.Errorf("close log %s: %w", l.dir, err)
 	}
 	return nil
@@ -287,11 +306,11 @@ func (l *Log) Delete() error {
 	// Renamed first, as Kafka does: a crash mid-removal leaves a
 	// "-delete" directory, which the next start removes, never a partial
 	// log under the partition's name.
-	aside, err := SetAside(l.dir, DeleteDirSuffix)
+	aside, err := SetAside(l.fs, l.dir, DeleteDirSuffix)
 	if err != nil {
 		return fmt.Errorf("delete log %s: %w", l.dir, err)
 	}
-	if err := os.RemoveAll(aside); err != nil {
+	if err := l.fs.RemoveAll(aside); err != nil {
 		return fmt.Errorf("delete log %s: %w", l.dir, err)
 	}
 	if cerr != nil && !errors.Is(cerr, ErrFailed) {
@@ -304,13 +323,5 @@ func (l *Log) path(name string) string { return l.dir + string(os.PathSeparator)
 
 // persistLSOLocked writes the log start offset file.
 func (l *Log) persistLSOLocked() error {
-	return writeOffsetFile(l.path(logStartOffsetFile), l.mu.lso)
-}
-
-// joinFirst keeps the first error of a sequence of steps that all run.
-func joinFirst(err, next error) error {
-	if err != nil {
-		return err
-	}
-	return next
+	return writeOffsetFile(l.fs, l.path(logStartOffsetFile), l.mu.lso, vfs.Durable)
 }

@@ -29,7 +29,7 @@ func (r *ReadResult) File() *os.File {
 	if r.seg == nil {
 		return nil
 	}
-	return r.seg.log
+	return r.seg.osf
 }
 
 // Pos is the position of the range in File.

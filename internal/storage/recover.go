@@ -12,24 +12,25 @@ import (
 	"strings"
 
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // load reads the directory into l. Only Open calls it.
 func (l *Log) load() error {
-	_, err := os.Stat(l.path(cleanShutdownFile))
+	_, err := l.fs.Stat(l.path(cleanShutdownFile))
 	clean := err == nil
-	lso, hasLSO, err := readOffsetFile(l.path(logStartOffsetFile))
+	lso, hasLSO, err := readOffsetFile(l.fs, l.path(logStartOffsetFile))
 	if err != nil {
 		return err
 	}
-	rp, _, err := readOffsetFile(l.path(recoveryPointFile))
+	rp, _, err := readOffsetFile(l.fs, l.path(recoveryPointFile))
 	if err != nil {
 		return err
 	}
-	if l.mu.epochs, err = loadEpochCache(l.dir); err != nil {
+	if l.mu.epochs, err = loadEpochCache(l.fs, l.dir); err != nil {
 		return err
 	}
-	if err := completeSwaps(l.dir, l.logger); err != nil {
+	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
 		return err
 	}
 	bases, err := l.listSegments()
@@ -51,7 +52,7 @@ func (l *Log) load() error {
 		l.mu.segments = append(l.mu.segments, s)
 	}
 	if len(l.mu.segments) == 0 {
-		s, err := createSegment(l.dir, lso)
+		s, err := createSegment(l.fs, l.dir, lso)
 		if err != nil {
 			return err
 		}
@@ -84,7 +85,7 @@ func (l *Log) finishLoad(clean bool, rp int64) error {
 			if s.base < rp {
 				continue
 			}
-			if err := fdatasync(s.log); err != nil {
+			if err := s.log.SyncData(); err != nil {
 				return err
 			}
 			if s != act {
@@ -94,7 +95,7 @@ func (l *Log) finishLoad(clean bool, rp int64) error {
 			}
 		}
 	}
-	if err := writeOffsetFile(l.path(recoveryPointFile), act.base); err != nil {
+	if err := writeOffsetFile(l.fs, l.path(recoveryPointFile), act.base, vfs.Durable); err != nil {
 		return err
 	}
 	l.mu.epochs.truncateFromStart(l.mu.lso)
@@ -105,16 +106,16 @@ func (l *Log) finishLoad(clean bool, rp int64) error {
 	if err := l.persistLSOLocked(); err != nil {
 		return err
 	}
-	if err := os.Remove(l.path(cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := l.fs.Remove(l.path(cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove clean-shutdown marker: %w", err)
 	}
-	return syncDir(l.dir)
+	return l.fs.SyncDir(l.dir)
 }
 
 // listSegments returns the base offsets of the .log files in ascending order,
 // removing leftover temporary files and indexes without a log.
 func (l *Log) listSegments() ([]int64, error) {
-	ents, err := os.ReadDir(l.dir)
+	ents, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", l.dir, err)
 	}
@@ -128,14 +129,14 @@ func (l *Log) listSegments() ([]int64, error) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		stale := strings.HasSuffix(name, ".tmp")
+		stale := strings.HasSuffix(name, vfs.TempSuffix)
 		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
 			if base, ok := parseSegmentName(name, suf); ok && !logs[segmentName(base)] {
 				stale = true
 			}
 		}
 		if stale {
-			_ = os.Remove(filepath.Join(l.dir, name))
+			_ = l.fs.Remove(filepath.Join(l.dir, name))
 		}
 	}
 	slices.Sort(bases)
@@ -147,11 +148,11 @@ func (l *Log) listSegments() ([]int64, error) {
 // the last index entry of the last segment; otherwise it CRC-scans the file.
 func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
 	name := filepath.Join(l.dir, segmentName(base)+logSuffix)
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	f, err := l.fs.OpenReadWrite(name)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %s: %w", name, err)
 	}
-	s := newSegmentStruct(l.dir, base, f)
+	s := newSegmentStruct(l.fs, l.dir, base, f)
 	fi, err := f.Stat()
 	if err != nil {
 		s.decRef()
@@ -276,8 +277,8 @@ func readBatch(r *bufio.Reader, dst []byte, avail int64) ([]byte, error) {
 // rebuildFromHeaders computes a segment's in-memory state from the batch
 // headers in [0, end) without CRC checks, into a new struct sharing the file.
 func (l *Log) rebuildFromHeaders(s *segment, end int64, interval int32) (*segment, error) {
-	t := &segment{base: s.base, dir: s.dir, log: s.log, next: s.base, maxTs: -1, maxTsOffset: -1,
-		rollBaseMs: s.rollBaseMs}
+	t := &segment{base: s.base, dir: s.dir, fs: s.fs, log: s.log, osf: s.osf, next: s.base,
+		maxTs: -1, maxTsOffset: -1, rollBaseMs: s.rollBaseMs}
 	_, err := walkHeaders(s.log, 0, end, func(pos int64, h record.BatchHeader) bool {
 		t.observe(h, pos, interval)
 		return true

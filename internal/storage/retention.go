@@ -2,9 +2,10 @@ package storage
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // SetLogStartOffset raises the log start offset (DeleteRecords), persists it,
@@ -48,9 +49,9 @@ func (l *Log) afterLSOChange() error {
 	l.mu.Lock()
 	lso := l.mu.lso
 	changed := l.mu.epochs.truncateFromStart(lso)
-	snap := epochCache{path: l.mu.epochs.path, entries: slices.Clone(l.mu.epochs.entries)}
+	snap := l.mu.epochs.clone()
 	l.mu.Unlock()
-	if err := writeOffsetFile(l.path(logStartOffsetFile), lso); err != nil {
+	if err := writeOffsetFile(l.fs, l.path(logStartOffsetFile), lso, vfs.Durable); err != nil {
 		return err
 	}
 	if changed {
@@ -135,7 +136,7 @@ func segmentTime(s *segment) int64 {
 	if s.maxTs >= 0 {
 		return s.maxTs
 	}
-	fi, err := os.Stat(s.logPath())
+	fi, err := s.fs.Stat(s.logPath())
 	if err != nil {
 		return -1 << 62
 	}

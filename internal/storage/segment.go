@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // File name suffixes of a segment's files.
@@ -60,7 +61,9 @@ type timeEntry struct {
 type segment struct {
 	base int64
 	dir  string
-	log  *os.File
+	fs   vfs.FS
+	log  vfs.File
+	osf  *os.File // log's OS file, for sendfile (ReadResult.File)
 	refs atomic.Int32
 
 	// Guarded by Log.mu (written only with Log.appendMu held as well).
@@ -81,22 +84,23 @@ func (s *segment) timeIndexPath() string {
 	return filepath.Join(s.dir, segmentName(s.base)+timeIndexSuffix)
 }
 
-func newSegmentStruct(dir string, base int64, f *os.File) *segment {
-	s := &segment{base: base, dir: dir, log: f, next: base, maxTs: -1, maxTsOffset: -1, rollBaseMs: -1}
+func newSegmentStruct(fsys vfs.FS, dir string, base int64, f vfs.File) *segment {
+	s := &segment{base: base, dir: dir, fs: fsys, log: f, osf: vfs.OSFile(f), next: base,
+		maxTs: -1, maxTsOffset: -1, rollBaseMs: -1}
 	s.refs.Store(1)
 	return s
 }
 
 // createSegment creates an empty segment file at base, replacing stale files.
-func createSegment(dir string, base int64) (*segment, error) {
+func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
 	name := filepath.Join(dir, segmentName(base)+logSuffix)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.Create(name)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %s: %w", name, err)
 	}
-	s := newSegmentStruct(dir, base, f)
-	_ = os.Remove(s.indexPath())
-	_ = os.Remove(s.timeIndexPath())
+	s := newSegmentStruct(fsys, dir, base, f)
+	_ = fsys.Remove(s.indexPath())
+	_ = fsys.Remove(s.timeIndexPath())
 	return s, nil
 }
 
@@ -112,7 +116,7 @@ func (s *segment) decRef() {
 func (s *segment) removeFiles() error {
 	var errs []error
 	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 		}
 	}
@@ -202,7 +206,7 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 		buf = binary.BigEndian.AppendUint32(buf, e.pos)
 	}
-	if err := writeFileSync(indexPath, buf); err != nil {
+	if err := vfs.WriteAtomic(s.fs, indexPath, buf, vfs.Durable); err != nil {
 		return err
 	}
 	buf = make([]byte, 0, len(s.tindex)*timeIndexEntrySize)
@@ -210,7 +214,7 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.ts))
 		buf = binary.BigEndian.AppendUint32(buf, e.rel)
 	}
-	if err := writeFileSync(timeIndexPath, buf); err != nil {
+	if err := vfs.WriteAtomic(s.fs, timeIndexPath, buf, vfs.Durable); err != nil {
 		return err
 	}
 	s.indexDirty = false
@@ -221,11 +225,11 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 // within the log. ok is false when they are missing or not sane, in which case
 // the caller rebuilds them from the log.
 func (s *segment) loadIndexes() (ok bool) {
-	ib, err := os.ReadFile(s.indexPath())
+	ib, err := vfs.ReadFile(s.fs, s.indexPath())
 	if err != nil || len(ib)%indexEntrySize != 0 {
 		return false
 	}
-	tb, err := os.ReadFile(s.timeIndexPath())
+	tb, err := vfs.ReadFile(s.fs, s.timeIndexPath())
 	if err != nil || len(tb)%timeIndexEntrySize != 0 {
 		return false
 	}
@@ -260,7 +264,7 @@ var walkBufs = sync.Pool{New: func() any { b := make([]byte, walkWindow); return
 // up to end, reading headers in windows so that small batches cost no syscall
 // each. It stops without error at a batch that does not fit before end, or when
 // fn returns false. A length smaller than a header is ErrCorrupt with the position.
-func walkHeaders(f *os.File, start, end int64, fn func(pos int64, h record.BatchHeader) bool) (int64, error) {
+func walkHeaders(f vfs.File, start, end int64, fn func(pos int64, h record.BatchHeader) bool) (int64, error) {
 	bp := walkBufs.Get().(*[]byte)
 	defer walkBufs.Put(bp)
 	buf := *bp
@@ -289,39 +293,6 @@ func walkHeaders(f *os.File, start, end int64, fn func(pos int64, h record.Batch
 		pos += size
 	}
 	return pos, nil
-}
-
-// writeFileSync replaces name with data durably: write a temporary file,
-// fsync it, rename it over name, fsync the directory.
-func writeFileSync(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return syncDir(filepath.Dir(name))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 // relOverflow reports whether offset cannot be stored relative to base.

@@ -2,34 +2,10 @@ package storage
 
 import (
 	"fmt"
-	"os"
 	"slices"
 
-	"golang.org/x/sys/unix"
+	"github.com/strom-broker/strom/internal/vfs"
 )
-
-// fdatasync flushes a file's data and the metadata needed to read it back.
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Fdatasync(int(fd))
-			if serr != unix.EINTR {
-				return
-			}
-		}
-	}); err != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
-	}
-	if serr != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
-	}
-	return nil
-}
 
 // SyncTo returns once everything below offset is durable (offset <= FlushedOffset),
 // typically called with AppendInfo.LastOffset+1. Concurrent callers share one
@@ -100,7 +76,7 @@ func (l *Log) syncRound() (int64, error) {
 		l.beforeSync()
 	}
 	for _, s := range segs {
-		if err := fdatasync(s.log); err != nil {
+		if err := s.log.SyncData(); err != nil {
 			l.fail(err)
 			return 0, fmt.Errorf("sync: %w", err)
 		}
@@ -130,7 +106,7 @@ func (l *Log) writeRecoveryPointIfCurrent(act *segment) error {
 	if !current {
 		return nil
 	}
-	return writeOffsetFile(l.path(recoveryPointFile), act.base)
+	return writeOffsetFile(l.fs, l.path(recoveryPointFile), act.base, vfs.Durable)
 }
 
 // writeRecoveryPoint persists the base offset below which every segment and
@@ -138,7 +114,7 @@ func (l *Log) writeRecoveryPointIfCurrent(act *segment) error {
 func (l *Log) writeRecoveryPoint(rp int64) error {
 	l.rpMu.Lock()
 	defer l.rpMu.Unlock()
-	return writeOffsetFile(l.path(recoveryPointFile), rp)
+	return writeOffsetFile(l.fs, l.path(recoveryPointFile), rp, vfs.Durable)
 }
 
 // FlushedOffset is the offset below which everything is durable.

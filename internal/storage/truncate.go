@@ -21,7 +21,6 @@ package storage
 
 import (
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/strom-broker/strom/internal/record"
@@ -74,7 +73,7 @@ func (l *Log) Truncate(offset int64) error {
 	s.adoptStateLocked(t)
 	l.mu.leo = s.next
 	l.mu.epochs.truncateFromEnd(l.mu.leo)
-	snap := epochCache{path: l.mu.epochs.path, entries: slices.Clone(l.mu.epochs.entries)}
+	snap := l.mu.epochs.clone()
 	l.mu.Unlock()
 	if l.flushed.Load() > s.next {
 		l.flushed.Store(s.next)
@@ -85,10 +84,10 @@ func (l *Log) Truncate(offset int64) error {
 	}
 	err = joinFirst(err, s.log.Truncate(cut))
 	// Durable before anyone appends again: a crash must not resurrect the dropped batches.
-	err = joinFirst(err, fdatasync(s.log))
+	err = joinFirst(err, s.log.SyncData())
 	// Its index files are stale now; a crash must rescan from this segment.
-	_ = os.Remove(s.indexPath())
-	_ = os.Remove(s.timeIndexPath())
+	_ = l.fs.Remove(s.indexPath())
+	_ = l.fs.Remove(s.timeIndexPath())
 	err = joinFirst(err, l.writeRecoveryPoint(s.base))
 	err = joinFirst(err, snap.save())
 	if err != nil {
@@ -133,11 +132,11 @@ func (l *Log) truncateFully(offset int64) error {
 		l.flushed.Store(offset)
 		err = l.persistLSOLocked()
 	}
-	snap := epochCache{path: l.mu.epochs.path, entries: slices.Clone(l.mu.epochs.entries)}
+	snap := l.mu.epochs.clone()
 	l.mu.Unlock()
 	err = joinFirst(err, l.writeRecoveryPoint(offset))
 	err = joinFirst(err, snap.save())
-	err = joinFirst(err, syncDir(l.dir))
+	err = joinFirst(err, l.fs.SyncDir(l.dir))
 	if err != nil {
 		l.fail(err)
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)
@@ -154,7 +153,7 @@ func (l *Log) restartAtLocked(offset int64) error {
 		s.decRef()
 	}
 	l.mu.segments, l.mu.unsynced = nil, nil
-	s, err := createSegment(l.dir, offset)
+	s, err := createSegment(l.fs, l.dir, offset)
 	if err != nil {
 		return err
 	}
