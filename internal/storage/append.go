@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -108,7 +109,7 @@ func (l *Log) writeAndPublish(batches []byte, next int64, interval int32) error 
 		werr := fmt.Errorf("write %s at %d: %w", act.logPath(), pos, err)
 		// Drop a partial write so the next append lands on a batch boundary.
 		if terr := act.log.Truncate(pos); terr != nil {
-			l.fail(fmt.Errorf("%w; truncate after failed write: %w", werr, terr))
+			return l.fail(fmt.Errorf("%w; truncate after failed write: %w", werr, terr))
 		}
 		return werr
 	}
@@ -126,15 +127,27 @@ func (l *Log) writeAndPublish(batches []byte, next int64, interval int32) error 
 	return nil
 }
 
-// assignEpochs records new leader epochs and persists the checkpoint.
+// assignEpochs records new leader epochs and persists the checkpoint. When
+// the checkpoint cannot be written the new entries are taken back, so that
+// the next append of that epoch writes it again (rewriting the whole file
+// from memory, which a failed fsync of the discarded temporary file does not
+// taint); kept, they would let batches of an epoch the file does not know
+// survive a crash, answered for by OffsetForLeaderEpoch as the epoch before.
 func (l *Log) assignEpochs(entries []epochEntry) error {
 	l.mu.Lock()
+	prev := slices.Clone(l.mu.epochs.entries)
 	for _, e := range entries {
 		l.mu.epochs.assign(e.epoch, e.start)
 	}
 	snap := l.mu.epochs.clone()
 	l.mu.Unlock()
-	return snap.save()
+	if err := snap.save(); err != nil {
+		l.mu.Lock()
+		l.mu.epochs.entries = prev
+		l.mu.Unlock()
+		return err
+	}
+	return nil
 }
 
 // maybeRoll starts a new active segment if size more bytes ending at

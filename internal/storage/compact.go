@@ -563,8 +563,7 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		// Whether the commit reached the disk is unknown: recovery decides.
-		l.fail(err)
-		return false, fmt.Errorf("%w: %w", errSwapCommitted, err)
+		return false, fmt.Errorf("%w: %w", errSwapCommitted, l.fail(err))
 	}
 	if err := c.hook("committed"); err != nil {
 		return false, fmt.Errorf("%w: %w", errSwapCommitted, err)
@@ -596,8 +595,7 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 	if err != nil {
 		// In memory the swap is done; on disk recovery completes it.
-		l.fail(err)
-		return true, fmt.Errorf("%w: %w", errSwapCommitted, err)
+		return true, fmt.Errorf("%w: %w", errSwapCommitted, l.fail(err))
 	}
 	return true, nil
 }

@@ -5,6 +5,12 @@
 // formats are specified in docs/storage-format.md. Every file operation goes
 // through a vfs.FS (OpenFS), so tests can make any of them fail.
 //
+// A failed fdatasync, or any write whose effect on disk is unknown, fails the
+// log for good (ErrFailed): no later sync is trusted to have made the data
+// durable, because after a failed fsync the kernel may have dropped the dirty
+// pages and a retry can succeed without writing them. Only reopening the log
+// clears the failure; recovery then checks the files as they read back.
+//
 // Concurrency: all methods of Log are safe for concurrent use. Writers (Append,
 // AppendAsFollower, Truncate, SetLogStartOffset, ApplyRetention, Close) are
 // serialized by appendMu; the file write itself happens outside mu, so readers
@@ -76,8 +82,9 @@ var (
 	ErrClosed = errors.New("storage: log closed")
 	// ErrOffsetMismatch: a follower append whose offsets do not continue the log.
 	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log end offset")
-	// ErrFailed: an earlier write or fdatasync failed; the log accepts no more writes
-	// because what is on disk is no longer known.
+	// ErrFailed: a write or fdatasync failed; the log accepts no more writes
+	// or syncs until reopened, because what is on disk is no longer known.
+	// The error that failed the log, and every error after it, wraps it.
 	ErrFailed = errors.New("storage: log failed after an I/O error")
 )
 
@@ -235,14 +242,27 @@ func (l *Log) checkWritableLocked() error {
 	return nil
 }
 
-// fail records a write failure that leaves the on-disk state unknown.
-func (l *Log) fail(err error) {
+// fail records a write failure that leaves the on-disk state unknown and
+// returns err wrapped in ErrFailed. The first failure sticks.
+func (l *Log) fail(err error) error {
 	l.mu.Lock()
 	if l.mu.failed == nil {
 		l.mu.failed = err
 		l.logger.Error("log failed", "err", err)
 	}
 	l.mu.Unlock()
+	return fmt.Errorf("%w: %w", ErrFailed, err)
+}
+
+// Failed returns the error that failed the log (wrapping ErrFailed), nil
+// while it works.
+func (l *Log) Failed() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.failed == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, l.mu.failed)
 }
 
 // joinFirst keeps the first error of a sequence of steps that all run.
@@ -288,8 +308,11 @@ func (l *Log) closeLocked() error {
 	for _, s := range l.mu.segments {
 		s.decRef()
 	}
-	if err := errors.Join(errs...); err != nil || failed != nil {
-		return fmt.Errorf("close log %s: %w", l.dir, errors.Join(err, failed))
+	if failed != nil {
+		return fmt.Errorf("close log %s: %w: %w", l.dir, ErrFailed, failed)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, err)
 	}
 	if err := vfs.WriteAtomic(l.fs, l.path(cleanShutdownFile), nil, vfs.Durable); err != nil {
 		return fmt.Errorf("close log %s: %w", l.dir, err)

@@ -12,6 +12,11 @@ import (
 // fdatasync round: a caller that arrives while a round runs waits for it, and
 // if that round did not cover its offset, one of the waiters runs the next
 // round for all of them. Offsets above the log end offset are clamped to it.
+//
+// A failed fdatasync fails the log (ErrFailed): this call, every waiter of
+// its round and every later call return an error, and the flushed offset
+// never moves again, even though a retried fdatasync would likely succeed
+// (the kernel may have dropped the pages it could not write).
 func (l *Log) SyncTo(offset int64) error {
 	return l.syncTo(offset, false)
 }
@@ -77,8 +82,7 @@ func (l *Log) syncRound() (int64, error) {
 	}
 	for _, s := range segs {
 		if err := s.log.SyncData(); err != nil {
-			l.fail(err)
-			return 0, fmt.Errorf("sync: %w", err)
+			return 0, fmt.Errorf("sync: %w", l.fail(err))
 		}
 	}
 	l.syncs.Add(1)

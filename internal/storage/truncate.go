@@ -91,8 +91,7 @@ func (l *Log) Truncate(offset int64) error {
 	err = joinFirst(err, l.writeRecoveryPoint(s.base))
 	err = joinFirst(err, snap.save())
 	if err != nil {
-		l.fail(err)
-		return fmt.Errorf("truncate to %d: %w", offset, err)
+		return fmt.Errorf("truncate to %d: %w", offset, l.fail(err))
 	}
 	return nil
 }
@@ -117,6 +116,12 @@ func truncationPoint(s *segment, offset, start int64) (int64, error) {
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	err := l.checkWritableLocked()
+	l.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+	}
 	return l.truncateFully(offset)
 }
 
@@ -138,8 +143,7 @@ func (l *Log) truncateFully(offset int64) error {
 	err = joinFirst(err, snap.save())
 	err = joinFirst(err, l.fs.SyncDir(l.dir))
 	if err != nil {
-		l.fail(err)
-		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+		return fmt.Errorf("truncate fully to %d: %w", offset, l.fail(err))
 	}
 	return nil
 }
