@@ -17,6 +17,7 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -411,7 +412,7 @@ func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
 	must(t, reg.Close())
 
 	// Without a checkpoint nothing recovered is known to be committed.
-	must(t, os.Remove(filepath.Join(reg.Dir("t", 0), hwCheckpointFile)))
+	must(t, os.Remove(filepath.Join(reg.Dir("t", 0), storage.HighWatermarkFile)))
 	reg = NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
 	must(t, reg.Apply(image(1, []int32{1, 2}, []int32{1, 2})))
 	defer func() { must(t, reg.Close()) }()

@@ -26,6 +26,11 @@ const (
 	recoveryPointFile   = "recovery-point"
 	cleanShutdownFile   = ".clean-shutdown"
 	checkpointVersion   = 0
+
+	// HighWatermarkFile is the high-watermark checkpoint of a replicated
+	// partition (Kafka's replication-offset-checkpoint, one file per
+	// partition here): see ReadHighWatermark.
+	HighWatermarkFile = "replication-high-watermark"
 )
 
 // epochEntry says that leader epoch epoch started at offset start.
@@ -192,4 +197,22 @@ func readOffsetFile(fsys vfs.FS, path string) (off int64, ok bool, err error) {
 // writeOffsetFile replaces a single-offset checkpoint.
 func writeOffsetFile(fsys vfs.FS, path string, off int64, d vfs.Durability) error {
 	return vfs.WriteAtomic(fsys, path, fmt.Appendf(nil, "%d\n1\n%d\n", checkpointVersion, off), d)
+}
+
+// ReadHighWatermark returns the high watermark last checkpointed with
+// WriteHighWatermark; ok is false when there is none. An error means the
+// file is there but unreadable or malformed: callers treat it as none.
+func (l *Log) ReadHighWatermark() (hw int64, ok bool, err error) {
+	return readOffsetFile(l.fs, l.path(HighWatermarkFile))
+}
+
+// WriteHighWatermark checkpoints the high watermark. It does not fsync:
+// after a crash the file may be missing, empty, or a prefix of what was
+// written, all of which read as no checkpoint or a lower offset (a prefix
+// of a decimal number is smaller), which is safe; and a broker checkpoints
+// every replicated partition on one ticker.
+func (l *Log) WriteHighWatermark(hw int64) error {
+	l.hwMu.Lock()
+	defer l.hwMu.Unlock()
+	return writeOffsetFile(l.fs, l.path(HighWatermarkFile), hw, vfs.NotSynced)
 }

@@ -219,3 +219,49 @@ func slicesEqual(a, b []epochEntry) bool {
 	}
 	return true
 }
+
+func TestHighWatermarkCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	fs := errorfs.Wrap(vfs.Default, nil)
+	l, err := OpenFS(fs, dir, testConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, ok, err := l.ReadHighWatermark(); ok || err != nil {
+		t.Fatalf("no checkpoint yet: ok %v, %v", ok, err)
+	}
+	// Written on a ticker for every partition: never fsynced.
+	fs.SetInjector(errorfs.Fail(syscall.EIO, errorfs.Syncs))
+	if err := l.WriteHighWatermark(1234); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetInjector(nil)
+	if fs.Injected() != 0 {
+		t.Errorf("the high-watermark checkpoint was synced")
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, HighWatermarkFile))
+	if err != nil || string(raw) != "0\n1\n1234\n" {
+		t.Fatalf("checkpoint file %q, %v", raw, err)
+	}
+	if hw, ok, err := l.ReadHighWatermark(); hw != 1234 || !ok || err != nil {
+		t.Fatalf("read back %d, %v, %v", hw, ok, err)
+	}
+	// What a crash may leave of an unsynced write reads as nothing or as less.
+	for _, tc := range []struct {
+		data string
+		hw   int64
+		ok   bool
+	}{
+		{"", 0, false}, {"0\n", 0, false}, {"0\n1\n", 0, false}, {"0\n1\n12", 12, true},
+		{"1\n1\n5\n", 0, false}, {"0\n2\n5\n6\n", 0, false}, {"0\n1\n-5\n", 0, false},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, HighWatermarkFile), []byte(tc.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hw, ok, err := l.ReadHighWatermark()
+		if hw != tc.hw || ok != tc.ok || (err != nil) == tc.ok {
+			t.Errorf("%q: %d, %v, %v; want %d, %v", tc.data, hw, ok, err, tc.hw, tc.ok)
+		}
+	}
+}

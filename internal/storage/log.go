@@ -1,7 +1,8 @@
 // Package storage owns one partition's log on disk, in Kafka's layout: a
 // directory of segment files named by base offset holding record batches
 // byte-for-byte as received, sparse offset and time indexes, the leader-epoch
-// checkpoint, the log start offset, and a clean-shutdown marker. The file
+// checkpoint, the log start offset, the high-watermark checkpoint the
+// partition keeps in the directory, and a clean-shutdown marker. The file
 // formats are specified in docs/storage-format.md. Every file operation goes
 // through a vfs.FS (OpenFS), so tests can make any of them fail.
 //
@@ -119,6 +120,7 @@ type Log struct {
 	syncs       atomic.Int64 // fdatasync rounds, for tests of group commit
 
 	rpMu sync.Mutex // serializes recovery-point writes
+	hwMu sync.Mutex // serializes high-watermark checkpoint writes
 
 	epochScratch []epochEntry // owned by the appender (appendMu)
 	cleaner      cleanerState // log compaction, see compact.go
