@@ -25,6 +25,7 @@ import (
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Waiter is woken (non-blocking send on C) whenever a partition it is
@@ -116,10 +117,15 @@ func storageConfig(c metadata.LogConfig) storage.Config {
 // id; an existing one must record id (ErrTopicIDMismatch otherwise), so a
 // partition never opens another topic's data.
 func Open(dir, topic string, id metadata.TopicID, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
-	if err := claimDir(dir, id); err != nil {
+	return OpenFS(vfs.Default, dir, topic, id, index, cfg, leaderEpoch, logger)
+}
+
+// OpenFS is Open on the file system fsys (see storage.OpenFS).
+func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+	if err := claimDir(fsys, dir, id); err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
-	l, err := storage.Open(dir, storageConfig(cfg), logger)
+	l, err := storage.OpenFS(fsys, dir, storageConfig(cfg), logger)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}

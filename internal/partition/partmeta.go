@@ -24,9 +24,9 @@ var ErrTopicIDMismatch = errors.New("partition directory belongs to another topi
 
 // readTopicID returns the topic id recorded in dir; ok is false when dir
 // has no partition.metadata (a directory written before ids were stored).
-func readTopicID(dir string) (id metadata.TopicID, ok bool, err error) {
+func readTopicID(fsys vfs.FS, dir string) (id metadata.TopicID, ok bool, err error) {
 	name := filepath.Join(dir, partitionMetadataFile)
-	raw, err := os.ReadFile(name)
+	raw, err := vfs.ReadFile(fsys, name)
 	if errors.Is(err, os.ErrNotExist) {
 		return id, false, nil
 	}
@@ -56,27 +56,27 @@ func readTopicID(dir string) (id metadata.TopicID, ok bool, err error) {
 }
 
 // writeTopicID records id in dir durably.
-func writeTopicID(dir string, id metadata.TopicID) error {
+func writeTopicID(fsys vfs.FS, dir string, id metadata.TopicID) error {
 	data := "version: 0\ntopic_id: " + id.String() + "\n"
-	return vfs.WriteAtomic(vfs.Default, filepath.Join(dir, partitionMetadataFile), []byte(data), vfs.Durable)
+	return vfs.WriteAtomic(fsys, filepath.Join(dir, partitionMetadataFile), []byte(data), vfs.Durable)
 }
 
 // claimDir makes dir the directory of topic id: a missing directory is
 // created with the id recorded in it; an existing one must already record
 // id (ErrTopicIDMismatch otherwise).
-func claimDir(dir string, id metadata.TopicID) error {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+func claimDir(fsys vfs.FS, dir string, id metadata.TopicID) error {
+	if _, err := fsys.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := fsys.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
-		if err := writeTopicID(dir, id); err != nil {
+		if err := writeTopicID(fsys, dir, id); err != nil {
 			return err
 		}
 		// The directory entry must reach the disk too, or a power loss
 		// could take the partition with its synced segments.
-		return vfs.Default.SyncDir(filepath.Dir(dir))
+		return fsys.SyncDir(filepath.Dir(dir))
 	}
-	got, ok, err := readTopicID(dir)
+	got, ok, err := readTopicID(fsys, dir)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrTopicIDMismatch, err)
 	}

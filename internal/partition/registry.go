@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,10 +31,11 @@ type Key struct {
 //
 // Concurrency: Get is lock-free for readers of a stable map snapshot
 // (guarded by mu as a RWMutex); Apply is called by the controller's
-// subscriber, one image at a time. SetAlterISR and SetReplicaLagTimeMax
-// must be called before the first Apply.
+// subscriber, one image at a time. SetAlterISR, SetReplicaLagTimeMax and
+// SetFS must be called before the first Startup or Apply.
 type Registry struct {
 	dataDir  string
+	fs       vfs.FS
 	nodeID   int32
 	defaults config.LogDefaults
 	logger   *slog.Logger
@@ -57,10 +57,14 @@ type Registry struct {
 
 // NewRegistry returns an empty registry rooted at dataDir.
 func NewRegistry(dataDir string, nodeID int32, defaults config.LogDefaults, logger *slog.Logger) *Registry {
-	r := &Registry{dataDir: dataDir, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax}
+	r := &Registry{dataDir: dataDir, fs: vfs.Default, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax}
 	r.mu.parts = map[Key]*Partition{}
 	return r
 }
+
+// SetFS sets the file system the partitions live on (vfs.Default unless
+// set; tests inject failures with vfs/errorfs).
+func (r *Registry) SetFS(fsys vfs.FS) { r.fs = fsys }
 
 // SetAlterISR sets how leaders propose ISR changes (the controller's
 // AlterISR). Without it, leaders never shrink or expand the ISR.
@@ -194,14 +198,14 @@ func (r *Registry) Apply(next *metadata.Image) error {
 // stray and the partition starts empty.
 func (r *Registry) open(t *metadata.Topic, pm metadata.Partition, cfg metadata.LogConfig) (*Partition, error) {
 	dir := r.Dir(t.Name, pm.Index)
-	p, err := Open(dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
+	p, err := OpenFS(r.fs, dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
 	if !errors.Is(err, ErrTopicIDMismatch) {
 		return p, err
 	}
 	if _, serr := r.setAsideStray(dir, err.Error()); serr != nil {
 		return nil, errors.Join(err, serr)
 	}
-	return Open(dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
+	return OpenFS(r.fs, dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
 }
 
 // remove stops hosting p: its data is deleted when the change was applied
@@ -229,7 +233,7 @@ func (r *Registry) remove(p *Partition, fromSnapshot bool) error {
 const strayWarning = "stray partition directory: kept, never served; remove it once its data is not needed (docs/operations.md#stray-partition-directories)"
 
 func (r *Registry) setAsideStray(dir, why string) (string, error) {
-	to, err := storage.SetAside(vfs.Default, dir, storage.StrayDirSuffix)
+	to, err := storage.SetAside(r.fs, dir, storage.StrayDirSuffix)
 	if err != nil {
 		return "", err
 	}
@@ -247,7 +251,7 @@ func (r *Registry) setAsideStray(dir, why string) (string, error) {
 // that topic's id. Directories whose deletion was interrupted are removed;
 // stray ones are reported.
 func (r *Registry) Startup(im *metadata.Image) error {
-	entries, err := os.ReadDir(r.dataDir)
+	entries, err := r.fs.ReadDir(r.dataDir)
 	if err != nil {
 		return fmt.Errorf("list data dir: %w", err)
 	}
@@ -260,7 +264,7 @@ func (r *Registry) Startup(im *metadata.Image) error {
 		switch {
 		case isAside(name, storage.DeleteDirSuffix):
 			r.logger.Info("removing a partition directory whose deletion was interrupted", "dir", dir)
-			if err := os.RemoveAll(dir); err != nil {
+			if err := r.fs.RemoveAll(dir); err != nil {
 				return fmt.Errorf("remove %s: %w", dir, err)
 			}
 			continue
@@ -283,7 +287,7 @@ func (r *Registry) Startup(im *metadata.Image) error {
 func (r *Registry) reconcile(im *metadata.Image, dir, topic string, idx int) error {
 	t := im.Topics[topic]
 	hosted := t != nil && idx < len(t.Partitions) && hosts(t.Partitions[idx], r.nodeID)
-	id, recorded, err := readTopicID(dir)
+	id, recorded, err := readTopicID(r.fs, dir)
 	var why string
 	switch {
 	case err != nil:
@@ -294,7 +298,7 @@ func (r *Registry) reconcile(im *metadata.Image, dir, topic string, idx int) err
 		why = "the metadata does not assign this partition to this node"
 	case !recorded:
 		r.logger.Info("recording the topic id of a partition directory written before ids were stored", "dir", dir, "topic_id", t.ID)
-		return writeTopicID(dir, t.ID)
+		return writeTopicID(r.fs, dir, t.ID)
 	case id != t.ID:
 		why = "it belongs to topic id " + id.String() + "; the topic of that name now has id " + t.ID.String()
 	default:

@@ -12,6 +12,7 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // singleImage is an image with one single-replica topic per name, each of
@@ -91,7 +92,7 @@ func TestStartupStampsSetsAsideAndRemovesInterruptedDeletions(t *testing.T) {
 	im := singleImage(map[string]metadata.TopicID{"a": idA})
 	must(t, reg.Startup(im))
 	must(t, reg.Apply(im))
-	if got, ok, err := readTopicID(filepath.Join(dir, "a-0")); err != nil || !ok || got != idA {
+	if got, ok, err := readTopicID(vfs.Default, filepath.Join(dir, "a-0")); err != nil || !ok || got != idA {
 		t.Errorf("a-0 records topic id %v (recorded %v, err %v), want it stamped with %v", got, ok, err, idA)
 	}
 	if end := reg.Get("a", 0).LogEndOffset(); end != 3 {
@@ -104,7 +105,7 @@ func TestStartupStampsSetsAsideAndRemovesInterruptedDeletions(t *testing.T) {
 		t.Fatalf("stray directories of b-0: %v, want one; data dir: %v", s, entries(t, dir))
 	}
 	if s := strays(t, dir, "b-0"); len(s) == 1 {
-		if got, _, _ := readTopicID(filepath.Join(dir, s[0])); got != idB {
+		if got, _, _ := readTopicID(vfs.Default, filepath.Join(dir, s[0])); got != idB {
 			t.Errorf("stray %s records %v, want b's id %v kept", s[0], got, idB)
 		}
 	}
@@ -149,7 +150,7 @@ func TestStartupSetsAsideDirectoryOfAnotherTopicID(t *testing.T) {
 	if len(s) != 1 {
 		t.Fatalf("strays of a-0: %v, want the old topic's directory", s)
 	}
-	if got, _, _ := readTopicID(filepath.Join(dir, s[0])); got != old {
+	if got, _, _ := readTopicID(vfs.Default, filepath.Join(dir, s[0])); got != old {
 		t.Errorf("stray records %v, want the old id %v", got, old)
 	}
 }
@@ -216,7 +217,7 @@ func TestPartitionMetadataFormat(t *testing.T) {
 	dir := t.TempDir()
 	id, err := metadata.ParseTopicID("0Dc0-EGdS6OqNuGZT3SGbw")
 	must(t, err)
-	must(t, writeTopicID(dir, id))
+	must(t, writeTopicID(vfs.Default, dir, id))
 	raw, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile))
 	must(t, err)
 	if want := "version: 0\ntopic_id: 0Dc0-EGdS6OqNuGZT3SGbw\n"; string(raw) != want {
@@ -224,7 +225,7 @@ func TestPartitionMetadataFormat(t *testing.T) {
 	}
 	for _, bad := range []string{"version: 1\ntopic_id: 0Dc0-EGdS6OqNuGZT3SGbw\n", "version: 0\ntopic_id: nope\n", ""} {
 		must(t, os.WriteFile(filepath.Join(dir, partitionMetadataFile), []byte(bad), 0o644))
-		if _, _, err := readTopicID(dir); err == nil {
+		if _, _, err := readTopicID(vfs.Default, dir); err == nil {
 			t.Errorf("read %q without an error", bad)
 		}
 	}
