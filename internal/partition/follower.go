@@ -46,12 +46,11 @@ func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch int32) (storage
 }
 
 // SyncTo makes everything below offset durable (group commit with the
-// flusher and other callers).
+// flusher and other callers). A failure fails the partition (Failed).
 func (p *Partition) SyncTo(offset int64) error {
 	if err := p.log.SyncTo(offset); err != nil {
 		p.mu.Lock()
-		p.mu.flushErr = err
-		wakeAll(p.mu.waiters)
+		p.failLocked(err)
 		p.mu.Unlock()
 		return fmt.Errorf("sync %s-%d: %w", p.Topic, p.Index, err)
 	}

@@ -6,6 +6,12 @@
 // watermark, durability, ISR changes, truncation) are in
 // docs/replication.md.
 //
+// A failed fdatasync fails the partition for good (Failed): appends are
+// refused and every produce waiting for the high watermark or for its own
+// durability gets the error, never success, until the partition is
+// reopened; nothing retries the sync (storage explains why a retry that
+// succeeds proves nothing).
+//
 // Concurrency: Append, AppendAsFollower and truncation are serialized by
 // appendMu (producer checks and the log append must happen as one step,
 // in arrival order). mu guards the high watermark, role, ISR, follower
@@ -71,7 +77,7 @@ type Partition struct {
 		cfg         metadata.LogConfig
 		leaderEpoch int32
 		waiters     map[*Waiter]struct{}
-		flushErr    error // last sync failure; appends fail while set
+		flushErr    error // the sync failure that failed the partition; never cleared
 		lastFlush   time.Time
 
 		// Replication state, from the metadata image and follower fetches.
@@ -204,6 +210,31 @@ func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
 // Log exposes the underlying log for reads and offset lookups.
 func (p *Partition) Log() *storage.Log { return p.log }
 
+// Failed returns why the partition takes no more writes after an I/O
+// failure (wrapping storage.ErrFailed), nil while it works. It stays
+// failed until reopened. A failed follower must not fetch: its log end is
+// not durable, and the leader would count it toward the high watermark.
+func (p *Partition) Failed() error {
+	p.mu.Lock()
+	err := p.mu.flushErr
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.log.Failed()
+}
+
+// failLocked records a failed sync: the partition refuses appends, and
+// every waiter for visibility or durability wakes to return err. The first
+// failure is kept. Needs mu.
+func (p *Partition) failLocked(err error) {
+	if p.mu.flushErr == nil {
+		p.mu.flushErr = err
+	}
+	wakeAll(p.mu.waiters)
+	wakeAll(p.mu.syncWaiters)
+}
+
 // Append validates the producer state for one batch (already checked by
 // record.Validate), appends it, and makes it visible according to the
 // flush policy. The caller waits with WaitVisible for acks.
@@ -322,7 +353,8 @@ func (p *Partition) requestFlush() {
 }
 
 // flusher runs one fdatasync at a time for the partition; appends that
-// arrive during a sync are covered by the next one (group commit).
+// arrive during a sync are covered by the next one (group commit). After a
+// failed sync it syncs no more.
 func (p *Partition) flusher() {
 	defer close(p.done)
 	for {
@@ -331,13 +363,17 @@ func (p *Partition) flusher() {
 			return
 		case <-p.flushReq:
 		}
+		p.mu.Lock()
+		failed := p.mu.flushErr != nil
+		p.mu.Unlock()
+		if failed {
+			continue
+		}
 		leo := p.log.LogEndOffset()
 		if err := p.log.SyncTo(leo); err != nil {
-			p.logger.Error("sync failed; partition stops accepting writes", "topic", p.Topic, "partition", p.Index, "err", err)
+			p.logger.Error("sync failed; partition stops accepting writes until reopened", "topic", p.Topic, "partition", p.Index, "err", err)
 			p.mu.Lock()
-			p.mu.flushErr = err
-			wakeAll(p.mu.waiters)
-			wakeAll(p.mu.syncWaiters)
+			p.failLocked(err)
 			p.mu.Unlock()
 			continue
 		}
