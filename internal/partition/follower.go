@@ -92,46 +92,18 @@ func (p *Partition) TruncateTo(offset int64, leaderEpoch int32) error {
 	return p.afterTruncateLocked()
 }
 
-// fullTruncater is the storage operation that empties a log and restarts
-// it at any offset (Kafka's truncateFullyAndStartAt); used when the log
-// has it.
-type fullTruncater interface {
-	TruncateFullyAndStartAt(offset int64) error
-}
-
-// TruncateFullyAndStartAt empties the log and restarts it at offset: the
-// leader's log start moved past our log end, or our epoch history cannot
-// be matched with the leader's. Without the storage operation above, a
-// log can only restart at or below its log end offset, and a higher
-// offset fails with storage.ErrOffsetOutOfRange.
+// TruncateFullyAndStartAt empties the log and restarts it at offset, which
+// may be past its log end: the leader's log start moved past our log end,
+// or our epoch history cannot be matched with the leader's.
 func (p *Partition) TruncateFullyAndStartAt(offset int64, leaderEpoch int32) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
 		return err
 	}
-	if ft, ok := any(p.log).(fullTruncater); ok {
-		p.logger.Info("restarting follower log", "topic", p.Topic, "partition", p.Index, "offset", offset)
-		if err := ft.TruncateFullyAndStartAt(offset); err != nil {
-			return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
-		}
-		return p.afterTruncateLocked()
-	}
-	leo, lso := p.log.LogEndOffset(), p.log.LogStartOffset()
-	if offset > leo {
-		return fmt.Errorf("restart %s-%d at %d above its log end %d: %w", p.Topic, p.Index, offset, leo, storage.ErrOffsetOutOfRange)
-	}
 	p.logger.Info("restarting follower log", "topic", p.Topic, "partition", p.Index, "offset", offset)
-	if offset > lso {
-		if err := p.log.SetLogStartOffset(offset); err != nil {
-			return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
-		}
-	}
-	// Below the log start offset, Truncate empties the log and restarts it there.
-	if offset < p.log.LogEndOffset() {
-		if err := p.log.Truncate(offset); err != nil {
-			return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
-		}
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	return p.afterTruncateLocked()
 }
