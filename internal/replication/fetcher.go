@@ -207,19 +207,28 @@ func (f *fetcher) run() {
 	}
 }
 
-// ready drops the partitions still backing off after an error.
+// ready drops the partitions still backing off after an error, and those
+// that failed (a failed sync): the leader takes a fetch offset as what the
+// follower has on disk, and a failed partition's log end is not, nor will
+// a later sync make it so. It stays out until reopened; the leader's lag
+// check then removes it from the ISR.
 func (f *fetcher) ready(parts []assignment) []assignment {
-	if len(f.delayed) == 0 {
-		return parts
+	var now time.Time
+	if len(f.delayed) > 0 {
+		now = time.Now()
 	}
-	now := time.Now()
 	out := parts[:0]
 	for _, a := range parts {
-		k := partition.Key{Topic: a.topic, Index: a.p.Index}
-		if until, ok := f.delayed[k]; ok && now.Before(until) {
-			continue
+		if len(f.delayed) > 0 {
+			k := partition.Key{Topic: a.topic, Index: a.p.Index}
+			if until, ok := f.delayed[k]; ok && now.Before(until) {
+				continue
+			}
+			delete(f.delayed, k)
 		}
-		delete(f.delayed, k)
+		if a.p.Failed() != nil {
+			continue // after the backoff is forgotten: nothing to wake up for
+		}
 		out = append(out, a)
 	}
 	return out

@@ -25,6 +25,8 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/server"
+	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,6 +43,7 @@ type cluster struct {
 	im      *metadata.Image
 	nodes   map[int32]*node
 	log     *slog.Logger
+	fs      map[int32]vfs.FS // nodes whose partitions live on a file system of their own
 }
 
 type node struct {
@@ -117,7 +120,13 @@ func newCluster(t testing.TB, n int, lag time.Duration) *cluster {
 // newClusterWith is newCluster with topic config overrides.
 func newClusterWith(t testing.TB, n int, lag time.Duration, configs map[string]string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler)}
+	return newClusterFS(t, n, lag, configs, nil)
+}
+
+// newClusterFS is newClusterWith with the file systems of some nodes.
+func newClusterFS(t testing.TB, n int, lag time.Duration, configs map[string]string, fs map[int32]vfs.FS) *cluster {
+	t.Helper()
+	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler), fs: fs}
 	ctrl := fakeController{c: c}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
@@ -127,6 +136,9 @@ func newClusterWith(t testing.TB, n int, lag time.Duration, configs map[string]s
 		id := int32(i)
 		nd := &node{id: id}
 		nd.reg = partition.NewRegistry(t.TempDir(), id, cfg.Log, c.log.With("node", id))
+		if fs[id] != nil {
+			nd.reg.SetFS(fs[id])
+		}
 		nd.reg.SetAlterISR(ctrl.AlterISR)
 		nd.reg.SetReplicaLagTimeMax(lag)
 		nd.srv = server.New(cfg, nil, c.log)
@@ -162,7 +174,8 @@ func newClusterWith(t testing.TB, n int, lag time.Duration, configs map[string]s
 				t.Error(err)
 			}
 			cancel()
-			if err := nd.reg.Close(); err != nil {
+			// A node whose file system failed on purpose closes with the failure.
+			if err := nd.reg.Close(); err != nil && (c.fs[nd.id] == nil || !errors.Is(err, storage.ErrFailed)) {
 				t.Error(err)
 			}
 		}
