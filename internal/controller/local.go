@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sync"
 
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // metadataFile is the single-node metadata store inside the data dir.
@@ -15,9 +17,11 @@ const metadataFile = "cluster-metadata.json"
 
 // Local is the single-node controller. Its state is one JSON document
 // (docs/storage-format.md) rewritten with write-temp, fsync, rename, fsync
-// dir on every change, so a crash leaves either the old or the new image.
+// dir on every change (vfs.WriteAtomic), so a crash leaves either the old
+// or the new image. A change that cannot be written is not applied.
 type Local struct {
 	dir  string
+	fs   vfs.FS
 	self metadata.Broker
 
 	mu struct {
@@ -30,12 +34,16 @@ type Local struct {
 // OpenLocal loads (or creates) the single-node metadata in dir. self is
 // this node as clients reach it.
 func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	return openLocal(vfs.Default, dir, self)
+}
+
+func openLocal(fsys vfs.FS, dir string, self metadata.Broker) (*Local, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create metadata dir: %w", err)
 	}
-	c := &Local{dir: dir, self: self}
+	c := &Local{dir: dir, fs: fsys, self: self}
 	var im *metadata.Image
-	raw, err := os.ReadFile(filepath.Join(dir, metadataFile))
+	raw, err := vfs.ReadFile(fsys, filepath.Join(dir, metadataFile))
 	switch {
 	case err == nil:
 		if im, err = decodeImage(raw); err != nil {
@@ -50,7 +58,7 @@ func OpenLocal(dir string, self metadata.Broker) (*Local, error) {
 				t.Partitions[i].ISR = []int32{self.ID}
 			}
 		}
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist):
 		im = emptyImage()
 		im.ClusterID = metadata.NewTopicID().String()
 	default:
@@ -70,40 +78,7 @@ func (c *Local) persist(im *metadata.Image) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.dir, metadataFile), raw)
-}
-
-// writeFileAtomic replaces path with data so that a crash at any point
-// leaves the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", filepath.Dir(path), err)
-	}
-	return nil
+	return vfs.WriteAtomic(c.fs, filepath.Join(c.dir, metadataFile), raw, vfs.Durable)
 }
 
 // Image implements Controller.
