@@ -29,9 +29,10 @@ type Key struct {
 // config changes, and makes each partition leader or follower as the image
 // says.
 //
-// Concurrency: Get is lock-free for readers of a stable map snapshot
-// (guarded by mu as a RWMutex); Apply is called by the controller's
-// subscriber, one image at a time. SetAlterISR, SetReplicaLagTimeMax and
+// Concurrency: Get and All take mu's read lock (the partition map is
+// changed only under its write lock, by Apply and Close); Apply is called
+// by the controller's subscriber, one image at a time, serialized with
+// Close by applyMu. SetAlterISR, SetReplicaLagTimeMax and
 // SetFS must be called before the first Startup or Apply.
 type Registry struct {
 	dataDir  string

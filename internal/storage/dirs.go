@@ -27,9 +27,7 @@ const maxDirName = 255
 // for a file name (as Kafka does).
 func asideName(dir, suffix string) string {
 	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
+	rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	tail := "." + hex.EncodeToString(id[:]) + suffix
 	base := filepath.Base(dir)
 	if len(base)+len(tail) > maxDirName {
