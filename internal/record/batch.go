@@ -9,9 +9,10 @@ package record
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
 // BatchHeaderSize is the size of a v2 batch header: the bytes up to and
@@ -113,18 +114,18 @@ func (h BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffs
 // TotalSize is the size of the whole batch in bytes.
 func (h BatchHeader) TotalSize() int { return int(h.Length) + LogOverhead }
 
-// Sentinel errors.
+// Sentinel errors (defined in errcode, which gives their Kafka codes).
 var (
 	// ErrCorrupt means the bytes are not a well-formed batch (Kafka CORRUPT_MESSAGE).
-	ErrCorrupt = errors.New("record: corrupt record batch")
+	ErrCorrupt = errcode.ErrCorruptBatch
 	// ErrUnsupportedMagic means the batch is not magic 2.
-	ErrUnsupportedMagic = errors.New("record: unsupported magic")
+	ErrUnsupportedMagic = errcode.ErrUnsupportedMagic
 	// ErrInvalidRecord means the batch is well framed but its header
 	// contradicts itself (Kafka INVALID_RECORD, not retriable).
-	ErrInvalidRecord = errors.New("record: invalid record batch")
+	ErrInvalidRecord = errcode.ErrInvalidBatch
 	// ErrBadCompression means a compressed batch's payload does not start
 	// with its codec's frame header.
-	ErrBadCompression = errors.New("record: compressed payload does not match its codec")
+	ErrBadCompression = errcode.ErrBadCompression
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
