@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -75,18 +76,22 @@ func (c Config) normalized() Config {
 	return c
 }
 
-// Sentinel errors.
+// Sentinel errors (defined in errcode, which gives their Kafka codes).
 var (
 	// ErrOffsetOutOfRange: an offset below the log start offset or above the log end offset.
-	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	ErrOffsetOutOfRange = errcode.ErrOffsetOutOfRange
 	// ErrClosed: the log was closed.
-	ErrClosed = errors.New("storage: log closed")
+	ErrClosed = errcode.ErrLogClosed
 	// ErrOffsetMismatch: a follower append whose offsets do not continue the log.
-	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log end offset")
+	ErrOffsetMismatch = errcode.ErrOffsetMismatch
 	// ErrFailed: a write or fdatasync failed; the log accepts no more writes
 	// or syncs until reopened, because what is on disk is no longer known.
 	// The error that failed the log, and every error after it, wraps it.
-	ErrFailed = errors.New("storage: log failed after an I/O error")
+	ErrFailed = errcode.ErrLogFailed
+	// ErrCorruptSegment: a batch read back from a segment file is not well
+	// formed. It wraps record.ErrCorrupt; clients get KAFKA_STORAGE_ERROR,
+	// not CORRUPT_MESSAGE (the log is at fault, not their request).
+	ErrCorruptSegment = errcode.ErrCorruptSegment
 )
 
 // Log is one partition's log.

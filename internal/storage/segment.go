@@ -263,7 +263,7 @@ var walkBufs = sync.Pool{New: func() any { b := make([]byte, walkWindow); return
 // walkHeaders calls fn with the position and header of each batch from start
 // up to end, reading headers in windows so that small batches cost no syscall
 // each. It stops without error at a batch that does not fit before end, or when
-// fn returns false. A length smaller than a header is ErrCorrupt with the position.
+// fn returns false. A length smaller than a header is ErrCorruptSegment with the position.
 func walkHeaders(f vfs.File, start, end int64, fn func(pos int64, h record.BatchHeader) bool) (int64, error) {
 	bp := walkBufs.Get().(*[]byte)
 	defer walkBufs.Put(bp)
@@ -281,7 +281,7 @@ func walkHeaders(f vfs.File, start, end int64, fn func(pos int64, h record.Batch
 		}
 		h, _ := record.ParseHeader(buf[pos-winStart : winLen])
 		if h.Length < record.BatchHeaderSize-record.LogOverhead {
-			return pos, fmt.Errorf("%s at %d: batch length %d: %w", f.Name(), pos, h.Length, record.ErrCorrupt)
+			return pos, fmt.Errorf("%s at %d: batch length %d: %w", f.Name(), pos, h.Length, ErrCorruptSegment)
 		}
 		size := int64(h.TotalSize())
 		if pos+size > end {
