@@ -320,7 +320,7 @@ func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.stop:
-			return fmt.Errorf("partition %s-%d closed", p.Topic, p.Index)
+			return fmt.Errorf("%w: %s-%d", ErrClosed, p.Topic, p.Index)
 		}
 	}
 }

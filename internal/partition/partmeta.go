@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -20,7 +21,7 @@ const partitionMetadataFile = "partition.metadata"
 
 // ErrTopicIDMismatch is returned by Open for a directory that belongs to
 // another topic id, or to none.
-var ErrTopicIDMismatch = errors.New("partition directory belongs to another topic id")
+var ErrTopicIDMismatch = errcode.ErrTopicIDMismatch
 
 // readTopicID returns the topic id recorded in dir; ok is false when dir
 // has no partition.metadata (a directory written before ids were stored).

@@ -1,18 +1,18 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/record"
 )
 
-// Errors from the idempotent-producer checks; the produce handler maps them
-// to OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH.
+// Errors from the idempotent-producer checks (defined in errcode, which
+// maps them to OUT_OF_ORDER_SEQUENCE_NUMBER and INVALID_PRODUCER_EPOCH).
 var (
-	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
-	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	ErrOutOfOrderSequence   = errcode.ErrOutOfOrderSequence
+	ErrInvalidProducerEpoch = errcode.ErrInvalidProducerEpoch
 )
 
 // dedupWindow is how many recent batches per producer are remembered to

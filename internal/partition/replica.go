@@ -2,12 +2,12 @@ package partition
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -32,13 +32,15 @@ func (r Role) String() string {
 // DefaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms.
 const DefaultReplicaLagTimeMax = 10 * time.Second
 
-// Errors of replication; the handlers map them to Kafka error codes.
+// Errors of replication (defined in errcode, which gives their Kafka codes).
 var (
 	// ErrNotLeader: this node does not lead the partition (NOT_LEADER_OR_FOLLOWER).
-	ErrNotLeader = errors.New("not the leader of the partition")
+	ErrNotLeader = errcode.ErrNotLeader
 	// ErrNotFollower: a follower append for a partition this node no longer
 	// follows at that leader epoch; the fetcher drops the response.
-	ErrNotFollower = errors.New("not a follower at this leader epoch")
+	ErrNotFollower = errcode.ErrNotFollower
+	// ErrClosed: the partition closed while a caller waited on it.
+	ErrClosed = errcode.ErrPartitionClosed
 )
 
 // AlterISRFunc asks the metadata authority to change a partition's ISR
@@ -131,7 +133,7 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.stop:
-			return fmt.Errorf("partition %s-%d closed", p.Topic, p.Index)
+			return fmt.Errorf("%w: %s-%d", ErrClosed, p.Topic, p.Index)
 		}
 	}
 }
