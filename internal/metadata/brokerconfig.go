@@ -5,11 +5,12 @@ import (
 	"strconv"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
 // ErrNotDynamicBrokerConfig is a broker config that cannot be changed at
-// run time (or is unknown).
-var ErrNotDynamicBrokerConfig = fmt.Errorf("%w: not a dynamic broker config", ErrInvalidConfig)
+// run time (or is unknown); it wraps ErrInvalidConfig.
+var ErrNotDynamicBrokerConfig = errcode.ErrNotDynamicBrokerConfig
 
 // LookupBrokerConfig returns the topic config whose broker-level default is
 // the broker key name: the broker configs that may be set dynamically,

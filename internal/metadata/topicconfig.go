@@ -1,18 +1,18 @@
 package metadata
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
-// ErrUnknownConfig and ErrInvalidConfig are returned by ValidateTopicConfig;
-// handlers map both to INVALID_CONFIG.
+// ErrUnknownConfig and ErrInvalidConfig are returned by ValidateTopicConfig
+// (defined in errcode, which maps both to INVALID_CONFIG).
 var (
-	ErrUnknownConfig = errors.New("unknown topic config")
-	ErrInvalidConfig = errors.New("invalid topic config value")
+	ErrUnknownConfig = errcode.ErrUnknownConfig
+	ErrInvalidConfig = errcode.ErrInvalidConfig
 )
 
 // ConfigKind is the value type of a config, as DescribeConfigs v3+ reports it.
