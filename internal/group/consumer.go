@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
 // KIP-848 consumer groups: the broker assigns partitions (a server-side
@@ -799,12 +800,12 @@ func (m *Machine) DescribeConsumerGroup(groupID string) (ConsumerGroupDescriptio
 	return d, "", nil
 }
 
-// Errors of the consumer group protocol.
+// Errors of the consumer group protocol (defined in errcode).
 var (
-	ErrFencedMemberEpoch    = errors.New("fenced member epoch")
-	ErrStaleMemberEpoch     = errors.New("stale member epoch")
-	ErrUnsupportedAssignor  = errors.New("unsupported assignor")
-	ErrUnreleasedInstanceID = errors.New("unreleased instance id")
-	ErrInvalidRegex         = errors.New("invalid regular expression")
-	ErrUnsupportedVersion   = errors.New("unsupported version")
+	ErrFencedMemberEpoch    = errcode.ErrFencedMemberEpoch
+	ErrStaleMemberEpoch     = errcode.ErrStaleMemberEpoch
+	ErrUnsupportedAssignor  = errcode.ErrUnsupportedAssignor
+	ErrUnreleasedInstanceID = errcode.ErrUnreleasedInstanceID
+	ErrInvalidRegex         = errcode.ErrInvalidRegex
+	ErrUnsupportedVersion   = errcode.ErrUnsupportedVersion
 )
