@@ -1,11 +1,11 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -43,39 +43,15 @@ const (
 	opReadIndex          = "read_index"
 )
 
-// Errors of cluster operations.
+// Errors of cluster operations (defined in errcode).
 var (
-	ErrStaleLeaderEpoch  = errors.New("stale leader epoch")
-	ErrInvalidISR        = errors.New("invalid ISR")
-	ErrNotInISR          = errors.New("preferred leader is not in the ISR")
-	ErrUnknownBroker     = errors.New("unknown broker")
-	ErrElectionNotNeeded = errors.New("election not needed")
-	ErrNoReassignment    = errors.New("no reassignment in progress")
+	ErrStaleLeaderEpoch  = errcode.ErrStaleLeaderEpoch
+	ErrInvalidISR        = errcode.ErrInvalidISR
+	ErrNotInISR          = errcode.ErrNotInISR
+	ErrUnknownBroker     = errcode.ErrUnknownBroker
+	ErrElectionNotNeeded = errcode.ErrElectionNotNeeded
+	ErrNoReassignment    = errcode.ErrNoReassignment
 )
-
-// sentinels lets errors cross the wire by name (forwarded proposals).
-var sentinels = map[string]error{
-	"topic_exists":        ErrTopicExists,
-	"unknown_topic":       ErrUnknownTopic,
-	"invalid_partitions":  ErrInvalidPartitions,
-	"invalid_replication": ErrInvalidReplicationFactor,
-	"invalid_topic":       ErrInvalidTopic,
-	"invalid_assignment":  ErrInvalidReplicaAssignment,
-	"not_controller":      ErrNotController,
-	"stale_leader_epoch":  ErrStaleLeaderEpoch,
-	"invalid_isr":         ErrInvalidISR,
-	"not_in_isr":          ErrNotInISR,
-	"unknown_broker":      ErrUnknownBroker,
-}
-
-func sentinelName(err error) string {
-	for name, s := range sentinels {
-		if errors.Is(err, s) {
-			return name
-		}
-	}
-	return ""
-}
 
 // Init names the cluster; the first leader proposes it when the image
 // has no cluster id yet, and only the first one applied counts.

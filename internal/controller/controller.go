@@ -12,20 +12,21 @@ package controller
 
 import (
 	"context"
-	"errors"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
-// Sentinel errors; handlers map them to Kafka error codes.
+// Sentinel errors (defined in errcode, which gives each its Kafka error
+// code and its name between nodes).
 var (
-	ErrTopicExists              = errors.New("topic already exists")
-	ErrUnknownTopic             = errors.New("unknown topic")
-	ErrInvalidPartitions        = errors.New("invalid number of partitions")
-	ErrInvalidReplicationFactor = errors.New("invalid replication factor")
-	ErrInvalidTopic             = errors.New("invalid topic name")
-	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
-	ErrNotController            = errors.New("not the controller")
+	ErrTopicExists              = errcode.ErrTopicExists
+	ErrUnknownTopic             = errcode.ErrUnknownTopic
+	ErrInvalidPartitions        = errcode.ErrInvalidPartitions
+	ErrInvalidReplicationFactor = errcode.ErrInvalidReplicationFactor
+	ErrInvalidTopic             = errcode.ErrInvalidTopic
+	ErrInvalidReplicaAssignment = errcode.ErrInvalidReplicaAssignment
+	ErrNotController            = errcode.ErrNotController
 )
 
 // TopicSpec describes a topic to create.

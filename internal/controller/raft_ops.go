@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -163,14 +164,20 @@ type applyReply struct {
 	Index uint64 `json:"index"`
 	Value int64  `json:"value"`
 	Err   string `json:"err,omitempty"`
-	Kind  string `json:"kind,omitempty"` // sentinel name, see sentinels
+	Kind  string `json:"kind,omitempty"` // the error's sentinel, by errcode.Name
+}
+
+// setError fills r's error: its text, and its sentinel by the stable
+// name errcode gives it, so the proposer gets the same sentinel back.
+func (r *applyReply) setError(err error) {
+	r.Err, r.Kind = err.Error(), errcode.Name(err)
 }
 
 func (r applyReply) error() error {
 	if r.Err == "" {
 		return nil
 	}
-	if s, ok := sentinels[r.Kind]; ok {
+	if s := errcode.Sentinel(r.Kind); s != nil {
 		return &remoteError{msg: r.Err, sentinel: s}
 	}
 	return errors.New(r.Err)
@@ -263,7 +270,7 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 	res := f.Response().(applyResult)
 	rep := applyReply{Index: f.Index(), Value: res.value}
 	if res.err != nil {
-		rep.Err, rep.Kind = res.err.Error(), sentinelName(res.err)
+		rep.setError(res.err)
 	}
 	writeJSON(w, rep)
 }

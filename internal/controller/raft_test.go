@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -215,5 +218,75 @@ func TestLeaderReportsPeerListDisagreement(t *testing.T) {
 	want := "node 2 at 127.0.0.1:1 (the quorum has " + nodes[1].cfg.RaftAdvertise + ")"
 	if len(problems) != 1 || problems[4] != want {
 		t.Fatalf("peer problems %v, want only node 4: %q", problems, want)
+	}
+}
+
+// TestForwardedProposalsKeepTheirSentinel proposes, through a node that is
+// not the metadata leader, changes the leader refuses: the proposer gets
+// the leader's sentinel back (the handlers answer clients from it).
+func TestForwardedProposalsKeepTheirSentinel(t *testing.T) {
+	nodes := startQuorum(t, 3)
+	for _, c := range nodes {
+		waitFor(t, "every broker registered", func() bool { return len(c.Image().LiveBrokers()) == 3 })
+	}
+	var follower *Raft
+	for _, c := range nodes {
+		if c.Image().ControllerID != c.cfg.NodeID {
+			follower = c
+			break
+		}
+	}
+	ctx := context.Background()
+	tp, err := follower.CreateTopic(ctx, TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := tp.Partitions[0].Leader
+	for _, tc := range []struct {
+		name    string
+		propose func() error
+		want    error
+	}{
+		{"create an existing topic", func() error {
+			// Past this node's own check: the leader refuses it.
+			_, err := follower.propose(ctx, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1}}})
+			return err
+		}, ErrTopicExists},
+		{"preferred election of the leader", func() error { return follower.ElectLeader(ctx, "t", 0, leader) }, ErrElectionNotNeeded},
+		{"unclean election with a live leader", func() error { return follower.ElectUnclean(ctx, "t", 0) }, ErrElectionNotNeeded},
+		{"cancel a reassignment not running", func() error { return follower.Reassign(ctx, "t", 0, nil) }, ErrNoReassignment},
+		{"reassign to an unknown broker", func() error { return follower.Reassign(ctx, "t", 0, []int32{1, 2, 9}) }, ErrInvalidReplicaAssignment},
+		{"configs of an unknown topic", func() error { return follower.AlterTopicConfigs(ctx, "nope", nil, false) }, ErrUnknownTopic},
+		{"ISR change at a stale epoch", func() error { return follower.AlterISR(ctx, "t", 0, -5, []int32{leader}) }, ErrStaleLeaderEpoch},
+	} {
+		err := tc.propose()
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s, forwarded: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestApplyReplyCarriesEverySentinel sends errors wrapping each sentinel
+// the controller returns through the forwarding reply's JSON.
+func TestApplyReplyCarriesEverySentinel(t *testing.T) {
+	for _, s := range []error{
+		ErrTopicExists, ErrUnknownTopic, ErrInvalidPartitions, ErrInvalidReplicationFactor, ErrInvalidTopic,
+		ErrInvalidReplicaAssignment, ErrNotController, ErrStaleLeaderEpoch, ErrInvalidISR, ErrNotInISR,
+		ErrUnknownBroker, ErrElectionNotNeeded, ErrNoReassignment,
+		metadata.ErrUnknownConfig, metadata.ErrInvalidConfig, metadata.ErrNotDynamicBrokerConfig,
+	} {
+		var rep applyReply
+		rep.setError(fmt.Errorf("%w: t-0", s))
+		raw, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got applyReply
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.error(); !errors.Is(err, s) || err.Error() != s.Error()+": t-0" {
+			t.Errorf("%v crossed the wire as %v (kind %q)", s, err, got.Kind)
+		}
 	}
 }
