@@ -45,12 +45,16 @@ const (
 
 // Errors of cluster operations (defined in errcode).
 var (
-	ErrStaleLeaderEpoch  = errcode.ErrStaleLeaderEpoch
-	ErrInvalidISR        = errcode.ErrInvalidISR
-	ErrNotInISR          = errcode.ErrNotInISR
+	ErrStaleLeaderEpoch = errcode.ErrStaleLeaderEpoch
+	ErrInvalidISR       = errcode.ErrInvalidISR
+	ErrNotInISR         = errcode.ErrNotInISR
+	// ErrNoEligibleLeader: an unclean election found no live replica.
+	ErrNoEligibleLeader  = errcode.ErrNoEligibleLeader
 	ErrUnknownBroker     = errcode.ErrUnknownBroker
 	ErrElectionNotNeeded = errcode.ErrElectionNotNeeded
 	ErrNoReassignment    = errcode.ErrNoReassignment
+	// ErrMetadataLog: the metadata log did not take a change.
+	ErrMetadataLog = errcode.ErrMetadataLog
 )
 
 // Init names the cluster; the first leader proposes it when the image
@@ -405,7 +409,7 @@ func (c *ElectUnclean) apply(im *metadata.Image) (*metadata.Image, int64, error)
 			return next, 0, nil
 		}
 	}
-	return nil, 0, fmt.Errorf("%w: no live replica of %s-%d", ErrNotInISR, c.Topic, c.Partition)
+	return nil, 0, fmt.Errorf("%w: no live replica of %s-%d", ErrNoEligibleLeader, c.Topic, c.Partition)
 }
 
 // Reassign starts moving a partition to Target, or cancels an ongoing

@@ -75,7 +75,8 @@ type Controller interface {
 	// not a live in-sync replica).
 	ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error
 	// ElectUnclean gives a leaderless partition to a live replica that may
-	// be out of sync (explicit unclean election only).
+	// be out of sync (explicit unclean election only): ErrElectionNotNeeded
+	// when it has a live leader, ErrNoEligibleLeader when no replica is live.
 	ElectUnclean(ctx context.Context, topic string, partition int32) error
 	// Reassign starts moving a partition to target replicas, or cancels
 	// an ongoing move when target is nil. It completes in the background

@@ -272,7 +272,7 @@ func (c *Raft) propose(ctx context.Context, cmd command) (int64, error) {
 				res := f.Response().(applyResult)
 				return res.value, res.err
 			} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrEnqueueTimeout) {
-				return 0, fmt.Errorf("metadata log: %w", err)
+				return 0, fmt.Errorf("%w: %w", ErrMetadataLog, err)
 			}
 		} else if addr := c.leaderAddr(); addr != "" {
 			var rep applyReply

@@ -272,7 +272,7 @@ func TestApplyReplyCarriesEverySentinel(t *testing.T) {
 	for _, s := range []error{
 		ErrTopicExists, ErrUnknownTopic, ErrInvalidPartitions, ErrInvalidReplicationFactor, ErrInvalidTopic,
 		ErrInvalidReplicaAssignment, ErrNotController, ErrStaleLeaderEpoch, ErrInvalidISR, ErrNotInISR,
-		ErrUnknownBroker, ErrElectionNotNeeded, ErrNoReassignment,
+		ErrNoEligibleLeader, ErrUnknownBroker, ErrElectionNotNeeded, ErrNoReassignment, ErrMetadataLog,
 		metadata.ErrUnknownConfig, metadata.ErrInvalidConfig, metadata.ErrNotDynamicBrokerConfig,
 	} {
 		var rep applyReply
