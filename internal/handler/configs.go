@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -52,7 +52,7 @@ func init() {
 const sourceDynamicDefaultBroker int8 = 3
 
 // errInvalidRequest marks request-shape errors answered INVALID_REQUEST.
-var errInvalidRequest = errors.New("invalid request")
+var errInvalidRequest = errcode.ErrInvalidRequest
 
 // configDocs is the documentation DescribeConfigs v3+ returns, by topic
 // config name; broker keys share their topic config's text.
@@ -260,7 +260,7 @@ type alterResult struct {
 	err  error
 }
 
-func alterFailed(err error) alterResult { return alterResult{errCode(err), err} }
+func (e *Env) alterFailed(err error) alterResult { return alterResult{e.errCode(err), err} }
 
 // resourceKey identifies a config resource within one request.
 type resourceKey struct {
@@ -294,7 +294,7 @@ func serveAlterConfigs(e *Env, r *Request) Result {
 	for _, rr := range req.Resources {
 		var res alterResult
 		if dup[resourceKey{rr.ResourceType, rr.ResourceName}] {
-			res = alterFailed(fmt.Errorf("%w: duplicate resource %s", errInvalidRequest, rr.ResourceName))
+			res = e.alterFailed(fmt.Errorf("%w: duplicate resource %s", errInvalidRequest, rr.ResourceName))
 		} else {
 			changes := make([]controller.ConfigChange, 0, len(rr.Configs))
 			for _, c := range rr.Configs {
@@ -322,9 +322,9 @@ func serveIncrementalAlterConfigs(e *Env, r *Request) Result {
 	for _, rr := range req.Resources {
 		var res alterResult
 		if dup[resourceKey{rr.ResourceType, rr.ResourceName}] {
-			res = alterFailed(fmt.Errorf("%w: duplicate resource %s", errInvalidRequest, rr.ResourceName))
+			res = e.alterFailed(fmt.Errorf("%w: duplicate resource %s", errInvalidRequest, rr.ResourceName))
 		} else if changes, err := e.incrementalChanges(im, rr); err != nil {
-			res = alterFailed(err)
+			res = e.alterFailed(err)
 		} else {
 			res = e.alterResource(r, rr.ResourceType, rr.ResourceName, changes, false, req.ValidateOnly)
 		}
@@ -432,62 +432,62 @@ func (e *Env) alterResource(r *Request, typ kmsg.ConfigResourceType, name string
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		if !controller.ValidTopicName(name) {
-			return alterFailed(fmt.Errorf("%w: %q", controller.ErrInvalidTopic, name))
+			return e.alterFailed(fmt.Errorf("%w: %q", controller.ErrInvalidTopic, name))
 		}
 		if _, ok := e.Ctrl.Image().Topics[name]; !ok {
-			return alterFailed(fmt.Errorf("%w: %s", controller.ErrUnknownTopic, name))
+			return e.alterFailed(fmt.Errorf("%w: %s", controller.ErrUnknownTopic, name))
 		}
 		for _, c := range changes {
 			if c.Value == nil {
 				if replace {
-					return alterFailed(fmt.Errorf("%w: null value not supported for %s", errInvalidRequest, c.Name))
+					return e.alterFailed(fmt.Errorf("%w: null value not supported for %s", errInvalidRequest, c.Name))
 				}
 				continue
 			}
 			if err := metadata.ValidateTopicConfig(c.Name, *c.Value); err != nil {
-				return alterFailed(err)
+				return e.alterFailed(err)
 			}
 		}
 		if validateOnly {
 			return alterResult{}
 		}
 		if err := e.Ctrl.AlterTopicConfigs(r.Ctx, name, changes, replace); err != nil {
-			return alterFailed(err)
+			return e.alterFailed(err)
 		}
 		e.Logger.Info("altered topic configs", "topic", name, "changes", len(changes), "replace", replace)
 		return alterResult{}
 	case kmsg.ConfigResourceTypeBroker:
 		if err := e.brokerResource(name); err != nil {
-			return alterFailed(err)
+			return e.alterFailed(err)
 		}
 		if name != "" {
-			return alterFailed(fmt.Errorf("%w: per-broker dynamic configs are not supported; set a cluster-wide default with an empty resource name", errInvalidRequest))
+			return e.alterFailed(fmt.Errorf("%w: per-broker dynamic configs are not supported; set a cluster-wide default with an empty resource name", errInvalidRequest))
 		}
 		for _, c := range changes {
 			if c.Value == nil {
 				if replace {
-					return alterFailed(fmt.Errorf("%w: null value not supported for %s", errInvalidRequest, c.Name))
+					return e.alterFailed(fmt.Errorf("%w: null value not supported for %s", errInvalidRequest, c.Name))
 				}
 				if _, ok := metadata.LookupBrokerConfig(c.Name); !ok {
-					return alterFailed(fmt.Errorf("%w: %s is not a dynamic broker config", errInvalidRequest, c.Name))
+					return e.alterFailed(fmt.Errorf("%w: %s is not a dynamic broker config", errInvalidRequest, c.Name))
 				}
 				continue
 			}
 			// Kafka answers INVALID_REQUEST, not INVALID_CONFIG, for a
 			// broker config it rejects (KAFKA-13609).
 			if err := metadata.ValidateBrokerConfig(c.Name, *c.Value); err != nil {
-				return alterFailed(fmt.Errorf("%w: %w", errInvalidRequest, err))
+				return e.alterFailed(fmt.Errorf("%w: %w", errInvalidRequest, err))
 			}
 		}
 		if validateOnly {
 			return alterResult{}
 		}
 		if err := e.Ctrl.AlterBrokerConfigs(r.Ctx, changes, replace); err != nil {
-			return alterFailed(err)
+			return e.alterFailed(err)
 		}
 		e.Logger.Info("altered cluster-wide broker configs", "changes", len(changes), "replace", replace)
 		return alterResult{}
 	default:
-		return alterFailed(fmt.Errorf("%w: unsupported resource type: %v", errInvalidRequest, typ))
+		return e.alterFailed(fmt.Errorf("%w: unsupported resource type: %v", errInvalidRequest, typ))
 	}
 }

@@ -46,7 +46,7 @@ func serveConsumerGroupDescribe(e *Env, r *Request) Result {
 				d, msg, err = e.Groups.DescribeConsumerGroup(r.Ctx, id)
 			}
 			if err != nil {
-				dg.ErrorCode = cgErrCode(err)
+				dg.ErrorCode = e.errCode(err)
 				if msg != "" {
 					dg.ErrorMessage = &msg
 				}

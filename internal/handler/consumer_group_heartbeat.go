@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"errors"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/group"
@@ -26,7 +24,7 @@ func serveConsumerGroupHeartbeat(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ConsumerGroupHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	fail := func(err error, msg string) Result {
-		resp.ErrorCode = cgErrCode(err)
+		resp.ErrorCode = e.errCode(err)
 		if msg != "" {
 			resp.ErrorMessage = &msg
 		}
@@ -63,7 +61,7 @@ func serveConsumerGroupHeartbeat(e *Env, r *Request) Result {
 	return Result{Deferred: func() kmsg.Response {
 		res := e.Groups.ConsumerHeartbeat(r.Ctx, hb)
 		if res.Err != nil {
-			resp.ErrorCode = cgErrCode(res.Err)
+			resp.ErrorCode = e.errCode(res.Err)
 			if res.Message != "" {
 				resp.ErrorMessage = &res.Message
 			}
@@ -116,24 +114,4 @@ func invalidConsumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) string {
 		return "MemberEpoch is invalid."
 	}
 	return ""
-}
-
-// cgErrCode maps the errors only KIP-848 groups produce, then the rest.
-func cgErrCode(err error) int16 {
-	for _, m := range []struct {
-		err  error
-		code *kerr.Error
-	}{
-		{group.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
-		{group.ErrStaleMemberEpoch, kerr.StaleMemberEpoch},
-		{group.ErrUnsupportedAssignor, kerr.UnsupportedAssignor},
-		{group.ErrUnreleasedInstanceID, kerr.UnreleasedInstanceID},
-		{group.ErrInvalidRegex, kerr.InvalidRegularExpression},
-		{group.ErrUnsupportedVersion, kerr.UnsupportedVersion},
-	} {
-		if errors.Is(err, m.err) {
-			return m.code.Code
-		}
-	}
-	return errCode(err)
 }

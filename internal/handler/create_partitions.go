@@ -57,7 +57,7 @@ func serveCreatePartitions(e *Env, r *Request) Result {
 		} else {
 			err = e.createPartitions(r, rt, req.ValidateOnly)
 		}
-		st.ErrorCode, st.ErrorMessage = errCode(err), errMsg(err)
+		st.ErrorCode, st.ErrorMessage = e.errCode(err), errMsg(err)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return Now(resp)

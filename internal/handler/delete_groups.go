@@ -25,7 +25,7 @@ func serveDeleteGroups(e *Env, r *Request) Result {
 			if e.Groups != nil {
 				err = e.Groups.DeleteGroup(r.Ctx, id)
 			}
-			dg.ErrorCode = errCode(err)
+			dg.ErrorCode = e.errCode(err)
 			resp.Groups = append(resp.Groups, dg)
 		}
 		return resp

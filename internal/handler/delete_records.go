@@ -36,7 +36,7 @@ func serveDeleteRecords(e *Env, r *Request) Result {
 			default:
 				low, err := p.DeleteRecordsBefore(rp.Offset)
 				if err != nil {
-					sp.ErrorCode = errCode(err)
+					sp.ErrorCode = e.errCode(err)
 					e.Logger.Debug("delete records", "topic", rt.Topic, "partition", rp.Partition, "offset", rp.Offset, "err", err)
 				} else {
 					sp.LowWatermark = low

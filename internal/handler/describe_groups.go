@@ -26,7 +26,7 @@ func serveDescribeGroups(e *Env, r *Request) Result {
 			if e.Groups != nil {
 				d, err = e.Groups.DescribeGroup(r.Ctx, id)
 			}
-			dg.ErrorCode = errCode(err)
+			dg.ErrorCode = e.errCode(err)
 			if err == nil {
 				if req.IncludeAuthorizedOperations {
 					dg.AuthorizedOperations = groupOperations

@@ -1,8 +1,6 @@
 package handler
 
 import (
-	"errors"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -56,17 +54,7 @@ func serveElectLeaders(e *Env, r *Request) Result {
 			default:
 				err = e.Ctrl.ElectUnclean(r.Ctx, rt.Topic, part)
 			}
-			switch {
-			case err == nil:
-			case errors.Is(err, controller.ErrElectionNotNeeded):
-				sp.ErrorCode = kerr.ElectionNotNeeded.Code
-			case errors.Is(err, controller.ErrNotInISR) && req.ElectionType == 0:
-				sp.ErrorCode = kerr.PreferredLeaderNotAvailable.Code
-			case errors.Is(err, controller.ErrNotInISR):
-				sp.ErrorCode = kerr.EligibleLeadersNotAvailable.Code
-			default:
-				sp.ErrorCode = errCode(err)
-			}
+			sp.ErrorCode = e.errCode(err)
 			if err != nil {
 				sp.ErrorMessage = errMsg(err)
 			}

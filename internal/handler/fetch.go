@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -281,11 +280,8 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	rr, err := p.Log().Read(sp.fetchOffset, int32(limit), hw, first)
 	if err != nil {
 		rr = storage.ReadResult{}
-		if errors.Is(err, storage.ErrOffsetOutOfRange) {
-			rp.ErrorCode = kerr.OffsetOutOfRange.Code
-		} else {
+		if rp.ErrorCode = f.e.errCode(err); rp.ErrorCode == kerr.KafkaStorageError.Code {
 			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
-			rp.ErrorCode = kerr.KafkaStorageError.Code
 		}
 		return rp, rr
 	}

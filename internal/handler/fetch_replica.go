@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -170,7 +169,7 @@ func replicaFetchCheck(e *Env, req *kmsg.FetchRequest, t *metadata.Topic, replic
 		return rp
 	}
 	if err := p.FollowerFetch(replica, rq.FetchOffset, now); err != nil {
-		rp.ErrorCode = kerr.NotLeaderForPartition.Code
+		rp.ErrorCode = e.errCode(err)
 		return rp
 	}
 	fillHW()
@@ -215,11 +214,8 @@ func replicaFetchRead(e *Env, req *kmsg.FetchRequest, reads []replicaFetchPart, 
 		}
 		rr, err := rf.p.Log().Read(rf.from, int32(max(limit, 0)), rf.p.LogEndOffset(), total == 0)
 		if err != nil {
-			if errors.Is(err, storage.ErrOffsetOutOfRange) {
-				rp.ErrorCode = kerr.OffsetOutOfRange.Code
-			} else {
+			if rp.ErrorCode = e.errCode(err); rp.ErrorCode == kerr.KafkaStorageError.Code {
 				e.Logger.Error("replica fetch read failed", "topic", rf.p.Topic, "partition", rf.p.Index, "offset", rf.from, "err", err)
-				rp.ErrorCode = kerr.KafkaStorageError.Code
 			}
 			done = true
 			continue
@@ -261,14 +257,4 @@ func replicaFetchWait(e *Env, r *Request, req *kmsg.FetchRequest, reads []replic
 			return
 		}
 	}
-}
-
-// replicationErrCode maps the partition package's replication errors;
-// ok is false for other errors.
-func replicationErrCode(err error) (code int16, ok bool) {
-	switch {
-	case errors.Is(err, partition.ErrNotLeader), errors.Is(err, partition.ErrNotFollower):
-		return kerr.NotLeaderForPartition.Code, true
-	}
-	return 0, false
 }

@@ -1,8 +1,10 @@
 // Package handler implements the Kafka APIs, one file per API key. It is
-// the only place Kafka error codes are chosen. Handlers know no sockets or
-// files: the server decodes a request with kmsg and calls Serve; the
-// handler works against the broker's Env (metadata, partitions,
-// controller) and returns a response, possibly deferred.
+// the only place Kafka error codes are chosen: by the request checks in
+// each file, and for internal errors by errcode's table (Env.errCode).
+// Handlers know no sockets or files: the server decodes a request with
+// kmsg and calls Serve; the handler works against the broker's Env
+// (metadata, partitions, controller) and returns a response, possibly
+// deferred.
 //
 // Each API registers itself with its supported version range in an init
 // function, so ApiVersions is built from the code and can never advertise

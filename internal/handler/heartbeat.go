@@ -17,14 +17,14 @@ func serveHeartbeat(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	if e.Groups == nil {
-		resp.ErrorCode = errCode(group.ErrCoordinatorNotAvailable)
+		resp.ErrorCode = e.errCode(group.ErrCoordinatorNotAvailable)
 		return Now(resp)
 	}
 	return Result{Deferred: func() kmsg.Response {
 		err := e.Groups.Heartbeat(r.Ctx, group.HeartbeatRequest{
 			Group: req.Group, Generation: req.Generation, MemberID: req.MemberID, InstanceID: req.InstanceID,
 		})
-		resp.ErrorCode = errCode(err)
+		resp.ErrorCode = e.errCode(err)
 		return resp
 	}}
 }

@@ -46,7 +46,7 @@ func serveJoinGroup(e *Env, r *Request) Result {
 			res = e.Groups.Join(r.Ctx, jr)
 		}
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-		resp.ErrorCode = errCode(res.Err)
+		resp.ErrorCode = e.errCode(res.Err)
 		resp.Generation = res.Generation
 		resp.MemberID = res.MemberID
 		if res.Err == nil {

@@ -26,22 +26,22 @@ func serveLeaveGroup(e *Env, r *Request) Result {
 		}
 	}
 	if e.Groups == nil {
-		resp.ErrorCode = errCode(group.ErrCoordinatorNotAvailable)
+		resp.ErrorCode = e.errCode(group.ErrCoordinatorNotAvailable)
 		return Now(resp)
 	}
 	return Result{Deferred: func() kmsg.Response {
 		errs, err := e.Groups.Leave(r.Ctx, req.Group, members)
 		if err != nil {
-			resp.ErrorCode = errCode(err)
+			resp.ErrorCode = e.errCode(err)
 			return resp
 		}
 		if req.Version < 3 {
-			resp.ErrorCode = errCode(errs[0])
+			resp.ErrorCode = e.errCode(errs[0])
 			return resp
 		}
 		for i, m := range req.Members {
 			rm := kmsg.NewLeaveGroupResponseMember()
-			rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, errCode(errs[i])
+			rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, e.errCode(errs[i])
 			resp.Members = append(resp.Members, rm)
 		}
 		return resp

@@ -27,11 +27,11 @@ func serveListGroups(e *Env, r *Request) Result {
 			types = req.TypesFilter
 		}
 		if e.Groups == nil {
-			resp.ErrorCode = errCode(group.ErrCoordinatorNotAvailable)
+			resp.ErrorCode = e.errCode(group.ErrCoordinatorNotAvailable)
 			return resp
 		}
 		groups, err := e.Groups.ListGroups(r.Ctx, states, types)
-		resp.ErrorCode = errCode(err)
+		resp.ErrorCode = e.errCode(err)
 		for _, g := range groups {
 			lg := kmsg.NewListGroupsResponseGroup()
 			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.ID, g.ProtocolType, g.State, g.Type

@@ -94,7 +94,7 @@ func buildMetadata(e *Env, r *Request) *kmsg.MetadataResponse {
 				if err != nil {
 					mt := kmsg.NewMetadataResponseTopic()
 					mt.Topic = &name
-					mt.ErrorCode = errCode(err)
+					mt.ErrorCode = e.errCode(err)
 					if errors.Is(err, controller.ErrTopicExists) {
 						// Lost a race with another creator: answer from the new image.
 						im = e.Ctrl.Image()

@@ -73,7 +73,7 @@ func serveOffsetCommit(e *Env, r *Request) Result {
 			if err == nil {
 				err = res.Partitions[i]
 			}
-			resp.Topics[s.t].Partitions[s.p].ErrorCode = errCode(err)
+			resp.Topics[s.t].Partitions[s.p].ErrorCode = e.errCode(err)
 		}
 		return resp
 	}}

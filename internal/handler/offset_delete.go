@@ -47,12 +47,12 @@ func serveOffsetDelete(e *Env, r *Request) Result {
 			res = e.Groups.DeleteOffsets(r.Ctx, req.Group, tps)
 		}
 		if res.Err != nil {
-			resp.ErrorCode = errCode(res.Err)
+			resp.ErrorCode = e.errCode(res.Err)
 			resp.Topics = nil
 			return resp
 		}
 		for i, s := range slots {
-			resp.Topics[s.t].Partitions[s.p].ErrorCode = errCode(res.Partitions[i])
+			resp.Topics[s.t].Partitions[s.p].ErrorCode = e.errCode(res.Partitions[i])
 		}
 		return resp
 	}}

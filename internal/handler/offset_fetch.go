@@ -46,7 +46,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 			}
 			parts, err := e.fetchOffsets(r, req.Group, tps)
 			if err != nil && req.Version >= 2 {
-				resp.ErrorCode = errCode(err)
+				resp.ErrorCode = e.errCode(err)
 				return resp
 			}
 			for _, t := range groupByTopic(parts) {
@@ -56,7 +56,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 					rp := kmsg.NewOffsetFetchResponseTopicPartition()
 					rp.Partition = p.tp.Partition
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
-					rp.ErrorCode = errCode(err)
+					rp.ErrorCode = e.errCode(err)
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
@@ -84,7 +84,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 			if err == nil {
 				parts, err = e.fetchOffsets(r, rg.Group, tps)
 			}
-			g.ErrorCode = errCode(err)
+			g.ErrorCode = e.errCode(err)
 			if err == nil {
 				for _, t := range groupByTopic(parts) {
 					rt := kmsg.NewOffsetFetchResponseGroupTopic()

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -83,16 +84,12 @@ func serveProduce(e *Env, r *Request) Result {
 				}
 				res, err := e.appendOne(p, rp.Records)
 				if err != nil {
-					sp.ErrorCode = errCode(err)
+					sp.ErrorCode = e.errCode(err)
 					// Kafka reports the log start for errors found against
 					// the log (sequence, epoch, record count), -1 for
 					// batches refused before that.
 					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
 						sp.LogStartOffset = p.LogStartOffset()
-					}
-					// Replication: a follower refuses produce.
-					if code, ok := replicationErrCode(err); ok {
-						sp.ErrorCode = code
 					}
 					if sp.ErrorCode == kerr.KafkaStorageError.Code {
 						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
@@ -147,17 +144,17 @@ func serveProduce(e *Env, r *Request) Result {
 				isr := w.p.ISR()
 				shrunk = isr != nil && int32(len(isr)) < w.minISR
 			}
-			switch code, isRepl := replicationErrCode(err); {
+			switch {
 			case err == nil && !shrunk:
 				continue
 			case err == nil || errors.Is(err, context.DeadlineExceeded) && shrunk:
 				sp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
 			case errors.Is(err, context.DeadlineExceeded):
+				// The acks wait ran out (the table answers other
+				// timeouts KAFKA_STORAGE_ERROR).
 				sp.ErrorCode = kerr.RequestTimedOut.Code
-			case isRepl:
-				sp.ErrorCode = code
 			default:
-				sp.ErrorCode = kerr.KafkaStorageError.Code
+				sp.ErrorCode = e.errCode(err)
 			}
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 		}
@@ -185,13 +182,13 @@ func leaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartiti
 }
 
 // errInvalidRecord is a batch Kafka rejects with INVALID_RECORD.
-var errInvalidRecord = errors.New("invalid record")
+var errInvalidRecord = errcode.ErrInvalidRecord
 
 // errTooLarge is a batch over max.message.bytes (MESSAGE_TOO_LARGE).
-var errTooLarge = errors.New("record batch too large")
+var errTooLarge = errcode.ErrRecordTooLarge
 
 // errTransactional refuses transactional batches until transactions exist.
-var errTransactional = errors.New("transactions are not supported")
+var errTransactional = errcode.ErrTransactional
 
 // appendOne validates the partition's single batch and appends it.
 func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.AppendResult, error) {

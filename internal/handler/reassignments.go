@@ -1,10 +1,8 @@
 package handler
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
@@ -49,11 +47,7 @@ func serveAlterPartitionAssignments(e *Env, r *Request) Result {
 			default:
 				err = e.Ctrl.Reassign(r.Ctx, rt.Topic, rp.Partition, rp.Replicas)
 			}
-			if errors.Is(err, controller.ErrNoReassignment) {
-				sp.ErrorCode = kerr.NoReassignmentInProgress.Code
-			} else {
-				sp.ErrorCode = errCode(err)
-			}
+			sp.ErrorCode = e.errCode(err)
 			sp.ErrorMessage = errMsg(err)
 			st.Partitions = append(st.Partitions, sp)
 		}

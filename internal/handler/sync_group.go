@@ -39,7 +39,7 @@ func serveSyncGroup(e *Env, r *Request) Result {
 			res = e.Groups.Sync(r.Ctx, sr)
 		}
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-		resp.ErrorCode = errCode(res.Err)
+		resp.ErrorCode = e.errCode(res.Err)
 		resp.MemberAssignment = []byte{}
 		if res.Err == nil {
 			pt, p := res.ProtocolType, res.Protocol

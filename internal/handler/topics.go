@@ -77,7 +77,7 @@ func serveCreateTopics(e *Env, r *Request) Result {
 		if code == 0 && !req.ValidateOnly {
 			var t *metadata.Topic
 			t, err = e.Ctrl.CreateTopic(r.Ctx, spec)
-			code = errCode(err)
+			code = e.errCode(err)
 			if t != nil {
 				st.TopicID = t.ID
 			}
@@ -85,10 +85,10 @@ func serveCreateTopics(e *Env, r *Request) Result {
 			im := e.Ctrl.Image()
 			if _, exists := im.Topics[spec.Name]; exists {
 				err = fmt.Errorf("%w: %s", controller.ErrTopicExists, spec.Name)
-				code = errCode(err)
+				code = e.errCode(err)
 			} else if !controller.ValidTopicName(spec.Name) {
 				err = controller.ErrInvalidTopic
-				code = errCode(err)
+				code = e.errCode(err)
 			}
 		}
 		st.ErrorCode = code
@@ -155,7 +155,7 @@ func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec,
 			return spec, kerr.InvalidConfig.Code, fmt.Errorf("null value not supported for topic configs: %s", c.Name)
 		}
 		if err := metadata.ValidateTopicConfig(c.Name, *c.Value); err != nil {
-			return spec, errCode(err), err
+			return spec, e.errCode(err), err
 		}
 		spec.Configs[c.Name] = *c.Value
 	}
@@ -216,7 +216,7 @@ func serveDeleteTopics(e *Env, r *Request) Result {
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
 			if err := e.Ctrl.DeleteTopic(r.Ctx, name); err != nil {
-				st.ErrorCode = errCode(err)
+				st.ErrorCode = e.errCode(err)
 				st.ErrorMessage = errMsg(err)
 			} else {
 				e.Logger.Info("deleted topic", "topic", name)
