@@ -15,7 +15,7 @@ import (
 // client software name and version as Kafka does (INVALID_REQUEST).
 // Features (KIP-584) are not advertised: Strom has no feature levels yet.
 
-func init() { register(18, 0, 4, serveApiVersions) }
+func init() { register(kmsg.ApiVersions, 0, 4, serveApiVersions) }
 
 var softwareRe = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?$`)
 
@@ -24,7 +24,7 @@ func apiKeys() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(sup))
 	for _, v := range sup {
 		k := kmsg.NewApiVersionsResponseApiKey()
-		k.ApiKey, k.MinVersion, k.MaxVersion = v.Key, v.Min, v.Max
+		k.ApiKey, k.MinVersion, k.MaxVersion = v.Key.Int16(), v.Min, v.Max
 		keys = append(keys, k)
 	}
 	return keys

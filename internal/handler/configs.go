@@ -41,9 +41,9 @@ import (
 // resource are INVALID_REQUEST; validate_only checks without applying.
 
 func init() {
-	register(32, 0, 4, serveDescribeConfigs)
-	register(33, 0, 2, serveAlterConfigs)
-	register(44, 0, 1, serveIncrementalAlterConfigs)
+	register(kmsg.DescribeConfigs, 0, 4, serveDescribeConfigs)
+	register(kmsg.AlterConfigs, 0, 2, serveAlterConfigs)
+	register(kmsg.IncrementalAlterConfigs, 0, 1, serveIncrementalAlterConfigs)
 }
 
 // sourceDynamicDefaultBroker is DYNAMIC_DEFAULT_BROKER_CONFIG; the other

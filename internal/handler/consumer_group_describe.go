@@ -15,7 +15,7 @@ import (
 // Authorized operations are not computed (no ACLs). v1 adds the member
 // type: always 1 (consumer protocol) here.
 
-func init() { register(69, 0, 1, serveConsumerGroupDescribe) }
+func init() { register(kmsg.ConsumerGroupDescribe, 0, 1, serveConsumerGroupDescribe) }
 
 func serveConsumerGroupDescribe(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ConsumerGroupDescribeRequest)

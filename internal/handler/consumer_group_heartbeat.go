@@ -18,7 +18,7 @@ import (
 // resolved against the metadata image at once (Kafka resolves them
 // asynchronously). Server assignors: uniform (default) and range.
 
-func init() { register(68, 0, 1, serveConsumerGroupHeartbeat) }
+func init() { register(kmsg.ConsumerGroupHeartbeat, 0, 1, serveConsumerGroupHeartbeat) }
 
 func serveConsumerGroupHeartbeat(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ConsumerGroupHeartbeatRequest)

@@ -25,7 +25,7 @@ import (
 // Left out: the single-node controller places new partitions itself, so a
 // valid assignment is checked but its order is not used.
 
-func init() { register(37, 0, 3, serveCreatePartitions) }
+func init() { register(kmsg.CreatePartitions, 0, 3, serveCreatePartitions) }
 
 // maxPartitionsPerRequest is Kafka's MAX_PARTITIONS_PER_BATCH.
 const maxPartitionsPerRequest = 10000

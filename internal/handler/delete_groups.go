@@ -12,7 +12,7 @@ import (
 // durable). A group with members gets NON_EMPTY_GROUP, an unknown one
 // GROUP_ID_NOT_FOUND. v3 (error messages) is not served.
 
-func init() { register(42, 0, 2, serveDeleteGroups) }
+func init() { register(kmsg.DeleteGroups, 0, 2, serveDeleteGroups) }
 
 func serveDeleteGroups(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DeleteGroupsRequest)

@@ -14,7 +14,7 @@ import (
 // topics or partitions are UNKNOWN_TOPIC_OR_PARTITION; a partition this
 // node does not host is NOT_LEADER_OR_FOLLOWER.
 
-func init() { register(21, 0, 2, serveDeleteRecords) }
+func init() { register(kmsg.DeleteRecords, 0, 2, serveDeleteRecords) }
 
 func serveDeleteRecords(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DeleteRecordsRequest)

@@ -19,7 +19,7 @@ import (
 // With no authorizer every cluster operation is allowed, so requested
 // authorized operations are all of the cluster's supported ones.
 
-func init() { register(60, 0, 2, serveDescribeCluster) }
+func init() { register(kmsg.DescribeCluster, 0, 2, serveDescribeCluster) }
 
 const (
 	endpointBrokers     int8 = 1

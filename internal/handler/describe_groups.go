@@ -13,7 +13,7 @@ import (
 // Authorized operations (v3+) are not computed (no ACLs) and stay at
 // Kafka's "not requested" value. v6 (KIP-1043 errors) is not served.
 
-func init() { register(15, 0, 5, serveDescribeGroups) }
+func init() { register(kmsg.DescribeGroups, 0, 5, serveDescribeGroups) }
 
 func serveDescribeGroups(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DescribeGroupsRequest)

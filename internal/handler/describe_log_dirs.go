@@ -21,7 +21,7 @@ import (
 //
 // Left out: v5's cordoned dirs.
 
-func init() { register(35, 0, 4, serveDescribeLogDirs) }
+func init() { register(kmsg.DescribeLogDirs, 0, 4, serveDescribeLogDirs) }
 
 func serveDescribeLogDirs(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DescribeLogDirsRequest)

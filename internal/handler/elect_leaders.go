@@ -17,7 +17,7 @@ import (
 // is none, ELECTION_NOT_NEEDED when it has a leader. Null topics (v0-2)
 // mean every partition.
 
-func init() { register(43, 0, 2, serveElectLeaders) }
+func init() { register(kmsg.ElectLeaders, 0, 2, serveElectLeaders) }
 
 func serveElectLeaders(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ElectLeadersRequest)

@@ -22,7 +22,7 @@ import (
 // epoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); v13+ names topics by
 // id. v17+ (KIP-853 replica directory ids) is not served.
 
-func init() { register(1, 4, 16, serveFetch) }
+func init() { register(kmsg.Fetch, 4, 16, serveFetch) }
 
 const (
 	finalEpoch   = -1

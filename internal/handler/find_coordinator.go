@@ -23,7 +23,7 @@ import (
 // (retryable), as Kafka's is. Share groups (type 2) are not served:
 // INVALID_REQUEST.
 
-func init() { register(10, 0, 6, serveFindCoordinator) }
+func init() { register(kmsg.FindCoordinator, 0, 6, serveFindCoordinator) }
 
 // transactionStateTopic is the transaction coordinator's internal topic.
 const transactionStateTopic = "__transaction_state"

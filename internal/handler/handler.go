@@ -25,7 +25,8 @@ import (
 // Request is one decoded request and what is known of its connection.
 type Request struct {
 	Ctx           context.Context // cancelled when the connection closes or the broker stops
-	Key, Version  int16
+	Key           kmsg.Key
+	Version       int16
 	CorrelationID int32
 	ClientID      string
 	ClientAddr    string
@@ -44,25 +45,29 @@ type Result struct {
 func Now(r kmsg.Response) Result { return Result{Resp: r} }
 
 type api struct {
-	key, min, max int16
-	serve         func(e *Env, r *Request) Result
+	key      kmsg.Key
+	min, max int16
+	serve    func(e *Env, r *Request) Result
 }
 
-var apis = map[int16]*api{}
+var apis = map[kmsg.Key]*api{}
 
 // register adds an API; called from each API file's init.
-func register(key, min, max int16, serve func(e *Env, r *Request) Result) {
+func register(key kmsg.Key, min, max int16, serve func(e *Env, r *Request) Result) {
 	if _, dup := apis[key]; dup {
-		panic("handler: duplicate registration of key " + kmsg.NameForKey(key))
+		panic("handler: duplicate registration of key " + key.Name())
 	}
-	if max > kmsg.RequestForKey(key).MaxVersion() {
-		panic("handler: " + kmsg.NameForKey(key) + " registered above kmsg's max version")
+	if max > key.Request().MaxVersion() {
+		panic("handler: " + key.Name() + " registered above kmsg's max version")
 	}
 	apis[key] = &api{key: key, min: min, max: max, serve: serve}
 }
 
 // VersionRange is one supported API.
-type VersionRange struct{ Key, Min, Max int16 }
+type VersionRange struct {
+	Key      kmsg.Key
+	Min, Max int16
+}
 
 // Supported lists the registered APIs in key order.
 func Supported() []VersionRange {
@@ -75,7 +80,7 @@ func Supported() []VersionRange {
 }
 
 // Lookup reports whether key is served and its version range.
-func Lookup(key int16) (VersionRange, bool) {
+func Lookup(key kmsg.Key) (VersionRange, bool) {
 	a, ok := apis[key]
 	if !ok {
 		return VersionRange{}, false

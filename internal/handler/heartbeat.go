@@ -11,7 +11,7 @@ import (
 // REBALANCE_IN_PROGRESS tells a member to rejoin; while the coordinator is
 // loading, heartbeats succeed blindly, as in Kafka.
 
-func init() { register(12, 0, 4, serveHeartbeat) }
+func init() { register(kmsg.Heartbeat, 0, 4, serveHeartbeat) }
 
 func serveHeartbeat(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.HeartbeatRequest)

@@ -18,7 +18,7 @@ import (
 // need the transaction coordinator, which Strom does not have yet: they
 // are refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 
-func init() { register(22, 0, 5, serveInitProducerID) }
+func init() { register(kmsg.InitProducerID, 0, 5, serveInitProducerID) }
 
 // producerIDBlock is how many ids are reserved at once (Kafka's
 // ProducerIdManager uses blocks of 1000).

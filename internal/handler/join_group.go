@@ -17,7 +17,7 @@ import (
 // SkipAssignment (v9, KIP-814) is always false: no server-side assignors.
 // The group state machine, and every error it gives, is in internal/group.
 
-func init() { register(11, 0, 9, serveJoinGroup) }
+func init() { register(kmsg.JoinGroup, 0, 9, serveJoinGroup) }
 
 func serveJoinGroup(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.JoinGroupRequest)

@@ -12,7 +12,7 @@ import (
 // batch of members (by member id, or by instance id alone for a static
 // member), each with its own error. The Reason (v5) is not recorded.
 
-func init() { register(13, 0, 5, serveLeaveGroup) }
+func init() { register(kmsg.LeaveGroup, 0, 5, serveLeaveGroup) }
 
 func serveLeaveGroup(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.LeaveGroupRequest)

@@ -13,7 +13,7 @@ import (
 // "classic" or, for KIP-848 groups, "consumer". While a partition is loading the answer is
 // COORDINATOR_LOAD_IN_PROGRESS with the groups known so far, as in Kafka.
 
-func init() { register(16, 0, 5, serveListGroups) }
+func init() { register(kmsg.ListGroups, 0, 5, serveListGroups) }
 
 func serveListGroups(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ListGroupsRequest)

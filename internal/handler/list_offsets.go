@@ -15,7 +15,7 @@ import (
 // Other timestamps find the first record at or after it below the high
 // watermark, or -1 when there is none.
 
-func init() { register(2, 1, 10, serveListOffsets) }
+func init() { register(kmsg.ListOffsets, 1, 10, serveListOffsets) }
 
 func serveListOffsets(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ListOffsetsRequest)

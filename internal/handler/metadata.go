@@ -22,7 +22,7 @@ import (
 // none matches). Authorized operations, when asked for, are everything
 // (there are no ACLs), as on a Kafka without an authorizer.
 
-func init() { register(3, 0, 13, serveMetadata) }
+func init() { register(kmsg.Metadata, 0, 13, serveMetadata) }
 
 func serveMetadata(e *Env, r *Request) Result {
 	if !e.Ctrl.Fresh() {

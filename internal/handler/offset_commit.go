@@ -19,7 +19,7 @@ import (
 // v1 commit timestamp are ignored (offsets.retention applies). v10 (topic
 // ids) is not served.
 
-func init() { register(8, 0, 9, serveOffsetCommit) }
+func init() { register(kmsg.OffsetCommit, 0, 9, serveOffsetCommit) }
 
 func serveOffsetCommit(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.OffsetCommitRequest)

@@ -15,7 +15,7 @@ import (
 // members and another protocol type). Partitions of unknown topics get
 // UNKNOWN_TOPIC_OR_PARTITION.
 
-func init() { register(47, 0, 0, serveOffsetDelete) }
+func init() { register(kmsg.OffsetDelete, 0, 0, serveOffsetDelete) }
 
 func serveOffsetDelete(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.OffsetDeleteRequest)

@@ -21,7 +21,7 @@ import (
 // and ignored for classic groups, as in Kafka. v10 (topic ids) is not
 // served.
 
-func init() { register(9, 0, 9, serveOffsetFetch) }
+func init() { register(kmsg.OffsetFetch, 0, 9, serveOffsetFetch) }
 
 // fetchedPartition is one partition's answer.
 type fetchedPartition struct {

@@ -17,7 +17,7 @@ import (
 // not host NOT_LEADER_OR_FOLLOWER. The replica id (v3+) changes nothing:
 // followers and consumers get the same answer.
 
-func init() { register(23, 0, 4, serveOffsetForLeaderEpoch) }
+func init() { register(kmsg.OffsetForLeaderEpoch, 0, 4, serveOffsetForLeaderEpoch) }
 
 func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.OffsetForLeaderEpochRequest)

@@ -29,7 +29,7 @@ import (
 // transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // like a broker where the id has no rights.
 
-func init() { register(0, 3, 13, serveProduce) }
+func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 
 // produceWait is one partition awaiting its high watermark.
 type produceWait struct {

@@ -19,8 +19,8 @@ import (
 // unless v1's AllowReplicationFactorChange is set (INVALID_REPLICATION_FACTOR).
 
 func init() {
-	register(45, 0, 1, serveAlterPartitionAssignments)
-	register(46, 0, 0, serveListPartitionReassignments)
+	register(kmsg.AlterPartitionAssignments, 0, 1, serveAlterPartitionAssignments)
+	register(kmsg.ListPartitionReassignments, 0, 0, serveListPartitionReassignments)
 }
 
 func serveAlterPartitionAssignments(e *Env, r *Request) Result {

@@ -12,7 +12,7 @@ import (
 // durable in __consumer_offsets, the followers' at the same moment. v5
 // carries the protocol type and name, which must match the group's.
 
-func init() { register(14, 0, 5, serveSyncGroup) }
+func init() { register(kmsg.SyncGroup, 0, 5, serveSyncGroup) }
 
 func serveSyncGroup(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.SyncGroupRequest)

@@ -23,8 +23,8 @@ import (
 // UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID.
 
 func init() {
-	register(19, 0, 7, serveCreateTopics)
-	register(20, 0, 6, serveDeleteTopics)
+	register(kmsg.CreateTopics, 0, 7, serveCreateTopics)
+	register(kmsg.DeleteTopics, 0, 6, serveDeleteTopics)
 }
 
 // Config sources as DescribeConfigs reports them.

@@ -94,7 +94,7 @@ func (c *benchConn) roundTrip(b *testing.B, req kmsg.Request) kmsg.Response {
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
 	body := frame[4:]
-	if resp.IsFlexible() && req.Key() != 18 {
+	if resp.IsFlexible() && req.Key() != kmsg.ApiVersions.Int16() {
 		body = body[1:] // empty header tags
 	}
 	if err := resp.ReadFrom(body); err != nil {

@@ -22,7 +22,7 @@ var syscallEMFILE = syscall.EMFILE
 // slot is one request's place in the response order.
 type slot struct {
 	corr     int32
-	key      int16
+	key      kmsg.Key
 	version  int16
 	flexible bool            // response header carries tagged fields
 	ready    chan struct{}   // closed once resp is set
@@ -119,7 +119,7 @@ func (c *conn) readLoop() error {
 func (c *conn) handle(frame []byte) (*slot, error) {
 	rd := &c.rd
 	*rd = kbin.Reader{Src: frame}
-	key := rd.Int16()
+	key := kmsg.Key(rd.Int16())
 	version := rd.Int16()
 	corr := rd.Int32()
 	var clientID string
@@ -131,19 +131,19 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	}
 	vr, ok := handler.Lookup(key)
 	if !ok {
-		return nil, fmt.Errorf("%w: unsupported API key %d (%s) version %d", errProtocol, key, kmsg.NameForKey(key), version)
+		return nil, fmt.Errorf("%w: unsupported API key %d (%s) version %d", errProtocol, key, key.Name(), version)
 	}
 	sl := &slot{corr: corr, key: key, version: version, ready: closedChan}
-	if key == 18 && version > vr.Max {
+	if key == kmsg.ApiVersions && version > vr.Max {
 		// KIP-511: answer with a v0 ApiVersions response so the client
 		// learns our versions; its body is not parsed.
 		sl.resp = handler.UnsupportedApiVersions()
 		return sl, nil
 	}
 	if version < vr.Min || version > vr.Max {
-		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errProtocol, version, kmsg.NameForKey(key), vr.Min, vr.Max)
+		return nil, fmt.Errorf("%w: unsupported version %d of %s (supported %d-%d)", errProtocol, version, key.Name(), vr.Min, vr.Max)
 	}
-	req := kmsg.RequestForKey(key)
+	req := key.Request()
 	req.SetVersion(version)
 	if req.IsFlexible() {
 		kmsg.SkipTags(rd)
@@ -152,10 +152,10 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 		}
 	}
 	if err := req.ReadFrom(rd.Src); err != nil {
-		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errProtocol, kmsg.NameForKey(key), version, err)
+		return nil, fmt.Errorf("%w: malformed %s v%d request: %v", errProtocol, key.Name(), version, err)
 	}
 	// ApiVersions responses always use header v0 (KIP-511).
-	sl.flexible = req.IsFlexible() && key != 18
+	sl.flexible = req.IsFlexible() && key != kmsg.ApiVersions
 	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req}
 	r := &sl.req
 	res := c.serveSafely(r)
@@ -195,7 +195,7 @@ func (c *conn) internClientID(b []byte) string {
 func (c *conn) serveSafely(r *handler.Request) (res handler.Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.logger.Error("handler panic", "api", kmsg.NameForKey(r.Key), "version", r.Version, "remote", c.remote, "panic", p)
+			c.s.logger.Error("handler panic", "api", r.Key.Name(), "version", r.Version, "remote", c.remote, "panic", p)
 			res = handler.Result{Resp: nil, NoResponse: true}
 			c.nc.Close()
 		}
@@ -206,7 +206,7 @@ func (c *conn) serveSafely(r *handler.Request) (res handler.Result) {
 func (c *conn) deferredSafely(r *handler.Request, fn func() kmsg.Response) (resp kmsg.Response) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.logger.Error("handler panic", "api", kmsg.NameForKey(r.Key), "version", r.Version, "remote", c.remote, "panic", p)
+			c.s.logger.Error("handler panic", "api", r.Key.Name(), "version", r.Version, "remote", c.remote, "panic", p)
 			resp = nil
 			c.nc.Close()
 		}

@@ -3,6 +3,8 @@ package server
 import (
 	"math/bits"
 	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Request frames are pooled for the requests whose decoded fields do not
@@ -15,7 +17,7 @@ import (
 // the response. Strings are copied by kmsg. A handler that starts keeping
 // a Produce request's bytes past Serve (a batch queued for a later write,
 // say) must copy them or take Produce off this list.
-func recyclable(key int16) bool { return key == 0 }
+func recyclable(key kmsg.Key) bool { return key == kmsg.Produce }
 
 const (
 	minFrameClass = 12 // 4 KiB
