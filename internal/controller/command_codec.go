@@ -2,8 +2,9 @@ package controller
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
 // Metadata commands are written to the Raft log as one JSON object each
@@ -23,8 +24,8 @@ const commandVersion = 1
 // Errors of decodeCommand that mean "written by a newer version", not
 // "damaged".
 var (
-	errCommandVersion = errors.New("metadata command version not supported")
-	errUnknownCommand = errors.New("unknown metadata command")
+	errCommandVersion = errcode.ErrCommandVersion
+	errUnknownCommand = errcode.ErrUnknownCommand
 )
 
 // commandTypes makes an empty command of each type tag.

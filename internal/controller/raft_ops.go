@@ -254,7 +254,9 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 	if newer {
 		// A command from a newer node that this leader cannot apply
 		// fails, as it would on every node of this version.
-		writeJSON(w, applyReply{Err: err.Error()})
+		var rep applyReply
+		rep.setError(err)
+		writeJSON(w, rep)
 		return
 	}
 	data, err := encodeCommand(cmd)

@@ -273,6 +273,7 @@ func TestApplyReplyCarriesEverySentinel(t *testing.T) {
 		ErrTopicExists, ErrUnknownTopic, ErrInvalidPartitions, ErrInvalidReplicationFactor, ErrInvalidTopic,
 		ErrInvalidReplicaAssignment, ErrNotController, ErrStaleLeaderEpoch, ErrInvalidISR, ErrNotInISR,
 		ErrNoEligibleLeader, ErrUnknownBroker, ErrElectionNotNeeded, ErrNoReassignment, ErrMetadataLog,
+		errCommandVersion, errUnknownCommand,
 		metadata.ErrUnknownConfig, metadata.ErrInvalidConfig, metadata.ErrNotDynamicBrokerConfig,
 	} {
 		var rep applyReply

@@ -78,6 +78,11 @@ var table = []row{
 	{err: ErrInvalidISR, name: "invalid_isr", code: kerr.InvalidRequest},
 	{err: ErrUnknownBroker, name: "unknown_broker", code: kerr.BrokerIDNotRegistered},
 	{err: ErrMetadataLog, name: "metadata_log", code: kerr.KafkaStorageError},
+	// A node proposed a change the metadata leader, of an older version,
+	// cannot read (a rolling upgrade): retriable, it succeeds once the
+	// leader is upgraded.
+	{err: ErrCommandVersion, name: "command_version", code: kerr.KafkaStorageError},
+	{err: ErrUnknownCommand, name: "unknown_command", code: kerr.KafkaStorageError},
 
 	// Configs. ErrNotDynamicBrokerConfig wraps ErrInvalidConfig: before it,
 	// so that it crosses the wire as itself.

@@ -43,6 +43,10 @@ var (
 	// ErrMetadataLog: the metadata log did not take a change (the Raft
 	// library refused or lost it); the client may retry.
 	ErrMetadataLog = errors.New("metadata log")
+	// ErrCommandVersion and ErrUnknownCommand: a metadata command written
+	// by a newer version of Strom than this node's.
+	ErrCommandVersion = errors.New("metadata command version not supported")
+	ErrUnknownCommand = errors.New("unknown metadata command")
 )
 
 // Configs (metadata).
