@@ -1,6 +1,6 @@
 // Package errcode owns the sentinel errors that the broker's packages
 // return and the one table that gives each its Kafka error code and a
-// stable name. Handlers answer clients with Code (handler/env.go: errCode,
+// stable name. Handlers answer clients with Lookup (handler/env.go: errCode,
 // which also logs errors the table does not know); the controller sends
 // errors between nodes by Name and turns them back into the same values
 // with Sentinel (controller/raft_ops.go), so a request forwarded to the

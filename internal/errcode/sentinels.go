@@ -9,7 +9,8 @@ import (
 // returns them; that package re-exports each under the same name (or the
 // name in parentheses). Their codes are in the table (errcode.go).
 
-// Request checks (handler).
+// Request checks (handler: errInvalidRequest, errInvalidRecord, errTooLarge,
+// errTransactional).
 var (
 	// ErrInvalidRequest marks request-shape errors.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -43,8 +44,9 @@ var (
 	// ErrMetadataLog: the metadata log did not take a change (the Raft
 	// library refused or lost it); the client may retry.
 	ErrMetadataLog = errors.New("metadata log")
-	// ErrCommandVersion and ErrUnknownCommand: a metadata command written
-	// by a newer version of Strom than this node's.
+	// ErrCommandVersion and ErrUnknownCommand (controller's
+	// errCommandVersion, errUnknownCommand): a metadata command written by
+	// a newer version of Strom than this node's.
 	ErrCommandVersion = errors.New("metadata command version not supported")
 	ErrUnknownCommand = errors.New("unknown metadata command")
 )
