@@ -92,6 +92,7 @@ var notServed = map[string]string{
 	"loadgen":          "the strom bench engine, a client",
 	"testkit":          "test harnesses",
 	"testkit/kafkaref": "runs Apache Kafka for tests",
+	"vfs/errorfs":      "a file system for tests; its injected error wraps EIO, an I/O failure by the table's class rows",
 	// errcode's own sentinels are checked against the table's rows by
 	// TestEverySentinelHasARow.
 	"errcode": "the table itself",

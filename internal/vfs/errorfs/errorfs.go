@@ -26,12 +26,14 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
-// ErrInjected is a generic injected error.
-var ErrInjected = errors.New("errorfs: injected error")
+// ErrInjected is a generic injected error. It wraps EIO, so the broker
+// treats it as the I/O failure it stands for.
+var ErrInjected = fmt.Errorf("errorfs: injected error: %w", syscall.EIO)
 
 // OpKind is a kind of operation.
 type OpKind int8
