@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -53,4 +55,14 @@ func SetAside(fsys vfs.FS, dir, suffix string) (string, error) {
 		return "", fmt.Errorf("set aside %s: %w", dir, err)
 	}
 	return to, nil
+}
+
+// DiskSpace returns the total and usable (available to unprivileged
+// writers) bytes of the file system holding dir.
+func DiskSpace(dir string) (total, usable int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return -1, -1, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
 }
