@@ -201,12 +201,6 @@ func (p *Partition) HighWatermark() int64 {
 	return p.mu.hw
 }
 
-// LogStartOffset and LogEndOffset expose the log's bounds.
-func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
-
-// LogEndOffset is the next offset to be assigned.
-func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
-
 // Log exposes the underlying log for reads and offset lookups.
 func (p *Partition) Log() *storage.Log { return p.log }
 

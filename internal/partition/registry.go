@@ -97,6 +97,12 @@ func (r *Registry) Dir(topic string, index int32) string {
 	return filepath.Join(r.dataDir, topic+"-"+strconv.Itoa(int(index)))
 }
 
+// DiskSpace returns the total and usable bytes of the file system holding
+// the data directory (DescribeLogDirs).
+func (r *Registry) DiskSpace() (total, usable int64, err error) {
+	return storage.DiskSpace(r.dataDir)
+}
+
 // Get returns the partition, or nil when this node does not host it.
 func (r *Registry) Get(topic string, index int32) *Partition {
 	r.mu.RLock()
