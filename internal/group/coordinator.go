@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -237,13 +238,13 @@ func (c *Coordinator) startLoad(part *partition.Partition, p, epoch int32) {
 func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int, error) {
 	l := NewLoader(p)
 	n := 0
-	off, hw := part.LogStartOffset(), part.LogEndOffset()
+	off, end := part.LogStartOffset(), part.LogEndOffset()
 	var buf []byte
-	for off < hw {
+	for off < end {
 		if ctx.Err() != nil {
 			return nil, n, ctx.Err()
 		}
-		rr, err := part.Log().Read(off, 1<<20, hw, true)
+		rr, _, err := part.Read(off, 1<<20, partition.BoundLogEnd, true)
 		if err != nil {
 			return nil, n, fmt.Errorf("read %s-%d at %d: %w", OffsetsTopic, p, off, err)
 		}
@@ -257,6 +258,9 @@ func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int
 			return nil, n, err
 		}
 		err = record.Split(buf, func(batch []byte, h record.BatchHeader) error {
+			if h.BaseOffset >= end {
+				return errPastLoadEnd
+			}
 			off = h.LastOffset() + 1
 			if h.IsControl() {
 				return nil
@@ -276,12 +280,19 @@ func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int
 				return nil
 			})
 		})
+		if errors.Is(err, errPastLoadEnd) {
+			break
+		}
 		if err != nil {
 			return nil, n, err
 		}
 	}
 	return l, n, nil
 }
+
+// errPastLoadEnd stops a load at a batch appended since it began (batches
+// never straddle the log end it started with).
+var errPastLoadEnd = errors.New("past the end of the load")
 
 // call runs fn on the driver with a fresh ReplyID and waits for the Reply
 // sent to it.
