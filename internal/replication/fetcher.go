@@ -289,7 +289,7 @@ func (f *fetcher) buildRequest(parts []assignment) *kmsg.FetchRequest {
 		rp.Partition = a.p.Index
 		rp.CurrentLeaderEpoch = a.epoch
 		rp.FetchOffset = a.p.LogEndOffset()
-		rp.LastFetchedEpoch = a.p.Log().LatestEpoch()
+		rp.LastFetchedEpoch = a.p.LatestEpoch()
 		rp.LogStartOffset = a.p.LogStartOffset()
 		rp.PartitionMaxBytes = cfg.PartitionMaxBytes
 		rt.Partitions = append(rt.Partitions, rp)
@@ -418,7 +418,9 @@ func truncationOffset(p *partition.Partition, leaderEpoch int32, leaderEnd int64
 	if leaderEpoch < 0 || leaderEnd < 0 {
 		return min(leo, p.HighWatermark())
 	}
-	e, end := p.Log().EndOffsetForEpoch(leaderEpoch)
+	// On a follower this is its log's epoch history (should p lead by
+	// now, TruncateTo refuses anyway).
+	e, end := p.EndOffsetForEpoch(leaderEpoch)
 	switch {
 	case e < 0 || end < 0:
 		return min(leaderEnd, leo)

@@ -284,7 +284,7 @@ func logBytes(t testing.TB, p *partition.Partition) []byte {
 	var out []byte
 	off, end := p.LogStartOffset(), p.LogEndOffset()
 	for off < end {
-		rr, err := p.Log().Read(off, 1<<20, end, true)
+		rr, _, err := p.Read(off, 1<<20, partition.BoundLogEnd, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +293,7 @@ func logBytes(t testing.TB, p *partition.Partition) []byte {
 			break
 		}
 		out, err = rr.AppendTo(out)
-		last := rr.LastOffset
+		last := rr.LastOffset()
 		rr.Release()
 		if err != nil {
 			t.Fatal(err)
@@ -348,12 +348,12 @@ func TestFollowersConvergeByteExact(t *testing.T) {
 		if got := lp.FollowerLEO(id); got < last+1 {
 			t.Fatalf("leader knows follower %d at %d, below the HW %d", id, got, last+1)
 		}
-		if d := c.part(id).Log().FlushedOffset(); d < last+1 {
+		if d := c.part(id).FlushedOffset(); d < last+1 {
 			t.Fatalf("follower %d has %d on disk, below the acknowledged %d", id, d, last+1)
 		}
 	}
 	c.converged(1)
-	if got := c.part(2).Log().LatestEpoch(); got != 3 {
+	if got := c.part(2).LatestEpoch(); got != 3 {
 		t.Fatalf("follower epoch %d, want the leader's 3", got)
 	}
 }
@@ -444,7 +444,7 @@ func TestDivergedFollowerTruncatesAfterLeaderChange(t *testing.T) {
 	if bytes.Contains(got, []byte("lost")) {
 		t.Fatal("node 1 kept its uncommitted tail")
 	}
-	if e := c.part(1).Log().LatestEpoch(); e != 4 {
+	if e := c.part(1).LatestEpoch(); e != 4 {
 		t.Fatalf("node 1 latest epoch %d, want 4", e)
 	}
 }
