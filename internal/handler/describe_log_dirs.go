@@ -3,8 +3,6 @@ package handler
 import (
 	"sort"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/partition"
@@ -61,16 +59,14 @@ func serveDescribeLogDirs(e *Env, r *Request) Result {
 			last = p.Index
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = p.Index
-			dp.Size = p.Log().Size()
+			dp.Size = p.Size()
 			dt.Partitions = append(dt.Partitions, dp)
 		}
 		dir.Topics = append(dir.Topics, dt)
 	}
 	if req.Version >= 4 {
-		var st unix.Statfs_t
-		if err := unix.Statfs(e.Cfg.DataDir, &st); err == nil {
-			dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
-			dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
+		if total, usable, err := e.Partitions.DiskSpace(); err == nil {
+			dir.TotalBytes, dir.UsableBytes = total, usable
 		} else {
 			e.Logger.Warn("statfs of data dir", "dir", e.Cfg.DataDir, "err", err)
 		}

@@ -58,7 +58,7 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 	case ts == -2, ts == -4:
 		sp.Offset = p.LogStartOffset()
 	case ts == -3:
-		mts, off := p.Log().MaxTimestamp()
+		mts, off := p.MaxTimestamp()
 		if off >= 0 && off < p.HighWatermark() {
 			sp.Timestamp, sp.Offset = mts, off
 		} else {
@@ -73,7 +73,7 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		sp.LeaderEpoch = -1
 		return kerr.UnsupportedVersion.Code
 	default:
-		off, found, foundOK, err := p.Log().OffsetForTimestamp(ts)
+		off, found, foundOK, err := p.OffsetForTimestamp(ts)
 		if err != nil {
 			e.Logger.Error("offset for timestamp", "topic", topic, "partition", rp.Partition, "err", err)
 			return kerr.KafkaStorageError.Code
