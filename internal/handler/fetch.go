@@ -8,7 +8,6 @@ import (
 
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
-	"github.com/strom-broker/strom/internal/storage"
 )
 
 // Fetch v4-16.
@@ -166,7 +165,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	type partRead struct {
 		sp *sessionPart
 		rp kmsg.FetchResponseTopicPartition
-		rr storage.ReadResult
+		rr partition.Records
 	}
 	outs := make([]partRead, 0, len(f.parts))
 	// Every range read is released here unless the returned response took
@@ -199,7 +198,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		f.e.sessions.mu.Lock()
 		defer f.e.sessions.mu.Unlock()
 	}
-	res = &FetchResponse{FetchResponse: resp, Ranges: make([]storage.ReadResult, 0, len(outs))}
+	res = &FetchResponse{FetchResponse: resp, Ranges: make([]partition.Records, 0, len(outs))}
 	var cur *kmsg.FetchResponseTopic
 	for i, o := range outs {
 		sp, rp := o.sp, o.rp
@@ -215,7 +214,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		}
 		cur.Partitions = append(cur.Partitions, rp)
 		res.Ranges = append(res.Ranges, o.rr)
-		outs[i].rr = storage.ReadResult{} // now res's to release
+		outs[i].rr = partition.Records{} // now res's to release
 	}
 	returned = true
 	return res, true
@@ -223,7 +222,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 
 // readPartition answers one partition; its record set is the returned log
 // range (rp.RecordBatches stays empty), which the caller must release.
-func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) (rp kmsg.FetchResponseTopicPartition, rr storage.ReadResult) {
+func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) (rp kmsg.FetchResponseTopicPartition, rr partition.Records) {
 	req := f.req
 	rp = kmsg.NewFetchResponseTopicPartition()
 	rp.Partition = sp.partition
@@ -257,30 +256,18 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		rp.ErrorCode = code
 		return rp, rr
 	}
-	hw := p.HighWatermark()
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.LogStartOffset()
+	bound := partition.BoundHighWatermark
 	if req.IsolationLevel == 1 {
+		bound = partition.BoundLastStable
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
-	if sp.fetchOffset > p.LogEndOffset() || sp.fetchOffset < rp.LogStartOffset {
-		rp.ErrorCode = kerr.OffsetOutOfRange.Code
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-		return rp, rr
-	}
-	if sp.fetchOffset >= hw {
-		return rp, rr
-	}
-	limit := int64(sp.maxBytes)
-	if limit > *remaining {
-		limit = *remaining
-	}
-	if limit <= 0 && !first {
-		return rp, rr
-	}
-	rr, err := p.Log().Read(sp.fetchOffset, int32(limit), hw, first)
+	limit := min(int64(sp.maxBytes), *remaining)
+	rr, o, err := p.Read(sp.fetchOffset, int32(limit), bound, first)
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
 	if err != nil {
-		rr = storage.ReadResult{}
-		if rp.ErrorCode = f.e.errCode(err); rp.ErrorCode == kerr.KafkaStorageError.Code {
+		if rp.ErrorCode = f.e.errCode(err); rp.ErrorCode == kerr.OffsetOutOfRange.Code {
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+		} else if rp.ErrorCode == kerr.KafkaStorageError.Code {
 			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
 		}
 		return rp, rr
@@ -339,60 +326,4 @@ func (f *fetchPlan) wait(r *Request) kmsg.Response {
 			return resp
 		}
 	}
-}
-
-// FetchResponse is a Fetch response whose record sets stay in the log until
-// the response is written: the server frames the response and sends each
-// range straight from its segment file (sendfile), so record bytes are
-// never copied through memory. It holds a reference on every range's file:
-// whoever takes the response must call Release once it is written or
-// dropped.
-type FetchResponse struct {
-	*kmsg.FetchResponse
-	// Ranges has one entry per partition in response order (every
-	// partition of Topics[0], then of Topics[1], ...): the log range that
-	// is the partition's record set. A partition with a non-empty range
-	// has empty RecordBatches; an empty range means RecordBatches holds the
-	// records. Ranges may be shorter than the partition count (missing
-	// entries are empty).
-	Ranges []storage.ReadResult
-}
-
-// Release drops the references on the ranges' files.
-func (r *FetchResponse) Release() {
-	for i := range r.Ranges {
-		r.Ranges[i].Release()
-	}
-}
-
-// AppendTo encodes the response with the ranges read into memory, for
-// writers that cannot send from files. A range that cannot be read is
-// encoded as an empty record set.
-func (r *FetchResponse) AppendTo(dst []byte) []byte {
-	if len(r.Ranges) == 0 {
-		return r.FetchResponse.AppendTo(dst)
-	}
-	type held struct {
-		p    *kmsg.FetchResponseTopicPartition
-		orig []byte
-	}
-	var swapped []held
-	i := 0
-	for ti := range r.Topics {
-		for pi := range r.Topics[ti].Partitions {
-			if i < len(r.Ranges) && r.Ranges[i].Size() > 0 {
-				p := &r.Topics[ti].Partitions[pi]
-				swapped = append(swapped, held{p, p.RecordBatches})
-				if buf, err := r.Ranges[i].AppendTo(nil); err == nil {
-					p.RecordBatches = buf
-				}
-			}
-			i++
-		}
-	}
-	dst = r.FetchResponse.AppendTo(dst)
-	for _, h := range swapped {
-		h.p.RecordBatches = h.orig
-	}
-	return dst
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
-	"github.com/strom-broker/strom/internal/storage"
 )
 
 // Replica fetches: Fetch requests from followers (ReplicaID >= 0 before
@@ -40,7 +39,7 @@ type replicaFetchPart struct {
 	rp   *kmsg.FetchResponseTopicPartition
 	from int64
 	max  int32
-	rr   storage.ReadResult // the records read so far: left in the log until written
+	rr   partition.Records // the records read so far: left in the log until written
 }
 
 func serveReplicaFetch(e *Env, r *Request, req *kmsg.FetchRequest) Result {
@@ -99,7 +98,7 @@ func replicaResponse(resp *kmsg.FetchResponse, reads []replicaFetchPart) *FetchR
 	j := 0
 	for ti := range resp.Topics {
 		for pi := range resp.Topics[ti].Partitions {
-			var rr storage.ReadResult
+			var rr partition.Records
 			if j < len(reads) && reads[j].rp == &resp.Topics[ti].Partitions[pi] {
 				rr = reads[j].rr
 				j++
@@ -197,22 +196,20 @@ func replicaFetchRead(e *Env, req *kmsg.FetchRequest, reads []replicaFetchPart, 
 			rp.ErrorCode = kerr.NotLeaderForPartition.Code
 			rp.RecordBatches = []byte{}
 			rf.rr.Release()
-			rf.rr = storage.ReadResult{}
+			rf.rr = partition.Records{}
 			done = true
 			continue
 		}
-		rp.HighWatermark = rf.p.HighWatermark()
-		rp.LastStableOffset, rp.LogStartOffset = rp.HighWatermark, rf.p.LogStartOffset()
 		if n := int64(rf.rr.Size()); n > 0 {
+			o := rf.p.Offsets()
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
 			total += n
 			remaining -= n
 			continue
 		}
 		limit := min(int64(rf.max), remaining)
-		if limit <= 0 && total > 0 {
-			continue
-		}
-		rr, err := rf.p.Log().Read(rf.from, int32(max(limit, 0)), rf.p.LogEndOffset(), total == 0)
+		rr, o, err := rf.p.Read(rf.from, int32(limit), partition.BoundLogEnd, total == 0)
+		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
 		if err != nil {
 			if rp.ErrorCode = e.errCode(err); rp.ErrorCode == kerr.KafkaStorageError.Code {
 				e.Logger.Error("replica fetch read failed", "topic", rf.p.Topic, "partition", rf.p.Index, "offset", rf.from, "err", err)

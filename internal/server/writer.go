@@ -13,22 +13,39 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/handler"
-	"github.com/strom-broker/strom/internal/storage"
 )
 
 // respWriter encodes responses into one pending buffer, written when no
 // further response is ready (pipelined responses share a syscall) or the
-// buffer is full. A Fetch response's record sets go from their segment
-// files to the socket with sendfile at an explicit offset, so they are
-// never copied into memory: the framing up to each record set is written
-// (with whatever was pending) in one write, then the file range, and the
-// framing after the last one stays pending for the next write.
+// buffer is full. A framed response's record sets go from their files to
+// the socket with sendfile at an explicit offset, so they are never copied
+// into memory: the framing up to each record set is written (with whatever
+// was pending) in one write, then the file range, and the framing after
+// the last one stays pending for the next write.
 type respWriter struct {
-	nc   net.Conn
-	raw  syscall.RawConn // nil when nc is not a TCP connection: ranges are copied
-	pend []byte
-	enc  fetchEncoder
-	sf   sendfileOp
+	nc    net.Conn
+	raw   syscall.RawConn // nil when nc is not a TCP connection: ranges are copied
+	pend  []byte
+	frame handler.Frame
+	sf    sendfileOp
+}
+
+// framed is a response that frames itself (handler.FetchResponse): it
+// leaves a hole in its frame for each record set, which stays in its file
+// until the writer sends it from there. It holds references on those
+// files until released.
+type framed interface {
+	kmsg.Response
+	AppendFrame(dst []byte, corr int32, flexibleHeader bool, f *handler.Frame) []byte
+	Release()
+}
+
+// FileRange is a range of an open file, sent to the socket with sendfile
+// (a record set left in its segment file).
+type FileRange interface {
+	File() *os.File
+	Pos() int64
+	Size() int
 }
 
 const (
@@ -50,9 +67,9 @@ func newRespWriter(nc net.Conn) *respWriter {
 // they fill the buffer. It takes over resp: a FetchResponse's ranges are
 // released.
 func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error {
-	if fr, ok := resp.(*handler.FetchResponse); ok {
+	if fr, ok := resp.(framed); ok {
 		defer fr.Release()
-		return w.writeFetch(corr, flexible, fr)
+		return w.writeFramed(corr, flexible, fr)
 	}
 	start := len(w.pend)
 	w.pend = append(w.pend, 0, 0, 0, 0)
@@ -68,15 +85,15 @@ func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error 
 	return nil
 }
 
-func (w *respWriter) writeFetch(corr int32, flexible bool, r *handler.FetchResponse) error {
-	w.pend, _ = w.enc.appendFrame(w.pend, corr, flexible, r)
+func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) error {
+	w.pend = r.AppendFrame(w.pend, corr, flexible, &w.frame)
 	sent := 0
-	for _, h := range w.enc.holes {
-		if _, err := w.nc.Write(w.pend[sent:h.at]); err != nil {
+	for _, h := range w.frame.Holes {
+		if _, err := w.nc.Write(w.pend[sent:h.At]); err != nil {
 			return err
 		}
-		sent = h.at
-		if err := w.sendFile(h.rr); err != nil {
+		sent = h.At
+		if err := w.sendFile(h.Records); err != nil {
 			return err
 		}
 	}
@@ -106,9 +123,9 @@ func (w *respWriter) flush() error {
 // the response, whose frame can no longer be completed.
 var errShortFile = errors.New("segment shorter than the range being sent")
 
-// sendFile sends rr's bytes from its file.
-func (w *respWriter) sendFile(rr *storage.ReadResult) error {
-	f, pos, n := rr.File(), rr.Pos(), int64(rr.Size())
+// sendFile sends r's bytes from its file.
+func (w *respWriter) sendFile(r FileRange) error {
+	f, pos, n := r.File(), r.Pos(), int64(r.Size())
 	if w.raw == nil {
 		m, err := io.Copy(w.nc, io.NewSectionReader(f, pos, n))
 		if err == nil && m < n {
@@ -177,10 +194,10 @@ func (s *sendfileOp) writeStep(dst uintptr) bool {
 	return true
 }
 
-// release drops what a response holds (ranges of a Fetch response) when it
-// is not written.
+// release drops what a response holds (the files of a framed response)
+// when it is not written.
 func release(resp kmsg.Response) {
-	if fr, ok := resp.(*handler.FetchResponse); ok {
+	if fr, ok := resp.(framed); ok {
 		fr.Release()
 	}
 }

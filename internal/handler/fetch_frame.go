@@ -1,4 +1,4 @@
-package server
+package handler
 
 import (
 	"encoding/binary"
@@ -6,36 +6,90 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strom-broker/strom/internal/handler"
-	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/partition"
 )
 
-// The Fetch response encoder. kmsg's encoder needs the record bytes in
-// memory; this one writes the framing into a buffer and leaves a hole for
-// each partition's record set, which the writer fills from the segment
-// file. It covers Fetch v4-16 (flexible from v12: compact arrays and
+// FetchResponse is a Fetch response whose record sets stay in the log until
+// the response is written: AppendFrame frames the response and leaves a
+// hole for each record set, which the server fills straight from its
+// segment file (sendfile), so record bytes are never copied through
+// memory. It holds a reference on every range's file: whoever takes the
+// response must call Release once it is written or dropped.
+//
+// The encoder covers Fetch v4-16 (flexible from v12: compact arrays and
 // strings, uvarint lengths, tagged fields) and must produce exactly the
-// bytes kmsg would for the same response; fetch_frame_test.go holds it to
-// that for every version.
-
-// fileHole is a record set sent from a file at offset at of the framing
-// buffer (before the byte at that offset).
-type fileHole struct {
-	at int
-	rr *storage.ReadResult
+// bytes kmsg would for the same response (kmsg's encoder needs the record
+// bytes in memory); fetch_frame_test.go holds it to that for every version.
+type FetchResponse struct {
+	*kmsg.FetchResponse
+	// Ranges has one entry per partition in response order (every
+	// partition of Topics[0], then of Topics[1], ...): the log range that
+	// is the partition's record set. A partition with a non-empty range
+	// has empty RecordBatches; an empty range means RecordBatches holds the
+	// records. Ranges may be shorter than the partition count (missing
+	// entries are empty).
+	Ranges []partition.Records
 }
 
-// fetchEncoder holds the scratch space of one connection's encoder.
-type fetchEncoder struct {
-	holes   []fileHole
+// Release drops the references on the ranges' files.
+func (r *FetchResponse) Release() {
+	for i := range r.Ranges {
+		r.Ranges[i].Release()
+	}
+}
+
+// AppendTo encodes the response with the ranges read into memory, for
+// writers that cannot send from files. A range that cannot be read is
+// encoded as an empty record set.
+func (r *FetchResponse) AppendTo(dst []byte) []byte {
+	if len(r.Ranges) == 0 {
+		return r.FetchResponse.AppendTo(dst)
+	}
+	type held struct {
+		p    *kmsg.FetchResponseTopicPartition
+		orig []byte
+	}
+	var swapped []held
+	i := 0
+	for ti := range r.Topics {
+		for pi := range r.Topics[ti].Partitions {
+			if i < len(r.Ranges) && r.Ranges[i].Size() > 0 {
+				p := &r.Topics[ti].Partitions[pi]
+				swapped = append(swapped, held{p, p.RecordBatches})
+				if buf, err := r.Ranges[i].AppendTo(nil); err == nil {
+					p.RecordBatches = buf
+				}
+			}
+			i++
+		}
+	}
+	dst = r.FetchResponse.AppendTo(dst)
+	for _, h := range swapped {
+		h.p.RecordBatches = h.orig
+	}
+	return dst
+}
+
+// Frame is the scratch space of one connection's framed responses, reused
+// from one response to the next.
+type Frame struct {
+	// Holes are the record sets of the frame last appended, in order.
+	Holes   []Hole
 	scratch []byte // tagged-field values, sized before they are written
 }
 
-// appendFrame appends the whole response frame for r (size, correlation
-// id, header tags, body) to dst and records the holes; it returns dst and
-// the frame's total size on the wire (framing plus file bytes).
-func (e *fetchEncoder) appendFrame(dst []byte, corr int32, flexibleHeader bool, r *handler.FetchResponse) ([]byte, int64) {
-	e.holes = e.holes[:0]
+// Hole is a record set sent from its file before the byte at offset At of
+// the buffer the frame was appended to.
+type Hole struct {
+	At      int
+	Records *partition.Records
+}
+
+// AppendFrame appends the whole response frame (size, correlation id,
+// header tags, body) to dst, leaving out the bytes of the record sets,
+// which it lists in f.Holes; the size counts them.
+func (r *FetchResponse) AppendFrame(dst []byte, corr int32, flexibleHeader bool, f *Frame) []byte {
+	f.Holes = f.Holes[:0]
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = kbin.AppendInt32(dst, corr)
@@ -43,13 +97,13 @@ func (e *fetchEncoder) appendFrame(dst []byte, corr int32, flexibleHeader bool, 
 		dst = append(dst, 0)
 	}
 	var fileBytes int64
-	dst = e.appendBody(dst, r, &fileBytes)
+	dst = f.appendBody(dst, r, &fileBytes)
 	size := int64(len(dst)-start) + fileBytes
 	binary.BigEndian.PutUint32(dst[start:], uint32(size-4))
-	return dst, size
+	return dst
 }
 
-func (e *fetchEncoder) appendBody(dst []byte, r *handler.FetchResponse, fileBytes *int64) []byte {
+func (f *Frame) appendBody(dst []byte, r *FetchResponse, fileBytes *int64) []byte {
 	v := r.FetchResponse
 	version := v.Version
 	flex := version >= 12
@@ -75,12 +129,12 @@ func (e *fetchEncoder) appendBody(dst []byte, r *handler.FetchResponse, fileByte
 		}
 		dst = appendArrayLen(dst, len(t.Partitions), flex)
 		for pi := range t.Partitions {
-			var rr *storage.ReadResult
+			var rr *partition.Records
 			if ri < len(r.Ranges) && r.Ranges[ri].Size() > 0 {
 				rr = &r.Ranges[ri]
 			}
 			ri++
-			dst = e.appendPartition(dst, &t.Partitions[pi], rr, version, fileBytes)
+			dst = f.appendPartition(dst, &t.Partitions[pi], rr, version, fileBytes)
 		}
 		if flex {
 			dst = appendTags(dst, &t.UnknownTags)
@@ -93,7 +147,7 @@ func (e *fetchEncoder) appendBody(dst []byte, r *handler.FetchResponse, fileByte
 		}
 		dst = kbin.AppendUvarint(dst, uint32(n))
 		if len(v.Brokers) > 0 {
-			s := kbin.AppendCompactArrayLen(e.scratch[:0], len(v.Brokers))
+			s := kbin.AppendCompactArrayLen(f.scratch[:0], len(v.Brokers))
 			for i := range v.Brokers {
 				b := &v.Brokers[i]
 				s = kbin.AppendInt32(s, b.NodeID)
@@ -102,14 +156,14 @@ func (e *fetchEncoder) appendBody(dst []byte, r *handler.FetchResponse, fileByte
 				s = kbin.AppendCompactNullableString(s, b.Rack)
 				s = appendTags(s, &b.UnknownTags)
 			}
-			dst = e.appendTagged(dst, 0, s)
+			dst = f.appendTagged(dst, 0, s)
 		}
 		dst = v.UnknownTags.AppendEach(dst)
 	}
 	return dst
 }
 
-func (e *fetchEncoder) appendPartition(dst []byte, p *kmsg.FetchResponseTopicPartition, rr *storage.ReadResult, version int16, fileBytes *int64) []byte {
+func (f *Frame) appendPartition(dst []byte, p *kmsg.FetchResponseTopicPartition, rr *partition.Records, version int16, fileBytes *int64) []byte {
 	flex := version >= 12
 	dst = kbin.AppendInt32(dst, p.Partition)
 	dst = kbin.AppendInt16(dst, p.ErrorCode)
@@ -146,7 +200,7 @@ func (e *fetchEncoder) appendPartition(dst []byte, p *kmsg.FetchResponseTopicPar
 		} else {
 			dst = kbin.AppendInt32(dst, int32(n))
 		}
-		e.holes = append(e.holes, fileHole{at: len(dst), rr: rr})
+		f.Holes = append(f.Holes, Hole{At: len(dst), Records: rr})
 		*fileBytes += int64(n)
 	case flex:
 		dst = kbin.AppendCompactNullableBytes(dst, p.RecordBatches)
@@ -168,30 +222,30 @@ func (e *fetchEncoder) appendPartition(dst []byte, p *kmsg.FetchResponseTopicPar
 	}
 	dst = kbin.AppendUvarint(dst, uint32(n))
 	if hasDE {
-		s := kbin.AppendInt32(e.scratch[:0], de.Epoch)
+		s := kbin.AppendInt32(f.scratch[:0], de.Epoch)
 		s = kbin.AppendInt64(s, de.EndOffset)
-		dst = e.appendTagged(dst, 0, appendTags(s, &de.UnknownTags))
+		dst = f.appendTagged(dst, 0, appendTags(s, &de.UnknownTags))
 	}
 	if hasCL {
-		s := kbin.AppendInt32(e.scratch[:0], cl.LeaderID)
+		s := kbin.AppendInt32(f.scratch[:0], cl.LeaderID)
 		s = kbin.AppendInt32(s, cl.LeaderEpoch)
-		dst = e.appendTagged(dst, 1, appendTags(s, &cl.UnknownTags))
+		dst = f.appendTagged(dst, 1, appendTags(s, &cl.UnknownTags))
 	}
 	if hasSn {
-		s := kbin.AppendInt64(e.scratch[:0], sn.EndOffset)
+		s := kbin.AppendInt64(f.scratch[:0], sn.EndOffset)
 		s = kbin.AppendInt32(s, sn.Epoch)
-		dst = e.appendTagged(dst, 2, appendTags(s, &sn.UnknownTags))
+		dst = f.appendTagged(dst, 2, appendTags(s, &sn.UnknownTags))
 	}
 	return p.UnknownTags.AppendEach(dst)
 }
 
 // appendTagged appends one tagged field whose value is val (built in the
 // scratch buffer, which it keeps for reuse).
-func (e *fetchEncoder) appendTagged(dst []byte, tag uint32, val []byte) []byte {
+func (f *Frame) appendTagged(dst []byte, tag uint32, val []byte) []byte {
 	dst = kbin.AppendUvarint(dst, tag)
 	dst = kbin.AppendUvarint(dst, uint32(len(val)))
 	dst = append(dst, val...)
-	e.scratch = val[:0]
+	f.scratch = val[:0]
 	return dst
 }
 

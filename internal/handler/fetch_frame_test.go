@@ -1,45 +1,48 @@
-package server
+package handler
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
+	"log/slog"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
-	"github.com/strom-broker/strom/internal/storage"
 )
 
-// testLog is a log holding three batches, for ranges to send.
-func testLog(t *testing.T) *storage.Log {
+// testLog is a partition holding three batches, for record sets to send.
+func testLog(t testing.TB) *partition.Partition {
 	t.Helper()
-	l, err := storage.Open(t.TempDir(), storage.DefaultConfig(), nil)
+	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, metadata.LogConfig{}, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() { p.Close() })
 	for i := range 3 {
 		b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1000, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 			[]record.Record{{Value: []byte(fmt.Sprintf("value %d", i))}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("v")}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Append(b, 3); err != nil {
+		h, err := record.Validate(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Append(b, h); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return l
+	return p
 }
 
-func readRange(t *testing.T, l *storage.Log, from int64, max int32) storage.ReadResult {
+func readRange(t testing.TB, l *partition.Partition, from int64, max int32) partition.Records {
 	t.Helper()
-	rr, err := l.Read(from, max, l.LogEndOffset(), true)
+	rr, _, err := l.Read(from, max, partition.BoundLogEnd, true)
 	if err != nil || rr.Size() == 0 {
 		t.Fatalf("read at %d: %d bytes, %v", from, rr.Size(), err)
 	}
@@ -51,21 +54,21 @@ type fetchCase struct {
 	name string
 	// build returns the response and, per partition in order, a range
 	// (reads of the log) or nil.
-	build func(v int16, l *storage.Log) *handler.FetchResponse
+	build func(v int16, l *partition.Partition) *FetchResponse
 }
 
-func fetchCases(t *testing.T) []fetchCase {
+func fetchCases(t testing.TB) []fetchCase {
 	rack := "rack-a"
 	return []fetchCase{
-		{"no topics, top-level error", func(v int16, _ *storage.Log) *handler.FetchResponse {
+		{"no topics, top-level error", func(v int16, _ *partition.Partition) *FetchResponse {
 			r := kmsg.NewPtrFetchResponse()
 			r.Version, r.ErrorCode, r.SessionID, r.ThrottleMillis = v, 71, 0, 5
-			return &handler.FetchResponse{FetchResponse: r}
+			return &FetchResponse{FetchResponse: r}
 		}},
-		{"mixed partitions", func(v int16, l *storage.Log) *handler.FetchResponse {
+		{"mixed partitions", func(v int16, l *partition.Partition) *FetchResponse {
 			r := kmsg.NewPtrFetchResponse()
 			r.Version, r.SessionID = v, 12345
-			var ranges []storage.ReadResult
+			var ranges []partition.Records
 			for ti, name := range []string{"alpha", "beta-topic"} {
 				rt := kmsg.NewFetchResponseTopic()
 				rt.Topic = name
@@ -90,27 +93,27 @@ func fetchCases(t *testing.T) []fetchCase {
 				p.RecordBatches = []byte{}
 				p.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 				rt.Partitions = append(rt.Partitions, p)
-				ranges = append(ranges, storage.ReadResult{})
+				ranges = append(ranges, partition.Records{})
 				// An error with null aborted transactions.
 				p = kmsg.NewFetchResponseTopicPartition()
 				p.Partition = 3
 				p.ErrorCode = 6
 				p.RecordBatches = []byte{}
 				rt.Partitions = append(rt.Partitions, p)
-				ranges = append(ranges, storage.ReadResult{})
+				ranges = append(ranges, partition.Records{})
 				// Records held in memory, a preferred replica.
 				p = kmsg.NewFetchResponseTopicPartition()
 				p.Partition = 4
 				p.RecordBatches = []byte("in-memory records")
 				p.PreferredReadReplica = 2
 				rt.Partitions = append(rt.Partitions, p)
-				ranges = append(ranges, storage.ReadResult{})
+				ranges = append(ranges, partition.Records{})
 				r.Topics = append(r.Topics, rt)
 			}
 			// No entry for the last partition: Ranges may be short.
-			return &handler.FetchResponse{FetchResponse: r, Ranges: ranges[:len(ranges)-1]}
+			return &FetchResponse{FetchResponse: r, Ranges: ranges[:len(ranges)-1]}
 		}},
-		{"tagged fields", func(v int16, l *storage.Log) *handler.FetchResponse {
+		{"tagged fields", func(v int16, l *partition.Partition) *FetchResponse {
 			r := kmsg.NewPtrFetchResponse()
 			r.Version = v
 			rt := kmsg.NewFetchResponseTopic()
@@ -132,9 +135,9 @@ func fetchCases(t *testing.T) []fetchCase {
 			r.Topics = append(r.Topics, rt)
 			r.Brokers = []kmsg.FetchResponseBroker{{NodeID: 1, Host: "h1", Port: 9092, Rack: &rack}, {NodeID: 2, Host: "h2", Port: 9093}}
 			r.UnknownTags.Set(7, []byte("top"))
-			return &handler.FetchResponse{FetchResponse: r, Ranges: []storage.ReadResult{readRange(t, l, 0, 1<<20)}}
+			return &FetchResponse{FetchResponse: r, Ranges: []partition.Records{readRange(t, l, 0, 1<<20)}}
 		}},
-		{"null records", func(v int16, _ *storage.Log) *handler.FetchResponse {
+		{"null records", func(v int16, _ *partition.Partition) *FetchResponse {
 			r := kmsg.NewPtrFetchResponse()
 			r.Version = v
 			rt := kmsg.NewFetchResponseTopic()
@@ -142,13 +145,13 @@ func fetchCases(t *testing.T) []fetchCase {
 			p.RecordBatches = nil
 			rt.Partitions = append(rt.Partitions, p)
 			r.Topics = append(r.Topics, rt)
-			return &handler.FetchResponse{FetchResponse: r}
+			return &FetchResponse{FetchResponse: r}
 		}},
 	}
 }
 
 // kmsgFrame is the frame kmsg gives for r with its ranges read into memory.
-func kmsgFrame(t *testing.T, corr int32, flexible bool, r *handler.FetchResponse) []byte {
+func kmsgFrame(t testing.TB, corr int32, flexible bool, r *FetchResponse) []byte {
 	t.Helper()
 	plain := *r.FetchResponse
 	plain.Topics = nil
@@ -189,21 +192,21 @@ func TestFetchFrameMatchesKmsg(t *testing.T) {
 				flexible := v >= 12
 				want := kmsgFrame(t, 77, flexible, r)
 
-				var e fetchEncoder
-				framing, size := e.appendFrame([]byte("prefix"), 77, flexible, r)
+				var f Frame
+				framing := r.AppendFrame([]byte("prefix"), 77, flexible, &f)
 				framing = framing[len("prefix"):]
 				var got []byte
 				prev := 0
-				for _, h := range e.holes {
-					got = append(got, framing[prev:h.at-len("prefix")]...)
+				for _, h := range f.Holes {
+					got = append(got, framing[prev:h.At-len("prefix")]...)
 					var err error
-					if got, err = h.rr.AppendTo(got); err != nil {
+					if got, err = h.Records.AppendTo(got); err != nil {
 						t.Fatal(err)
 					}
-					prev = h.at - len("prefix")
+					prev = h.At - len("prefix")
 				}
 				got = append(got, framing[prev:]...)
-				if int64(len(got)) != size {
+				if size := int(binary.BigEndian.Uint32(framing)) + 4; len(got) != size {
 					t.Errorf("size %d, frame has %d bytes", size, len(got))
 				}
 				if !bytes.Equal(got, want) {
@@ -232,105 +235,32 @@ func btoi(b bool) int {
 	return 0
 }
 
-// TestRespWriterSendsRanges writes pipelined responses, fetches among
-// them, through a TCP connection (sendfile) and a pipe (copy), and checks
-// the stream and that every range was released.
-func TestRespWriterSendsRanges(t *testing.T) {
-	l := testLog(t)
-	for _, kind := range []string{"tcp", "pipe"} {
-		t.Run(kind, func(t *testing.T) {
-			var client, server net.Conn
-			if kind == "pipe" {
-				client, server = net.Pipe()
-			} else {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
-				accepted := make(chan net.Conn, 1)
-				go func() {
-					c, _ := ln.Accept()
-					accepted <- c
-				}()
-				if client, err = net.Dial("tcp", ln.Addr().String()); err != nil {
-					t.Fatal(err)
-				}
-				server = <-accepted
-			}
-			defer client.Close()
-			defer server.Close()
-
-			var want []byte
-			var fetches []*handler.FetchResponse
-			w := newRespWriter(server)
-			errc := make(chan error, 1)
-			var wantAll [][]byte
-			for i, v := range []int16{11, 12, 16} {
-				for _, tc := range fetchCases(t) {
-					r := tc.build(v, l)
-					wantAll = append(wantAll, kmsgFrame(t, int32(i), v >= 12, r))
-					fetches = append(fetches, r)
-				}
-			}
-			for _, f := range wantAll {
-				want = append(want, f...)
-			}
-			meta := kmsg.NewPtrMetadataResponse()
-			meta.Version = 1
-			metaFrame := append([]byte{0, 0, 0, 0, 0, 0, 0, 9}, meta.AppendTo(nil)...)
-			binary.BigEndian.PutUint32(metaFrame, uint32(len(metaFrame)-4))
-			want = append(want, metaFrame...)
-			go func() {
-				for i, r := range fetches {
-					if err := w.write(int32(i/len(fetchCases(t))), r.Version >= 12, r); err != nil {
-						errc <- err
-						return
-					}
-				}
-				if err := w.write(9, false, meta); err != nil {
-					errc <- err
-					return
-				}
-				errc <- w.flush()
-			}()
-			got := make([]byte, len(want))
-			client.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.ReadFull(client, got); err != nil {
-				t.Fatal(err)
-			}
-			if err := <-errc; err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("stream differs\n got %x\nwant %x", got, want)
-			}
-			for _, r := range fetches {
-				for i := range r.Ranges {
-					if r.Ranges[i].File() != nil {
-						t.Fatalf("range %d not released", i)
-					}
-				}
-			}
-		})
-	}
-}
-
-// TestRespWriterReleasesOnDeadConn checks ranges are released when the
-// peer is gone.
-func TestRespWriterReleasesOnDeadConn(t *testing.T) {
-	l := testLog(t)
-	client, server := net.Pipe()
-	client.Close()
-	w := newRespWriter(server)
-	r := fetchCases(t)[1].build(12, l)
-	if err := w.write(1, true, r); err == nil {
-		t.Fatal("write to a closed pipe succeeded")
-	}
-	for i := range r.Ranges {
-		if r.Ranges[i].File() != nil {
-			t.Fatalf("range %d not released", i)
+// FuzzFetchFrame holds the encoder to kmsg's bytes for any response kmsg
+// decodes (record sets in memory: the holes are covered above).
+func FuzzFetchFrame(f *testing.F) {
+	l := testLog(f)
+	for v := int16(4); v <= 16; v++ {
+		for _, tc := range fetchCases(f) {
+			r := tc.build(v, l)
+			f.Add(v, r.AppendTo(nil))
+			r.Release()
 		}
 	}
-	release(nil)
+	f.Fuzz(func(t *testing.T, v int16, body []byte) {
+		if v < 4 || v > 16 {
+			return
+		}
+		dec := kmsg.NewPtrFetchResponse()
+		dec.Version = v
+		if err := dec.ReadFrom(body); err != nil {
+			return
+		}
+		r := &FetchResponse{FetchResponse: dec}
+		want := kmsgFrame(t, 5, v >= 12, r)
+		var fr Frame
+		got := r.AppendFrame(nil, 5, v >= 12, &fr)
+		if len(fr.Holes) != 0 || !bytes.Equal(got, want) {
+			t.Fatalf("frame differs from kmsg's\n got %x\nwant %x", got, want)
+		}
+	})
 }
