@@ -13,13 +13,16 @@ import (
 // Fetch v4-16.
 //
 // Consumers read below the high watermark (read_committed: the last stable
-// offset, equal to it until transactions exist). The request long-polls
-// until MinBytes are available or MaxWaitMillis passes, woken by appends.
-// The first batch of the first non-empty partition is returned whole even
-// when larger than the byte limits, as Kafka does. Fetch sessions (v7+,
-// KIP-227) are kept in a bounded cache. v9+ checks the current leader
-// epoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); v13+ names topics by
-// id. v17+ (KIP-853 replica directory ids) is not served.
+// offset, equal to it until transactions exist); followers (fetch_replica.go)
+// read below the log end. Both go through one planner: the request
+// long-polls until MinBytes are available or MaxWaitMillis passes, woken
+// when the partitions' bound advances (partition.Waiter), and every round
+// reads each partition afresh. The first batch of the first non-empty
+// partition is returned whole even when larger than the byte limits, as
+// Kafka does. Fetch sessions (v7+, KIP-227) are kept in a bounded cache
+// for consumers. v9+ checks the current leader epoch (FENCED_LEADER_EPOCH /
+// UNKNOWN_LEADER_EPOCH); v13+ names topics by id. v17+ (KIP-853 replica
+// directory ids) is not served.
 
 func init() { register(kmsg.Fetch, 4, 16, serveFetch) }
 
@@ -32,25 +35,34 @@ const (
 type fetchPlan struct {
 	e        *Env
 	req      *kmsg.FetchRequest
-	session  *fetchSession // nil for sessionless fetches
-	full     bool          // every partition is answered
+	replica  int32           // the fetching follower's broker id; -1 for consumers
+	bound    partition.Bound // what the fetcher may read, and waits on
+	session  *fetchSession   // nil for sessionless fetches
+	full     bool            // every partition is answered
 	parts    []*sessionPart
 	deadline time.Time
 }
 
 func serveFetch(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.FetchRequest)
-	// Replication: follower fetches are served by fetch_replica.go.
-	if replicaID(req) >= 0 {
-		return serveReplicaFetch(e, r, req)
-	}
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	plan := &fetchPlan{e: e, req: req, full: true}
-	now := e.Now()
-
-	if code := plan.resolveSession(now); code != 0 {
-		resp.ErrorCode = code
-		return Now(resp)
+	plan := &fetchPlan{e: e, req: req, replica: replicaID(req), bound: partition.BoundHighWatermark, full: true}
+	now, im := e.Now(), e.Ctrl.Image()
+	parts := requestParts(req, im)
+	if plan.replica >= 0 {
+		// Replication: sessionless, bounded by the log end, and the
+		// follower's position recorded once per request.
+		plan.bound = partition.BoundLogEnd
+		plan.parts = toPtrs(parts)
+		plan.admitFollower(im, now)
+	} else {
+		if req.IsolationLevel == 1 {
+			plan.bound = partition.BoundLastStable
+		}
+		if code := plan.resolveSession(im, now, parts); code != 0 {
+			resp := req.ResponseKind().(*kmsg.FetchResponse)
+			resp.ErrorCode = code
+			return Now(resp)
+		}
 	}
 	if req.MaxWaitMillis > 0 {
 		plan.deadline = now.Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
@@ -61,11 +73,10 @@ func serveFetch(e *Env, r *Request) Result {
 	return Result{Deferred: func() kmsg.Response { return plan.wait(r) }}
 }
 
-// resolveSession applies the KIP-227 session rules; a non-zero return is
-// the top-level error to answer with.
-func (f *fetchPlan) resolveSession(now time.Time) int16 {
-	req, cache := f.req, f.e.sessions
-	im := f.e.Ctrl.Image()
+// requestParts lists the partitions a request names, in its order, with
+// topic names and ids resolved in im (v13+ names topics by id: an unknown
+// id has the name "").
+func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []sessionPart {
 	parts := make([]sessionPart, 0, 8)
 	for _, rt := range req.Topics {
 		name := rt.Topic
@@ -80,9 +91,17 @@ func (f *fetchPlan) resolveSession(now time.Time) int16 {
 			id = t.ID
 		}
 		for _, rp := range rt.Partitions {
-			parts = append(parts, sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch})
+			parts = append(parts, sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset,
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch})
 		}
 	}
+	return parts
+}
+
+// resolveSession applies the KIP-227 session rules; a non-zero return is
+// the top-level error to answer with.
+func (f *fetchPlan) resolveSession(im *metadata.Image, now time.Time, parts []sessionPart) int16 {
+	req, cache := f.req, f.e.sessions
 	if req.Version < 7 || (req.SessionID == 0 && req.SessionEpoch == finalEpoch) {
 		f.parts = toPtrs(parts)
 		return 0
@@ -161,7 +180,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		remaining = 1<<31 - 1
 	}
 	var total int64
-	hasErr := false
+	hasErr := false // an error or a diverging epoch: answer at once, as Kafka does
 	type partRead struct {
 		sp *sessionPart
 		rp kmsg.FetchResponseTopicPartition
@@ -185,7 +204,7 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	for _, sp := range f.parts {
 		rp, rr := f.readPartition(im, sp, &remaining, total == 0)
 		total += int64(rr.Size())
-		if rp.ErrorCode != 0 {
+		if rp.ErrorCode != 0 || sp.answer != nil {
 			hasErr = true
 		}
 		outs = append(outs, partRead{sp, rp, rr})
@@ -223,57 +242,79 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 // readPartition answers one partition; its record set is the returned log
 // range (rp.RecordBatches stays empty), which the caller must release.
 func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining *int64, first bool) (rp kmsg.FetchResponseTopicPartition, rr partition.Records) {
-	req := f.req
-	rp = kmsg.NewFetchResponseTopicPartition()
-	rp.Partition = sp.partition
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-	rp.PreferredReadReplica = -1
-	// Kafka sends empty records, never null: librdkafka rejects a null
-	// record set.
-	rp.RecordBatches = []byte{}
-	t := im.Topics[sp.topic]
-	if t == nil || sp.topic == "" {
-		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		if req.Version >= 13 {
-			rp.ErrorCode = kerr.UnknownTopicID.Code
-		} else {
-			rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		}
-		return rp, rr
+	if sp.answer != nil {
+		return *sp.answer, rr
 	}
-	if sp.partition < 0 || int(sp.partition) >= len(t.Partitions) {
-		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-		rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return rp, rr
-	}
-	p := f.e.Partitions.Get(t.Name, sp.partition)
-	// Replication: consumers read from the leader only (no KIP-392 yet).
-	if p == nil || !p.IsLeader() || !f.e.Ctrl.Fresh() {
-		rp.ErrorCode = kerr.NotLeaderForPartition.Code
-		return rp, rr
-	}
-	if code := checkLeaderEpoch(sp.leaderEpoch, p.LeaderEpoch()); code != 0 {
+	rp = newFetchPartition(sp.partition)
+	p, code := f.leaderOf(im, sp, &rp)
+	if code != 0 {
 		rp.ErrorCode = code
 		return rp, rr
 	}
-	bound := partition.BoundHighWatermark
-	if req.IsolationLevel == 1 {
-		bound = partition.BoundLastStable
+	if f.bound == partition.BoundLastStable {
 		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 	}
 	limit := min(int64(sp.maxBytes), *remaining)
-	rr, o, err := p.Read(sp.fetchOffset, int32(limit), bound, first)
+	rr, o, err := p.Read(sp.fetchOffset, int32(limit), f.bound, first)
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
 	if err != nil {
 		if rp.ErrorCode = f.e.errCode(err); rp.ErrorCode == kerr.OffsetOutOfRange.Code {
-			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			if f.replica < 0 {
+				// A follower keeps the offsets: it restarts at our log start.
+				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			}
 		} else if rp.ErrorCode == kerr.KafkaStorageError.Code {
-			f.e.Logger.Error("fetch read failed", "topic", t.Name, "partition", sp.partition, "offset", sp.fetchOffset, "err", err)
+			f.e.Logger.Error("fetch read failed", "topic", p.Topic, "partition", sp.partition, "offset", sp.fetchOffset, "replica", f.replica, "err", err)
 		}
 		return rp, rr
 	}
 	*remaining -= int64(rr.Size())
 	return rp, rr
+}
+
+// newFetchPartition is a partition's answer before anything is known.
+func newFetchPartition(index int32) kmsg.FetchResponseTopicPartition {
+	rp := kmsg.NewFetchResponseTopicPartition()
+	rp.Partition = index
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+	rp.PreferredReadReplica = -1
+	// Kafka sends empty records, never null: librdkafka rejects a null
+	// record set.
+	rp.RecordBatches = []byte{}
+	return rp
+}
+
+// leaderOf returns the partition sp names when this node leads it at the
+// epoch the fetcher knows; otherwise the error code to answer with (rp
+// takes what goes with it).
+func (f *fetchPlan) leaderOf(im *metadata.Image, sp *sessionPart, rp *kmsg.FetchResponseTopicPartition) (*partition.Partition, int16) {
+	t := im.Topics[sp.topic]
+	if t == nil || sp.topic == "" {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		if f.req.Version >= 13 {
+			return nil, kerr.UnknownTopicID.Code
+		}
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	if sp.partition < 0 || int(sp.partition) >= len(t.Partitions) {
+		rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		return nil, kerr.UnknownTopicOrPartition.Code
+	}
+	p := f.e.Partitions.Get(t.Name, sp.partition)
+	if p == nil {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	// Replication: consumers read from the leader only (no KIP-392 yet),
+	// and not while this node is cut off from the metadata quorum; a
+	// follower is served by the node it takes for the leader.
+	role, _, epoch := p.Role()
+	if role != partition.RoleLeader || (f.replica < 0 && !f.e.Ctrl.Fresh()) {
+		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if code := checkLeaderEpoch(sp.leaderEpoch, epoch); code != 0 {
+		return nil, code
+	}
+	return p, 0
 }
 
 // checkLeaderEpoch applies KIP-320: a client that knows an older epoch is
@@ -289,10 +330,11 @@ func checkLeaderEpoch(client, ours int32) int16 {
 	}
 }
 
-// wait long-polls: woken by any involved partition's advance, it re-reads
-// until MinBytes are there or the deadline passes.
+// wait long-polls: woken when the bound of any involved partition
+// advances (or its role changes), it re-reads until MinBytes are there or
+// the deadline passes.
 func (f *fetchPlan) wait(r *Request) kmsg.Response {
-	w := partition.NewWaiter()
+	w := partition.NewWaiter(f.bound)
 	var regs []*partition.Partition
 	for _, sp := range f.parts {
 		if p := f.e.Partitions.Get(sp.topic, sp.partition); p != nil {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -20,6 +22,10 @@ type sessionPart struct {
 	fetchOffset int64
 	maxBytes    int32
 	leaderEpoch int32 // current leader epoch the client knows, -1 none
+	// A follower's fetch only (sessionless): the epoch of its last batch,
+	// and the partition's answer when admitFollower gave one.
+	lastFetchedEpoch int32
+	answer           *kmsg.FetchResponseTopicPartition
 	// Last values sent; a partition is left out of an incremental answer
 	// when none of these changed and it has no records or error.
 	sentHW, sentLSO, sentLogStart int64

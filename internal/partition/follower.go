@@ -68,7 +68,7 @@ func (p *Partition) UpdateFollowerHW(leaderHW int64) {
 	hw := min(leaderHW, p.log.LogEndOffset())
 	if hw > p.mu.hw {
 		p.mu.hw = hw
-		wakeAll(p.mu.waiters)
+		p.wakeHWLocked()
 	}
 }
 

@@ -34,12 +34,21 @@ import (
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
-// Waiter is woken (non-blocking send on C) whenever a partition it is
-// registered with advances its high watermark or log end.
-type Waiter struct{ C chan struct{} }
+// Waiter is woken (non-blocking send on C) when a partition it is
+// registered with advances the offset of its bound: the high watermark
+// (which moves the last stable offset too, until transactions exist) or
+// the log end. Every waiter is also woken when the partition's role or
+// leader epoch changes, and high-watermark waiters when a sync fails, so
+// that fetches re-read and produces learn of it. One waiter may be
+// registered with many partitions.
+type Waiter struct {
+	C     chan struct{}
+	bound Bound
+}
 
-// NewWaiter returns a waiter with a one-slot channel.
-func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
+// NewWaiter returns a waiter for advances of bound b, with a one-slot
+// channel.
+func NewWaiter(b Bound) *Waiter { return &Waiter{C: make(chan struct{}, 1), bound: b} }
 
 func (w *Waiter) wake() {
 	select {
@@ -76,8 +85,8 @@ type Partition struct {
 		hw          int64 // consumers read below this offset
 		cfg         metadata.LogConfig
 		leaderEpoch int32
-		waiters     map[*Waiter]struct{}
-		flushErr    error // the sync failure that failed the partition; never cleared
+		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
+		flushErr    error                           // the sync failure that failed the partition; never cleared
 		lastFlush   time.Time
 
 		// Replication state, from the metadata image and follower fetches.
@@ -88,7 +97,6 @@ type Partition struct {
 		pendingISR  *isrChange // an AlterISR in flight, nil when none
 		followers   map[int32]*follower
 		epochStart  int64                // log end offset when this leader epoch began
-		logWaiters  map[*Waiter]struct{} // woken by appends (replica fetches)
 		syncWaiters map[*Waiter]struct{} // woken by every sync (acks=1)
 
 		// High-watermark checkpoint of a replicated partition.
@@ -147,8 +155,9 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	p.mu.hw = l.LogEndOffset()
 	p.mu.cfg = cfg
 	p.mu.leaderEpoch = leaderEpoch
-	p.mu.waiters = map[*Waiter]struct{}{}
-	p.mu.logWaiters = map[*Waiter]struct{}{}
+	for b := range p.mu.waiters {
+		p.mu.waiters[b] = map[*Waiter]struct{}{}
+	}
 	p.mu.syncWaiters = map[*Waiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.mu.leaderID = -1
@@ -225,7 +234,7 @@ func (p *Partition) failLocked(err error) {
 	if p.mu.flushErr == nil {
 		p.mu.flushErr = err
 	}
-	wakeAll(p.mu.waiters)
+	p.wakeHWLocked()
 	wakeAll(p.mu.syncWaiters)
 }
 
@@ -281,7 +290,7 @@ func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, er
 		p.requestFlush()
 	}
 	p.mu.Lock()
-	wakeAll(p.mu.logWaiters)
+	wakeAll(p.mu.waiters[BoundLogEnd])
 	if !syncOnAck(cfg) {
 		p.maybeAdvanceHWLocked()
 	}
@@ -293,7 +302,7 @@ func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, er
 // write is durable on every in-sync replica under the sync-on-ack policy),
 // or ctx ends. It fails with ErrNotLeader once this node stops leading.
 func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
-	w := NewWaiter()
+	w := NewWaiter(BoundHighWatermark)
 	p.AddWaiter(w)
 	defer p.RemoveWaiter(w)
 	for {
@@ -319,17 +328,17 @@ func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
 	}
 }
 
-// AddWaiter registers w to be woken on every advance.
+// AddWaiter registers w to be woken on every advance of its bound.
 func (p *Partition) AddWaiter(w *Waiter) {
 	p.mu.Lock()
-	p.mu.waiters[w] = struct{}{}
+	p.mu.waiters[w.bound][w] = struct{}{}
 	p.mu.Unlock()
 }
 
 // RemoveWaiter unregisters w.
 func (p *Partition) RemoveWaiter(w *Waiter) {
 	p.mu.Lock()
-	delete(p.mu.waiters, w)
+	delete(p.mu.waiters[w.bound], w)
 	p.mu.Unlock()
 }
 
@@ -337,6 +346,13 @@ func wakeAll(ws map[*Waiter]struct{}) {
 	for w := range ws {
 		w.wake()
 	}
+}
+
+// wakeHWLocked wakes the readers of the high watermark, and of the last
+// stable offset, which moves with it until transactions exist.
+func (p *Partition) wakeHWLocked() {
+	wakeAll(p.mu.waiters[BoundHighWatermark])
+	wakeAll(p.mu.waiters[BoundLastStable])
 }
 
 func (p *Partition) requestFlush() {

@@ -88,28 +88,13 @@ func (p *Partition) ISR() []int32 {
 	return slices.Clone(p.mu.isr)
 }
 
-// AddLogWaiter registers w to be woken on every append (replica fetches
-// wait for the log end, not the high watermark).
-func (p *Partition) AddLogWaiter(w *Waiter) {
-	p.mu.Lock()
-	p.mu.logWaiters[w] = struct{}{}
-	p.mu.Unlock()
-}
-
-// RemoveLogWaiter unregisters w.
-func (p *Partition) RemoveLogWaiter(w *Waiter) {
-	p.mu.Lock()
-	delete(p.mu.logWaiters, w)
-	p.mu.Unlock()
-}
-
 // WaitDurable blocks until offset is on this node's disk (under the
 // sync-on-ack policy; otherwise it returns at once): what acks=1 waits for.
 func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 	if !syncOnAck(p.Config()) {
 		return nil
 	}
-	w := NewWaiter()
+	w := NewWaiter(BoundLogEnd) // woken by syncs, whatever its bound
 	p.mu.Lock()
 	p.mu.syncWaiters[w] = struct{}{}
 	p.mu.Unlock()
@@ -186,7 +171,7 @@ func (p *Partition) maybeAdvanceHWLocked() {
 	}
 	if hw > p.mu.hw {
 		p.mu.hw = hw
-		wakeAll(p.mu.waiters)
+		p.wakeHWLocked()
 	}
 }
 
@@ -242,8 +227,9 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 	p.logger.Log(context.Background(), level, "partition role change", "topic", p.Topic, "partition", p.Index,
 		"from", prevRole.String(), "to", role.String(), "leader", pm.Leader, "leader_epoch", pm.LeaderEpoch)
 	// Produce waiters learn they lost leadership; fetch waiters re-read.
-	wakeAll(p.mu.waiters)
-	wakeAll(p.mu.logWaiters)
+	for b := range p.mu.waiters {
+		wakeAll(p.mu.waiters[b])
+	}
 	return true
 }
 
