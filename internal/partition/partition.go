@@ -2,8 +2,10 @@
 // its log, role (leader or follower) and leader epoch, high watermark,
 // ISR and the positions of followers (on the leader), idempotent-producer
 // state, flush policy and the waiters (fetch long polls, acks=all
-// produces) woken when data becomes visible. The replication rules (high
-// watermark, durability, ISR changes, truncation) are in
+// produces) woken when data becomes visible. The log is not handed out:
+// readers use Read, bounded by the high watermark, the last stable offset
+// or the log end (Bound), and the offset queries. The replication rules
+// (high watermark, durability, ISR changes, truncation) are in
 // docs/replication.md.
 //
 // A failed fdatasync fails the partition for good (Failed): appends are
@@ -209,9 +211,6 @@ func (p *Partition) HighWatermark() int64 {
 	defer p.mu.Unlock()
 	return p.mu.hw
 }
-
-// Log exposes the underlying log for reads and offset lookups.
-func (p *Partition) Log() *storage.Log { return p.log }
 
 // Failed returns why the partition takes no more writes after an I/O
 // failure (wrapping storage.ErrFailed), nil while it works. It stays

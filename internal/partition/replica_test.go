@@ -155,7 +155,7 @@ func TestRolesFromImage(t *testing.T) {
 	if _, err := p.Append(b, h); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Log().LatestEpoch(); got != 4 {
+	if got := p.LatestEpoch(); got != 4 {
 		t.Fatalf("log epoch %d, want 4", got)
 	}
 	c.setLeader(t, -1, []int32{1})
@@ -174,7 +174,7 @@ func TestHighWatermarkIsMinISRLogEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "leader flush", func() bool { return p.Log().FlushedOffset() == 6 })
+	waitFor(t, "leader flush", func() bool { return p.FlushedOffset() == 6 })
 	if hw := p.HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d before any follower fetched, want 0", hw)
 	}
