@@ -39,8 +39,17 @@ type fetchPlan struct {
 	bound    partition.Bound // what the fetcher may read, and waits on
 	session  *fetchSession   // nil for sessionless fetches
 	full     bool            // every partition is answered
-	parts    []*sessionPart
+	parts    []fetchPart
 	deadline time.Time
+}
+
+// fetchPart is one partition of a plan: what is asked, and the answer of
+// the round being read.
+type fetchPart struct {
+	sp  *sessionPart // &own, or the session's
+	own sessionPart  // as the request asks it
+	rp  kmsg.FetchResponseTopicPartition
+	rr  partition.Records // released by the round unless the response takes it
 }
 
 func serveFetch(e *Env, r *Request) Result {
@@ -52,7 +61,7 @@ func serveFetch(e *Env, r *Request) Result {
 		// Replication: sessionless, bounded by the log end, and the
 		// follower's position recorded once per request.
 		plan.bound = partition.BoundLogEnd
-		plan.parts = toPtrs(parts)
+		plan.parts = parts
 		plan.admitFollower(im, now)
 	} else {
 		if req.IsolationLevel == 1 {
@@ -76,8 +85,12 @@ func serveFetch(e *Env, r *Request) Result {
 // requestParts lists the partitions a request names, in its order, with
 // topic names and ids resolved in im (v13+ names topics by id: an unknown
 // id has the name "").
-func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []sessionPart {
-	parts := make([]sessionPart, 0, 8)
+func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []fetchPart {
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	parts := make([]fetchPart, 0, n)
 	for _, rt := range req.Topics {
 		name := rt.Topic
 		id := metadata.TopicID(rt.TopicID)
@@ -91,25 +104,38 @@ func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []sessionPart {
 			id = t.ID
 		}
 		for _, rp := range rt.Partitions {
-			parts = append(parts, sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset,
-				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch})
+			parts = append(parts, fetchPart{own: sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset,
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch,
+				sentHW: -1, sentLSO: -1, sentLogStart: -1}})
 		}
+	}
+	for i := range parts {
+		parts[i].sp = &parts[i].own
+	}
+	return parts
+}
+
+// sessionParts is a plan's parts for a session's partitions.
+func sessionParts(s *fetchSession) []fetchPart {
+	parts := make([]fetchPart, len(s.parts))
+	for i, sp := range s.parts {
+		parts[i].sp = sp
 	}
 	return parts
 }
 
 // resolveSession applies the KIP-227 session rules; a non-zero return is
 // the top-level error to answer with.
-func (f *fetchPlan) resolveSession(im *metadata.Image, now time.Time, parts []sessionPart) int16 {
+func (f *fetchPlan) resolveSession(im *metadata.Image, now time.Time, parts []fetchPart) int16 {
 	req, cache := f.req, f.e.sessions
 	if req.Version < 7 || (req.SessionID == 0 && req.SessionEpoch == finalEpoch) {
-		f.parts = toPtrs(parts)
+		f.parts = parts
 		return 0
 	}
 	switch {
 	case req.SessionEpoch == finalEpoch:
 		cache.remove(req.SessionID)
-		f.parts = toPtrs(parts)
+		f.parts = parts
 		return 0
 	case req.SessionEpoch == initialEpoch:
 		if req.SessionID != 0 {
@@ -117,10 +143,10 @@ func (f *fetchPlan) resolveSession(im *metadata.Image, now time.Time, parts []se
 		}
 		s := cache.create(now)
 		cache.mu.Lock()
-		for _, p := range parts {
-			s.upsert(p)
+		for i := range parts {
+			s.upsert(parts[i].own)
 		}
-		f.parts = append([]*sessionPart(nil), s.parts...)
+		f.parts = sessionParts(s)
 		cache.mu.Unlock()
 		f.session = s
 		return 0
@@ -148,21 +174,12 @@ func (f *fetchPlan) resolveSession(im *metadata.Image, now time.Time, parts []se
 			s.forget(name, p)
 		}
 	}
-	for _, p := range parts {
-		s.upsert(p)
+	for i := range parts {
+		s.upsert(parts[i].own)
 	}
-	f.parts = append([]*sessionPart(nil), s.parts...)
+	f.parts = sessionParts(s)
 	f.session, f.full = s, false
 	return 0
-}
-
-func toPtrs(ps []sessionPart) []*sessionPart {
-	out := make([]*sessionPart, len(ps))
-	for i := range ps {
-		ps[i].sentHW, ps[i].sentLSO, ps[i].sentLogStart = -1, -1, -1
-		out[i] = &ps[i]
-	}
-	return out
 }
 
 // read builds a response from the current state of the logs. done is
@@ -170,10 +187,6 @@ func toPtrs(ps []sessionPart) []*sessionPart {
 // false).
 func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	req := f.req
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if f.session != nil {
-		resp.SessionID = f.session.id
-	}
 	im := f.e.Ctrl.Image()
 	remaining := int64(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
@@ -181,12 +194,6 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	}
 	var total int64
 	hasErr := false // an error or a diverging epoch: answer at once, as Kafka does
-	type partRead struct {
-		sp *sessionPart
-		rp kmsg.FetchResponseTopicPartition
-		rr partition.Records
-	}
-	outs := make([]partRead, 0, len(f.parts))
 	// Every range read is released here unless the returned response took
 	// it: ranges of partitions a session leaves out, all of them when
 	// waiting for more data, and all of them on a panic (which the server
@@ -194,20 +201,20 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 	var res *FetchResponse
 	returned := false
 	defer func() {
-		for i := range outs {
-			outs[i].rr.Release()
+		for i := range f.parts {
+			f.parts[i].rr.Release()
 		}
 		if !returned && res != nil {
 			res.Release()
 		}
 	}()
-	for _, sp := range f.parts {
-		rp, rr := f.readPartition(im, sp, &remaining, total == 0)
-		total += int64(rr.Size())
-		if rp.ErrorCode != 0 || sp.answer != nil {
+	for i := range f.parts {
+		fp := &f.parts[i]
+		fp.rp, fp.rr = f.readPartition(im, fp.sp, &remaining, total == 0)
+		total += int64(fp.rr.Size())
+		if fp.rp.ErrorCode != 0 || fp.sp.answer != nil {
 			hasErr = true
 		}
-		outs = append(outs, partRead{sp, rp, rr})
 	}
 	if !final && !hasErr && total < int64(req.MinBytes) && !f.deadline.IsZero() && f.e.Now().Before(f.deadline) {
 		return nil, false
@@ -217,11 +224,16 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 		f.e.sessions.mu.Lock()
 		defer f.e.sessions.mu.Unlock()
 	}
-	res = &FetchResponse{FetchResponse: resp, Ranges: make([]partition.Records, 0, len(outs))}
+	res = newFetchResponse(req.Version, len(f.parts))
+	resp := res.FetchResponse
+	if f.session != nil {
+		resp.SessionID = f.session.id
+	}
 	var cur *kmsg.FetchResponseTopic
-	for i, o := range outs {
-		sp, rp := o.sp, o.rp
-		if !f.full && o.rr.Size() == 0 && rp.ErrorCode == 0 &&
+	for i := range f.parts {
+		fp := &f.parts[i]
+		sp, rp := fp.sp, &fp.rp
+		if !f.full && fp.rr.Size() == 0 && rp.ErrorCode == 0 &&
 			rp.HighWatermark == sp.sentHW && rp.LastStableOffset == sp.sentLSO && rp.LogStartOffset == sp.sentLogStart {
 			continue
 		}
@@ -231,9 +243,9 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 			cur = &resp.Topics[len(resp.Topics)-1]
 			cur.Topic, cur.TopicID = sp.topic, sp.id
 		}
-		cur.Partitions = append(cur.Partitions, rp)
-		res.Ranges = append(res.Ranges, o.rr)
-		outs[i].rr = partition.Records{} // now res's to release
+		cur.Partitions = append(cur.Partitions, *rp)
+		res.Ranges = append(res.Ranges, fp.rr)
+		fp.rr = partition.Records{} // now res's to release
 	}
 	returned = true
 	return res, true
@@ -336,8 +348,8 @@ func checkLeaderEpoch(client, ours int32) int16 {
 func (f *fetchPlan) wait(r *Request) kmsg.Response {
 	w := partition.NewWaiter(f.bound)
 	var regs []*partition.Partition
-	for _, sp := range f.parts {
-		if p := f.e.Partitions.Get(sp.topic, sp.partition); p != nil {
+	for i := range f.parts {
+		if p := f.e.Partitions.Get(f.parts[i].sp.topic, f.parts[i].sp.partition); p != nil {
 			p.AddWaiter(w)
 			regs = append(regs, p)
 		}

@@ -31,6 +31,20 @@ type FetchResponse struct {
 	Ranges []partition.Records
 }
 
+// newFetchResponse returns an empty response of version to hold up to n
+// partitions, allocated with its kmsg body.
+func newFetchResponse(version int16, n int) *FetchResponse {
+	both := &struct {
+		r    FetchResponse
+		body kmsg.FetchResponse
+	}{}
+	both.body.Default()
+	both.body.Version = version
+	both.r.FetchResponse = &both.body
+	both.r.Ranges = make([]partition.Records, 0, n)
+	return &both.r
+}
+
 // Release drops the references on the ranges' files.
 func (r *FetchResponse) Release() {
 	for i := range r.Ranges {

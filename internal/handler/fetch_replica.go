@@ -42,35 +42,42 @@ func replicaID(req *kmsg.FetchRequest) int32 {
 // response goes out without waiting. Other errors are the reads' to
 // answer.
 func (f *fetchPlan) admitFollower(im *metadata.Image, now time.Time) {
-	for _, sp := range f.parts {
-		rp := newFetchPartition(sp.partition)
-		p, code := f.leaderOf(im, sp, &rp)
-		if code != 0 {
-			continue
-		}
-		o := p.Offsets()
-		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
-		if f.req.Version >= 12 && sp.lastFetchedEpoch >= 0 {
-			de, end := p.EndOffsetForEpoch(sp.lastFetchedEpoch)
-			switch {
-			case de < 0 || end < 0:
-				// Our history no longer reaches that epoch (Kafka answers the same).
-				rp.ErrorCode = kerr.OffsetOutOfRange.Code
-				sp.answer = &rp
-				continue
-			case de < sp.lastFetchedEpoch || end < sp.fetchOffset:
-				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = de, end
-				sp.answer = &rp
-				continue
-			}
-		}
-		if sp.fetchOffset < o.LogStart || sp.fetchOffset > o.LogEnd {
-			continue // out of range: the read answers it
-		}
-		if err := p.FollowerFetch(f.replica, sp.fetchOffset, now); err != nil {
-			rp.ErrorCode = kerr.NotLeaderForPartition.Code
-			rp.HighWatermark, rp.LastStableOffset = -1, -1
-			sp.answer = &rp
+	for i := range f.parts {
+		sp := f.parts[i].sp
+		if rp, answered := f.admitFollowerPartition(im, sp, now); answered {
+			a := rp // on the heap only when kept
+			sp.answer = &a
 		}
 	}
+}
+
+func (f *fetchPlan) admitFollowerPartition(im *metadata.Image, sp *sessionPart, now time.Time) (kmsg.FetchResponseTopicPartition, bool) {
+	rp := newFetchPartition(sp.partition)
+	p, code := f.leaderOf(im, sp, &rp)
+	if code != 0 {
+		return rp, false
+	}
+	o := p.Offsets()
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
+	if f.req.Version >= 12 && sp.lastFetchedEpoch >= 0 {
+		de, end := p.EndOffsetForEpoch(sp.lastFetchedEpoch)
+		switch {
+		case de < 0 || end < 0:
+			// Our history no longer reaches that epoch (Kafka answers the same).
+			rp.ErrorCode = kerr.OffsetOutOfRange.Code
+			return rp, true
+		case de < sp.lastFetchedEpoch || end < sp.fetchOffset:
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = de, end
+			return rp, true
+		}
+	}
+	if sp.fetchOffset < o.LogStart || sp.fetchOffset > o.LogEnd {
+		return rp, false // out of range: the read answers it
+	}
+	if err := p.FollowerFetch(f.replica, sp.fetchOffset, now); err != nil {
+		rp.ErrorCode = kerr.NotLeaderForPartition.Code
+		rp.HighWatermark, rp.LastStableOffset = -1, -1
+		return rp, true
+	}
+	return rp, false
 }
