@@ -61,6 +61,7 @@ var sentinels = map[string]error{
 	"partition.ErrOutOfOrderSequence":   partition.ErrOutOfOrderSequence,
 	"partition.ErrInvalidProducerEpoch": partition.ErrInvalidProducerEpoch,
 	"partition.ErrTopicIDMismatch":      partition.ErrTopicIDMismatch,
+	"partition.ErrOffsetOutOfRange":     partition.ErrOffsetOutOfRange,
 
 	"group.ErrNotCoordinator":          group.ErrNotCoordinator,
 	"group.ErrLoading":                 group.ErrLoading,

@@ -60,7 +60,7 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 	waitFor(t, "produces waiting", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return len(p.mu.waiters) == 1 && len(p.mu.syncWaiters) == 1
+		return len(p.mu.waiters[BoundHighWatermark]) == 1 && len(p.mu.syncWaiters) == 1
 	})
 	close(gate)
 	for what, ch := range map[string]chan error{"WaitVisible": visible, "WaitDurable": durableErr} {
@@ -74,7 +74,7 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 		if err := p.Failed(); !errors.Is(err, storage.ErrFailed) {
 			t.Errorf("%s: Failed() = %v", when, err)
 		}
-		if hw, flushed := p.HighWatermark(), p.Log().FlushedOffset(); hw != durable || flushed != durable {
+		if hw, flushed := p.HighWatermark(), p.FlushedOffset(); hw != durable || flushed != durable {
 			t.Errorf("%s: high watermark %d, flushed %d; want both at %d", when, hw, flushed, durable)
 		}
 		if err := p.WaitVisible(ctx, res2.LastOffset); !errors.Is(err, storage.ErrFailed) {
