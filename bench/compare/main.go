@@ -462,7 +462,7 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 	}
 	defer os.RemoveAll(dir)
 	const n = 3
-	type node struct{ kafka, wal, raft string }
+	type node struct{ kafka, repl, raft string }
 	nodes := make([]node, n)
 	for i := range nodes {
 		var ports [3]int
@@ -473,13 +473,13 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 		}
 		nodes[i] = node{
 			kafka: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
-			wal:   net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+			repl:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 			raft:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
 		}
 	}
 	var peers strings.Builder
 	for i, nd := range nodes {
-		fmt.Fprintf(&peers, "[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n\n", i+1, nd.kafka, nd.wal, nd.raft)
+		fmt.Fprintf(&peers, "[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n\n", i+1, nd.kafka, nd.repl, nd.raft)
 	}
 	var cmds []*exec.Cmd
 	var exits []chan error    // Wait's result, read once (by waitBroker)
@@ -497,7 +497,7 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 	}()
 	for i, nd := range nodes {
 		toml := fmt.Sprintf("node_id = %d\ndata_dir = %q\n\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n\n%s",
-			i+1, filepath.Join(dir, fmt.Sprintf("data%d", i+1)), nd.kafka, nd.wal, nd.raft, nd.kafka, nd.wal, nd.raft, peers.String())
+			i+1, filepath.Join(dir, fmt.Sprintf("data%d", i+1)), nd.kafka, nd.repl, nd.raft, nd.kafka, nd.repl, nd.raft, peers.String())
 		path := filepath.Join(dir, fmt.Sprintf("node%d.toml", i+1))
 		if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
 			return result{}, err

@@ -38,10 +38,10 @@ type Broker struct {
 
 	groups *group.Coordinator // consumer-group coordinator
 
-	// Replication (cluster mode only): the wal listener that followers
+	// Replication (cluster mode only): the replication listener that followers
 	// fetch from, and this node's follower fetchers.
-	wal  *server.Server
-	repl *replication.Manager
+	replListener *server.Server
+	repl         *replication.Manager
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -81,7 +81,7 @@ func (b *Broker) Start() error {
 		if err != nil {
 			return fmt.Errorf("advertise %q: %w", b.cfg.AdvertisedAddr(), err)
 		}
-		self.WAL = b.cfg.AdvertisedWAL()
+		self.Replication = b.cfg.AdvertisedReplication()
 		if err := b.openRaft(self); err != nil {
 			return err
 		}
@@ -134,9 +134,9 @@ func (b *Broker) Start() error {
 	if b.cfg.Clustered() {
 		peerWAL := make(map[int32]string, len(b.cfg.Peers))
 		for _, p := range b.cfg.Peers {
-			peerWAL[p.ID] = p.WAL
+			peerWAL[p.ID] = p.Replication
 		}
-		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID, PeerWAL: peerWAL}, b.parts, b.logger.With("component", "replication"))
+		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID, PeerReplication: peerWAL}, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
@@ -153,7 +153,7 @@ func (b *Broker) Start() error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
-	if err := b.startWAL(); err != nil {
+	if err := b.startReplicationListener(); err != nil {
 		pre.Close()
 		b.stopReplication()
 		b.parts.Close()
@@ -173,32 +173,32 @@ func (b *Broker) Start() error {
 	return nil
 }
 
-// stopReplication closes the wal listener and the fetchers of a start-up
+// stopReplication closes the replication listener and the fetchers of a start-up
 // that failed.
 func (b *Broker) stopReplication() {
-	if b.wal != nil {
-		b.wal.Shutdown(context.Background())
+	if b.replListener != nil {
+		b.replListener.Shutdown(context.Background())
 	}
 	if b.repl != nil {
 		b.repl.Close()
 	}
 }
 
-// startWAL serves the handlers on the replication listener in cluster
+// startReplicationListener serves the handlers on the replication listener in cluster
 // mode; followers fetch from it (a node without one is fetched from on
 // its Kafka listener).
-func (b *Broker) startWAL() error {
-	if !b.cfg.Clustered() || b.cfg.Node.Addresses.WAL == "" {
+func (b *Broker) startReplicationListener() error {
+	if !b.cfg.Clustered() || b.cfg.Node.Addresses.Replication == "" {
 		return nil
 	}
 	cfg := b.cfg
-	cfg.Listen = b.cfg.Node.Addresses.WAL
-	b.wal = server.New(cfg, b.env, b.logger.With("listener", "wal"))
-	if err := b.wal.Listen(); err != nil {
-		b.wal = nil
+	cfg.Listen = b.cfg.Node.Addresses.Replication
+	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	if err := b.replListener.Listen(); err != nil {
+		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
 	}
-	b.wal.Serve()
+	b.replListener.Serve()
 	return nil
 }
 
@@ -279,10 +279,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 				err = fmt.Errorf("drain connections: %w", e)
 			}
 		}
-		if b.wal != nil {
+		if b.replListener != nil {
 			// Followers' long polls end at once; one still open at the
 			// deadline is closed, which they retry against the new leader.
-			if e := b.wal.Shutdown(ctx); e != nil {
+			if e := b.replListener.Shutdown(ctx); e != nil {
 				b.logger.Warn("replication connections closed before they drained", "err", e)
 			}
 		}

@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// AdvertisedWAL is the replication address other nodes dial: node.advertise.wal,
+// AdvertisedReplication is the replication address other nodes dial: node.advertise.wal,
 // or node.addresses.wal when that is unset.
-func (c Config) AdvertisedWAL() string {
-	return orDefault(c.Node.Advertise.WAL, c.Node.Addresses.WAL)
+func (c Config) AdvertisedReplication() string {
+	return orDefault(c.Node.Advertise.Replication, c.Node.Addresses.Replication)
 }
 
 // AdvertisedRaft is the Raft address other nodes dial: node.advertise.raft,
@@ -36,7 +36,7 @@ func orDefault(v, def string) string {
 // replicas two different answers for the same node id.
 func (c Config) validateCluster() error {
 	for _, ep := range []struct{ proto, bind, adv string }{
-		{"wal", c.Node.Addresses.WAL, c.Node.Advertise.WAL},
+		{"wal", c.Node.Addresses.Replication, c.Node.Advertise.Replication},
 		{"raft", c.Node.Addresses.Raft, c.Node.Advertise.Raft},
 	} {
 		if ep.bind != "" {
@@ -74,7 +74,7 @@ func (c Config) validatePeers() error {
 			return fmt.Errorf("%s.id: duplicate peer id %d (also peers[%d])", key, p.ID, j)
 		}
 		seen[p.ID] = i
-		for _, f := range []struct{ name, addr string }{{"kafka", p.Kafka}, {"wal", p.WAL}, {"raft", p.Raft}} {
+		for _, f := range []struct{ name, addr string }{{"kafka", p.Kafka}, {"wal", p.Replication}, {"raft", p.Raft}} {
 			if f.addr == "" {
 				return fmt.Errorf("%s.%s: must be set for peer %d", key, f.name, p.ID)
 			}
@@ -97,7 +97,7 @@ func (c Config) validatePeers() error {
 	own := c.Peers[self]
 	for _, f := range []struct{ name, peer, mine string }{
 		{"kafka", own.Kafka, c.AdvertisedAddr()},
-		{"wal", own.WAL, c.AdvertisedWAL()},
+		{"wal", own.Replication, c.AdvertisedReplication()},
 		{"raft", own.Raft, c.AdvertisedRaft()},
 	} {
 		if f.peer != f.mine {

@@ -81,18 +81,18 @@ type Node struct {
 
 // Endpoints is one host:port per protocol.
 type Endpoints struct {
-	Kafka string `toml:"kafka"` // Kafka protocol listener
-	WAL   string `toml:"wal"`   // replication listener
-	Raft  string `toml:"raft"`  // cluster-metadata Raft transport
+	Kafka       string `toml:"kafka"` // Kafka protocol listener
+	Replication string `toml:"wal"`   // replication listener
+	Raft        string `toml:"raft"`  // cluster-metadata Raft transport
 }
 
 // Peer is one cluster member as every node must see it: its stable id and
 // its advertised addresses. The list includes this node itself.
 type Peer struct {
-	ID    int32  `toml:"id"`
-	Kafka string `toml:"kafka"`
-	WAL   string `toml:"wal"`
-	Raft  string `toml:"raft"`
+	ID          int32  `toml:"id"`
+	Kafka       string `toml:"kafka"`
+	Replication string `toml:"wal"`
+	Raft        string `toml:"raft"`
 }
 
 // MetadataLog tunes the Raft log that holds the cluster metadata. Snapshots

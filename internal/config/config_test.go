@@ -110,16 +110,16 @@ func TestLoadClusterShape(t *testing.T) {
 		t.Fatalf("listen/advertise = %q/%q, want node.addresses/advertise.kafka", c.Listen, c.Advertise)
 	}
 	want := Node{
-		Addresses: Endpoints{Kafka: "0.0.0.0:9092", WAL: "0.0.0.0:9291", Raft: "0.0.0.0:5001"},
-		Advertise: Endpoints{Kafka: "localhost:9092", WAL: "localhost:9291", Raft: "localhost:5001"},
+		Addresses: Endpoints{Kafka: "0.0.0.0:9092", Replication: "0.0.0.0:9291", Raft: "0.0.0.0:5001"},
+		Advertise: Endpoints{Kafka: "localhost:9092", Replication: "localhost:9291", Raft: "localhost:5001"},
 	}
 	if c.Node != want {
 		t.Fatalf("Node = %+v, want %+v", c.Node, want)
 	}
-	if len(c.Peers) != 1 || c.Peers[0] != (Peer{ID: 1, Kafka: "localhost:9092", WAL: "localhost:9291", Raft: "localhost:5001"}) {
+	if len(c.Peers) != 1 || c.Peers[0] != (Peer{ID: 1, Kafka: "localhost:9092", Replication: "localhost:9291", Raft: "localhost:5001"}) {
 		t.Fatalf("Peers = %+v", c.Peers)
 	}
-	if c.DataDir != "/var/lib/strom" || !c.Clustered() || c.AdvertisedWAL() != "localhost:9291" || c.AdvertisedRaft() != "localhost:5001" {
+	if c.DataDir != "/var/lib/strom" || !c.Clustered() || c.AdvertisedReplication() != "localhost:9291" || c.AdvertisedRaft() != "localhost:5001" {
 		t.Fatalf("unexpected %+v", c)
 	}
 }

@@ -26,7 +26,7 @@ var version0 = []struct {
 	{`{"op":"read_index","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`,
 		&ReadIndex{}},
 	{`{"op":"register_broker","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"broker":{"ID":3,"Host":"127.0.0.1","Port":9093,"WAL":"127.0.0.1:9193"}}`,
-		&RegisterBroker{Broker: &metadata.Broker{ID: 3, Host: "127.0.0.1", Port: 9093, WAL: "127.0.0.1:9193"}}},
+		&RegisterBroker{Broker: &metadata.Broker{ID: 3, Host: "127.0.0.1", Port: 9093, Replication: "127.0.0.1:9193"}}},
 	{`{"op":"create_topic","topic":"orders","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107],"configs":{"cleanup.policy":"compact","retention.ms":"86400000"},"assignment":[[1,2,3],[2,3,1],[3,1,2]]}`,
 		&CreateTopic{Topic: "orders", TopicID: sampleID, Configs: map[string]string{"cleanup.policy": "compact", "retention.ms": "86400000"}, Assignment: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}},
 	{`{"op":"create_topic","topic":"__consumer_offsets","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107],"internal":true,"configs":{"cleanup.policy":"compact"},"assignment":[[3,1,2]]}`,

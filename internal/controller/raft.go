@@ -24,7 +24,7 @@ import (
 // RaftConfig configures the replicated controller of one node.
 type RaftConfig struct {
 	NodeID        int32
-	Self          metadata.Broker // Kafka and WAL addresses as advertised
+	Self          metadata.Broker // Kafka and replication addresses as advertised
 	RaftListen    string
 	RaftAdvertise string
 	Peers         []RaftPeer // every node of the initial cluster, self included

@@ -334,10 +334,10 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 	cur, ok := c.Image().Broker(hb.Broker.ID)
 	want := hb.Broker
 	want.Fenced = false
-	if ok && !cur.Fenced && cur.Host == want.Host && cur.Port == want.Port && cur.WAL == want.WAL {
+	if ok && !cur.Fenced && cur.Host == want.Host && cur.Port == want.Port && cur.Replication == want.Replication {
 		return nil
 	}
-	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.WAL)
+	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.Replication)
 	_, err := c.propose(ctx, &RegisterBroker{Broker: &want})
 	return err
 }

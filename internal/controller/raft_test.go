@@ -34,7 +34,7 @@ func startQuorum(t *testing.T, n int) []*Raft {
 	nodes := make([]*Raft, n)
 	for i := range nodes {
 		id := int32(i + 1)
-		nodes[i] = openNode(t, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, WAL: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
+		nodes[i] = openNode(t, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, Replication: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
 			peers[i].Raft, peers)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -210,7 +210,7 @@ func TestReplayRaftStateOfSeamsBase(t *testing.T) {
 			t.Fatalf("recover: %v", err)
 		}
 		c, err := OpenRaft(RaftConfig{
-			NodeID: 1, Self: metadata.Broker{ID: 1, Host: "127.0.0.1", Port: 9091, WAL: "127.0.0.1:9191"},
+			NodeID: 1, Self: metadata.Broker{ID: 1, Host: "127.0.0.1", Port: 9091, Replication: "127.0.0.1:9191"},
 			RaftListen: addr, RaftAdvertise: addr, Peers: []RaftPeer{{ID: 1, Raft: addr}}, Dir: dir,
 			Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 			// Nothing may change the image before it is compared: no

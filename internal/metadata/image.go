@@ -53,9 +53,10 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack *string `json:",omitempty"`
-	// WAL is the advertised host:port of the replication listener (cluster
-	// mode only).
-	WAL string `json:",omitempty"`
+	// Replication is the advertised host:port of the replication listener
+	// (cluster mode only; "wal" in config files and "WAL" in the metadata
+	// log and snapshots, names kept from before).
+	Replication string `json:"WAL,omitempty"`
 	// Fenced brokers missed their session (or shut down); they lead
 	// nothing, are in no ISR of a replicated partition, and are left out
 	// of Metadata answers.

@@ -36,10 +36,10 @@ type Config struct {
 	PartitionMaxBytes int32         // replica.fetch.max.bytes
 	Backoff           time.Duration // replica.fetch.backoff.ms
 	DialTimeout       time.Duration
-	// PeerWAL is the replication address to dial for each node, from this
+	// PeerReplication is the replication address to dial for each node, from this
 	// node's peer list; it wins over the address a broker registered
 	// (links between nodes may go through addresses only this node knows).
-	PeerWAL map[int32]string
+	PeerReplication map[int32]string
 }
 
 func (c Config) withDefaults() Config {
@@ -140,9 +140,9 @@ func (m *Manager) Apply(im *metadata.Image) {
 			if !live {
 				continue // idle until the leader is back or replaced
 			}
-			addr := m.cfg.PeerWAL[pm.Leader]
+			addr := m.cfg.PeerReplication[pm.Leader]
 			if addr == "" {
-				addr = b.WAL
+				addr = b.Replication
 			}
 			if addr == "" {
 				// No replication listener: its Kafka listener serves

@@ -148,7 +148,7 @@ func newClusterFS(t testing.TB, n int, lag time.Duration, configs map[string]str
 		nd.addr = nd.srv.Addr().String()
 		host, port, _ := net.SplitHostPort(nd.addr)
 		p, _ := strconv.Atoi(port)
-		brokers = append(brokers, metadata.Broker{ID: id, Host: host, Port: int32(p), WAL: nd.addr})
+		brokers = append(brokers, metadata.Broker{ID: id, Host: host, Port: int32(p), Replication: nd.addr})
 		replicas = append(replicas, id)
 		c.nodes[id] = nd
 	}

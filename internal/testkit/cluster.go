@@ -85,15 +85,15 @@ const stopTimeout = 40 * time.Second
 // ClusterNode is one node of a Cluster. Its methods fail the test on misuse
 // (e.g. Kill on a node that is not running).
 type ClusterNode struct {
-	c                *Cluster
-	id               int32
-	kafka, wal, raft string // bound addresses
-	// walProxy and raftProxy front wal and raft WithProxies: their
+	c                 *Cluster
+	id                int32
+	kafka, repl, raft string // bound addresses
+	// replProxy and raftProxy front wal and raft WithProxies: their
 	// addresses are the advertised ones. nil otherwise.
-	walProxy, raftProxy *Proxy
-	dataDir, config     string
-	logs                *logBuffer
-	starts              int
+	replProxy, raftProxy *Proxy
+	dataDir, config      string
+	logs                 *logBuffer
+	starts               int
 
 	mu      sync.Mutex // guards cmd, exited, paused
 	cmd     *exec.Cmd
@@ -135,7 +135,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		}
 		nd := &ClusterNode{
 			c: c, id: id,
-			kafka: addrs[3*i], wal: addrs[3*i+1], raft: addrs[3*i+2],
+			kafka: addrs[3*i], repl: addrs[3*i+1], raft: addrs[3*i+2],
 			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 			logs: newLogBuffer(),
 		}
@@ -150,7 +150,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 			dst := nd.id
 			blocked := func(src int32) bool { return c.blocked(src, dst) }
 			var err error
-			if nd.walProxy, err = NewGatedProxy(nd.wal, c.sourceOf, blocked); err != nil {
+			if nd.replProxy, err = NewGatedProxy(nd.repl, c.sourceOf, blocked); err != nil {
 				t.Fatalf("proxy: %v", err)
 			}
 			if nd.raftProxy, err = NewGatedProxy(nd.raft, c.sourceOf, blocked); err != nil {
@@ -172,10 +172,10 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
-	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.wal, nd.raft)
-	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.WALAddr(), nd.RaftAddr())
+	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
+	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
 	for _, p := range c.nodes {
-		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, p.WALAddr(), p.RaftAddr())
+		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, p.ReplicationAddr(), p.RaftAddr())
 	}
 	return b.String()
 }
@@ -199,7 +199,7 @@ func (c *Cluster) AddNode(t testing.TB) *ClusterNode {
 	}
 	nd := &ClusterNode{
 		c: c, id: id,
-		kafka: addrs[0], wal: addrs[1], raft: addrs[2],
+		kafka: addrs[0], repl: addrs[1], raft: addrs[2],
 		dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 		logs: newLogBuffer(),
 	}
@@ -264,7 +264,7 @@ func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 	c.cutMu.Unlock()
 	// Not under cutMu: Refresh calls blocked, which takes it.
 	for _, nd := range c.nodes {
-		nd.walProxy.Refresh()
+		nd.replProxy.Refresh()
 		nd.raftProxy.Refresh()
 	}
 }
@@ -375,7 +375,7 @@ func (c *Cluster) shutdown() {
 		nd.kill()
 	}
 	for _, nd := range c.nodes {
-		for _, p := range []*Proxy{nd.walProxy, nd.raftProxy} {
+		for _, p := range []*Proxy{nd.replProxy, nd.raftProxy} {
 			if p != nil {
 				p.Close()
 			}
@@ -402,13 +402,13 @@ func (n *ClusterNode) ID() int32 { return n.id }
 // KafkaAddr is the node's Kafka listener (its advertised address).
 func (n *ClusterNode) KafkaAddr() string { return n.kafka }
 
-// WALAddr and RaftAddr are the node's advertised replication and Raft
+// ReplicationAddr and RaftAddr are the node's advertised replication and Raft
 // addresses: its proxies WithProxies, else its listeners.
-func (n *ClusterNode) WALAddr() string {
-	if n.walProxy != nil {
-		return n.walProxy.Addr()
+func (n *ClusterNode) ReplicationAddr() string {
+	if n.replProxy != nil {
+		return n.replProxy.Addr()
 	}
-	return n.wal
+	return n.repl
 }
 
 func (n *ClusterNode) RaftAddr() string {

@@ -31,17 +31,17 @@ func TestClusterConfigFiles(t *testing.T) {
 		}
 		for _, p := range cfg.Peers {
 			other := c.Node(p.ID)
-			if p.Kafka != other.KafkaAddr() || p.WAL != other.walProxy.Addr() || p.Raft != other.raftProxy.Addr() {
+			if p.Kafka != other.KafkaAddr() || p.Replication != other.replProxy.Addr() || p.Raft != other.raftProxy.Addr() {
 				t.Errorf("node %d: peer entry %+v, want kafka %s and the proxies %s / %s", nd.ID(), p,
-					other.KafkaAddr(), other.walProxy.Addr(), other.raftProxy.Addr())
+					other.KafkaAddr(), other.replProxy.Addr(), other.raftProxy.Addr())
 			}
-			if other.walProxy.Target() != other.wal || other.raftProxy.Target() != other.raft {
+			if other.replProxy.Target() != other.repl || other.raftProxy.Target() != other.raft {
 				t.Errorf("node %d: proxies forward to %s / %s, want its listeners %s / %s", p.ID,
-					other.walProxy.Target(), other.raftProxy.Target(), other.wal, other.raft)
+					other.replProxy.Target(), other.raftProxy.Target(), other.repl, other.raft)
 			}
 		}
-		if cfg.Node.Addresses.WAL != nd.wal || cfg.AdvertisedWAL() != nd.WALAddr() {
-			t.Errorf("node %d: wal binds %s advertises %s", nd.ID(), cfg.Node.Addresses.WAL, cfg.AdvertisedWAL())
+		if cfg.Node.Addresses.Replication != nd.repl || cfg.AdvertisedReplication() != nd.ReplicationAddr() {
+			t.Errorf("node %d: wal binds %s advertises %s", nd.ID(), cfg.Node.Addresses.Replication, cfg.AdvertisedReplication())
 		}
 	}
 }

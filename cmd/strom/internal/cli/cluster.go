@@ -71,12 +71,12 @@ Data is kept in --data-dir, so a second run resumes the same cluster.`,
 
 // localNode is one node of a local cluster: its addresses and process.
 type localNode struct {
-	id               int32
-	kafka, wal, raft string
-	dir              string
-	cmd              *exec.Cmd
-	done             chan struct{} // closed when the process has been waited for
-	err              error         // valid after done
+	id                int32
+	kafka, repl, raft string
+	dir               string
+	cmd               *exec.Cmd
+	done              chan struct{} // closed when the process has been waited for
+	err               error         // valid after done
 }
 
 func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (err error) {
@@ -162,10 +162,10 @@ func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	for i := range nodes {
 		nd := &localNode{id: int32(i + 1), dir: filepath.Join(dataDir, fmt.Sprintf("node%d", i+1)), done: make(chan struct{})}
 		if basePort == 0 {
-			nd.kafka, nd.wal, nd.raft = addrs[3*i], addrs[3*i+1], addrs[3*i+2]
+			nd.kafka, nd.repl, nd.raft = addrs[3*i], addrs[3*i+1], addrs[3*i+2]
 		} else {
 			at := func(off int) string { return "127.0.0.1:" + strconv.Itoa(basePort+off+i) }
-			nd.kafka, nd.wal, nd.raft = at(0), at(100), at(200)
+			nd.kafka, nd.repl, nd.raft = at(0), at(100), at(200)
 		}
 		nodes[i] = nd
 	}
@@ -177,10 +177,10 @@ func localNodeTOML(n *localNode, all []*localNode, logLevel string) string {
 	fmt.Fprintf(&b, "# Written by strom cluster up.\nnode_id = %d\ndata_dir = %q\nlog_level = %q\n",
 		n.id, filepath.Join(n.dir, "data"), logLevel)
 	for _, sec := range []string{"node.addresses", "node.advertise"} {
-		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, n.kafka, n.wal, n.raft)
+		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, n.kafka, n.repl, n.raft)
 	}
 	for _, p := range all {
-		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, p.wal, p.raft)
+		fmt.Fprintf(&b, "\n[[peers]]\nid = %d\nkafka = %q\nwal = %q\nraft = %q\n", p.id, p.kafka, p.repl, p.raft)
 	}
 	return b.String()
 }
