@@ -183,6 +183,13 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 // fdatasync'ed, with concurrent writes sharing one sync.
 func syncOnAck(c metadata.LogConfig) bool { return c.FlushMessages <= 1 }
 
+// flushIntervalPassed reports whether flush.ms has passed since the last
+// sync. It compares milliseconds: flush.ms goes up to Long.MAX_VALUE
+// (Kafka's default, "never"), far beyond what a time.Duration holds.
+func flushIntervalPassed(c metadata.LogConfig, since time.Duration) bool {
+	return since.Milliseconds() >= c.FlushMs
+}
+
 // Config returns the partition's effective config.
 func (p *Partition) Config() metadata.LogConfig {
 	p.mu.Lock()
@@ -401,7 +408,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	p.mu.Lock()
 	cfg, last := p.mu.cfg, p.mu.lastFlush
 	p.mu.Unlock()
-	if !syncOnAck(cfg) && p.log.UnflushedMessages() > 0 && now.Sub(last) >= time.Duration(cfg.FlushMs)*time.Millisecond {
+	if !syncOnAck(cfg) && p.log.UnflushedMessages() > 0 && flushIntervalPassed(cfg, now.Sub(last)) {
 		p.requestFlush()
 	}
 	// cleanup.policy=compact alone never deletes by time or size, as in Kafka.
