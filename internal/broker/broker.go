@@ -328,17 +328,10 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 			return fmt.Errorf("create %s: %w", group.OffsetsTopic, err)
 		}
 	}
-	cfg := group.DefaultConfig()
-	cfg.Partitions = b.cfg.OffsetsTopicPartitions
+	cfg := group.ConfigFrom(b.cfg)
 	if t != nil {
 		cfg.Partitions = int32(len(t.Partitions))
 	}
-	cfg.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
-	cfg.MinSessionTimeout, cfg.MaxSessionTimeout = b.cfg.GroupMinSessionTimeout, b.cfg.GroupMaxSessionTimeout
-	cfg.MaxSize = b.cfg.GroupMaxSize
-	cfg.OffsetsRetention = b.cfg.OffsetsRetention
-	cfg.ConsumerHeartbeatInterval, cfg.ConsumerSessionTimeout = b.cfg.ConsumerGroupHeartbeatInterval, b.cfg.ConsumerGroupSessionTimeout
-	cfg.ConsumerMaxSize, cfg.ConsumerDefaultAssignor = b.cfg.ConsumerGroupMaxSize, b.cfg.ConsumerGroupAssignor
 	b.groups = group.NewCoordinator(cfg, b.cfg.NodeID, b.parts, b.logger.With("component", "group"))
 	b.groups.Start()
 	// Subscribed after the partition registry, so a partition is open by

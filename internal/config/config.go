@@ -54,6 +54,9 @@ type Config struct {
 	ConsumerGroupSessionTimeout    time.Duration `toml:"consumer_group_session_timeout"`    // group.consumer.session.timeout.ms
 	ConsumerGroupMaxSize           int32         `toml:"consumer_group_max_size"`           // group.consumer.max.size
 	ConsumerGroupAssignor          string        `toml:"consumer_group_assignor"`           // first of group.consumer.assignors: uniform or range
+	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
+	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
+	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
 
 	// Log holds the broker-wide topic config defaults (Kafka's log.* keys).
 	Log LogDefaults `toml:"log"`
@@ -126,9 +129,17 @@ type LogDefaults struct {
 	MinInsyncReplicas      int32         `toml:"min_insync_replicas"`      // min.insync.replicas
 	IndexIntervalBytes     int32         `toml:"index_interval_bytes"`     // index.interval.bytes
 	RetentionCheckInterval time.Duration `toml:"retention_check_interval"` // log.retention.check.interval.ms
+
+	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
+	DeleteRetentionMs      int64         `toml:"-"` // delete.retention.ms (log.cleaner.delete.retention.ms)
+	MinCleanableDirtyRatio float64       `toml:"-"` // min.cleanable.dirty.ratio (log.cleaner.min.cleanable.ratio)
+	SegmentIndexBytes      int32         `toml:"-"` // segment.index.bytes (log.index.size.max.bytes)
+	CleanerBackoff         time.Duration `toml:"-"` // log.cleaner.backoff.ms: least time between compactions of a log
 }
 
-// Default returns the zero-config single-node broker.
+// Default returns the zero-config single-node broker. It is the one place
+// Kafka's defaults are written down: storage, partition and group take
+// theirs from it.
 func Default() Config {
 	return Config{
 		NodeID:                   1,
@@ -154,6 +165,8 @@ func Default() Config {
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		ConsumerGroupMaxSize:           2147483647,
 		ConsumerGroupAssignor:          "uniform",
+		OffsetsRetentionCheckInterval:  10 * time.Minute,
+		OffsetMetadataMaxBytes:         4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,
@@ -170,6 +183,10 @@ func Default() Config {
 			MinInsyncReplicas:      1,
 			IndexIntervalBytes:     4096,
 			RetentionCheckInterval: 5 * time.Minute,
+			DeleteRetentionMs:      24 * 3600 * 1000,
+			MinCleanableDirtyRatio: 0.5,
+			SegmentIndexBytes:      10 << 20,
+			CleanerBackoff:         15 * time.Second,
 		},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/strom-broker/strom/internal/config"
 )
 
 // Config holds the coordinator settings (Kafka's group.* and offsets.*
@@ -26,22 +28,27 @@ type Config struct {
 	ConsumerDefaultAssignor   string        // first of group.consumer.assignors
 }
 
-// DefaultConfig is Kafka's defaults.
-func DefaultConfig() Config {
-	return Config{
-		Partitions:            50,
-		InitialRebalanceDelay: 3 * time.Second,
-		MinSessionTimeout:     6 * time.Second,
-		MaxSessionTimeout:     30 * time.Minute,
-		MaxSize:               1<<31 - 1,
-		OffsetsRetention:      7 * 24 * time.Hour,
-		RetentionCheck:        10 * time.Minute,
-		MaxMetadataBytes:      4096,
+// DefaultConfig is Kafka's defaults, from config.Default.
+func DefaultConfig() Config { return ConfigFrom(config.Default()) }
 
-		ConsumerHeartbeatInterval: 5 * time.Second,
-		ConsumerSessionTimeout:    45 * time.Second,
-		ConsumerMaxSize:           1<<31 - 1,
-		ConsumerDefaultAssignor:   AssignorUniform,
+// ConfigFrom takes the coordinator settings from a node's config. Partitions
+// is offsets.topic.num.partitions; once __consumer_offsets exists, its
+// partition count is what counts.
+func ConfigFrom(c config.Config) Config {
+	return Config{
+		Partitions:            c.OffsetsTopicPartitions,
+		InitialRebalanceDelay: c.GroupInitialRebalanceDelay,
+		MinSessionTimeout:     c.GroupMinSessionTimeout,
+		MaxSessionTimeout:     c.GroupMaxSessionTimeout,
+		MaxSize:               c.GroupMaxSize,
+		OffsetsRetention:      c.OffsetsRetention,
+		RetentionCheck:        c.OffsetsRetentionCheckInterval,
+		MaxMetadataBytes:      c.OffsetMetadataMaxBytes,
+
+		ConsumerHeartbeatInterval: c.ConsumerGroupHeartbeatInterval,
+		ConsumerSessionTimeout:    c.ConsumerGroupSessionTimeout,
+		ConsumerMaxSize:           c.ConsumerGroupMaxSize,
+		ConsumerDefaultAssignor:   c.ConsumerGroupAssignor,
 	}
 }
 

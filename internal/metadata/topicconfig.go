@@ -85,13 +85,13 @@ const maxInt64 = int64(^uint64(0) >> 1)
 // DescribeConfigs returns them.
 var TopicConfigDefs = []TopicConfigDef{
 	{"cleanup.policy", KindList, "log.cleanup.policy", func(d config.LogDefaults) string { return d.CleanupPolicy }, oneOf("delete", "compact", "compact,delete", "delete,compact")},
-	{"delete.retention.ms", KindLong, "log.cleaner.delete.retention.ms", func(config.LogDefaults) string { return "86400000" }, intRange(0, maxInt64)},
+	{"delete.retention.ms", KindLong, "log.cleaner.delete.retention.ms", func(d config.LogDefaults) string { return i64(d.DeleteRetentionMs) }, intRange(0, maxInt64)},
 	{"flush.messages", KindLong, "log.flush.interval.messages", func(d config.LogDefaults) string { return i64(d.FlushMessages) }, intRange(1, maxInt64)},
 	{"flush.ms", KindLong, "log.flush.interval.ms", func(d config.LogDefaults) string { return i64(d.FlushMs) }, intRange(0, maxInt64)},
 	{"index.interval.bytes", KindInt, "log.index.interval.bytes", func(d config.LogDefaults) string { return i64(int64(d.IndexIntervalBytes)) }, intRange(0, 1<<31-1)},
 	{"max.message.bytes", KindInt, "message.max.bytes", func(d config.LogDefaults) string { return i64(int64(d.MaxMessageBytes)) }, intRange(0, 1<<31-1)},
 	{"message.timestamp.type", KindString, "log.message.timestamp.type", func(d config.LogDefaults) string { return d.MessageTimestampType }, oneOf("CreateTime", "LogAppendTime")},
-	{"min.cleanable.dirty.ratio", KindDouble, "log.cleaner.min.cleanable.ratio", func(config.LogDefaults) string { return "0.5" }, floatRange(0, 1)},
+	{"min.cleanable.dirty.ratio", KindDouble, "log.cleaner.min.cleanable.ratio", func(d config.LogDefaults) string { return strconv.FormatFloat(d.MinCleanableDirtyRatio, 'g', -1, 64) }, floatRange(0, 1)},
 	{"min.insync.replicas", KindInt, "min.insync.replicas", func(d config.LogDefaults) string { return i64(int64(d.MinInsyncReplicas)) }, intRange(1, 1<<31-1)},
 	{"retention.bytes", KindLong, "log.retention.bytes", func(d config.LogDefaults) string { return i64(d.RetentionBytes) }, intRange(-1, maxInt64)},
 	{"retention.ms", KindLong, "log.retention.ms", func(d config.LogDefaults) string { return i64(d.RetentionMs) }, intRange(-1, maxInt64)},

@@ -122,7 +122,7 @@ func storageConfig(c metadata.LogConfig) storage.Config {
 		SegmentBytes:       c.SegmentBytes,
 		SegmentMs:          c.SegmentMs,
 		IndexIntervalBytes: c.IndexIntervalBytes,
-		MaxIndexBytes:      10 << 20,
+		MaxIndexBytes:      storage.DefaultConfig().MaxIndexBytes,
 		RetentionMs:        c.RetentionMs,
 		RetentionBytes:     c.RetentionBytes,
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 )
@@ -29,8 +30,8 @@ func (r Role) String() string {
 	return "follower"
 }
 
-// DefaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms.
-const DefaultReplicaLagTimeMax = 10 * time.Second
+// DefaultReplicaLagTimeMax is replica.lag.time.max.ms, from config.Default.
+var DefaultReplicaLagTimeMax = config.Default().ReplicaLagTimeMax
 
 // Errors of replication (defined in errcode, which gives their Kafka codes).
 var (

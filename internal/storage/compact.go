@@ -32,6 +32,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -51,19 +52,24 @@ type CompactConfig struct {
 	MaxMapEntries          int           // keys one run folds into its offset map (log.cleaner.dedupe.buffer.size / 24)
 }
 
-// DefaultCompactConfig returns Kafka's defaults.
+// defaultMaxMapEntries bounds one run's offset map: 1Mi keys of 24 bytes
+// (Kafka sizes its map by log.cleaner.dedupe.buffer.size instead).
+const defaultMaxMapEntries = 1 << 20
+
+// DefaultCompactConfig returns Kafka's defaults, from config.Default.
 func DefaultCompactConfig() CompactConfig {
+	d := config.Default().Log
 	return CompactConfig{
-		MinCleanableDirtyRatio: 0.5,
-		DeleteRetentionMs:      24 * 3600 * 1000,
-		MinInterval:            15 * time.Second,
-		MaxMapEntries:          1 << 20,
+		MinCleanableDirtyRatio: d.MinCleanableDirtyRatio,
+		DeleteRetentionMs:      d.DeleteRetentionMs,
+		MinInterval:            d.CleanerBackoff,
+		MaxMapEntries:          defaultMaxMapEntries,
 	}
 }
 
 func (c CompactConfig) normalized() CompactConfig {
 	if c.MaxMapEntries <= 0 {
-		c.MaxMapEntries = DefaultCompactConfig().MaxMapEntries
+		c.MaxMapEntries = defaultMaxMapEntries
 	}
 	c.DeleteRetentionMs = max(c.DeleteRetentionMs, 0)
 	return c

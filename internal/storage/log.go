@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -48,15 +49,16 @@ type Config struct {
 	RetentionBytes     int64 // retention.bytes; -1 = unlimited
 }
 
-// DefaultConfig returns Kafka's defaults.
+// DefaultConfig returns Kafka's defaults, from config.Default.
 func DefaultConfig() Config {
+	d := config.Default().Log
 	return Config{
-		SegmentBytes:       1 << 30,
-		SegmentMs:          7 * 24 * 3600 * 1000,
-		IndexIntervalBytes: 4096,
-		MaxIndexBytes:      10 << 20,
-		RetentionMs:        7 * 24 * 3600 * 1000,
-		RetentionBytes:     -1,
+		SegmentBytes:       d.SegmentBytes,
+		SegmentMs:          d.SegmentMs,
+		IndexIntervalBytes: d.IndexIntervalBytes,
+		MaxIndexBytes:      d.SegmentIndexBytes,
+		RetentionMs:        d.RetentionMs,
+		RetentionBytes:     d.RetentionBytes,
 	}
 }
 
