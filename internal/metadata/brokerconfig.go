@@ -58,6 +58,12 @@ func (im *Image) LogDefaults(static config.LogDefaults) config.LogDefaults {
 			d.CleanupPolicy = v
 		case "message.timestamp.type":
 			d.MessageTimestampType = v
+		case "delete.retention.ms":
+			num(func(n int64) { d.DeleteRetentionMs = n })
+		case "min.cleanable.dirty.ratio":
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				d.MinCleanableDirtyRatio = f
+			}
 		case "flush.messages":
 			num(func(n int64) { d.FlushMessages = n })
 		case "flush.ms":
