@@ -54,29 +54,6 @@ const sourceDynamicDefaultBroker int8 = 3
 // errInvalidRequest marks request-shape errors answered INVALID_REQUEST.
 var errInvalidRequest = errcode.ErrInvalidRequest
 
-// configDocs is the documentation DescribeConfigs v3+ returns, by topic
-// config name; broker keys share their topic config's text.
-var configDocs = map[string]string{
-	"cleanup.policy":                  "Retention policy for old log segments: delete (by time or size), compact (keep the latest value per key), or both.",
-	"flush.messages":                  "Number of messages appended to a partition before its log is fsynced; 1 syncs every acknowledged write.",
-	"flush.ms":                        "Maximum time a message stays in the log before it is fsynced.",
-	"index.interval.bytes":            "How many bytes of records lie between two entries of the offset index.",
-	"max.message.bytes":               "Largest record batch size accepted, after compression.",
-	"message.timestamp.type":          "Whether record timestamps are the producer's (CreateTime) or the broker's append time (LogAppendTime).",
-	"min.insync.replicas":             "Minimum number of in-sync replicas that must acknowledge an acks=all write.",
-	"retention.bytes":                 "Maximum size a partition's log may reach before old segments are deleted; -1 for no limit.",
-	"retention.ms":                    "Maximum age of a log segment before it is deleted; -1 for no limit.",
-	"segment.bytes":                   "Size at which a log segment is closed and a new one started.",
-	"segment.ms":                      "Age at which a log segment is closed and a new one started, even if not full.",
-	"num.partitions":                  "Default number of partitions for new topics.",
-	"auto.create.topics.enable":       "Whether a Metadata or Produce request for an unknown topic creates it.",
-	"default.replication.factor":      "Default replication factor for new topics.",
-	"socket.request.max.bytes":        "Largest request frame the broker reads.",
-	"node.id":                         "This node's id in the cluster.",
-	"broker.id":                       "This node's id in the cluster (the same as node.id).",
-	"log.retention.check.interval.ms": "How often partitions are checked for segments to delete under retention.",
-}
-
 // configEntry is one described config before it is encoded.
 type configEntry struct {
 	name     string
@@ -114,13 +91,13 @@ func (e *Env) topicConfigEntries(im *metadata.Image, t *metadata.Topic) []config
 			syn = append(syn, configSynonym{d.Name, v, sourceTopic})
 		}
 		syn = append(syn, e.brokerSynonyms(im, d)...)
-		out = append(out, configEntry{name: d.Name, kind: d.Kind, doc: configDocs[d.Name], synonyms: syn})
+		out = append(out, configEntry{name: d.Name, kind: d.Kind, doc: d.Doc, synonyms: syn})
 	}
 	return out
 }
 
 // staticBrokerEntry is a read-only broker config from the node config.
-func staticBrokerEntry(name string, kind metadata.ConfigKind, value, builtin string, alwaysStatic bool) configEntry {
+func staticBrokerEntry(name string, kind metadata.ConfigKind, value, builtin string, alwaysStatic bool, doc string) configEntry {
 	syn := []configSynonym{{name, value, sourceStaticBroker}}
 	if !alwaysStatic {
 		if value != builtin {
@@ -129,25 +106,30 @@ func staticBrokerEntry(name string, kind metadata.ConfigKind, value, builtin str
 			syn = []configSynonym{{name, builtin, sourceDefault}}
 		}
 	}
-	return configEntry{name: name, kind: kind, readOnly: true, doc: configDocs[name], synonyms: syn}
+	return configEntry{name: name, kind: kind, readOnly: true, doc: doc, synonyms: syn}
 }
 
 func (e *Env) brokerConfigEntries(im *metadata.Image) []configEntry {
 	var out []configEntry
 	for _, d := range metadata.TopicConfigDefs {
-		out = append(out, configEntry{name: d.BrokerKey, kind: d.Kind, doc: configDocs[d.Name], synonyms: e.brokerSynonyms(im, d)})
+		out = append(out, configEntry{name: d.BrokerKey, kind: d.Kind, doc: d.Doc, synonyms: e.brokerSynonyms(im, d)})
 	}
 	def := config.Default()
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	node := itoa(int64(e.Cfg.NodeID))
 	out = append(out,
-		staticBrokerEntry("num.partitions", metadata.KindInt, itoa(int64(e.Cfg.DefaultPartitions)), itoa(int64(def.DefaultPartitions)), false),
-		staticBrokerEntry("auto.create.topics.enable", metadata.KindBoolean, strconv.FormatBool(e.Cfg.AutoCreateTopics), strconv.FormatBool(def.AutoCreateTopics), false),
-		staticBrokerEntry("default.replication.factor", metadata.KindInt, itoa(int64(e.Cfg.DefaultReplicationFactor)), itoa(int64(def.DefaultReplicationFactor)), false),
-		staticBrokerEntry("socket.request.max.bytes", metadata.KindInt, itoa(int64(e.Cfg.SocketRequestMaxBytes)), itoa(int64(def.SocketRequestMaxBytes)), false),
-		staticBrokerEntry("log.retention.check.interval.ms", metadata.KindLong, itoa(e.Cfg.Log.RetentionCheckInterval.Milliseconds()), itoa(def.Log.RetentionCheckInterval.Milliseconds()), false),
-		staticBrokerEntry("node.id", metadata.KindInt, node, node, true),
-		staticBrokerEntry("broker.id", metadata.KindInt, node, node, true),
+		staticBrokerEntry("num.partitions", metadata.KindInt, itoa(int64(e.Cfg.DefaultPartitions)), itoa(int64(def.DefaultPartitions)), false,
+			"Default number of partitions for new topics."),
+		staticBrokerEntry("auto.create.topics.enable", metadata.KindBoolean, strconv.FormatBool(e.Cfg.AutoCreateTopics), strconv.FormatBool(def.AutoCreateTopics), false,
+			"Whether a Metadata or Produce request for an unknown topic creates it."),
+		staticBrokerEntry("default.replication.factor", metadata.KindInt, itoa(int64(e.Cfg.DefaultReplicationFactor)), itoa(int64(def.DefaultReplicationFactor)), false,
+			"Default replication factor for new topics."),
+		staticBrokerEntry("socket.request.max.bytes", metadata.KindInt, itoa(int64(e.Cfg.SocketRequestMaxBytes)), itoa(int64(def.SocketRequestMaxBytes)), false,
+			"Largest request frame the broker reads."),
+		staticBrokerEntry("log.retention.check.interval.ms", metadata.KindLong, itoa(e.Cfg.Log.RetentionCheckInterval.Milliseconds()), itoa(def.Log.RetentionCheckInterval.Milliseconds()), false,
+			"How often partitions are checked for segments to delete under retention."),
+		staticBrokerEntry("node.id", metadata.KindInt, node, node, true, "This node's id in the cluster."),
+		staticBrokerEntry("broker.id", metadata.KindInt, node, node, true, "This node's id in the cluster (the same as node.id)."),
 	)
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
@@ -162,7 +144,7 @@ func dynamicDefaultEntries(im *metadata.Image) []configEntry {
 		if !ok {
 			continue
 		}
-		out = append(out, configEntry{name: key, kind: d.Kind, doc: configDocs[d.Name], synonyms: []configSynonym{{key, v, sourceDynamicDefaultBroker}}})
+		out = append(out, configEntry{name: key, kind: d.Kind, doc: d.Doc, synonyms: []configSynonym{{key, v, sourceDynamicDefaultBroker}}})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out

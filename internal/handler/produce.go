@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -218,7 +217,7 @@ func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.Appen
 	if max := cfg.MaxMessageBytes; len(records) > int(max) {
 		return partition.AppendResult{}, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", errTooLarge, len(records), max)
 	}
-	if strings.Contains(cfg.CleanupPolicy, "compact") {
+	if cfg.Cleanup.Compact {
 		// The one produce check that needs the records themselves: a
 		// compacted topic keeps the latest record per key, so it refuses
 		// records without one, as Kafka does.

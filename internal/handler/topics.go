@@ -162,8 +162,10 @@ func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec,
 	return spec, 0, nil
 }
 
+// createdConfigs are a new topic's configs: its overrides, else the value
+// DescribeConfigs gives the broker default.
 func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
-	defaults := e.Ctrl.Image().LogDefaults(e.Cfg.Log)
+	im := e.Ctrl.Image()
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range metadata.TopicConfigDefs {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -171,7 +173,7 @@ func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsRes
 		v, ok := overrides[d.Name]
 		c.Source = sourceTopic
 		if !ok {
-			v = d.Default(defaults)
+			v = e.brokerSynonyms(im, d)[0].value
 			c.Source = sourceDefault
 		}
 		c.Value = &v

@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
@@ -36,53 +35,16 @@ func ValidateBrokerConfig(name, value string) error {
 	return nil
 }
 
-// LogDefaults returns the topic config defaults in effect: static, the
-// node's config, with the image's dynamic broker defaults applied over it.
-// Values were validated when stored; one that does not parse keeps the
-// static value.
-func (im *Image) LogDefaults(static config.LogDefaults) config.LogDefaults {
-	d := static
+// TopicDefaults returns the topic config defaults in effect, typed: static,
+// the node's config, with the image's dynamic broker defaults applied over
+// it. Values were validated when stored; one that did not parse would keep
+// the static value.
+func (im *Image) TopicDefaults(static config.LogDefaults) config.TopicConfig {
+	c := static.TopicConfig()
 	for key, v := range im.BrokerConfigs {
-		def, ok := LookupBrokerConfig(key)
-		if !ok {
-			continue
-		}
-		n, nerr := strconv.ParseInt(v, 10, 64)
-		num := func(set func(int64)) {
-			if nerr == nil {
-				set(n)
-			}
-		}
-		switch def.Name {
-		case "cleanup.policy":
-			d.CleanupPolicy = v
-		case "message.timestamp.type":
-			d.MessageTimestampType = v
-		case "delete.retention.ms":
-			num(func(n int64) { d.DeleteRetentionMs = n })
-		case "min.cleanable.dirty.ratio":
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				d.MinCleanableDirtyRatio = f
-			}
-		case "flush.messages":
-			num(func(n int64) { d.FlushMessages = n })
-		case "flush.ms":
-			num(func(n int64) { d.FlushMs = n })
-		case "index.interval.bytes":
-			num(func(n int64) { d.IndexIntervalBytes = int32(n) })
-		case "max.message.bytes":
-			num(func(n int64) { d.MaxMessageBytes = int32(n) })
-		case "min.insync.replicas":
-			num(func(n int64) { d.MinInsyncReplicas = int32(n) })
-		case "retention.bytes":
-			num(func(n int64) { d.RetentionBytes = n })
-		case "retention.ms":
-			num(func(n int64) { d.RetentionMs = n })
-		case "segment.bytes":
-			num(func(n int64) { d.SegmentBytes = n })
-		case "segment.ms":
-			num(func(n int64) { d.SegmentMs = n })
+		if d, ok := LookupBrokerConfig(key); ok {
+			_ = d.set(v, &c)
 		}
 	}
-	return d
+	return c
 }

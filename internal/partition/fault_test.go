@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/storage"
 	"github.com/strom-broker/strom/internal/vfs"
 	"github.com/strom-broker/strom/internal/vfs/errorfs"
@@ -26,7 +26,7 @@ import (
 func TestFailedSyncFailsPartition(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "t-0")
 	fs := errorfs.Wrap(vfs.Default, nil)
-	cfg := metadata.LogConfig{FlushMessages: 1}
+	cfg := config.TopicConfig{Flush: config.FlushPolicy{Messages: 1}}
 	logger := slog.New(slog.DiscardHandler)
 	p, err := OpenFS(fs, dir, "t", testTopicID, 0, cfg, 0, logger)
 	must(t, err)

@@ -144,10 +144,10 @@ func (p *Partition) afterTruncateLocked() error {
 // once flush.messages are pending, as the leader does.
 func (p *Partition) Persist() error {
 	cfg := p.Config()
-	if syncOnAck(cfg) {
+	if cfg.Flush.SyncOnAck() {
 		return p.SyncTo(p.log.LogEndOffset())
 	}
-	if p.log.UnflushedMessages() >= cfg.FlushMessages {
+	if p.log.UnflushedMessages() >= cfg.Flush.Messages {
 		p.requestFlush()
 	}
 	return nil

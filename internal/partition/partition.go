@@ -26,10 +26,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
@@ -85,7 +85,7 @@ type Partition struct {
 	mu struct {
 		sync.Mutex
 		hw          int64 // consumers read below this offset
-		cfg         metadata.LogConfig
+		cfg         config.TopicConfig
 		leaderEpoch int32
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
 		flushErr    error                           // the sync failure that failed the partition; never cleared
@@ -117,31 +117,20 @@ type AppendResult struct {
 	Duplicate      bool
 }
 
-func storageConfig(c metadata.LogConfig) storage.Config {
-	return storage.Config{
-		SegmentBytes:       c.SegmentBytes,
-		SegmentMs:          c.SegmentMs,
-		IndexIntervalBytes: c.IndexIntervalBytes,
-		MaxIndexBytes:      storage.DefaultConfig().MaxIndexBytes,
-		RetentionMs:        c.RetentionMs,
-		RetentionBytes:     c.RetentionBytes,
-	}
-}
-
 // Open opens (recovering if needed) the partition's log in dir and rebuilds
 // the idempotent-producer state from it. A missing dir is created for topic
 // id; an existing one must record id (ErrTopicIDMismatch otherwise), so a
 // partition never opens another topic's data.
-func Open(dir, topic string, id metadata.TopicID, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+func Open(dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
 	return OpenFS(vfs.Default, dir, topic, id, index, cfg, leaderEpoch, logger)
 }
 
 // OpenFS is Open on the file system fsys (see storage.OpenFS).
-func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cfg metadata.LogConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
 	if err := claimDir(fsys, dir, id); err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
-	l, err := storage.OpenFS(fsys, dir, storageConfig(cfg), logger)
+	l, err := storage.OpenFS(fsys, dir, storage.ConfigOf(cfg), logger)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
@@ -178,31 +167,19 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	return p, nil
 }
 
-// syncOnAck reports whether acknowledged writes must be on disk first:
-// flush.messages=1 (Strom's default) means every acknowledged write is
-// fdatasync'ed, with concurrent writes sharing one sync.
-func syncOnAck(c metadata.LogConfig) bool { return c.FlushMessages <= 1 }
-
-// flushIntervalPassed reports whether flush.ms has passed since the last
-// sync. It compares milliseconds: flush.ms goes up to Long.MAX_VALUE
-// (Kafka's default, "never"), far beyond what a time.Duration holds.
-func flushIntervalPassed(c metadata.LogConfig, since time.Duration) bool {
-	return since.Milliseconds() >= c.FlushMs
-}
-
 // Config returns the partition's effective config.
-func (p *Partition) Config() metadata.LogConfig {
+func (p *Partition) Config() config.TopicConfig {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.mu.cfg
 }
 
 // SetConfig applies a changed topic config.
-func (p *Partition) SetConfig(cfg metadata.LogConfig) {
+func (p *Partition) SetConfig(cfg config.TopicConfig) {
 	p.mu.Lock()
 	p.mu.cfg = cfg
 	p.mu.Unlock()
-	p.log.SetConfig(storageConfig(cfg))
+	p.log.SetConfig(storage.ConfigOf(cfg))
 }
 
 // LeaderEpoch is the current leader epoch.
@@ -292,12 +269,12 @@ func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, er
 
 	res.BaseOffset, res.LastOffset = info.FirstOffset, info.LastOffset
 	res.LogStartOffset = p.log.LogStartOffset()
-	if syncOnAck(cfg) || p.log.UnflushedMessages() >= cfg.FlushMessages {
+	if cfg.Flush.SyncOnAck() || p.log.UnflushedMessages() >= cfg.Flush.Messages {
 		p.requestFlush()
 	}
 	p.mu.Lock()
 	wakeAll(p.mu.waiters[BoundLogEnd])
-	if !syncOnAck(cfg) {
+	if !cfg.Flush.SyncOnAck() {
 		p.maybeAdvanceHWLocked()
 	}
 	p.mu.Unlock()
@@ -408,11 +385,11 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	p.mu.Lock()
 	cfg, last := p.mu.cfg, p.mu.lastFlush
 	p.mu.Unlock()
-	if !syncOnAck(cfg) && p.log.UnflushedMessages() > 0 && flushIntervalPassed(cfg, now.Sub(last)) {
+	if !cfg.Flush.SyncOnAck() && p.log.UnflushedMessages() > 0 && now.Sub(last) >= cfg.Flush.Interval {
 		p.requestFlush()
 	}
 	// cleanup.policy=compact alone never deletes by time or size, as in Kafka.
-	if retention && cfg.CleanupPolicy != "compact" {
+	if retention && cfg.Cleanup.Delete {
 		if n, err := p.log.ApplyRetention(now); err != nil {
 			p.logger.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {
@@ -421,9 +398,8 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	}
 	// Log compaction reads and rewrites whole segments: it runs in the
 	// background, below the high watermark, when enough of the log is dirty.
-	if strings.Contains(cfg.CleanupPolicy, "compact") {
-		ccfg, from := storage.DefaultCompactConfig(), min(p.HighWatermark(), p.log.FlushedOffset())
-		ccfg.MinCleanableDirtyRatio, ccfg.DeleteRetentionMs = cfg.MinCleanableRatio, cfg.DeleteRetentionMs
+	if cfg.Cleanup.Compact {
+		ccfg, from := storage.CompactConfigOf(cfg), min(p.HighWatermark(), p.log.FlushedOffset())
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {

@@ -146,7 +146,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 	}
 	var errs []error
 	want := map[Key]metadata.TopicID{}
-	defaults := next.LogDefaults(r.defaults)
+	defaults := next.TopicDefaults(r.defaults)
 	now := time.Now()
 	for _, t := range next.Topics {
 		cfg := t.EffectiveConfig(defaults)
@@ -203,7 +203,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 // open opens partition pm of t. A directory under its name that records
 // another topic id, or none, is not this partition's: it is set aside as
 // stray and the partition starts empty.
-func (r *Registry) open(t *metadata.Topic, pm metadata.Partition, cfg metadata.LogConfig) (*Partition, error) {
+func (r *Registry) open(t *metadata.Topic, pm metadata.Partition, cfg config.TopicConfig) (*Partition, error) {
 	dir := r.Dir(t.Name, pm.Index)
 	p, err := OpenFS(r.fs, dir, t.Name, t.ID, pm.Index, cfg, pm.LeaderEpoch, r.logger)
 	if !errors.Is(err, ErrTopicIDMismatch) {

@@ -201,7 +201,7 @@ func TestApplyDeletesInOrderButSetsAsideFromSnapshot(t *testing.T) {
 func TestOpenRefusesAnotherTopicsDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a-0")
 	id := metadata.NewTopicID()
-	cfg := metadata.LogConfig{}
+	cfg := config.TopicConfig{}
 	p, err := Open(dir, "a", id, 0, cfg, 0, slog.New(slog.DiscardHandler))
 	must(t, err)
 	must(t, p.Close())

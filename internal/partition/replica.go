@@ -92,7 +92,7 @@ func (p *Partition) ISR() []int32 {
 // WaitDurable blocks until offset is on this node's disk (under the
 // sync-on-ack policy; otherwise it returns at once): what acks=1 waits for.
 func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
-	if !syncOnAck(p.Config()) {
+	if !p.Config().Flush.SyncOnAck() {
 		return nil
 	}
 	w := NewWaiter(BoundLogEnd) // woken by syncs, whatever its bound
@@ -129,7 +129,7 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // an acknowledged write is durable on the leader too.
 func (p *Partition) ownVisibleEndLocked() int64 {
 	leo := p.log.LogEndOffset()
-	if syncOnAck(p.mu.cfg) {
+	if p.mu.cfg.Flush.SyncOnAck() {
 		leo = min(leo, p.log.FlushedOffset())
 	}
 	return leo

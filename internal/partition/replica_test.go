@@ -420,21 +420,3 @@ func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
 		t.Fatalf("HW %d after a restart without a checkpoint, want 0", hw)
 	}
 }
-
-func TestFlushInterval(t *testing.T) {
-	for _, tc := range []struct {
-		flushMs int64
-		since   time.Duration
-		want    bool
-	}{
-		{1000, 999 * time.Millisecond, false},
-		{1000, time.Second, true},
-		{0, 0, true},
-		// Kafka's default: never by time (time.Duration(flush.ms)*time.Millisecond overflows).
-		{1<<63 - 1, 24 * time.Hour, false},
-	} {
-		if got := flushIntervalPassed(metadata.LogConfig{FlushMs: tc.flushMs}, tc.since); got != tc.want {
-			t.Errorf("flush.ms=%d after %s: due %v, want %v", tc.flushMs, tc.since, got, tc.want)
-		}
-	}
-}

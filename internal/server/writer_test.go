@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
@@ -23,7 +24,7 @@ import (
 // send.
 func testPartition(t *testing.T) *partition.Partition {
 	t.Helper()
-	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, metadata.LogConfig{}, 3, slog.New(slog.DiscardHandler))
+	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, config.TopicConfig{}, 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

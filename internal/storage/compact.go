@@ -57,12 +57,15 @@ type CompactConfig struct {
 const defaultMaxMapEntries = 1 << 20
 
 // DefaultCompactConfig returns Kafka's defaults, from config.Default.
-func DefaultCompactConfig() CompactConfig {
-	d := config.Default().Log
+func DefaultCompactConfig() CompactConfig { return CompactConfigOf(config.Default().Log.TopicConfig()) }
+
+// CompactConfigOf is the compaction part of a topic's config; the cleaner's
+// own settings are Kafka's defaults.
+func CompactConfigOf(t config.TopicConfig) CompactConfig {
 	return CompactConfig{
-		MinCleanableDirtyRatio: d.MinCleanableDirtyRatio,
-		DeleteRetentionMs:      d.DeleteRetentionMs,
-		MinInterval:            d.CleanerBackoff,
+		MinCleanableDirtyRatio: t.MinCleanableDirtyRatio,
+		DeleteRetentionMs:      t.DeleteRetention.Milliseconds(),
+		MinInterval:            config.Default().Log.CleanerBackoff,
 		MaxMapEntries:          defaultMaxMapEntries,
 	}
 }

@@ -50,15 +50,17 @@ type Config struct {
 }
 
 // DefaultConfig returns Kafka's defaults, from config.Default.
-func DefaultConfig() Config {
-	d := config.Default().Log
+func DefaultConfig() Config { return ConfigOf(config.Default().Log.TopicConfig()) }
+
+// ConfigOf is the log's part of a topic's config.
+func ConfigOf(t config.TopicConfig) Config {
 	return Config{
-		SegmentBytes:       d.SegmentBytes,
-		SegmentMs:          d.SegmentMs,
-		IndexIntervalBytes: d.IndexIntervalBytes,
-		MaxIndexBytes:      d.SegmentIndexBytes,
-		RetentionMs:        d.RetentionMs,
-		RetentionBytes:     d.RetentionBytes,
+		SegmentBytes:       t.SegmentBytes,
+		SegmentMs:          t.SegmentAge.Milliseconds(),
+		IndexIntervalBytes: t.IndexIntervalBytes,
+		MaxIndexBytes:      t.SegmentIndexBytes,
+		RetentionMs:        t.Retention.Milliseconds(),
+		RetentionBytes:     t.RetentionBytes,
 	}
 }
 
