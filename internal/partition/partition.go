@@ -253,17 +253,15 @@ func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, er
 	}
 	if cfg.LogAppendTime {
 		res.LogAppendTime = time.Now().UnixMilli()
-		record.SetLogAppendTime(batch, res.LogAppendTime)
+		record.SetLogAppendTime(batch, &h, res.LogAppendTime)
 	}
-	info, err := p.log.Append(batch, epoch)
+	hs := [1]record.BatchHeader{h}
+	info, err := p.log.Append(batch, hs[:], epoch)
 	if err != nil {
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	h.BaseOffset = info.FirstOffset
-	if cfg.LogAppendTime {
-		h.MaxTimestamp = res.LogAppendTime
-	}
 	p.producers.update(h)
 	p.appendMu.Unlock()
 

@@ -233,16 +233,19 @@ func SetPartitionLeaderEpoch(batch []byte, epoch int32) {
 }
 
 // SetLogAppendTime sets the timestamp type to LogAppendTime and both first and
-// max timestamps to ts, then recomputes the CRC. Records' own timestamp deltas
-// are left alone: with LogAppendTime every record's timestamp is MaxTimestamp.
-// The batch must already be validated.
-func SetLogAppendTime(batch []byte, ts int64) {
+// max timestamps to ts, then recomputes the CRC; h, the batch's header,
+// follows. Records' own timestamp deltas are left alone: with LogAppendTime
+// every record's timestamp is MaxTimestamp. The batch must already be
+// validated.
+func SetLogAppendTime(batch []byte, h *BatchHeader, ts int64) {
 	be := binary.BigEndian
-	attrs := be.Uint16(batch[offAttributes:]) | attrTimestampType
-	be.PutUint16(batch[offAttributes:], attrs)
+	h.Attributes |= attrTimestampType
+	h.FirstTimestamp, h.MaxTimestamp = ts, ts
+	be.PutUint16(batch[offAttributes:], uint16(h.Attributes))
 	be.PutUint64(batch[offFirstTimestamp:], uint64(ts))
 	be.PutUint64(batch[offMaxTimestamp:], uint64(ts))
 	UpdateCRC(batch)
+	h.CRC = be.Uint32(batch[offCRC:])
 }
 
 // UpdateCRC recomputes and stores the CRC of a whole batch.

@@ -185,10 +185,17 @@ func TestSplit(t *testing.T) {
 func TestSetLogAppendTime(t *testing.T) {
 	for _, c := range allCodecs {
 		b := mustBatch(t, defaultOpts(c), testRecords(3))
-		SetLogAppendTime(b, 42)
 		h, err := Validate(b)
-		if err != nil || !h.LogAppendTime() || h.MaxTimestamp != 42 || h.FirstTimestamp != 42 || h.Codec() != c {
-			t.Fatalf("%s: %v %+v", c, err, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		SetLogAppendTime(b, &h, 42)
+		parsed, err := Validate(b)
+		if err != nil || !parsed.LogAppendTime() || parsed.MaxTimestamp != 42 || parsed.FirstTimestamp != 42 || parsed.Codec() != c {
+			t.Fatalf("%s: %v %+v", c, err, parsed)
+		}
+		if h != parsed {
+			t.Fatalf("%s: header %+v, batch now %+v", c, h, parsed)
 		}
 	}
 }

@@ -15,13 +15,22 @@ type AppendInfo struct {
 }
 
 // Append appends one or more concatenated batches, already checked with
-// record.Validate, assigning base offsets from the log end offset in order and
-// setting their partition leader epoch to epoch. It rewrites those fields in
-// batches. The batches go to the file in one write; the segment is rolled
-// first if they would not fit or it is too old. A newer epoch is recorded in
-// the leader-epoch checkpoint.
-func (l *Log) Append(batches []byte, epoch int32) (AppendInfo, error) {
-	return l.append(batches, epoch, false)
+// record.Validate, whose headers, in order, are headers: the caller parsed
+// them once, Append parses none. It assigns base offsets from the log end
+// offset in order and sets the partition leader epoch to epoch, in the
+// batches and in headers. The batches go to the file in one write; the
+// segment is rolled first if they would not fit or it is too old. A newer
+// epoch is recorded in the leader-epoch checkpoint.
+func (l *Log) Append(batches []byte, headers []record.BatchHeader, epoch int32) (AppendInfo, error) {
+	size := 0
+	for _, h := range headers {
+		size += h.TotalSize()
+	}
+	if size != len(batches) {
+		return AppendInfo{FirstOffset: -1, LastOffset: -1, MaxTimestamp: -1},
+			fmt.Errorf("append: %d bytes, headers say %d: %w", len(batches), size, record.ErrCorrupt)
+	}
+	return l.append(batches, headers, epoch)
 }
 
 // AppendAsFollower appends batches keeping their offsets and epochs, for
@@ -31,10 +40,12 @@ func (l *Log) Append(batches []byte, epoch int32) (AppendInfo, error) {
 // compaction leaves them, also before the first batch of a fetch). New epochs found in the batches are
 // recorded in the leader-epoch checkpoint.
 func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
-	return l.append(batches, -1, true)
+	return l.append(batches, nil, -1)
 }
 
-func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, error) {
+// append appends the leader's batches with their headers leader, or (leader
+// nil) a follower's batches, parsing each header once.
+func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch int32) (AppendInfo, error) {
 	info := AppendInfo{FirstOffset: -1, LastOffset: -1, MaxTimestamp: -1}
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -48,13 +59,24 @@ func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, er
 	if len(batches) == 0 {
 		return info, nil
 	}
-	next := leo
 	newEpochs := l.epochScratch[:0]
-	if !follower && epoch > latest {
-		newEpochs = append(newEpochs, epochEntry{epoch: epoch, start: leo})
-	}
-	err = record.Split(batches, func(b []byte, h record.BatchHeader) error {
-		if follower {
+	var headers []record.BatchHeader
+	if leader != nil {
+		headers = leader
+		next, pos := leo, 0
+		for i := range headers {
+			h := &headers[i]
+			record.SetBaseOffset(batches[pos:], next)
+			record.SetPartitionLeaderEpoch(batches[pos:], epoch)
+			h.BaseOffset, h.PartitionLeaderEpoch = next, epoch
+			next, pos = h.LastOffset()+1, pos+h.TotalSize()
+		}
+		if epoch > latest {
+			newEpochs = append(newEpochs, epochEntry{epoch: epoch, start: leo})
+		}
+	} else {
+		hs, next := l.headerScratch[:0], leo
+		err = record.Split(batches, func(b []byte, h record.BatchHeader) error {
 			// The leader's bytes are stored as they are: check them as a produce would.
 			// validateStored: a leader's compacted batches hold fewer records than their offset span.
 			if _, err := validateStored(b); err != nil {
@@ -68,24 +90,21 @@ func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, er
 				newEpochs = append(newEpochs, epochEntry{epoch: e, start: h.BaseOffset})
 				latest = e
 			}
-		} else {
-			record.SetBaseOffset(b, next)
-			record.SetPartitionLeaderEpoch(b, epoch)
-			h.BaseOffset = next
-		}
-		if info.NumBatches == 0 {
-			info.FirstOffset = h.BaseOffset
-		}
-		next = h.LastOffset() + 1
-		info.LastOffset = next - 1
-		info.MaxTimestamp = max(info.MaxTimestamp, h.MaxTimestamp)
-		info.NumBatches++
-		return nil
-	})
+			next = h.LastOffset() + 1
+			hs = append(hs, h)
+			return nil
+		})
+		l.headerScratch, headers = hs, hs
+	}
 	l.epochScratch = newEpochs
 	if err != nil {
-		return AppendInfo{FirstOffset: -1, LastOffset: -1, MaxTimestamp: -1}, fmt.Errorf("append: %w", err)
+		return info, fmt.Errorf("append: %w", err)
 	}
+	info.FirstOffset, info.LastOffset = headers[0].BaseOffset, headers[len(headers)-1].LastOffset()
+	for _, h := range headers {
+		info.MaxTimestamp = max(info.MaxTimestamp, h.MaxTimestamp)
+	}
+	info.NumBatches = len(headers)
 	if err := l.maybeRoll(cfg, int64(len(batches)), info.LastOffset); err != nil {
 		return info, fmt.Errorf("append: %w", err)
 	}
@@ -94,15 +113,15 @@ func (l *Log) append(batches []byte, epoch int32, follower bool) (AppendInfo, er
 			return info, fmt.Errorf("append: %w", err)
 		}
 	}
-	if err := l.writeAndPublish(batches, next, cfg.IndexIntervalBytes); err != nil {
+	if err := l.writeAndPublish(batches, headers, cfg.IndexIntervalBytes); err != nil {
 		return info, fmt.Errorf("append: %w", err)
 	}
 	return info, nil
 }
 
-// writeAndPublish writes batches at the end of the active segment, then makes
-// them visible to readers. Needs appendMu.
-func (l *Log) writeAndPublish(batches []byte, next int64, interval int32) error {
+// writeAndPublish writes batches, whose headers are headers, at the end of
+// the active segment, then makes them visible to readers. Needs appendMu.
+func (l *Log) writeAndPublish(batches []byte, headers []record.BatchHeader, interval int32) error {
 	act := l.mu.segments[len(l.mu.segments)-1] // stable: appendMu held
 	pos := act.size
 	if _, err := act.log.WriteAt(batches, pos); err != nil {
@@ -117,12 +136,11 @@ func (l *Log) writeAndPublish(batches []byte, next int64, interval int32) error 
 	if act.size == 0 {
 		act.rollBaseMs = l.now().UnixMilli()
 	}
-	_ = record.Split(batches, func(_ []byte, h record.BatchHeader) error {
+	for _, h := range headers {
 		act.observe(h, pos, interval)
 		pos += int64(h.TotalSize())
-		return nil
-	})
-	l.mu.leo = next
+	}
+	l.mu.leo = headers[len(headers)-1].LastOffset() + 1
 	l.mu.Unlock()
 	return nil
 }

@@ -14,10 +14,15 @@ func BenchmarkAppendSync(b *testing.B) {
 	l := openLog(b, b.TempDir(), cfg)
 	defer l.Close()
 	batch := makeBatch(b, 10, baseTs, record.CodecNone)
+	h, err := record.Validate(batch) // a partition parses the header once, before the log
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := []record.BatchHeader{h}
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
 	for b.Loop() {
-		info, err := l.Append(batch, 1)
+		info, err := l.Append(batch, hs, 1)
 		if err != nil {
 			b.Fatal(err)
 		}

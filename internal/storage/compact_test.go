@@ -603,7 +603,7 @@ func TestCompactConcurrentReadAppend(t *testing.T) {
 			default:
 			}
 			b := keyedBatch(t, batchOpts{codec: record.CodecZstd}, baseTs, kvs(fmt.Sprintf("k%d", i%10), fmt.Sprintf("w%d", i)))
-			if _, err := l.Append(b, 1); err != nil {
+			if _, err := appendBatch(l, b, 1); err != nil {
 				errc <- err
 				return
 			}

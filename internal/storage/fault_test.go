@@ -82,7 +82,7 @@ func TestFailedSyncFailsLog(t *testing.T) {
 			if err := l.Failed(); !errors.Is(err, ErrFailed) {
 				t.Errorf("Failed() = %v", err)
 			}
-			if _, err := l.Append(b, 1); !errors.Is(err, ErrFailed) {
+			if _, err := appendBatch(l, b, 1); !errors.Is(err, ErrFailed) {
 				t.Errorf("append to a failed log: %v", err)
 			}
 			if err := l.Truncate(0); !errors.Is(err, ErrFailed) {
@@ -136,7 +136,7 @@ func TestFailedWriteIsCutOff(t *testing.T) {
 	leo, size := l.LogEndOffset(), l.Size()
 	fs.SetInjector(errorfs.Times(1, errorfs.Fail(errorfs.ShortWrite(10, syscall.ENOSPC),
 		errorfs.And(errorfs.Ops(errorfs.OpWrite), errorfs.PathMatch("*"+logSuffix)))))
-	if _, err := l.Append(b, 1); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := appendBatch(l, b, 1); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v", err)
 	}
 	if l.Failed() != nil || l.LogEndOffset() != leo {
@@ -166,11 +166,11 @@ func TestFailedWriteThatCannotBeCutFailsLog(t *testing.T) {
 	fs.SetInjector(errorfs.Any(
 		errorfs.Fail(errorfs.ShortWrite(-1, syscall.EIO), errorfs.And(errorfs.Ops(errorfs.OpWrite), segs)),
 		errorfs.Fail(syscall.EIO, errorfs.And(errorfs.Ops(errorfs.OpTruncate), segs))))
-	if _, err := l.Append(b, 1); !errors.Is(err, ErrFailed) {
+	if _, err := appendBatch(l, b, 1); !errors.Is(err, ErrFailed) {
 		t.Fatalf("append whose partial write cannot be cut off: %v, want ErrFailed", err)
 	}
 	fs.SetInjector(nil)
-	if _, err := l.Append(b, 1); !errors.Is(err, ErrFailed) {
+	if _, err := appendBatch(l, b, 1); !errors.Is(err, ErrFailed) {
 		t.Fatalf("append after an uncut partial write: %v, want ErrFailed", err)
 	}
 	if err := l.Close(); !errors.Is(err, ErrFailed) {
@@ -192,7 +192,7 @@ func TestEpochCheckpointWriteRetried(t *testing.T) {
 	mustAppend(t, l, b, 1)
 	fs.SetInjector(errorfs.Times(1, errorfs.Fail(syscall.EIO,
 		errorfs.And(errorfs.Ops(errorfs.OpSync), errorfs.PathMatch(epochCheckpointFile+vfs.TempSuffix)))))
-	if _, err := l.Append(b, 2); !errors.Is(err, syscall.EIO) {
+	if _, err := appendBatch(l, b, 2); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("append with a failing epoch checkpoint: %v", err)
 	}
 	if got := l.LatestEpoch(); got != 1 {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -131,9 +132,10 @@ type Log struct {
 	rpMu sync.Mutex // serializes recovery-point writes
 	hwMu sync.Mutex // serializes high-watermark checkpoint writes
 
-	epochScratch []epochEntry // owned by the appender (appendMu)
-	cleaner      cleanerState // log compaction, see compact.go
-	scanned      int          // segments CRC-scanned by Open, for tests
+	epochScratch  []epochEntry         // owned by the appender (appendMu)
+	headerScratch []record.BatchHeader // owned by the appender (appendMu)
+	cleaner       cleanerState         // log compaction, see compact.go
+	scanned       int                  // segments CRC-scanned by Open, for tests
 }
 
 // Open opens or creates the log in dir on the OS file system. After an

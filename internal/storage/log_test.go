@@ -56,9 +56,24 @@ func crash(l *Log) {
 	}
 }
 
+// appendBatch appends concatenated batches as a partition does: their
+// headers parsed and checked first.
+func appendBatch(l *Log, b []byte, epoch int32) (AppendInfo, error) {
+	var hs []record.BatchHeader
+	err := record.Split(b, func(batch []byte, _ record.BatchHeader) error {
+		h, err := record.Validate(batch)
+		hs = append(hs, h)
+		return err
+	})
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	return l.Append(b, hs, epoch)
+}
+
 func mustAppend(t testing.TB, l *Log, b []byte, epoch int32) AppendInfo {
 	t.Helper()
-	info, err := l.Append(b, epoch)
+	info, err := appendBatch(l, b, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +224,7 @@ func TestReopenClean(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(makeBatch(t, 1, 0, record.CodecNone), 0); !errors.Is(err, ErrClosed) {
+	if _, err := appendBatch(l, makeBatch(t, 1, 0, record.CodecNone), 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 	l = openLog(t, dir, testConfig())
@@ -750,7 +765,7 @@ func TestConcurrentAppendReadSync(t *testing.T) {
 			defer wg.Done()
 			for i := range perWriter {
 				b := makeBatch(t, 2, baseTs+int64(i), record.CodecNone)
-				info, err := l.Append(b, 1)
+				info, err := appendBatch(l, b, 1)
 				if err == nil && i%10 == 0 {
 					err = l.SyncTo(info.LastOffset + 1)
 					if err == nil && l.FlushedOffset() <= info.LastOffset {
@@ -824,10 +839,15 @@ func BenchmarkAppend(b *testing.B) {
 	l := openLog(b, b.TempDir(), cfg)
 	defer l.Close()
 	batch := makeBatch(b, 10, baseTs, record.CodecNone) // 10 records of 100 bytes
+	h, err := record.Validate(batch)                    // a partition parses the header once, before the log
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := []record.BatchHeader{h}
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.Append(batch, 1); err != nil {
+		if _, err := l.Append(batch, hs, 1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -838,7 +858,7 @@ func BenchmarkRead(b *testing.B) {
 	defer l.Close()
 	batch := makeBatch(b, 10, baseTs, record.CodecNone)
 	for range 10_000 {
-		if _, err := l.Append(batch, 1); err != nil {
+		if _, err := appendBatch(l, batch, 1); err != nil {
 			b.Fatal(err)
 		}
 	}
