@@ -62,6 +62,9 @@ var sentinels = map[string]error{
 	"partition.ErrInvalidProducerEpoch": partition.ErrInvalidProducerEpoch,
 	"partition.ErrTopicIDMismatch":      partition.ErrTopicIDMismatch,
 	"partition.ErrOffsetOutOfRange":     partition.ErrOffsetOutOfRange,
+	"partition.ErrInvalidRecord":        partition.ErrInvalidRecord,
+	"partition.ErrRecordTooLarge":       partition.ErrRecordTooLarge,
+	"partition.ErrTransactional":        partition.ErrTransactional,
 
 	"group.ErrNotCoordinator":          group.ErrNotCoordinator,
 	"group.ErrLoading":                 group.ErrLoading,

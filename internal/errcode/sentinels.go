@@ -9,8 +9,8 @@ import (
 // returns them; that package re-exports each under the same name (or the
 // name in parentheses). Their codes are in the table (errcode.go).
 
-// Request checks (handler: errInvalidRequest, errInvalidRecord, errTooLarge,
-// errTransactional).
+// Request checks (handler: errInvalidRequest) and the produce checks
+// (partition: ErrInvalidRecord, ErrRecordTooLarge, ErrTransactional).
 var (
 	// ErrInvalidRequest marks request-shape errors.
 	ErrInvalidRequest = errors.New("invalid request")

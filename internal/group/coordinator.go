@@ -147,11 +147,7 @@ func (c *Coordinator) startWrite(w Write) error {
 	if err != nil {
 		return err
 	}
-	h, err := record.Validate(batch)
-	if err != nil {
-		return err
-	}
-	res, err := p.Append(batch, h)
+	res, err := p.Append(batch, partition.FromCoordinator)
 	if err != nil {
 		return err
 	}

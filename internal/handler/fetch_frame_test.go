@@ -19,7 +19,7 @@ import (
 // testLog is a partition holding three batches, for record sets to send.
 func testLog(t testing.TB) *partition.Partition {
 	t.Helper()
-	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, config.TopicConfig{}, 3, slog.New(slog.DiscardHandler))
+	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, config.Default().Log.TopicConfig(), 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +30,7 @@ func testLog(t testing.TB) *partition.Partition {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := record.Validate(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Append(b, h); err != nil {
+		if _, err := p.Append(b, partition.FromClient); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,13 +3,11 @@ package handler
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -18,12 +16,15 @@ import (
 // Produce v3-13.
 //
 // v0-2 (message formats 0 and 1) were removed in Kafka 4.0 and are not
-// served. Each partition must carry exactly one magic-2 batch, validated
-// without decompressing: header, CRC-32C, record count, size against
-// max.message.bytes, and the idempotent producer's sequence and epoch. A
-// retried batch gets its original offsets. acks=0 gets no response;
-// acks=1 and acks=all are answered once the batch is below the high
-// watermark, which under the default flush.messages=1 means fdatasync'ed.
+// served. Each partition must carry exactly one magic-2 batch. It is
+// validated, without decompressing, by partition.Append (header, CRC-32C,
+// record count, codec frame, size against max.message.bytes, keys of
+// compacted topics, the idempotent producer's sequence and epoch; see
+// internal/partition/validate.go); this handler only maps the outcome to
+// Kafka's answer. A retried batch gets its original offsets. acks=0 gets
+// no response; acks=1 and acks=all are answered once the batch is below
+// the high watermark, which under the default flush.messages=1 means
+// fdatasync'ed.
 // v13 names topics by id. Transactions are not supported yet: a
 // transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // like a broker where the id has no rights.
@@ -81,7 +82,7 @@ func serveProduce(e *Env, r *Request) Result {
 					sp.ErrorCode = kerr.NotEnoughReplicas.Code
 					break
 				}
-				res, err := e.appendOne(p, rp.Records)
+				res, err := p.Append(rp.Records, partition.FromClient)
 				if err != nil {
 					sp.ErrorCode = e.errCode(err)
 					// Kafka reports the log start for errors found against
@@ -178,57 +179,4 @@ func leaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartiti
 	rb := kmsg.NewProduceResponseBroker()
 	rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
 	resp.Brokers = append(resp.Brokers, rb)
-}
-
-// errInvalidRecord is a batch Kafka rejects with INVALID_RECORD.
-var errInvalidRecord = errcode.ErrInvalidRecord
-
-// errTooLarge is a batch over max.message.bytes (MESSAGE_TOO_LARGE).
-var errTooLarge = errcode.ErrRecordTooLarge
-
-// errTransactional refuses transactional batches until transactions exist.
-var errTransactional = errcode.ErrTransactional
-
-// appendOne validates the partition's single batch and appends it.
-func (e *Env) appendOne(p *partition.Partition, records []byte) (partition.AppendResult, error) {
-	if len(records) == 0 {
-		return partition.AppendResult{}, fmt.Errorf("%w: no record batch", errInvalidRecord)
-	}
-	h, err := record.Validate(records)
-	if err != nil {
-		return partition.AppendResult{}, err
-	}
-	if err := record.CheckCompressionFrame(records, h); err != nil {
-		return partition.AppendResult{}, err
-	}
-	if h.TotalSize() != len(records) {
-		return partition.AppendResult{}, fmt.Errorf("%w: produce requests must contain exactly one record batch per partition", errInvalidRecord)
-	}
-	if h.NumRecords == 0 {
-		return partition.AppendResult{}, fmt.Errorf("%w: empty record batch", errInvalidRecord)
-	}
-	if h.IsControl() {
-		return partition.AppendResult{}, fmt.Errorf("%w: clients may not write control batches", errInvalidRecord)
-	}
-	if h.IsTransactional() {
-		return partition.AppendResult{}, errTransactional
-	}
-	cfg := p.Config()
-	if max := cfg.MaxMessageBytes; len(records) > int(max) {
-		return partition.AppendResult{}, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", errTooLarge, len(records), max)
-	}
-	if cfg.Cleanup.Compact {
-		// The one produce check that needs the records themselves: a
-		// compacted topic keeps the latest record per key, so it refuses
-		// records without one, as Kafka does.
-		if err := record.Records(records, func(r record.Record) error {
-			if r.Key == nil {
-				return fmt.Errorf("%w: compacted topic cannot accept message without key", errInvalidRecord)
-			}
-			return nil
-		}); err != nil {
-			return partition.AppendResult{}, err
-		}
-	}
-	return p.Append(records, h)
 }

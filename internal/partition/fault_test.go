@@ -26,15 +26,15 @@ import (
 func TestFailedSyncFailsPartition(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "t-0")
 	fs := errorfs.Wrap(vfs.Default, nil)
-	cfg := config.TopicConfig{Flush: config.FlushPolicy{Messages: 1}}
+	cfg := config.Default().Log.TopicConfig() // flush.messages=1
 	logger := slog.New(slog.DiscardHandler)
 	p, err := OpenFS(fs, dir, "t", testTopicID, 0, cfg, 0, logger)
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	b1, h1 := batch(t, 3, 7, 0, "a")
-	res1, err := p.Append(b1, h1)
+	b1 := batch(t, 3, 7, 0, "a")
+	res1, err := p.Append(b1, FromClient)
 	must(t, err)
 	must(t, p.WaitVisible(ctx, res1.LastOffset))
 	durable := res1.LastOffset + 1
@@ -50,8 +50,8 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 		<-gate
 		return syscall.EIO
 	})))
-	b2, h2 := batch(t, 3, 7, 3, "b")
-	res2, err := p.Append(b2, h2)
+	b2 := batch(t, 3, 7, 3, "b")
+	res2, err := p.Append(b2, FromClient)
 	must(t, err)
 	<-entered
 	visible, durableErr := make(chan error, 1), make(chan error, 1)
@@ -90,11 +90,11 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 
 	// The producer retries the batch (same sequence) and sends the next:
 	// both are refused, not answered as duplicates or appended.
-	if _, err := p.Append(b2, h2); !errors.Is(err, storage.ErrFailed) {
+	if _, err := p.Append(b2, FromClient); !errors.Is(err, storage.ErrFailed) {
 		t.Errorf("retried produce: %v, want storage.ErrFailed", err)
 	}
-	b3, h3 := batch(t, 3, 7, 6, "c")
-	if _, err := p.Append(b3, h3); !errors.Is(err, storage.ErrFailed) {
+	b3 := batch(t, 3, 7, 6, "c")
+	if _, err := p.Append(b3, FromClient); !errors.Is(err, storage.ErrFailed) {
 		t.Errorf("produce after the failure: %v, want storage.ErrFailed", err)
 	}
 	// Another sync, by the flusher or a caller, would succeed at the file
@@ -119,8 +119,8 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 	if err := p.Failed(); err != nil {
 		t.Fatalf("reopened partition failed: %v", err)
 	}
-	b4, h4 := batch(t, 1, -1, -1, "d")
-	res4, err := p.Append(b4, h4)
+	b4 := batch(t, 1, -1, -1, "d")
+	res4, err := p.Append(b4, FromClient)
 	must(t, err)
 	must(t, p.WaitVisible(ctx, res4.LastOffset))
 }

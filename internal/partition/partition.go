@@ -221,13 +221,20 @@ func (p *Partition) failLocked(err error) {
 	wakeAll(p.mu.syncWaiters)
 }
 
-// Append validates the producer state for one batch (already checked by
-// record.Validate), appends it, and makes it visible according to the
-// flush policy. The caller waits with WaitVisible for acks.
-func (p *Partition) Append(batch []byte, h record.BatchHeader) (AppendResult, error) {
+// Append checks one batch (checkBatch, then the producer state), appends
+// it, and makes it visible according to the flush policy: the one way a
+// batch from a producer or a coordinator enters the log. The caller waits
+// with WaitVisible (acks=all) or WaitDurable (acks=1). Append rewrites the
+// batch in place (base offset, leader epoch, LogAppendTime) and keeps no
+// reference to it.
+func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	p.mu.Lock()
 	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
 	p.mu.Unlock()
+	h, err := checkBatch(batch, origin, cfg)
+	if err != nil {
+		return AppendResult{}, err
+	}
 	if role != RoleLeader {
 		return AppendResult{}, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, ErrNotLeader)
 	}

@@ -79,7 +79,10 @@ type producerState map[int64]*producerEntry
 
 // check validates a batch against the producer's state, following Kafka's
 // ProducerAppendInfo. It returns the original batch when the batch is a
-// retry of one already appended.
+// retry of one already appended. Transactions add their checks here, under
+// the same lock: a transactional batch needs a transaction of the
+// producer's epoch in progress (or starts one), a non-transactional one
+// none.
 func (s producerState) check(h record.BatchHeader) (dup batchMeta, isDup bool, err error) {
 	if h.ProducerID < 0 {
 		return batchMeta{}, false, nil

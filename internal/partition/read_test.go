@@ -12,8 +12,8 @@ func TestReadBounds(t *testing.T) {
 	reg, _ := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	for range 3 {
-		b, h := batch(t, 2, -1, -1, "a")
-		_, err := p.Append(b, h)
+		b := batch(t, 2, -1, -1, "a")
+		_, err := p.Append(b, FromClient)
 		must(t, err)
 	}
 	waitFor(t, "leader flush", func() bool { return p.FlushedOffset() == 6 })
@@ -73,8 +73,8 @@ func TestWaitersWakeOnTheirBound(t *testing.T) {
 			return false
 		}
 	}
-	b, h := batch(t, 2, -1, -1, "a")
-	_, err := p.Append(b, h)
+	b := batch(t, 2, -1, -1, "a")
+	_, err := p.Append(b, FromClient)
 	must(t, err)
 	waitFor(t, "leader flush", func() bool { return p.FlushedOffset() == 2 })
 	if !woken(leo) {

@@ -42,8 +42,8 @@ func write(t *testing.T, reg *Registry, topic string, n int) {
 	if p == nil {
 		t.Fatalf("%s-0 is not open", topic)
 	}
-	b, h := batch(t, n, -1, -1, topic)
-	res, err := p.Append(b, h)
+	b := batch(t, n, -1, -1, topic)
+	res, err := p.Append(b, FromClient)
 	must(t, err)
 	must(t, p.WaitVisible(context.Background(), res.LastOffset))
 }

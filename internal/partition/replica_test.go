@@ -23,7 +23,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // batch builds one batch of n records; pid < 0 means not idempotent.
-func batch(t testing.TB, n int, pid int64, seq int32, tag string) ([]byte, record.BatchHeader) {
+func batch(t testing.TB, n int, pid int64, seq int32, tag string) []byte {
 	t.Helper()
 	recs := make([]record.Record, n)
 	for i := range recs {
@@ -37,11 +37,7 @@ func batch(t testing.TB, n int, pid int64, seq int32, tag string) ([]byte, recor
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := record.Validate(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, h
+	return b
 }
 
 // isrController is a fake controller for one partition: it applies ISR
@@ -144,15 +140,15 @@ func TestRolesFromImage(t *testing.T) {
 	if role, leader, epoch := p.Role(); role != RoleFollower || leader != 2 || epoch != 3 {
 		t.Fatalf("role %v leader %d epoch %d, want follower of 2 at 3", role, leader, epoch)
 	}
-	b, h := batch(t, 1, -1, -1, "x")
-	if _, err := p.Append(b, h); !errors.Is(err, ErrNotLeader) {
+	b := batch(t, 1, -1, -1, "x")
+	if _, err := p.Append(b, FromClient); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("follower append: %v, want ErrNotLeader", err)
 	}
 	c.setLeader(t, 1, []int32{1, 2, 3})
 	if role, _, epoch := p.Role(); role != RoleLeader || epoch != 4 {
 		t.Fatalf("role %v epoch %d, want leader at 4", role, epoch)
 	}
-	if _, err := p.Append(b, h); err != nil {
+	if _, err := p.Append(b, FromClient); err != nil {
 		t.Fatal(err)
 	}
 	if got := p.LatestEpoch(); got != 4 {
@@ -169,8 +165,8 @@ func TestHighWatermarkIsMinISRLogEnd(t *testing.T) {
 	reg, _ := newNode(t, 1, image(1, []int32{1, 2, 3}, []int32{1, 2, 3}), time.Minute)
 	p := reg.Get("t", 0)
 	for i := 0; i < 3; i++ {
-		b, h := batch(t, 2, -1, -1, "a")
-		if _, err := p.Append(b, h); err != nil {
+		b := batch(t, 2, -1, -1, "a")
+		if _, err := p.Append(b, FromClient); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -192,8 +188,8 @@ func TestHighWatermarkIsMinISRLogEnd(t *testing.T) {
 		t.Fatalf("HW %d, want 6", hw)
 	}
 	// acks=all waits for the followers' next fetches.
-	b, h := batch(t, 1, -1, -1, "b")
-	res, err := p.Append(b, h)
+	b := batch(t, 1, -1, -1, "b")
+	res, err := p.Append(b, FromClient)
 	must(t, err)
 	done := make(chan error, 1)
 	go func() { done <- p.WaitVisible(context.Background(), res.LastOffset) }()
@@ -221,8 +217,8 @@ func TestISRShrinkAndExpand(t *testing.T) {
 	const lag = 50 * time.Millisecond
 	reg, c := newNode(t, 1, image(1, []int32{1, 2, 3}, []int32{1, 2, 3}), lag)
 	p := reg.Get("t", 0)
-	b, h := batch(t, 3, -1, -1, "a")
-	_, err := p.Append(b, h)
+	b := batch(t, 3, -1, -1, "a")
+	_, err := p.Append(b, FromClient)
 	must(t, err)
 	now := time.Now()
 	must(t, p.FollowerFetch(2, 3, now))
@@ -260,8 +256,8 @@ func TestISRChangeRefusedIsRetried(t *testing.T) {
 	const lag = 10 * time.Millisecond
 	reg, c := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), lag)
 	p := reg.Get("t", 0)
-	b, h := batch(t, 1, -1, -1, "a")
-	_, err := p.Append(b, h)
+	b := batch(t, 1, -1, -1, "a")
+	_, err := p.Append(b, FromClient)
 	must(t, err)
 	c.mu.Lock()
 	c.fail = errors.New("stale leader epoch")
@@ -288,7 +284,7 @@ func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
 	var leaderLog [][]byte
 	var next int64
 	for i := int32(0); i < 3; i++ {
-		b, _ := batch(t, 2, 7, i*2, "a")
+		b := batch(t, 2, 7, i*2, "a")
 		record.SetBaseOffset(b, next)
 		record.SetPartitionLeaderEpoch(b, 3)
 		next += 2
@@ -318,14 +314,14 @@ func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
 	// As leader, the retry of the batch at sequence 0 is a duplicate and
 	// the truncated one at sequence 2 is new.
 	c.setLeader(t, 2, []int32{2})
-	b0, h0 := batch(t, 2, 7, 0, "a")
-	res, err := p.Append(b0, h0)
+	b0 := batch(t, 2, 7, 0, "a")
+	res, err := p.Append(b0, FromClient)
 	must(t, err)
 	if !res.Duplicate || res.BaseOffset != 0 {
 		t.Fatalf("retry after failover: %+v, want duplicate at 0", res)
 	}
-	b1, h1 := batch(t, 2, 7, 2, "a")
-	res, err = p.Append(b1, h1)
+	b1 := batch(t, 2, 7, 2, "a")
+	res, err = p.Append(b1, FromClient)
 	must(t, err)
 	if res.Duplicate || res.BaseOffset != 2 {
 		t.Fatalf("truncated batch re-sent: %+v, want new at 2", res)
@@ -335,8 +331,8 @@ func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
 func TestLeaderEndOffsetForEpoch(t *testing.T) {
 	reg, c := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
-	b, h := batch(t, 3, -1, -1, "a")
-	_, err := p.Append(b, h) // epoch 3: [0, 3)
+	b := batch(t, 3, -1, -1, "a")
+	_, err := p.Append(b, FromClient) // epoch 3: [0, 3)
 	must(t, err)
 	c.setLeader(t, 1, []int32{1, 2}) // epoch 4, nothing written yet
 	if e, end := p.EndOffsetForEpoch(3); e != 3 || end != 3 {
@@ -348,8 +344,8 @@ func TestLeaderEndOffsetForEpoch(t *testing.T) {
 	if e, end := p.EndOffsetForEpoch(5); e != -1 || end != -1 {
 		t.Fatalf("epoch 5 ends at (%d, %d), want unknown", e, end)
 	}
-	b, h = batch(t, 1, -1, -1, "b")
-	_, err = p.Append(b, h)
+	b = batch(t, 1, -1, -1, "b")
+	_, err = p.Append(b, FromClient)
 	must(t, err)
 	if e, end := p.EndOffsetForEpoch(3); e != 3 || end != 3 {
 		t.Fatalf("epoch 3 ends at (%d, %d) after an epoch-4 append, want (3, 3)", e, end)
@@ -364,7 +360,7 @@ func TestFollowerRestartsAtLeaderLogStart(t *testing.T) {
 	p := reg.Get("t", 0)
 	var next int64
 	for i := int32(0); i < 3; i++ {
-		b, _ := batch(t, 2, 7, i*2, "a")
+		b := batch(t, 2, 7, i*2, "a")
 		record.SetBaseOffset(b, next)
 		record.SetPartitionLeaderEpoch(b, 3)
 		next += 2
@@ -379,7 +375,7 @@ func TestFollowerRestartsAtLeaderLogStart(t *testing.T) {
 	if lso, leo, hw := p.LogStartOffset(), p.LogEndOffset(), p.HighWatermark(); lso != 4 || leo != 4 || hw != 4 {
 		t.Fatalf("after restart at 4: log start %d, end %d, HW %d; want 4 4 4", lso, leo, hw)
 	}
-	b, _ := batch(t, 2, 7, 4, "b")
+	b := batch(t, 2, 7, 4, "b")
 	record.SetBaseOffset(b, 4)
 	record.SetPartitionLeaderEpoch(b, 3)
 	if _, err := p.AppendAsFollower(b, 3); err != nil {
@@ -399,8 +395,8 @@ func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
 	}
 	reg := open()
 	p := reg.Get("t", 0)
-	b, h := batch(t, 4, -1, -1, "a")
-	res, err := p.Append(b, h)
+	b := batch(t, 4, -1, -1, "a")
+	res, err := p.Append(b, FromClient)
 	must(t, err)
 	must(t, p.WaitVisible(context.Background(), res.LastOffset))
 	must(t, reg.Close())

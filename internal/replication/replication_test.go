@@ -248,19 +248,22 @@ func (c *cluster) acksAll(leader int32, last int64) {
 	waitAcksAll(c.t, c.part(leader), last, fmt.Sprintf("at node %d", leader))
 }
 
-// appendTo appends one batch of recs to p, which must lead, and returns
-// its last offset.
-func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) int64 {
+// newBatch builds one batch of recs, as a client would.
+func newBatch(t testing.TB, recs []record.Record) []byte {
 	t.Helper()
 	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := record.Validate(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := p.Append(b, h)
+	return b
+}
+
+// appendTo appends one batch of recs to p, which must lead, and returns
+// its last offset.
+func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) int64 {
+	t.Helper()
+	b := newBatch(t, recs)
+	res, err := p.Append(b, partition.FromClient)
 	if err != nil {
 		t.Fatalf("append to %s/%d: %v", p.Topic, p.Index, err)
 	}
@@ -429,7 +432,7 @@ func TestDivergedFollowerTruncatesAfterLeaderChange(t *testing.T) {
 		t.Fatalf("setup: leader LEO %d HW %d, want an uncommitted tail above %d", c.part(1).LogEndOffset(), c.part(1).HighWatermark(), hw)
 	}
 	c.elect(2, []int32{2, 1, 3})
-	if _, err := c.part(1).Append(nil, record.BatchHeader{}); !errors.Is(err, partition.ErrNotLeader) {
+	if _, err := c.part(1).Append(newBatch(t, []record.Record{{Value: []byte("refused")}}), partition.FromClient); !errors.Is(err, partition.ErrNotLeader) {
 		t.Fatalf("old leader append: %v, want ErrNotLeader", err)
 	}
 	c.resume(2)
@@ -559,10 +562,6 @@ func BenchmarkReplicatedAcksAll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := record.Validate(batch)
-	if err != nil {
-		b.Fatal(err)
-	}
 	p := c.part(1)
 	b.SetBytes(int64(len(batch)))
 	b.ReportAllocs()
@@ -580,7 +579,7 @@ func BenchmarkReplicatedAcksAll(b *testing.B) {
 		done <- err
 	}()
 	for i := 0; i < b.N; i++ {
-		res, err := p.Append(slices.Clone(batch), h)
+		res, err := p.Append(slices.Clone(batch), partition.FromClient)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -666,8 +665,7 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h, _ := record.Validate(batch)
-				res, err := p.Append(batch, h)
+				res, err := p.Append(batch, partition.FromClient)
 				if err != nil {
 					t.Fatalf("round %d: append to m-%d at node %d: %v", round, i, leaders[i], err)
 				}
@@ -690,8 +688,7 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 		// learn the final HW.
 		batch, _ := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 			[]record.Record{{Value: []byte("final")}})
-		h, _ := record.Validate(batch)
-		res, err := lp.Append(batch, h)
+		res, err := lp.Append(batch, partition.FromClient)
 		if err != nil {
 			t.Fatal(err)
 		}

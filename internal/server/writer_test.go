@@ -24,7 +24,7 @@ import (
 // send.
 func testPartition(t *testing.T) *partition.Partition {
 	t.Helper()
-	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, config.TopicConfig{}, 3, slog.New(slog.DiscardHandler))
+	p, err := partition.Open(filepath.Join(t.TempDir(), "t-0"), "t", metadata.NewTopicID(), 0, config.Default().Log.TopicConfig(), 3, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +35,7 @@ func testPartition(t *testing.T) *partition.Partition {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := record.Validate(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Append(b, h); err != nil {
+		if _, err := p.Append(b, partition.FromClient); err != nil {
 			t.Fatal(err)
 		}
 	}
