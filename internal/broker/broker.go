@@ -19,6 +19,7 @@ import (
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
@@ -77,7 +78,7 @@ func (b *Broker) Start() error {
 		// with the metadata log: until then clients get "connection
 		// refused" and try another bootstrap server, rather than stale
 		// answers.
-		self, err := handler.SelfBroker(b.cfg.NodeID, b.cfg.AdvertisedAddr())
+		self, err := handler.SelfBroker(ids.NodeID(b.cfg.NodeID), b.cfg.AdvertisedAddr())
 		if err != nil {
 			return fmt.Errorf("advertise %q: %w", b.cfg.AdvertisedAddr(), err)
 		}
@@ -103,7 +104,7 @@ func (b *Broker) Start() error {
 				return errors.New("advertise: the listen address has no connectable host; set --advertise")
 			}
 		}
-		self, err := handler.SelfBroker(b.cfg.NodeID, adv)
+		self, err := handler.SelfBroker(ids.NodeID(b.cfg.NodeID), adv)
 		if err != nil {
 			pre.Close()
 			return fmt.Errorf("advertise %q: %w", adv, err)
@@ -116,7 +117,7 @@ func (b *Broker) Start() error {
 		b.ctrl = ctrl
 	}
 	ctrl := b.ctrl
-	b.parts = partition.NewRegistry(b.cfg.DataDir, b.cfg.NodeID, b.cfg.Log, b.logger)
+	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
 	b.parts.SetAlterISR(ctrl.AlterISR)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	// The image is proven current here: a cluster node has caught up with
@@ -132,11 +133,11 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("open partitions: %w", err)
 	}
 	if b.cfg.Clustered() {
-		peerWAL := make(map[int32]string, len(b.cfg.Peers))
+		peerWAL := make(map[ids.NodeID]string, len(b.cfg.Peers))
 		for _, p := range b.cfg.Peers {
-			peerWAL[p.ID] = p.Replication
+			peerWAL[ids.NodeID(p.ID)] = p.Replication
 		}
-		b.repl = replication.NewManager(replication.Config{NodeID: b.cfg.NodeID, PeerReplication: peerWAL}, b.parts, b.logger.With("component", "replication"))
+		b.repl = replication.NewManager(replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
@@ -207,10 +208,10 @@ func (b *Broker) startReplicationListener() error {
 func (b *Broker) openRaft(self metadata.Broker) error {
 	peers := make([]controller.RaftPeer, 0, len(b.cfg.Peers))
 	for _, p := range b.cfg.Peers {
-		peers = append(peers, controller.RaftPeer{ID: p.ID, Raft: p.Raft})
+		peers = append(peers, controller.RaftPeer{ID: ids.NodeID(p.ID), Raft: p.Raft})
 	}
 	rc, err := controller.OpenRaft(controller.RaftConfig{
-		NodeID:        b.cfg.NodeID,
+		NodeID:        ids.NodeID(b.cfg.NodeID),
 		Self:          self,
 		RaftListen:    b.cfg.Node.Addresses.Raft,
 		RaftAdvertise: b.cfg.AdvertisedRaft(),
@@ -332,7 +333,7 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 	if t != nil {
 		cfg.Partitions = int32(len(t.Partitions))
 	}
-	b.groups = group.NewCoordinator(cfg, b.cfg.NodeID, b.parts, b.logger.With("component", "group"))
+	b.groups = group.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.logger.With("component", "group"))
 	b.groups.Start()
 	// Subscribed after the partition registry, so a partition is open by
 	// the time the coordinator hears it leads it.

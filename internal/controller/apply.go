@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -89,7 +90,7 @@ type CreateTopic struct {
 	TopicID    metadata.TopicID  `json:"topic_id,omitzero"`
 	Internal   bool              `json:"internal,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
-	Assignment [][]int32         `json:"assignment,omitempty"`
+	Assignment [][]ids.NodeID    `json:"assignment,omitempty"`
 }
 
 func (*CreateTopic) op() string { return opCreateTopic }
@@ -148,8 +149,8 @@ func (c *DeleteTopic) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 // CreatePartitions appends partitions to a topic, one per Assignment
 // entry (placed by the proposer, createPartitionsCommand).
 type CreatePartitions struct {
-	Topic      string    `json:"topic,omitempty"`
-	Assignment [][]int32 `json:"assignment,omitempty"`
+	Topic      string         `json:"topic,omitempty"`
+	Assignment [][]ids.NodeID `json:"assignment,omitempty"`
 }
 
 func (*CreatePartitions) op() string { return opCreatePartitions }
@@ -233,8 +234,8 @@ func (*AllocateProducerIDs) op() string { return opAllocateProducerID }
 func (c *AllocateProducerIDs) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	first := next.NextProducerID
-	next.NextProducerID += c.N
-	return next, first, nil
+	next.NextProducerID += ids.ProducerID(c.N)
+	return next, int64(first), nil
 }
 
 // RegisterBroker adds or refreshes a broker and unfences it. A partition
@@ -276,7 +277,7 @@ func (c *RegisterBroker) apply(im *metadata.Image) (*metadata.Image, int64, erro
 // its leaderships move to the next live in-sync replica in replica order,
 // with a new leader epoch; none left means leader -1.
 type FenceBroker struct {
-	BrokerID int32 `json:"broker_id,omitempty"`
+	BrokerID ids.NodeID `json:"broker_id,omitempty"`
 }
 
 func (*FenceBroker) op() string { return opFenceBroker }
@@ -296,12 +297,12 @@ func (c *FenceBroker) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 		for pi := range t.Partitions {
 			p := &t.Partitions[pi]
 			if len(p.ISR) > 1 {
-				p.ISR = slices.DeleteFunc(p.ISR, func(r int32) bool { return r == id })
+				p.ISR = slices.DeleteFunc(p.ISR, func(r ids.NodeID) bool { return r == id })
 			}
 			if p.Leader != id {
 				continue
 			}
-			p.Leader = -1
+			p.Leader = ids.NoNode
 			for _, r := range p.Replicas {
 				if _, live := next.LiveBroker(r); live && slices.Contains(p.ISR, r) {
 					p.Leader = r
@@ -317,11 +318,11 @@ func (c *FenceBroker) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 // AlterISR is a partition leader's ISR change (Kafka's AlterPartition):
 // BrokerID is the leader asking, at LeaderEpoch.
 type AlterISR struct {
-	Topic       string  `json:"topic,omitempty"`
-	Partition   int32   `json:"partition,omitempty"`
-	BrokerID    int32   `json:"broker_id,omitempty"`
-	LeaderEpoch int32   `json:"leader_epoch,omitempty"`
-	ISR         []int32 `json:"isr,omitempty"`
+	Topic       string          `json:"topic,omitempty"`
+	Partition   int32           `json:"partition,omitempty"`
+	BrokerID    ids.NodeID      `json:"broker_id,omitempty"`
+	LeaderEpoch ids.LeaderEpoch `json:"leader_epoch,omitempty"`
+	ISR         []ids.NodeID    `json:"isr,omitempty"`
 }
 
 func (*AlterISR) op() string { return opAlterISR }
@@ -348,16 +349,16 @@ func (c *AlterISR) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	}
 	next := im.Clone()
 	np := &next.Topics[c.Topic].Partitions[c.Partition]
-	np.ISR = append([]int32(nil), c.ISR...)
+	np.ISR = append([]ids.NodeID(nil), c.ISR...)
 	return next, 0, nil
 }
 
 // ElectLeader moves leadership to BrokerID, which must be a live in-sync
 // replica (preferred-leader election).
 type ElectLeader struct {
-	Topic     string `json:"topic,omitempty"`
-	Partition int32  `json:"partition,omitempty"`
-	BrokerID  int32  `json:"broker_id,omitempty"`
+	Topic     string     `json:"topic,omitempty"`
+	Partition int32      `json:"partition,omitempty"`
+	BrokerID  ids.NodeID `json:"broker_id,omitempty"`
 }
 
 func (*ElectLeader) op() string { return opElectLeader }
@@ -404,7 +405,7 @@ func (c *ElectUnclean) apply(im *metadata.Image) (*metadata.Image, int64, error)
 		if _, live := im.LiveBroker(r); live {
 			next := im.Clone()
 			np := &next.Topics[c.Topic].Partitions[c.Partition]
-			np.Leader, np.ISR = r, []int32{r}
+			np.Leader, np.ISR = r, []ids.NodeID{r}
 			np.LeaderEpoch++
 			return next, 0, nil
 		}
@@ -420,7 +421,7 @@ func (c *ElectUnclean) apply(im *metadata.Image) (*metadata.Image, int64, error)
 type Reassign struct {
 	Topic     string
 	Partition int32
-	Target    []int32
+	Target    []ids.NodeID
 }
 
 func (*Reassign) op() string { return opReassign }
@@ -434,20 +435,20 @@ func (c *Reassign) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	np := &next.Topics[c.Topic].Partitions[c.Partition]
 	// The replicas before any ongoing reassignment.
-	orig := slices.DeleteFunc(append([]int32(nil), cur.Replicas...), func(r int32) bool { return slices.Contains(cur.Adding, r) })
+	orig := slices.DeleteFunc(append([]ids.NodeID(nil), cur.Replicas...), func(r ids.NodeID) bool { return slices.Contains(cur.Adding, r) })
 	if c.Target == nil {
 		if !cur.Reassigning() {
 			return nil, 0, fmt.Errorf("%w: %s-%d", ErrNoReassignment, c.Topic, c.Partition)
 		}
 		np.Replicas, np.Adding, np.Removing = orig, nil, nil
-		np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return !slices.Contains(orig, r) })
+		np.ISR = slices.DeleteFunc(np.ISR, func(r ids.NodeID) bool { return !slices.Contains(orig, r) })
 		return next, 0, nil
 	}
 	target := c.Target
-	if err := checkAssignment(im, [][]int32{target}); err != nil {
+	if err := checkAssignment(im, [][]ids.NodeID{target}); err != nil {
 		return nil, 0, err
 	}
-	np.Replicas, np.Adding, np.Removing = append([]int32(nil), target...), nil, nil
+	np.Replicas, np.Adding, np.Removing = append([]ids.NodeID(nil), target...), nil, nil
 	for _, r := range target {
 		if !slices.Contains(orig, r) {
 			np.Adding = append(np.Adding, r)
@@ -489,9 +490,9 @@ func (c *CompleteReassign) apply(im *metadata.Image) (*metadata.Image, int64, er
 	next := im.Clone()
 	np := &next.Topics[c.Topic].Partitions[c.Partition]
 	np.Replicas, np.Adding, np.Removing = target, nil, nil
-	np.ISR = slices.DeleteFunc(np.ISR, func(r int32) bool { return !slices.Contains(target, r) })
+	np.ISR = slices.DeleteFunc(np.ISR, func(r ids.NodeID) bool { return !slices.Contains(target, r) })
 	if !slices.Contains(target, np.Leader) {
-		np.Leader = -1
+		np.Leader = ids.NoNode
 		for _, r := range target {
 			if _, live := next.LiveBroker(r); live && slices.Contains(np.ISR, r) {
 				np.Leader = r
@@ -505,8 +506,8 @@ func (c *CompleteReassign) apply(im *metadata.Image) (*metadata.Image, int64, er
 
 // newPartition starts a partition led by its first live replica, with
 // every live replica in the ISR.
-func newPartition(im *metadata.Image, index int32, replicas []int32) metadata.Partition {
-	p := metadata.Partition{Index: index, Leader: -1, LeaderEpoch: 0, Replicas: append([]int32(nil), replicas...)}
+func newPartition(im *metadata.Image, index int32, replicas []ids.NodeID) metadata.Partition {
+	p := metadata.Partition{Index: index, Leader: ids.NoNode, LeaderEpoch: 0, Replicas: append([]ids.NodeID(nil), replicas...)}
 	for _, id := range replicas {
 		if _, ok := im.LiveBroker(id); ok {
 			p.ISR = append(p.ISR, id)
@@ -516,17 +517,17 @@ func newPartition(im *metadata.Image, index int32, replicas []int32) metadata.Pa
 		}
 	}
 	if len(p.ISR) == 0 {
-		p.ISR = []int32{replicas[0]}
+		p.ISR = []ids.NodeID{replicas[0]}
 	}
 	return p
 }
 
-func checkAssignment(im *metadata.Image, assignment [][]int32) error {
+func checkAssignment(im *metadata.Image, assignment [][]ids.NodeID) error {
 	for i, reps := range assignment {
 		if len(reps) == 0 {
 			return fmt.Errorf("%w: partition %d has no replicas", ErrInvalidReplicaAssignment, i)
 		}
-		seen := map[int32]bool{}
+		seen := map[ids.NodeID]bool{}
 		for _, id := range reps {
 			if _, ok := im.Broker(id); !ok {
 				return fmt.Errorf("%w: broker %d is not registered", ErrInvalidReplicaAssignment, id)

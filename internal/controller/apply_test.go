@@ -5,15 +5,16 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
 func threeBrokers(t *testing.T) *metadata.Image {
 	t.Helper()
 	im := emptyImage()
-	for id := int32(1); id <= 3; id++ {
+	for id := ids.NodeID(1); id <= 3; id++ {
 		var err error
-		im, _, err = (&RegisterBroker{Broker: &metadata.Broker{ID: id, Host: "h", Port: 9000 + id}}).apply(im)
+		im, _, err = (&RegisterBroker{Broker: &metadata.Broker{ID: id, Host: "h", Port: 9000 + int32(id)}}).apply(im)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,29 +34,29 @@ func mustApply(t *testing.T, im *metadata.Image, cmd command) *metadata.Image {
 func TestCreateTopicLeadsWithFirstLiveReplica(t *testing.T) {
 	im := threeBrokers(t)
 	im = mustApply(t, im, &FenceBroker{BrokerID: 2})
-	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{2, 3, 1}, {1, 2, 3}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{2, 3, 1}, {1, 2, 3}}})
 	p0, p1 := im.Topics["t"].Partitions[0], im.Topics["t"].Partitions[1]
-	if p0.Leader != 3 || !slices.Equal(p0.ISR, []int32{3, 1}) {
+	if p0.Leader != 3 || !slices.Equal(p0.ISR, []ids.NodeID{3, 1}) {
 		t.Fatalf("p0 = %+v, want leader 3 ISR [3 1]", p0)
 	}
 	if p1.Leader != 1 || p1.LeaderEpoch != 0 {
 		t.Fatalf("p1 = %+v, want leader 1 epoch 0", p1)
 	}
-	if _, _, err := (&CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1}}}).apply(im); !errors.Is(err, ErrTopicExists) {
+	if _, _, err := (&CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1}}}).apply(im); !errors.Is(err, ErrTopicExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
-	if _, _, err := (&CreateTopic{Topic: "u", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{7}}}).apply(im); !errors.Is(err, ErrInvalidReplicaAssignment) {
+	if _, _, err := (&CreateTopic{Topic: "u", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{7}}}).apply(im); !errors.Is(err, ErrInvalidReplicaAssignment) {
 		t.Fatalf("unknown broker in assignment: %v", err)
 	}
 }
 
 func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}, {2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1, 2, 3}, {2}}})
 	before := im
 	im = mustApply(t, im, &FenceBroker{BrokerID: 1})
 	p := im.Topics["t"].Partitions[0]
-	if p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []int32{2, 3}) {
+	if p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []ids.NodeID{2, 3}) {
 		t.Fatalf("after fencing 1: %+v, want leader 2 epoch 1 ISR [2 3]", p)
 	}
 	if before.Topics["t"].Partitions[0].Leader != 1 {
@@ -65,7 +66,7 @@ func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 	// so that no out-of-sync replica can be elected (no unclean election).
 	im = mustApply(t, im, &FenceBroker{BrokerID: 2})
 	p1 := im.Topics["t"].Partitions[1]
-	if p1.Leader != -1 || p1.LeaderEpoch != 1 || !slices.Equal(p1.ISR, []int32{2}) {
+	if p1.Leader != -1 || p1.LeaderEpoch != 1 || !slices.Equal(p1.ISR, []ids.NodeID{2}) {
 		t.Fatalf("p1 after fencing its only replica: %+v", p1)
 	}
 	p0 := im.Topics["t"].Partitions[0]
@@ -85,24 +86,24 @@ func TestFenceMovesLeadershipAndBumpsEpoch(t *testing.T) {
 
 func TestAlterISRChecksLeaderAndEpoch(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1, 2, 3}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1, 2, 3}}})
 	for _, tc := range []struct {
 		name string
 		cmd  AlterISR
 		want error
 	}{
-		{"not leader", AlterISR{BrokerID: 2, LeaderEpoch: 0, ISR: []int32{2}}, ErrStaleLeaderEpoch},
-		{"old epoch", AlterISR{BrokerID: 1, LeaderEpoch: -1, ISR: []int32{1}}, ErrStaleLeaderEpoch},
-		{"leader missing", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{2, 3}}, ErrInvalidISR},
-		{"not a replica", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 4}}, ErrInvalidISR},
+		{"not leader", AlterISR{BrokerID: 2, LeaderEpoch: 0, ISR: []ids.NodeID{2}}, ErrStaleLeaderEpoch},
+		{"old epoch", AlterISR{BrokerID: 1, LeaderEpoch: -1, ISR: []ids.NodeID{1}}, ErrStaleLeaderEpoch},
+		{"leader missing", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []ids.NodeID{2, 3}}, ErrInvalidISR},
+		{"not a replica", AlterISR{BrokerID: 1, LeaderEpoch: 0, ISR: []ids.NodeID{1, 4}}, ErrInvalidISR},
 	} {
 		tc.cmd.Topic = "t"
 		if _, _, err := tc.cmd.apply(im); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	im = mustApply(t, im, &AlterISR{Topic: "t", BrokerID: 1, LeaderEpoch: 0, ISR: []int32{1, 3}})
-	if p := im.Topics["t"].Partitions[0]; !slices.Equal(p.ISR, []int32{1, 3}) || p.LeaderEpoch != 0 {
+	im = mustApply(t, im, &AlterISR{Topic: "t", BrokerID: 1, LeaderEpoch: 0, ISR: []ids.NodeID{1, 3}})
+	if p := im.Topics["t"].Partitions[0]; !slices.Equal(p.ISR, []ids.NodeID{1, 3}) || p.LeaderEpoch != 0 {
 		t.Fatalf("after shrink: %+v", p)
 	}
 	if _, _, err := (&ElectLeader{Topic: "t", BrokerID: 2}).apply(im); !errors.Is(err, ErrNotInISR) {
@@ -116,7 +117,7 @@ func TestAlterISRChecksLeaderAndEpoch(t *testing.T) {
 
 func TestImageCodecRoundTrip(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Configs: map[string]string{"retention.ms": "5"}, Assignment: [][]int32{{1, 2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Configs: map[string]string{"retention.ms": "5"}, Assignment: [][]ids.NodeID{{1, 2}}})
 	raw, err := encodeImage(im)
 	if err != nil {
 		t.Fatal(err)

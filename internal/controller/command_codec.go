@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // Metadata commands are written to the Raft log as one JSON object each
@@ -88,16 +89,16 @@ func decodeCommand(raw []byte) (command, error) {
 // reassignWire is Reassign as the log holds it: the target is the only
 // entry of "assignment" (absent: cancel), the shape of version 0.
 type reassignWire struct {
-	Topic      string    `json:"topic,omitempty"`
-	Partition  int32     `json:"partition,omitempty"`
-	Assignment [][]int32 `json:"assignment,omitempty"`
+	Topic      string         `json:"topic,omitempty"`
+	Partition  int32          `json:"partition,omitempty"`
+	Assignment [][]ids.NodeID `json:"assignment,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
 func (c *Reassign) MarshalJSON() ([]byte, error) {
 	w := reassignWire{Topic: c.Topic, Partition: c.Partition}
 	if c.Target != nil {
-		w.Assignment = [][]int32{c.Target}
+		w.Assignment = [][]ids.NodeID{c.Target}
 	}
 	return json.Marshal(w)
 }
@@ -112,7 +113,7 @@ func (c *Reassign) UnmarshalJSON(raw []byte) error {
 	if len(w.Assignment) > 0 {
 		c.Target = w.Assignment[0]
 		if c.Target == nil {
-			c.Target = []int32{} // [null]: a target of no replicas, refused by apply
+			c.Target = []ids.NodeID{} // [null]: a target of no replicas, refused by apply
 		}
 	}
 	return nil

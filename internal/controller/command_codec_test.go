@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -28,9 +29,9 @@ var version0 = []struct {
 	{`{"op":"register_broker","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"broker":{"ID":3,"Host":"127.0.0.1","Port":9093,"WAL":"127.0.0.1:9193"}}`,
 		&RegisterBroker{Broker: &metadata.Broker{ID: 3, Host: "127.0.0.1", Port: 9093, Replication: "127.0.0.1:9193"}}},
 	{`{"op":"create_topic","topic":"orders","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107],"configs":{"cleanup.policy":"compact","retention.ms":"86400000"},"assignment":[[1,2,3],[2,3,1],[3,1,2]]}`,
-		&CreateTopic{Topic: "orders", TopicID: sampleID, Configs: map[string]string{"cleanup.policy": "compact", "retention.ms": "86400000"}, Assignment: [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}},
+		&CreateTopic{Topic: "orders", TopicID: sampleID, Configs: map[string]string{"cleanup.policy": "compact", "retention.ms": "86400000"}, Assignment: [][]ids.NodeID{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}}},
 	{`{"op":"create_topic","topic":"__consumer_offsets","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107],"internal":true,"configs":{"cleanup.policy":"compact"},"assignment":[[3,1,2]]}`,
-		&CreateTopic{Topic: "__consumer_offsets", TopicID: sampleID, Internal: true, Configs: map[string]string{"cleanup.policy": "compact"}, Assignment: [][]int32{{3, 1, 2}}}},
+		&CreateTopic{Topic: "__consumer_offsets", TopicID: sampleID, Internal: true, Configs: map[string]string{"cleanup.policy": "compact"}, Assignment: [][]ids.NodeID{{3, 1, 2}}}},
 	{`{"op":"delete_topic","topic":"doomed","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107]}`,
 		&DeleteTopic{Topic: "doomed", TopicID: sampleID}},
 	// By name only: the single-node controller, and a proposer that did
@@ -38,7 +39,7 @@ var version0 = []struct {
 	{`{"op":"delete_topic","topic":"gone","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`,
 		&DeleteTopic{Topic: "gone"}},
 	{`{"op":"create_partitions","topic":"events","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"assignment":[[1,2],[2,3]]}`,
-		&CreatePartitions{Topic: "events", Assignment: [][]int32{{1, 2}, {2, 3}}}},
+		&CreatePartitions{Topic: "events", Assignment: [][]ids.NodeID{{1, 2}, {2, 3}}}},
 	{`{"op":"alter_topic_configs","topic":"orders","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"changes":[{"Name":"retention.ms","Value":"3600000"},{"Name":"cleanup.policy","Value":null}]}`,
 		&AlterTopicConfigs{Topic: "orders", Changes: []ConfigChange{{Name: "retention.ms", Value: &sample}, {Name: "cleanup.policy"}}}},
 	{`{"op":"alter_topic_configs","topic":"events","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"changes":[{"Name":"max.message.bytes","Value":"3600000"}],"replace":true}`,
@@ -50,15 +51,15 @@ var version0 = []struct {
 	{`{"op":"fence_broker","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"broker_id":3}`,
 		&FenceBroker{BrokerID: 3}},
 	{`{"op":"alter_isr","topic":"fragile","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"broker_id":3,"isr":[3]}`,
-		&AlterISR{Topic: "fragile", BrokerID: 3, ISR: []int32{3}}},
+		&AlterISR{Topic: "fragile", BrokerID: 3, ISR: []ids.NodeID{3}}},
 	{`{"op":"alter_isr","topic":"orders","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"partition":2,"broker_id":1,"leader_epoch":4,"isr":[1,2]}`,
-		&AlterISR{Topic: "orders", Partition: 2, BrokerID: 1, LeaderEpoch: 4, ISR: []int32{1, 2}}},
+		&AlterISR{Topic: "orders", Partition: 2, BrokerID: 1, LeaderEpoch: 4, ISR: []ids.NodeID{1, 2}}},
 	{`{"op":"elect_leader","topic":"orders","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"partition":1,"broker_id":3}`,
 		&ElectLeader{Topic: "orders", Partition: 1, BrokerID: 3}},
 	{`{"op":"elect_unclean","topic":"fragile","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}`,
 		&ElectUnclean{Topic: "fragile"}},
 	{`{"op":"reassign","topic":"events","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"partition":1,"assignment":[[3,2]]}`,
-		&Reassign{Topic: "events", Partition: 1, Target: []int32{3, 2}}},
+		&Reassign{Topic: "events", Partition: 1, Target: []ids.NodeID{3, 2}}},
 	// A cancellation has no assignment.
 	{`{"op":"reassign","topic":"events","topic_id":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],"partition":2}`,
 		&Reassign{Topic: "events", Partition: 2}},
@@ -94,8 +95,8 @@ func TestEncodeVersion1(t *testing.T) {
 		{&ReadIndex{}, `{"v":1,"op":"read_index"}`},
 		{&DeleteTopic{Topic: "gone"}, `{"v":1,"op":"delete_topic","topic":"gone"}`},
 		{&DeleteTopic{Topic: "doomed", TopicID: sampleID}, `{"v":1,"op":"delete_topic","topic":"doomed","topic_id":[27,3,113,72,233,162,223,254,205,147,163,143,87,115,159,107]}`},
-		{&AlterISR{Topic: "t", Partition: 2, BrokerID: 1, LeaderEpoch: 4, ISR: []int32{1, 2}}, `{"v":1,"op":"alter_isr","topic":"t","partition":2,"broker_id":1,"leader_epoch":4,"isr":[1,2]}`},
-		{&Reassign{Topic: "t", Partition: 1, Target: []int32{3, 2}}, `{"v":1,"op":"reassign","topic":"t","partition":1,"assignment":[[3,2]]}`},
+		{&AlterISR{Topic: "t", Partition: 2, BrokerID: 1, LeaderEpoch: 4, ISR: []ids.NodeID{1, 2}}, `{"v":1,"op":"alter_isr","topic":"t","partition":2,"broker_id":1,"leader_epoch":4,"isr":[1,2]}`},
+		{&Reassign{Topic: "t", Partition: 1, Target: []ids.NodeID{3, 2}}, `{"v":1,"op":"reassign","topic":"t","partition":1,"assignment":[[3,2]]}`},
 		{&Reassign{Topic: "t", Partition: 1}, `{"v":1,"op":"reassign","topic":"t","partition":1}`},
 		{&AlterTopicConfigs{Topic: "t", Changes: []ConfigChange{{Name: "retention.ms", Value: &sample}, {Name: "cleanup.policy"}}}, `{"v":1,"op":"alter_topic_configs","topic":"t","changes":[{"Name":"retention.ms","Value":"3600000"},{"Name":"cleanup.policy","Value":null}]}`},
 	} {
@@ -199,7 +200,7 @@ func TestDecodeCommandRefuses(t *testing.T) {
 // a target of no replicas, refused, not a cancellation.
 func TestReassignTargetShapes(t *testing.T) {
 	im := threeBrokers(t)
-	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: sampleID, Assignment: [][]int32{{1, 2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: sampleID, Assignment: [][]ids.NodeID{{1, 2}}})
 	for _, raw := range []string{
 		`{"op":"reassign","topic":"t","assignment":[[]]}`,
 		`{"op":"reassign","topic":"t","assignment":[null]}`,

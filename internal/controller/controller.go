@@ -14,6 +14,7 @@ import (
 	"context"
 
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -38,7 +39,7 @@ type TopicSpec struct {
 	Internal          bool
 	// Assignment, when set, gives each partition's replicas (CreateTopics
 	// with an explicit assignment); otherwise they are placed round robin.
-	Assignment [][]int32
+	Assignment [][]ids.NodeID
 }
 
 // ConfigChange is one config operation: Value nil deletes the override.
@@ -63,17 +64,17 @@ type Controller interface {
 	// already be valid.
 	AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, replace bool) error
 	// AllocateProducerIDs reserves n consecutive producer ids.
-	AllocateProducerIDs(ctx context.Context, n int64) (first int64, err error)
+	AllocateProducerIDs(ctx context.Context, n int64) (first ids.ProducerID, err error)
 	// AlterISR is a partition leader's request to change the ISR (Kafka's
 	// AlterPartition): it fails with ErrStaleLeaderEpoch when leaderEpoch
 	// is not current or the caller no longer leads, and ErrInvalidISR when
 	// the ISR names a fenced broker, a non-replica, or not the leader. It
 	// returns once this node's image shows the change.
-	AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error
+	AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch ids.LeaderEpoch, isr []ids.NodeID) error
 	// ElectLeader moves leadership to a live in-sync replica
 	// (ErrElectionNotNeeded when it already leads, ErrNotInISR when it is
 	// not a live in-sync replica).
-	ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error
+	ElectLeader(ctx context.Context, topic string, partition int32, leader ids.NodeID) error
 	// ElectUnclean gives a leaderless partition to a live replica that may
 	// be out of sync (explicit unclean election only): ErrElectionNotNeeded
 	// when it has a live leader, ErrNoEligibleLeader when no replica is live.
@@ -81,7 +82,7 @@ type Controller interface {
 	// Reassign starts moving a partition to target replicas, or cancels
 	// an ongoing move when target is nil. It completes in the background
 	// once every target replica is in sync.
-	Reassign(ctx context.Context, topic string, partition int32, target []int32) error
+	Reassign(ctx context.Context, topic string, partition int32, target []ids.NodeID) error
 	// Fresh reports whether this node's image can be trusted: false on a
 	// cluster node cut off from the metadata quorum past its session.
 	Fresh() bool

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -29,7 +30,7 @@ type applyResult struct {
 type fsm struct {
 	mu      sync.Mutex
 	image   *metadata.Image // as applied; ControllerID is set at publish
-	leader  int32
+	leader  ids.NodeID
 	applied uint64
 	changed chan struct{} // closed and replaced on every apply
 	subs    []func(prev, next *metadata.Image)
@@ -83,7 +84,7 @@ func (f *fsm) publishLocked(fromSnapshot bool) {
 	}
 }
 
-func (f *fsm) setLeader(id int32) {
+func (f *fsm) setLeader(id ids.NodeID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.leader != id {

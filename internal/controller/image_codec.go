@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -17,7 +18,7 @@ const imageVersion = 1
 type persisted struct {
 	Version        int               `json:"version"`
 	ClusterID      string            `json:"cluster_id"`
-	NextProducerID int64             `json:"next_producer_id"`
+	NextProducerID ids.ProducerID    `json:"next_producer_id"`
 	Brokers        []metadata.Broker `json:"brokers,omitempty"`
 	Topics         []*persistTopic   `json:"topics"`
 	// BrokerConfigs are the cluster-wide dynamic broker defaults.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -54,8 +55,8 @@ func openLocal(fsys vfs.FS, dir string, self metadata.Broker) (*Local, error) {
 		for _, t := range im.Topics {
 			for i := range t.Partitions {
 				t.Partitions[i].Leader = self.ID
-				t.Partitions[i].Replicas = []int32{self.ID}
-				t.Partitions[i].ISR = []int32{self.ID}
+				t.Partitions[i].Replicas = []ids.NodeID{self.ID}
+				t.Partitions[i].ISR = []ids.NodeID{self.ID}
 			}
 		}
 	case errors.Is(err, fs.ErrNotExist):
@@ -165,19 +166,20 @@ func (c *Local) AlterBrokerConfigs(_ context.Context, changes []ConfigChange, re
 }
 
 // AllocateProducerIDs implements Controller.
-func (c *Local) AllocateProducerIDs(_ context.Context, n int64) (int64, error) {
-	return c.apply(&AllocateProducerIDs{N: n})
+func (c *Local) AllocateProducerIDs(_ context.Context, n int64) (ids.ProducerID, error) {
+	first, err := c.apply(&AllocateProducerIDs{N: n})
+	return ids.ProducerID(first), err
 }
 
 // AlterISR implements Controller. A single node is its own only replica,
 // so the ISR can only be itself.
-func (c *Local) AlterISR(_ context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
+func (c *Local) AlterISR(_ context.Context, topic string, partition int32, leaderEpoch ids.LeaderEpoch, isr []ids.NodeID) error {
 	_, err := c.apply(&AlterISR{Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.self.ID})
 	return err
 }
 
 // ElectLeader implements Controller.
-func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, leader int32) error {
+func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, leader ids.NodeID) error {
 	_, err := c.apply(&ElectLeader{Topic: topic, Partition: partition, BrokerID: leader})
 	return err
 }
@@ -193,7 +195,7 @@ func (c *Local) ElectUnclean(_ context.Context, topic string, partition int32) e
 
 // Reassign implements Controller. A single node can only move a
 // partition to itself, which completes at once.
-func (c *Local) Reassign(_ context.Context, topic string, partition int32, target []int32) error {
+func (c *Local) Reassign(_ context.Context, topic string, partition int32, target []ids.NodeID) error {
 	if _, err := c.apply(&Reassign{Topic: topic, Partition: partition, Target: target}); err != nil {
 		return err
 	}

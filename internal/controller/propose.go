@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -55,15 +56,15 @@ func createPartitionsCommand(im *metadata.Image, name string, total int32) (*Cre
 // placeReplicas assigns n new partitions with rf replicas each over the
 // live brokers, round robin from a random start as Kafka does, so leaders
 // spread across nodes.
-func placeReplicas(im *metadata.Image, n int32, rf int16) ([][]int32, error) {
+func placeReplicas(im *metadata.Image, n int32, rf int16) ([][]ids.NodeID, error) {
 	live := im.LiveBrokers()
 	if int(rf) > len(live) || rf < 1 {
 		return nil, fmt.Errorf("%w: replication factor %d larger than available brokers: %d", ErrInvalidReplicationFactor, rf, len(live))
 	}
 	start := rand.IntN(len(live))
-	out := make([][]int32, n)
+	out := make([][]ids.NodeID, n)
 	for p := range out {
-		reps := make([]int32, rf)
+		reps := make([]ids.NodeID, rf)
 		for j := range reps {
 			reps[j] = live[(start+p+j)%len(live)].ID
 		}

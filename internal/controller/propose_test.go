@@ -3,6 +3,8 @@ package controller
 import (
 	"errors"
 	"testing"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 func TestPlaceReplicasSpreadsLeaders(t *testing.T) {
@@ -11,7 +13,7 @@ func TestPlaceReplicasSpreadsLeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaders := map[int32]bool{}
+	leaders := map[ids.NodeID]bool{}
 	for _, reps := range a {
 		leaders[reps[0]] = true
 		if len(reps) != 3 {

@@ -18,12 +18,13 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
 // RaftConfig configures the replicated controller of one node.
 type RaftConfig struct {
-	NodeID        int32
+	NodeID        ids.NodeID
 	Self          metadata.Broker // Kafka and replication addresses as advertised
 	RaftListen    string
 	RaftAdvertise string
@@ -49,7 +50,7 @@ type RaftConfig struct {
 
 // RaftPeer is one metadata-quorum member.
 type RaftPeer struct {
-	ID   int32
+	ID   ids.NodeID
 	Raft string // advertised raft address
 }
 
@@ -73,10 +74,10 @@ type Raft struct {
 
 	mu struct {
 		sync.Mutex
-		lastSeen     map[int32]time.Time // leader only: last heartbeat per broker
-		stopping     bool                // controlled shutdown: no more heartbeats
-		lastContact  time.Time           // last acknowledged heartbeat of this node
-		peerProblems map[int32]string    // leader only: how a node's peer list differs from the quorum
+		lastSeen     map[ids.NodeID]time.Time // leader only: last heartbeat per broker
+		stopping     bool                     // controlled shutdown: no more heartbeats
+		lastContact  time.Time                // last acknowledged heartbeat of this node
+		peerProblems map[ids.NodeID]string    // leader only: how a node's peer list differs from the quorum
 		// provenTerm is the raft term in which this node, as leader,
 		// applied a barrier: from then on its image holds everything
 		// committed before its term began. A leader acts on its image
@@ -113,7 +114,7 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 		cfg.TrailingLogs = 10240
 	}
 	c := &Raft{cfg: cfg, logger: cfg.Logger, fsm: newFSM(), rpc: newRPCClient(), stop: make(chan struct{}), ready: make(chan struct{})}
-	c.mu.lastSeen = map[int32]time.Time{}
+	c.mu.lastSeen = map[ids.NodeID]time.Time{}
 
 	ln, err := net.Listen("tcp", cfg.RaftListen)
 	if err != nil {
@@ -228,9 +229,9 @@ func (c *Raft) observeLeader() {
 		case <-t.C:
 		}
 		_, id := c.r.LeaderWithID()
-		leader := int32(-1)
+		leader := ids.NoNode
 		if n, err := strconv.Atoi(string(id)); err == nil {
-			leader = int32(n)
+			leader = ids.NodeID(n)
 		}
 		c.fsm.setLeader(leader)
 		isLeader := c.r.State() == raft.Leader

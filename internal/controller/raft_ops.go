@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -80,21 +81,22 @@ func (c *Raft) AlterBrokerConfigs(ctx context.Context, changes []ConfigChange, r
 }
 
 // AllocateProducerIDs implements Controller.
-func (c *Raft) AllocateProducerIDs(ctx context.Context, n int64) (int64, error) {
+func (c *Raft) AllocateProducerIDs(ctx context.Context, n int64) (ids.ProducerID, error) {
 	if err := c.awaitReady(ctx); err != nil {
 		return 0, err
 	}
-	return c.propose(ctx, &AllocateProducerIDs{N: n})
+	first, err := c.propose(ctx, &AllocateProducerIDs{N: n})
+	return ids.ProducerID(first), err
 }
 
 // AlterISR implements Controller.
-func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error {
+func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch ids.LeaderEpoch, isr []ids.NodeID) error {
 	_, err := c.propose(ctx, &AlterISR{Topic: topic, Partition: partition, LeaderEpoch: leaderEpoch, ISR: isr, BrokerID: c.cfg.NodeID})
 	return err
 }
 
 // ElectLeader implements Controller.
-func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader int32) error {
+func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader ids.NodeID) error {
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
@@ -112,7 +114,7 @@ func (c *Raft) ElectUnclean(ctx context.Context, topic string, partition int32) 
 }
 
 // Reassign implements Controller.
-func (c *Raft) Reassign(ctx context.Context, topic string, partition int32, target []int32) error {
+func (c *Raft) Reassign(ctx context.Context, topic string, partition int32, target []ids.NodeID) error {
 	if err := c.awaitReady(ctx); err != nil {
 		return err
 	}
@@ -363,7 +365,7 @@ func (c *Raft) checkPeers(hb heartbeatReq) {
 	problem := strings.Join(diffs, "; ")
 	c.mu.Lock()
 	if c.mu.peerProblems == nil {
-		c.mu.peerProblems = map[int32]string{}
+		c.mu.peerProblems = map[ids.NodeID]string{}
 	}
 	changed := c.mu.peerProblems[hb.Broker.ID] != problem
 	if problem == "" {
@@ -379,7 +381,7 @@ func (c *Raft) checkPeers(hb heartbeatReq) {
 
 // PeerProblems returns, on the metadata leader, how each node's configured
 // peer list differs from the quorum's members (see checkPeers), by node id.
-func (c *Raft) PeerProblems() map[int32]string {
+func (c *Raft) PeerProblems() map[ids.NodeID]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return maps.Clone(c.mu.peerProblems)
@@ -466,7 +468,7 @@ func (c *Raft) leaderLoop() {
 			// about now; every broker gets a full session from here.
 			wasLeader = true
 			c.mu.Lock()
-			c.mu.lastSeen = map[int32]time.Time{}
+			c.mu.lastSeen = map[ids.NodeID]time.Time{}
 			c.mu.peerProblems = nil // rebuilt from this term's heartbeats
 			c.mu.Unlock()
 		}
@@ -475,7 +477,7 @@ func (c *Raft) leaderLoop() {
 		}
 		now := time.Now()
 		im := c.Image()
-		var expired []int32
+		var expired []ids.NodeID
 		c.mu.Lock()
 		for _, b := range im.Brokers {
 			last, seen := c.mu.lastSeen[b.ID]

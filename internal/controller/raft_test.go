@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -29,12 +30,12 @@ func startQuorum(t *testing.T, n int) []*Raft {
 	t.Helper()
 	var peers []RaftPeer
 	for i := 1; i <= n; i++ {
-		peers = append(peers, RaftPeer{ID: int32(i), Raft: freePort(t)})
+		peers = append(peers, RaftPeer{ID: ids.NodeID(i), Raft: freePort(t)})
 	}
 	nodes := make([]*Raft, n)
 	for i := range nodes {
-		id := int32(i + 1)
-		nodes[i] = openNode(t, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id, Replication: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
+		id := ids.NodeID(i + 1)
+		nodes[i] = openNode(t, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + int32(id), Replication: "127.0.0.1:" + strconv.Itoa(int(9100+id))},
 			peers[i].Raft, peers)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -145,7 +146,7 @@ func TestRaftQuorumReplicatesAndFailsOver(t *testing.T) {
 	// and move its leaderships with a bumped epoch.
 	leaderID := nodes[0].Image().ControllerID
 	old := nodes[leaderID-1]
-	epochs := map[int32]int32{}
+	epochs := map[int32]ids.LeaderEpoch{}
 	for _, p := range old.Image().Topics["t"].Partitions {
 		epochs[p.Index] = p.LeaderEpoch
 	}
@@ -205,7 +206,7 @@ func TestLeaderReportsPeerListDisagreement(t *testing.T) {
 	joinNode(t, nodes, func(peers []RaftPeer) {
 		peers[1].Raft = "127.0.0.1:1" // node 2, misconfigured in node 4's file
 	})
-	var problems map[int32]string
+	var problems map[ids.NodeID]string
 	waitFor(t, "the leader to report node 4's peer list", func() bool {
 		for _, c := range nodes {
 			if p := c.PeerProblems(); len(p) > 0 {
@@ -249,15 +250,15 @@ func TestForwardedProposalsKeepTheirSentinel(t *testing.T) {
 	}{
 		{"create an existing topic", func() error {
 			// Past this node's own check: the leader refuses it.
-			_, err := follower.propose(ctx, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]int32{{1}}})
+			_, err := follower.propose(ctx, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1}}})
 			return err
 		}, ErrTopicExists},
 		{"preferred election of the leader", func() error { return follower.ElectLeader(ctx, "t", 0, leader) }, ErrElectionNotNeeded},
 		{"unclean election with a live leader", func() error { return follower.ElectUnclean(ctx, "t", 0) }, ErrElectionNotNeeded},
 		{"cancel a reassignment not running", func() error { return follower.Reassign(ctx, "t", 0, nil) }, ErrNoReassignment},
-		{"reassign to an unknown broker", func() error { return follower.Reassign(ctx, "t", 0, []int32{1, 2, 9}) }, ErrInvalidReplicaAssignment},
+		{"reassign to an unknown broker", func() error { return follower.Reassign(ctx, "t", 0, []ids.NodeID{1, 2, 9}) }, ErrInvalidReplicaAssignment},
 		{"configs of an unknown topic", func() error { return follower.AlterTopicConfigs(ctx, "nope", nil, false) }, ErrUnknownTopic},
-		{"ISR change at a stale epoch", func() error { return follower.AlterISR(ctx, "t", 0, -5, []int32{leader}) }, ErrStaleLeaderEpoch},
+		{"ISR change at a stale epoch", func() error { return follower.AlterISR(ctx, "t", 0, -5, []ids.NodeID{leader}) }, ErrStaleLeaderEpoch},
 	} {
 		err := tc.propose()
 		if !errors.Is(err, tc.want) {

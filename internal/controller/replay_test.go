@@ -39,7 +39,7 @@ type fixtureTopic struct {
 }
 
 func fixtureOf(im *metadata.Image) fixtureImage {
-	out := fixtureImage{ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
+	out := fixtureImage{ClusterID: im.ClusterID, NextProducerID: int64(im.NextProducerID), Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		out.Topics = append(out.Topics, fixtureTopic{Name: t.Name, ID: t.ID.String(), Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})

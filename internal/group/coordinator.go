@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -21,7 +22,7 @@ const writeTimeout = 5 * time.Second
 // Coordinator drives a Machine: it is the only goroutine touching it, owns
 // its timer, performs its writes and loads partitions this node leads.
 type Coordinator struct {
-	nodeID int32
+	nodeID ids.NodeID
 	parts  *partition.Registry
 	logger *slog.Logger
 	now    func() time.Time
@@ -31,7 +32,7 @@ type Coordinator struct {
 	images  chan *metadata.Image // latest image, one slot
 	waiters map[ReplyID]chan any // driver goroutine only
 	nextID  ReplyID
-	epochs  map[int32]int32 // leader epoch each owned partition was loaded at; driver only
+	epochs  map[int32]ids.LeaderEpoch // leader epoch each owned partition was loaded at; driver only
 
 	ctx    context.Context // cancelled by Stop
 	cancel context.CancelFunc
@@ -40,7 +41,7 @@ type Coordinator struct {
 }
 
 // NewCoordinator returns a coordinator for node nodeID; Start runs it.
-func NewCoordinator(cfg Config, nodeID int32, parts *partition.Registry, logger *slog.Logger) *Coordinator {
+func NewCoordinator(cfg Config, nodeID ids.NodeID, parts *partition.Registry, logger *slog.Logger) *Coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Coordinator{
 		nodeID: nodeID, parts: parts, logger: logger, now: time.Now,
@@ -48,7 +49,7 @@ func NewCoordinator(cfg Config, nodeID int32, parts *partition.Registry, logger 
 		events:  make(chan func(), 64),
 		images:  make(chan *metadata.Image, 1),
 		waiters: map[ReplyID]chan any{},
-		epochs:  map[int32]int32{},
+		epochs:  map[int32]ids.LeaderEpoch{},
 		ctx:     ctx, cancel: cancel,
 	}
 }
@@ -177,7 +178,7 @@ func (c *Coordinator) post(fn func()) bool {
 func (c *Coordinator) applyImage(im *metadata.Image) {
 	c.m.SetTopics(c.now(), topicMetas(im))
 	t := im.Topics[OffsetsTopic]
-	lead := map[int32]int32{} // partition -> leader epoch
+	lead := map[int32]ids.LeaderEpoch{} // partition -> leader epoch
 	if t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == c.nodeID && c.parts.Get(OffsetsTopic, p.Index) != nil {
@@ -207,7 +208,7 @@ func (c *Coordinator) applyImage(im *metadata.Image) {
 	}
 }
 
-func (c *Coordinator) startLoad(part *partition.Partition, p, epoch int32) {
+func (c *Coordinator) startLoad(part *partition.Partition, p int32, epoch ids.LeaderEpoch) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -114,7 +115,7 @@ func checkAssignment(im *metadata.Image, t *metadata.Topic, rt kmsg.CreatePartit
 				return fmt.Errorf("%w: assignment %d names broker %d twice", controller.ErrInvalidReplicaAssignment, i, id)
 			}
 			seen[id] = true
-			if _, ok := im.Broker(id); !ok {
+			if _, ok := im.Broker(ids.NodeID(id)); !ok {
 				return fmt.Errorf("%w: assignment %d names unknown broker %d", controller.ErrInvalidReplicaAssignment, i, id)
 			}
 		}

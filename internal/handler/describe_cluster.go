@@ -60,10 +60,10 @@ func serveDescribeCluster(e *Env, r *Request) Result {
 	}
 	im := e.Ctrl.Image()
 	resp.ClusterID = im.ClusterID
-	resp.ControllerID = im.ControllerID
+	resp.ControllerID = int32(im.ControllerID)
 	for _, b := range im.Brokers {
 		sb := kmsg.NewDescribeClusterResponseBroker()
-		sb.NodeID, sb.Host, sb.Port, sb.Rack = b.ID, b.Host, b.Port, b.Rack
+		sb.NodeID, sb.Host, sb.Port, sb.Rack = int32(b.ID), b.Host, b.Port, b.Rack
 		resp.Brokers = append(resp.Brokers, sb)
 	}
 	if req.IncludeClusterAuthorizedOperations {

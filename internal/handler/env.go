@@ -10,6 +10,7 @@ import (
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/group"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 )
@@ -41,7 +42,7 @@ func NewEnv(cfg config.Config, ctrl controller.Controller, parts *partition.Regi
 
 // SelfBroker returns this node as clients should see it, from the
 // advertised address.
-func SelfBroker(nodeID int32, advertised string) (metadata.Broker, error) {
+func SelfBroker(nodeID ids.NodeID, advertised string) (metadata.Broker, error) {
 	host, port, err := net.SplitHostPort(advertised)
 	if err != nil {
 		return metadata.Broker{}, err

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 )
@@ -35,7 +36,7 @@ const (
 type fetchPlan struct {
 	e        *Env
 	req      *kmsg.FetchRequest
-	replica  int32           // the fetching follower's broker id; -1 for consumers
+	replica  ids.NodeID      // the fetching follower's broker id; -1 for consumers
 	bound    partition.Bound // what the fetcher may read, and waits on
 	session  *fetchSession   // nil for sessionless fetches
 	full     bool            // every partition is answered
@@ -105,7 +106,7 @@ func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []fetchPart {
 		}
 		for _, rp := range rt.Partitions {
 			parts = append(parts, fetchPart{own: sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset,
-				maxBytes: rp.PartitionMaxBytes, leaderEpoch: rp.CurrentLeaderEpoch, lastFetchedEpoch: rp.LastFetchedEpoch,
+				maxBytes: rp.PartitionMaxBytes, leaderEpoch: ids.LeaderEpoch(rp.CurrentLeaderEpoch), lastFetchedEpoch: ids.LeaderEpoch(rp.LastFetchedEpoch),
 				sentHW: -1, sentLSO: -1, sentLogStart: -1}})
 		}
 	}
@@ -331,7 +332,7 @@ func (f *fetchPlan) leaderOf(im *metadata.Image, sp *sessionPart, rp *kmsg.Fetch
 
 // checkLeaderEpoch applies KIP-320: a client that knows an older epoch is
 // fenced, one that knows a newer epoch than ours must retry.
-func checkLeaderEpoch(client, ours int32) int16 {
+func checkLeaderEpoch(client, ours ids.LeaderEpoch) int16 {
 	switch {
 	case client < 0 || client == ours:
 		return 0

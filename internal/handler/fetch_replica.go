@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -27,11 +28,11 @@ import (
 // every replica fetch is a full one. The rules are in docs/replication.md.
 
 // replicaID is the fetching broker's id, -1 for consumers.
-func replicaID(req *kmsg.FetchRequest) int32 {
+func replicaID(req *kmsg.FetchRequest) ids.NodeID {
 	if req.Version >= 15 {
-		return req.ReplicaState.ID
+		return ids.NodeID(req.ReplicaState.ID)
 	}
-	return req.ReplicaID
+	return ids.NodeID(req.ReplicaID)
 }
 
 // admitFollower does a follower's bookkeeping before the first read: for
@@ -67,7 +68,7 @@ func (f *fetchPlan) admitFollowerPartition(im *metadata.Image, sp *sessionPart, 
 			rp.ErrorCode = kerr.OffsetOutOfRange.Code
 			return rp, true
 		case de < sp.lastFetchedEpoch || end < sp.fetchOffset:
-			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = de, end
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = int32(de), end
 			return rp, true
 		}
 	}

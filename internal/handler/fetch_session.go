@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -21,10 +22,10 @@ type sessionPart struct {
 	partition   int32
 	fetchOffset int64
 	maxBytes    int32
-	leaderEpoch int32 // current leader epoch the client knows, -1 none
+	leaderEpoch ids.LeaderEpoch // current leader epoch the client knows, -1 none
 	// A follower's fetch only (sessionless): the epoch of its last batch,
 	// and the partition's answer when admitFollower gave one.
-	lastFetchedEpoch int32
+	lastFetchedEpoch ids.LeaderEpoch
 	answer           *kmsg.FetchResponseTopicPartition
 	// Last values sent; a partition is left out of an incremental answer
 	// when none of these changed and it has no records or error.

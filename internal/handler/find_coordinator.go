@@ -84,6 +84,6 @@ func (e *Env) findCoordinator(ctx context.Context, keyType int8, key string) kms
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
-	c.NodeID, c.Host, c.Port = b.ID, b.Host, b.Port
+	c.NodeID, c.Host, c.Port = int32(b.ID), b.Host, b.Port
 	return c
 }

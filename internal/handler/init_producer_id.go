@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // InitProducerId v0-5.
@@ -27,11 +28,11 @@ const producerIDBlock = 1000
 type producerIDs struct {
 	ctrl controller.Controller
 	mu   sync.Mutex
-	next int64
-	end  int64
+	next ids.ProducerID
+	end  ids.ProducerID
 }
 
-func (p *producerIDs) allocate(ctx context.Context) (int64, error) {
+func (p *producerIDs) allocate(ctx context.Context) (ids.ProducerID, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.next >= p.end {
@@ -60,6 +61,6 @@ func serveInitProducerID(e *Env, r *Request) Result {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return Now(resp)
 	}
-	resp.ProducerID, resp.ProducerEpoch = id, 0
+	resp.ProducerID, resp.ProducerEpoch = int64(id), 0
 	return Now(resp)
 }

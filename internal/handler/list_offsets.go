@@ -3,6 +3,8 @@ package handler
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // ListOffsets v1-10.
@@ -48,10 +50,10 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		return kerr.NotLeaderForPartition.Code
 	}
 	epoch := p.LeaderEpoch()
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+	if code := checkLeaderEpoch(ids.LeaderEpoch(rp.CurrentLeaderEpoch), epoch); code != 0 {
 		return code
 	}
-	sp.LeaderEpoch = epoch
+	sp.LeaderEpoch = int32(epoch)
 	switch ts := rp.Timestamp; {
 	case ts == -1:
 		sp.Offset = p.HighWatermark()

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -121,12 +122,12 @@ func buildMetadata(e *Env, r *Request) *kmsg.MetadataResponse {
 
 	for _, b := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = b.ID, b.Host, b.Port, b.Rack
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = int32(b.ID), b.Host, b.Port, b.Rack
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	cid := im.ClusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = im.ControllerID
+	resp.ControllerID = int32(im.ControllerID)
 	if req.IncludeTopicAuthorizedOperations {
 		for i := range out {
 			if out[i].ErrorCode == 0 {
@@ -169,8 +170,8 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index
-		mp.Leader = p.Leader
-		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Leader = int32(p.Leader)
+		mp.LeaderEpoch = int32(p.LeaderEpoch)
 		if _, ok := im.LiveBroker(p.Leader); !ok {
 			mp.Leader = -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
@@ -179,7 +180,7 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 		mp.ISR = known(im, p.ISR)
 		for _, id := range p.Replicas {
 			if _, ok := im.LiveBroker(id); !ok {
-				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+				mp.OfflineReplicas = append(mp.OfflineReplicas, int32(id))
 			}
 		}
 		mt.Partitions = append(mt.Partitions, mp)
@@ -187,13 +188,13 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 	return mt
 }
 
-// known filters ids to those present in the broker list (live brokers):
+// known filters replicas to those present in the broker list (live brokers):
 // a client must never see an id it cannot resolve (DESIGN.md §2 rule 2).
-func known(im *metadata.Image, ids []int32) []int32 {
-	out := make([]int32, 0, len(ids))
-	for _, id := range ids {
+func known(im *metadata.Image, replicas []ids.NodeID) []int32 {
+	out := make([]int32, 0, len(replicas))
+	for _, id := range replicas {
 		if _, ok := im.LiveBroker(id); ok {
-			out = append(out, id)
+			out = append(out, int32(id))
 		}
 	}
 	return out

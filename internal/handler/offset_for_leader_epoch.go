@@ -3,6 +3,8 @@ package handler
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // OffsetForLeaderEpoch v0-4.
@@ -37,8 +39,9 @@ func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 				// Consumers ask the leader; a replica (v3+) may ask any.
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
-				if sp.ErrorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); sp.ErrorCode == 0 {
-					sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+				if sp.ErrorCode = checkLeaderEpoch(ids.LeaderEpoch(rp.CurrentLeaderEpoch), p.LeaderEpoch()); sp.ErrorCode == 0 {
+					epoch, end := p.EndOffsetForEpoch(ids.LeaderEpoch(rp.LeaderEpoch))
+					sp.LeaderEpoch, sp.EndOffset = int32(epoch), end
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -170,13 +170,13 @@ func leaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartiti
 	if !ok {
 		return
 	}
-	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = pm.Leader, pm.LeaderEpoch
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = int32(pm.Leader), int32(pm.LeaderEpoch)
 	for _, have := range resp.Brokers {
-		if have.NodeID == b.ID {
+		if have.NodeID == int32(b.ID) {
 			return
 		}
 	}
 	rb := kmsg.NewProduceResponseBroker()
-	rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
+	rb.NodeID, rb.Host, rb.Port, rb.Rack = int32(b.ID), b.Host, b.Port, b.Rack
 	resp.Brokers = append(resp.Brokers, rb)
 }

@@ -45,7 +45,7 @@ func serveAlterPartitionAssignments(e *Env, r *Request) Result {
 				rp.Replicas != nil && req.Version >= 1 && !req.AllowReplicationFactorChange && len(rp.Replicas) != len(t.Partitions[rp.Partition].TargetReplicas()):
 				err = fmt.Errorf("%w: the replication factor cannot change", controller.ErrInvalidReplicationFactor)
 			default:
-				err = e.Ctrl.Reassign(r.Ctx, rt.Topic, rp.Partition, rp.Replicas)
+				err = e.Ctrl.Reassign(r.Ctx, rt.Topic, rp.Partition, nodeIDs(rp.Replicas))
 			}
 			sp.ErrorCode = e.errCode(err)
 			sp.ErrorMessage = errMsg(err)
@@ -79,9 +79,9 @@ func serveListPartitionReassignments(e *Env, r *Request) Result {
 			}
 			sp := kmsg.NewListPartitionReassignmentsResponseTopicPartition()
 			sp.Partition = p.Index
-			sp.Replicas = append([]int32(nil), p.Replicas...)
-			sp.AddingReplicas = append([]int32{}, p.Adding...)
-			sp.RemovingReplicas = append([]int32{}, p.Removing...)
+			sp.Replicas = wireIDs(p.Replicas)
+			sp.AddingReplicas = wireIDs(p.Adding)
+			sp.RemovingReplicas = wireIDs(p.Removing)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		if len(st.Partitions) > 0 {

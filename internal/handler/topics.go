@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -127,13 +128,13 @@ func (e *Env) topicSpec(rt kmsg.CreateTopicsRequestTopic) (controller.TopicSpec,
 				return spec, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("partitions must be numbered from 0 with at least one replica each")
 			}
 			for _, id := range a.Replicas {
-				if _, ok := im.Broker(id); !ok {
+				if _, ok := im.Broker(ids.NodeID(id)); !ok {
 					return spec, kerr.InvalidReplicaAssignment.Code, fmt.Errorf("replica %d is not a known broker", id)
 				}
 			}
 		}
 		for _, a := range rt.ReplicaAssignment {
-			spec.Assignment = append(spec.Assignment, append([]int32(nil), a.Replicas...))
+			spec.Assignment = append(spec.Assignment, nodeIDs(a.Replicas))
 		}
 		spec.Partitions = int32(len(rt.ReplicaAssignment))
 		spec.ReplicationFactor = int16(len(rt.ReplicaAssignment[0].Replicas))

@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"sort"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // TopicID is a Kafka topic UUID.
@@ -49,7 +51,7 @@ func NewTopicID() TopicID {
 // Broker is one registered node: its Kafka listener as clients reach it
 // and its replication listener as other nodes reach it.
 type Broker struct {
-	ID   int32
+	ID   ids.NodeID
 	Host string
 	Port int32
 	Rack *string `json:",omitempty"`
@@ -66,16 +68,16 @@ type Broker struct {
 // Partition is the replica assignment and leadership of one partition.
 type Partition struct {
 	Index       int32
-	Leader      int32 // -1: no live leader
-	LeaderEpoch int32
-	Replicas    []int32
-	ISR         []int32
+	Leader      ids.NodeID // ids.NoNode: no live leader
+	LeaderEpoch ids.LeaderEpoch
+	Replicas    []ids.NodeID
+	ISR         []ids.NodeID
 	// Adding and Removing describe an ongoing reassignment (Kafka's
 	// KIP-455 fields): Replicas is then target ∪ old, Adding the target
 	// replicas that were not replicas before, Removing the old ones not in
 	// the target. It completes when every target replica is in the ISR.
-	Adding   []int32 `json:",omitempty"`
-	Removing []int32 `json:",omitempty"`
+	Adding   []ids.NodeID `json:",omitempty"`
+	Removing []ids.NodeID `json:",omitempty"`
 }
 
 // Reassigning reports whether a reassignment is in progress.
@@ -83,8 +85,8 @@ func (p Partition) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removi
 
 // TargetReplicas is the replica set a reassignment moves to (Replicas
 // when none is in progress).
-func (p Partition) TargetReplicas() []int32 {
-	out := make([]int32, 0, len(p.Replicas))
+func (p Partition) TargetReplicas() []ids.NodeID {
+	out := make([]ids.NodeID, 0, len(p.Replicas))
 	for _, r := range p.Replicas {
 		removing := false
 		for _, x := range p.Removing {
@@ -109,12 +111,12 @@ type Topic struct {
 // Image is one published version of the cluster metadata.
 type Image struct {
 	ClusterID    string
-	ControllerID int32
+	ControllerID ids.NodeID
 	Brokers      []Broker // sorted by ID
 	Topics       map[string]*Topic
 	TopicsByID   map[TopicID]*Topic
 	// NextProducerID is the first producer id not yet handed out.
-	NextProducerID int64
+	NextProducerID ids.ProducerID
 	// BrokerConfigs are the cluster-wide dynamic broker defaults, by
 	// Kafka broker key (log.retention.ms, message.max.bytes, ...); they
 	// sit between topic overrides and the static node config.
@@ -129,7 +131,7 @@ type Image struct {
 }
 
 // LiveBroker returns the broker with the given id if it is not fenced.
-func (im *Image) LiveBroker(id int32) (Broker, bool) {
+func (im *Image) LiveBroker(id ids.NodeID) (Broker, bool) {
 	b, ok := im.Broker(id)
 	if !ok || b.Fenced {
 		return Broker{}, false
@@ -149,7 +151,7 @@ func (im *Image) LiveBrokers() []Broker {
 }
 
 // Broker returns the registered broker with the given id, fenced or not.
-func (im *Image) Broker(id int32) (Broker, bool) {
+func (im *Image) Broker(id ids.NodeID) (Broker, bool) {
 	for _, b := range im.Brokers {
 		if b.ID == id {
 			return b, true
@@ -198,10 +200,10 @@ func (t *Topic) Clone() *Topic {
 	}
 	ct.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		p.Replicas = append([]int32(nil), p.Replicas...)
-		p.ISR = append([]int32(nil), p.ISR...)
-		p.Adding = append([]int32(nil), p.Adding...)
-		p.Removing = append([]int32(nil), p.Removing...)
+		p.Replicas = append([]ids.NodeID(nil), p.Replicas...)
+		p.ISR = append([]ids.NodeID(nil), p.ISR...)
+		p.Adding = append([]ids.NodeID(nil), p.Adding...)
+		p.Removing = append([]ids.NodeID(nil), p.Removing...)
 		ct.Partitions[i] = p
 	}
 	return ct

@@ -3,13 +3,14 @@ package partition
 import (
 	"fmt"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
 )
 
 // checkFollowerLocked fails unless this node follows at leaderEpoch: a
 // fetcher holding a response from before a role change must drop it.
-func (p *Partition) checkFollowerLocked(leaderEpoch int32) error {
+func (p *Partition) checkFollowerLocked(leaderEpoch ids.LeaderEpoch) error {
 	if p.mu.role != RoleFollower || p.mu.leaderEpoch != leaderEpoch {
 		return fmt.Errorf("partition %s-%d is a %s at leader epoch %d, not a follower at %d: %w",
 			p.Topic, p.Index, p.mu.role, p.mu.leaderEpoch, leaderEpoch, ErrNotFollower)
@@ -17,7 +18,7 @@ func (p *Partition) checkFollowerLocked(leaderEpoch int32) error {
 	return nil
 }
 
-func (p *Partition) checkFollower(leaderEpoch int32) error {
+func (p *Partition) checkFollower(leaderEpoch ids.LeaderEpoch) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.checkFollowerLocked(leaderEpoch)
@@ -27,7 +28,7 @@ func (p *Partition) checkFollower(leaderEpoch int32) error {
 // leaderEpoch, keeping their offsets and epochs, and records their
 // idempotent producers so that this replica dedups retries once it leads.
 // The caller syncs (SyncTo) before reporting the new log end to the leader.
-func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch int32) (storage.AppendInfo, error) {
+func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch ids.LeaderEpoch) (storage.AppendInfo, error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
@@ -75,7 +76,7 @@ func (p *Partition) UpdateFollowerHW(leaderHW int64) {
 // TruncateTo drops everything at and above offset (a follower's
 // divergent tail), lowers the high watermark to the new log end if needed,
 // and rebuilds the idempotent-producer state.
-func (p *Partition) TruncateTo(offset int64, leaderEpoch int32) error {
+func (p *Partition) TruncateTo(offset int64, leaderEpoch ids.LeaderEpoch) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
@@ -95,7 +96,7 @@ func (p *Partition) TruncateTo(offset int64, leaderEpoch int32) error {
 // TruncateFullyAndStartAt empties the log and restarts it at offset, which
 // may be past its log end: the leader's log start moved past our log end,
 // or our epoch history cannot be matched with the leader's.
-func (p *Partition) TruncateFullyAndStartAt(offset int64, leaderEpoch int32) error {
+func (p *Partition) TruncateFullyAndStartAt(offset int64, leaderEpoch ids.LeaderEpoch) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
@@ -68,7 +69,7 @@ type Partition struct {
 	logger  *slog.Logger
 
 	// Set by the Registry before the partition is published, then fixed.
-	nodeID   int32
+	nodeID   ids.NodeID
 	alterISR AlterISRFunc  // nil: ISR changes are never proposed
 	lagMax   time.Duration // replica.lag.time.max.ms
 	bg       *sync.WaitGroup
@@ -86,18 +87,18 @@ type Partition struct {
 		sync.Mutex
 		hw          int64 // consumers read below this offset
 		cfg         config.TopicConfig
-		leaderEpoch int32
+		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
 		flushErr    error                           // the sync failure that failed the partition; never cleared
 		lastFlush   time.Time
 
 		// Replication state, from the metadata image and follower fetches.
 		role        Role
-		leaderID    int32   // the leader when following; -1 unknown
-		replicas    []int32 // nil: not replicated (a single-node partition)
-		isr         []int32
+		leaderID    ids.NodeID   // the leader when following; ids.NoNode unknown
+		replicas    []ids.NodeID // nil: not replicated (a single-node partition)
+		isr         []ids.NodeID
 		pendingISR  *isrChange // an AlterISR in flight, nil when none
-		followers   map[int32]*follower
+		followers   map[ids.NodeID]*follower
 		epochStart  int64                // log end offset when this leader epoch began
 		syncWaiters map[*Waiter]struct{} // woken by every sync (acks=1)
 
@@ -121,12 +122,12 @@ type AppendResult struct {
 // the idempotent-producer state from it. A missing dir is created for topic
 // id; an existing one must record id (ErrTopicIDMismatch otherwise), so a
 // partition never opens another topic's data.
-func Open(dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+func Open(dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch ids.LeaderEpoch, logger *slog.Logger) (*Partition, error) {
 	return OpenFS(vfs.Default, dir, topic, id, index, cfg, leaderEpoch, logger)
 }
 
 // OpenFS is Open on the file system fsys (see storage.OpenFS).
-func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch int32, logger *slog.Logger) (*Partition, error) {
+func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cfg config.TopicConfig, leaderEpoch ids.LeaderEpoch, logger *slog.Logger) (*Partition, error) {
 	if err := claimDir(fsys, dir, id); err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", topic, index, err)
 	}
@@ -151,7 +152,7 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	}
 	p.mu.syncWaiters = map[*Waiter]struct{}{}
 	p.mu.lastFlush = time.Now()
-	p.mu.leaderID = -1
+	p.mu.leaderID = ids.NoNode
 	p.nodeID = -1
 	p.lagMax = DefaultReplicaLagTimeMax
 	p.bg = &sync.WaitGroup{}
@@ -183,7 +184,7 @@ func (p *Partition) SetConfig(cfg config.TopicConfig) {
 }
 
 // LeaderEpoch is the current leader epoch.
-func (p *Partition) LeaderEpoch() int32 {
+func (p *Partition) LeaderEpoch() ids.LeaderEpoch {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.mu.leaderEpoch

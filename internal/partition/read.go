@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/storage"
 )
 
@@ -123,7 +124,7 @@ func (p *Partition) FlushedOffset() int64 { return p.log.FlushedOffset() }
 
 // LatestEpoch is the leader epoch of the last batch in the log, -1 when
 // there is none (a follower's LastFetchedEpoch).
-func (p *Partition) LatestEpoch() int32 { return p.log.LatestEpoch() }
+func (p *Partition) LatestEpoch() ids.LeaderEpoch { return p.log.LatestEpoch() }
 
 // Size is the size of the log's segment files in bytes.
 func (p *Partition) Size() int64 { return p.log.Size() }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // TestReadBounds reads a leader's log as a consumer and as a follower
 // while a follower holds the high watermark back.
 func TestReadBounds(t *testing.T) {
-	reg, _ := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, _ := newNode(t, 1, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	for range 3 {
 		b := batch(t, 2, -1, -1, "a")
@@ -58,7 +60,7 @@ func TestReadBounds(t *testing.T) {
 // TestWaitersWakeOnTheirBound checks that a log-end waiter is woken by an
 // append and a high-watermark waiter only when the high watermark moves.
 func TestWaitersWakeOnTheirBound(t *testing.T) {
-	reg, c := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, c := newNode(t, 1, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	hw, leo, lso := NewWaiter(BoundHighWatermark), NewWaiter(BoundLogEnd), NewWaiter(BoundLastStable)
 	for _, w := range []*Waiter{hw, leo, lso} {
@@ -91,7 +93,7 @@ func TestWaitersWakeOnTheirBound(t *testing.T) {
 		t.Fatal("log-end waiter woken by an HW advance")
 	}
 	// A role change wakes everyone, to re-read.
-	c.setLeader(t, 2, []int32{1, 2})
+	c.setLeader(t, 2, []ids.NodeID{1, 2})
 	for _, w := range []*Waiter{hw, leo, lso} {
 		if !woken(w) {
 			t.Fatalf("waiter of bound %d not woken by a leader change", w.bound)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/storage"
 	"github.com/strom-broker/strom/internal/vfs"
@@ -37,7 +38,7 @@ type Key struct {
 type Registry struct {
 	dataDir  string
 	fs       vfs.FS
-	nodeID   int32
+	nodeID   ids.NodeID
 	defaults config.LogDefaults
 	logger   *slog.Logger
 
@@ -57,7 +58,7 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry rooted at dataDir.
-func NewRegistry(dataDir string, nodeID int32, defaults config.LogDefaults, logger *slog.Logger) *Registry {
+func NewRegistry(dataDir string, nodeID ids.NodeID, defaults config.LogDefaults, logger *slog.Logger) *Registry {
 	r := &Registry{dataDir: dataDir, fs: vfs.Default, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax}
 	r.mu.parts = map[Key]*Partition{}
 	return r
@@ -83,7 +84,7 @@ func (r *Registry) SetReplicaLagTimeMax(d time.Duration) {
 func (r *Registry) ReplicaLagTimeMax() time.Duration { return r.lagMax }
 
 // NodeID is this node's id.
-func (r *Registry) NodeID() int32 { return r.nodeID }
+func (r *Registry) NodeID() ids.NodeID { return r.nodeID }
 
 // MaybeShrinkISR runs the ISR shrink check of every partition this node leads.
 func (r *Registry) MaybeShrinkISR(now time.Time) {
@@ -121,7 +122,7 @@ func (r *Registry) All() []*Partition {
 	return out
 }
 
-func hosts(p metadata.Partition, node int32) bool {
+func hosts(p metadata.Partition, node ids.NodeID) bool {
 	for _, id := range p.Replicas {
 		if id == node {
 			return true

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/storage"
 	"github.com/strom-broker/strom/internal/vfs"
@@ -22,7 +23,7 @@ func singleImage(topics map[string]metadata.TopicID) *metadata.Image {
 		Brokers: []metadata.Broker{{ID: 1, Host: "127.0.0.1", Port: 9001}}}
 	for name, id := range topics {
 		tp := &metadata.Topic{Name: name, ID: id, Partitions: []metadata.Partition{
-			{Index: 0, Leader: 1, LeaderEpoch: 1, Replicas: []int32{1}, ISR: []int32{1}},
+			{Index: 0, Leader: 1, LeaderEpoch: 1, Replicas: []ids.NodeID{1}, ISR: []ids.NodeID{1}},
 		}}
 		im.Topics[name], im.TopicsByID[id] = tp, tp
 	}

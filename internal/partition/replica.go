@@ -9,6 +9,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 )
 
@@ -47,14 +48,14 @@ var (
 // AlterISRFunc asks the metadata authority to change a partition's ISR
 // (controller.Controller.AlterISR); it returns once the change is applied
 // to this node's image, or fails.
-type AlterISRFunc func(ctx context.Context, topic string, partition int32, leaderEpoch int32, isr []int32) error
+type AlterISRFunc func(ctx context.Context, topic string, partition int32, leaderEpoch ids.LeaderEpoch, isr []ids.NodeID) error
 
 // isrChange is an ISR proposal in flight. While one is, HW counts the
 // union of the current and proposed ISR (Kafka's "maximal ISR"), and no
 // other change is proposed.
 type isrChange struct {
-	epoch int32
-	isr   []int32
+	epoch ids.LeaderEpoch
+	isr   []ids.NodeID
 }
 
 // follower is what the leader knows of one other replica, from its
@@ -75,7 +76,7 @@ func (p *Partition) IsLeader() bool {
 
 // Role returns this node's role, the leader's id (-1 unknown) and the
 // leader epoch.
-func (p *Partition) Role() (role Role, leader int32, epoch int32) {
+func (p *Partition) Role() (role Role, leader ids.NodeID, epoch ids.LeaderEpoch) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.mu.role, p.mu.leaderID, p.mu.leaderEpoch
@@ -83,7 +84,7 @@ func (p *Partition) Role() (role Role, leader int32, epoch int32) {
 
 // ISR returns the in-sync replicas as this node last applied them (nil for
 // a partition opened outside a Registry).
-func (p *Partition) ISR() []int32 {
+func (p *Partition) ISR() []ids.NodeID {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.mu.isr)
@@ -137,7 +138,7 @@ func (p *Partition) ownVisibleEndLocked() int64 {
 
 // maximalISRLocked is the ISR the high watermark is computed over: the
 // applied ISR plus any replica a pending change adds.
-func (p *Partition) maximalISRLocked() []int32 {
+func (p *Partition) maximalISRLocked() []ids.NodeID {
 	if p.mu.pendingISR == nil {
 		return p.mu.isr
 	}
@@ -180,7 +181,7 @@ func (p *Partition) maybeAdvanceHWLocked() {
 // line with the image. It reports whether the role, leader or epoch
 // changed. self is this node's id; opening is set for a partition just
 // opened.
-func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Time, opening bool) bool {
+func (p *Partition) applyMetadata(pm metadata.Partition, self ids.NodeID, now time.Time, opening bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	role := RoleFollower
@@ -205,7 +206,7 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 		// epoch cache records it with the first append, and
 		// EndOffsetForEpoch answers as if it already had.
 		p.mu.epochStart = p.log.LogEndOffset()
-		p.mu.followers = make(map[int32]*follower, len(pm.Replicas))
+		p.mu.followers = make(map[ids.NodeID]*follower, len(pm.Replicas))
 		for _, id := range pm.Replicas {
 			if id == self {
 				continue
@@ -237,7 +238,7 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self int32, now time.Ti
 // syncFollowersLocked follows a replica-set change under a leader that
 // stays (a reassignment): new replicas are tracked from their first fetch,
 // removed ones forgotten.
-func (p *Partition) syncFollowersLocked(replicas []int32, self int32) {
+func (p *Partition) syncFollowersLocked(replicas []ids.NodeID, self ids.NodeID) {
 	for _, id := range replicas {
 		if id != self && p.mu.followers[id] == nil {
 			p.mu.followers[id] = &follower{leo: -1, lastFetchLeaderLEO: -1}
@@ -255,7 +256,7 @@ func (p *Partition) syncFollowersLocked(replicas []int32, self int32) {
 // the offset where the next one starts. The log's epoch cache learns a
 // leader epoch only with its first batch, while Kafka's leader records it
 // at the log end on election; this answers as that cache would.
-func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, int64) {
 	p.mu.Lock()
 	cur, role := p.mu.leaderEpoch, p.mu.role
 	p.mu.Unlock()
@@ -281,7 +282,7 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 // advances the high watermark. It fails with ErrNotLeader when this node
 // does not lead. Fetch offsets above our log end are not recorded: such a
 // follower is about to truncate.
-func (p *Partition) FollowerFetch(replica int32, fetchOffset int64, now time.Time) error {
+func (p *Partition) FollowerFetch(replica ids.NodeID, fetchOffset int64, now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.role != RoleLeader {
@@ -312,7 +313,7 @@ func (p *Partition) FollowerFetch(replica int32, fetchOffset int64, now time.Tim
 
 // FollowerLEO is what the leader knows of a replica's log end offset (-1
 // unknown or not leading), for tests and metrics.
-func (p *Partition) FollowerLEO(replica int32) int64 {
+func (p *Partition) FollowerLEO(replica ids.NodeID) int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f := p.mu.followers[replica]; f != nil {
@@ -332,7 +333,7 @@ func (p *Partition) MaybeShrinkISR(now time.Time) {
 		return
 	}
 	leo := p.log.LogEndOffset()
-	var out []int32
+	var out []ids.NodeID
 	for _, id := range p.mu.isr {
 		f := p.mu.followers[id]
 		if id == p.nodeID || f == nil {
@@ -348,14 +349,14 @@ func (p *Partition) MaybeShrinkISR(now time.Time) {
 	if len(out) == 0 {
 		return
 	}
-	isr := slices.DeleteFunc(slices.Clone(p.mu.isr), func(id int32) bool { return slices.Contains(out, id) })
+	isr := slices.DeleteFunc(slices.Clone(p.mu.isr), func(id ids.NodeID) bool { return slices.Contains(out, id) })
 	p.proposeISRLocked(isr, "shrink", out...)
 }
 
 // proposeISRLocked sends an ISR change to the controller on a background
 // goroutine (one at a time per partition). The controller applies it to
 // the image, and Registry.Apply brings it here.
-func (p *Partition) proposeISRLocked(isr []int32, why string, replicas ...int32) {
+func (p *Partition) proposeISRLocked(isr []ids.NodeID, why string, replicas ...ids.NodeID) {
 	if p.alterISR == nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
@@ -50,7 +51,7 @@ type isrController struct {
 	fail  error // returned instead of applying, when set
 }
 
-func (c *isrController) alterISR(_ context.Context, topic string, part int32, epoch int32, isr []int32) error {
+func (c *isrController) alterISR(_ context.Context, topic string, part int32, epoch ids.LeaderEpoch, isr []ids.NodeID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
@@ -73,11 +74,11 @@ func (c *isrController) image() *metadata.Image {
 	return c.im
 }
 
-func (c *isrController) isr() []int32 {
+func (c *isrController) isr() []ids.NodeID {
 	return c.image().Topics["t"].Partitions[0].ISR
 }
 
-func (c *isrController) setLeader(t *testing.T, leader int32, isr []int32) {
+func (c *isrController) setLeader(t *testing.T, leader ids.NodeID, isr []ids.NodeID) {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,19 +95,19 @@ func (c *isrController) setLeader(t *testing.T, leader int32, isr []int32) {
 // whatever its leadership.
 var testTopicID = metadata.TopicID{15: 7}
 
-func image(leader int32, replicas, isr []int32) *metadata.Image {
+func image(leader ids.NodeID, replicas, isr []ids.NodeID) *metadata.Image {
 	tp := &metadata.Topic{Name: "t", ID: testTopicID, Partitions: []metadata.Partition{
 		{Index: 0, Leader: leader, LeaderEpoch: 3, Replicas: replicas, ISR: isr},
 	}}
 	im := &metadata.Image{Topics: map[string]*metadata.Topic{"t": tp}, TopicsByID: map[metadata.TopicID]*metadata.Topic{tp.ID: tp}}
 	for _, id := range replicas {
-		im.Brokers = append(im.Brokers, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + id})
+		im.Brokers = append(im.Brokers, metadata.Broker{ID: id, Host: "127.0.0.1", Port: 9000 + int32(id)})
 	}
 	return im
 }
 
 // newNode opens node self's registry on im with the fake controller.
-func newNode(t *testing.T, self int32, im *metadata.Image, lag time.Duration) (*Registry, *isrController) {
+func newNode(t *testing.T, self ids.NodeID, im *metadata.Image, lag time.Duration) (*Registry, *isrController) {
 	t.Helper()
 	reg := NewRegistry(t.TempDir(), self, config.Default().Log, slog.New(slog.DiscardHandler))
 	c := &isrController{reg: reg, im: im}
@@ -135,7 +136,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestRolesFromImage(t *testing.T) {
-	reg, c := newNode(t, 1, image(2, []int32{1, 2, 3}, []int32{1, 2, 3}), time.Minute)
+	reg, c := newNode(t, 1, image(2, []ids.NodeID{1, 2, 3}, []ids.NodeID{1, 2, 3}), time.Minute)
 	p := reg.Get("t", 0)
 	if role, leader, epoch := p.Role(); role != RoleFollower || leader != 2 || epoch != 3 {
 		t.Fatalf("role %v leader %d epoch %d, want follower of 2 at 3", role, leader, epoch)
@@ -144,7 +145,7 @@ func TestRolesFromImage(t *testing.T) {
 	if _, err := p.Append(b, FromClient); !errors.Is(err, ErrNotLeader) {
 		t.Fatalf("follower append: %v, want ErrNotLeader", err)
 	}
-	c.setLeader(t, 1, []int32{1, 2, 3})
+	c.setLeader(t, 1, []ids.NodeID{1, 2, 3})
 	if role, _, epoch := p.Role(); role != RoleLeader || epoch != 4 {
 		t.Fatalf("role %v epoch %d, want leader at 4", role, epoch)
 	}
@@ -154,7 +155,7 @@ func TestRolesFromImage(t *testing.T) {
 	if got := p.LatestEpoch(); got != 4 {
 		t.Fatalf("log epoch %d, want 4", got)
 	}
-	c.setLeader(t, -1, []int32{1})
+	c.setLeader(t, -1, []ids.NodeID{1})
 	if role, leader, _ := p.Role(); role != RoleFollower || leader != -1 {
 		t.Fatalf("role %v leader %d, want idle follower", role, leader)
 	}
@@ -162,7 +163,7 @@ func TestRolesFromImage(t *testing.T) {
 
 // TestHighWatermarkIsMinISRLogEnd drives the leader with follower fetches.
 func TestHighWatermarkIsMinISRLogEnd(t *testing.T) {
-	reg, _ := newNode(t, 1, image(1, []int32{1, 2, 3}, []int32{1, 2, 3}), time.Minute)
+	reg, _ := newNode(t, 1, image(1, []ids.NodeID{1, 2, 3}, []ids.NodeID{1, 2, 3}), time.Minute)
 	p := reg.Get("t", 0)
 	for i := 0; i < 3; i++ {
 		b := batch(t, 2, -1, -1, "a")
@@ -215,7 +216,7 @@ func must(t *testing.T, err error) {
 
 func TestISRShrinkAndExpand(t *testing.T) {
 	const lag = 50 * time.Millisecond
-	reg, c := newNode(t, 1, image(1, []int32{1, 2, 3}, []int32{1, 2, 3}), lag)
+	reg, c := newNode(t, 1, image(1, []ids.NodeID{1, 2, 3}, []ids.NodeID{1, 2, 3}), lag)
 	p := reg.Get("t", 0)
 	b := batch(t, 3, -1, -1, "a")
 	_, err := p.Append(b, FromClient)
@@ -230,9 +231,9 @@ func TestISRShrinkAndExpand(t *testing.T) {
 	}
 	must(t, p.FollowerFetch(2, 3, now.Add(2*lag)))
 	p.MaybeShrinkISR(now.Add(2 * lag))
-	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []int32{1, 2}) })
+	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2}) })
 	waitFor(t, "HW past the removed follower", func() bool { return p.HighWatermark() == 3 })
-	if got := p.ISR(); !slices.Equal(got, []int32{1, 2}) {
+	if got := p.ISR(); !slices.Equal(got, []ids.NodeID{1, 2}) {
 		t.Fatalf("partition ISR %v, want [1 2]", got)
 	}
 	// Catching up to the HW brings it back.
@@ -241,7 +242,7 @@ func TestISRShrinkAndExpand(t *testing.T) {
 		t.Fatalf("ISR %v expanded below the HW", isr)
 	}
 	must(t, p.FollowerFetch(3, 3, time.Now()))
-	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2, 3}) })
 	// An idle follower at the log end is never removed.
 	must(t, p.FollowerFetch(2, 3, time.Now()))
 	must(t, p.FollowerFetch(3, 3, time.Now()))
@@ -254,7 +255,7 @@ func TestISRShrinkAndExpand(t *testing.T) {
 
 func TestISRChangeRefusedIsRetried(t *testing.T) {
 	const lag = 10 * time.Millisecond
-	reg, c := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), lag)
+	reg, c := newNode(t, 1, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), lag)
 	p := reg.Get("t", 0)
 	b := batch(t, 1, -1, -1, "a")
 	_, err := p.Append(b, FromClient)
@@ -268,7 +269,7 @@ func TestISRChangeRefusedIsRetried(t *testing.T) {
 	c.fail = nil
 	c.mu.Unlock()
 	p.MaybeShrinkISR(time.Now().Add(time.Second))
-	waitFor(t, "ISR shrink after a refusal", func() bool { return slices.Equal(c.isr(), []int32{1}) })
+	waitFor(t, "ISR shrink after a refusal", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1}) })
 	c.mu.Lock()
 	calls := c.calls
 	c.mu.Unlock()
@@ -278,7 +279,7 @@ func TestISRChangeRefusedIsRetried(t *testing.T) {
 }
 
 func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
-	reg, c := newNode(t, 2, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, c := newNode(t, 2, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	// A leader's log: epoch 3 batches from producer 7.
 	var leaderLog [][]byte
@@ -313,7 +314,7 @@ func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
 	}
 	// As leader, the retry of the batch at sequence 0 is a duplicate and
 	// the truncated one at sequence 2 is new.
-	c.setLeader(t, 2, []int32{2})
+	c.setLeader(t, 2, []ids.NodeID{2})
 	b0 := batch(t, 2, 7, 0, "a")
 	res, err := p.Append(b0, FromClient)
 	must(t, err)
@@ -329,12 +330,12 @@ func TestFollowerTruncationRebuildsProducerState(t *testing.T) {
 }
 
 func TestLeaderEndOffsetForEpoch(t *testing.T) {
-	reg, c := newNode(t, 1, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, c := newNode(t, 1, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	b := batch(t, 3, -1, -1, "a")
 	_, err := p.Append(b, FromClient) // epoch 3: [0, 3)
 	must(t, err)
-	c.setLeader(t, 1, []int32{1, 2}) // epoch 4, nothing written yet
+	c.setLeader(t, 1, []ids.NodeID{1, 2}) // epoch 4, nothing written yet
 	if e, end := p.EndOffsetForEpoch(3); e != 3 || end != 3 {
 		t.Fatalf("epoch 3 ends at (%d, %d), want (3, 3)", e, end)
 	}
@@ -356,7 +357,7 @@ func TestLeaderEndOffsetForEpoch(t *testing.T) {
 }
 
 func TestFollowerRestartsAtLeaderLogStart(t *testing.T) {
-	reg, _ := newNode(t, 2, image(1, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, _ := newNode(t, 2, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	var next int64
 	for i := int32(0); i < 3; i++ {
@@ -390,7 +391,7 @@ func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *Registry {
 		reg := NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
-		must(t, reg.Apply(image(1, []int32{1, 2}, []int32{1})))
+		must(t, reg.Apply(image(1, []ids.NodeID{1, 2}, []ids.NodeID{1})))
 		return reg
 	}
 	reg := open()
@@ -410,7 +411,7 @@ func TestHighWatermarkCheckpointSurvivesRestart(t *testing.T) {
 	// Without a checkpoint nothing recovered is known to be committed.
 	must(t, os.Remove(filepath.Join(reg.Dir("t", 0), storage.HighWatermarkFile)))
 	reg = NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
-	must(t, reg.Apply(image(1, []int32{1, 2}, []int32{1, 2})))
+	must(t, reg.Apply(image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2})))
 	defer func() { must(t, reg.Close()) }()
 	if hw := reg.Get("t", 0).HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d after a restart without a checkpoint, want 0", hw)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -80,7 +81,7 @@ func TestCheckBatch(t *testing.T) {
 // header goes down to the log stamped (the time index), and a retry is
 // answered with the first stamp.
 func TestAppendLogAppendTime(t *testing.T) {
-	im := image(1, []int32{1}, []int32{1})
+	im := image(1, []ids.NodeID{1}, []ids.NodeID{1})
 	im.Topics["t"].Configs = map[string]string{"message.timestamp.type": "LogAppendTime"}
 	reg, _ := newNode(t, 1, im, time.Minute)
 	p := reg.Get("t", 0)
@@ -104,7 +105,7 @@ func TestAppendLogAppendTime(t *testing.T) {
 // batch's error and a good one with ErrNotLeader, in the order the produce
 // handler always checked them.
 func TestAppendChecksBeforeRole(t *testing.T) {
-	reg, _ := newNode(t, 1, image(2, []int32{1, 2}, []int32{1, 2}), time.Minute)
+	reg, _ := newNode(t, 1, image(2, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
 	p := reg.Get("t", 0)
 	if _, err := p.Append(nil, FromClient); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("empty batch to a follower: %v, want ErrInvalidRecord", err)

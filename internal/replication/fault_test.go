@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/storage"
 	"github.com/strom-broker/strom/internal/vfs"
 	"github.com/strom-broker/strom/internal/vfs/errorfs"
@@ -19,7 +20,7 @@ import (
 // reopened; the leader's lag check then takes it out of the ISR.
 func TestFollowerSyncFailureHoldsHighWatermark(t *testing.T) {
 	fs := errorfs.Wrap(vfs.Default, nil)
-	c := newClusterFS(t, 2, time.Minute, nil, map[int32]vfs.FS{2: fs})
+	c := newClusterFS(t, 2, time.Minute, nil, map[ids.NodeID]vfs.FS{2: fs})
 	c.acksAll(1, c.produce(1, 3, "a"))
 
 	fs.SetInjector(errorfs.Times(1, errorfs.Fail(syscall.EIO,

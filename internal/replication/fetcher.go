@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -25,7 +26,7 @@ const fetchVersion = 12
 // fetcher copies every partition this node follows from one leader.
 type fetcher struct {
 	m      *Manager
-	leader int32
+	leader ids.NodeID
 	addr   string
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -48,7 +49,7 @@ type fetcher struct {
 	delayed   map[partition.Key]time.Time // partitions backing off after an error
 }
 
-func newFetcher(m *Manager, leader int32, addr string) *fetcher {
+func newFetcher(m *Manager, leader ids.NodeID, addr string) *fetcher {
 	f := &fetcher{m: m, leader: leader, addr: addr, changed: make(chan struct{}, 1), delayed: map[partition.Key]time.Time{}}
 	f.ctx, f.cancel = context.WithCancel(m.ctx)
 	f.mu.parts = map[partition.Key]assignment{}
@@ -273,7 +274,7 @@ func (f *fetcher) buildRequest(parts []assignment) *kmsg.FetchRequest {
 	cfg := f.m.cfg
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = fetchVersion
-	req.ReplicaID = cfg.NodeID
+	req.ReplicaID = int32(cfg.NodeID)
 	req.MaxWaitMillis = int32(f.maxWait() / time.Millisecond)
 	req.MinBytes = cfg.MinBytes
 	req.MaxBytes = cfg.MaxBytes
@@ -287,9 +288,9 @@ func (f *fetcher) buildRequest(parts []assignment) *kmsg.FetchRequest {
 		rt := &req.Topics[len(req.Topics)-1]
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = a.p.Index
-		rp.CurrentLeaderEpoch = a.epoch
+		rp.CurrentLeaderEpoch = int32(a.epoch)
 		rp.FetchOffset = a.p.LogEndOffset()
-		rp.LastFetchedEpoch = a.p.LatestEpoch()
+		rp.LastFetchedEpoch = int32(a.p.LatestEpoch())
 		rp.LogStartOffset = a.p.LogStartOffset()
 		rp.PartitionMaxBytes = cfg.PartitionMaxBytes
 		rt.Partitions = append(rt.Partitions, rp)
@@ -390,7 +391,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 		return false, kerr.ErrorForCode(rp.ErrorCode)
 	}
 	if rp.DivergingEpoch.Epoch >= 0 || rp.DivergingEpoch.EndOffset >= 0 {
-		return false, p.TruncateTo(truncationOffset(p, rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset), a.epoch)
+		return false, p.TruncateTo(truncationOffset(p, ids.LeaderEpoch(rp.DivergingEpoch.Epoch), rp.DivergingEpoch.EndOffset), a.epoch)
 	}
 	if len(rp.RecordBatches) > 0 {
 		n, err := record.SplitPartial(rp.RecordBatches, func([]byte, record.BatchHeader) error { return nil })
@@ -413,7 +414,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 // at the smaller of the two ends; if not, cut at the end of our largest
 // epoch below it, and the next fetch (carrying that epoch) finds the exact
 // point.
-func truncationOffset(p *partition.Partition, leaderEpoch int32, leaderEnd int64) int64 {
+func truncationOffset(p *partition.Partition, leaderEpoch ids.LeaderEpoch, leaderEnd int64) int64 {
 	leo := p.LogEndOffset()
 	if leaderEpoch < 0 || leaderEnd < 0 {
 		return min(leo, p.HighWatermark())

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 )
@@ -29,7 +30,7 @@ import (
 // Config tunes the fetchers; zero fields take Kafka's defaults (bar the
 // backoff, shorter here so that failover is quick).
 type Config struct {
-	NodeID            int32
+	NodeID            ids.NodeID
 	MaxWait           time.Duration // replica.fetch.wait.max.ms
 	MinBytes          int32         // replica.fetch.min.bytes
 	MaxBytes          int32         // replica.fetch.response.max.bytes
@@ -39,7 +40,7 @@ type Config struct {
 	// PeerReplication is the replication address to dial for each node, from this
 	// node's peer list; it wins over the address a broker registered
 	// (links between nodes may go through addresses only this node knows).
-	PeerReplication map[int32]string
+	PeerReplication map[ids.NodeID]string
 }
 
 func (c Config) withDefaults() Config {
@@ -76,7 +77,7 @@ type Manager struct {
 
 	mu struct {
 		sync.Mutex
-		fetchers map[int32]*fetcher // by leader id
+		fetchers map[ids.NodeID]*fetcher // by leader id
 		closed   bool
 	}
 }
@@ -88,7 +89,7 @@ func NewManager(cfg Config, reg *partition.Registry, logger *slog.Logger) *Manag
 	}
 	m := &Manager{cfg: cfg.withDefaults(), reg: reg, logger: logger}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.mu.fetchers = map[int32]*fetcher{}
+	m.mu.fetchers = map[ids.NodeID]*fetcher{}
 	m.wg.Add(1)
 	go m.shrinkLoop()
 	return m
@@ -115,7 +116,7 @@ type assignment struct {
 	p     *partition.Partition
 	topic string
 	id    metadata.TopicID
-	epoch int32 // the leader epoch this node follows at
+	epoch ids.LeaderEpoch // the leader epoch this node follows at
 }
 
 // Apply starts, updates and stops fetchers to follow every partition the
@@ -125,7 +126,7 @@ func (m *Manager) Apply(im *metadata.Image) {
 		addr  string
 		parts []assignment
 	}
-	want := map[int32]*target{}
+	want := map[ids.NodeID]*target{}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		for _, pm := range t.Partitions {
@@ -182,10 +183,10 @@ func (m *Manager) Apply(im *metadata.Image) {
 
 // Following lists the partitions each leader's fetcher copies, for tests
 // and the admin API.
-func (m *Manager) Following() map[int32][]partition.Key {
+func (m *Manager) Following() map[ids.NodeID][]partition.Key {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[int32][]partition.Key{}
+	out := map[ids.NodeID][]partition.Key{}
 	for id, f := range m.mu.fetchers {
 		f.mu.Lock()
 		for k := range f.mu.parts {

@@ -21,6 +21,7 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -41,13 +42,13 @@ type cluster struct {
 	maxWait time.Duration // the fetchers' MaxWait; 0: 200ms
 	mu      sync.Mutex    // serializes changes, like the controller's change lock
 	im      *metadata.Image
-	nodes   map[int32]*node
+	nodes   map[ids.NodeID]*node
 	log     *slog.Logger
-	fs      map[int32]vfs.FS // nodes whose partitions live on a file system of their own
+	fs      map[ids.NodeID]vfs.FS // nodes whose partitions live on a file system of their own
 }
 
 type node struct {
-	id   int32
+	id   ids.NodeID
 	reg  *partition.Registry
 	srv  *server.Server
 	addr string
@@ -75,7 +76,7 @@ func (f fakeController) Subscribe(func(prev, next *metadata.Image)) {}
 func (f fakeController) Fresh() bool { return true }
 
 // AlterISR applies Kafka's AlterPartition checks and publishes the change.
-func (f fakeController) AlterISR(_ context.Context, topic string, part int32, epoch int32, isr []int32) error {
+func (f fakeController) AlterISR(_ context.Context, topic string, part int32, epoch ids.LeaderEpoch, isr []ids.NodeID) error {
 	c := f.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,7 +95,7 @@ func (f fakeController) AlterISR(_ context.Context, topic string, part int32, ep
 
 func (c *cluster) publishLocked(next *metadata.Image) {
 	c.im = next
-	for _, id := range []int32{1, 2, 3} {
+	for _, id := range []ids.NodeID{1, 2, 3} {
 		n := c.nodes[id]
 		if n == nil {
 			continue
@@ -124,16 +125,16 @@ func newClusterWith(t testing.TB, n int, lag time.Duration, configs map[string]s
 }
 
 // newClusterFS is newClusterWith with the file systems of some nodes.
-func newClusterFS(t testing.TB, n int, lag time.Duration, configs map[string]string, fs map[int32]vfs.FS) *cluster {
+func newClusterFS(t testing.TB, n int, lag time.Duration, configs map[string]string, fs map[ids.NodeID]vfs.FS) *cluster {
 	t.Helper()
-	c := &cluster{t: t, lag: lag, nodes: map[int32]*node{}, log: slog.New(slog.DiscardHandler), fs: fs}
+	c := &cluster{t: t, lag: lag, nodes: map[ids.NodeID]*node{}, log: slog.New(slog.DiscardHandler), fs: fs}
 	ctrl := fakeController{c: c}
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
-	var replicas []int32
+	var replicas []ids.NodeID
 	var brokers []metadata.Broker
 	for i := 1; i <= n; i++ {
-		id := int32(i)
+		id := ids.NodeID(i)
 		nd := &node{id: id}
 		nd.reg = partition.NewRegistry(t.TempDir(), id, cfg.Log, c.log.With("node", id))
 		if fs[id] != nil {
@@ -187,7 +188,7 @@ func newClusterFS(t testing.TB, n int, lag time.Duration, configs map[string]str
 }
 
 // stall stops a node's fetchers (the node keeps serving).
-func (c *cluster) stall(id int32) {
+func (c *cluster) stall(id ids.NodeID) {
 	n := c.nodes[id]
 	n.mu.Lock()
 	mgr := n.mgr
@@ -199,7 +200,7 @@ func (c *cluster) stall(id int32) {
 }
 
 // resume starts a node's fetchers on the current image.
-func (c *cluster) resume(id int32) {
+func (c *cluster) resume(id ids.NodeID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[id]
@@ -214,7 +215,7 @@ func (c *cluster) resume(id int32) {
 }
 
 // elect makes leader the partition's leader with a new epoch.
-func (c *cluster) elect(leader int32, isr []int32) {
+func (c *cluster) elect(leader ids.NodeID, isr []ids.NodeID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.im.Clone()
@@ -223,17 +224,17 @@ func (c *cluster) elect(leader int32, isr []int32) {
 	c.publishLocked(next)
 }
 
-func (c *cluster) isr() []int32 {
+func (c *cluster) isr() []ids.NodeID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.im.Topics["t"].Partitions[0].ISR
 }
 
-func (c *cluster) part(id int32) *partition.Partition { return c.nodes[id].reg.Get("t", 0) }
+func (c *cluster) part(id ids.NodeID) *partition.Partition { return c.nodes[id].reg.Get("t", 0) }
 
 // produce appends one batch of n records at the leader and returns its
 // last offset.
-func (c *cluster) produce(leader int32, n int, tag string) int64 {
+func (c *cluster) produce(leader ids.NodeID, n int, tag string) int64 {
 	c.t.Helper()
 	recs := make([]record.Record, n)
 	for i := range recs {
@@ -243,7 +244,7 @@ func (c *cluster) produce(leader int32, n int, tag string) int64 {
 }
 
 // acksAll waits as an acks=all produce does.
-func (c *cluster) acksAll(leader int32, last int64) {
+func (c *cluster) acksAll(leader ids.NodeID, last int64) {
 	c.t.Helper()
 	waitAcksAll(c.t, c.part(leader), last, fmt.Sprintf("at node %d", leader))
 }
@@ -319,7 +320,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 // converged waits until every node has the leader's log end and high
 // watermark, then checks the logs are byte for byte the same.
-func (c *cluster) converged(leader int32) {
+func (c *cluster) converged(leader ids.NodeID) {
 	c.t.Helper()
 	lp := c.part(leader)
 	for id := range c.nodes {
@@ -347,7 +348,7 @@ func TestFollowersConvergeByteExact(t *testing.T) {
 	if hw := lp.HighWatermark(); hw != last+1 {
 		t.Fatalf("leader HW %d, want %d", hw, last+1)
 	}
-	for _, id := range []int32{2, 3} {
+	for _, id := range []ids.NodeID{2, 3} {
 		if got := lp.FollowerLEO(id); got < last+1 {
 			t.Fatalf("leader knows follower %d at %d, below the HW %d", id, got, last+1)
 		}
@@ -395,9 +396,9 @@ func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
 	c.acksAll(1, c.produce(1, 3, "a"))
 	c.stall(3)
 	last := c.produce(1, 3, "b")
-	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []int32{1, 2}) })
+	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2}) })
 	for id := range c.nodes {
-		if got := c.part(id).ISR(); !slices.Equal(got, []int32{1, 2}) {
+		if got := c.part(id).ISR(); !slices.Equal(got, []ids.NodeID{1, 2}) {
 			t.Fatalf("node %d ISR %v, want [1 2]", id, got)
 		}
 	}
@@ -407,7 +408,7 @@ func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
 		t.Fatalf("stalled node 3 has log end %d", got)
 	}
 	c.resume(3)
-	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2, 3}) })
 	c.converged(1)
 }
 
@@ -431,7 +432,7 @@ func TestDivergedFollowerTruncatesAfterLeaderChange(t *testing.T) {
 	if c.part(1).LogEndOffset() <= hw || c.part(1).HighWatermark() != hw {
 		t.Fatalf("setup: leader LEO %d HW %d, want an uncommitted tail above %d", c.part(1).LogEndOffset(), c.part(1).HighWatermark(), hw)
 	}
-	c.elect(2, []int32{2, 1, 3})
+	c.elect(2, []ids.NodeID{2, 1, 3})
 	if _, err := c.part(1).Append(newBatch(t, []record.Record{{Value: []byte("refused")}}), partition.FromClient); !errors.Is(err, partition.ErrNotLeader) {
 		t.Fatalf("old leader append: %v, want ErrNotLeader", err)
 	}
@@ -495,7 +496,7 @@ func TestFollowerRefusesConsumersAndProducers(t *testing.T) {
 }
 
 // produceRequest sends one acks=all Produce request to a node.
-func (c *cluster) produceRequest(id int32, tag string) *kmsg.ProduceResponseTopicPartition {
+func (c *cluster) produceRequest(id ids.NodeID, tag string) *kmsg.ProduceResponseTopicPartition {
 	c.t.Helper()
 	b, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 		[]record.Record{{Value: []byte(tag)}})
@@ -538,12 +539,12 @@ func TestProduceErrors(t *testing.T) {
 	if sp := c.produceRequest(1, "shrinking"); sp.ErrorCode != kerr.NotEnoughReplicasAfterAppend.Code {
 		t.Fatalf("acks=all produce while the ISR shrinks: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", kerr.ErrorForCode(sp.ErrorCode))
 	}
-	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []int32{1, 2}) })
+	waitFor(t, "ISR shrink", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2}) })
 	if sp := c.produceRequest(1, "too few"); sp.ErrorCode != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("acks=all produce with ISR below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(sp.ErrorCode))
 	}
 	c.resume(3)
-	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []int32{1, 2, 3}) })
+	waitFor(t, "ISR expand", func() bool { return slices.Equal(c.isr(), []ids.NodeID{1, 2, 3}) })
 	if sp := c.produceRequest(1, "again"); sp.ErrorCode != 0 {
 		t.Fatalf("acks=all produce after the ISR grew back: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
@@ -597,7 +598,7 @@ func (c *cluster) addTopic(name string, parts int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.im.Clone()
-	var replicas []int32
+	var replicas []ids.NodeID
 	for _, b := range next.Brokers {
 		replicas = append(replicas, b.ID)
 	}
@@ -611,7 +612,7 @@ func (c *cluster) addTopic(name string, parts int) {
 }
 
 // moveLeader makes the next node of the ISR lead partition idx of topic.
-func (c *cluster) moveLeader(topic string, idx int32) int32 {
+func (c *cluster) moveLeader(topic string, idx int32) ids.NodeID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	next := c.im.Clone()
@@ -647,9 +648,9 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 	c := newCluster(t, 3, time.Minute)
 	const parts = 4
 	c.addTopic("m", parts)
-	leaders := make([]int32, parts)
+	leaders := make([]ids.NodeID, parts)
 	for i := range leaders {
-		leaders[i] = int32(1 + i%3)
+		leaders[i] = ids.NodeID(1 + i%3)
 	}
 	acked := make([]map[int64]string, parts)
 	for i := range acked {
@@ -726,7 +727,7 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 func TestNewPartitionsAreNotHeldBehindParkedFetches(t *testing.T) {
 	c := newCluster(t, 3, time.Minute)
 	c.maxWait = time.Hour
-	for id := int32(1); id <= 3; id++ {
+	for id := ids.NodeID(1); id <= 3; id++ {
 		c.stall(id)
 		c.resume(id)
 	}
@@ -752,7 +753,7 @@ func TestRefusedPartitionIsRetriedAfterItsBackoff(t *testing.T) {
 	refusals := &messageCounter{msg: "leader cannot serve partition yet"}
 	c.log = slog.New(refusals)
 	c.maxWait = time.Hour
-	for id := int32(1); id <= 3; id++ {
+	for id := ids.NodeID(1); id <= 3; id++ {
 		c.stall(id)
 		c.resume(id)
 	}
@@ -762,11 +763,11 @@ func TestRefusedPartitionIsRetriedAfterItsBackoff(t *testing.T) {
 	c.mu.Lock()
 	next := c.im.Clone()
 	tp := &metadata.Topic{Name: "u", ID: metadata.NewTopicID(), Partitions: []metadata.Partition{
-		{Index: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
+		{Index: 0, Leader: 1, Replicas: []ids.NodeID{1, 2, 3}, ISR: []ids.NodeID{1, 2, 3}},
 	}}
 	next.Topics["u"], next.TopicsByID[tp.ID] = tp, tp
 	c.im = next
-	for _, id := range []int32{2, 3} {
+	for _, id := range []ids.NodeID{2, 3} {
 		if err := c.nodes[id].reg.Apply(next); err != nil {
 			t.Fatal(err)
 		}

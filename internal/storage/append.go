@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -21,7 +22,7 @@ type AppendInfo struct {
 // batches and in headers. The batches go to the file in one write; the
 // segment is rolled first if they would not fit or it is too old. A newer
 // epoch is recorded in the leader-epoch checkpoint.
-func (l *Log) Append(batches []byte, headers []record.BatchHeader, epoch int32) (AppendInfo, error) {
+func (l *Log) Append(batches []byte, headers []record.BatchHeader, epoch ids.LeaderEpoch) (AppendInfo, error) {
 	size := 0
 	for _, h := range headers {
 		size += h.TotalSize()
@@ -45,7 +46,7 @@ func (l *Log) AppendAsFollower(batches []byte) (AppendInfo, error) {
 
 // append appends the leader's batches with their headers leader, or (leader
 // nil) a follower's batches, parsing each header once.
-func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch int32) (AppendInfo, error) {
+func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch ids.LeaderEpoch) (AppendInfo, error) {
 	info := AppendInfo{FirstOffset: -1, LastOffset: -1, MaxTimestamp: -1}
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
@@ -67,8 +68,8 @@ func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch int32) (
 		for i := range headers {
 			h := &headers[i]
 			record.SetBaseOffset(batches[pos:], next)
-			record.SetPartitionLeaderEpoch(batches[pos:], epoch)
-			h.BaseOffset, h.PartitionLeaderEpoch = next, epoch
+			record.SetPartitionLeaderEpoch(batches[pos:], int32(epoch))
+			h.BaseOffset, h.PartitionLeaderEpoch = next, int32(epoch)
 			next, pos = h.LastOffset()+1, pos+h.TotalSize()
 		}
 		if epoch > latest {
@@ -86,7 +87,7 @@ func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch int32) (
 			if h.BaseOffset < next {
 				return fmt.Errorf("batch base offset %d at log end offset %d: %w", h.BaseOffset, next, ErrOffsetMismatch)
 			}
-			if e := h.PartitionLeaderEpoch; e > latest {
+			if e := ids.LeaderEpoch(h.PartitionLeaderEpoch); e > latest {
 				newEpochs = append(newEpochs, epochEntry{epoch: e, start: h.BaseOffset})
 				latest = e
 			}

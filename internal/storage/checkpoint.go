@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -35,7 +36,7 @@ const (
 
 // epochEntry says that leader epoch epoch started at offset start.
 type epochEntry struct {
-	epoch int32
+	epoch ids.LeaderEpoch
 	start int64
 }
 
@@ -51,7 +52,7 @@ func (c *epochCache) clone() epochCache {
 	return epochCache{fs: c.fs, path: c.path, entries: slices.Clone(c.entries)}
 }
 
-func (c *epochCache) latest() int32 {
+func (c *epochCache) latest() ids.LeaderEpoch {
 	if len(c.entries) == 0 {
 		return -1
 	}
@@ -60,7 +61,7 @@ func (c *epochCache) latest() int32 {
 
 // assign records that epoch starts at start, if epoch is newer than the latest.
 // It reports whether the cache changed.
-func (c *epochCache) assign(epoch int32, start int64) bool {
+func (c *epochCache) assign(epoch ids.LeaderEpoch, start int64) bool {
 	if epoch < 0 || epoch <= c.latest() {
 		return false
 	}
@@ -100,7 +101,7 @@ func (c *epochCache) truncateFromStart(lso int64) bool {
 // endOffsetFor implements OffsetForLeaderEpoch: the end offset of the largest
 // epoch <= epoch, i.e. the start offset of the next higher epoch, or leo for
 // the latest epoch.
-func (c *epochCache) endOffsetFor(epoch int32, leo int64) (int32, int64) {
+func (c *epochCache) endOffsetFor(epoch ids.LeaderEpoch, leo int64) (ids.LeaderEpoch, int64) {
 	if epoch < 0 || len(c.entries) == 0 {
 		return -1, -1
 	}
@@ -144,7 +145,7 @@ func loadEpochCache(fsys vfs.FS, dir string) (*epochCache, error) {
 		if err1 != nil || err2 != nil {
 			return nil, fmt.Errorf("read %s: line %d: %q: %w", c.path, i+3, l, errCheckpoint)
 		}
-		c.entries = append(c.entries, epochEntry{epoch: int32(ep), start: st})
+		c.entries = append(c.entries, epochEntry{epoch: ids.LeaderEpoch(ep), start: st})
 	}
 	return c, nil
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -220,7 +221,7 @@ func (l *Log) NumSegments() int {
 }
 
 // LatestEpoch is the latest leader epoch in the log, -1 when none.
-func (l *Log) LatestEpoch() int32 {
+func (l *Log) LatestEpoch() ids.LeaderEpoch {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.mu.epochs.latest()
@@ -229,7 +230,7 @@ func (l *Log) LatestEpoch() int32 {
 // EndOffsetForEpoch answers OffsetForLeaderEpoch as Kafka does: for the latest
 // epoch the log end offset; otherwise the largest known epoch <= epoch and the
 // start offset of the epoch after it; (-1, -1) when unknown.
-func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+func (l *Log) EndOffsetForEpoch(epoch ids.LeaderEpoch) (leaderEpoch ids.LeaderEpoch, endOffset int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.mu.epochs.endOffsetFor(epoch, l.mu.leo)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -58,7 +59,7 @@ func crash(l *Log) {
 
 // appendBatch appends concatenated batches as a partition does: their
 // headers parsed and checked first.
-func appendBatch(l *Log, b []byte, epoch int32) (AppendInfo, error) {
+func appendBatch(l *Log, b []byte, epoch ids.LeaderEpoch) (AppendInfo, error) {
 	var hs []record.BatchHeader
 	err := record.Split(b, func(batch []byte, _ record.BatchHeader) error {
 		h, err := record.Validate(batch)
@@ -71,7 +72,7 @@ func appendBatch(l *Log, b []byte, epoch int32) (AppendInfo, error) {
 	return l.Append(b, hs, epoch)
 }
 
-func mustAppend(t testing.TB, l *Log, b []byte, epoch int32) AppendInfo {
+func mustAppend(t testing.TB, l *Log, b []byte, epoch ids.LeaderEpoch) AppendInfo {
 	t.Helper()
 	info, err := appendBatch(l, b, epoch)
 	if err != nil {
@@ -217,7 +218,7 @@ func TestReopenClean(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, testConfig())
 	for i := range 50 {
-		mustAppend(t, l, makeBatch(t, 3, baseTs+int64(i)*10, record.CodecNone), int32(i/20))
+		mustAppend(t, l, makeBatch(t, 3, baseTs+int64(i)*10, record.CodecNone), ids.LeaderEpoch(i/20))
 	}
 	leo, segs := l.LogEndOffset(), l.NumSegments()
 	wantTs, wantOff := l.MaxTimestamp()
@@ -412,7 +413,7 @@ func TestSetLogStartOffset(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, testConfig())
 	for i := range 60 {
-		mustAppend(t, l, makeBatch(t, 2, baseTs+int64(i), record.CodecNone), int32(i/10))
+		mustAppend(t, l, makeBatch(t, 2, baseTs+int64(i), record.CodecNone), ids.LeaderEpoch(i/10))
 	}
 	segs := l.NumSegments()
 	if err := l.SetLogStartOffset(l.LogEndOffset() + 1); !errors.Is(err, ErrOffsetOutOfRange) {
@@ -516,13 +517,13 @@ func TestEmptyLog(t *testing.T) {
 func TestLeaderEpochs(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, testConfig())
-	for _, ep := range []int32{1, 1, 2, 2, 5} { // each batch: 2 records
+	for _, ep := range []ids.LeaderEpoch{1, 1, 2, 2, 5} { // each batch: 2 records
 		mustAppend(t, l, makeBatch(t, 2, baseTs, record.CodecNone), ep)
 	}
 	leo := l.LogEndOffset()
 	tests := []struct {
-		req     int32
-		wantEp  int32
+		req     ids.LeaderEpoch
+		wantEp  ids.LeaderEpoch
 		wantEnd int64
 	}{
 		{0, 0, 0}, {1, 1, 4}, {2, 2, 8}, {3, 2, 8}, {4, 2, 8}, {5, 5, leo}, {6, -1, -1}, {-1, -1, -1},
@@ -560,7 +561,7 @@ func TestAppendAsFollower(t *testing.T) {
 	follower := openLog(t, t.TempDir(), testConfig())
 	defer follower.Close()
 	for i := range 30 {
-		mustAppend(t, leader, makeBatch(t, 3, baseTs+int64(i), record.CodecNone), int32(1+i/10))
+		mustAppend(t, leader, makeBatch(t, 3, baseTs+int64(i), record.CodecNone), ids.LeaderEpoch(1+i/10))
 	}
 	for follower.LogEndOffset() < leader.LogEndOffset() {
 		rr, err := leader.Read(follower.LogEndOffset(), 1000, leader.LogEndOffset(), true)
@@ -579,7 +580,7 @@ func TestAppendAsFollower(t *testing.T) {
 	if follower.LatestEpoch() != 3 {
 		t.Fatalf("follower epoch %d", follower.LatestEpoch())
 	}
-	for ep := int32(0); ep <= 4; ep++ {
+	for ep := ids.LeaderEpoch(0); ep <= 4; ep++ {
 		e1, o1 := leader.EndOffsetForEpoch(ep)
 		e2, o2 := follower.EndOffsetForEpoch(ep)
 		if e1 != e2 || o1 != o2 {
