@@ -255,10 +255,10 @@ func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int
 			return nil, n, err
 		}
 		err = record.Split(buf, func(batch []byte, h record.BatchHeader) error {
-			if h.BaseOffset >= end {
+			if ids.Offset(h.BaseOffset) >= end {
 				return errPastLoadEnd
 			}
-			off = h.LastOffset() + 1
+			off = ids.Offset(h.LastOffset() + 1)
 			if h.IsControl() {
 				return nil
 			}

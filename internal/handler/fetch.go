@@ -105,7 +105,7 @@ func requestParts(req *kmsg.FetchRequest, im *metadata.Image) []fetchPart {
 			id = t.ID
 		}
 		for _, rp := range rt.Partitions {
-			parts = append(parts, fetchPart{own: sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: rp.FetchOffset,
+			parts = append(parts, fetchPart{own: sessionPart{topic: name, id: id, partition: rp.Partition, fetchOffset: ids.Offset(rp.FetchOffset),
 				maxBytes: rp.PartitionMaxBytes, leaderEpoch: ids.LeaderEpoch(rp.CurrentLeaderEpoch), lastFetchedEpoch: ids.LeaderEpoch(rp.LastFetchedEpoch),
 				sentHW: -1, sentLSO: -1, sentLogStart: -1}})
 		}
@@ -269,7 +269,7 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 	}
 	limit := min(int64(sp.maxBytes), *remaining)
 	rr, o, err := p.Read(sp.fetchOffset, int32(limit), f.bound, first)
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = int64(o.HighWatermark), int64(o.LastStable), int64(o.LogStart)
 	if err != nil {
 		if rp.ErrorCode = f.e.errCode(err); rp.ErrorCode == kerr.OffsetOutOfRange.Code {
 			if f.replica < 0 {

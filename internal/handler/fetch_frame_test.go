@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -39,7 +40,7 @@ func testLog(t testing.TB) *partition.Partition {
 
 func readRange(t testing.TB, l *partition.Partition, from int64, max int32) partition.Records {
 	t.Helper()
-	rr, _, err := l.Read(from, max, partition.BoundLogEnd, true)
+	rr, _, err := l.Read(ids.Offset(from), max, partition.BoundLogEnd, true)
 	if err != nil || rr.Size() == 0 {
 		t.Fatalf("read at %d: %d bytes, %v", from, rr.Size(), err)
 	}

@@ -59,7 +59,7 @@ func (f *fetchPlan) admitFollowerPartition(im *metadata.Image, sp *sessionPart, 
 		return rp, false
 	}
 	o := p.Offsets()
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = o.HighWatermark, o.LastStable, o.LogStart
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = int64(o.HighWatermark), int64(o.LastStable), int64(o.LogStart)
 	if f.req.Version >= 12 && sp.lastFetchedEpoch >= 0 {
 		de, end := p.EndOffsetForEpoch(sp.lastFetchedEpoch)
 		switch {
@@ -68,7 +68,7 @@ func (f *fetchPlan) admitFollowerPartition(im *metadata.Image, sp *sessionPart, 
 			rp.ErrorCode = kerr.OffsetOutOfRange.Code
 			return rp, true
 		case de < sp.lastFetchedEpoch || end < sp.fetchOffset:
-			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = int32(de), end
+			rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = int32(de), int64(end)
 			return rp, true
 		}
 	}

@@ -20,7 +20,7 @@ type sessionPart struct {
 	topic       string
 	id          metadata.TopicID
 	partition   int32
-	fetchOffset int64
+	fetchOffset ids.Offset
 	maxBytes    int32
 	leaderEpoch ids.LeaderEpoch // current leader epoch the client knows, -1 none
 	// A follower's fetch only (sessionless): the epoch of its last batch,

@@ -56,12 +56,12 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 	sp.LeaderEpoch = int32(epoch)
 	switch ts := rp.Timestamp; {
 	case ts == -1:
-		sp.Offset = p.HighWatermark()
+		sp.Offset = int64(p.HighWatermark())
 	case ts == -2, ts == -4:
-		sp.Offset = p.LogStartOffset()
+		sp.Offset = int64(p.LogStartOffset())
 	case ts == -3:
 		mts, off := p.MaxTimestamp()
-		if off >= 0 && off < p.HighWatermark() {
+		if off >= 0 && off < int64(p.HighWatermark()) {
 			sp.Timestamp, sp.Offset = mts, off
 		} else {
 			sp.LeaderEpoch = -1
@@ -80,7 +80,7 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 			e.Logger.Error("offset for timestamp", "topic", topic, "partition", rp.Partition, "err", err)
 			return kerr.KafkaStorageError.Code
 		}
-		if foundOK && off < p.HighWatermark() {
+		if foundOK && off < int64(p.HighWatermark()) {
 			sp.Offset, sp.Timestamp = off, found
 		} else {
 			sp.LeaderEpoch = -1

@@ -41,7 +41,7 @@ func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(ids.LeaderEpoch(rp.CurrentLeaderEpoch), p.LeaderEpoch()); sp.ErrorCode == 0 {
 					epoch, end := p.EndOffsetForEpoch(ids.LeaderEpoch(rp.LeaderEpoch))
-					sp.LeaderEpoch, sp.EndOffset = int32(epoch), end
+					sp.LeaderEpoch, sp.EndOffset = int32(epoch), int64(end)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

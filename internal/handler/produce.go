@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -89,7 +90,7 @@ func serveProduce(e *Env, r *Request) Result {
 					// the log (sequence, epoch, record count), -1 for
 					// batches refused before that.
 					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
-						sp.LogStartOffset = p.LogStartOffset()
+						sp.LogStartOffset = int64(p.LogStartOffset())
 					}
 					if sp.ErrorCode == kerr.KafkaStorageError.Code {
 						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
@@ -102,7 +103,7 @@ func serveProduce(e *Env, r *Request) Result {
 					break
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
+				if req.Acks != 0 && p.HighWatermark() <= ids.Offset(res.LastOffset) {
 					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
 					if req.Acks == -1 {
 						w.minISR = max(p.Config().MinInsyncReplicas, 1)

@@ -76,18 +76,18 @@ func (p *Partition) UpdateFollowerHW(leaderHW int64) {
 // TruncateTo drops everything at and above offset (a follower's
 // divergent tail), lowers the high watermark to the new log end if needed,
 // and rebuilds the idempotent-producer state.
-func (p *Partition) TruncateTo(offset int64, leaderEpoch ids.LeaderEpoch) error {
+func (p *Partition) TruncateTo(offset ids.Offset, leaderEpoch ids.LeaderEpoch) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
 		return err
 	}
-	if offset >= p.log.LogEndOffset() {
+	if int64(offset) >= p.log.LogEndOffset() {
 		return nil
 	}
 	p.logger.Info("truncating follower log", "topic", p.Topic, "partition", p.Index,
 		"offset", offset, "log_end_offset", p.log.LogEndOffset(), "leader_epoch", leaderEpoch)
-	if err := p.log.Truncate(offset); err != nil {
+	if err := p.log.Truncate(int64(offset)); err != nil {
 		return fmt.Errorf("truncate %s-%d: %w", p.Topic, p.Index, err)
 	}
 	return p.afterTruncateLocked()
@@ -96,14 +96,14 @@ func (p *Partition) TruncateTo(offset int64, leaderEpoch ids.LeaderEpoch) error 
 // TruncateFullyAndStartAt empties the log and restarts it at offset, which
 // may be past its log end: the leader's log start moved past our log end,
 // or our epoch history cannot be matched with the leader's.
-func (p *Partition) TruncateFullyAndStartAt(offset int64, leaderEpoch ids.LeaderEpoch) error {
+func (p *Partition) TruncateFullyAndStartAt(offset ids.Offset, leaderEpoch ids.LeaderEpoch) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	if err := p.checkFollower(leaderEpoch); err != nil {
 		return err
 	}
 	p.logger.Info("restarting follower log", "topic", p.Topic, "partition", p.Index, "offset", offset)
-	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
+	if err := p.log.TruncateFullyAndStartAt(int64(offset)); err != nil {
 		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	return p.afterTruncateLocked()

@@ -191,10 +191,10 @@ func (p *Partition) LeaderEpoch() ids.LeaderEpoch {
 }
 
 // HighWatermark is the first offset consumers may not yet read.
-func (p *Partition) HighWatermark() int64 {
+func (p *Partition) HighWatermark() ids.Offset {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.mu.hw
+	return ids.Offset(p.mu.hw)
 }
 
 // Failed returns why the partition takes no more writes after an I/O
@@ -405,7 +405,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	// Log compaction reads and rewrites whole segments: it runs in the
 	// background, below the high watermark, when enough of the log is dirty.
 	if cfg.Cleanup.Compact {
-		ccfg, from := storage.CompactConfigOf(cfg), min(p.HighWatermark(), p.log.FlushedOffset())
+		ccfg, from := storage.CompactConfigOf(cfg), min(int64(p.HighWatermark()), p.log.FlushedOffset())
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {
@@ -425,7 +425,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 // DeleteRecordsBefore raises the log start offset (DeleteRecords). The
 // offset -1 means the high watermark.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
-	hw := p.HighWatermark()
+	hw := int64(p.HighWatermark())
 	if offset == -1 {
 		offset = hw
 	}

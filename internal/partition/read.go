@@ -32,14 +32,14 @@ const (
 
 // Offsets are a partition's offsets at one moment.
 type Offsets struct {
-	LogStart      int64 // the first offset in the log
-	HighWatermark int64 // consumers read below it
-	LastStable    int64 // read_committed consumers read below it
-	LogEnd        int64 // the next offset to be assigned
+	LogStart      ids.Offset // the first offset in the log
+	HighWatermark ids.Offset // consumers read below it
+	LastStable    ids.Offset // read_committed consumers read below it
+	LogEnd        ids.Offset // the next offset to be assigned
 }
 
 // Limit is the offset a reader of bound b reads below.
-func (o Offsets) Limit(b Bound) int64 {
+func (o Offsets) Limit(b Bound) ids.Offset {
 	switch b {
 	case BoundLogEnd:
 		return o.LogEnd
@@ -55,10 +55,10 @@ func (o Offsets) Limit(b Bound) int64 {
 func (p *Partition) Offsets() Offsets {
 	hw := p.HighWatermark()
 	return Offsets{
-		LogStart:      p.log.LogStartOffset(),
+		LogStart:      ids.Offset(p.log.LogStartOffset()),
 		HighWatermark: hw,
 		LastStable:    hw,
-		LogEnd:        p.log.LogEndOffset(),
+		LogEnd:        ids.Offset(p.log.LogEndOffset()),
 	}
 }
 
@@ -80,7 +80,7 @@ func (r *Records) File() *os.File { return r.r.File() }
 func (r *Records) Pos() int64 { return r.r.Pos() }
 
 // LastOffset is the last offset of the last batch; meaningless when empty.
-func (r *Records) LastOffset() int64 { return r.r.LastOffset }
+func (r *Records) LastOffset() ids.Offset { return ids.Offset(r.r.LastOffset) }
 
 // AppendTo reads the records and appends them to dst.
 func (r *Records) AppendTo(dst []byte) ([]byte, error) { return r.r.AppendTo(dst) }
@@ -96,7 +96,7 @@ func (r *Records) Release() { r.r.Release() }
 // the limits). An offset at or above the bound, or maxBytes <= 0 without
 // minOne, gives no records. It fails with ErrOffsetOutOfRange when offset
 // is below the log start or above the log end.
-func (p *Partition) Read(offset int64, maxBytes int32, b Bound, minOne bool) (Records, Offsets, error) {
+func (p *Partition) Read(offset ids.Offset, maxBytes int32, b Bound, minOne bool) (Records, Offsets, error) {
 	o := p.Offsets()
 	if offset < o.LogStart || offset > o.LogEnd {
 		return Records{}, o, fmt.Errorf("read %s-%d at %d, log has [%d, %d]: %w",
@@ -106,7 +106,7 @@ func (p *Partition) Read(offset int64, maxBytes int32, b Bound, minOne bool) (Re
 	if offset >= limit || (maxBytes <= 0 && !minOne) {
 		return Records{}, o, nil
 	}
-	rr, err := p.log.Read(offset, max(maxBytes, 0), limit, minOne)
+	rr, err := p.log.Read(int64(offset), max(maxBytes, 0), int64(limit), minOne)
 	if err != nil {
 		return Records{}, o, fmt.Errorf("read %s-%d: %w", p.Topic, p.Index, err)
 	}
@@ -114,10 +114,10 @@ func (p *Partition) Read(offset int64, maxBytes int32, b Bound, minOne bool) (Re
 }
 
 // LogStartOffset is the first offset in the log.
-func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+func (p *Partition) LogStartOffset() ids.Offset { return ids.Offset(p.log.LogStartOffset()) }
 
 // LogEndOffset is the next offset to be assigned.
-func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+func (p *Partition) LogEndOffset() ids.Offset { return ids.Offset(p.log.LogEndOffset()) }
 
 // FlushedOffset is the offset below which the log is on disk.
 func (p *Partition) FlushedOffset() int64 { return p.log.FlushedOffset() }

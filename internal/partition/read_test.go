@@ -20,7 +20,7 @@ func TestReadBounds(t *testing.T) {
 	}
 	waitFor(t, "leader flush", func() bool { return p.FlushedOffset() == 6 })
 
-	read := func(offset int64, maxBytes int32, b Bound, minOne bool) (int, int64, Offsets) {
+	read := func(offset ids.Offset, maxBytes int32, b Bound, minOne bool) (int, ids.Offset, Offsets) {
 		t.Helper()
 		rr, o, err := p.Read(offset, maxBytes, b, minOne)
 		must(t, err)

@@ -256,15 +256,16 @@ func (p *Partition) syncFollowersLocked(replicas []ids.NodeID, self ids.NodeID) 
 // the offset where the next one starts. The log's epoch cache learns a
 // leader epoch only with its first batch, while Kafka's leader records it
 // at the log end on election; this answers as that cache would.
-func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, int64) {
+func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, ids.Offset) {
 	p.mu.Lock()
 	cur, role := p.mu.leaderEpoch, p.mu.role
 	p.mu.Unlock()
 	latest := p.log.LatestEpoch()
 	if role != RoleLeader || epoch < 0 || latest >= cur || epoch < latest {
-		return p.log.EndOffsetForEpoch(epoch)
+		e, end := p.log.EndOffsetForEpoch(epoch)
+		return e, ids.Offset(end)
 	}
-	leo := p.log.LogEndOffset()
+	leo := ids.Offset(p.log.LogEndOffset())
 	switch {
 	case epoch > cur:
 		return -1, -1
@@ -275,14 +276,15 @@ func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, i
 	}
 }
 
-// FollowerFetch records that replica fetched from fetchOffset, which is
+// FollowerFetch records that replica fetched from offset at, which is
 // its log end offset (everything below is on its disk under sync-on-ack:
 // followers sync before fetching again). It updates the replica's
 // caught-up time as Kafka does, may propose adding it back to the ISR, and
 // advances the high watermark. It fails with ErrNotLeader when this node
 // does not lead. Fetch offsets above our log end are not recorded: such a
 // follower is about to truncate.
-func (p *Partition) FollowerFetch(replica ids.NodeID, fetchOffset int64, now time.Time) error {
+func (p *Partition) FollowerFetch(replica ids.NodeID, at ids.Offset, now time.Time) error {
+	fetchOffset := int64(at)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.role != RoleLeader {

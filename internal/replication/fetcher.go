@@ -289,9 +289,9 @@ func (f *fetcher) buildRequest(parts []assignment) *kmsg.FetchRequest {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = a.p.Index
 		rp.CurrentLeaderEpoch = int32(a.epoch)
-		rp.FetchOffset = a.p.LogEndOffset()
+		rp.FetchOffset = int64(a.p.LogEndOffset())
 		rp.LastFetchedEpoch = int32(a.p.LatestEpoch())
-		rp.LogStartOffset = a.p.LogStartOffset()
+		rp.LogStartOffset = int64(a.p.LogStartOffset())
 		rp.PartitionMaxBytes = cfg.PartitionMaxBytes
 		rt.Partitions = append(rt.Partitions, rp)
 	}
@@ -382,7 +382,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 		if rp.LogStartOffset < 0 {
 			return false, fmt.Errorf("offset out of range without a log start offset")
 		}
-		return false, p.TruncateFullyAndStartAt(rp.LogStartOffset, a.epoch)
+		return false, p.TruncateFullyAndStartAt(ids.Offset(rp.LogStartOffset), a.epoch)
 	case kerr.NotLeaderForPartition.Code, kerr.FencedLeaderEpoch.Code, kerr.UnknownLeaderEpoch.Code,
 		kerr.UnknownTopicOrPartition.Code, kerr.UnknownTopicID.Code:
 		// Metadata is moving; a newer image will reassign us.
@@ -391,7 +391,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 		return false, kerr.ErrorForCode(rp.ErrorCode)
 	}
 	if rp.DivergingEpoch.Epoch >= 0 || rp.DivergingEpoch.EndOffset >= 0 {
-		return false, p.TruncateTo(truncationOffset(p, ids.LeaderEpoch(rp.DivergingEpoch.Epoch), rp.DivergingEpoch.EndOffset), a.epoch)
+		return false, p.TruncateTo(truncationOffset(p, ids.LeaderEpoch(rp.DivergingEpoch.Epoch), ids.Offset(rp.DivergingEpoch.EndOffset)), a.epoch)
 	}
 	if len(rp.RecordBatches) > 0 {
 		n, err := record.SplitPartial(rp.RecordBatches, func([]byte, record.BatchHeader) error { return nil })
@@ -414,7 +414,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 // at the smaller of the two ends; if not, cut at the end of our largest
 // epoch below it, and the next fetch (carrying that epoch) finds the exact
 // point.
-func truncationOffset(p *partition.Partition, leaderEpoch ids.LeaderEpoch, leaderEnd int64) int64 {
+func truncationOffset(p *partition.Partition, leaderEpoch ids.LeaderEpoch, leaderEnd ids.Offset) ids.Offset {
 	leo := p.LogEndOffset()
 	if leaderEpoch < 0 || leaderEnd < 0 {
 		return min(leo, p.HighWatermark())

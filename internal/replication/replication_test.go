@@ -345,7 +345,7 @@ func TestFollowersConvergeByteExact(t *testing.T) {
 	}
 	c.acksAll(1, last)
 	lp := c.part(1)
-	if hw := lp.HighWatermark(); hw != last+1 {
+	if hw := int64(lp.HighWatermark()); hw != last+1 {
 		t.Fatalf("leader HW %d, want %d", hw, last+1)
 	}
 	for _, id := range []ids.NodeID{2, 3} {
@@ -404,7 +404,7 @@ func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
 	}
 	// With node 3 out of the ISR, acks=all completes without it.
 	c.acksAll(1, last)
-	if got := c.part(3).LogEndOffset(); got > last {
+	if got := int64(c.part(3).LogEndOffset()); got > last {
 		t.Fatalf("stalled node 3 has log end %d", got)
 	}
 	c.resume(3)

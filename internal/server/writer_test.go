@@ -15,6 +15,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -61,7 +62,7 @@ func fetchResponse(t *testing.T, p *partition.Partition, v int16) *handler.Fetch
 		switch pi {
 		case 0, 1:
 			var err error
-			if rr, _, err = p.Read(int64(2*pi), max, partition.BoundLogEnd, true); err != nil || rr.Size() == 0 {
+			if rr, _, err = p.Read(ids.Offset(2*pi), max, partition.BoundLogEnd, true); err != nil || rr.Size() == 0 {
 				t.Fatalf("read: %d bytes, %v", rr.Size(), err)
 			}
 		case 3:
