@@ -3,6 +3,8 @@ package handler
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/ids"
 )
 
 // DeleteRecords v0-2.
@@ -34,12 +36,12 @@ func serveDeleteRecords(e *Env, r *Request) Result {
 			case p == nil || !p.IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
-				low, err := p.DeleteRecordsBefore(rp.Offset)
+				low, err := p.DeleteRecordsBefore(ids.Offset(rp.Offset))
 				if err != nil {
 					sp.ErrorCode = e.errCode(err)
 					e.Logger.Debug("delete records", "topic", rt.Topic, "partition", rp.Partition, "offset", rp.Offset, "err", err)
 				} else {
-					sp.LowWatermark = low
+					sp.LowWatermark = int64(low)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

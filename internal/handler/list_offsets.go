@@ -61,8 +61,8 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		sp.Offset = int64(p.LogStartOffset())
 	case ts == -3:
 		mts, off := p.MaxTimestamp()
-		if off >= 0 && off < int64(p.HighWatermark()) {
-			sp.Timestamp, sp.Offset = mts, off
+		if off >= 0 && off < p.HighWatermark() {
+			sp.Timestamp, sp.Offset = mts, int64(off)
 		} else {
 			sp.LeaderEpoch = -1
 		}
@@ -80,8 +80,8 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 			e.Logger.Error("offset for timestamp", "topic", topic, "partition", rp.Partition, "err", err)
 			return kerr.KafkaStorageError.Code
 		}
-		if foundOK && off < int64(p.HighWatermark()) {
-			sp.Offset, sp.Timestamp = off, found
+		if foundOK && off < p.HighWatermark() {
+			sp.Offset, sp.Timestamp = int64(off), found
 		} else {
 			sp.LeaderEpoch = -1
 		}

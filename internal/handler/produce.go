@@ -35,7 +35,7 @@ func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 // produceWait is one partition awaiting its high watermark.
 type produceWait struct {
 	p        *partition.Partition
-	last     int64
+	last     ids.Offset
 	topicIdx int
 	partIdx  int
 	minISR   int32 // acks=all: min.insync.replicas; 0 for acks=1
@@ -102,8 +102,8 @@ func serveProduce(e *Env, r *Request) Result {
 					}
 					break
 				}
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-				if req.Acks != 0 && p.HighWatermark() <= ids.Offset(res.LastOffset) {
+				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
 					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
 					if req.Acks == -1 {
 						w.minISR = max(p.Config().MinInsyncReplicas, 1)

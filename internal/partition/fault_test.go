@@ -74,7 +74,7 @@ func TestFailedSyncFailsPartition(t *testing.T) {
 		if err := p.Failed(); !errors.Is(err, storage.ErrFailed) {
 			t.Errorf("%s: Failed() = %v", when, err)
 		}
-		if hw, flushed := int64(p.HighWatermark()), p.FlushedOffset(); hw != durable || flushed != durable {
+		if hw, flushed := p.HighWatermark(), p.FlushedOffset(); hw != durable || flushed != durable {
 			t.Errorf("%s: high watermark %d, flushed %d; want both at %d", when, hw, flushed, durable)
 		}
 		if err := p.WaitVisible(ctx, res2.LastOffset); !errors.Is(err, storage.ErrFailed) {

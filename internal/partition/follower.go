@@ -48,7 +48,7 @@ func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch ids.LeaderEpoch
 
 // SyncTo makes everything below offset durable (group commit with the
 // flusher and other callers). A failure fails the partition (Failed).
-func (p *Partition) SyncTo(offset int64) error {
+func (p *Partition) SyncTo(offset ids.Offset) error {
 	if err := p.log.SyncTo(offset); err != nil {
 		p.mu.Lock()
 		p.failLocked(err)
@@ -60,7 +60,7 @@ func (p *Partition) SyncTo(offset int64) error {
 
 // UpdateFollowerHW takes the leader's high watermark, capped at our own
 // log end. It never moves back.
-func (p *Partition) UpdateFollowerHW(leaderHW int64) {
+func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.role != RoleFollower {
@@ -82,12 +82,12 @@ func (p *Partition) TruncateTo(offset ids.Offset, leaderEpoch ids.LeaderEpoch) e
 	if err := p.checkFollower(leaderEpoch); err != nil {
 		return err
 	}
-	if int64(offset) >= p.log.LogEndOffset() {
+	if offset >= p.log.LogEndOffset() {
 		return nil
 	}
 	p.logger.Info("truncating follower log", "topic", p.Topic, "partition", p.Index,
 		"offset", offset, "log_end_offset", p.log.LogEndOffset(), "leader_epoch", leaderEpoch)
-	if err := p.log.Truncate(int64(offset)); err != nil {
+	if err := p.log.Truncate(offset); err != nil {
 		return fmt.Errorf("truncate %s-%d: %w", p.Topic, p.Index, err)
 	}
 	return p.afterTruncateLocked()
@@ -103,7 +103,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset ids.Offset, leaderEpoch ids.L
 		return err
 	}
 	p.logger.Info("restarting follower log", "topic", p.Topic, "partition", p.Index, "offset", offset)
-	if err := p.log.TruncateFullyAndStartAt(int64(offset)); err != nil {
+	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
 		return fmt.Errorf("restart %s-%d at %d: %w", p.Topic, p.Index, offset, err)
 	}
 	return p.afterTruncateLocked()
@@ -111,7 +111,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset ids.Offset, leaderEpoch ids.L
 
 // MaybeRaiseLogStart follows the leader's log start offset (retention and
 // DeleteRecords on the leader) as far as our log reaches.
-func (p *Partition) MaybeRaiseLogStart(leaderLSO int64) error {
+func (p *Partition) MaybeRaiseLogStart(leaderLSO ids.Offset) error {
 	if leaderLSO <= p.log.LogStartOffset() || leaderLSO > p.log.LogEndOffset() {
 		return nil
 	}

@@ -85,7 +85,7 @@ type Partition struct {
 
 	mu struct {
 		sync.Mutex
-		hw          int64 // consumers read below this offset
+		hw          ids.Offset // consumers read below this offset
 		cfg         config.TopicConfig
 		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
@@ -99,22 +99,22 @@ type Partition struct {
 		isr         []ids.NodeID
 		pendingISR  *isrChange // an AlterISR in flight, nil when none
 		followers   map[ids.NodeID]*follower
-		epochStart  int64                // log end offset when this leader epoch began
+		epochStart  ids.Offset           // log end offset when this leader epoch began
 		syncWaiters map[*Waiter]struct{} // woken by every sync (acks=1)
 
 		// High-watermark checkpoint of a replicated partition.
 		replicated     bool
-		checkpointedHW int64
+		checkpointedHW ids.Offset
 		checkpointedAt time.Time
 	}
 }
 
 // AppendResult is what a produce answer needs.
 type AppendResult struct {
-	BaseOffset     int64
-	LastOffset     int64
+	BaseOffset     ids.Offset
+	LastOffset     ids.Offset
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
-	LogStartOffset int64
+	LogStartOffset ids.Offset
 	Duplicate      bool
 }
 
@@ -194,7 +194,7 @@ func (p *Partition) LeaderEpoch() ids.LeaderEpoch {
 func (p *Partition) HighWatermark() ids.Offset {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return ids.Offset(p.mu.hw)
+	return p.mu.hw
 }
 
 // Failed returns why the partition takes no more writes after an I/O
@@ -252,7 +252,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	}
 	if isDup {
 		p.appendMu.Unlock()
-		res.BaseOffset, res.LastOffset, res.Duplicate = dup.firstOffset, dup.lastOffset, true
+		res.BaseOffset, res.LastOffset, res.Duplicate = ids.Offset(dup.firstOffset), ids.Offset(dup.lastOffset), true
 		res.LogStartOffset = p.log.LogStartOffset()
 		if cfg.LogAppendTime {
 			res.LogAppendTime = dup.timestamp
@@ -269,7 +269,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 		p.appendMu.Unlock()
 		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
-	h.BaseOffset = info.FirstOffset
+	h.BaseOffset = int64(info.FirstOffset)
 	p.producers.update(h)
 	p.appendMu.Unlock()
 
@@ -290,7 +290,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 // WaitVisible blocks until offset is below the high watermark (so the
 // write is durable on every in-sync replica under the sync-on-ack policy),
 // or ctx ends. It fails with ErrNotLeader once this node stops leading.
-func (p *Partition) WaitVisible(ctx context.Context, offset int64) error {
+func (p *Partition) WaitVisible(ctx context.Context, offset ids.Offset) error {
 	w := NewWaiter(BoundHighWatermark)
 	p.AddWaiter(w)
 	defer p.RemoveWaiter(w)
@@ -405,7 +405,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	// Log compaction reads and rewrites whole segments: it runs in the
 	// background, below the high watermark, when enough of the log is dirty.
 	if cfg.Cleanup.Compact {
-		ccfg, from := storage.CompactConfigOf(cfg), min(int64(p.HighWatermark()), p.log.FlushedOffset())
+		ccfg, from := storage.CompactConfigOf(cfg), min(p.HighWatermark(), p.log.FlushedOffset())
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {
@@ -424,8 +424,8 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 
 // DeleteRecordsBefore raises the log start offset (DeleteRecords). The
 // offset -1 means the high watermark.
-func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
-	hw := int64(p.HighWatermark())
+func (p *Partition) DeleteRecordsBefore(offset ids.Offset) (ids.Offset, error) {
+	hw := p.HighWatermark()
 	if offset == -1 {
 		offset = hw
 	}

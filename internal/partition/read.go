@@ -55,10 +55,10 @@ func (o Offsets) Limit(b Bound) ids.Offset {
 func (p *Partition) Offsets() Offsets {
 	hw := p.HighWatermark()
 	return Offsets{
-		LogStart:      ids.Offset(p.log.LogStartOffset()),
+		LogStart:      p.log.LogStartOffset(),
 		HighWatermark: hw,
 		LastStable:    hw,
-		LogEnd:        ids.Offset(p.log.LogEndOffset()),
+		LogEnd:        p.log.LogEndOffset(),
 	}
 }
 
@@ -80,7 +80,7 @@ func (r *Records) File() *os.File { return r.r.File() }
 func (r *Records) Pos() int64 { return r.r.Pos() }
 
 // LastOffset is the last offset of the last batch; meaningless when empty.
-func (r *Records) LastOffset() ids.Offset { return ids.Offset(r.r.LastOffset) }
+func (r *Records) LastOffset() ids.Offset { return r.r.LastOffset }
 
 // AppendTo reads the records and appends them to dst.
 func (r *Records) AppendTo(dst []byte) ([]byte, error) { return r.r.AppendTo(dst) }
@@ -106,7 +106,7 @@ func (p *Partition) Read(offset ids.Offset, maxBytes int32, b Bound, minOne bool
 	if offset >= limit || (maxBytes <= 0 && !minOne) {
 		return Records{}, o, nil
 	}
-	rr, err := p.log.Read(int64(offset), max(maxBytes, 0), int64(limit), minOne)
+	rr, err := p.log.Read(offset, max(maxBytes, 0), limit, minOne)
 	if err != nil {
 		return Records{}, o, fmt.Errorf("read %s-%d: %w", p.Topic, p.Index, err)
 	}
@@ -114,13 +114,13 @@ func (p *Partition) Read(offset ids.Offset, maxBytes int32, b Bound, minOne bool
 }
 
 // LogStartOffset is the first offset in the log.
-func (p *Partition) LogStartOffset() ids.Offset { return ids.Offset(p.log.LogStartOffset()) }
+func (p *Partition) LogStartOffset() ids.Offset { return p.log.LogStartOffset() }
 
 // LogEndOffset is the next offset to be assigned.
-func (p *Partition) LogEndOffset() ids.Offset { return ids.Offset(p.log.LogEndOffset()) }
+func (p *Partition) LogEndOffset() ids.Offset { return p.log.LogEndOffset() }
 
 // FlushedOffset is the offset below which the log is on disk.
-func (p *Partition) FlushedOffset() int64 { return p.log.FlushedOffset() }
+func (p *Partition) FlushedOffset() ids.Offset { return p.log.FlushedOffset() }
 
 // LatestEpoch is the leader epoch of the last batch in the log, -1 when
 // there is none (a follower's LastFetchedEpoch).
@@ -132,12 +132,12 @@ func (p *Partition) Size() int64 { return p.log.Size() }
 // MaxTimestamp returns the largest record timestamp in the log and the
 // offset of the first record carrying it (KIP-734); -1, -1 when the log
 // is empty.
-func (p *Partition) MaxTimestamp() (ts int64, offset int64) { return p.log.MaxTimestamp() }
+func (p *Partition) MaxTimestamp() (ts int64, offset ids.Offset) { return p.log.MaxTimestamp() }
 
 // OffsetForTimestamp returns the first offset at or after the log start
 // whose record timestamp is >= ts, with that timestamp; found is false
 // when there is none.
-func (p *Partition) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
+func (p *Partition) OffsetForTimestamp(ts int64) (offset ids.Offset, timestamp int64, found bool, err error) {
 	offset, timestamp, found, err = p.log.OffsetForTimestamp(ts)
 	if err != nil {
 		err = fmt.Errorf("offset for timestamp in %s-%d: %w", p.Topic, p.Index, err)

@@ -61,10 +61,10 @@ type isrChange struct {
 // follower is what the leader knows of one other replica, from its
 // fetches (Kafka's Replica state).
 type follower struct {
-	leo                int64     // its log end offset = last fetch offset; -1 unknown
-	lastFetchTime      time.Time // when it last fetched
-	lastFetchLeaderLEO int64     // our log end offset at that fetch
-	lastCaughtUp       time.Time // last time it had everything we had
+	leo                ids.Offset // its log end offset = last fetch offset; -1 unknown
+	lastFetchTime      time.Time  // when it last fetched
+	lastFetchLeaderLEO ids.Offset // our log end offset at that fetch
+	lastCaughtUp       time.Time  // last time it had everything we had
 }
 
 // IsLeader reports whether this node leads the partition.
@@ -92,7 +92,7 @@ func (p *Partition) ISR() []ids.NodeID {
 
 // WaitDurable blocks until offset is on this node's disk (under the
 // sync-on-ack policy; otherwise it returns at once): what acks=1 waits for.
-func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
+func (p *Partition) WaitDurable(ctx context.Context, offset ids.Offset) error {
 	if !p.Config().Flush.SyncOnAck() {
 		return nil
 	}
@@ -128,7 +128,7 @@ func (p *Partition) WaitDurable(ctx context.Context, offset int64) error {
 // ownVisibleEndLocked is the part of our log that counts toward the high
 // watermark: all of it, or under sync-on-ack only what is on disk, so that
 // an acknowledged write is durable on the leader too.
-func (p *Partition) ownVisibleEndLocked() int64 {
+func (p *Partition) ownVisibleEndLocked() ids.Offset {
 	leo := p.log.LogEndOffset()
 	if p.mu.cfg.Flush.SyncOnAck() {
 		leo = min(leo, p.log.FlushedOffset())
@@ -262,10 +262,9 @@ func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, i
 	p.mu.Unlock()
 	latest := p.log.LatestEpoch()
 	if role != RoleLeader || epoch < 0 || latest >= cur || epoch < latest {
-		e, end := p.log.EndOffsetForEpoch(epoch)
-		return e, ids.Offset(end)
+		return p.log.EndOffsetForEpoch(epoch)
 	}
-	leo := ids.Offset(p.log.LogEndOffset())
+	leo := p.log.LogEndOffset()
 	switch {
 	case epoch > cur:
 		return -1, -1
@@ -284,7 +283,7 @@ func (p *Partition) EndOffsetForEpoch(epoch ids.LeaderEpoch) (ids.LeaderEpoch, i
 // does not lead. Fetch offsets above our log end are not recorded: such a
 // follower is about to truncate.
 func (p *Partition) FollowerFetch(replica ids.NodeID, at ids.Offset, now time.Time) error {
-	fetchOffset := int64(at)
+	fetchOffset := at
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mu.role != RoleLeader {
@@ -315,7 +314,7 @@ func (p *Partition) FollowerFetch(replica ids.NodeID, at ids.Offset, now time.Ti
 
 // FollowerLEO is what the leader knows of a replica's log end offset (-1
 // unknown or not leading), for tests and metrics.
-func (p *Partition) FollowerLEO(replica ids.NodeID) int64 {
+func (p *Partition) FollowerLEO(replica ids.NodeID) ids.Offset {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if f := p.mu.followers[replica]; f != nil {

@@ -30,7 +30,7 @@ func TestFollowerSyncFailureHoldsHighWatermark(t *testing.T) {
 	if err := c.part(2).Failed(); !errors.Is(err, storage.ErrFailed) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("follower failed with %v, want storage.ErrFailed wrapping EIO", err)
 	}
-	if int64(c.part(2).LogEndOffset()) <= last {
+	if c.part(2).LogEndOffset() <= last {
 		t.Fatalf("follower log end %d: the batch at %d was not appended before its sync", c.part(2).LogEndOffset(), last)
 	}
 
@@ -40,7 +40,7 @@ func TestFollowerSyncFailureHoldsHighWatermark(t *testing.T) {
 	if err := c.part(1).WaitVisible(ctx, last); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("acks=all for a write the follower failed to sync: %v, want a timeout", err)
 	}
-	if hw, leo := int64(c.part(1).HighWatermark()), c.part(1).FollowerLEO(2); hw > last || leo > last {
+	if hw, leo := c.part(1).HighWatermark(), c.part(1).FollowerLEO(2); hw > last || leo > last {
 		t.Fatalf("leader high watermark %d, follower fetch offset %d: counted the unsynced batch ending at %d", hw, leo, last)
 	}
 	if n := fs.Injected(); n != 1 {

@@ -307,7 +307,7 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, parts []assignment, log *slog
 	}
 	type appended struct {
 		a  assignment
-		hw int64
+		hw ids.Offset
 	}
 	var done []appended
 	for _, rt := range resp.Topics {
@@ -321,10 +321,10 @@ func (f *fetcher) handle(resp *kmsg.FetchResponse, parts []assignment, log *slog
 			grew, err := f.handlePartition(a, rp)
 			switch {
 			case err == nil && grew:
-				done = append(done, appended{a, rp.HighWatermark})
+				done = append(done, appended{a, ids.Offset(rp.HighWatermark)})
 			case err == nil:
 				if rp.HighWatermark >= 0 {
-					a.p.UpdateFollowerHW(rp.HighWatermark)
+					a.p.UpdateFollowerHW(ids.Offset(rp.HighWatermark))
 				}
 			case errors.Is(err, partition.ErrNotFollower):
 				// The role changed under us; the next Apply reassigns.
@@ -405,7 +405,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 			grew = true
 		}
 	}
-	return grew, p.MaybeRaiseLogStart(rp.LogStartOffset)
+	return grew, p.MaybeRaiseLogStart(ids.Offset(rp.LogStartOffset))
 }
 
 // truncationOffset is where a follower cuts its log when the leader says

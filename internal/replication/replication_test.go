@@ -234,7 +234,7 @@ func (c *cluster) part(id ids.NodeID) *partition.Partition { return c.nodes[id].
 
 // produce appends one batch of n records at the leader and returns its
 // last offset.
-func (c *cluster) produce(leader ids.NodeID, n int, tag string) int64 {
+func (c *cluster) produce(leader ids.NodeID, n int, tag string) ids.Offset {
 	c.t.Helper()
 	recs := make([]record.Record, n)
 	for i := range recs {
@@ -244,7 +244,7 @@ func (c *cluster) produce(leader ids.NodeID, n int, tag string) int64 {
 }
 
 // acksAll waits as an acks=all produce does.
-func (c *cluster) acksAll(leader ids.NodeID, last int64) {
+func (c *cluster) acksAll(leader ids.NodeID, last ids.Offset) {
 	c.t.Helper()
 	waitAcksAll(c.t, c.part(leader), last, fmt.Sprintf("at node %d", leader))
 }
@@ -261,7 +261,7 @@ func newBatch(t testing.TB, recs []record.Record) []byte {
 
 // appendTo appends one batch of recs to p, which must lead, and returns
 // its last offset.
-func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) int64 {
+func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) ids.Offset {
 	t.Helper()
 	b := newBatch(t, recs)
 	res, err := p.Append(b, partition.FromClient)
@@ -273,7 +273,7 @@ func appendTo(t testing.TB, p *partition.Partition, recs []record.Record) int64 
 
 // waitAcksAll waits, as an acks=all produce does, until last is below p's
 // high watermark; what says where, for the failure message.
-func waitAcksAll(t testing.TB, p *partition.Partition, last int64, what string) {
+func waitAcksAll(t testing.TB, p *partition.Partition, last ids.Offset, what string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -339,13 +339,13 @@ func (c *cluster) converged(leader ids.NodeID) {
 
 func TestFollowersConvergeByteExact(t *testing.T) {
 	c := newCluster(t, 3, time.Minute)
-	var last int64
+	var last ids.Offset
 	for i := 0; i < 40; i++ {
 		last = c.produce(1, 1+i%7, strconv.Itoa(i))
 	}
 	c.acksAll(1, last)
 	lp := c.part(1)
-	if hw := int64(lp.HighWatermark()); hw != last+1 {
+	if hw := lp.HighWatermark(); hw != last+1 {
 		t.Fatalf("leader HW %d, want %d", hw, last+1)
 	}
 	for _, id := range []ids.NodeID{2, 3} {
@@ -404,7 +404,7 @@ func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
 	}
 	// With node 3 out of the ISR, acks=all completes without it.
 	c.acksAll(1, last)
-	if got := int64(c.part(3).LogEndOffset()); got > last {
+	if got := c.part(3).LogEndOffset(); got > last {
 		t.Fatalf("stalled node 3 has log end %d", got)
 	}
 	c.resume(3)
@@ -414,7 +414,7 @@ func TestISRShrinksOnStalledFollowerAndExpandsWhenCaughtUp(t *testing.T) {
 
 func TestDivergedFollowerTruncatesAfterLeaderChange(t *testing.T) {
 	c := newCluster(t, 3, time.Minute)
-	var last int64
+	var last ids.Offset
 	for i := 0; i < 5; i++ {
 		last = c.produce(1, 3, "committed"+strconv.Itoa(i))
 	}
@@ -568,7 +568,7 @@ func BenchmarkReplicatedAcksAll(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	const inFlight = 8
-	offs := make(chan int64, inFlight)
+	offs := make(chan ids.Offset, inFlight)
 	done := make(chan error, 1)
 	go func() {
 		var err error
@@ -677,7 +677,7 @@ func TestLeadershipMovesUnderLoad(t *testing.T) {
 					if err != nil {
 						t.Fatalf("round %d: acks=all on m-%d: %v", round, i, err)
 					}
-					acked[i][res.BaseOffset] = val
+					acked[i][int64(res.BaseOffset)] = val
 				}
 			}
 			leaders[i] = c.moveLeader("m", i)

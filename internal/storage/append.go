@@ -10,7 +10,7 @@ import (
 
 // AppendInfo describes an append.
 type AppendInfo struct {
-	FirstOffset, LastOffset int64
+	FirstOffset, LastOffset ids.Offset
 	MaxTimestamp            int64 // largest batch MaxTimestamp, -1 when none
 	NumBatches              int
 }
@@ -101,12 +101,12 @@ func (l *Log) append(batches []byte, leader []record.BatchHeader, epoch ids.Lead
 	if err != nil {
 		return info, fmt.Errorf("append: %w", err)
 	}
-	info.FirstOffset, info.LastOffset = headers[0].BaseOffset, headers[len(headers)-1].LastOffset()
+	info.FirstOffset, info.LastOffset = ids.Offset(headers[0].BaseOffset), ids.Offset(headers[len(headers)-1].LastOffset())
 	for _, h := range headers {
 		info.MaxTimestamp = max(info.MaxTimestamp, h.MaxTimestamp)
 	}
 	info.NumBatches = len(headers)
-	if err := l.maybeRoll(cfg, int64(len(batches)), info.LastOffset); err != nil {
+	if err := l.maybeRoll(cfg, int64(len(batches)), int64(info.LastOffset)); err != nil {
 		return info, fmt.Errorf("append: %w", err)
 	}
 	if len(newEpochs) > 0 {

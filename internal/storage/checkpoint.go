@@ -203,8 +203,9 @@ func writeOffsetFile(fsys vfs.FS, path string, off int64, d vfs.Durability) erro
 // ReadHighWatermark returns the high watermark last checkpointed with
 // WriteHighWatermark; ok is false when there is none. An error means the
 // file is there but unreadable or malformed: callers treat it as none.
-func (l *Log) ReadHighWatermark() (hw int64, ok bool, err error) {
-	return readOffsetFile(l.fs, l.path(HighWatermarkFile))
+func (l *Log) ReadHighWatermark() (hw ids.Offset, ok bool, err error) {
+	off, ok, err := readOffsetFile(l.fs, l.path(HighWatermarkFile))
+	return ids.Offset(off), ok, err
 }
 
 // WriteHighWatermark checkpoints the high watermark. It does not fsync:
@@ -212,8 +213,8 @@ func (l *Log) ReadHighWatermark() (hw int64, ok bool, err error) {
 // written, all of which read as no checkpoint or a lower offset (a prefix
 // of a decimal number is smaller), which is safe; and a broker checkpoints
 // every replicated partition on one ticker.
-func (l *Log) WriteHighWatermark(hw int64) error {
+func (l *Log) WriteHighWatermark(hw ids.Offset) error {
 	l.hwMu.Lock()
 	defer l.hwMu.Unlock()
-	return writeOffsetFile(l.fs, l.path(HighWatermarkFile), hw, vfs.NotSynced)
+	return writeOffsetFile(l.fs, l.path(HighWatermarkFile), int64(hw), vfs.NotSynced)
 }

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -194,7 +195,8 @@ func (l *Log) cleanablePrefixLocked(firstDirty, uncleanableFrom int64) (n int, d
 // no run is in progress, cfg.MinInterval passed since the last one, and the
 // dirty ratio exceeds cfg.MinCleanableDirtyRatio or a kept tombstone's delete
 // horizon passed. Callers that run Compact in the background poll it.
-func (l *Log) CompactionDue(now time.Time, cfg CompactConfig, uncleanableFrom int64) bool {
+func (l *Log) CompactionDue(now time.Time, cfg CompactConfig, uncleanableFrom ids.Offset) bool {
+	upTo := int64(uncleanableFrom)
 	if l.cleaner.stopped() || !l.cleaner.run.TryLock() {
 		return false
 	}
@@ -208,7 +210,7 @@ func (l *Log) CompactionDue(now time.Time, cfg CompactConfig, uncleanableFrom in
 	if l.checkWritableLocked() != nil {
 		return false
 	}
-	n, _, clean, dirty := l.cleanablePrefixLocked(firstDirty, uncleanableFrom)
+	n, _, clean, dirty := l.cleanablePrefixLocked(firstDirty, upTo)
 	return n > 0 && due(cfg, now, horizon, clean, dirty)
 }
 
@@ -233,7 +235,8 @@ type segSnap struct {
 // another run of this log is in progress or nothing is due. Appends, reads
 // and syncs go on meanwhile; a truncation, retention deleting a segment being
 // rewritten, or Close makes the run drop its work (Stats.Aborted).
-func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom int64) (CompactStats, error) {
+func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom ids.Offset) (CompactStats, error) {
+	upTo := int64(uncleanableFrom)
 	cfg = cfg.normalized()
 	var st CompactStats
 	if !l.cleaner.run.TryLock() {
@@ -253,7 +256,7 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom int64) (
 		l.mu.RUnlock()
 		return st, fmt.Errorf("compact: %w", err)
 	}
-	n, firstDirty, clean, dirty := l.cleanablePrefixLocked(firstDirty, uncleanableFrom)
+	n, firstDirty, clean, dirty := l.cleanablePrefixLocked(firstDirty, upTo)
 	if n == 0 || !due(cfg, now, horizon, clean, dirty) {
 		l.mu.RUnlock()
 		return st, nil

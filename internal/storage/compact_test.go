@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -89,10 +90,10 @@ func readRecords(t *testing.T, l *Log) ([]storedRecord, []record.BatchHeader) {
 			if err != nil {
 				return err
 			}
-			if h.BaseOffset < next {
+			if ids.Offset(h.BaseOffset) < next {
 				return fmt.Errorf("batch at %d after offset %d", h.BaseOffset, next)
 			}
-			next = h.LastOffset() + 1
+			next = ids.Offset(h.LastOffset() + 1)
 			hs = append(hs, h)
 			n := int32(0)
 			err = record.Records(b, func(r record.Record) error {
@@ -188,7 +189,7 @@ func fillKeyed(t *testing.T, l *Log, codec record.Codec, n, nkeys int) {
 			recs = append(recs, kv{nil, []byte("no key")})
 		}
 		off := l.LogEndOffset()
-		mustAppend(t, l, keyedBatch(t, batchOpts{codec: codec}, baseTs+off, recs), 1)
+		mustAppend(t, l, keyedBatch(t, batchOpts{codec: codec}, baseTs+int64(off), recs), 1)
 	}
 }
 
@@ -236,7 +237,7 @@ func TestCompactKeepsLatestPerKey(t *testing.T) {
 			got, _ = readRecords(t, l)
 			sameRecords(t, got, want)
 			last := want[len(want)-1]
-			if off, ts, found, err := l.OffsetForTimestamp(last.ts); err != nil || !found || off != last.offset || ts != last.ts {
+			if off, ts, found, err := l.OffsetForTimestamp(last.ts); err != nil || !found || int64(off) != last.offset || ts != last.ts {
 				t.Fatalf("offset for timestamp %d: %d %d %v %v", last.ts, off, ts, found, err)
 			}
 			if l.scanned != 0 {
@@ -326,7 +327,7 @@ func TestCompactConsumerOffsetsShrink(t *testing.T) {
 		val := fmt.Sprintf("offset=%d;metadata=%s", i, strings.Repeat("m", 30))
 		latest[key] = val
 		off := l.LogEndOffset()
-		mustAppend(t, l, keyedBatch(t, batchOpts{codec: record.CodecSnappy}, baseTs+off, kvs(key, val)), 1)
+		mustAppend(t, l, keyedBatch(t, batchOpts{codec: record.CodecSnappy}, baseTs+int64(off), kvs(key, val)), 1)
 	}
 	sizeBefore := l.Size()
 	rollLog(t, l) // everything cleanable
@@ -582,7 +583,7 @@ func TestCompactConcurrentReadAppend(t *testing.T) {
 						if err == nil {
 							err = record.Records(b, func(record.Record) error { return nil })
 						}
-						off = h.LastOffset() + 1
+						off = ids.Offset(h.LastOffset() + 1)
 						return err
 					})
 				}
@@ -723,7 +724,7 @@ func TestFollowerAcceptsCompactedBatches(t *testing.T) {
 	want, _ := readRecords(t, leader)
 	follower := openLog(t, t.TempDir(), testConfig())
 	defer follower.Close()
-	for off := int64(0); off < leader.LogEndOffset(); {
+	for off := ids.Offset(0); off < leader.LogEndOffset(); {
 		rr, err := leader.Read(off, 1<<20, leader.LogEndOffset(), true)
 		if err != nil {
 			t.Fatal(err)

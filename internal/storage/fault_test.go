@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 	"github.com/strom-broker/strom/internal/vfs/errorfs"
@@ -250,7 +251,7 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 	// What a crash may leave of an unsynced write reads as nothing or as less.
 	for _, tc := range []struct {
 		data string
-		hw   int64
+		hw   ids.Offset
 		ok   bool
 	}{
 		{"", 0, false}, {"0\n", 0, false}, {"0\n1\n", 0, false}, {"0\n1\n12", 12, true},

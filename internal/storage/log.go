@@ -189,17 +189,17 @@ func (l *Log) SetConfig(cfg Config) {
 func (l *Log) Dir() string { return l.dir }
 
 // LogStartOffset is the first offset readable.
-func (l *Log) LogStartOffset() int64 {
+func (l *Log) LogStartOffset() ids.Offset {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.mu.lso
+	return ids.Offset(l.mu.lso)
 }
 
 // LogEndOffset is the next offset to assign.
-func (l *Log) LogEndOffset() int64 {
+func (l *Log) LogEndOffset() ids.Offset {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.mu.leo
+	return ids.Offset(l.mu.leo)
 }
 
 // Size is the total size of the segment files in bytes.
@@ -230,10 +230,11 @@ func (l *Log) LatestEpoch() ids.LeaderEpoch {
 // EndOffsetForEpoch answers OffsetForLeaderEpoch as Kafka does: for the latest
 // epoch the log end offset; otherwise the largest known epoch <= epoch and the
 // start offset of the epoch after it; (-1, -1) when unknown.
-func (l *Log) EndOffsetForEpoch(epoch ids.LeaderEpoch) (leaderEpoch ids.LeaderEpoch, endOffset int64) {
+func (l *Log) EndOffsetForEpoch(epoch ids.LeaderEpoch) (leaderEpoch ids.LeaderEpoch, endOffset ids.Offset) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.mu.epochs.endOffsetFor(epoch, l.mu.leo)
+	e, end := l.mu.epochs.endOffsetFor(epoch, l.mu.leo)
+	return e, ids.Offset(end)
 }
 
 // segmentForLocked returns the index of the last segment with base <= offset.

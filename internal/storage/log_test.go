@@ -82,7 +82,7 @@ func mustAppend(t testing.TB, l *Log, b []byte, epoch ids.LeaderEpoch) AppendInf
 }
 
 // readAll reads every batch from from to the log end, checking each.
-func readAll(t *testing.T, l *Log, from int64) []record.BatchHeader {
+func readAll(t *testing.T, l *Log, from ids.Offset) []record.BatchHeader {
 	t.Helper()
 	var hs []record.BatchHeader
 	off := from
@@ -106,22 +106,22 @@ func readAll(t *testing.T, l *Log, from int64) []record.BatchHeader {
 		}); err != nil {
 			t.Fatalf("read %d: %v", off, err)
 		}
-		if first := hs[len(hs)-1]; first.LastOffset() < off {
+		if first := hs[len(hs)-1]; ids.Offset(first.LastOffset()) < off {
 			t.Fatalf("read %d returned batches ending at %d", off, first.LastOffset())
 		}
-		off = hs[len(hs)-1].LastOffset() + 1
+		off = ids.Offset(hs[len(hs)-1].LastOffset() + 1)
 	}
 	return hs
 }
 
-func checkContiguous(t *testing.T, hs []record.BatchHeader, from, to int64) {
+func checkContiguous(t *testing.T, hs []record.BatchHeader, from, to ids.Offset) {
 	t.Helper()
 	next := from
 	for _, h := range hs {
-		if h.BaseOffset != next {
+		if ids.Offset(h.BaseOffset) != next {
 			t.Fatalf("batch at %d, want %d", h.BaseOffset, next)
 		}
-		next = h.LastOffset() + 1
+		next = ids.Offset(h.LastOffset() + 1)
 	}
 	if next != to {
 		t.Fatalf("batches end at %d, want %d", next, to)
@@ -133,12 +133,12 @@ func TestAppendReadAcrossRolls(t *testing.T) {
 		t.Run(codec.String(), func(t *testing.T) {
 			l := openLog(t, t.TempDir(), testConfig())
 			defer l.Close()
-			var next int64
+			var next ids.Offset
 			for i := range 100 {
 				b := makeBatch(t, 1+i%4, baseTs+int64(i), codec)
 				b = append(b, makeBatch(t, 2, baseTs+int64(i), codec)...)
 				info := mustAppend(t, l, b, 1)
-				if info.FirstOffset != next || info.NumBatches != 2 || info.LastOffset != next+int64(1+i%4)+1 {
+				if info.FirstOffset != next || info.NumBatches != 2 || info.LastOffset != next+ids.Offset(1+i%4)+1 {
 					t.Fatalf("append %d: %+v", i, info)
 				}
 				next = info.LastOffset + 1
@@ -148,7 +148,7 @@ func TestAppendReadAcrossRolls(t *testing.T) {
 			}
 			checkContiguous(t, readAll(t, l, 0), 0, next)
 			// Every offset finds the batch holding it.
-			for off := int64(0); off < next; off++ {
+			for off := ids.Offset(0); off < next; off++ {
 				rr, err := l.Read(off, 1, next, true)
 				if err != nil || rr.FirstOffset > off || rr.LastOffset < off || rr.Size() == 0 {
 					t.Fatalf("read %d: %v %+v", off, err, rr)
@@ -172,11 +172,11 @@ func TestReadBounds(t *testing.T) {
 	}
 	tests := []struct {
 		name                string
-		off                 int64
+		off                 ids.Offset
 		maxBytes            int32
-		maxOffset           int64
+		maxOffset           ids.Offset
 		minOne              bool
-		wantFirst, wantLast int64
+		wantFirst, wantLast ids.Offset
 		wantErr             error
 	}{
 		{"all", 0, 1 << 20, leo, false, 0, 19, nil},
@@ -458,7 +458,7 @@ func TestOffsetForTimestamp(t *testing.T) {
 	}
 	tests := []struct {
 		ts       int64
-		wantOff  int64
+		wantOff  ids.Offset
 		wantTs   int64
 		wantFind bool
 	}{
@@ -524,7 +524,7 @@ func TestLeaderEpochs(t *testing.T) {
 	tests := []struct {
 		req     ids.LeaderEpoch
 		wantEp  ids.LeaderEpoch
-		wantEnd int64
+		wantEnd ids.Offset
 	}{
 		{0, 0, 0}, {1, 1, 4}, {2, 2, 8}, {3, 2, 8}, {4, 2, 8}, {5, 5, leo}, {6, -1, -1}, {-1, -1, -1},
 	}
@@ -589,11 +589,11 @@ func TestAppendAsFollower(t *testing.T) {
 	}
 	// Offsets below the log end are refused; a gap (compaction) is not.
 	b := makeBatch(t, 1, baseTs, record.CodecNone)
-	record.SetBaseOffset(b, follower.LogEndOffset()-1)
+	record.SetBaseOffset(b, int64(follower.LogEndOffset())-1)
 	if _, err := follower.AppendAsFollower(b); !errors.Is(err, ErrOffsetMismatch) {
 		t.Fatalf("overlap: %v", err)
 	}
-	record.SetBaseOffset(b, follower.LogEndOffset()+5)
+	record.SetBaseOffset(b, int64(follower.LogEndOffset())+5)
 	if _, err := follower.AppendAsFollower(b); err != nil {
 		t.Fatalf("gap: %v", err)
 	}
@@ -786,7 +786,7 @@ func TestConcurrentAppendReadSync(t *testing.T) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			var off int64
+			var off ids.Offset
 			for {
 				select {
 				case <-done:
@@ -803,10 +803,10 @@ func TestConcurrentAppendReadSync(t *testing.T) {
 				if err == nil {
 					err = record.Split(buf, func(b []byte, _ record.BatchHeader) error {
 						h, err := record.Validate(b)
-						if err == nil && h.BaseOffset > off && off != 0 {
+						if err == nil && ids.Offset(h.BaseOffset) > off && off != 0 {
 							err = fmt.Errorf("gap: batch %d after %d", h.BaseOffset, off)
 						}
-						off = h.LastOffset() + 1
+						off = ids.Offset(h.LastOffset() + 1)
 						return err
 					})
 				}
@@ -865,7 +865,7 @@ func BenchmarkRead(b *testing.B) {
 	}
 	leo := l.LogEndOffset()
 	b.ReportAllocs()
-	var off int64
+	var off ids.Offset
 	for b.Loop() {
 		rr, err := l.Read(off, 64<<10, leo, true)
 		if err != nil {
@@ -921,7 +921,7 @@ func TestBadIndexFileRebuilt(t *testing.T) {
 		t.Fatalf("scanned %d segments", l.scanned)
 	}
 	checkContiguous(t, readAll(t, l, 0), 0, leo)
-	for off := int64(0); off < leo; off += 7 {
+	for off := ids.Offset(0); off < leo; off += 7 {
 		rr, err := l.Read(off, 1, leo, true)
 		if err != nil || rr.FirstOffset > off || rr.LastOffset < off {
 			t.Fatalf("read %d: %v %+v", off, err, rr)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -17,8 +18,8 @@ type ReadResult struct {
 	seg         *segment
 	pos         int64
 	size        int
-	FirstOffset int64 // base offset of the first batch; -1 when empty
-	LastOffset  int64 // last offset of the last batch; -1 when empty
+	FirstOffset ids.Offset // base offset of the first batch; -1 when empty
+	LastOffset  ids.Offset // last offset of the last batch; -1 when empty
 }
 
 // Size is the number of bytes in the range.
@@ -68,28 +69,29 @@ func emptyResult() ReadResult { return ReadResult{FirstOffset: -1, LastOffset: -
 // LogEndOffset for no bound). It fails with ErrOffsetOutOfRange when offset is
 // below the log start offset or above the log end offset; offset == log end
 // or >= maxOffset gives an empty result.
-func (l *Log) Read(offset int64, maxBytes int32, maxOffset int64, minOne bool) (ReadResult, error) {
+func (l *Log) Read(offset ids.Offset, maxBytes int32, maxOffset ids.Offset, minOne bool) (ReadResult, error) {
+	off, maxOff := int64(offset), int64(maxOffset)
 	l.mu.RLock()
 	if l.mu.closed {
 		l.mu.RUnlock()
-		return emptyResult(), fmt.Errorf("read offset %d: %w", offset, ErrClosed)
+		return emptyResult(), fmt.Errorf("read offset %d: %w", off, ErrClosed)
 	}
-	if offset < l.mu.lso || offset > l.mu.leo {
+	if off < l.mu.lso || off > l.mu.leo {
 		lso, leo := l.mu.lso, l.mu.leo
 		l.mu.RUnlock()
-		return emptyResult(), fmt.Errorf("read offset %d, log has [%d, %d]: %w", offset, lso, leo, ErrOffsetOutOfRange)
+		return emptyResult(), fmt.Errorf("read offset %d, log has [%d, %d]: %w", off, lso, leo, ErrOffsetOutOfRange)
 	}
-	if offset >= l.mu.leo || offset >= maxOffset {
+	if off >= l.mu.leo || off >= maxOff {
 		l.mu.RUnlock()
 		return emptyResult(), nil
 	}
-	i := l.segmentForLocked(offset)
+	i := l.segmentForLocked(off)
 	for {
 		s := l.mu.segments[i]
 		s.incRef()
-		start, end := s.lookup(offset), s.size
+		start, end := s.lookup(off), s.size
 		l.mu.RUnlock()
-		res, found, err := readSegment(s, offset, start, end, maxBytes, maxOffset, minOne)
+		res, found, err := readSegment(s, off, start, end, maxBytes, maxOff, minOne)
 		if err != nil || res.seg != nil || found {
 			if res.seg == nil {
 				s.decRef()
@@ -125,10 +127,10 @@ func readSegment(s *segment, offset, start, end int64, maxBytes int32, maxOffset
 			return false
 		}
 		if total == 0 {
-			res.pos, res.FirstOffset = pos, h.BaseOffset
+			res.pos, res.FirstOffset = pos, ids.Offset(h.BaseOffset)
 		}
 		total += size
-		res.LastOffset = last
+		res.LastOffset = ids.Offset(last)
 		return true
 	})
 	if err != nil {
@@ -143,21 +145,22 @@ func readSegment(s *segment, offset, start, end int64, maxBytes int32, maxOffset
 
 // ScanBatches calls fn with the header of every batch whose base offset is >=
 // from, in offset order. An error from fn stops the scan and is returned.
-func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) error) error {
+func (l *Log) ScanBatches(from ids.Offset, fn func(h record.BatchHeader) error) error {
+	first := int64(from)
 	l.mu.RLock()
 	if len(l.mu.segments) == 0 || l.mu.closed {
 		l.mu.RUnlock()
 		return fmt.Errorf("scan batches: %w", ErrClosed)
 	}
-	i := l.segmentForLocked(from)
+	i := l.segmentForLocked(first)
 	for {
 		s := l.mu.segments[i]
 		s.incRef()
-		start, end := s.lookup(from), s.size
+		start, end := s.lookup(first), s.size
 		l.mu.RUnlock()
 		var ferr error
 		_, err := walkHeaders(s.log, start, end, func(_ int64, h record.BatchHeader) bool {
-			if h.BaseOffset >= from {
+			if h.BaseOffset >= first {
 				ferr = fn(h)
 			}
 			return ferr == nil
@@ -189,7 +192,7 @@ func recordTimestamp(h record.BatchHeader, r record.Record) int64 {
 // OffsetForTimestamp returns the first offset (at or after the log start
 // offset) whose record timestamp is >= ts, with that timestamp, for
 // ListOffsets; found is false when there is none.
-func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
+func (l *Log) OffsetForTimestamp(ts int64) (ids.Offset, int64, bool, error) {
 	l.mu.RLock()
 	lso := l.mu.lso
 	i := slices.IndexFunc(l.mu.segments, func(s *segment) bool { return s.maxTs >= ts })
@@ -198,12 +201,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 		s.incRef()
 		start, end := s.timeLookup(ts), s.size
 		l.mu.RUnlock()
-		offset, timestamp, found, err = findInSegment(s, start, end, func(h record.BatchHeader) bool {
+		offset, timestamp, found, err := findInSegment(s, start, end, func(h record.BatchHeader) bool {
 			return h.MaxTimestamp >= ts && h.LastOffset() >= lso
 		}, func(off, rts int64) bool { return off >= lso && rts >= ts })
 		s.decRef()
 		if err != nil || found {
-			return offset, timestamp, found, err
+			return ids.Offset(offset), timestamp, found, err
 		}
 		l.mu.RLock()
 		i = slices.IndexFunc(l.mu.segments, func(n *segment) bool { return n.base > s.base && n.maxTs >= ts })
@@ -214,7 +217,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 
 // MaxTimestamp returns the largest record timestamp in the log and the offset
 // of the first record carrying it (KIP-734); -1, -1 when the log is empty.
-func (l *Log) MaxTimestamp() (ts int64, offset int64) {
+func (l *Log) MaxTimestamp() (ts int64, offset ids.Offset) {
 	l.mu.RLock()
 	var best *segment
 	for _, s := range l.mu.segments {
@@ -235,9 +238,9 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 		return h.LastOffset() >= batchLast
 	}, func(_, rts int64) bool { return rts == ts })
 	if err != nil || !found {
-		return ts, batchLast
+		return ts, ids.Offset(batchLast)
 	}
-	return ts, off
+	return ts, ids.Offset(off)
 }
 
 // findInSegment finds the first batch in [start, end) matching batchOK and, in

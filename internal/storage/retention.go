@@ -5,13 +5,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // SetLogStartOffset raises the log start offset (DeleteRecords), persists it,
 // and deletes the segments wholly below it. It fails with ErrOffsetOutOfRange
 // when off is above the log end offset; a lower offset is a no-op.
-func (l *Log) SetLogStartOffset(off int64) error {
+func (l *Log) SetLogStartOffset(off ids.Offset) error {
+	lso := int64(off)
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.Lock()
@@ -19,27 +21,27 @@ func (l *Log) SetLogStartOffset(off int64) error {
 		l.mu.Unlock()
 		return fmt.Errorf("set log start offset: %w", err)
 	}
-	if off > l.mu.leo {
+	if lso > l.mu.leo {
 		leo := l.mu.leo
 		l.mu.Unlock()
-		return fmt.Errorf("set log start offset %d above log end offset %d: %w", off, leo, ErrOffsetOutOfRange)
+		return fmt.Errorf("set log start offset %d above log end offset %d: %w", lso, leo, ErrOffsetOutOfRange)
 	}
-	if off <= l.mu.lso {
+	if lso <= l.mu.lso {
 		l.mu.Unlock()
 		return nil
 	}
-	l.mu.lso = off
+	l.mu.lso = lso
 	l.mu.Unlock()
 	if err := l.afterLSOChange(); err != nil {
-		return fmt.Errorf("set log start offset %d: %w", off, err)
+		return fmt.Errorf("set log start offset %d: %w", lso, err)
 	}
 	segs := l.mu.segments // stable: appendMu held
 	n := 0
-	for n < len(segs)-1 && segs[n+1].base <= off {
+	for n < len(segs)-1 && segs[n+1].base <= lso {
 		n++
 	}
 	if err := l.deleteOldest(n); err != nil {
-		return fmt.Errorf("set log start offset %d: %w", off, err)
+		return fmt.Errorf("set log start offset %d: %w", lso, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -17,14 +18,14 @@ import (
 // its round and every later call return an error, and the flushed offset
 // never moves again, even though a retried fdatasync would likely succeed
 // (the kernel may have dropped the pages it could not write).
-func (l *Log) SyncTo(offset int64) error {
-	return l.syncTo(offset, false)
+func (l *Log) SyncTo(offset ids.Offset) error {
+	return l.syncTo(int64(offset), false)
 }
 
 // syncTo implements SyncTo; own makes the caller run a round of its own even
 // if the offset is already flushed (used by Close to sync rolled segments).
 func (l *Log) syncTo(offset int64, own bool) error {
-	offset = min(offset, l.LogEndOffset())
+	offset = min(offset, int64(l.LogEndOffset()))
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	for {
@@ -122,11 +123,11 @@ func (l *Log) writeRecoveryPoint(rp int64) error {
 }
 
 // FlushedOffset is the offset below which everything is durable.
-func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
+func (l *Log) FlushedOffset() ids.Offset { return ids.Offset(l.flushed.Load()) }
 
 // UnflushedMessages is the number of offsets appended but not yet durable.
 func (l *Log) UnflushedMessages() int64 {
-	return max(l.LogEndOffset()-l.flushed.Load(), 0)
+	return max(int64(l.LogEndOffset())-l.flushed.Load(), 0)
 }
 
 // SyncCount returns how many fdatasync rounds ran, for metrics and tests.

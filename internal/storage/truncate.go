@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
 
@@ -30,39 +31,40 @@ import (
 // offset falls inside a batch, that whole batch goes, so the log end offset
 // may end up below offset, as in Kafka. Offsets below the log start offset
 // empty the log and restart it at offset.
-func (l *Log) Truncate(offset int64) error {
+func (l *Log) Truncate(offset ids.Offset) error {
+	off := int64(offset)
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.Lock()
 	if err := l.checkWritableLocked(); err != nil {
 		l.mu.Unlock()
-		return fmt.Errorf("truncate to %d: %w", offset, err)
+		return fmt.Errorf("truncate to %d: %w", off, err)
 	}
-	if offset >= l.mu.leo {
+	if off >= l.mu.leo {
 		l.mu.Unlock()
 		return nil
 	}
-	if offset < 0 {
+	if off < 0 {
 		l.mu.Unlock()
-		return fmt.Errorf("truncate to %d: %w", offset, ErrOffsetOutOfRange)
+		return fmt.Errorf("truncate to %d: %w", off, ErrOffsetOutOfRange)
 	}
-	if offset < l.mu.lso || offset < l.mu.segments[0].base {
+	if off < l.mu.lso || off < l.mu.segments[0].base {
 		l.mu.Unlock()
-		return l.truncateFully(offset)
+		return l.truncateFully(off)
 	}
-	l.cleanerTruncated(offset) // a compaction run must not swap in what this removes
-	i := l.segmentForLocked(offset)
+	l.cleanerTruncated(off) // a compaction run must not swap in what this removes
+	i := l.segmentForLocked(off)
 	s := l.mu.segments[i]
-	start, cfg := s.lookup(offset), l.mu.cfg
+	start, cfg := s.lookup(off), l.mu.cfg
 	l.mu.Unlock()
 
-	cut, err := truncationPoint(s, offset, start)
+	cut, err := truncationPoint(s, off, start)
 	if err != nil {
-		return fmt.Errorf("truncate to %d: %w", offset, err)
+		return fmt.Errorf("truncate to %d: %w", off, err)
 	}
 	t, err := l.rebuildFromHeaders(s, cut, cfg.IndexIntervalBytes)
 	if err != nil {
-		return fmt.Errorf("truncate to %d: %w", offset, err)
+		return fmt.Errorf("truncate to %d: %w", off, err)
 	}
 	l.pauseSync()
 	defer l.resumeSync()
@@ -91,7 +93,7 @@ func (l *Log) Truncate(offset int64) error {
 	err = joinFirst(err, l.writeRecoveryPoint(s.base))
 	err = joinFirst(err, snap.save())
 	if err != nil {
-		return fmt.Errorf("truncate to %d: %w", offset, l.fail(err))
+		return fmt.Errorf("truncate to %d: %w", off, l.fail(err))
 	}
 	return nil
 }
@@ -113,16 +115,17 @@ func truncationPoint(s *segment, offset, start int64) (int64, error) {
 // may lie beyond the current log end: a follower whose leader's log start
 // has moved past it (retention, DeleteRecords) starts over there, as
 // Kafka's truncateFullyAndStartAt does.
-func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+func (l *Log) TruncateFullyAndStartAt(offset ids.Offset) error {
+	off := int64(offset)
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.RLock()
 	err := l.checkWritableLocked()
 	l.mu.RUnlock()
 	if err != nil {
-		return fmt.Errorf("truncate fully to %d: %w", offset, err)
+		return fmt.Errorf("truncate fully to %d: %w", off, err)
 	}
-	return l.truncateFully(offset)
+	return l.truncateFully(off)
 }
 
 // truncateFully replaces the whole log by an empty one starting at offset. Needs appendMu.
