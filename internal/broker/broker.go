@@ -24,6 +24,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Broker is one running node.
@@ -43,6 +44,10 @@ type Broker struct {
 	// fetch from, and this node's follower fetchers.
 	replListener *server.Server
 	repl         *replication.Manager
+
+	// locks are the exclusive locks of the data and metadata directories,
+	// held from Start until Shutdown ends.
+	locks []*vfs.DirLock
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -71,7 +76,20 @@ func New(cfg config.Config, logger *slog.Logger) (*Broker, error) {
 
 // Start binds the listener, opens the metadata and partitions, and starts
 // serving.
-func (b *Broker) Start() error {
+//
+// ctx bounds the waits of start-up (a cluster node waiting for its metadata
+// quorum): cancelling it, as SIGINT or SIGTERM does, ends Start with an
+// error at once.
+func (b *Broker) Start(ctx context.Context) error {
+	// One owner per data directory, before anything in it is opened: a
+	// second broker on it would recover and write the live one's files.
+	for _, dir := range []string{b.cfg.DataDir, filepath.Join(b.cfg.DataDir, "__cluster_metadata")} {
+		l, err := vfs.LockDir(dir)
+		if err != nil {
+			return err
+		}
+		b.locks = append(b.locks, l)
+	}
 	pre := server.New(b.cfg, nil, b.logger)
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
@@ -83,7 +101,7 @@ func (b *Broker) Start() error {
 			return fmt.Errorf("advertise %q: %w", b.cfg.AdvertisedAddr(), err)
 		}
 		self.Replication = b.cfg.AdvertisedReplication()
-		if err := b.openRaft(self); err != nil {
+		if err := b.openRaft(ctx, self); err != nil {
 			return err
 		}
 		if err := pre.Listen(); err != nil {
@@ -205,7 +223,7 @@ func (b *Broker) startReplicationListener() error {
 
 // openRaft starts the node's metadata-quorum member and waits until it has
 // caught up and is registered, so clients never get stale answers.
-func (b *Broker) openRaft(self metadata.Broker) error {
+func (b *Broker) openRaft(ctx context.Context, self metadata.Broker) error {
 	peers := make([]controller.RaftPeer, 0, len(b.cfg.Peers))
 	for _, p := range b.cfg.Peers {
 		peers = append(peers, controller.RaftPeer{ID: ids.NodeID(p.ID), Raft: p.Raft})
@@ -227,7 +245,7 @@ func (b *Broker) openRaft(self metadata.Broker) error {
 		return err
 	}
 	b.logger.Info("waiting for the metadata quorum", "node", b.cfg.NodeID, "raft", b.cfg.AdvertisedRaft())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := rc.WaitReady(ctx); err != nil {
 		rc.Close()
@@ -304,6 +322,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			if e := b.raft.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close metadata quorum member: %w", e))
 			}
+		}
+		for _, l := range b.locks {
+			l.Unlock()
 		}
 	})
 	return err

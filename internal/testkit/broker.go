@@ -79,7 +79,7 @@ func (b *Broker) start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}
-	if err := br.Start(); err != nil {
+	if err := br.Start(context.Background()); err != nil {
 		t.Fatalf("broker start on %s: %v", b.cfg.Listen, err)
 	}
 	b.b = br

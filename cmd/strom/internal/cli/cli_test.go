@@ -32,7 +32,7 @@ type fakeBroker struct {
 	stop     context.CancelFunc
 }
 
-func (f *fakeBroker) Start() error {
+func (f *fakeBroker) Start(context.Context) error {
 	f.started = true
 	if f.startErr == nil {
 		f.stop() // as if SIGTERM arrived

@@ -28,8 +28,8 @@ var Version = "dev"
 
 // Broker is what serve needs from the broker.
 type Broker interface {
-	Start() error   // binds the listener
-	Addr() net.Addr // the bound address, valid after Start
+	Start(ctx context.Context) error // binds the listener; ctx cancels the waits of start-up
+	Addr() net.Addr                  // the bound address, valid after Start
 	Shutdown(ctx context.Context) error
 }
 

@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	if err != nil {
 		return fmt.Errorf("serve: open broker: %w", err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(ctx); err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
 		return errors.Join(fmt.Errorf("serve: start: %w", err), b.Shutdown(sctx))
