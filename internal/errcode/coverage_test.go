@@ -17,6 +17,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // sentinels is every exported Err* variable of the packages under
@@ -53,6 +54,7 @@ var sentinels = map[string]error{
 	"storage.ErrClosed":           storage.ErrClosed,
 	"storage.ErrOffsetMismatch":   storage.ErrOffsetMismatch,
 	"storage.ErrFailed":           storage.ErrFailed,
+	"vfs.ErrLocked":               vfs.ErrLocked,
 	"storage.ErrCorruptSegment":   storage.ErrCorruptSegment,
 
 	"partition.ErrNotLeader":            partition.ErrNotLeader,

@@ -141,6 +141,7 @@ var table = []row{
 	// one after an operator's fix).
 	{err: ErrLogClosed, name: "log_closed", code: kerr.KafkaStorageError},
 	{err: ErrLogFailed, name: "log_failed", code: kerr.KafkaStorageError},
+	{err: ErrDirLocked, name: "dir_locked", code: kerr.KafkaStorageError},
 	{err: ErrOffsetMismatch, name: "offset_mismatch", code: kerr.KafkaStorageError},
 	{err: ErrPartitionClosed, name: "partition_closed", code: kerr.KafkaStorageError},
 	{err: ErrTopicIDMismatch, name: "topic_id_mismatch", code: kerr.InconsistentTopicID},

@@ -86,6 +86,9 @@ var (
 	ErrLogClosed = errors.New("storage: log closed")
 	// ErrOffsetMismatch: a follower append whose offsets do not continue the log.
 	ErrOffsetMismatch = errors.New("storage: batch offsets do not follow the log end offset")
+	// ErrDirLocked (vfs.ErrLocked): another process holds a directory's
+	// lock. A start-up error; it reaches no client.
+	ErrDirLocked = errors.New("directory in use by another process")
 	// ErrLogFailed: an earlier write or fdatasync failed; the log accepts no more writes
 	// because what is on disk is no longer known.
 	ErrLogFailed = errors.New("storage: log failed after an I/O error")

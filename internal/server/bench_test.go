@@ -44,7 +44,7 @@ func benchBroker(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := br.Start(); err != nil {
+	if err := br.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {

@@ -31,7 +31,7 @@ func startBroker(tb testing.TB, w *panicWatch) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {

@@ -9,14 +9,17 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/strom-broker/strom/internal/errcode"
 )
 
 // LockFile is the name of the lock file a process holds in a directory it
 // owns, as Kafka's ".lock" in each log directory.
 const LockFile = ".lock"
 
-// ErrLocked is returned by LockDir when another process holds the lock.
-var ErrLocked = errors.New("directory in use by another process")
+// ErrLocked is returned by LockDir when another process holds the lock
+// (defined in errcode with every sentinel).
+var ErrLocked = errcode.ErrDirLocked
 
 // DirLock is an exclusive lock on a directory, held until Unlock or the
 // process ends (the kernel drops flock locks with the last descriptor, so

@@ -115,7 +115,7 @@ func startPair() (*pair, error) {
 		p.stop()
 		return nil, fmt.Errorf("strom: %w", err)
 	}
-	if err := b.Start(); err != nil {
+	if err := b.Start(context.Background()); err != nil {
 		p.stop()
 		return nil, fmt.Errorf("strom start: %w", err)
 	}
