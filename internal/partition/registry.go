@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -270,13 +269,13 @@ func (r *Registry) Startup(im *metadata.Image) error {
 		name := e.Name()
 		dir := filepath.Join(r.dataDir, name)
 		switch {
-		case isAside(name, storage.DeleteDirSuffix):
+		case storage.IsAside(name, storage.DeleteDirSuffix):
 			r.logger.Info("removing a partition directory whose deletion was interrupted", "dir", dir)
 			if err := r.fs.RemoveAll(dir); err != nil {
 				return fmt.Errorf("remove %s: %w", dir, err)
 			}
 			continue
-		case isAside(name, storage.StrayDirSuffix):
+		case storage.IsAside(name, storage.StrayDirSuffix):
 			r.logger.Warn(strayWarning, "dir", dir)
 			continue
 		}
@@ -329,20 +328,6 @@ func parseDirName(name string) (topic string, idx int, ok bool) {
 	return name[:i], idx, true
 }
 
-// isAside reports whether name is a directory renamed aside with suffix
-// (<topic>-<partition>.<32 hex digits><suffix>).
-func isAside(name, suffix string) bool {
-	rest, ok := strings.CutSuffix(name, suffix)
-	if !ok {
-		return false
-	}
-	dot := strings.LastIndexByte(rest, '.')
-	if dot < 0 || len(rest)-dot-1 != 32 {
-		return false
-	}
-	_, err := hex.DecodeString(rest[dot+1:])
-	return err == nil
-}
 
 // Tick runs periodic partition work (flush.ms, retention).
 func (r *Registry) Tick(now time.Time, retention bool) {

@@ -20,6 +20,9 @@ const (
 	StrayDirSuffix  = "-stray"
 )
 
+// asideID is the random part of a name set aside.
+type asideID [16]byte
+
 // maxDirName is the longest file name most file systems take.
 const maxDirName = 255
 
@@ -28,7 +31,7 @@ const maxDirName = 255
 // the suffix; the topic part is shortened when the whole would be too long
 // for a file name (as Kafka does).
 func asideName(dir, suffix string) string {
-	var id [16]byte
+	var id asideID
 	rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	tail := "." + hex.EncodeToString(id[:]) + suffix
 	base := filepath.Base(dir)
@@ -39,6 +42,21 @@ func asideName(dir, suffix string) string {
 		base = base[:maxDirName-len(tail)-len(part)] + part
 	}
 	return filepath.Join(filepath.Dir(dir), base+tail)
+}
+
+// IsAside reports whether name is a directory renamed aside with suffix
+// by SetAside (<topic>-<partition>.<32 hex digits><suffix>).
+func IsAside(name, suffix string) bool {
+	rest, ok := strings.CutSuffix(name, suffix)
+	if !ok {
+		return false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	if dot < 0 || len(rest)-dot-1 != 2*len(asideID{}) {
+		return false
+	}
+	_, err := hex.DecodeString(rest[dot+1:])
+	return err == nil
 }
 
 // SetAside renames the partition directory dir to its aside name with

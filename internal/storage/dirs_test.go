@@ -36,3 +36,22 @@ func TestSetAsideNames(t *testing.T) {
 		}
 	}
 }
+
+func TestIsAsideRecognizesSetAsideNames(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "orders-3")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	to, err := SetAside(vfs.Default, dir, DeleteDirSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !IsAside(filepath.Base(to), DeleteDirSuffix) || IsAside(filepath.Base(to), StrayDirSuffix) {
+		t.Errorf("%s: not recognized as set aside for deletion only", to)
+	}
+	for _, name := range []string{"orders-3", "orders-delete", "orders-3.abc-delete", "orders-3.0123456789abcdef0123456789abcdeg-delete"} {
+		if IsAside(name, DeleteDirSuffix) {
+			t.Errorf("%q taken for a directory set aside", name)
+		}
+	}
+}
