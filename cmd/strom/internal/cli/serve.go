@@ -17,8 +17,14 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 )
 
-// shutdownTimeout bounds the drain on SIGINT/SIGTERM.
-const shutdownTimeout = 30 * time.Second
+// shutdownTimeout bounds the drain on SIGINT/SIGTERM; a broker that has not
+// stopped shutdownGrace later is abandoned and the process exits (the data
+// is synced as it is written, so the next start recovers the tail; the
+// kernel releases the directory locks with the process).
+var (
+	shutdownTimeout = 30 * time.Second
+	shutdownGrace   = 5 * time.Second
+)
 
 // serveFlags are serve's flags; each overrides the same config key only
 // when given on the command line.
@@ -120,9 +126,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 		return fmt.Errorf("serve: open broker: %w", err)
 	}
 	if err := b.Start(ctx); err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("serve: start: %w", err), b.Shutdown(sctx))
+		return errors.Join(fmt.Errorf("serve: start: %w", err), shutdownWithin(b, logger))
 	}
 	addr := b.Addr().String()
 	adv := cfg.Advertise
@@ -134,11 +138,26 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
 	logger.Info("shutting down", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := b.Shutdown(sctx); err != nil {
+	if err := shutdownWithin(b, logger); err != nil {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// shutdownWithin stops b, giving up shutdownGrace after shutdownTimeout if
+// some part of it ignores the deadline: a node always stops in bounded time.
+func shutdownWithin(b Broker, logger *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(shutdownTimeout + shutdownGrace):
+		logger.Error("broker did not stop in time; exiting without a clean shutdown",
+			"timeout", shutdownTimeout+shutdownGrace)
+		return fmt.Errorf("did not stop within %v", shutdownTimeout+shutdownGrace)
+	}
 }
