@@ -32,6 +32,7 @@ type serveFlags struct {
 	configPath            string
 	listen, advertise     string
 	dataDir, logLevel     string
+	logFormat, adminAddr  string
 	nodeID                int32
 	autoCreateTopics      bool
 	defaultPartitions     int32
@@ -65,6 +66,8 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.dataDir, "data-dir", def.DataDir, "data directory")
 	fl.Int32Var(&f.nodeID, "node-id", def.NodeID, "node id")
 	fl.StringVar(&f.logLevel, "log-level", def.LogLevel, "log level: debug, info, warn, error")
+	fl.StringVar(&f.logFormat, "log-format", def.LogFormat, "log format: text or json")
+	fl.StringVar(&f.adminAddr, "admin-listen", def.Admin.Address, `admin HTTP listener host:port for /metrics, /healthz, /readyz ("" turns it off)`)
 	fl.BoolVar(&f.autoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on metadata and produce requests")
 	fl.Int32Var(&f.defaultPartitions, "default-partitions", def.DefaultPartitions, "partitions of auto-created topics")
 	fl.Int32Var(&f.socketRequestMaxBytes, "socket-request-max-bytes", def.SocketRequestMaxBytes, "largest request frame accepted")
@@ -95,6 +98,8 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("data-dir", func() { cfg.DataDir = f.dataDir })
 	set("node-id", func() { cfg.NodeID = f.nodeID })
 	set("log-level", func() { cfg.LogLevel = f.logLevel })
+	set("log-format", func() { cfg.LogFormat = f.logFormat })
+	set("admin-listen", func() { cfg.Admin.Address = f.adminAddr })
 	set("auto-create-topics", func() { cfg.AutoCreateTopics = f.autoCreateTopics })
 	set("default-partitions", func() { cfg.DefaultPartitions = f.defaultPartitions })
 	set("socket-request-max-bytes", func() { cfg.SocketRequestMaxBytes = f.socketRequestMaxBytes })
@@ -117,7 +122,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	if newBroker == nil {
 		return errors.New("serve: no broker linked into this binary")
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	logger := NewLogger(cfg, errOut)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -134,6 +139,9 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 		adv = addr
 	}
 	fmt.Fprintf(out, "strom: listening on %s (advertised %s), data in %s\n", addr, adv, cfg.DataDir)
+	if a, ok := b.(interface{ AdminAddr() string }); ok && a.AdminAddr() != "" {
+		fmt.Fprintf(out, "strom: admin on http://%s/ (/metrics, /healthz, /readyz)\n", a.AdminAddr())
+	}
 
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
@@ -143,6 +151,17 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// NewLogger is the node's logger: text or JSON lines on w at the
+// configured level, each with the node's id.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node", cfg.NodeID)
 }
 
 // shutdownWithin stops b, giving up shutdownGrace after shutdownTimeout if
