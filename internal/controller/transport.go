@@ -215,7 +215,7 @@ func (w slogWriter) Write(p []byte) (int, error) {
 func raftLogger(logger *slog.Logger) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:        "raft",
-		Output:      slogWriter{logger.With("component", "raft")},
+		Output:      slogWriter{logger.With("module", "raft")},
 		Level:       hclog.Info,
 		JSONFormat:  true,
 		DisableTime: true,

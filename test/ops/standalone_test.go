@@ -142,7 +142,7 @@ func TestStandaloneMetricsFollowClients(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
 		}
-		if ev["node"] != float64(1) {
+		if ev["node_id"] != float64(1) {
 			t.Fatalf("log line without the node id: %q", line)
 		}
 		if ev["level"] == "ERROR" {

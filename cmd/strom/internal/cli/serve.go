@@ -161,7 +161,7 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(h).With("node", cfg.NodeID)
+	return slog.New(h).With("node_id", cfg.NodeID)
 }
 
 // shutdownWithin stops b, giving up shutdownGrace after shutdownTimeout if
