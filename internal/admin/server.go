@@ -31,7 +31,9 @@ type Config struct {
 	// authentication when both are set.
 	MetricsUsername     string
 	MetricsPasswordFile string
-	Logger              *slog.Logger
+	// Console, when set, serves every other path (the web console).
+	Console http.Handler
+	Logger  *slog.Logger
 }
 
 // Server is a running admin listener.
@@ -74,6 +76,9 @@ func Start(cfg Config) (*Server, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if cfg.Console != nil {
+		mux.Handle("/", cfg.Console)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {

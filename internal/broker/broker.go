@@ -18,6 +18,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
@@ -56,6 +57,7 @@ type Broker struct {
 	// flags readiness and the collectors read.
 	metrics  *metrics.Node
 	admin    *admin.Server
+	console  *console.Console
 	lag      lagClient
 	serving  atomic.Bool // Start finished: every field above is set
 	stopping atomic.Bool // Shutdown began
@@ -350,6 +352,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			if e := b.admin.Shutdown(ctx); e != nil {
 				b.logger.Warn("admin listener closed before it drained", "err", e)
 			}
+			b.console.Close()
 		}
 		for _, l := range b.locks {
 			l.Unlock()

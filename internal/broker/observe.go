@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strom-broker/strom/internal/admin"
+	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/metrics"
@@ -26,7 +27,18 @@ func (b *Broker) startAdmin() error {
 	if b.cfg.Admin.Address == "" {
 		return nil
 	}
+	con, err := console.New(console.Config{
+		Bootstrap: b.kafkaAddr,
+		NodeID:    b.cfg.NodeID,
+		Registry:  b.metrics.Registry,
+		Logger:    b.logger.With("component", "console"),
+	})
+	if err != nil {
+		return err
+	}
+	b.console = con
 	s, err := admin.Start(admin.Config{
+		Console:             con,
 		Address:             b.cfg.Admin.Address,
 		Registry:            b.metrics.Registry,
 		Ready:               b.Ready,
@@ -38,8 +50,17 @@ func (b *Broker) startAdmin() error {
 		return err
 	}
 	b.admin = s
-	b.logger.Info("admin listener", "addr", s.Addr().String(), "metrics", "http://"+s.Addr().String()+"/metrics")
+	b.logger.Info("admin listener", "addr", s.Addr().String(), "console", "http://"+s.Addr().String()+"/")
 	return nil
+}
+
+// kafkaAddr is the address the console's client dials: this node's own
+// Kafka listener, as advertised.
+func (b *Broker) kafkaAddr() string {
+	if b.serving.Load() && b.cfg.Advertise == "" && !b.cfg.Clustered() {
+		return b.srv.Addr().String()
+	}
+	return b.cfg.AdvertisedAddr()
 }
 
 // AdminAddr is the admin listener's bound address, nil when it is off.

@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	}
 	fmt.Fprintf(out, "strom: listening on %s (advertised %s), data in %s\n", addr, adv, cfg.DataDir)
 	if a, ok := b.(interface{ AdminAddr() string }); ok && a.AdminAddr() != "" {
-		fmt.Fprintf(out, "strom: admin on http://%s/ (/metrics, /healthz, /readyz)\n", a.AdminAddr())
+		fmt.Fprintf(out, "strom: console on http://%s/ (and /metrics, /healthz, /readyz)\n", a.AdminAddr())
 	}
 
 	<-ctx.Done()
