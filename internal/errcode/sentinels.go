@@ -33,9 +33,12 @@ var (
 	ErrInvalidTopic             = errors.New("invalid topic name")
 	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
 	ErrNotController            = errors.New("not the controller")
-	ErrStaleLeaderEpoch         = errors.New("stale leader epoch")
-	ErrInvalidISR               = errors.New("invalid ISR")
-	ErrNotInISR                 = errors.New("preferred leader is not in the ISR")
+	// ErrInternalTopic (metadata): a client asked to delete an internal
+	// topic or change its partition count.
+	ErrInternalTopic    = errors.New("internal topic")
+	ErrStaleLeaderEpoch = errors.New("stale leader epoch")
+	ErrInvalidISR       = errors.New("invalid ISR")
+	ErrNotInISR         = errors.New("preferred leader is not in the ISR")
 	// ErrNoEligibleLeader: an unclean election found no live replica.
 	ErrNoEligibleLeader  = errors.New("no eligible leader")
 	ErrUnknownBroker     = errors.New("unknown broker")
