@@ -33,12 +33,9 @@ var (
 	ErrInvalidTopic             = errors.New("invalid topic name")
 	ErrInvalidReplicaAssignment = errors.New("invalid replica assignment")
 	ErrNotController            = errors.New("not the controller")
-	// ErrInternalTopic (metadata): a client asked to delete an internal
-	// topic or change its partition count.
-	ErrInternalTopic    = errors.New("internal topic")
-	ErrStaleLeaderEpoch = errors.New("stale leader epoch")
-	ErrInvalidISR       = errors.New("invalid ISR")
-	ErrNotInISR         = errors.New("preferred leader is not in the ISR")
+	ErrStaleLeaderEpoch         = errors.New("stale leader epoch")
+	ErrInvalidISR               = errors.New("invalid ISR")
+	ErrNotInISR                 = errors.New("preferred leader is not in the ISR")
 	// ErrNoEligibleLeader: an unclean election found no live replica.
 	ErrNoEligibleLeader  = errors.New("no eligible leader")
 	ErrUnknownBroker     = errors.New("unknown broker")
@@ -52,6 +49,9 @@ var (
 	// a newer version of Strom than this node's.
 	ErrCommandVersion = errors.New("metadata command version not supported")
 	ErrUnknownCommand = errors.New("unknown metadata command")
+	// ErrInternalTopic (metadata): a client asked to delete an internal
+	// topic or change its partition count.
+	ErrInternalTopic = errors.New("internal topic")
 )
 
 // Configs (metadata).
