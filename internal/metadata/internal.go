@@ -60,22 +60,32 @@ func CheckClientOp(topic string, op ClientOp, clientID string, configs map[strin
 	}
 	switch op {
 	case OpDeleteTopic:
-		return fmt.Errorf("%w: topic %s is an internal topic and may not be deleted", ErrInternalTopic, topic)
+		return refusal{fmt.Sprintf("topic %s is an internal topic and may not be deleted", topic), ErrInternalTopic}
 	case OpCreatePartitions:
-		return fmt.Errorf("%w: the number of partitions of internal topic %s may not be changed", ErrInternalTopic, topic)
+		return refusal{fmt.Sprintf("the number of partitions of internal topic %s may not be changed", topic), ErrInternalTopic}
 	case OpAlterConfigs:
 		if v, ok := configs["cleanup.policy"]; !ok || !compactOnly(v) {
-			return fmt.Errorf("%w: cleanup.policy of internal topic %s must stay compact", ErrInvalidConfig, topic)
+			return refusal{fmt.Sprintf("cleanup.policy of internal topic %s must stay compact", topic), ErrInvalidConfig}
 		}
 	case OpProduce:
 		if clientID != AdminClientID {
-			return fmt.Errorf("%w: cannot append to internal topic %s", errcode.ErrInvalidTopic, topic)
+			return refusal{fmt.Sprintf("Cannot append to internal topic %s", topic), errcode.ErrInvalidTopic}
 		}
 	case OpDeleteRecords:
-		return fmt.Errorf("%w: cannot delete records of internal topic %s", errcode.ErrInvalidTopic, topic)
+		return refusal{fmt.Sprintf("Cannot delete records of internal topic %s", topic), errcode.ErrInvalidTopic}
 	}
 	return nil
 }
+
+// refusal is CheckClientOp's answer: the message a client reads (Kafka's
+// words where Kafka refuses too) and the sentinel that gives its code.
+type refusal struct {
+	msg  string
+	code error
+}
+
+func (r refusal) Error() string { return r.msg }
+func (r refusal) Unwrap() error { return r.code }
 
 // compactOnly reports whether a cleanup.policy list is compact alone.
 func compactOnly(v string) bool {

@@ -164,6 +164,7 @@ func TestCLITopicDeleteInternal(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Fatalf("strom topic delete __consumer_offsets: err %v, output %q; want a non-zero exit", err, out)
 	}
+	t.Logf("strom topic delete __consumer_offsets: %s", out)
 	if s := string(out); !strings.Contains(s, "TOPIC_AUTHORIZATION_FAILED") || !strings.Contains(s, "internal topic") || strings.Count(strings.TrimSpace(s), "\n") != 0 {
 		t.Errorf("output %q: want one line with TOPIC_AUTHORIZATION_FAILED naming the internal topic", s)
 	}

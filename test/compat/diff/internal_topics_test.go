@@ -23,8 +23,8 @@ func TestInternalTopics(t *testing.T) {
 		{name: "produce", key: 0, short: true, run: internalProduce},
 		{name: "delete-records", key: 21, short: true, run: internalDeleteRecords},
 		{name: "incremental-alter-configs", key: 44, short: true, run: internalIncrementalAlterConfigs},
-		{name: "alter-configs", key: 33, short: false, run: internalAlterConfigs},
-		{name: "create-partitions", key: 37, short: false, run: internalCreatePartitions},
+		{name: "alter-configs", key: 33, short: true, run: internalAlterConfigs},
+		{name: "create-partitions", key: 37, short: true, run: internalCreatePartitions},
 		{name: "delete-topics", key: -1, short: false, run: internalDeleteTopics},
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,7 +44,9 @@ func planExistingCluster(dataDir string, n, basePort int) ([]*localNode, error) 
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil {
+	if rec == nil || !rec.formed(dataDir) {
+		// No node has a metadata log yet (a first run that failed early):
+		// no peer address is pinned.
 		return planLocalCluster(n, basePort, dataDir)
 	}
 	if basePort == 0 && len(rec.Nodes) == n {
@@ -67,6 +70,17 @@ func planExistingCluster(dataDir string, n, basePort int) ([]*localNode, error) 
 		return nil, fmt.Errorf("%s was made with %s; run with %s, or use another --data-dir", dataDir, rec.describe(), rec.flags())
 	}
 	return nodes, nil
+}
+
+// formed reports whether a recorded node has opened its metadata log,
+// which holds its peers' addresses from then on.
+func (r *clusterRecord) formed(dataDir string) bool {
+	for _, n := range r.Nodes {
+		if _, err := os.Stat(filepath.Join(dataDir, fmt.Sprintf("node%d", n.ID), "data", "__cluster_metadata", "raft.db")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // describe names the nodes and ports of a record, on one line.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +27,36 @@ func writeNodeConfigs(t *testing.T, dir string, n, basePort int) []*localNode {
 	return nodes
 }
 
+// formMetadataLog stands for a node's first start: its metadata log exists.
+func formMetadataLog(t *testing.T, dir string, id int) {
+	t.Helper()
+	meta := filepath.Join(dir, fmt.Sprintf("node%d", id), "data", "__cluster_metadata")
+	if err := os.MkdirAll(meta, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(meta, "raft.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A first run that failed before any node opened its metadata log pins
+// no ports.
+func TestClusterDirNotFormed(t *testing.T) {
+	dir := t.TempDir()
+	chosen := writeNodeConfigs(t, dir, 2, 19092)
+	if err := writeClusterRecord(dir, 19092, chosen); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := planExistingCluster(dir, 3, 29092)
+	if err != nil || len(nodes) != 3 || nodes[0].kafka != "127.0.0.1:29092" {
+		t.Fatalf("other ports on a directory whose nodes never started: %v, %d nodes", err, len(nodes))
+	}
+}
+
 func TestClusterDirMadeBeforeTheRecord(t *testing.T) {
 	dir := t.TempDir()
 	writeNodeConfigs(t, dir, 3, 19092)
+	formMetadataLog(t, dir, 2)
 
 	_, err := planExistingCluster(dir, 3, 29092)
 	if err == nil {
@@ -62,6 +90,7 @@ func TestClusterDirRecord(t *testing.T) {
 	if err := writeClusterRecord(dir, 0, chosen); err != nil {
 		t.Fatal(err)
 	}
+	formMetadataLog(t, dir, 1)
 	nodes, err := planExistingCluster(dir, 2, 0)
 	if err != nil {
 		t.Fatalf("--base-port 0 on a directory made with chosen ports: %v", err)
