@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // clusterFormTimeout bounds how long `cluster up` waits for every node to
@@ -55,7 +57,10 @@ replication on BASE_PORT+100+I-1, for Raft on BASE_PORT+200+I-1 and serves
 its admin HTTP listener (metrics, health) on BASE_PORT+552+I-1 (9644 for node 1
 by default); with
 --base-port 0 every port is chosen free. Node output is prefixed with [nodeI].
-Data is kept in --data-dir, so a second run resumes the same cluster.`,
+Data is kept in --data-dir, so a second run resumes the same cluster: it must
+use the ports the directory was made with (recorded in DATA_DIR/cluster.toml;
+--base-port 0 reuses them), and is refused at once otherwise, or while another
+strom uses the directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -97,9 +102,21 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	nodes, err := planLocalCluster(f.nodes, f.basePort, dataDir)
+	// One cluster up per directory: a second one would rewrite the
+	// configs under the first one's nodes.
+	lock, err := vfs.LockDir(dataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	defer lock.Unlock()
+	nodes, err := planExistingCluster(dataDir, f.nodes, f.basePort)
+	if err != nil {
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	for _, n := range nodes {
+		if err := checkNodeDirFree(n); err != nil {
+			return fmt.Errorf("cluster up: %w", err)
+		}
 	}
 	for _, n := range nodes {
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
@@ -108,6 +125,9 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 		if err := os.WriteFile(filepath.Join(n.dir, "strom.toml"), []byte(localNodeTOML(n, nodes, f.logLevel)), 0o644); err != nil {
 			return fmt.Errorf("write config of node %d: %w", n.id, err)
 		}
+	}
+	if err := writeClusterRecord(dataDir, f.basePort, nodes); err != nil {
+		return err
 	}
 	var outMu sync.Mutex // node output lines are written whole
 	var wg sync.WaitGroup
