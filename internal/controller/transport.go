@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -180,8 +182,21 @@ func (c *rpcClient) call(ctx context.Context, addr, path string, in, out any) er
 // timestamp (raftLogger), to slog: one event per line at raft's level, its
 // fields as attributes, so no timestamp or level is nested in a message.
 // Raft's info lines are routine (heartbeats, pipelines) and go to debug,
-// except changes of role.
-type slogWriter struct{ logger *slog.Logger }
+// except changes of role. Failed RPCs to a peer are raft's errors but a
+// warning here: they say another node is unreachable, as Kafka warns of a
+// connection it cannot make. Once this node is stopping (quiet), its own
+// peers going away is expected and everything goes to debug.
+type slogWriter struct {
+	logger *slog.Logger
+	quiet  *atomic.Bool
+}
+
+// peerFailures are raft's messages for an RPC to another node that failed.
+var peerFailures = []string{
+	"failed to appendEntries to", "failed to heartbeat to", "failed to make requestVote RPC",
+	"failed to contact", "failed to pipeline appendEntries", "failed to get log",
+	"failed to decode incoming command", "failed to send snapshot to",
+}
 
 func (w slogWriter) Write(p []byte) (int, error) {
 	var fields map[string]any
@@ -200,10 +215,12 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	level := slog.LevelDebug
 	switch {
-	case lvl == "error":
-		level = slog.LevelError
-	case lvl == "warn":
+	case w.quiet != nil && w.quiet.Load():
+	case lvl == "error" || lvl == "warn":
 		level = slog.LevelWarn
+		if lvl == "error" && !slices.ContainsFunc(peerFailures, func(f string) bool { return strings.HasPrefix(msg, f) }) {
+			level = slog.LevelError
+		}
 	case strings.Contains(msg, "entering leader state"), strings.Contains(msg, "entering follower state"), strings.Contains(msg, "entering candidate state"):
 		level = slog.LevelInfo
 	}
@@ -212,10 +229,10 @@ func (w slogWriter) Write(p []byte) (int, error) {
 }
 
 // raftLogger is the hclog logger raft and its transport write through.
-func raftLogger(logger *slog.Logger) hclog.Logger {
+func raftLogger(logger *slog.Logger, quiet *atomic.Bool) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:        "raft",
-		Output:      slogWriter{logger.With("module", "raft")},
+		Output:      slogWriter{logger: logger.With("module", "raft"), quiet: quiet},
 		Level:       hclog.Info,
 		JSONFormat:  true,
 		DisableTime: true,

@@ -155,7 +155,7 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	for i, n := range nodes {
 		admins[i] = "http://" + n.admin + "/"
 	}
-	fmt.Fprintf(out, "admin (metrics, health): %s\n", strings.Join(admins, " "))
+	fmt.Fprintf(out, "console and metrics: %s\n", strings.Join(admins, " "))
 	outMu.Unlock()
 	for _, n := range nodes {
 		select {
@@ -224,7 +224,10 @@ func (n *localNode) start(bin string, errOut io.Writer, outMu *sync.Mutex, wg *s
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// Nodes must not outlive this process, even if it is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// Their own process group: a Ctrl-C in the terminal reaches this
+	// process only, which stops the nodes with one SIGTERM each (a second
+	// signal would make a node skip its clean shutdown).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		return fmt.Errorf("start node %d: %w", n.id, err)
