@@ -76,6 +76,15 @@ type Config struct {
 	// Kafka listener (env and flags override them, not the Node fields).
 	Node  Node   `toml:"node"`
 	Peers []Peer `toml:"peers"`
+
+	// Listeners are the named Kafka listeners ([[listeners]], file only);
+	// empty means one PLAINTEXT listener on Listen. Load sets Listen and
+	// Advertise from the first.
+	Listeners []Listener `toml:"listeners"`
+	// TLS is the certificate of the SSL and SASL_SSL listeners.
+	TLS TLS `toml:"tls"`
+	// SASL holds the bootstrap users ([[sasl.users]], file only).
+	SASL SASL `toml:"sasl"`
 }
 
 // Node holds this node's listeners for each protocol it speaks.
@@ -208,6 +217,7 @@ func Default() Config {
 			SegmentIndexBytes:      10 << 20,
 			CleanerBackoff:         15 * time.Second,
 		},
+		TLS: TLS{ClientAuth: "none"},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,
 			SnapshotInterval:  2 * time.Minute,
@@ -307,6 +317,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
 	if err := c.Metadata.validate(); err != nil {
+		return err
+	}
+	if err := c.validateSecurity(); err != nil {
 		return err
 	}
 	return c.validateCluster()

@@ -53,6 +53,14 @@ func (c *Config) decodeTOML(doc string) error {
 		}
 		return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
 	}
+	if len(c.Listeners) > 0 {
+		first := c.Listeners[0]
+		if md.IsDefined("listen") || c.Node.Addresses.Kafka != "" || md.IsDefined("advertise") || c.Node.Advertise.Kafka != "" {
+			return fmt.Errorf("[[listeners]] replaces listen, advertise and node.addresses.kafka / node.advertise.kafka; set one form")
+		}
+		c.Listen, c.Advertise = first.Address, first.Advertise
+		return nil
+	}
 	if c.Node.Addresses.Kafka != "" {
 		if md.IsDefined("listen") && c.Listen != c.Node.Addresses.Kafka {
 			return fmt.Errorf("listen %q and node.addresses.kafka %q disagree; set one", c.Listen, c.Node.Addresses.Kafka)
@@ -86,8 +94,8 @@ func envFields() []envField {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if name == "" || name == "-" || name == "node" || name == "peers" {
-				continue
+			if name == "" || name == "-" || name == "node" || name == "peers" || f.Type.Kind() == reflect.Slice {
+				continue // arrays of tables come from the file only
 			}
 			idx := append(append([]int(nil), index...), i)
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
