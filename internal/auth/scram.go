@@ -75,6 +75,7 @@ func hmacOf(h func() hash.Hash, key, msg []byte) []byte {
 // ClientFirst is a parsed client-first-message.
 type ClientFirst struct {
 	GS2Header  string // "n,," or "n,a=user,"
+	AuthzID    string // the gs2 header's authorization id, decoded
 	User       string
 	Nonce      string
 	Bare       string // client-first-message-bare, for the auth message
@@ -129,9 +130,7 @@ func ParseClientFirst(msg string) (ClientFirst, error) {
 		if err != nil {
 			return cf, err
 		}
-		if az != user {
-			return cf, fmt.Errorf("authorization id %q differs from user %q", az, user)
-		}
+		cf.AuthzID = az
 	}
 	return cf, nil
 }
@@ -228,6 +227,9 @@ func (s *scramSession) Step(token []byte) ([]byte, bool, error) {
 		cred, ok := s.creds(cf.User, s.mech)
 		if !ok {
 			return nil, false, invalidCredentials(s.mech, false, "unknown user "+strconv.Quote(cf.User))
+		}
+		if cf.AuthzID != "" && cf.AuthzID != cf.User {
+			return nil, false, &Failure{Message: "Authentication failed: Client requested an authorization id that is different from username", Reason: "authzid " + strconv.Quote(cf.AuthzID) + " for user " + strconv.Quote(cf.User)}
 		}
 		var nb [24]byte
 		rand.Read(nb[:])

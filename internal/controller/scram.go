@@ -24,9 +24,9 @@ type ScramDeletion struct {
 }
 
 // AlterScramCredentials changes SASL/SCRAM users (KIP-554). With
-// IfAbsent an upsert of a user and mechanism that already has a
-// credential changes nothing: the bootstrap users of the config file
-// never overwrite a credential changed through the API.
+// IfAbsent an upsert of a user that already has any credential changes
+// nothing: the bootstrap users of the config file never overwrite a
+// credential changed through the API (kafka-storage format --add-scram).
 type AlterScramCredentials struct {
 	Upserts   []ScramUpsert   `json:"upserts,omitempty"`
 	Deletions []ScramDeletion `json:"deletions,omitempty"`
@@ -52,14 +52,18 @@ func (c *AlterScramCredentials) apply(im *metadata.Image) (*metadata.Image, int6
 			delete(next.ScramCredentials, d.User)
 		}
 	}
+	existed := map[string]bool{}
+	for u := range im.ScramCredentials {
+		existed[u] = true
+	}
 	for _, u := range c.Upserts {
+		if c.IfAbsent && existed[u.User] {
+			continue
+		}
 		m := next.ScramCredentials[u.User]
 		if m == nil {
 			m = map[string]metadata.ScramCredential{}
 			next.ScramCredentials[u.User] = m
-		}
-		if _, exists := m[u.Mechanism]; exists && c.IfAbsent {
-			continue
 		}
 		m[u.Mechanism] = u.Credential
 	}

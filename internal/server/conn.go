@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/auth"
 	"github.com/strom-broker/strom/internal/handler"
 )
 
@@ -34,7 +35,8 @@ type slot struct {
 
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	ln     *listener
+	nc     net.Conn // a *tls.Conn once TLS is negotiated
 	remote string
 	slots  chan *slot
 	ctx    context.Context
@@ -43,11 +45,14 @@ type conn struct {
 	// Reader goroutine only.
 	rd       kbin.Reader // request header decoder, reused
 	clientID string      // last client id seen
+	// principal is who the connection authenticated as (auth.Anonymous
+	// until then); set before the first request reaches a handler.
+	principal string
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, l *listener, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel}
+	return &conn{s: s, ln: l, nc: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel, principal: auth.Anonymous}
 }
 
 // stopReading makes the reader's next (or current) read fail, so it stops
@@ -57,12 +62,19 @@ func (c *conn) stopReading() { c.nc.SetReadDeadline(time.Now()) }
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	if err := c.secure(&br); err != nil {
+		c.s.logger.Info("closing connection", "listener", c.ln.spec.Name, "remote", c.remote, "reason", err)
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
-	err := c.readLoop()
+	err := c.readLoop(br)
 	close(c.slots)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
@@ -81,8 +93,7 @@ func isTimeout(err error) bool {
 // cannot parse.
 var errProtocol = errors.New("protocol error")
 
-func (c *conn) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+func (c *conn) readLoop(br *bufio.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
@@ -159,7 +170,7 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	}
 	// ApiVersions responses always use header v0 (KIP-511).
 	sl.flexible = req.IsFlexible() && key != kmsg.ApiVersions
-	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req}
+	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal}
 	r := &sl.req
 	res := c.serveSafely(r)
 	switch {
