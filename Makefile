@@ -61,3 +61,13 @@ restart-full:
 console-test:
 	mkdir -p docs/console
 	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 15m ./test/console -v
+
+# Listeners, TLS and SASL with real clients: the default-run subset plus
+# every client x mechanism (STROM_SECURITY=full), and the SASL parsers'
+# fuzz targets for a short while each; see docs/security.md.
+.PHONY: security-test
+security-test:
+	STROM_SECURITY=full $(GO) test -count=1 -timeout 10m ./test/security ./internal/auth -v
+	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
