@@ -110,12 +110,13 @@ type Session interface {
 }
 
 // NewSession starts mechanism mech; creds gives the SCRAM credentials.
-func NewSession(mech string, creds CredentialSource) (Session, error) {
+// reauth marks a re-authentication (KIP-368), which Kafka's messages name.
+func NewSession(mech string, creds CredentialSource, reauth bool) (Session, error) {
 	switch mech {
 	case MechPlain:
-		return &plainSession{creds: creds}, nil
+		return &plainSession{creds: creds, reauth: reauth}, nil
 	case MechScramSHA256, MechScramSHA512:
-		return &scramSession{mech: mech, hash: scramHashes[mech], creds: creds}, nil
+		return &scramSession{mech: mech, hash: scramHashes[mech], creds: creds, reauth: reauth}, nil
 	}
 	return nil, fmt.Errorf("%w %q", errUnsupportedMechanism, mech)
 }

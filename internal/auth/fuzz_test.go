@@ -41,7 +41,7 @@ func FuzzParsePlain(f *testing.F) {
 		if err == nil && bytes.Count(token, []byte{0}) != 2 {
 			t.Fatalf("accepted %q", token)
 		}
-		s, _ := NewSession(MechPlain, creds)
+		s, _ := NewSession(MechPlain, creds, false)
 		_, done, err := s.Step(token)
 		if done != (err == nil) {
 			t.Fatalf("done %v with err %v", done, err)
@@ -71,7 +71,7 @@ func FuzzScramClientFirst(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg string) {
 		ParseClientFirst(msg)
 		for _, mech := range []string{MechScramSHA256, MechScramSHA512} {
-			s, _ := NewSession(mech, creds)
+			s, _ := NewSession(mech, creds, false)
 			resp, done, err := s.Step([]byte(msg))
 			if done {
 				t.Fatal("authenticated by a first message")
@@ -97,7 +97,7 @@ func FuzzScramClientFinal(f *testing.F) {
 	creds := fuzzCreds(f)
 	f.Fuzz(func(t *testing.T, msg string) {
 		ParseClientFinal(msg)
-		s, _ := NewSession(MechScramSHA512, creds)
+		s, _ := NewSession(MechScramSHA512, creds, false)
 		if _, _, err := s.Step([]byte("n,,n=user,r=abc")); err != nil {
 			t.Fatal(err)
 		}

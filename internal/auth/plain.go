@@ -10,8 +10,9 @@ import (
 // NUL password", checked against the user's SCRAM credential, so no
 // password is stored for PLAIN either.
 type plainSession struct {
-	creds CredentialSource
-	user  string
+	creds  CredentialSource
+	reauth bool
+	user   string
 }
 
 // ParsePlain splits a PLAIN token into its three parts, as Kafka's
@@ -27,7 +28,7 @@ func ParsePlain(token []byte) (authzid, user, password string, err error) {
 func (s *plainSession) Step(token []byte) ([]byte, bool, error) {
 	authzid, user, password, err := ParsePlain(token)
 	if err != nil {
-		return nil, false, invalidCredentials(MechPlain, false, err.Error())
+		return nil, false, invalidCredentials(MechPlain, s.reauth, err.Error())
 	}
 	if user == "" {
 		return nil, false, &Failure{Message: "Authentication failed: username not specified", Reason: "empty user name"}

@@ -200,9 +200,10 @@ func ParseClientFinal(msg string) (ClientFinal, error) {
 // scramSession is the server side of one SCRAM exchange: client-first,
 // server-first, client-final, server-final.
 type scramSession struct {
-	mech  string
-	hash  func() hash.Hash
-	creds CredentialSource
+	mech   string
+	hash   func() hash.Hash
+	creds  CredentialSource
+	reauth bool
 
 	step        int
 	first       ClientFirst
@@ -217,16 +218,16 @@ func (s *scramSession) Step(token []byte) ([]byte, bool, error) {
 	case 0:
 		cf, err := ParseClientFirst(string(token))
 		if err != nil {
-			return nil, false, invalidCredentials(s.mech, false, err.Error())
+			return nil, false, invalidCredentials(s.mech, s.reauth, err.Error())
 		}
 		if len(cf.Extensions) > 0 {
 			// Kafka accepts only tokenauth (delegation tokens), which
 			// are not supported.
-			return nil, false, invalidCredentials(s.mech, false, "unsupported SCRAM extensions")
+			return nil, false, invalidCredentials(s.mech, s.reauth, "unsupported SCRAM extensions")
 		}
 		cred, ok := s.creds(cf.User, s.mech)
 		if !ok {
-			return nil, false, invalidCredentials(s.mech, false, "unknown user "+strconv.Quote(cf.User))
+			return nil, false, invalidCredentials(s.mech, s.reauth, "unknown user "+strconv.Quote(cf.User))
 		}
 		if cf.AuthzID != "" && cf.AuthzID != cf.User {
 			return nil, false, &Failure{Message: "Authentication failed: Client requested an authorization id that is different from username", Reason: "authzid " + strconv.Quote(cf.AuthzID) + " for user " + strconv.Quote(cf.User)}
@@ -242,18 +243,18 @@ func (s *scramSession) Step(token []byte) ([]byte, bool, error) {
 		s.step = 2
 		cf, err := ParseClientFinal(string(token))
 		if err != nil {
-			return nil, false, invalidCredentials(s.mech, false, err.Error())
+			return nil, false, invalidCredentials(s.mech, s.reauth, err.Error())
 		}
 		if cf.Nonce != s.nonce {
-			return nil, false, invalidCredentials(s.mech, false, "nonce mismatch")
+			return nil, false, invalidCredentials(s.mech, s.reauth, "nonce mismatch")
 		}
 		if cf.ChannelBinding != base64.StdEncoding.EncodeToString([]byte(s.first.GS2Header)) {
-			return nil, false, invalidCredentials(s.mech, false, "channel binding mismatch")
+			return nil, false, invalidCredentials(s.mech, s.reauth, "channel binding mismatch")
 		}
 		authMsg := []byte(s.first.Bare + "," + s.serverFirst + "," + cf.WithoutProof)
 		sig := hmacOf(s.hash, s.cred.StoredKey, authMsg)
 		if len(cf.Proof) != len(sig) {
-			return nil, false, invalidCredentials(s.mech, false, "bad proof length for user "+strconv.Quote(s.first.User))
+			return nil, false, invalidCredentials(s.mech, s.reauth, "bad proof length for user "+strconv.Quote(s.first.User))
 		}
 		clientKey := make([]byte, len(sig))
 		for i := range sig {
@@ -262,12 +263,12 @@ func (s *scramSession) Step(token []byte) ([]byte, bool, error) {
 		h := s.hash()
 		h.Write(clientKey)
 		if !hmac.Equal(h.Sum(nil), s.cred.StoredKey) {
-			return nil, false, invalidCredentials(s.mech, false, "invalid client credentials for user "+strconv.Quote(s.first.User))
+			return nil, false, invalidCredentials(s.mech, s.reauth, "invalid client credentials for user "+strconv.Quote(s.first.User))
 		}
 		s.user = s.first.User
 		return []byte("v=" + base64.StdEncoding.EncodeToString(hmacOf(s.hash, s.cred.ServerKey, authMsg))), true, nil
 	}
-	return nil, false, invalidCredentials(s.mech, false, "token after the exchange ended")
+	return nil, false, invalidCredentials(s.mech, s.reauth, "token after the exchange ended")
 }
 
 func (s *scramSession) User() string { return s.user }

@@ -23,7 +23,7 @@ func TestScramClientExchange(t *testing.T) {
 		return cred, user == "user" && mech == MechScramSHA256
 	}
 	for _, pw := range []string{"pencil", "wrong"} {
-		s, _ := NewSession(MechScramSHA256, creds)
+		s, _ := NewSession(MechScramSHA256, creds, false)
 		first := "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
 		sf, done, err := s.Step([]byte(first))
 		if err != nil || done {

@@ -38,6 +38,10 @@ type Config struct {
 	MaxInFlightPerConn int `toml:"max_in_flight_per_conn"`
 	// ConnMaxIdle closes connections idle this long (connections.max.idle.ms).
 	ConnMaxIdle time.Duration `toml:"connections_max_idle"`
+	// ConnMaxReauth is the longest a SASL authentication holds before the
+	// client must re-authenticate (connections.max.reauth.ms, KIP-368);
+	// 0, the default, never expires a session.
+	ConnMaxReauth time.Duration `toml:"connections_max_reauth"`
 
 	// ReplicaLagTimeMax is how long a follower may stay behind the leader's
 	// log end before the leader removes it from the ISR (replica.lag.time.max.ms).
@@ -306,6 +310,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
+	}
+	if c.ConnMaxReauth < 0 {
+		return fmt.Errorf("connections_max_reauth: must be >= 0, got %s", c.ConnMaxReauth)
 	}
 	if c.ReplicaLagTimeMax <= 0 {
 		return fmt.Errorf("replica_lag_time_max: must be > 0, got %s", c.ReplicaLagTimeMax)

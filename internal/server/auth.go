@@ -86,6 +86,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return err
 			}
 			if done {
+				c.startSession(mech)
 				return c.authenticated(mech, sess)
 			}
 			continue
@@ -117,7 +118,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms)
 			}
 			mech = hreq.Mechanism
-			if sess, err = auth.NewSession(mech, c.s.creds); err != nil {
+			if sess, err = auth.NewSession(mech, c.s.creds, false); err != nil {
 				return err
 			}
 			if err := writeNow(w, corr, false, resp); err != nil {
@@ -141,6 +142,9 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return c.authFailed(mech, serr)
 			}
 			resp.SASLAuthBytes = token
+			if done {
+				resp.SessionLifetimeMillis = c.startSession(mech)
+			}
 			if err := writeNow(w, corr, areq.IsFlexible(), resp); err != nil {
 				return err
 			}
@@ -154,6 +158,81 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 		}
 	}
 }
+
+// startSession records a successful authentication with mech and returns
+// the session lifetime to announce (SaslAuthenticate v1+): the
+// connections_max_reauth setting in milliseconds, 0 when sessions never
+// expire.
+func (c *conn) startSession(mech string) int64 {
+	c.mech = mech
+	max := c.s.cfg.ConnMaxReauth
+	if max <= 0 {
+		return 0
+	}
+	c.sessionExpiry = time.Now().Add(max)
+	return max.Milliseconds()
+}
+
+// sessionCheck runs on every request of a connection authenticated with
+// SASL: re-authentication (KIP-368) when re-authentication is on (a
+// SaslHandshake, then SaslAuthenticate requests, answered here in order
+// with the others), and the end of an expired session, which closes the
+// connection as Kafka does. A nil response and error let the request
+// through to its handler; an error closes the connection once resp (if
+// any) is written.
+func (c *conn) sessionCheck(key kmsg.Key, req kmsg.Request) (kmsg.Response, error) {
+	if c.reauth != nil {
+		areq, ok := req.(*kmsg.SASLAuthenticateRequest)
+		if !ok {
+			return nil, fmt.Errorf("unexpected Kafka request of type %s during SASL re-authentication", key.Name())
+		}
+		resp := areq.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		token, done, err := c.reauth.Step(areq.SASLAuthBytes)
+		if err == nil && done {
+			if p := auth.UserPrincipal(c.reauth.User()); p != c.principal {
+				err = &auth.Failure{Message: "Cannot change principals during re-authentication from " + c.principal + ": " + p, Reason: "re-authenticated as " + p}
+			}
+		}
+		if err != nil {
+			var f *auth.Failure
+			resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+			if errors.As(err, &f) {
+				resp.ErrorMessage = &f.Message
+			}
+			c.reauth = nil
+			return resp, c.authFailed(c.mech, err)
+		}
+		resp.SASLAuthBytes = token
+		if done {
+			c.reauth = nil
+			resp.SessionLifetimeMillis = c.startSession(c.mech)
+			c.s.logger.Debug("re-authenticated", "listener", c.ln.spec.Name, "remote", c.remote, "principal", c.principal)
+		}
+		return resp, nil
+	}
+	if hreq, ok := req.(*kmsg.SASLHandshakeRequest); ok && c.s.cfg.ConnMaxReauth > 0 && hreq.Version >= 1 {
+		resp := hreq.ResponseKind().(*kmsg.SASLHandshakeResponse)
+		resp.SupportedMechanisms = c.ln.spec.Mechanisms
+		if hreq.Mechanism != c.mech {
+			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+			return resp, fmt.Errorf("re-authentication with mechanism %q, authenticated with %q", hreq.Mechanism, c.mech)
+		}
+		sess, err := auth.NewSession(c.mech, c.s.creds, true)
+		if err != nil {
+			return nil, err
+		}
+		c.reauth = sess
+		return resp, nil
+	}
+	if !c.sessionExpiry.IsZero() && time.Now().After(c.sessionExpiry) {
+		return nil, errSessionExpired
+	}
+	return nil, nil
+}
+
+// errSessionExpired closes a connection whose SASL session ended without
+// re-authentication.
+var errSessionExpired = errors.New("SASL session expired without re-authentication")
 
 func (c *conn) authenticated(mech string, sess auth.Session) error {
 	c.principal = auth.UserPrincipal(sess.User())

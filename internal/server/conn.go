@@ -48,6 +48,12 @@ type conn struct {
 	// principal is who the connection authenticated as (auth.Anonymous
 	// until then); set before the first request reaches a handler.
 	principal string
+	// SASL session (SASL listeners only): the mechanism authenticated
+	// with, when the session expires (zero: never) and a
+	// re-authentication in progress.
+	mech          string
+	sessionExpiry time.Time
+	reauth        auth.Session
 }
 
 func newConn(s *Server, l *listener, nc net.Conn) *conn {
@@ -119,6 +125,9 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 		}
 		sl, err := c.handle(frame)
 		if err != nil {
+			if sl != nil {
+				c.slots <- sl // a last answer, written before the close
+			}
 			return err
 		}
 		if recyclable(sl.key) {
@@ -170,6 +179,16 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	}
 	// ApiVersions responses always use header v0 (KIP-511).
 	sl.flexible = req.IsFlexible() && key != kmsg.ApiVersions
+	if c.mech != "" {
+		resp, err := c.sessionCheck(key, req)
+		if resp != nil || err != nil {
+			sl.resp, sl.readyAt = resp, time.Now()
+			if resp == nil {
+				sl = nil
+			}
+			return sl, err
+		}
+	}
 	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal}
 	r := &sl.req
 	res := c.serveSafely(r)

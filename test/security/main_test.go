@@ -121,7 +121,7 @@ func freeAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
-func startSecureBroker(t *testing.T, clientAuth string) *secureBroker {
+func startSecureBroker(t *testing.T, clientAuth string, opts ...func(*config.Config)) *secureBroker {
 	t.Helper()
 	p := newPKI(t)
 	sb := &secureBroker{pki: p, client: freeAddr(t), internal: freeAddr(t), saslPlain: freeAddr(t)}
@@ -137,7 +137,13 @@ func startSecureBroker(t *testing.T, clientAuth string) *secureBroker {
 		}
 		c.Listen = sb.client
 		c.TLS = config.TLS{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.caFile, ClientAuth: clientAuth}
-		c.SASL.Users = []config.SASLUser{{Name: "admin", PasswordFile: pwFile, Mechanisms: []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}}}
+		c.SASL.Users = []config.SASLUser{
+			{Name: "admin", PasswordFile: pwFile, Mechanisms: []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}},
+			{Name: "bob", PasswordFile: pwFile, Mechanisms: []string{"PLAIN"}},
+		}
+		for _, o := range opts {
+			o(c)
+		}
 	}))
 	return sb
 }
