@@ -139,7 +139,7 @@ func startSecureBroker(t *testing.T, clientAuth string, opts ...func(*config.Con
 		c.TLS = config.TLS{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.caFile, ClientAuth: clientAuth}
 		c.SASL.Users = []config.SASLUser{
 			{Name: "admin", PasswordFile: pwFile, Mechanisms: []string{"SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"}},
-			{Name: "bob", PasswordFile: pwFile, Mechanisms: []string{"PLAIN"}},
+			{Name: "bea", PasswordFile: pwFile, Mechanisms: []string{"PLAIN"}},
 		}
 		for _, o := range opts {
 			o(c)

@@ -73,9 +73,9 @@ func TestReauthentication(t *testing.T) {
 	t.Run("other principal", func(t *testing.T) {
 		c := dialRaw(t, sb.saslPlain)
 		authenticatePlain(c, "admin", adminPassword, 1)
-		ar := authenticatePlain(c, "bob", adminPassword, 3)
-		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || ar.ErrorMessage == nil || *ar.ErrorMessage != "Cannot change principals during re-authentication from User:admin: User:bob" {
-			t.Fatalf("re-authenticate as bob: %d %v", ar.ErrorCode, ar.ErrorMessage)
+		ar := authenticatePlain(c, "bea", adminPassword, 3)
+		if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || ar.ErrorMessage == nil || *ar.ErrorMessage != "Cannot change principals during re-authentication from User:admin: User:bea" {
+			t.Fatalf("re-authenticate as bea: %d %v", ar.ErrorCode, ar.ErrorMessage)
 		}
 		c.expectClosed()
 	})
