@@ -98,6 +98,9 @@ func TestReauthentication(t *testing.T) {
 		}
 	})
 	t.Run("franz-go re-authenticates", func(t *testing.T) {
+		if !full() {
+			t.Skip("STROM_SECURITY=full (make security-test)")
+		}
 		cl := franzClient(t, short.client, short.clientTLS(), scram.Auth{User: "admin", Pass: adminPassword}.AsSha512Mechanism())
 		topic := testkit.TopicName(t, "")
 		testkit.CreateTopic(t, short.internal, topic, 1, nil)
