@@ -245,8 +245,11 @@ func (s *scramSession) Step(token []byte) ([]byte, bool, error) {
 		if err != nil {
 			return nil, false, invalidCredentials(s.mech, s.reauth, err.Error())
 		}
-		if cf.Nonce != s.nonce {
-			return nil, false, invalidCredentials(s.mech, s.reauth, "nonce mismatch")
+		// Kafka checks only that the nonce ends with the server's:
+		// older librdkafka (2.0.2, in kcat 1.7.1) sends its own nonce in
+		// front of it again.
+		if !strings.HasSuffix(cf.Nonce, s.nonce) {
+			return nil, false, invalidCredentials(s.mech, s.reauth, "nonce mismatch: got "+strconv.Quote(cf.Nonce)+", want "+strconv.Quote(s.nonce))
 		}
 		if cf.ChannelBinding != base64.StdEncoding.EncodeToString([]byte(s.first.GS2Header)) {
 			return nil, false, invalidCredentials(s.mech, s.reauth, "channel binding mismatch")
