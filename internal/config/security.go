@@ -99,6 +99,9 @@ func (c Config) validateSecurity() error {
 	if len(c.Listeners) > 0 && c.Listen != c.Listeners[0].Address {
 		return fmt.Errorf("listen %q and listeners[0].address %q disagree; with [[listeners]] set neither listen nor node.addresses.kafka", c.Listen, c.Listeners[0].Address)
 	}
+	if len(c.Listeners) > 0 && c.Advertise != c.Listeners[0].Advertise {
+		return fmt.Errorf("advertise %q and listeners[0].advertise %q disagree; with [[listeners]] set neither advertise nor node.advertise.kafka", c.Advertise, c.Listeners[0].Advertise)
+	}
 	switch c.TLS.ClientAuth {
 	case "", "none", "requested", "required":
 	default:
