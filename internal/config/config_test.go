@@ -378,3 +378,35 @@ mechanisms = ["SCRAM-SHA-512", "PLAIN"]
 		t.Fatalf("single-listener form: %+v", d)
 	}
 }
+
+// TestListenersBesideNodeAddresses: a cluster file keeps [node.addresses]
+// kafka when it names the first listener; another address is refused.
+func TestListenersBesideNodeAddresses(t *testing.T) {
+	doc := func(kafka string) string {
+		return `
+[[listeners]]
+name = "INTERNAL"
+address = "127.0.0.1:9092"
+protocol = "PLAINTEXT"
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9093"
+protocol = "SASL_PLAINTEXT"
+[node.addresses]
+kafka = "` + kafka + `"
+[node.advertise]
+kafka = "` + kafka + `"
+`
+	}
+	c := Default()
+	if err := c.decodeTOML(doc("127.0.0.1:9092")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c = Default()
+	if err := c.decodeTOML(doc("127.0.0.1:9999")); err == nil || !strings.Contains(err.Error(), "node.addresses.kafka") {
+		t.Fatalf("a second Kafka address accepted: %v", err)
+	}
+}

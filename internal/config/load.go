@@ -55,8 +55,20 @@ func (c *Config) decodeTOML(doc string) error {
 	}
 	if len(c.Listeners) > 0 {
 		first := c.Listeners[0]
-		if md.IsDefined("listen") || c.Node.Addresses.Kafka != "" || md.IsDefined("advertise") || c.Node.Advertise.Kafka != "" {
-			return fmt.Errorf("[[listeners]] replaces listen, advertise and node.addresses.kafka / node.advertise.kafka; set one form")
+		// The single-listener keys may stay only when they name the first
+		// listener (a cluster file generated with [node.addresses] that
+		// adds listeners).
+		for _, k := range []struct{ key, v, want string }{
+			{"listen", c.Listen, first.Address}, {"node.addresses.kafka", c.Node.Addresses.Kafka, first.Address},
+			{"advertise", c.Advertise, first.Advertise}, {"node.advertise.kafka", c.Node.Advertise.Kafka, first.Advertise},
+		} {
+			if md.IsDefined(strings.Split(k.key, ".")...) && k.v != k.want && !(k.key == "node.advertise.kafka" && first.Advertise == "" && k.v == first.Address) {
+				return fmt.Errorf("[[listeners]] replaces listen, advertise and node.addresses.kafka / node.advertise.kafka: %s %q is not listeners[0]'s %q; set one form", k.key, k.v, k.want)
+			}
+		}
+		if first.Advertise == "" && c.Node.Advertise.Kafka != "" {
+			c.Listeners[0].Advertise = c.Node.Advertise.Kafka
+			first.Advertise = c.Node.Advertise.Kafka
 		}
 		c.Listen, c.Advertise = first.Address, first.Advertise
 		return nil

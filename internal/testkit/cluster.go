@@ -29,6 +29,10 @@ type ClusterOptions struct {
 	// TOML is appended to every node's file after its top-level keys and
 	// before the [node.*] tables: top-level keys first, then any tables.
 	TOML string
+	// NodeTOML, when set, returns more of the file of node id (Kafka
+	// address kafka), written after TOML (tables only; e.g. the node's
+	// own [[listeners]]).
+	NodeTOML func(id int32, kafka string) string
 	// Env is added to every node's environment.
 	Env []string
 	// LogLevel of the nodes; default "info".
@@ -47,6 +51,12 @@ func WithProxies() ClusterOption { return func(o *ClusterOptions) { o.Proxies = 
 // WithNodeTOML appends s to every node's config file (see ClusterOptions.TOML).
 func WithNodeTOML(s string) ClusterOption {
 	return func(o *ClusterOptions) { o.TOML += s + "\n" }
+}
+
+// WithPerNodeTOML appends f(id, kafka) to each node's config file (see
+// ClusterOptions.NodeTOML).
+func WithPerNodeTOML(f func(id int32, kafka string) string) ClusterOption {
+	return func(o *ClusterOptions) { o.NodeTOML = f }
 }
 
 // WithNodeEnv adds environment variables (KEY=value) to every node.
@@ -173,6 +183,9 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
+	if c.opts.NodeTOML != nil {
+		b.WriteString("\n" + c.opts.NodeTOML(nd.id, nd.kafka) + "\n")
+	}
 	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", nd.admin)
 	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
 	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
