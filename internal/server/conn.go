@@ -36,7 +36,8 @@ type slot struct {
 type conn struct {
 	s      *Server
 	ln     *listener
-	nc     net.Conn // a *tls.Conn once TLS is negotiated
+	nc     net.Conn // a *tls.Conn once TLS is negotiated; reader goroutine until the writer starts
+	raw    net.Conn // the accepted connection, for other goroutines (deadlines, forced close)
 	remote string
 	slots  chan *slot
 	ctx    context.Context
@@ -58,12 +59,12 @@ type conn struct {
 
 func newConn(s *Server, l *listener, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, ln: l, nc: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel, principal: auth.Anonymous}
+	return &conn{s: s, ln: l, nc: nc, raw: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel, principal: auth.Anonymous}
 }
 
 // stopReading makes the reader's next (or current) read fail, so it stops
 // after the request in hand; responses already owed are still written.
-func (c *conn) stopReading() { c.nc.SetReadDeadline(time.Now()) }
+func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
