@@ -46,8 +46,9 @@ var commandTypes = map[string]func() command{
 	opElectUnclean:       func() command { return new(ElectUnclean) },
 	opReassign:           func() command { return new(Reassign) },
 	opCompleteReassign:   func() command { return new(CompleteReassign) },
-	// Added after version-1 logs existed: an older broker refuses it as
-	// errUnknownCommand rather than misreading it.
+	// Added after version-1 logs existed: an older broker skips it as
+	// errUnknownCommand (every node of its version alike) rather than
+	// misreading it.
 	opAlterScramCredentials: func() command { return new(AlterScramCredentials) },
 }
 
