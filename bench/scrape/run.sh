@@ -18,14 +18,14 @@ for i in $(seq 1 "$runs"); do
     "$bin" serve --listen 127.0.0.1:$kp --admin-listen 127.0.0.1:$ap --data-dir "$dir" --log-level warn >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do curl -sf "127.0.0.1:$ap/readyz" >/dev/null && break; sleep 0.1; done
-    "$bin" bench produce --bootstrap 127.0.0.1:$kp --topic scrape --partitions 3 --num-records 20000 >/dev/null
+    "$bin" bench produce --bootstrap 127.0.0.1:$kp --topic scrape --partitions 3 --num-records 20000 >/dev/null 2>&1
     scraper=""
     if [ "$mode" = on ]; then
       (while true; do curl -s "127.0.0.1:$ap/metrics" >/dev/null; sleep 1; done) &
       scraper=$!
     fi
     before=$(cpu $pid)
-    "$bin" bench produce --bootstrap 127.0.0.1:$kp --topic scrape --num-records "$records" --acks all >/dev/null
+    "$bin" bench produce --bootstrap 127.0.0.1:$kp --topic scrape --num-records "$records" --acks all >/dev/null 2>&1
     after=$(cpu $pid)
     [ -n "$scraper" ] && kill $scraper
     kill $pid; wait $pid 2>/dev/null || true
