@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -19,15 +20,34 @@ import (
 func (l *Log) load() error {
 	_, err := l.fs.Stat(l.path(cleanShutdownFile))
 	clean := err == nil
+	// A malformed checkpoint is replaced by what the log itself says (each
+	// file is rewritten below): the first segment's base for the log start
+	// (records a DeleteRecords removed may come back, none is altered), a
+	// full recovery scan for the recovery point, the batches' own leader
+	// epochs for the epoch checkpoint. An I/O error reading one is fatal.
 	lso, hasLSO, err := readOffsetFile(l.fs, l.path(logStartOffsetFile))
+	if errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed log start offset checkpoint; using the first segment's base offset", "file", l.path(logStartOffsetFile), "why", err)
+		lso, hasLSO, err = 0, false, nil
+	}
 	if err != nil {
 		return err
 	}
 	rp, _, err := readOffsetFile(l.fs, l.path(recoveryPointFile))
+	if errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed recovery point; recovering every segment", "file", l.path(recoveryPointFile), "why", err)
+		rp, clean, err = 0, false, nil
+	}
 	if err != nil {
 		return err
 	}
-	if l.mu.epochs, err = loadEpochCache(l.fs, l.dir); err != nil {
+	rebuildEpochs := false
+	if l.mu.epochs, err = loadEpochCache(l.fs, l.dir); errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed leader epoch checkpoint; rebuilding it from the batches' leader epochs", "file", filepath.Join(l.dir, epochCheckpointFile), "why", err)
+		l.mu.epochs, err = &epochCache{fs: l.fs, path: filepath.Join(l.dir, epochCheckpointFile)}, nil
+		rebuildEpochs = true
+	}
+	if err != nil {
 		return err
 	}
 	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
@@ -58,6 +78,11 @@ func (l *Log) load() error {
 		}
 		l.mu.segments = append(l.mu.segments, s)
 	}
+	if rebuildEpochs {
+		if err := l.rebuildEpochsLocked(); err != nil {
+			return err
+		}
+	}
 	act := l.activeLocked()
 	l.mu.leo = act.next
 	if !hasLSO || lso < l.mu.segments[0].base {
@@ -73,6 +98,20 @@ func (l *Log) load() error {
 		return err
 	}
 	l.flushed.Store(l.mu.leo)
+	return nil
+}
+
+// rebuildEpochsLocked rebuilds the leader-epoch cache from the partition
+// leader epoch of every batch, the way a Kafka follower learns them.
+func (l *Log) rebuildEpochsLocked() error {
+	for _, s := range l.mu.segments {
+		if _, err := walkHeaders(s.log, 0, s.size, func(_ int64, h record.BatchHeader) bool {
+			l.mu.epochs.assign(ids.LeaderEpoch(h.PartitionLeaderEpoch), h.BaseOffset)
+			return true
+		}); err != nil {
+			return fmt.Errorf("rebuild leader epochs from %s: %w", s.logPath(), err)
+		}
+	}
 	return nil
 }
 
@@ -159,12 +198,16 @@ func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
 		return nil, fmt.Errorf("stat segment %s: %w", name, err)
 	}
 	s.size = fi.Size()
-	if trusted && s.loadIndexes() {
-		if err := l.walkTail(s); err == nil {
-			s.indexDirty = false
-			l.initRollBase(s)
-			return s, nil
+	if trusted {
+		err := s.loadIndexes()
+		if err == nil {
+			if err = l.walkTail(s); err == nil {
+				s.indexDirty = false
+				l.initRollBase(s)
+				return s, nil
+			}
 		}
+		l.logger.Warn("rebuilding the indexes of a segment from its batches", "file", s.logPath(), "index", s.indexPath(), "why", err)
 	}
 	l.scanned++
 	if err := l.recoverSegment(s, last); err != nil {
