@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,10 +24,10 @@ func newLogger(sink *logSink) *slog.Logger {
 	return slog.New(slog.NewTextHandler(&sink.Buffer, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// fillSegments appends batches until the log has n segments.
+// fillSegments appends batches of 2 records until the log has n segments.
 func fillSegments(t *testing.T, l *Log, n int) {
 	t.Helper()
-	b := makeBatch(t, 5, baseTs, record.CodecNone)
+	b := makeBatch(t, 2, baseTs, record.CodecNone)
 	for l.NumSegments() < n {
 		mustAppend(t, l, b, 1)
 	}
@@ -223,6 +224,106 @@ func TestGarbageIndexRebuilt(t *testing.T) {
 			}
 			if !strings.Contains(sink.String(), path) {
 				t.Errorf("the log does not name the index %s:\n%s", path, sink.String())
+			}
+		})
+	}
+}
+
+// flipByte damages one byte of a batch body in path.
+func flipByte(t *testing.T, path string, pos int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], pos); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b[:], pos); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Damage that a torn write cannot explain — in a closed segment, or in the
+// last segment of a log closed cleanly, where every byte was synced and
+// acknowledged — is never cut off as a torn tail: Open fails with a
+// DamageError naming the file, position and offset, and logs them.
+// TruncateDamage then cuts the log at the last good batch below it, as a
+// replica does before it fetches the rest again.
+func TestDamageBelowLogEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		clean bool
+		seg   int // which segment to damage: 0 first, -1 last
+		batch int // which batch of it
+	}{
+		// Unsynced: the recovery point is still at 0, recovery scans all.
+		{"closed segment after a crash", false, 0, 1},
+		// The last segment is walked after the last index entry: a
+		// broken batch length there is found.
+		{"last segment after a clean stop", true, -1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, testConfig())
+			b := makeBatch(t, 2, baseTs, record.CodecNone)
+			fillSegments(t, l, 3)
+			for range 3 {
+				mustAppend(t, l, b, 1)
+			}
+			segBase := l.mu.segments[0].base
+			if tc.seg < 0 {
+				segBase = l.mu.segments[l.NumSegments()-1].base
+			}
+			if tc.clean {
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				crash(l)
+			}
+			file := filepath.Join(dir, segmentName(segBase)+logSuffix)
+			pos := int64(tc.batch * len(b))
+			wantOffset := ids.Offset(segBase + int64(2*tc.batch))
+			// A batch's body, or after a clean stop its length.
+			if tc.clean {
+				flipByte(t, file, pos+8)
+			} else {
+				flipByte(t, file, pos+record.BatchHeaderSize+5)
+			}
+
+			var sink logSink
+			_, err := OpenFS(vfs.Default, dir, testConfig(), newLogger(&sink))
+			var d *DamageError
+			if !errors.As(err, &d) || !errors.Is(err, ErrCorruptSegment) {
+				t.Fatalf("open of a damaged log: %v, want a DamageError", err)
+			}
+			if d.File != file || d.Position != pos || d.Offset != wantOffset {
+				t.Fatalf("damage at %s:%d offset %d, want %s:%d offset %d", d.File, d.Position, d.Offset, file, pos, wantOffset)
+			}
+			for _, want := range []string{file, "position=" + strconv.FormatInt(pos, 10), "offset=" + strconv.FormatInt(int64(wantOffset), 10)} {
+				if !strings.Contains(sink.String(), want) {
+					t.Errorf("the log lacks %q:\n%s", want, sink.String())
+				}
+			}
+			// Nothing was cut: a second open finds the same damage.
+			if _, err := Open(dir, testConfig(), nil); !errors.As(err, &d) {
+				t.Fatalf("second open: %v", err)
+			}
+			if err := TruncateDamage(vfs.Default, dir, d); err != nil {
+				t.Fatal(err)
+			}
+			l = openLog(t, dir, testConfig())
+			defer l.Close()
+			if l.LogEndOffset() != d.Offset {
+				t.Fatalf("log end %d after cutting the damage, want %d", l.LogEndOffset(), d.Offset)
+			}
+			checkContiguous(t, readAll(t, l, 0), 0, d.Offset)
+			if got := l.NumSegments(); segBase == 0 && got != 1 {
+				t.Errorf("%d segments after cutting at the first, want 1", got)
 			}
 		})
 	}

@@ -62,7 +62,9 @@ func (l *Log) load() error {
 	}
 	for i, base := range bases {
 		last := i == len(bases)-1
-		s, err := l.loadSegment(base, last, clean || base < rp)
+		// Only the tail written since the last sync can be torn, and only
+		// by a crash: damage anywhere else was acknowledged data.
+		s, err := l.loadSegment(base, last && !clean, clean || base < rp)
 		if err != nil {
 			return err
 		}
@@ -185,7 +187,9 @@ func (l *Log) listSegments() ([]int64, error) {
 // loadSegment opens one segment. When trusted (clean shutdown, or below the
 // recovery point) it loads the index files and only walks the headers after
 // the last index entry of the last segment; otherwise it CRC-scans the file.
-func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
+// tail says a bad batch may be a torn tail, cut off; otherwise it is damage
+// (a *DamageError).
+func (l *Log) loadSegment(base int64, tail, trusted bool) (*segment, error) {
 	name := filepath.Join(l.dir, segmentName(base)+logSuffix)
 	f, err := l.fs.OpenReadWrite(name)
 	if err != nil {
@@ -210,7 +214,7 @@ func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
 		l.logger.Warn("rebuilding the indexes of a segment from its batches", "file", s.logPath(), "index", s.indexPath(), "why", err)
 	}
 	l.scanned++
-	if err := l.recoverSegment(s, last); err != nil {
+	if err := l.recoverSegment(s, tail); err != nil {
 		s.decRef()
 		return nil, err
 	}
@@ -253,9 +257,10 @@ func (l *Log) initRollBase(s *segment) {
 }
 
 // recoverSegment CRC-scans the whole segment and rebuilds its in-memory
-// state. A bad batch truncates the last segment there; in any other segment it
-// is an error naming the file and position.
-func (l *Log) recoverSegment(s *segment, last bool) error {
+// state. A bad batch in the tail (the last segment after a crash) is cut off
+// there; anywhere else it is a *DamageError naming the file, position and
+// offset.
+func (l *Log) recoverSegment(s *segment, tail bool) error {
 	fileSize := s.size
 	s.resetState()
 	cfg := l.mu.cfg
@@ -283,8 +288,10 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 	if bad == nil {
 		return nil
 	}
-	if !last {
-		return fmt.Errorf("segment %s: corrupt batch at position %d: %w", s.logPath(), pos, bad)
+	if !tail {
+		d := &DamageError{File: s.logPath(), Position: pos, Offset: ids.Offset(s.next), Err: bad}
+		l.logger.Error("damaged segment: a batch below the log end is not readable", "file", d.File, "position", d.Position, "offset", d.Offset, "why", bad)
+		return d
 	}
 	l.logger.Warn("truncating corrupt log tail", "file", s.logPath(), "position", pos,
 		"dropped_bytes", fileSize-pos, "err", bad)
