@@ -137,6 +137,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
 	b.parts.SetAlterISR(ctrl.AlterISR)
+	b.parts.SetReplicaOffline(ctrl.ReplicaOffline)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	// The image is proven current here: a cluster node has caught up with
 	// the metadata log (openRaft), a single node's is its own file.
