@@ -225,6 +225,12 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 // within the log. An error says which file is missing or not sane and why;
 // the caller then rebuilds both from the log.
 func (s *segment) loadIndexes() error {
+	if s.size == 0 {
+		// An empty segment has nothing to index; its files may never
+		// have been written.
+		s.index, s.tindex = s.index[:0], s.tindex[:0]
+		return nil
+	}
 	ib, err := vfs.ReadFile(s.fs, s.indexPath())
 	if err != nil {
 		return err
