@@ -510,7 +510,14 @@ func (r *Registry) Close() error {
 	r.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
-		if err := p.Close(); err != nil {
+		err := p.Close()
+		if errors.Is(err, storage.ErrFailed) {
+			// Offline since an earlier failure, reported then: the stop
+			// itself is clean, and the next start recovers the log.
+			r.logger.Warn("closed a partition that was offline", "topic", p.Topic, "partition", p.Index, "err", err)
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
