@@ -229,3 +229,49 @@ func TestFailedSyncReported(t *testing.T) {
 		t.Fatalf("reports %v, want one", reports.got)
 	}
 }
+
+// A damaged replica that finds no in-sync peer alive when it opens (a
+// whole-cluster restart, the others not yet back) stays offline rather
+// than lead on a cut log; once an image shows a live in-sync peer, it is
+// cut and opened to fetch the range again.
+func TestDamagedReplicaWaitsForAPeer(t *testing.T) {
+	dir := t.TempDir()
+	id := metadata.NewTopicID()
+	single := singleImage(map[string]metadata.TopicID{"a": id})
+	reg := logRegistry(dir, &bytes.Buffer{})
+	must(t, reg.Startup(single))
+	must(t, reg.Apply(single))
+	for range 5 {
+		write(t, reg, "a", 2)
+	}
+	must(t, reg.Close())
+	breakLastBatch(t, filepath.Join(dir, "a-0"), 5)
+
+	reg = logRegistry(dir, &bytes.Buffer{})
+	defer reg.Close()
+	reports := newOfflineReports()
+	reg.SetReplicaOffline(reports.report)
+	alone := clusterImage(id, 1, 3, 1, 2, 3)
+	for i := range alone.Brokers {
+		alone.Brokers[i].Fenced = alone.Brokers[i].ID != 1
+	}
+	must(t, reg.Startup(alone))
+	must(t, reg.Apply(alone))
+	if reg.Get("a", 0) != nil || !errors.Is(reg.Offline("a", 0), storage.ErrCorruptSegment) {
+		t.Fatalf("with no live peer: open %v, offline %v", reg.Get("a", 0) != nil, reg.Offline("a", 0))
+	}
+	must(t, reg.Apply(clusterImage(id, 2, 4, 2, 3)))
+	p := reg.Get("a", 0)
+	if p == nil || reg.Offline("a", 0) != nil {
+		t.Fatalf("with a live peer: open %v, offline %v", p != nil, reg.Offline("a", 0))
+	}
+	if leo := p.LogEndOffset(); leo != 8 {
+		t.Fatalf("log end %d, want 8", leo)
+	}
+	if role, leader, _ := p.Role(); role != RoleFollower || leader != 2 {
+		t.Fatalf("role %v leader %d, want follower of 2", role, leader)
+	}
+	if k := <-reports.c; k != (Key{"a", 0}) {
+		t.Fatalf("reported %v", k)
+	}
+}

@@ -238,8 +238,22 @@ func (r *Registry) Apply(next *metadata.Image) error {
 			k := Key{t.Name, pm.Index}
 			want[k] = t.ID
 			if id, ok := r.offlineID(k); ok {
-				if id == t.ID {
+				var damage *storage.DamageError
+				if id == t.ID && !(errors.As(r.Offline(k.Topic, k.Index), &damage) && r.canRefetch(next, pm)) {
 					continue // offline until the node restarts
+				}
+				if id == t.ID {
+					// A damaged replica that found no in-sync peer
+					// alive when it opened (a whole-cluster restart)
+					// now has one to fetch the range from.
+					r.dropOffline(k)
+					p, err := r.openCut(t, pm, cfg, damage)
+					if err != nil {
+						r.setOffline(k, t.ID, err)
+						continue
+					}
+					r.publish(k, p, pm, damage, now)
+					continue
 				}
 				// The name belongs to a new topic id: the old data is
 				// kept aside, never served.
@@ -274,22 +288,7 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				r.setOffline(k, t.ID, err)
 				continue
 			}
-			p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
-			p.onOffline = r.offline
-			if damage != nil {
-				p.mu.damaged = damage
-				r.offline(p)
-			}
-			if len(pm.Replicas) > 1 {
-				// What a replica recovered from disk may be an
-				// uncommitted tail: only what the HW checkpoint says was
-				// committed is visible until the ISR confirms the rest.
-				p.restoreHW()
-			}
-			p.applyMetadata(pm, r.nodeID, now, true)
-			r.mu.Lock()
-			r.mu.parts[k] = p
-			r.mu.Unlock()
+			r.publish(k, p, pm, damage, now)
 		}
 	}
 	for _, p := range r.All() {
@@ -317,6 +316,29 @@ func (r *Registry) Apply(next *metadata.Image) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// publish makes a partition just opened hosted: wired to the registry,
+// its high watermark restored, its role applied. damage, when not nil, is
+// what recovery cut off: the partition refuses to lead on its shortened log
+// and is reported offline so that leadership moves.
+func (r *Registry) publish(k Key, p *Partition, pm metadata.Partition, damage *storage.DamageError, now time.Time) {
+	p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
+	p.onOffline = r.offline
+	if damage != nil {
+		p.mu.damaged = damage
+		r.offline(p)
+	}
+	if len(pm.Replicas) > 1 {
+		// What a replica recovered from disk may be an uncommitted tail:
+		// only what the HW checkpoint says was committed is visible until
+		// the ISR confirms the rest.
+		p.restoreHW()
+	}
+	p.applyMetadata(pm, r.nodeID, now, true)
+	r.mu.Lock()
+	r.mu.parts[k] = p
+	r.mu.Unlock()
 }
 
 func (r *Registry) offlineID(k Key) (metadata.TopicID, bool) {
