@@ -3,6 +3,7 @@ package faults_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strom-broker/strom/internal/testkit"
@@ -90,9 +92,6 @@ func (d *failingDisk) Fill(t *testing.T) {
 // the new leader and every acknowledged record reads back. On main the
 // failed leader stayed leader and the partition took no writes at all.
 func TestFailedSyncMovesLeadership(t *testing.T) {
-	if os.Getenv("STROM_FAULTS") != "full" && testing.Short() {
-		t.Skip("-short")
-	}
 	disk := newFailingDisk(t)
 	// The metadata log of node 1 on the ordinary disk, bound into place:
 	// only its partition data is on the failing disk.
@@ -187,4 +186,96 @@ func consumeFrom(t *testing.T, bootstrap, topic string, part int32, n int64) []*
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	return out
+}
+
+// A replica whose log is found damaged at start-up — a batch of a closed
+// segment whose index is gone too, so recovery scans it — is cut at the
+// last good batch below the damage and fetches the rest from the leader,
+// as a Kafka follower does after a log-directory failure: it rejoins the
+// ISR, and led by it again the partition serves every acknowledged record
+// unaltered. On main the node did not start at all.
+func TestDamagedReplicaRefetches(t *testing.T) {
+	if os.Getenv("STROM_FAULTS") != "full" {
+		t.Skip("slow: STROM_FAULTS=full (make fault-matrix); internal/partition's TestDamagedReplicaCutAndReported runs by default")
+	}
+	c := testkit.StartCluster(t, 3)
+	topic := testkit.TopicName(t, "")
+	c.CreateTopic(t, topic, 3, 3, map[string]*string{"segment.bytes": kadm.StringPtr("4096")})
+	states := c.WaitStable(t, topic, 3)
+	const f = int32(2) // the replica to damage, first in its partition's replica list
+	part := int32(-1)
+	for p, st := range states {
+		if len(st.Replicas) > 0 && st.Replicas[0] == f {
+			part = p
+		}
+	}
+	if part < 0 {
+		t.Fatalf("node %d is no partition's first replica: %v", f, states)
+	}
+	c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool { return len(st.ISR) == 3 })
+	cl := testkit.NewClient(t, c.Bootstrap(), testkit.Seeds(c.Bootstrap()), testkit.ManualPartitioner(),
+		kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.RecordDeliveryTimeout(60*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var acked []*kgo.Record
+	produce := func(i int) {
+		t.Helper()
+		r := &kgo.Record{Topic: topic, Partition: part, Value: randomValue(i, 300)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		acked = append(acked, r)
+	}
+	for i := range 40 {
+		produce(i)
+	}
+	c.Node(f).Stop(t)
+	c.WaitNewLeader(t, topic, part, f, 30*time.Second)
+	for i := 40; i < 50; i++ {
+		produce(i)
+	}
+
+	// Damage the 5th batch of the first segment and lose its index.
+	dir := filepath.Join(c.Node(f).DataDir(), fmt.Sprintf("%s-%d", topic, part))
+	seg := filepath.Join(dir, "00000000000000000000.log")
+	raw, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(pos int64) int64 { return 12 + int64(binary.BigEndian.Uint32(raw[pos+8:])) }
+	var pos int64
+	for range 4 {
+		pos += size(pos)
+	}
+	if pos+size(pos) >= int64(len(raw)) {
+		t.Fatalf("segment of %d bytes has no 5th batch", len(raw))
+	}
+	raw[pos+size(pos)/2] ^= 0xff
+	if err := os.WriteFile(seg, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "00000000000000000000.index")); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Node(f).Start(t)
+	c.WaitInSync(t, topic, part, f, 60*time.Second)
+	logs := c.Node(f).Logs()
+	for _, want := range []string{"cutting a damaged replica", seg, fmt.Sprintf("position=%d", pos)} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("node %d's log lacks %q", f, want)
+		}
+	}
+	// Led by the repaired replica, the partition serves everything.
+	adm := kadm.NewClient(testkit.NewClient(t, c.Bootstrap(), testkit.Seeds(c.Bootstrap())))
+	if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {part: {}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool { return st.Leader == f })
+	got := consumeFrom(t, c.Bootstrap(), topic, part, int64(len(acked)))
+	for i, r := range acked {
+		if i >= len(got) || got[i].Offset != r.Offset || !bytes.Equal(got[i].Value, r.Value) {
+			t.Fatalf("acknowledged record %d (offset %d) not read back unaltered from node %d", i, r.Offset, f)
+		}
+	}
 }
