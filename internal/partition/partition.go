@@ -248,13 +248,17 @@ func (p *Partition) reportOffline() {
 // what it had acknowledged. Clients get KAFKA_STORAGE_ERROR, as Kafka
 // answers for a partition in an offline log directory.
 func (p *Partition) Offline() error {
-	if err := p.Failed(); err != nil {
+	p.mu.Lock()
+	ferr, damaged, role := p.mu.flushErr, p.mu.damaged, p.mu.role
+	p.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
+	if err := p.log.Failed(); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.mu.role == RoleLeader && p.mu.damaged != nil {
-		return fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, p.mu.damaged)
+	if role == RoleLeader && damaged != nil {
+		return fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
 	}
 	return nil
 }
