@@ -119,7 +119,11 @@ func (r *Registry) offline(p *Partition) {
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
+		backoff := 100 * time.Millisecond
 		for attempt := 0; ; attempt++ {
+			if r.Get(p.Topic, p.Index) != p && attempt > 0 {
+				return // deleted, reassigned away, or the node is stopping
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			go func() {
 				select {
@@ -138,8 +142,9 @@ func (r *Registry) offline(p *Partition) {
 			select {
 			case <-r.stop:
 				return
-			case <-time.After(time.Second):
+			case <-time.After(backoff):
 			}
+			backoff = min(2*backoff, 5*time.Second)
 		}
 	}()
 }
