@@ -61,3 +61,11 @@ restart-full:
 console-test:
 	mkdir -p docs/console
 	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 15m ./test/console -v
+
+# Disk faults: every case of the fault matrix (ENOSPC, EIO and short writes on
+# each file a partition writes) plus the real full disk and the failing disk
+# under a cluster leader; the default run has a quick subset. Needs root for
+# the tmpfs and loop-device cases. See docs/DESIGN.md "Disk faults".
+.PHONY: fault-matrix
+fault-matrix:
+	STROM_FAULTS=full $(GO) test -count=1 -timeout 20m ./test/faults -v

@@ -61,11 +61,17 @@ type Broker struct {
 	lag      lagClient
 	serving  atomic.Bool // Start finished: every field above is set
 	stopping atomic.Bool // Shutdown began
+	partFS   vfs.FS      // the file system of partition data; nil: vfs.Default
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	shutdown sync.Once
 }
+
+// SetPartitionFS sets the file system the partition logs live on
+// (vfs.Default unless set; tests make it fail with vfs/errorfs). Call it
+// before Start.
+func (b *Broker) SetPartitionFS(fsys vfs.FS) { b.partFS = fsys }
 
 // New validates cfg and prepares the node: it binds nothing yet, but opens
 // (and if needed recovers) all stored partitions. The listener is bound
@@ -153,7 +159,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
+	if b.partFS != nil {
+		b.parts.SetFS(b.partFS)
+	}
 	b.parts.SetAlterISR(ctrl.AlterISR)
+	b.parts.SetReplicaOffline(ctrl.ReplicaOffline)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	// The image is proven current here: a cluster node has caught up with
 	// the metadata log (openRaft), a single node's is its own file.

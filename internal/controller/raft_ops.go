@@ -95,6 +95,12 @@ func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, lead
 	return err
 }
 
+// ReplicaOffline implements Controller.
+func (c *Raft) ReplicaOffline(ctx context.Context, topic string, partition int32) error {
+	_, err := c.propose(ctx, &ReplicaOffline{Topic: topic, Partition: partition, BrokerID: c.cfg.NodeID})
+	return err
+}
+
 // ElectLeader implements Controller.
 func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader ids.NodeID) error {
 	if err := c.awaitReady(ctx); err != nil {

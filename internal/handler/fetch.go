@@ -323,7 +323,14 @@ func (f *fetchPlan) leaderOf(im *metadata.Image, sp *sessionPart, rp *kmsg.Fetch
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
 	if p == nil {
+		if f.e.Partitions.Offline(t.Name, sp.partition) != nil {
+			// As Kafka answers for a partition in an offline log directory.
+			return nil, kerr.KafkaStorageError.Code
+		}
 		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if err := p.Offline(); err != nil {
+		return nil, kerr.KafkaStorageError.Code
 	}
 	// Replication: consumers read from the leader only (no KIP-392 yet),
 	// and not while this node is cut off from the metadata quorum; a

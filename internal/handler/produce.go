@@ -89,6 +89,13 @@ func serveProduce(e *Env, r *Request) Result {
 				p := e.Partitions.Get(t.Name, rp.Partition)
 				if p == nil {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					if err := e.Partitions.Offline(t.Name, rp.Partition); err != nil {
+						// As Kafka answers for a partition in an offline log directory.
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						if req.Version >= 8 {
+							sp.ErrorMessage = errMsg(err)
+						}
+					}
 					break
 				}
 				if req.Acks == -1 && int32(len(t.Partitions[rp.Partition].ISR)) < p.Config().MinInsyncReplicas {
