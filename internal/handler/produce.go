@@ -99,6 +99,15 @@ func serveProduce(e *Env, r *Request) Result {
 					}
 					if req.Version >= 8 {
 						sp.ErrorMessage = errMsg(err)
+						var te *partition.TimestampError
+						if errors.As(err, &te) {
+							for _, re := range te.Records {
+								pe := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+								msg := re.Message
+								pe.RelativeOffset, pe.ErrorMessage = re.Index, &msg
+								sp.ErrorRecords = append(sp.ErrorRecords, pe)
+							}
+						}
 					}
 					break
 				}

@@ -232,7 +232,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	p.mu.Lock()
 	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
 	p.mu.Unlock()
-	h, err := checkBatch(batch, origin, cfg)
+	h, err := checkBatch(batch, origin, cfg, time.Now())
 	if err != nil {
 		return AppendResult{}, err
 	}
