@@ -123,3 +123,154 @@ func buildBatch(t *testing.T, ts int64, n int) []byte {
 	}
 	return b
 }
+
+// rawProduce sends one batch to partition 0 of topic at Produce v12 and
+// returns the partition's answer.
+func rawProduce(t *testing.T, addr, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = 12 // topics by name
+	req.Acks, req.TimeoutMillis = -1, 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return rawRequest[*kmsg.ProduceResponse](t, addr, req).Topics[0].Partitions[0]
+}
+
+// storedBatches fetches partition 0 of topic from offset 0 and returns its
+// batches' headers and records' values.
+func storedBatches(t *testing.T, addr, topic string) ([]record.BatchHeader, []string) {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12 // topics by name
+	req.ReplicaID, req.MaxBytes, req.MinBytes = -1, 1<<20, 1
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	resp := rawRequest[*kmsg.FetchResponse](t, addr, req)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch %s: %v", topic, kerr.ErrorForCode(p.ErrorCode))
+	}
+	var hs []record.BatchHeader
+	var values []string
+	if err := record.Split(p.RecordBatches, func(b []byte, h record.BatchHeader) error {
+		if _, err := record.Validate(b); err != nil {
+			return err
+		}
+		hs = append(hs, h)
+		return record.Records(b, func(r record.Record) error {
+			values = append(values, string(r.Value))
+			return nil
+		})
+	}); err != nil {
+		t.Fatalf("fetched batches of %s: %v", topic, err)
+	}
+	return hs, values
+}
+
+// idempotentBatch is a batch of n records of producer pid/epoch starting
+// at seq, compressed with codec.
+func idempotentBatch(t *testing.T, codec record.Codec, pid int64, epoch int16, seq int32, n int) []byte {
+	t.Helper()
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{Key: []byte("k"), Value: []byte(strings.Repeat(string(rune('a'+int(seq)+i)), 50))}
+	}
+	b, err := record.AppendBatch(nil, record.BatchOptions{Codec: codec, FirstTimestamp: time.Now().UnixMilli(),
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestCompressionType: a topic with compression.type other than producer
+// stores every batch with its codec (recompressed, offsets and producer
+// sequence kept: a retried idempotent batch is answered as a duplicate);
+// producer keeps the producer's codec.
+func TestCompressionType(t *testing.T) {
+	a := newAdminEnv(t)
+	addr := a.b.Addr()
+	a.createTopicConfigs("gz", map[string]*string{"compression.type": str("gzip"), "compression.gzip.level": str("9")})
+	a.createTopicConfigs("plain", map[string]*string{"compression.type": str("uncompressed")})
+	a.createTopicConfigs("zs", map[string]*string{"compression.type": str("zstd"), "compression.zstd.level": str("19")})
+	a.createTopic("asis", 1)
+
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version = 4
+	init.TransactionTimeoutMillis = -1
+	ip := rawRequest[*kmsg.InitProducerIDResponse](t, addr, init)
+	if ip.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ip.ErrorCode))
+	}
+	pid, epoch := ip.ProducerID, ip.ProducerEpoch
+
+	for _, tc := range []struct {
+		topic     string
+		sent, got record.Codec
+	}{
+		{"gz", record.CodecNone, record.CodecGzip},
+		{"gz", record.CodecLZ4, record.CodecGzip},
+		{"plain", record.CodecSnappy, record.CodecNone},
+		{"zs", record.CodecGzip, record.CodecZstd},
+		{"asis", record.CodecLZ4, record.CodecLZ4},
+	} {
+		first := idempotentBatch(t, tc.sent, pid, epoch, 0, 3)
+		if tc.topic == "gz" && tc.sent == record.CodecLZ4 {
+			first = idempotentBatch(t, tc.sent, pid, epoch, 6, 3) // continues the first gz batches
+		}
+		hs0, _ := storedBatches(t, addr, tc.topic)
+		next := int64(0)
+		if len(hs0) > 0 {
+			next = hs0[len(hs0)-1].LastOffset() + 1
+		}
+		h, _ := record.ParseHeader(first)
+		r1 := rawProduce(t, addr, tc.topic, first)
+		r2 := rawProduce(t, addr, tc.topic, first) // a retry: the same offsets
+		second := idempotentBatch(t, tc.sent, pid, epoch, h.BaseSequence+3, 3)
+		r3 := rawProduce(t, addr, tc.topic, second)
+		if r1.ErrorCode != 0 || r2.ErrorCode != 0 || r3.ErrorCode != 0 || r1.BaseOffset != next || r2.BaseOffset != next || r3.BaseOffset != next+3 {
+			t.Fatalf("%s (%v): produce answers %v@%d, %v@%d (retry), %v@%d; want offsets %d, %d, %d", tc.topic, tc.sent,
+				kerr.ErrorForCode(r1.ErrorCode), r1.BaseOffset, kerr.ErrorForCode(r2.ErrorCode), r2.BaseOffset,
+				kerr.ErrorForCode(r3.ErrorCode), r3.BaseOffset, next, next, next+3)
+		}
+		hs, values := storedBatches(t, addr, tc.topic)
+		hs = hs[len(hs0):]
+		if len(hs) != 2 {
+			t.Fatalf("%s: %d new batches stored, want 2", tc.topic, len(hs))
+		}
+		for i, bh := range hs {
+			if bh.Codec() != tc.got || bh.BaseOffset != next+int64(3*i) || bh.NumRecords != 3 || bh.ProducerID != pid || bh.BaseSequence != h.BaseSequence+int32(3*i) {
+				t.Errorf("%s (sent %v): stored batch %+v, want codec %v at %d", tc.topic, tc.sent, bh, tc.got, next+int64(3*i))
+			}
+		}
+		if v := values[len(values)-1]; v != strings.Repeat(string(rune('a'+int(h.BaseSequence)+5)), 50) {
+			t.Errorf("%s: last value %q", tc.topic, v)
+		}
+	}
+
+	// A franz-go consumer reads the recompressed records.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("gz"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	n := 0
+	for n < 12 {
+		fs := cl.PollFetches(ctx(t))
+		if err := fs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n += fs.NumRecords()
+	}
+	if n != 12 {
+		t.Errorf("consumed %d records of gz, want 12", n)
+	}
+}

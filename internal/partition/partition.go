@@ -226,8 +226,8 @@ func (p *Partition) failLocked(err error) {
 // it, and makes it visible according to the flush policy: the one way a
 // batch from a producer or a coordinator enters the log. The caller waits
 // with WaitVisible (acks=all) or WaitDurable (acks=1). Append rewrites the
-// batch in place (base offset, leader epoch, LogAppendTime) and keeps no
-// reference to it.
+// batch in place (base offset, leader epoch, LogAppendTime), or a
+// recompressed copy of it (compression.type), and keeps no reference to it.
 func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	p.mu.Lock()
 	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
@@ -243,6 +243,9 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: earlier sync failed: %w", p.Topic, p.Index, ferr)
 	}
 	res := AppendResult{LogAppendTime: -1}
+	if batch, h, err = recompress(batch, h, cfg); err != nil {
+		return res, err
+	}
 
 	p.appendMu.Lock()
 	dup, isDup, err := p.producers.check(h)

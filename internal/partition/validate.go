@@ -5,7 +5,9 @@ package partition
 // checked without decompressing it: header, CRC-32C, record count and codec
 // (record.Validate), its codec's frame (record.CheckCompressionFrame), the
 // produce rules, the topic's max.message.bytes; its records are read only
-// when a feature needs them (the keys of a compacted topic). Under the
+// when a feature needs them (the keys of a compacted topic; a codec other
+// than the topic's compression.type, which Append recompresses before the
+// append lock, see recompress). Under the
 // append lock, Append checks the producer's epoch and sequence
 // (producerState.check) and, for message.timestamp.type=LogAppendTime,
 // stamps the batch (a retry keeps its first stamp). On a CreateTime topic
@@ -15,7 +17,7 @@ package partition
 // ones in a refusal (so a record older than the batch's first one, a
 // negative timestamp delta, is not checked: producers write deltas from
 // the first record's time). The header is parsed once, here, and goes
-// down to the log as it is.
+// down to the log as it is (or as Recompress returns it with the copy).
 
 import (
 	"fmt"
@@ -174,4 +176,34 @@ func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig, now time.Ti
 		}
 	}
 	return h, nil
+}
+
+// recompress stores a batch with the topic's codec when compression.type
+// is not producer and the batch has another one, as Kafka does; the copy
+// keeps the header's offsets, timestamps and producer fields, so the
+// idempotent-producer checks and offset assignment that follow see the
+// batch the producer sent. The copy must still fit max.message.bytes.
+func recompress(batch []byte, h record.BatchHeader, cfg config.TopicConfig) ([]byte, record.BatchHeader, error) {
+	c := cfg.Compression
+	codec := record.Codec(c.Codec)
+	if c.Producer || h.Codec() == codec {
+		return batch, h, nil
+	}
+	level := 0
+	switch c.Codec {
+	case config.CodecGzip:
+		level = c.GzipLevel
+	case config.CodecLZ4:
+		level = c.LZ4Level
+	case config.CodecZstd:
+		level = c.ZstdLevel
+	}
+	nb, nh, err := record.Recompress(batch, h, codec, level)
+	if err != nil {
+		return batch, h, err
+	}
+	if len(nb) > int(cfg.MaxMessageBytes) {
+		return batch, h, fmt.Errorf("%w: %d bytes recompressed with %v exceeds max.message.bytes %d", ErrRecordTooLarge, len(nb), codec, cfg.MaxMessageBytes)
+	}
+	return nb, nh, nil
 }
