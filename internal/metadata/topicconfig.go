@@ -494,3 +494,15 @@ func (t *Topic) EffectiveConfig(defaults config.TopicConfig) config.TopicConfig 
 	}
 	return c
 }
+
+// UncleanLeaderElection reports whether t may elect a leader outside its
+// ISR: its unclean.leader.election.enable, else the cluster-wide dynamic
+// default, else false. It reads only the image (no node's static config),
+// so every node's controller decides the same.
+func (im *Image) UncleanLeaderElection(t *Topic) bool {
+	v, ok := t.Configs["unclean.leader.election.enable"]
+	if !ok {
+		v = im.BrokerConfigs["unclean.leader.election.enable"]
+	}
+	return strings.EqualFold(strings.TrimSpace(v), "true")
+}
