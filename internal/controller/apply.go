@@ -241,6 +241,18 @@ func electUnclean(next *metadata.Image, t *metadata.Topic) {
 	}
 }
 
+// ConfigsAfter returns the overrides a topic with overrides cur would have
+// after changes, leaving cur as it is.
+func ConfigsAfter(cur map[string]string, changes []ConfigChange, replace bool) map[string]string {
+	m := make(map[string]string, len(cur))
+	if !replace {
+		for k, v := range cur {
+			m[k] = v
+		}
+	}
+	return applyChanges(m, changes, false)
+}
+
 func applyChanges(m map[string]string, changes []ConfigChange, replace bool) map[string]string {
 	if replace || m == nil {
 		m = map[string]string{}
