@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/testkit"
 )
 
 // createTopicConfigs creates a one-partition topic with configs and fails
@@ -272,5 +276,49 @@ func TestCompressionType(t *testing.T) {
 	}
 	if n != 12 {
 		t.Errorf("consumed %d records of gz, want 12", n)
+	}
+}
+
+// TestDescribeEveryTopicConfig: DescribeConfigs lists every topic config
+// with its type and Kafka's sources and synonyms: the topic's override,
+// the node's static config (STATIC_BROKER_CONFIG), the built-in default,
+// and none for configs Kafka gives no broker default.
+func TestDescribeEveryTopicConfig(t *testing.T) {
+	b := testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) {
+		c.Log.RetentionMs = 1000
+		c.Log.SegmentBytes = 2 << 20
+	}))
+	a := &adminEnv{t: t, b: b}
+	a.connect()
+	a.createTopicConfigs("all", map[string]*string{"cleanup.policy": str("compact"), "preallocate": str("true")})
+	cs := a.describeTopic("all")
+	if len(cs) != len(metadata.TopicConfigDefs) || len(cs) != 33 {
+		t.Errorf("%d configs described, want Kafka 4.1's 33", len(cs))
+	}
+	for name, c := range cs {
+		if c.ConfigType == 0 || c.Documentation == nil || c.ReadOnly || c.IsSensitive {
+			t.Errorf("%s: type %v, doc %v, read-only %v, sensitive %v", name, c.ConfigType, c.Documentation, c.ReadOnly, c.IsSensitive)
+		}
+	}
+	synonyms := func(name string) string {
+		var out []string
+		for _, s := range cs[name].ConfigSynonyms {
+			out = append(out, fmt.Sprintf("%s=%s(%v)", s.Name, deref(s.Value), s.Source))
+		}
+		return fmt.Sprintf("%s %v %v", deref(cs[name].Value), cs[name].Source, out)
+	}
+	for name, want := range map[string]string{
+		"retention.ms":          "1000 STATIC_BROKER_CONFIG [log.retention.ms=1000(STATIC_BROKER_CONFIG)]",
+		"segment.bytes":         "2097152 STATIC_BROKER_CONFIG [log.segment.bytes=2097152(STATIC_BROKER_CONFIG) log.segment.bytes=1073741824(DEFAULT_CONFIG)]",
+		"cleanup.policy":        "compact DYNAMIC_TOPIC_CONFIG [cleanup.policy=compact(DYNAMIC_TOPIC_CONFIG) log.cleanup.policy=delete(DEFAULT_CONFIG)]",
+		"preallocate":           "true DYNAMIC_TOPIC_CONFIG [preallocate=true(DYNAMIC_TOPIC_CONFIG) log.preallocate=false(DEFAULT_CONFIG)]",
+		"segment.ms":            "604800000 DEFAULT_CONFIG []",
+		"remote.storage.enable": "false DEFAULT_CONFIG []",
+		"compression.type":      "producer DEFAULT_CONFIG [compression.type=producer(DEFAULT_CONFIG)]",
+		"local.retention.ms":    "-2 DEFAULT_CONFIG [log.local.retention.ms=-2(DEFAULT_CONFIG)]",
+	} {
+		if got := synonyms(name); got != want {
+			t.Errorf("%s: got %s, want %s", name, got, want)
+		}
 	}
 }
