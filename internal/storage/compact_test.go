@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -793,4 +794,19 @@ func TestCompactionLag(t *testing.T) {
 			t.Fatalf("compact after max.compaction.lag.ms: %+v, %v", st, err)
 		}
 	})
+}
+
+// TestCompactConfigOf: a topic's compaction configs reach the cleaner.
+func TestCompactConfigOf(t *testing.T) {
+	tc := config.Default().Log.TopicConfig()
+	tc.MinCleanableDirtyRatio, tc.DeleteRetention = 0.3, 9*time.Second
+	tc.MinCompactionLag, tc.MaxCompactionLag = 5*time.Second, 7*time.Second
+	c := CompactConfigOf(tc)
+	if c.MinCleanableDirtyRatio != 0.3 || c.DeleteRetentionMs != 9000 || c.MinCompactionLagMs != 5000 || c.MaxCompactionLagMs != 7000 {
+		t.Fatalf("CompactConfigOf: %+v", c)
+	}
+	// Kafka's defaults: no minimum lag, no maximum ("never").
+	if d := DefaultCompactConfig(); d.MinCompactionLagMs != 0 || d.MaxCompactionLagMs < 1<<62/int64(time.Millisecond) {
+		t.Fatalf("defaults: %+v", d)
+	}
 }
