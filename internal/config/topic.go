@@ -82,17 +82,17 @@ type CleanupPolicy struct {
 	Compact bool
 }
 
-// ParseCleanupPolicy reads cleanup.policy as Kafka does: a
-// comma-separated list of delete and compact (case-insensitive, blanks
-// around items ignored). An empty list, which Kafka 4.1 accepts, is
-// neither: segments are never deleted nor compacted.
+// ParseCleanupPolicy reads cleanup.policy as Kafka validates it: a
+// comma-separated list of delete and compact (blanks around items
+// ignored). An empty list, which Kafka 4.1 accepts, is neither: segments
+// are never deleted nor compacted.
 func ParseCleanupPolicy(v string) (CleanupPolicy, error) {
 	var p CleanupPolicy
 	if strings.TrimSpace(v) == "" {
 		return p, nil
 	}
 	for _, item := range strings.Split(v, ",") {
-		switch strings.ToLower(strings.TrimSpace(item)) {
+		switch strings.TrimSpace(item) {
 		case "delete":
 			p.Delete = true
 		case "compact":
