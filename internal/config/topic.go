@@ -58,14 +58,14 @@ const (
 
 // Compression is compression.type with the level of each codec.
 type Compression struct {
-	// Producer (compression.type=producer, the default) keeps batches as
-	// the producer compressed them; otherwise every appended batch is
-	// stored compressed with Codec.
-	Producer  bool
-	Codec     Codec
-	GzipLevel int // compression.gzip.level: 1-9, or -1 for the codec's default
-	LZ4Level  int // compression.lz4.level: 1-17
-	ZstdLevel int // compression.zstd.level
+	// Recompress is false for compression.type=producer, the default
+	// (and the zero value): batches are kept as the producer compressed
+	// them; true stores every appended batch compressed with Codec.
+	Recompress bool
+	Codec      Codec
+	GzipLevel  int // compression.gzip.level: 1-9, or -1 for the codec's default
+	LZ4Level   int // compression.lz4.level: 1-17
+	ZstdLevel  int // compression.zstd.level
 }
 
 // Kafka's codec levels when none is set.
@@ -157,7 +157,7 @@ func (d LogDefaults) TopicConfig() TopicConfig {
 		SegmentAge:             DurationMs(d.SegmentMs),
 		SegmentIndexBytes:      d.SegmentIndexBytes,
 		Compression: Compression{
-			Producer: true, GzipLevel: DefaultGzipLevel, LZ4Level: DefaultLZ4Level, ZstdLevel: DefaultZstdLevel,
+			GzipLevel: DefaultGzipLevel, LZ4Level: DefaultLZ4Level, ZstdLevel: DefaultZstdLevel,
 		},
 		TimestampBeforeMax: DurationMs(d.MessageTimestampBeforeMaxMs),
 		TimestampAfterMax:  DurationMs(d.MessageTimestampAfterMaxMs),

@@ -316,7 +316,7 @@ var TopicConfigDefs = func() []TopicConfigDef {
 		{TopicConfigDef{Name: "compression.type", Kind: KindString, BrokerKey: "compression.type",
 			Default: constant("producer"), Doc: "Codec of the batches stored: producer keeps each batch as the producer compressed it; any other value recompresses batches with that codec (uncompressed: none)."},
 			oneOf(compressionTypes, func(v string, c *config.TopicConfig) {
-				c.Compression.Producer = v == "producer"
+				c.Compression.Recompress = v != "producer"
 				c.Compression.Codec = codecOf[v]
 			})},
 		{TopicConfigDef{Name: "compression.zstd.level", Kind: KindInt, BrokerKey: "compression.zstd.level",

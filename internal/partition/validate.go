@@ -186,7 +186,7 @@ func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig, now time.Ti
 func recompress(batch []byte, h record.BatchHeader, cfg config.TopicConfig) ([]byte, record.BatchHeader, error) {
 	c := cfg.Compression
 	codec := record.Codec(c.Codec)
-	if c.Producer || h.Codec() == codec {
+	if !c.Recompress || h.Codec() == codec {
 		return batch, h, nil
 	}
 	level := 0
