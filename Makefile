@@ -3,6 +3,7 @@
 GO ?= go
 KAFKA_VERSION ?= 4.1.1
 KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
+KAFKA_TOOL_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/tools-libs
 BENCH_RECORDS ?= 5000000
 
 .PHONY: build test bench kafka-ref-jars
@@ -17,7 +18,8 @@ test:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
-# Fetch Apache Kafka's jars for the reference broker (skipped when present).
+# Fetch Apache Kafka's jars for the reference broker and its command-line
+# tools (skipped when present).
 kafka-ref-jars:
 	@if [ -f "$(KAFKA_LIBS)/.complete" ]; then echo "kafka $(KAFKA_VERSION) jars present in $(KAFKA_LIBS)"; else \
 		rm -rf "$(KAFKA_LIBS).partial" && \
@@ -25,6 +27,12 @@ kafka-ref-jars:
 		echo $(KAFKA_VERSION) > "$(KAFKA_LIBS).partial/.complete" && \
 		rm -rf "$(KAFKA_LIBS)" && mv "$(KAFKA_LIBS).partial" "$(KAFKA_LIBS)" && \
 		echo "kafka $(KAFKA_VERSION) jars in $(KAFKA_LIBS)"; fi
+	@if [ -f "$(KAFKA_TOOL_LIBS)/.complete" ]; then echo "kafka $(KAFKA_VERSION) tool jars present in $(KAFKA_TOOL_LIBS)"; else \
+		rm -rf "$(KAFKA_TOOL_LIBS).partial" && \
+		mvn -q -B -f test/kafkaref/tools/pom.xml -Dkafka.version=$(KAFKA_VERSION) dependency:copy-dependencies -DoutputDirectory="$(KAFKA_TOOL_LIBS).partial" && \
+		echo $(KAFKA_VERSION) > "$(KAFKA_TOOL_LIBS).partial/.complete" && \
+		rm -rf "$(KAFKA_TOOL_LIBS)" && mv "$(KAFKA_TOOL_LIBS).partial" "$(KAFKA_TOOL_LIBS)" && \
+		echo "kafka $(KAFKA_VERSION) tool jars in $(KAFKA_TOOL_LIBS)"; fi
 
 # Everything the test suite fetches from Maven Central, fetched up front
 # (CI runs this before the tests).

@@ -153,6 +153,11 @@ type LogDefaults struct {
 	MinCleanableDirtyRatio float64       `toml:"-"` // min.cleanable.dirty.ratio (log.cleaner.min.cleanable.ratio)
 	SegmentIndexBytes      int32         `toml:"-"` // segment.index.bytes (log.index.size.max.bytes)
 	CleanerBackoff         time.Duration `toml:"-"` // log.cleaner.backoff.ms: least time between compactions of a log
+
+	MessageTimestampBeforeMaxMs int64 `toml:"-"` // message.timestamp.before.max.ms (log.message.timestamp.before.max.ms)
+	MessageTimestampAfterMaxMs  int64 `toml:"-"` // message.timestamp.after.max.ms (log.message.timestamp.after.max.ms)
+	MinCompactionLagMs          int64 `toml:"-"` // min.compaction.lag.ms (log.cleaner.min.compaction.lag.ms)
+	MaxCompactionLagMs          int64 `toml:"-"` // max.compaction.lag.ms (log.cleaner.max.compaction.lag.ms)
 }
 
 // Default returns the zero-config single-node broker. It is the one place
@@ -207,6 +212,11 @@ func Default() Config {
 			MinCleanableDirtyRatio: 0.5,
 			SegmentIndexBytes:      10 << 20,
 			CleanerBackoff:         15 * time.Second,
+			// Kafka 4's defaults: any age, at most an hour ahead (KIP-937).
+			MessageTimestampBeforeMaxMs: 9223372036854775807,
+			MessageTimestampAfterMaxMs:  3600000,
+			MinCompactionLagMs:          0,
+			MaxCompactionLagMs:          9223372036854775807,
 		},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,

@@ -192,6 +192,7 @@ func (c *AlterTopicConfigs) apply(im *metadata.Image) (*metadata.Image, int64, e
 	next := im.Clone()
 	nt := next.Topics[c.Topic]
 	nt.Configs = applyChanges(nt.Configs, c.Changes, c.Replace)
+	electUnclean(next, nt)
 	return next, 0, nil
 }
 
@@ -207,7 +208,38 @@ func (*AlterBrokerConfigs) op() string { return opAlterBrokerConfigs }
 func (c *AlterBrokerConfigs) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	next.BrokerConfigs = applyChanges(next.BrokerConfigs, c.Changes, c.Replace)
+	for _, t := range next.Topics {
+		electUnclean(next, t)
+	}
 	return next, 0, nil
+}
+
+// electUnclean gives each leaderless partition of t whose ISR has no live
+// member its first live replica as leader, with an ISR of that replica
+// alone and a new epoch, when t allows unclean leader election (Kafka's
+// controller does so for leaderless partitions once the config allows
+// it). The new leader may lack acknowledged records: that is the trade
+// unclean.leader.election.enable makes.
+func electUnclean(next *metadata.Image, t *metadata.Topic) {
+	if !next.UncleanLeaderElection(t) {
+		return
+	}
+	for pi := range t.Partitions {
+		p := &t.Partitions[pi]
+		if _, live := next.LiveBroker(p.Leader); live {
+			continue
+		}
+		if slices.ContainsFunc(p.ISR, func(r ids.NodeID) bool { _, live := next.LiveBroker(r); return live }) {
+			continue
+		}
+		for _, r := range p.Replicas {
+			if _, live := next.LiveBroker(r); live {
+				p.Leader, p.ISR = r, []ids.NodeID{r}
+				p.LeaderEpoch++
+				break
+			}
+		}
+	}
 }
 
 // ConfigsAfter returns the overrides a topic with overrides cur would have
@@ -253,7 +285,8 @@ func (c *AllocateProducerIDs) apply(im *metadata.Image) (*metadata.Image, int64,
 
 // RegisterBroker adds or refreshes a broker and unfences it. A partition
 // left without a leader gets this broker back as leader when it was the
-// last member of the ISR (no unclean election).
+// last member of the ISR, or, when its topic allows unclean leader
+// election and no ISR member is alive, when it is a replica.
 type RegisterBroker struct {
 	Broker *metadata.Broker `json:"broker,omitempty"`
 }
@@ -281,6 +314,7 @@ func (c *RegisterBroker) apply(im *metadata.Image) (*metadata.Image, int64, erro
 				p.LeaderEpoch++
 			}
 		}
+		electUnclean(next, t)
 	}
 	return next, 0, nil
 }
@@ -288,7 +322,9 @@ func (c *RegisterBroker) apply(im *metadata.Image) (*metadata.Image, int64, erro
 // FenceBroker fences a broker: it leaves every ISR it can leave (not the
 // last member: that one stays so that no unclean leader is chosen), and
 // its leaderships move to the next live in-sync replica in replica order,
-// with a new leader epoch; none left means leader -1.
+// with a new leader epoch; none left means leader -1, unless the topic
+// allows unclean leader election: then the first live replica leads with
+// an ISR of itself.
 type FenceBroker struct {
 	BrokerID ids.NodeID `json:"broker_id,omitempty"`
 }
@@ -320,6 +356,14 @@ func (c *FenceBroker) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 				if _, live := next.LiveBroker(r); live && slices.Contains(p.ISR, r) {
 					p.Leader = r
 					break
+				}
+			}
+			if p.Leader == ids.NoNode && next.UncleanLeaderElection(t) {
+				for _, r := range p.Replicas {
+					if _, live := next.LiveBroker(r); live {
+						p.Leader, p.ISR = r, []ids.NodeID{r}
+						break
+					}
 				}
 			}
 			p.LeaderEpoch++

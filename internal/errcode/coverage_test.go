@@ -68,6 +68,7 @@ var sentinels = map[string]error{
 	"partition.ErrInvalidRecord":        partition.ErrInvalidRecord,
 	"partition.ErrRecordTooLarge":       partition.ErrRecordTooLarge,
 	"partition.ErrTransactional":        partition.ErrTransactional,
+	"partition.ErrInvalidTimestamp":     partition.ErrInvalidTimestamp,
 
 	"group.ErrNotCoordinator":          group.ErrNotCoordinator,
 	"group.ErrLoading":                 group.ErrLoading,

@@ -101,6 +101,7 @@ var table = []row{
 	// Produce: the batch.
 	{err: ErrInvalidRecord, name: "invalid_record", code: kerr.InvalidRecord},
 	{err: ErrRecordTooLarge, name: "record_too_large", code: kerr.MessageTooLarge},
+	{err: ErrInvalidTimestamp, name: "invalid_timestamp", code: kerr.InvalidTimestamp},
 	{err: ErrTransactional, name: "transactional", code: kerr.TransactionalIDAuthorizationFailed},
 	{err: ErrOffsetOutOfRange, name: "offset_out_of_range", code: kerr.OffsetOutOfRange},
 	// Before ErrCorruptBatch, which it wraps: a corrupt batch in our own

@@ -78,6 +78,9 @@ var (
 	// ErrBadCompression means a compressed batch's payload does not start
 	// with its codec's frame header.
 	ErrBadCompression = errors.New("record: compressed payload does not match its codec")
+	// ErrInvalidTimestamp (partition): a CreateTime record's timestamp lies
+	// outside message.timestamp.before.max.ms / after.max.ms.
+	ErrInvalidTimestamp = errors.New("invalid record timestamp")
 )
 
 // The partition log (storage: ErrOffsetOutOfRange, ErrClosed,

@@ -106,9 +106,9 @@ func serveProduce(e *Env, r *Request) Result {
 				if err != nil {
 					sp.ErrorCode = e.errCode(err)
 					// Kafka reports the log start for errors found against
-					// the log (sequence, epoch, record count), -1 for
-					// batches refused before that.
-					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
+					// the log (sequence, epoch, record count, timestamps),
+					// -1 for batches refused before that.
+					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) || errors.Is(err, partition.ErrInvalidTimestamp) {
 						sp.LogStartOffset = int64(p.LogStartOffset())
 					}
 					if sp.ErrorCode == kerr.KafkaStorageError.Code {
@@ -118,6 +118,15 @@ func serveProduce(e *Env, r *Request) Result {
 					}
 					if req.Version >= 8 {
 						sp.ErrorMessage = errMsg(err)
+						var te *partition.TimestampError
+						if errors.As(err, &te) {
+							for _, re := range te.Records {
+								pe := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+								msg := re.Message
+								pe.RelativeOffset, pe.ErrorMessage = re.Index, &msg
+								sp.ErrorRecords = append(sp.ErrorRecords, pe)
+							}
+						}
 					}
 					break
 				}

@@ -172,14 +172,9 @@ func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsRes
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range metadata.TopicConfigDefs {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
-		c.Name = d.Name
-		v, ok := overrides[d.Name]
-		c.Source = sourceTopic
-		if !ok {
-			v = e.brokerSynonyms(im, d)[0].value
-			c.Source = sourceDefault
-		}
-		c.Value = &v
+		ce := e.topicConfigEntry(im, d, overrides)
+		v := ce.value
+		c.Name, c.Value, c.Source = d.Name, &v, ce.source
 		out = append(out, c)
 	}
 	return out

@@ -267,13 +267,13 @@ func (p *Partition) Offline() error {
 // it, and makes it visible according to the flush policy: the one way a
 // batch from a producer or a coordinator enters the log. The caller waits
 // with WaitVisible (acks=all) or WaitDurable (acks=1). Append rewrites the
-// batch in place (base offset, leader epoch, LogAppendTime) and keeps no
-// reference to it.
+// batch in place (base offset, leader epoch, LogAppendTime), or a
+// recompressed copy of it (compression.type), and keeps no reference to it.
 func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	p.mu.Lock()
 	cfg, epoch, ferr, role, damaged := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role, p.mu.damaged
 	p.mu.Unlock()
-	h, err := checkBatch(batch, origin, cfg)
+	h, err := checkBatch(batch, origin, cfg, time.Now())
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -287,6 +287,9 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
 	}
 	res := AppendResult{LogAppendTime: -1}
+	if batch, h, err = recompress(batch, h, cfg); err != nil {
+		return res, err
+	}
 
 	p.appendMu.Lock()
 	dup, isDup, err := p.producers.check(h)

@@ -64,7 +64,7 @@ func TestCheckBatch(t *testing.T) {
 		{"coordinator, corrupt", corrupt, FromCoordinator, def, record.ErrCorrupt},
 		{"coordinator, two batches", append(build(t, record.BatchOptions{}, unkeyed), one...), FromCoordinator, def, ErrInvalidRecord},
 	} {
-		h, err := checkBatch(tc.batch, tc.origin, tc.cfg)
+		h, err := checkBatch(tc.batch, tc.origin, tc.cfg, time.Now())
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 			continue

@@ -151,6 +151,16 @@ func (s *segment) observe(h record.BatchHeader, pos int64, indexInterval int32) 
 	s.indexDirty = true
 }
 
+// firstBatchTs is the max timestamp of the segment's first batch, -1 when
+// unknown: the first time index entry, written with the first offset
+// index entry, which every segment's first batch gets. Needs Log.mu.
+func (s *segment) firstBatchTs() int64 {
+	if len(s.tindex) == 0 {
+		return -1
+	}
+	return s.tindex[0].ts
+}
+
 // maybeAddTimeEntry appends a time index entry when the largest timestamp grew.
 func (s *segment) maybeAddTimeEntry() {
 	if s.maxTs < 0 {
