@@ -4,6 +4,9 @@ GO ?= go
 KAFKA_VERSION ?= 4.1.1
 KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
 BENCH_RECORDS ?= 5000000
+FUZZTIME ?= 30s
+FUZZFLAGS ?=
+FUZZMINIMIZETIME ?= 5s
 
 .PHONY: build test bench kafka-ref-jars
 
@@ -53,3 +56,15 @@ kgo-suite:
 .PHONY: restart-full
 restart-full:
 	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v
+
+# Fuzz every Fuzz* target in the module for FUZZTIME each, one at a time
+# (-fuzz takes one target per package). go test ./... only replays the seed
+# corpora (testdata/fuzz/FuzzXxx); a failing input found here is written
+# there: fix the bug and commit the input. FUZZFLAGS=-parallel=1 bounds the
+# workers.
+.PHONY: fuzz
+fuzz:
+	@failed=""; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*_test.go:func |:|' | sort -u); do \
+		dir=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$dir"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) $$dir || failed="$$failed $$dir:$$name"; \
+	done; if [ -n "$$failed" ]; then echo "fuzz failures:$$failed"; exit 1; fi
