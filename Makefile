@@ -34,6 +34,8 @@ kafka-ref-jars:
 .PHONY: prefetch
 prefetch: kafka-ref-jars
 	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/cluster/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/groups/java848/pom.xml -Dmember848.buildDir="$$d" package && rm -rf "$$d"
 
 # Compatibility: the client matrix (Go, Java, Kafka Streams, Python, JavaScript,
 # Rust, kcat) against Strom standalone, a 3-node Strom cluster and Apache Kafka,
