@@ -13,6 +13,7 @@ var Install = map[string]string{
 	"java":           "install a JDK 17+: apt-get install openjdk-17-jdk-headless",
 	"mvn":            "install Maven: apt-get install maven",
 	"kcat":           "install kcat: apt-get install kcat",
+	"chromium":       "install Chromium (the console test): apt-get install chromium",
 	"cgo":            "install a C toolchain (apt-get install gcc) and leave CGO_ENABLED unset or 1",
 	"kafka-ref-jars": "fetch Apache Kafka's jars from Maven Central: make kafka-ref-jars (needs mvn)",
 }
