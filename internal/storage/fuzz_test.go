@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -226,4 +227,34 @@ func FuzzOpenLog(f *testing.F) {
 			t.Fatalf("reopened as [%d, %d), was [%d, %d)", s, e, start, end)
 		}
 	})
+}
+
+// TestEpochCheckpointOutOfOrder: a leader-epoch checkpoint whose entries
+// go backwards (found by FuzzCheckpoint) loads as an ascending cache, so
+// OffsetForLeaderEpoch's binary search stays right; a negative entry is a
+// malformed file.
+func TestEpochCheckpointOutOfOrder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, epochCheckpointFile)
+	for _, tc := range []struct {
+		data string
+		want []epochEntry
+	}{
+		{"0\n2\n5 10\n4 20\n", []epochEntry{{5, 10}}},
+		{"0\n3\n1 0\n3 50\n4 20\n", []epochEntry{{1, 0}, {4, 20}}},
+	} {
+		if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadEpochCache(fuzzFS, dir)
+		if err != nil || !slices.Equal(c.entries, tc.want) {
+			t.Errorf("%q loaded as %v, %v; want %v", tc.data, c, err, tc.want)
+		}
+	}
+	if err := os.WriteFile(path, []byte("0\n1\n-1 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadEpochCache(fuzzFS, dir); !errors.Is(err, errCheckpoint) {
+		t.Errorf("negative epoch: %v, want errCheckpoint", err)
+	}
 }
