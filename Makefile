@@ -5,6 +5,9 @@ KAFKA_VERSION ?= 4.1.1
 KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
 KAFKA_TOOL_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/tools-libs
 BENCH_RECORDS ?= 5000000
+FUZZTIME ?= 30s
+FUZZFLAGS ?=
+FUZZMINIMIZETIME ?= 5s
 
 .PHONY: build test bench kafka-ref-jars
 
@@ -39,6 +42,8 @@ kafka-ref-jars:
 .PHONY: prefetch
 prefetch: kafka-ref-jars
 	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/cluster/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/groups/java848/pom.xml -Dmember848.buildDir="$$d" package && rm -rf "$$d"
 
 # Compatibility: the client matrix (Go, Java, Kafka Streams, Python, JavaScript,
 # Rust, kcat) against Strom standalone, a 3-node Strom cluster and Apache Kafka,
@@ -77,3 +82,15 @@ console-test:
 .PHONY: fault-matrix
 fault-matrix:
 	STROM_FAULTS=full $(GO) test -count=1 -timeout 20m ./test/faults -v
+
+# Fuzz every Fuzz* target in the module for FUZZTIME each, one at a time
+# (-fuzz takes one target per package). go test ./... only replays the seed
+# corpora (testdata/fuzz/FuzzXxx); a failing input found here is written
+# there: fix the bug and commit the input. FUZZFLAGS=-parallel=1 bounds the
+# workers.
+.PHONY: fuzz
+fuzz:
+	@failed=""; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*_test.go:func |:|' | sort -u); do \
+		dir=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$dir"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) $$dir || failed="$$failed $$dir:$$name"; \
+	done; if [ -n "$$failed" ]; then echo "fuzz failures:$$failed"; exit 1; fi
