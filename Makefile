@@ -53,3 +53,10 @@ kgo-suite:
 .PHONY: restart-full
 restart-full:
 	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v
+
+# Requests answered while nodes die: more rounds of CreateTopics through a
+# surviving node while the metadata leader and partition leaders are killed
+# (STROM_CLUSTER=full); see test/cluster/create_topics_faults_test.go.
+.PHONY: cluster-full
+cluster-full:
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie' -v
