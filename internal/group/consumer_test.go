@@ -100,12 +100,18 @@ func TestConsumerJoinAssignsEverything(t *testing.T) {
 	if err != nil || d.State != "Stable" || d.Epoch != 1 || d.AssignmentEpoch != 1 || d.Assignor != "uniform" || len(d.Members) != 1 {
 		t.Fatalf("describe: %+v %v", d, err)
 	}
-	// The epoch bump was written as a ConsumerGroupMetadata record.
-	if len(h.written) != 1 {
-		t.Fatalf("wrote %d records, want 1", len(h.written))
+	// The join was written as Kafka writes it: the member's subscription,
+	// the group epoch, its target, the target's epoch, its current
+	// assignment; the steady heartbeat wrote nothing.
+	var types []int16
+	for _, r := range h.written {
+		types = append(types, int16(r.Key[0])<<8|int16(r.Key[1]))
 	}
-	if g, e, err := decodeConsumerGroupRecord(h.written[0].Key, h.written[0].Value); g != "g" || e != 1 || err != nil {
-		t.Fatalf("record: %s %d %v", g, e, err)
+	if want := []int16{5, 3, 7, 6, 8}; !slices.Equal(types, want) {
+		t.Fatalf("record types written %v, want %v", types, want)
+	}
+	if v := h.written[1].Value; !slices.Equal(v, []byte{0, 0, 0, 0, 0, 1, 0}) {
+		t.Fatalf("ConsumerGroupMetadataValue % x, want epoch 1", v)
 	}
 }
 
@@ -370,12 +376,38 @@ func TestConsumerCommitEpochs(t *testing.T) {
 	}
 }
 
+// reload replays everything h wrote into a new Machine, as a coordinator
+// that takes over the partition does, and makes it h's.
+func (h *harness) reload(topics ...TopicMeta) {
+	h.t.Helper()
+	p := h.m.PartitionFor("g")
+	l := NewLoader(p)
+	for _, r := range h.written {
+		if err := l.Apply(r.Key, r.Value); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	m2 := NewMachine(testConfig())
+	m2.SetTopics(h.now, topics)
+	m2.BeginLoad(p)
+	if err := m2.CompleteLoad(h.now, p, l); err != nil {
+		h.t.Fatal(err)
+	}
+	h.m = m2
+}
+
 // TestConsumerReload replays the written records: the group comes back
-// Empty at its epoch with its offsets, and its old members must rejoin.
+// with its members at their epochs, their target and current assignments
+// and its offsets, so the members carry on without rejoining; a member
+// that left and a deleted group stay gone.
 func TestConsumerReload(t *testing.T) {
 	h := newConsumerHarness(t, topicA)
 	h.cjoin("m1", "a")
 	h.cjoin("m2", "a")
+	// m1 gives up what m2 is to get; m2 takes it.
+	keep := partsOf(t, h.beat("m1", 1, 0, 1, 2, 3).Assignment)
+	h.beat("m1", 1, keep...)
+	h.beat("m2", 2)
 	to := h.id()
 	h.m.Commit(h.now, to, CommitRequest{Group: "g", Generation: 2, MemberID: "m2", Version: 9,
 		Offsets: []CommitOffset{{TopicPartition: TopicPartition{"a", 1}, Offset: 42, LeaderEpoch: -1}}})
@@ -383,33 +415,56 @@ func TestConsumerReload(t *testing.T) {
 	if r := h.replies[to].(*CommitResult); r.Err != nil || r.Partitions[0] != nil {
 		t.Fatalf("commit: %+v", r)
 	}
-	p := h.m.PartitionFor("g")
-	l := NewLoader(p)
-	for _, r := range h.written {
-		if err := l.Apply(r.Key, r.Value); err != nil {
-			t.Fatal(err)
-		}
+	before, _, _ := h.m.DescribeConsumerGroup("g")
+	if before.State != "Stable" {
+		t.Fatalf("before the reload: %+v", before)
 	}
-	m2 := NewMachine(testConfig())
-	m2.BeginLoad(p)
-	m2.CompleteLoad(h.now, p, l)
-	ls, _ := m2.ListGroups(nil, nil)
-	if len(ls) != 1 || ls[0].Type != "consumer" || ls[0].State != "Empty" {
-		t.Fatalf("reloaded groups: %+v", ls)
+
+	h.reload(topicA)
+	after, _, err := h.m.DescribeConsumerGroup("g")
+	if err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("reloaded group\n%+v\nwant\n%+v (%v)", after, before, err)
 	}
-	if d, _, _ := m2.DescribeConsumerGroup("g"); d.Epoch != 2 {
-		t.Fatalf("reloaded epoch %d, want 2", d.Epoch)
-	}
-	if got, _ := m2.FetchOffsets("g", nil); got[TopicPartition{"a", 1}].Offset != 42 {
+	if got, _ := h.m.FetchOffsets("g", nil); got[TopicPartition{"a", 1}].Offset != 42 {
 		t.Fatalf("reloaded offsets %v", got)
 	}
-	h.m = m2
-	h.m.SetTopics(h.now, []TopicMeta{topicA})
-	if r := h.beat("m1", 2, 0, 1); r.Err != ErrUnknownMember {
-		t.Fatalf("old member after reload: %v", r.Err)
+	// Both members carry on at their epochs, owning what they owned.
+	for _, mem := range before.Members {
+		r := h.beat(mem.ID, mem.Epoch, mem.Assignment[0].Partitions...)
+		if r.Err != nil || r.MemberEpoch != mem.Epoch || r.Assignment != nil {
+			t.Fatalf("%s heartbeat after reload: %+v", mem.ID, r)
+		}
 	}
-	if r := h.cjoin("m1", "a"); r.MemberEpoch != 3 {
-		t.Fatalf("rejoin epoch %d, want 3", r.MemberEpoch)
+	n := len(h.written)
+	h.beat("m1", 2, keep...)
+	if len(h.written) != n {
+		t.Fatalf("a steady heartbeat after reload wrote %d records", len(h.written)-n)
+	}
+
+	// m2 leaves: its records are tombstoned, m1 takes everything.
+	if r := h.hb(ConsumerHeartbeatRequest{MemberID: "m2", MemberEpoch: EpochLeave}); r.Err != nil {
+		t.Fatalf("leave: %+v", r)
+	}
+	h.reload(topicA)
+	d, _, _ := h.m.DescribeConsumerGroup("g")
+	if len(d.Members) != 1 || d.Members[0].ID != "m1" || d.Epoch != 3 {
+		t.Fatalf("after m2 left and a reload: %+v", d)
+	}
+	if r := h.beat("m2", 2); r.Err != ErrUnknownMember {
+		t.Fatalf("m2 after leaving and a reload: %+v", r)
+	}
+
+	// m1 leaves and the group is deleted: nothing comes back.
+	h.hb(ConsumerHeartbeatRequest{MemberID: "m1", MemberEpoch: EpochLeave})
+	to = h.id()
+	h.m.DeleteGroup(h.now, to, "g")
+	h.settle()
+	if r := h.replies[to].(*DeleteResult); r.Err != nil {
+		t.Fatalf("delete: %v", r.Err)
+	}
+	h.reload(topicA)
+	if ls, _ := h.m.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("groups after deletion and a reload: %+v", ls)
 	}
 }
 

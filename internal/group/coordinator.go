@@ -307,7 +307,9 @@ func (c *Coordinator) startLoad(part *partition.Partition, p int32, epoch ids.Le
 			if c.epochs[p] != epoch || !c.m.Owns(p) {
 				return // superseded by a newer leadership
 			}
-			c.m.CompleteLoad(c.now(), p, l)
+			if err := c.m.CompleteLoad(c.now(), p, l); err != nil {
+				c.logger.Error("consumer groups left out of the load", "partition", p, "err", err)
+			}
 			c.logger.Debug("loaded consumer groups", "partition", p, "records", n, "took", time.Since(start))
 		})
 	}()
