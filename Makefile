@@ -54,9 +54,11 @@ kgo-suite:
 restart-full:
 	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v
 
-# Requests answered while nodes die: more rounds of CreateTopics through a
-# surviving node while the metadata leader and partition leaders are killed
-# (STROM_CLUSTER=full); see test/cluster/create_topics_faults_test.go.
+# Cluster faults beyond the default run (STROM_CLUSTER=full): more rounds of
+# CreateTopics through a surviving node while the metadata leader and
+# partition leaders are killed, and a KIP-848 group across the kill of its
+# coordinator's node; see test/cluster/create_topics_faults_test.go and
+# kip848_failover_test.go.
 .PHONY: cluster-full
 cluster-full:
-	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie' -v
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v
