@@ -380,9 +380,30 @@ func TestConsumerCommitEpochs(t *testing.T) {
 // that takes over the partition does, and makes it h's.
 func (h *harness) reload(topics ...TopicMeta) {
 	h.t.Helper()
+	h.reloadFrom(h.written, topics...)
+}
+
+// compacted is recs as log compaction leaves them: the last record of each
+// key, in log order.
+func compacted(recs []Record) []Record {
+	last := map[string]int{}
+	for i, r := range recs {
+		last[string(r.Key)] = i
+	}
+	var out []Record
+	for i, r := range recs {
+		if last[string(r.Key)] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (h *harness) reloadFrom(recs []Record, topics ...TopicMeta) {
+	h.t.Helper()
 	p := h.m.PartitionFor("g")
 	l := NewLoader(p)
-	for _, r := range h.written {
+	for _, r := range recs {
 		if err := l.Apply(r.Key, r.Value); err != nil {
 			h.t.Fatal(err)
 		}
@@ -420,6 +441,15 @@ func TestConsumerReload(t *testing.T) {
 		t.Fatalf("before the reload: %+v", before)
 	}
 
+	// A compacted log holds the same group.
+	if n := len(compacted(h.written)); n >= len(h.written) {
+		t.Fatalf("compaction kept %d of %d records", n, len(h.written))
+	}
+	written := h.written
+	h.reloadFrom(compacted(written), topicA)
+	if after, _, err := h.m.DescribeConsumerGroup("g"); err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("group reloaded from the compacted log\n%+v\nwant\n%+v (%v)", after, before, err)
+	}
 	h.reload(topicA)
 	after, _, err := h.m.DescribeConsumerGroup("g")
 	if err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
@@ -465,6 +495,10 @@ func TestConsumerReload(t *testing.T) {
 	h.reload(topicA)
 	if ls, _ := h.m.ListGroups(nil, nil); len(ls) != 0 {
 		t.Fatalf("groups after deletion and a reload: %+v", ls)
+	}
+	h.reloadFrom(compacted(h.written), topicA)
+	if ls, _ := h.m.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("groups after deletion and a reload of the compacted log: %+v", ls)
 	}
 }
 
