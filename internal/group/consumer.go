@@ -307,7 +307,7 @@ func (m *Machine) consumerHeartbeat(now time.Time, req ConsumerHeartbeatRequest)
 		delete(m.consumers, cg.id) // created for nothing
 		return res, recs, cg
 	}
-	return res, append(recs, cg.persist()...), cg
+	return res, append(recs, cg.persistMember(req.MemberID)...), cg
 }
 
 func (m *Machine) consumerHeartbeatGroup(now time.Time, cg *consumerGroup, req ConsumerHeartbeatRequest, re *regexp.Regexp) *ConsumerHeartbeatResult {

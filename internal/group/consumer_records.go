@@ -204,6 +204,31 @@ func (cg *consumerGroup) persist() []Record {
 	return recs
 }
 
+// persistMember is persist after a heartbeat of member id: when the group
+// epoch, the target assignment and the membership are as last written,
+// only that member's subscription and current assignment can differ, and
+// the others are not looked at (a heartbeat costs the same in a group of
+// any size).
+func (cg *consumerGroup) persistMember(id string) []Record {
+	st := cg.stored
+	_, known := st.members[id]
+	if cg.epoch != st.epoch || cg.assignmentEpoch != st.assignmentEpoch || len(st.members) != len(cg.members) ||
+		!known || cg.members[id] == nil {
+		return cg.persist()
+	}
+	mem := cg.members[id]
+	var recs []Record
+	if v := memberMetadataValue(mem); !bytes.Equal(v, st.members[id]) {
+		st.members[id] = v
+		recs = append(recs, Record{Key: consumerRecordKey(consumerGroupMemberMetadataKeyType, cg.id, &id), Value: v})
+	}
+	if v := currentAssignmentValue(mem); !bytes.Equal(v, st.current[id]) {
+		st.current[id] = v
+		recs = append(recs, Record{Key: consumerRecordKey(consumerGroupCurrentAssignmentKeyType, cg.id, &id), Value: v})
+	}
+	return recs
+}
+
 // tombstones deletes every record of cg but its offsets: what is left of
 // its members, the target assignment metadata and, last, the group
 // metadata (whose tombstone alone makes a loader forget the group).

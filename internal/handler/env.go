@@ -42,7 +42,8 @@ func NewEnv(cfg config.Config, ctrl controller.Controller, parts *partition.Regi
 }
 
 // within bounds the waits of a request by the timeout it names
-// (TimeoutMillis of CreateTopics, DeleteTopics, CreatePartitions), as
+// (TimeoutMillis of CreateTopics, DeleteTopics, CreatePartitions,
+// ElectLeaders, AlterPartitionReassignments), as
 // Kafka's controller gives each such request a deadline: the metadata
 // change is answered by then, applied or with a retriable
 // REQUEST_TIMED_OUT or NOT_CONTROLLER. A timeout <= 0 leaves the
