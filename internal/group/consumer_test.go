@@ -586,7 +586,7 @@ func sampleConsumerGroup() *consumerGroup {
 	cg.members["m1"] = &consumerMember{id: "m1", instanceID: ptr("i1"), rackID: ptr("r1"), clientID: "c", clientHost: "/h",
 		epoch: 3, prevEpoch: 2, state: memberUnrevoked, topics: []string{"a", "b"}, regex: "a.*", assignor: AssignorRange,
 		rebalanceTimeout: time.Minute,
-		assigned: partSet{{topicA.ID, 0}: {}, {topicB.ID, 1}: {}}, revoking: partSet{{topicA.ID, 1}: {}}}
+		assigned:         partSet{{topicA.ID, 0}: {}, {topicB.ID, 1}: {}}, revoking: partSet{{topicA.ID, 1}: {}}}
 	cg.static["i1"] = "m1"
 	cg.target["m1"] = partSet{{topicA.ID, 0}: {}, {topicB.ID, 1}: {}}
 	return cg
