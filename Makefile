@@ -40,6 +40,7 @@ compat: prefetch
 	bash test/compat/matrix/setup.sh
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 30m ./test/compat/matrix -run TestMatrix -v
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 20m ./test/compat/diff -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/groups -run TestKIP848RecordsReadFromKafka -v
 
 # franz-go's own integration tests (group and chained-ETL) against a Strom
 # broker; see test/kgo-suite/README.md.
