@@ -66,6 +66,7 @@ func TestKIP848RecordsReadFromKafka(t *testing.T) {
 	cfg := group.DefaultConfig()
 	cfg.Partitions = nparts
 	loaders := map[int32]*group.Loader{}
+	types := map[int16]int{} // record type -> records
 	for len(remaining) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -77,6 +78,9 @@ func TestKIP848RecordsReadFromKafka(t *testing.T) {
 			}
 			if r.Key == nil || r.Offset >= end[r.Partition] {
 				return // written after the group was described
+			}
+			if len(r.Key) >= 2 {
+				types[int16(r.Key[0])<<8|int16(r.Key[1])]++
 			}
 			l := loaders[r.Partition]
 			if l == nil {
@@ -91,6 +95,7 @@ func TestKIP848RecordsReadFromKafka(t *testing.T) {
 
 	stop1()
 	stop2()
+	t.Logf("record types Kafka wrote (type: count): %v", types)
 	m := group.NewMachine(cfg)
 	td := topics[topic]
 	m.SetTopics(time.Now(), []group.TopicMeta{{Name: topic, ID: group.TopicID(td.ID), Partitions: int32(len(td.Partitions))}})
