@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,6 +189,12 @@ func (c *Coordinator) startWrite(w Write) error {
 // first; a failed write completes alone.
 func (c *Coordinator) writeVisible(p int32, token uint64, last ids.Offset, err error) {
 	q := c.inflight[p]
+	if !slices.ContainsFunc(q, func(w inflightWrite) bool { return w.token == token }) {
+		// Completed already (by a later write's wait, or failed when the
+		// leadership ended): a wait of an earlier leadership must not
+		// complete writes of this one, whose offsets may be the same.
+		return
+	}
 	if err != nil {
 		for i, w := range q {
 			if w.token == token {
