@@ -27,14 +27,15 @@ const (
 // TestCreateTopicsAnsweredWhileNodesDie kills nodes while CreateTopics
 // requests (RF 2) are on their way, through a node that stays up: the
 // metadata (Raft) leader, a partition leader of a topic written with
-// acks=all, or both at once (the survivor then has no quorum). Every
+// acks=all, both at once (the survivor then has no quorum), or both
+// followers of the metadata leader, which is asked. Every
 // request must be answered within its own timeout plus a small slack,
 // with success or a retriable REQUEST_TIMED_OUT / NOT_CONTROLLER, as
 // Kafka's controller answers a request whose deadline passed; a forwarded
 // proposal that outlived its request left clients without an answer.
 // STROM_CLUSTER=full runs more rounds.
 func TestCreateTopicsAnsweredWhileNodesDie(t *testing.T) {
-	rounds := 2
+	rounds := 3
 	if os.Getenv("STROM_CLUSTER") == "full" {
 		rounds = 9
 	}
@@ -44,9 +45,10 @@ func TestCreateTopicsAnsweredWhileNodesDie(t *testing.T) {
 	c.WaitStable(t, data, partitions)
 
 	for round := range rounds {
-		// The kinds alternate: the metadata leader, a partition leader
-		// that is not it, both.
-		kind := []int{0, 2, 1}[round%3]
+		// The kinds alternate: the metadata leader, it and a partition
+		// leader, every node but the metadata leader (asked itself, it
+		// has no quorum to commit with), a partition leader alone.
+		kind := []int{0, 2, 3, 1}[round%4]
 		seeds := kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)
 		testkit.ProduceSync(t, testkit.NewClient(t, c.Nodes()[0].KafkaAddr(), seeds, kgo.RequiredAcks(kgo.AllISRAcks()), testkit.ManualPartitioner()),
 			testkit.MakeRecords(data, fmt.Sprintf("r%d", round), 30, partitions))
@@ -64,6 +66,12 @@ func TestCreateTopicsAnsweredWhileNodesDie(t *testing.T) {
 			victims = []int32{ctrl}
 		case kind == 1:
 			victims = []int32{partLeader}
+		case kind == 3:
+			for _, nd := range c.Nodes() {
+				if nd.ID() != ctrl {
+					victims = append(victims, nd.ID())
+				}
+			}
 		default:
 			victims = []int32{ctrl, partLeader}
 		}
