@@ -15,10 +15,13 @@ import (
 // TestConfluentCommitPerRecordThenCommitted is librdkafka consuming one
 // partition with enable.auto.offset.store, committing after every record
 // without waiting for the answer (each commit on its own goroutine, as an
-// asynchronous commit does), then asking Committed: the answer must come within
-// the client's timeout and name the last record's offset + 1. Asked while
-// commits are still in flight it must never go backwards, and once all
-// are answered it must be exactly the end.
+// asynchronous commit does), then asking Committed: the answer must come
+// within the client's timeout and name the last record's offset + 1; asked
+// while commits are still in flight it never goes backwards. The broker's
+// side of it, commits pipelined on one connection and applied in the
+// order sent, is pinned down byte for byte by
+// TestPipelinedCommitsKeepOrder (librdkafka's own timing rarely lets two
+// commits overtake each other).
 func TestConfluentCommitPerRecordThenCommitted(t *testing.T) {
 	const n = 50
 	b := startBroker(t)
