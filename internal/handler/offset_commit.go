@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
