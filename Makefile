@@ -53,6 +53,7 @@ compat: prefetch
 	bash test/compat/matrix/setup.sh
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 30m ./test/compat/matrix -run TestMatrix -v
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 20m ./test/compat/diff -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/groups -run TestKIP848RecordsReadFromKafka -v
 
 # franz-go's own integration tests (group and chained-ETL) against a Strom
 # broker; see test/kgo-suite/README.md.
@@ -94,3 +95,12 @@ fuzz:
 		dir=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$dir"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) $$dir || failed="$$failed $$dir:$$name"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz failures:$$failed"; exit 1; fi
+
+# Cluster faults beyond the default run (STROM_CLUSTER=full): more rounds of
+# CreateTopics through a surviving node while the metadata leader and
+# partition leaders are killed, and a KIP-848 group across the kill of its
+# coordinator's node; see test/cluster/create_topics_faults_test.go and
+# kip848_failover_test.go.
+.PHONY: cluster-full
+cluster-full:
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v

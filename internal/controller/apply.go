@@ -57,6 +57,8 @@ var (
 	ErrNoReassignment    = errcode.ErrNoReassignment
 	// ErrMetadataLog: the metadata log did not take a change.
 	ErrMetadataLog = errcode.ErrMetadataLog
+	// ErrRequestTimedOut: a proposal outlived its request's timeout.
+	ErrRequestTimedOut = errcode.ErrRequestTimedOut
 )
 
 // Init names the cluster; the first leader proposes it when the image

@@ -272,9 +272,14 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, applyReply{Err: err.Error()})
 		return
 	}
-	f := c.r.Apply(data, 5*time.Second)
-	if err := f.Error(); err != nil {
-		w.WriteHeader(http.StatusMisdirectedRequest)
+	// Bounded by the forwarding node's request: it gives up (closing the
+	// connection) at its own timeout.
+	ctx := r.Context()
+	f := c.r.Apply(data, enqueueTimeout(ctx))
+	if err := awaitFuture(ctx, f); err != nil {
+		if ctx.Err() == nil {
+			w.WriteHeader(http.StatusMisdirectedRequest)
+		}
 		return
 	}
 	res := f.Response().(applyResult)

@@ -32,6 +32,7 @@ var sentinels = map[string]error{
 	"controller.ErrInvalidTopic":             controller.ErrInvalidTopic,
 	"controller.ErrInvalidReplicaAssignment": controller.ErrInvalidReplicaAssignment,
 	"controller.ErrNotController":            controller.ErrNotController,
+	"controller.ErrRequestTimedOut":          controller.ErrRequestTimedOut,
 	"controller.ErrStaleLeaderEpoch":         controller.ErrStaleLeaderEpoch,
 	"controller.ErrInvalidISR":               controller.ErrInvalidISR,
 	"controller.ErrNotInISR":                 controller.ErrNotInISR,

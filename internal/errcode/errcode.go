@@ -81,6 +81,7 @@ var table = []row{
 	{err: ErrInvalidISR, name: "invalid_isr", code: kerr.InvalidRequest},
 	{err: ErrUnknownBroker, name: "unknown_broker", code: kerr.BrokerIDNotRegistered},
 	{err: ErrMetadataLog, name: "metadata_log", code: kerr.KafkaStorageError},
+	{err: ErrRequestTimedOut, name: "request_timed_out", code: kerr.RequestTimedOut},
 	// A node proposed a change the metadata leader, of an older version,
 	// cannot read (a rolling upgrade): retriable, it succeeds once the
 	// leader is upgraded.

@@ -44,6 +44,10 @@ var (
 	// ErrMetadataLog: the metadata log did not take a change (the Raft
 	// library refused or lost it); the client may retry.
 	ErrMetadataLog = errors.New("metadata log")
+	// ErrRequestTimedOut: a metadata change was not applied within the
+	// timeout its request named (REQUEST_TIMED_OUT, retriable); it may
+	// still be applied later, as in Kafka.
+	ErrRequestTimedOut = errors.New("request timed out")
 	// ErrCommandVersion and ErrUnknownCommand (controller's
 	// errCommandVersion, errUnknownCommand): a metadata command written by
 	// a newer version of Strom than this node's.

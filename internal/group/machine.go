@@ -178,12 +178,19 @@ func (m *Machine) BeginLoad(p int32) { m.owned[p] = partLoading }
 // Owns reports whether p is owned (loading or loaded).
 func (m *Machine) Owns(p int32) bool { return m.owned[p] != 0 }
 
-// CompleteLoad installs the groups replayed from partition p's log.
-func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) {
+// CompleteLoad installs the groups replayed from partition p's log. A
+// consumer group whose records do not decode is left out and reported in
+// the error; the others are installed.
+func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) error {
 	if m.owned[p] != partLoading {
-		return // unloaded meanwhile
+		return nil // unloaded meanwhile
 	}
-	for id, cg := range l.buildConsumers(now) {
+	consumers, err := l.buildConsumers(now, m.cfg)
+	for id, cg := range consumers {
+		if len(cg.members) > 0 {
+			cg.subscribed = m.subscribedTopics(cg)
+			cg.assignor = m.pickAssignor(cg)
+		}
 		m.consumers[id] = cg
 	}
 	for id, g := range l.build(now, m.cfg) {
@@ -193,6 +200,7 @@ func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) {
 	if m.nextRetention.IsZero() {
 		m.nextRetention = now.Add(m.cfg.RetentionCheck)
 	}
+	return err
 }
 
 // Unload drops partition p (its leadership moved): waiting requests of its

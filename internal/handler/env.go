@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strconv"
@@ -38,6 +39,20 @@ func NewEnv(cfg config.Config, ctrl controller.Controller, parts *partition.Regi
 	e.sessions = newFetchSessions(1000)
 	e.pids = &producerIDs{ctrl: ctrl}
 	return e
+}
+
+// within bounds the waits of a request by the timeout it names
+// (TimeoutMillis of CreateTopics, DeleteTopics, CreatePartitions,
+// ElectLeaders, AlterPartitionReassignments), as
+// Kafka's controller gives each such request a deadline: the metadata
+// change is answered by then, applied or with a retriable
+// REQUEST_TIMED_OUT or NOT_CONTROLLER. A timeout <= 0 leaves the
+// controller's own bound. The connection's end cancels it too (r.Ctx).
+func within(r *Request, timeoutMillis int32) (context.Context, context.CancelFunc) {
+	if timeoutMillis <= 0 {
+		return context.WithCancel(r.Ctx)
+	}
+	return context.WithTimeout(r.Ctx, time.Duration(timeoutMillis)*time.Millisecond)
 }
 
 // SelfBroker returns this node as clients should see it, from the
