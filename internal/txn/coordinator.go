@@ -696,7 +696,8 @@ func (c *Coordinator) List(states []State, pids []int64, minDurationMs int64) []
 			if len(pids) > 0 && !containsPID(pids, m.ProducerID) {
 				continue
 			}
-			if minDurationMs >= 0 && (m.State != Ongoing || nowMs-m.StartMs < minDurationMs) {
+			// As Kafka: a transaction never started (start -1) passes.
+			if minDurationMs >= 0 && nowMs-m.StartMs <= minDurationMs {
 				continue
 			}
 			out = append(out, Listing{ID: id, ProducerID: m.ProducerID, State: m.State})
