@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/group"
@@ -15,8 +16,10 @@ import (
 // committed partition of the group. A partition with no committed offset
 // gets offset -1 and no error, as does every partition of an unknown
 // group. Group errors are per partition on v0-1, top-level on v2-7 and per
-// group on v8+. RequireStable (v7+) has nothing to wait for: there are no
-// transactional offset commits yet. The v9 member id and epoch are
+// group on v8+. With RequireStable (v7+), a partition with a
+// transactional commit pending (TxnOffsetCommit of an unfinished
+// transaction) answers UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka
+// does (KIP-447); the client retries. The v9 member id and epoch are
 // checked against KIP-848 groups (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID)
 // and ignored for classic groups, as in Kafka. v10 (topic ids) is not
 // served.
@@ -25,9 +28,10 @@ func init() { register(kmsg.OffsetFetch, 0, 9, serveOffsetFetch) }
 
 // fetchedPartition is one partition's answer.
 type fetchedPartition struct {
-	tp  group.TopicPartition
-	off group.Offset
-	ok  bool
+	tp       group.TopicPartition
+	off      group.Offset
+	ok       bool
+	unstable bool // RequireStable and a transactional commit is pending
 }
 
 func serveOffsetFetch(e *Env, r *Request) Result {
@@ -44,7 +48,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 					}
 				}
 			}
-			parts, err := e.fetchOffsets(r, req.Group, tps)
+			parts, err := e.fetchOffsets(r, req.Group, tps, req.RequireStable)
 			if err != nil && req.Version >= 2 {
 				resp.ErrorCode = e.errCode(err)
 				return resp
@@ -57,6 +61,9 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 					rp.Partition = p.tp.Partition
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
 					rp.ErrorCode = e.errCode(err)
+					if p.unstable && err == nil {
+						rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
@@ -82,7 +89,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 				err = e.Groups.ValidateConsumerFetch(r.Ctx, rg.Group, rg.MemberID, rg.MemberEpoch)
 			}
 			if err == nil {
-				parts, err = e.fetchOffsets(r, rg.Group, tps)
+				parts, err = e.fetchOffsets(r, rg.Group, tps, req.RequireStable)
 			}
 			g.ErrorCode = e.errCode(err)
 			if err == nil {
@@ -93,6 +100,9 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition = p.tp.Partition
 						rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
+						if p.unstable {
+							rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+						}
 						rt.Partitions = append(rt.Partitions, rp)
 					}
 					g.Topics = append(g.Topics, rt)
@@ -106,16 +116,20 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 
 // fetchOffsets asks the coordinator; tps nil means every committed
 // partition. The answer lists tps in order (or all, sorted).
-func (e *Env) fetchOffsets(r *Request, groupID string, tps []group.TopicPartition) ([]fetchedPartition, error) {
+func (e *Env) fetchOffsets(r *Request, groupID string, tps []group.TopicPartition, requireStable bool) ([]fetchedPartition, error) {
 	var got map[group.TopicPartition]group.Offset
+	var pending map[group.TopicPartition]bool
 	err := group.ErrCoordinatorNotAvailable
 	if e.Groups != nil {
 		got, err = e.Groups.FetchOffsets(r.Ctx, groupID, tps)
+		if err == nil && requireStable {
+			pending, err = e.Groups.PendingTxnOffsets(r.Ctx, groupID, tps)
+		}
 	}
 	var out []fetchedPartition
 	if tps == nil {
 		for tp, o := range got {
-			out = append(out, fetchedPartition{tp, o, true})
+			out = append(out, fetchedPartition{tp, o, true, pending[tp]})
 		}
 		slices.SortFunc(out, func(a, b fetchedPartition) int {
 			return cmp.Or(cmp.Compare(a.tp.Topic, b.tp.Topic), cmp.Compare(a.tp.Partition, b.tp.Partition))
@@ -124,7 +138,7 @@ func (e *Env) fetchOffsets(r *Request, groupID string, tps []group.TopicPartitio
 	}
 	for _, tp := range tps {
 		o, ok := got[tp]
-		out = append(out, fetchedPartition{tp, o, ok})
+		out = append(out, fetchedPartition{tp, o, ok, pending[tp]})
 	}
 	return out, err
 }
@@ -147,7 +161,7 @@ func groupByTopic(parts []fetchedPartition) [][]fetchedPartition {
 }
 
 func fetchedValues(p fetchedPartition) (int64, int32, *string) {
-	if !p.ok {
+	if !p.ok || p.unstable {
 		empty := ""
 		return -1, -1, &empty
 	}
