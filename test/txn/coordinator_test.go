@@ -73,10 +73,12 @@ func initPID(t *testing.T, cl *kgo.Client, id string, timeoutMs int32, version i
 	}
 }
 
-func addPartitions(t *testing.T, cl *kgo.Client, version int16, id string, pid int64, epoch int16, topic string, parts ...int32) *kmsg.AddPartitionsToTxnResponse {
+// addPartitions sends AddPartitionsToTxn at the highest version cl allows
+// (kgo picks the version; versionedClient caps it).
+func addPartitions(t *testing.T, cl *kgo.Client, id string, pid int64, epoch int16, topic string, parts ...int32) *kmsg.AddPartitionsToTxnResponse {
 	t.Helper()
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = version, id, pid, epoch
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
 	rt := kmsg.NewAddPartitionsToTxnRequestTopic()
 	rt.Topic, rt.Partitions = topic, parts
 	req.Topics = append(req.Topics, rt)
@@ -119,10 +121,12 @@ func partitionCodes(resp *kmsg.AddPartitionsToTxnResponse) map[int32]int16 {
 	return out
 }
 
-func endTxn(t *testing.T, cl *kgo.Client, version int16, id string, pid int64, epoch int16, commit bool) *kmsg.EndTxnResponse {
+// endTxn sends EndTxn at the highest version cl allows (v5, transactions
+// v2, unless capped by versionedClient).
+func endTxn(t *testing.T, cl *kgo.Client, id string, pid int64, epoch int16, commit bool) *kmsg.EndTxnResponse {
 	t.Helper()
 	req := kmsg.NewPtrEndTxnRequest()
-	req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = version, id, pid, epoch, commit
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = id, pid, epoch, commit
 	resp, err := req.RequestWith(ctxFor(t), cl)
 	if err != nil {
 		t.Fatalf("EndTxn: %v", err)
@@ -160,13 +164,13 @@ func TestInitProducerIDFencing(t *testing.T) {
 		want    *kerr.Error
 	}{{3, kerr.ProducerFenced}, {2, kerr.ProducerFenced}, {1, kerr.InvalidProducerEpoch}} {
 		vcl := versionedClient(t, b.Addr(), tc.version)
-		codes := partitionCodes(addPartitions(t, vcl, tc.version, "fence-me", first.ProducerID, first.ProducerEpoch, topic, 0))
+		codes := partitionCodes(addPartitions(t, vcl, "fence-me", first.ProducerID, first.ProducerEpoch, topic, 0))
 		wantCode(t, fmt.Sprintf("AddPartitionsToTxn v%d with the fenced epoch", tc.version), codes[0], tc.want)
-		wantCode(t, fmt.Sprintf("EndTxn v%d with the fenced epoch", tc.version), endTxn(t, vcl, tc.version, "fence-me", first.ProducerID, 0, true).ErrorCode, tc.want)
+		wantCode(t, fmt.Sprintf("EndTxn v%d with the fenced epoch", tc.version), endTxn(t, vcl, "fence-me", first.ProducerID, 0, true).ErrorCode, tc.want)
 		wantCode(t, fmt.Sprintf("AddOffsetsToTxn v%d with the fenced epoch", tc.version), addOffsets(t, vcl, "fence-me", first.ProducerID, 0, "g").ErrorCode, tc.want)
 	}
 	// The new producer's epoch works.
-	codes := partitionCodes(addPartitions(t, cl, 3, "fence-me", second.ProducerID, second.ProducerEpoch, topic, 0, 1))
+	codes := partitionCodes(addPartitions(t, cl, "fence-me", second.ProducerID, second.ProducerEpoch, topic, 0, 1))
 	if codes[0] != 0 || codes[1] != 0 {
 		t.Fatalf("AddPartitionsToTxn with the current epoch: %v", codes)
 	}
@@ -242,16 +246,16 @@ func TestBadInput(t *testing.T) {
 	if p.ErrorCode != 0 {
 		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(p.ErrorCode))
 	}
-	wantCode(t, "EndTxn without a transaction", endTxn(t, cl, 3, "bad-input", p.ProducerID, p.ProducerEpoch, true).ErrorCode, kerr.InvalidTxnState)
-	wantCode(t, "EndTxn for an unknown transactional id", endTxn(t, cl, 3, "never-seen", 1, 0, true).ErrorCode, kerr.InvalidProducerIDMapping)
-	wantCode(t, "EndTxn with another producer id", endTxn(t, cl, 3, "bad-input", p.ProducerID+1, p.ProducerEpoch, false).ErrorCode, kerr.InvalidProducerIDMapping)
+	wantCode(t, "EndTxn without a transaction", endTxn(t, cl, "bad-input", p.ProducerID, p.ProducerEpoch, true).ErrorCode, kerr.InvalidTxnState)
+	wantCode(t, "EndTxn for an unknown transactional id", endTxn(t, cl, "never-seen", 1, 0, true).ErrorCode, kerr.InvalidProducerIDMapping)
+	wantCode(t, "EndTxn with another producer id", endTxn(t, cl, "bad-input", p.ProducerID+1, p.ProducerEpoch, false).ErrorCode, kerr.InvalidProducerIDMapping)
 
-	codes := partitionCodes(addPartitions(t, cl, 3, "never-seen", 1, 0, topic, 0))
+	codes := partitionCodes(addPartitions(t, cl, "never-seen", 1, 0, topic, 0))
 	wantCode(t, "AddPartitionsToTxn for an unknown transactional id", codes[0], kerr.InvalidProducerIDMapping)
 
 	// One unknown topic: nothing is added, the known partition is not attempted.
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
-	req.Version, req.TransactionalID, req.ProducerID, req.ProducerEpoch = 3, "bad-input", p.ProducerID, p.ProducerEpoch
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = "bad-input", p.ProducerID, p.ProducerEpoch
 	for _, tt := range []struct {
 		topic string
 		part  int32
@@ -269,7 +273,7 @@ func TestBadInput(t *testing.T) {
 		wantCode(t, "AddPartitionsToTxn "+rt.Topic, rt.Partitions[0].ErrorCode, want[i])
 	}
 	// The transaction did not start.
-	wantCode(t, "EndTxn after a refused AddPartitionsToTxn", endTxn(t, cl, 3, "bad-input", p.ProducerID, p.ProducerEpoch, false).ErrorCode, kerr.InvalidTxnState)
+	wantCode(t, "EndTxn after a refused AddPartitionsToTxn", endTxn(t, cl, "bad-input", p.ProducerID, p.ProducerEpoch, false).ErrorCode, kerr.InvalidTxnState)
 
 	adm := kadm.NewClient(cl)
 	ds, err := adm.DescribeTransactions(ctxFor(t), "never-seen")
@@ -293,7 +297,7 @@ func TestListAndDescribe(t *testing.T) {
 	if p.ErrorCode != 0 || q.ErrorCode != 0 {
 		t.Fatalf("InitProducerId: %v %v", kerr.ErrorForCode(p.ErrorCode), kerr.ErrorForCode(q.ErrorCode))
 	}
-	if c := partitionCodes(addPartitions(t, cl, 3, "listed", p.ProducerID, p.ProducerEpoch, topic, 2, 0)); c[0] != 0 || c[2] != 0 {
+	if c := partitionCodes(addPartitions(t, cl, "listed", p.ProducerID, p.ProducerEpoch, topic, 2, 0)); c[0] != 0 || c[2] != 0 {
 		t.Fatalf("AddPartitionsToTxn: %v", c)
 	}
 	adm := kadm.NewClient(cl)

@@ -108,7 +108,7 @@ func TestTxnOffsetCommitVisibleOnCommit(t *testing.T) {
 		if code := txnOffsetCommit(t, cl, "offsets-visible", p.ProducerID, p.ProducerEpoch, "eos-visible", topic, 0, tc.offset); code != 0 {
 			t.Fatalf("TxnOffsetCommit: %v", kerr.ErrorForCode(code))
 		}
-		if code := endTxn(t, cl, 3, "offsets-visible", p.ProducerID, p.ProducerEpoch, tc.commit).ErrorCode; code != 0 {
+		if code := endTxn(t, cl, "offsets-visible", p.ProducerID, p.ProducerEpoch, tc.commit).ErrorCode; code != 0 {
 			t.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
 		}
 		deadline := time.Now().Add(10 * time.Second)
