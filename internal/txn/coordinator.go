@@ -445,7 +445,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		o.txns[id] = m
 	}
 	res, err := m.PrepareInit(timeoutMs, expected, nowMs, newID)
-	epoch := o.epoch
+	epoch, tv := o.epoch, m.TV
 	c.mu.Unlock()
 	if err != nil {
 		return noProducerID, noProducerEpoch, err
@@ -453,7 +453,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 	if res.Fence {
 		// Abort the ongoing transaction under the bumped epoch, and let
 		// the client retry (Kafka answers CONCURRENT_TRANSACTIONS too).
-		if _, _, err := c.endTxn(ctx, id, res.Transit.ProducerID, res.Transit.Epoch, false, false, m.TV); err != nil {
+		if _, _, err := c.endTxn(ctx, id, res.Transit.ProducerID, res.Transit.Epoch, false, false, tv); err != nil {
 			return noProducerID, noProducerEpoch, err
 		}
 		return noProducerID, noProducerEpoch, ErrConcurrentTransactions
@@ -543,6 +543,11 @@ func (c *Coordinator) endTxn(ctx context.Context, id string, pid int64, epoch in
 		return noProducerID, noProducerEpoch, ErrInvalidProducerIDMapping
 	}
 	res, err := m.PrepareEnd(pid, epoch, commit, fromClient, tv, c.now().UnixMilli(), newID)
+	if err != nil {
+		if ps, ok := m.PendingState(); ok && ps == PrepareEpochFence {
+			m.Abandon() // the fence's abort cannot go ahead: unblock the id
+		}
+	}
 	cepoch := o.epoch
 	c.mu.Unlock()
 	if err != nil {

@@ -255,19 +255,27 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 	c := s.conns[node]
 	if c != nil && c.addr != addr {
 		c.nc.Close()
+		delete(s.conns, node)
 		c = nil
 	}
+	s.mu.Unlock()
 	if c == nil {
+		// Dialed without s.mu: a node that does not answer must not hold
+		// up markers to the others. A connection dialed concurrently for
+		// the same node replaces this one for later sends.
 		d := net.Dialer{Timeout: 5 * time.Second}
 		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
 		}
 		c = &markerConn{addr: addr, nc: nc, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(s.clientID))}
+		s.mu.Lock()
+		if old := s.conns[node]; old != nil {
+			old.nc.Close()
+		}
 		s.conns[node] = c
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)

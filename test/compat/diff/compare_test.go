@@ -29,9 +29,7 @@ var knownDifferences = []known{
 	{id: "apiversions-ranges", kind: "scope", test: `^TestApiVersions/`, step: `^ApiVersions$`, path: `^ApiKeys\[ApiKey=\d+\]\.M(in|ax)Version$`},
 	{id: "produce-duplicate-log-append-time", kind: "legit", test: `^TestProduce/idempotent`, step: `duplicate`, path: `\.LogAppendTime$`},
 	{id: "describeconfigs-extra-synonym", kind: "bug", test: `^TestConfigs/`, step: `DescribeConfigs`, path: `\.ConfigSynonyms\[Name=log\.retention\.ms\]`},
-	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
-	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
 }
 
 var knownRE = map[string]*regexp.Regexp{}
