@@ -22,7 +22,10 @@ type TxnWrite struct {
 	ProducerEpoch int16
 	// Sequence is the batch's base sequence: per producer and partition,
 	// from 0 at each epoch, so the partition's idempotence checks accept
-	// consecutive commits of one transaction.
+	// consecutive commits. Kafka skips those checks for a coordinator's
+	// batches (AppendOrigin.COORDINATOR); after this coordinator reloads
+	// the partition the count restarts, which only such a partition
+	// accepts. Markers carry none (-1).
 	Sequence int32
 	Control  bool
 	Commit   bool  // Control: COMMIT, else ABORT
@@ -222,7 +225,8 @@ func (m *Machine) CompleteTxn(now time.Time, to ReplyID, p int32, pid int64, epo
 		if m.owned[p] == partActive {
 			m.applyTxnEnd(now, p, pid, commit)
 		}
-		delete(m.txns().seqs, txnSeqKey{p, pid})
+		// The sequence continues: under transactions v1 the producer's
+		// next transaction has the same epoch.
 		m.reply(to, nil)
 	})
 }

@@ -132,3 +132,38 @@ func TestTxnOffsetsReplayed(t *testing.T) {
 		t.Fatalf("replayed pending: %v", pend)
 	}
 }
+
+// TestTxnSequenceContinues: a producer's transactional batches on one
+// partition carry consecutive sequences across its transactions of one
+// epoch, and restart at 0 with a new epoch.
+func TestTxnSequenceContinues(t *testing.T) {
+	h := newHarness(t, testConfig())
+	p := h.m.PartitionFor("g")
+	var seqs []int32
+	h.holdWrites = true
+	commit := func(epoch int16, n int) {
+		offs := make([]CommitOffset, n)
+		for i := range offs {
+			offs[i] = CommitOffset{TopicPartition: TopicPartition{"in", int32(i)}}
+		}
+		h.m.TxnCommit(h.now, h.id(), TxnCommitRequest{Group: "g", ProducerID: 5, ProducerEpoch: epoch, Generation: -1, Offsets: offs})
+		h.settle()
+		for _, w := range h.held {
+			if w.Txn != nil && !w.Txn.Control && w.Partition == p {
+				seqs = append(seqs, w.Txn.Sequence)
+			}
+			h.finish(w)
+		}
+		h.held = nil
+		h.settle()
+	}
+	commit(0, 2)
+	h.holdWrites = false
+	completeTxn(h, "g", 5, true)
+	h.holdWrites = true
+	commit(0, 1)
+	commit(1, 3)
+	if len(seqs) != 3 || seqs[0] != 0 || seqs[1] != 2 || seqs[2] != 0 {
+		t.Fatalf("sequences %v, want [0 2 0]", seqs)
+	}
+}
