@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
@@ -91,6 +92,8 @@ type Coordinator struct {
 		owned      map[int32]*owned // guarded by mu
 	}
 	images chan *metadata.Image // latest image, one slot
+	// sweeping is set while a sweep (timed-out aborts, id expiry) runs.
+	sweeping atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -155,8 +158,17 @@ func (c *Coordinator) run() {
 		case im := <-c.images:
 			c.applyImage(im)
 		case <-t.C:
-			c.abortTimedOut()
-			c.expireIDs()
+			// Off this goroutine: the aborts and tombstones wait for
+			// writes, and leadership changes must not wait for them.
+			if c.sweeping.CompareAndSwap(false, true) {
+				c.wg.Add(1)
+				go func() {
+					defer c.wg.Done()
+					defer c.sweeping.Store(false)
+					c.abortTimedOut()
+					c.expireIDs()
+				}()
+			}
 		}
 	}
 }
