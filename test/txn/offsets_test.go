@@ -123,4 +123,19 @@ func TestTxnOffsetCommitVisibleOnCommit(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// The group coordinator replays the transactional batches and their
+	// markers: the committed offset, nothing pending.
+	b.Restart(t)
+	cl2 := testkit.NewClient(t, b.Addr())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		off, code := fetchOffset(t, cl2, "eos-visible", topic, 0, true)
+		if code == 0 && off == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart: OffsetFetch RequireStable: offset %d, %v; want 5", off, kerr.ErrorForCode(code))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
