@@ -13,14 +13,18 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
@@ -52,6 +56,15 @@ type Broker struct {
 	// locks are the exclusive locks of the data and metadata directories,
 	// held from Start until Shutdown ends.
 	locks []*vfs.DirLock
+
+	// Observability (observe.go): metrics, the admin listener, and the
+	// flags readiness and the collectors read.
+	metrics  *metrics.Node
+	admin    *admin.Server
+	console  *console.Console
+	lag      lagClient
+	serving  atomic.Bool // Start finished: every field above is set
+	stopping atomic.Bool // Shutdown began
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -94,7 +107,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 		b.locks = append(b.locks, l)
 	}
+	if err := b.startAdmin(); err != nil {
+		return err
+	}
 	pre := server.New(b.cfg, nil, b.logger)
+	pre.SetMetrics(b.metrics.Requests.Listener("kafka"))
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -166,6 +183,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if prev == nil && next == im {
 			return // the initial image was applied above
 		}
+		countLeaderChanges(prev, next)
 		// A newer image published between Image and Subscribe (prev nil)
 		// is applied here, or the partitions would miss it.
 		if err := b.parts.Apply(next); err != nil {
@@ -194,6 +212,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.srv.Serve()
 	b.wg.Add(1)
 	go b.ticker()
+	b.serving.Store(true)
 	return nil
 }
 
@@ -218,6 +237,7 @@ func (b *Broker) startReplicationListener() error {
 	cfg := b.cfg
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
@@ -291,6 +311,7 @@ func (b *Broker) ticker() {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		b.stopping.Store(true)
 		if b.raft != nil {
 			// Move leaderships away while this node still serves its
 			// followers, so clients fail over without a session timeout.
@@ -331,6 +352,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			if e := b.raft.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close metadata quorum member: %w", e))
 			}
+		}
+		b.lag.once.Do(func() {}) // waits out a client being made
+		if b.lag.cl != nil {
+			b.lag.cl.Close()
+		}
+		if b.admin != nil {
+			if e := b.admin.Shutdown(ctx); e != nil {
+				b.logger.Warn("admin listener closed before it drained", "err", e)
+			}
+			b.console.Close()
 		}
 		for _, l := range b.locks {
 			l.Unlock()

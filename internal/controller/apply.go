@@ -209,6 +209,18 @@ func (c *AlterBrokerConfigs) apply(im *metadata.Image) (*metadata.Image, int64, 
 	return next, 0, nil
 }
 
+// ConfigsAfter returns the overrides a topic with overrides cur would have
+// after changes, leaving cur as it is.
+func ConfigsAfter(cur map[string]string, changes []ConfigChange, replace bool) map[string]string {
+	m := make(map[string]string, len(cur))
+	if !replace {
+		for k, v := range cur {
+			m[k] = v
+		}
+	}
+	return applyChanges(m, changes, false)
+}
+
 func applyChanges(m map[string]string, changes []ConfigChange, replace bool) map[string]string {
 	if replace || m == nil {
 		m = map[string]string{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -26,7 +27,8 @@ import (
 // no response; acks=1 and acks=all are answered once the batch is below
 // the high watermark, which under the default flush.messages=1 means
 // fdatasync'ed.
-// v13 names topics by id. Transactions are not supported yet: a
+// v13 names topics by id. Internal topics take no client's records
+// (INVALID_TOPIC_EXCEPTION; metadata.CheckClientOp). Transactions are not supported yet: a
 // transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 // like a broker where the id has no rights.
 
@@ -58,6 +60,10 @@ func serveProduce(e *Env, r *Request) Result {
 		} else {
 			t = im.Topics[rt.Topic]
 		}
+		var refused error
+		if t != nil {
+			refused = metadata.CheckClientOp(t.Name, metadata.OpProduce, r.ClientID, nil)
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -69,6 +75,12 @@ func serveProduce(e *Env, r *Request) Result {
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case refused != nil:
+				// Kafka's ReplicaManager refuses before looking at the batch.
+				sp.ErrorCode = e.errCode(refused)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errMsg(refused)
+				}
 			case !e.Ctrl.Fresh():
 				// Cut off from the metadata quorum: the cluster has moved
 				// leadership elsewhere by now; send the client there.
@@ -103,6 +115,10 @@ func serveProduce(e *Env, r *Request) Result {
 					break
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+				if !res.Duplicate {
+					metrics.TopicBytesIn.WithLabelValues(t.Name).Add(float64(len(rp.Records)))
+					metrics.TopicRecordsIn.WithLabelValues(t.Name).Add(float64(res.LastOffset - res.BaseOffset + 1))
+				}
 				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
 					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
 					if req.Acks == -1 {
@@ -128,6 +144,8 @@ func serveProduce(e *Env, r *Request) Result {
 	return Result{Deferred: func() kmsg.Response {
 		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
 		defer cancel()
+		metrics.ProduceWaiting.Inc()
+		defer metrics.ProduceWaiting.Dec()
 		for _, w := range waits {
 			// Replication: acks=1 waits for this node's disk only, acks=all
 			// for the high watermark (every in-sync replica's disk), and is

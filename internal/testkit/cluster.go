@@ -88,6 +88,7 @@ type ClusterNode struct {
 	c                 *Cluster
 	id                int32
 	kafka, repl, raft string // bound addresses
+	admin             string // admin HTTP listener (metrics, health)
 	// replProxy and raftProxy front wal and raft WithProxies: their
 	// addresses are the advertised ones. nil otherwise.
 	replProxy, raftProxy *Proxy
@@ -125,7 +126,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		f(&o)
 	}
 	c := &Cluster{opts: o, bin: StromBinary(t), cut: map[int32]bool{}}
-	addrs := freeAddrs(t, 3*n)
+	addrs := freeAddrs(t, 4*n)
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
 		id := int32(i + 1)
@@ -135,7 +136,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		}
 		nd := &ClusterNode{
 			c: c, id: id,
-			kafka: addrs[3*i], repl: addrs[3*i+1], raft: addrs[3*i+2],
+			kafka: addrs[4*i], repl: addrs[4*i+1], raft: addrs[4*i+2], admin: addrs[4*i+3],
 			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 			logs: newLogBuffer(),
 		}
@@ -172,6 +173,7 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
+	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", nd.admin)
 	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
 	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
 	for _, p := range c.nodes {
@@ -401,6 +403,10 @@ func (n *ClusterNode) ID() int32 { return n.id }
 
 // KafkaAddr is the node's Kafka listener (its advertised address).
 func (n *ClusterNode) KafkaAddr() string { return n.kafka }
+
+// AdminAddr is the host:port of the node's admin HTTP listener (/metrics,
+// /healthz, /readyz).
+func (n *ClusterNode) AdminAddr() string { return n.admin }
 
 // ReplicationAddr and RaftAddr are the node's advertised replication and Raft
 // addresses: its proxies WithProxies, else its listeners.
