@@ -394,9 +394,9 @@ func (c *Coordinator) appendDurable(ctx context.Context, p int32, key, value []b
 	return nil
 }
 
-// newIDFunc wraps the allocator for the state machine's calls, made under
-// mu: the allocator may wait on the metadata log, so the id is taken
-// before mu when a path may need one.
+// allocate takes a producer id from the broker's allocator. It may wait on
+// the metadata log, so it is never called under mu: a path that may need
+// an id takes it first and hands the state machine a function returning it.
 func (c *Coordinator) allocate(ctx context.Context) (int64, error) {
 	id, err := c.alloc(ctx)
 	return int64(id), err
