@@ -28,6 +28,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
+	"github.com/strom-broker/strom/internal/txn"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -43,6 +44,9 @@ type Broker struct {
 	srv   *server.Server
 
 	groups *group.Coordinator // consumer-group coordinator
+	txns   *txn.Coordinator   // transaction coordinator
+	// markers sends the transaction coordinator's WriteTxnMarkers.
+	markers *txn.NetSender
 
 	// Replication (cluster mode only): the replication listener that followers
 	// fetch from, and this node's follower fetchers.
@@ -212,6 +216,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.parts.Close()
 		return err
 	}
+	b.startTxns(ctrl)
 	b.srv = pre
 	b.srv.SetEnv(b.env)
 	b.srv.Serve()
@@ -344,6 +349,10 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.groups != nil {
 			b.groups.Stop()
 		}
+		if b.txns != nil {
+			b.txns.Stop()
+			b.markers.Close()
+		}
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
@@ -402,4 +411,23 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 	ctrl.Subscribe(func(_, next *metadata.Image) { b.groups.OnImage(next) })
 	b.env.Groups = b.groups
 	return nil
+}
+
+// startTxns starts the transaction coordinator, which follows the
+// leadership of the __transaction_state partitions through the metadata
+// image. The topic is created by the first FindCoordinator for a
+// transactional id, as in Kafka.
+func (b *Broker) startTxns(ctrl controller.Controller) {
+	cfg := txn.ConfigFrom(b.cfg)
+	if t := ctrl.Image().Topics[txn.Topic]; t != nil {
+		cfg.Partitions = int32(len(t.Partitions))
+	}
+	b.markers = txn.NewNetSender(ctrl.Image, fmt.Sprintf("strom-txn-coordinator-%d", b.cfg.NodeID))
+	b.txns = txn.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.env.AllocateProducerID,
+		ctrl.Image, b.markers, b.logger.With("component", "txn"))
+	b.txns.Start()
+	// Subscribed after the partition registry, so a partition is open by
+	// the time the coordinator hears it leads it.
+	ctrl.Subscribe(func(_, next *metadata.Image) { b.txns.OnImage(next) })
+	b.env.Txns = b.txns
 }

@@ -55,6 +55,13 @@ type Config struct {
 	ConsumerGroupSessionTimeout    time.Duration `toml:"consumer_group_session_timeout"`    // group.consumer.session.timeout.ms
 	ConsumerGroupMaxSize           int32         `toml:"consumer_group_max_size"`           // group.consumer.max.size
 	ConsumerGroupAssignor          string        `toml:"consumer_group_assignor"`           // first of group.consumer.assignors: uniform or range
+	// Transactions (Kafka's transaction.* settings).
+	TransactionStatePartitions int32         `toml:"transaction_state_partitions"` // transaction.state.log.num.partitions
+	TransactionMaxTimeout      time.Duration `toml:"transaction_max_timeout"`      // transaction.max.timeout.ms
+	TransactionalIDExpiration  time.Duration `toml:"transactional_id_expiration"`  // transactional.id.expiration.ms
+	// TransactionAbortInterval is how often timed-out transactions are
+	// aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionAbortInterval time.Duration `toml:"transaction_abort_interval"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -191,6 +198,10 @@ func Default() Config {
 		ConsumerGroupMaxSize:           2147483647,
 		ConsumerGroupAssignor:          "uniform",
 		OffsetsRetentionCheckInterval:  10 * time.Minute,
+		TransactionStatePartitions:     50,
+		TransactionMaxTimeout:          15 * time.Minute,
+		TransactionalIDExpiration:      7 * 24 * time.Hour,
+		TransactionAbortInterval:       10 * time.Second,
 		OffsetMetadataMaxBytes:         4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
@@ -356,6 +367,11 @@ func (c Config) validateGroups() error {
 		return fmt.Errorf("offsets_topic_partitions: must be >= 1, got %d", c.OffsetsTopicPartitions)
 	case c.OffsetsRetention <= 0:
 		return fmt.Errorf("offsets_retention: must be > 0, got %s", c.OffsetsRetention)
+	case c.TransactionStatePartitions < 1:
+		return fmt.Errorf("transaction_state_partitions: must be >= 1, got %d", c.TransactionStatePartitions)
+	case c.TransactionMaxTimeout <= 0 || c.TransactionalIDExpiration <= 0 || c.TransactionAbortInterval <= 0:
+		return fmt.Errorf("transaction_max_timeout %s, transactional_id_expiration %s, transaction_abort_interval %s: must be > 0",
+			c.TransactionMaxTimeout, c.TransactionalIDExpiration, c.TransactionAbortInterval)
 	case c.GroupInitialRebalanceDelay < 0:
 		return fmt.Errorf("group_initial_rebalance_delay: must be >= 0, got %s", c.GroupInitialRebalanceDelay)
 	case c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:

@@ -17,6 +17,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/txn"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -93,6 +94,16 @@ var sentinels = map[string]error{
 	"group.ErrUnreleasedInstanceID":    group.ErrUnreleasedInstanceID,
 	"group.ErrInvalidRegex":            group.ErrInvalidRegex,
 	"group.ErrUnsupportedVersion":      group.ErrUnsupportedVersion,
+	"txn.ErrConcurrentTransactions":    txn.ErrConcurrentTransactions,
+	"txn.ErrProducerFenced":            txn.ErrProducerFenced,
+	"txn.ErrInvalidProducerIDMapping":  txn.ErrInvalidProducerIDMapping,
+	"txn.ErrInvalidTxnState":           txn.ErrInvalidTxnState,
+	"txn.ErrInvalidTransactionTimeout": txn.ErrInvalidTransactionTimeout,
+	"txn.ErrTransactionalIDNotFound":   txn.ErrTransactionalIDNotFound,
+	"txn.ErrTransactionAbortable":      txn.ErrTransactionAbortable,
+	"txn.ErrNotCoordinator":            txn.ErrNotCoordinator,
+	"txn.ErrLoading":                   txn.ErrLoading,
+	"txn.ErrCoordinatorNotAvailable":   txn.ErrCoordinatorNotAvailable,
 }
 
 // notServed are packages whose errors never reach a Kafka request: tools

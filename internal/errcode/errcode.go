@@ -117,6 +117,15 @@ var table = []row{
 	{err: ErrOutOfOrderSequence, name: "out_of_order_sequence", code: kerr.OutOfOrderSequenceNumber},
 	{err: ErrInvalidProducerEpoch, name: "invalid_producer_epoch", code: kerr.InvalidProducerEpoch},
 
+	// Transactions.
+	{err: ErrConcurrentTransactions, name: "concurrent_transactions", code: kerr.ConcurrentTransactions},
+	{err: ErrProducerFenced, name: "producer_fenced", code: kerr.ProducerFenced},
+	{err: ErrInvalidProducerIDMapping, name: "invalid_producer_id_mapping", code: kerr.InvalidProducerIDMapping},
+	{err: ErrInvalidTxnState, name: "invalid_txn_state", code: kerr.InvalidTxnState},
+	{err: ErrInvalidTransactionTimeout, name: "invalid_transaction_timeout", code: kerr.InvalidTransactionTimeout},
+	{err: ErrTransactionalIDNotFound, name: "transactional_id_not_found", code: kerr.TransactionalIDNotFound},
+	{err: ErrTransactionAbortable, name: "transaction_abortable", code: kerr.TransactionAbortable},
+
 	// Consumer groups. Before the context rows: the coordinator wraps a
 	// caller's expired context in ErrCoordinatorNotAvailable.
 	{err: ErrNotCoordinator, name: "not_coordinator", code: kerr.NotCoordinator},

@@ -153,3 +153,26 @@ var (
 	ErrInvalidRegex         = errors.New("invalid regular expression")
 	ErrUnsupportedVersion   = errors.New("unsupported version")
 )
+
+// Transactions (txn).
+var (
+	// ErrConcurrentTransactions: the transactional id has a transition or
+	// its markers in flight; the client retries.
+	ErrConcurrentTransactions = errors.New("concurrent transactions")
+	// ErrProducerFenced: a producer epoch older than the coordinator's
+	// (INVALID_PRODUCER_EPOCH for request versions before KIP-588).
+	ErrProducerFenced = errors.New("producer fenced by a newer epoch")
+	// ErrInvalidProducerIDMapping: the producer id is not the one the
+	// transactional id has, or the id is unknown.
+	ErrInvalidProducerIDMapping = errors.New("invalid producer id mapping")
+	// ErrInvalidTxnState: a request the transaction's state does not allow.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
+	// ErrInvalidTransactionTimeout: above transaction.max.timeout.ms, or
+	// not positive.
+	ErrInvalidTransactionTimeout = errors.New("invalid transaction timeout")
+	// ErrTransactionalIDNotFound: DescribeTransactions of an unknown id.
+	ErrTransactionalIDNotFound = errors.New("transactional id not found")
+	// ErrTransactionAbortable: a verified partition is not in the
+	// transaction (KIP-890); the producer aborts.
+	ErrTransactionAbortable = errors.New("transaction abortable")
+)

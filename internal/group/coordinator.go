@@ -158,9 +158,12 @@ func (c *Coordinator) startWrite(w Write) error {
 	for i, r := range w.Records {
 		recs[i] = record.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
 	}
-	batch, err := record.AppendBatch(nil, record.BatchOptions{
-		FirstTimestamp: c.now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
-	}, recs)
+	opts := record.BatchOptions{FirstTimestamp: c.now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	if t := w.Txn; t != nil {
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = t.ProducerID, t.ProducerEpoch, t.Sequence
+		opts.Transactional, opts.Control = true, t.Control
+	}
+	batch, err := record.AppendBatch(nil, opts, recs)
 	if err != nil {
 		return err
 	}
@@ -352,7 +355,27 @@ func load(ctx context.Context, part *partition.Partition, p int32) (*Loader, int
 			}
 			off = ids.Offset(h.LastOffset() + 1)
 			if h.IsControl() {
-				return nil
+				if !h.IsTransactional() {
+					return nil
+				}
+				return record.Records(batch, func(r record.Record) error {
+					if commit, ok := IsCommitMarker(r.Key); ok {
+						l.EndTxn(h.ProducerID, commit)
+					}
+					return nil
+				})
+			}
+			if h.IsTransactional() {
+				return record.Records(batch, func(r record.Record) error {
+					if r.Key == nil {
+						return nil
+					}
+					n++
+					if err := l.ApplyTxn(h.ProducerID, append([]byte(nil), r.Key...), r.Value); err != nil {
+						return fmt.Errorf("%s-%d offset %d: %w", OffsetsTopic, p, h.BaseOffset+int64(r.OffsetDelta), err)
+					}
+					return nil
+				})
 			}
 			return record.Records(batch, func(r record.Record) error {
 				n++
@@ -579,4 +602,41 @@ func (c *Coordinator) DeleteGroup(ctx context.Context, groupID string) error {
 		return err
 	}
 	return v.(*DeleteResult).Err
+}
+
+// TxnCommit handles a TxnOffsetCommit, blocking until the offsets are
+// durable (and pending until the transaction ends).
+func (c *Coordinator) TxnCommit(ctx context.Context, req TxnCommitRequest) *CommitResult {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.TxnCommit(now, to, req) })
+	if err != nil {
+		return &CommitResult{Err: err}
+	}
+	return v.(*CommitResult)
+}
+
+// CompleteTxn writes producer pid's transaction marker (COMMIT when commit)
+// to partition p of __consumer_offsets, for a WriteTxnMarkers request, and
+// applies it to the producer's pending offsets; it returns once the marker
+// is durable. This is how markers reach __consumer_offsets, as in Kafka 4
+// (GroupCoordinator.completeTransaction): never by a plain append, which
+// would leave the pending offsets behind.
+func (c *Coordinator) CompleteTxn(ctx context.Context, p int32, pid int64, epoch int16, coordinatorEpoch int32, commit bool) error {
+	v, err := c.call(ctx, func(now time.Time, to ReplyID) { c.m.CompleteTxn(now, to, p, pid, epoch, coordinatorEpoch, commit) })
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return nil
+	}
+	return v.(error)
+}
+
+// PendingTxnOffsets reports which of tps (all when nil) of groupID have a
+// transactional commit pending (OffsetFetch RequireStable, KIP-447).
+func (c *Coordinator) PendingTxnOffsets(ctx context.Context, groupID string, tps []TopicPartition) (map[TopicPartition]bool, error) {
+	var out map[TopicPartition]bool
+	if err := c.do(ctx, func(time.Time) { out = c.m.HasPendingTxn(groupID, tps) }); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

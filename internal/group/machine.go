@@ -76,6 +76,9 @@ type Write struct {
 	Partition int32
 	Records   []Record
 	Token     uint64
+	// Txn, when set, makes the batch a transactional producer's (a
+	// TxnOffsetCommit) or its COMMIT/ABORT marker.
+	Txn *TxnWrite
 }
 
 // Effects are what the driver must do after a Machine call.
@@ -105,6 +108,7 @@ type Machine struct {
 	pending   map[uint64]func(now time.Time, err error)
 	token     uint64
 	out       Effects
+	txn       txnState // transactional commits (txn_offsets.go)
 
 	nextRetention time.Time
 }
@@ -196,6 +200,7 @@ func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) error {
 	for id, g := range l.build(now, m.cfg) {
 		m.groups[id] = g
 	}
+	m.installTxnPending(l.pendingByGroup())
 	m.owned[p] = partActive
 	if m.nextRetention.IsZero() {
 		m.nextRetention = now.Add(m.cfg.RetentionCheck)
@@ -207,6 +212,7 @@ func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) error {
 // groups are answered with ErrNotCoordinator.
 func (m *Machine) Unload(p int32) {
 	delete(m.owned, p)
+	m.dropTxnPartition(p)
 	m.unloadConsumers(p)
 	for id, g := range m.groups {
 		if g.partition != p {

@@ -294,11 +294,15 @@ type Loader struct {
 	offsets   map[string]map[TopicPartition]Offset
 	meta      map[string]*loadedGroup
 	consumers map[string]*loadedConsumer
+	// txnPending: producer id -> group -> offsets of transactional commits
+	// whose marker has not been replayed yet.
+	txnPending map[int64]map[string]map[TopicPartition]Offset
 }
 
 // NewLoader starts replaying partition p.
 func NewLoader(p int32) *Loader {
-	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}, consumers: map[string]*loadedConsumer{}}
+	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}, consumers: map[string]*loadedConsumer{},
+		txnPending: map[int64]map[string]map[TopicPartition]Offset{}}
 }
 
 // Apply replays one record (a nil value is a tombstone). Records of other

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/errcode"
@@ -14,6 +16,7 @@ import (
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/txn"
 )
 
 // Env is what handlers work against: the node's config, the metadata
@@ -28,6 +31,9 @@ type Env struct {
 	// Groups is the consumer-group coordinator; nil until the broker wires
 	// one (group APIs then answer COORDINATOR_NOT_AVAILABLE).
 	Groups *group.Coordinator
+	// Txns is the transaction coordinator; nil until the broker wires one
+	// (transaction APIs then answer COORDINATOR_NOT_AVAILABLE).
+	Txns *txn.Coordinator
 
 	sessions *fetchSessions
 	pids     *producerIDs
@@ -87,4 +93,21 @@ func errMsg(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// AllocateProducerID hands out one producer id from the blocks reserved
+// through the controller (the transaction coordinator's allocator).
+func (e *Env) AllocateProducerID(ctx context.Context) (ids.ProducerID, error) {
+	return e.pids.allocate(ctx)
+}
+
+// txnErrCode is err's code, except that PRODUCER_FENCED becomes
+// INVALID_PRODUCER_EPOCH for request
+// versions from before KIP-588 (below since), as Kafka answers.
+func (e *Env) txnErrCode(err error, version, since int16) int16 {
+	code := e.errCode(err)
+	if code == kerr.ProducerFenced.Code && version < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }

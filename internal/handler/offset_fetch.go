@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/group"
@@ -20,7 +21,10 @@ import (
 // __consumer_offsets partition queued before it (commits sent earlier on
 // the connection among them): Kafka answers a connection's requests one
 // at a time and runs a RequireStable (v7+) fetch as a write ordered after
-// the pending ones. There are no transactional offset commits yet. The v9 member id and epoch are
+// the pending ones. With RequireStable (v7+), a partition with a
+// transactional commit pending (TxnOffsetCommit of an unfinished
+// transaction) answers UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka
+// does (KIP-447); the client retries. The v9 member id and epoch are
 // checked against KIP-848 groups (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID)
 // and ignored for classic groups, as in Kafka. v10 (topic ids) is not
 // served.
@@ -29,9 +33,10 @@ func init() { register(kmsg.OffsetFetch, 0, 9, serveOffsetFetch) }
 
 // fetchedPartition is one partition's answer.
 type fetchedPartition struct {
-	tp  group.TopicPartition
-	off group.Offset
-	ok  bool
+	tp       group.TopicPartition
+	off      group.Offset
+	ok       bool
+	unstable bool // RequireStable and a transactional commit is pending
 }
 
 func serveOffsetFetch(e *Env, r *Request) Result {
@@ -49,7 +54,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 				}
 			}
 		}
-		wait := e.beginFetchOffsets(req.Group, tps, nil)
+		wait := e.beginFetchOffsets(req.Group, tps, nil, req.RequireStable)
 		return Result{Deferred: func() kmsg.Response {
 			parts, err := wait(r)
 			if err != nil && req.Version >= 2 {
@@ -64,6 +69,9 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 					rp.Partition = p.tp.Partition
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
 					rp.ErrorCode = e.errCode(err)
+					if p.unstable && err == nil {
+						rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
@@ -87,7 +95,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 			// A KIP-848 member must name its current epoch.
 			member = &group.FetchMember{ID: rg.MemberID, Epoch: rg.MemberEpoch}
 		}
-		waits[i] = e.beginFetchOffsets(rg.Group, tps, member)
+		waits[i] = e.beginFetchOffsets(rg.Group, tps, member, req.RequireStable)
 	}
 	return Result{Deferred: func() kmsg.Response {
 		for i, rg := range req.Groups {
@@ -103,6 +111,9 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition = p.tp.Partition
 						rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
+						if p.unstable {
+							rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+						}
 						rt.Partitions = append(rt.Partitions, rp)
 					}
 					g.Topics = append(g.Topics, rt)
@@ -117,7 +128,7 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 // beginFetchOffsets queues a fetch at the coordinator and returns the wait
 // for it; tps nil means every committed partition. The answer lists tps in
 // order (or all, sorted).
-func (e *Env) beginFetchOffsets(groupID string, tps []group.TopicPartition, member *group.FetchMember) func(*Request) ([]fetchedPartition, error) {
+func (e *Env) beginFetchOffsets(groupID string, tps []group.TopicPartition, member *group.FetchMember, requireStable bool) func(*Request) ([]fetchedPartition, error) {
 	var wait func(context.Context) (map[group.TopicPartition]group.Offset, error)
 	if e.Groups != nil {
 		wait = e.Groups.BeginFetchOffsets(groupID, tps, member)
@@ -128,10 +139,14 @@ func (e *Env) beginFetchOffsets(groupID string, tps []group.TopicPartition, memb
 		if wait != nil {
 			got, err = wait(r.Ctx)
 		}
+		var pending map[group.TopicPartition]bool
+		if err == nil && requireStable {
+			pending, err = e.Groups.PendingTxnOffsets(r.Ctx, groupID, tps)
+		}
 		var out []fetchedPartition
 		if tps == nil {
 			for tp, o := range got {
-				out = append(out, fetchedPartition{tp, o, true})
+				out = append(out, fetchedPartition{tp, o, true, pending[tp]})
 			}
 			slices.SortFunc(out, func(a, b fetchedPartition) int {
 				return cmp.Or(cmp.Compare(a.tp.Topic, b.tp.Topic), cmp.Compare(a.tp.Partition, b.tp.Partition))
@@ -140,7 +155,7 @@ func (e *Env) beginFetchOffsets(groupID string, tps []group.TopicPartition, memb
 		}
 		for _, tp := range tps {
 			o, ok := got[tp]
-			out = append(out, fetchedPartition{tp, o, ok})
+			out = append(out, fetchedPartition{tp, o, ok, pending[tp]})
 		}
 		return out, err
 	}
@@ -164,7 +179,7 @@ func groupByTopic(parts []fetchedPartition) [][]fetchedPartition {
 }
 
 func fetchedValues(p fetchedPartition) (int64, int32, *string) {
-	if !p.ok {
+	if !p.ok || p.unstable {
 		empty := ""
 		return -1, -1, &empty
 	}

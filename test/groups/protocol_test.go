@@ -128,7 +128,13 @@ func TestFindCoordinatorMatchesMetadata(t *testing.T) {
 	req := kmsg.NewPtrFindCoordinatorRequest()
 	req.CoordinatorKeys, req.CoordinatorType = []string{"txn"}, 1
 	resp := rc.do(req, 4).(*kmsg.FindCoordinatorResponse)
-	wantCode(t, "transaction coordinator", resp.Coordinators[0].ErrorCode, kerr.CoordinatorNotAvailable)
+	// The transaction coordinator: __transaction_state is created on this
+	// first use, and its leader (this node) named, as Metadata names it.
+	c := resp.Coordinators[0]
+	wantCode(t, "transaction coordinator", c.ErrorCode, nil)
+	if c.NodeID != node || c.Host != host || strconv.Itoa(int(c.Port)) != port {
+		t.Errorf("transaction coordinator %d %s:%d, metadata says %d %s", c.NodeID, c.Host, c.Port, node, b.Addr())
+	}
 	req.CoordinatorType = 9
 	resp = rc.do(req, 4).(*kmsg.FindCoordinatorResponse)
 	wantCode(t, "unknown key type", resp.Coordinators[0].ErrorCode, kerr.InvalidRequest)

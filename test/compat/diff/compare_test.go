@@ -31,9 +31,7 @@ var knownDifferences = []known{
 	{id: "flush-messages-default", kind: "legit", test: `^Test(Configs|CreateTopics)/`, step: ``, path: `\.Configs\[Name=flush\.messages\]\.(Value|ConfigSynonyms\[Name=log\.flush\.interval\.messages\]\.Value)$`},
 	{id: "flush-messages-default", kind: "legit", test: `^TestTopicConfig(sLibrdkafka|Tools)$`, step: ``, path: `^flush\.messages$`},
 	{id: "min-insync-source", kind: "legit", test: `^TestTopicConfig(sLibrdkafka|Tools)$`, step: ``, path: `^min\.insync\.replicas$`},
-	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
-	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
 	{id: "internal-topics", kind: "deliberate", test: `^TestInternalTopics/(incremental-alter-configs|alter-configs|create-partitions|delete-topics)/`,
 		step: `^(internal topic: (cleanup\.policy=|append delete|delete cleanup|without)|grow an internal topic|delete an internal topic)`, path: `ErrorCode$`},
 }
