@@ -77,7 +77,7 @@ type Partition struct {
 	bgCancel context.CancelFunc
 
 	appendMu  sync.Mutex
-	producers producerState // guarded by appendMu
+	producers *producerState // guarded by appendMu
 
 	flushReq chan struct{} // cap 1: asks the flusher for a sync
 	stop     chan struct{}
@@ -85,7 +85,12 @@ type Partition struct {
 
 	mu struct {
 		sync.Mutex
-		hw          ids.Offset // consumers read below this offset
+		hw ids.Offset // consumers read below this offset
+		// unstable lists the transactions that hold the last stable
+		// offset back, in order of first offset: those in progress
+		// (marker -1) and those whose marker is not yet below the high
+		// watermark (txn.go).
+		unstable    []unstableTxn
 		cfg         config.TopicConfig
 		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
@@ -137,7 +142,7 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	}
 	p := &Partition{
 		Topic: topic, TopicID: id, Index: index, log: l, logger: logger,
-		producers: producerState{},
+		producers: newProducerState(),
 		flushReq:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -157,12 +162,9 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	p.lagMax = DefaultReplicaLagTimeMax
 	p.bg = &sync.WaitGroup{}
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if err := l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) error {
-		p.producers.update(h)
-		return nil
-	}); err != nil {
+	if err := p.rebuildProducersLocked(); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
+		return nil, err
 	}
 	go p.flusher()
 	return p, nil
@@ -229,6 +231,13 @@ func (p *Partition) failLocked(err error) {
 // batch in place (base offset, leader epoch, LogAppendTime) and keeps no
 // reference to it.
 func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
+	return p.AppendVerified(batch, origin, 0)
+}
+
+// AppendVerified is Append of a transactional batch whose transaction the
+// coordinator verified (KIP-890) under guard, from StartTxnVerification;
+// guard 0 is no verification.
+func (p *Partition) AppendVerified(batch []byte, origin Origin, guard uint64) (AppendResult, error) {
 	p.mu.Lock()
 	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
 	p.mu.Unlock()
@@ -245,7 +254,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 
 	p.appendMu.Lock()
-	dup, isDup, err := p.producers.check(h)
+	dup, isDup, err := p.producers.check(h, guard)
 	if err != nil {
 		p.appendMu.Unlock()
 		return res, err
@@ -270,7 +279,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	h.BaseOffset = int64(info.FirstOffset)
-	p.producers.update(h)
+	p.applyTxnEventLocked(p.producers.update(h, nil))
 	p.appendMu.Unlock()
 
 	res.BaseOffset, res.LastOffset = info.FirstOffset, info.LastOffset
@@ -338,8 +347,9 @@ func wakeAll(ws map[*Waiter]struct{}) {
 }
 
 // wakeHWLocked wakes the readers of the high watermark, and of the last
-// stable offset, which moves with it until transactions exist.
+// stable offset, which may move with it (a marker now below it).
 func (p *Partition) wakeHWLocked() {
+	p.pruneUnstableLocked()
 	wakeAll(p.mu.waiters[BoundHighWatermark])
 	wakeAll(p.mu.waiters[BoundLastStable])
 }
@@ -405,7 +415,10 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	// Log compaction reads and rewrites whole segments: it runs in the
 	// background, below the high watermark, when enough of the log is dirty.
 	if cfg.Cleanup.Compact {
-		ccfg, from := storage.CompactConfigOf(cfg), min(p.HighWatermark(), p.log.FlushedOffset())
+		// Below the last stable offset: an open transaction's records
+		// are not yet known to be aborted or kept (Kafka's first
+		// uncleanable offset).
+		ccfg, from := storage.CompactConfigOf(cfg), min(p.Offsets().LastStable, p.log.FlushedOffset())
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {

@@ -582,6 +582,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 
 	l.mu.Lock()
+	for _, s := range g {
+		ns.aborted = append(ns.aborted, s.seg.aborted...)
+	}
+	aborted := slices.Clone(ns.aborted)
 	l.mu.segments = slices.Replace(l.mu.segments, i, i+len(g), ns)
 	l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(s *segment) bool {
 		return slices.ContainsFunc(g, func(x segSnap) bool { return x.seg == s })
@@ -601,6 +605,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 			break
 		}
 		err = l.fs.Rename(swapPath(l.dir, base, suf), filepath.Join(l.dir, segmentName(base)+suf))
+	}
+	if err == nil {
+		// The aborted transactions of the group stay with their markers.
+		err = ns.writeTxnIndex(aborted)
 	}
 	if err == nil {
 		err = l.fs.SyncDir(l.dir)
