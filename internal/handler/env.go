@@ -27,6 +27,10 @@ type Env struct {
 	// Groups is the consumer-group coordinator; nil until the broker wires
 	// one (group APIs then answer COORDINATOR_NOT_AVAILABLE).
 	Groups *group.Coordinator
+	// TxnVerifier checks a producer's first write to a partition in a
+	// transaction with its coordinator (KIP-890, txn_verify.go); nil: no
+	// check.
+	TxnVerifier TxnVerifier
 
 	sessions *fetchSessions
 	pids     *producerIDs

@@ -282,6 +282,15 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		return rp, rr
 	}
 	*remaining -= int64(rr.Size())
+	if f.bound == partition.BoundLastStable && rr.Size() > 0 {
+		// The aborted transactions the records overlap: the consumer
+		// drops their batches (Kafka's collectAbortedTransactions).
+		for _, a := range p.AbortedTxns(sp.fetchOffset, rr.LastOffset()+1) {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			rp.AbortedTransactions = append(rp.AbortedTransactions, at)
+		}
+	}
 	return rp, rr
 }
 

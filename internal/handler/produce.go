@@ -26,9 +26,14 @@ import (
 // no response; acks=1 and acks=all are answered once the batch is below
 // the high watermark, which under the default flush.messages=1 means
 // fdatasync'ed.
-// v13 names topics by id. Transactions are not supported yet: a
-// transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-// like a broker where the id has no rights.
+// v13 names topics by id. Transactional batches need the request's
+// transactional id (none: TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the
+// whole request, as Kafka answers before authorizing it); the first one
+// of a transaction on a partition is verified with the transaction
+// coordinator when the broker has a TxnVerifier (KIP-890 part 1,
+// txn_verify.go), and the partition checks the producer's transaction
+// state (INVALID_TXN_STATE for a plain batch inside a transaction or an
+// unverified write after its transaction ended).
 
 func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 
@@ -46,8 +51,16 @@ func serveProduce(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	im := e.Ctrl.Image()
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	// Transactional records need a transactional id (which ACLs will
+	// authorize): without one Kafka refuses the whole request.
+	noTxnID := req.TransactionID == nil && hasTransactionalBatch(req)
+	verifier := e.TxnVerifier
+	if req.TransactionID == nil || noTxnID {
+		verifier = nil
+	}
 
 	var waits []produceWait
+	var verify []produceVerify
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
 		st := kmsg.NewProduceResponseTopic()
@@ -63,6 +76,8 @@ func serveProduce(e *Env, r *Request) Result {
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogStartOffset, sp.LogAppendTime = -1, -1, -1
 			switch {
+			case noTxnID:
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			case !validAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case t == nil && req.Version >= 13:
@@ -83,32 +98,23 @@ func serveProduce(e *Env, r *Request) Result {
 					sp.ErrorCode = kerr.NotEnoughReplicas.Code
 					break
 				}
-				res, err := p.Append(rp.Records, partition.FromClient)
-				if err != nil {
-					sp.ErrorCode = e.errCode(err)
-					// Kafka reports the log start for errors found against
-					// the log (sequence, epoch, record count), -1 for
-					// batches refused before that.
-					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
-						sp.LogStartOffset = int64(p.LogStartOffset())
+				w := produceWait{p: p, topicIdx: ti, partIdx: len(st.Partitions)}
+				if verifier != nil && p.IsLeader() {
+					// KIP-890: the first write of a transaction to this
+					// partition waits for the coordinator's word. The
+					// bytes are copied: the frame is reused once Serve
+					// returns.
+					if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() && h.ProducerID >= 0 {
+						if g := p.StartTxnVerification(h.ProducerID, h.ProducerEpoch); g != 0 {
+							verify = append(verify, produceVerify{w: w, topic: t.Name, guard: g, pid: h.ProducerID,
+								epoch: h.ProducerEpoch, batch: append([]byte(nil), rp.Records...)})
+							st.Partitions = append(st.Partitions, sp)
+							continue
+						}
 					}
-					if sp.ErrorCode == kerr.KafkaStorageError.Code {
-						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
-					} else {
-						e.Logger.Debug("produce refused", "topic", t.Name, "partition", rp.Partition, "err", err)
-					}
-					if req.Version >= 8 {
-						sp.ErrorMessage = errMsg(err)
-					}
-					break
 				}
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
-				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
-					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
-					if req.Acks == -1 {
-						w.minISR = max(p.Config().MinInsyncReplicas, 1)
-					}
-					waits = append(waits, w)
+				if last, ok := e.produceAppend(req, &sp, p, t.Name, rp.Records, 0); ok {
+					waits = append(waits, w.waitFor(req, last))
 				}
 			}
 			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 && t != nil && e.Ctrl.Fresh() {
@@ -118,16 +124,24 @@ func serveProduce(e *Env, r *Request) Result {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Acks == 0 {
+	if req.Acks == 0 && len(verify) == 0 {
 		return Result{NoResponse: true}
 	}
-	if len(waits) == 0 {
+	if len(waits) == 0 && len(verify) == 0 {
 		return Now(resp)
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	// acks=0 with a verification: the append happens in the deferred
+	// part, which then answers nothing (a nil response sends nothing).
 	return Result{Deferred: func() kmsg.Response {
 		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
 		defer cancel()
+		if len(verify) > 0 {
+			waits = append(waits, e.verifyAndAppend(ctx, req, resp, verify)...)
+		}
+		if req.Acks == 0 {
+			return nil
+		}
 		for _, w := range waits {
 			// Replication: acks=1 waits for this node's disk only, acks=all
 			// for the high watermark (every in-sync replica's disk), and is
@@ -161,6 +175,55 @@ func serveProduce(e *Env, r *Request) Result {
 		}
 		return resp
 	}}
+}
+
+// produceAppend appends one partition's batch (guard: a KIP-890
+// verification, 0 none) and fills its answer; it reports whether the
+// answer must wait for replication or the disk, and for which offset.
+func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTopicPartition, p *partition.Partition, topic string, batch []byte, guard uint64) (ids.Offset, bool) {
+	res, err := p.AppendVerified(batch, partition.FromClient, guard)
+	if err != nil {
+		sp.ErrorCode = e.errCode(err)
+		// Kafka reports the log start for errors found against
+		// the log (sequence, epoch, record count), -1 for
+		// batches refused before that.
+		if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
+			sp.LogStartOffset = int64(p.LogStartOffset())
+		}
+		if sp.ErrorCode == kerr.KafkaStorageError.Code {
+			e.Logger.Error("produce append failed", "topic", topic, "partition", sp.Partition, "err", err)
+		} else {
+			e.Logger.Debug("produce refused", "topic", topic, "partition", sp.Partition, "err", err)
+		}
+		if req.Version >= 8 {
+			sp.ErrorMessage = errMsg(err)
+		}
+		return 0, false
+	}
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+	return res.LastOffset, req.Acks != 0 && p.HighWatermark() <= res.LastOffset
+}
+
+// waitFor completes the wait of an appended partition up to last.
+func (w produceWait) waitFor(req *kmsg.ProduceRequest, last ids.Offset) produceWait {
+	w.last = last
+	if req.Acks == -1 {
+		w.minISR = max(w.p.Config().MinInsyncReplicas, 1)
+	}
+	return w
+}
+
+// hasTransactionalBatch reports whether any partition of req carries a
+// transactional batch.
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for i := range req.Topics {
+		for _, rp := range req.Topics[i].Partitions {
+			if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // leaderHint names the current leader in a NOT_LEADER_OR_FOLLOWER answer

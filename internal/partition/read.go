@@ -55,22 +55,22 @@ func (p *Partition) Offsets() Offsets {
 	p.mu.Lock()
 	hw, lso := p.mu.hw, p.lastStableLocked()
 	p.mu.Unlock()
+	start := p.log.LogStartOffset()
 	return Offsets{
-		LogStart:      p.log.LogStartOffset(),
+		LogStart:      start,
 		HighWatermark: hw,
-		LastStable:    lso,
-		LogEnd:        p.log.LogEndOffset(),
+		// Retention or DeleteRecords may remove the start of an open
+		// transaction; nothing below the log start is unstable (Kafka
+		// moves its first unstable offset up likewise).
+		LastStable: max(lso, min(start, hw)),
+		LogEnd:     p.log.LogEndOffset(),
 	}
 }
 
 // LastStableOffset is the first offset read_committed consumers may not
 // yet read: the high watermark, or the first offset of the earliest
 // transaction not yet decided below it.
-func (p *Partition) LastStableOffset() ids.Offset {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastStableLocked()
-}
+func (p *Partition) LastStableOffset() ids.Offset { return p.Offsets().LastStable }
 
 // Records is a record set read from the log: whole batches, one range of
 // one segment file. The bytes stay in the file until they are sent
