@@ -21,8 +21,8 @@ func TestTxnReadCommittedConfluent(t *testing.T) {
 	topic, want := txnScenario(t, b.Addr())
 	// A transaction left open after "end" (offset 10): the last stable
 	// offset stays at 11, the high watermark moves to 12.
-	cl := rawClient(t, b.Addr())
-	if code, _ := initProducer(t, cl, "txn-c").produce(t, cl, topic, 0, false, "c0"); code != 0 {
+	cl := testkit.NewRawClient(t, b.Addr())
+	if code, _ := testkit.InitTxnProducer(t, cl, "txn-c").Produce(t, cl, topic, 0, false, "c0"); code != 0 {
 		t.Fatalf("txn c: code %d", code)
 	}
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
