@@ -32,7 +32,7 @@ func TestKillWithOpenTransaction(t *testing.T) {
 	code, first := open.Produce(t, cl, topic, 0, false, "o0") // 2
 	check("open txn", code)
 	check("abort", testkit.WriteTxnMarker(t, cl, aborted, aborted.Epoch, false, topic, 0)[0]) // 3
-	code, _ = open.Produce(t, cl, topic, 0, false, "o1", "o2") // 4-5
+	code, _ = open.Produce(t, cl, topic, 0, false, "o1", "o2")                                // 4-5
 	check("open txn", code)
 	if lso := testkit.ListLatest(t, cl, topic, 0, 1); lso != first {
 		t.Fatalf("before the kill: LSO %d, want %d", lso, first)
