@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
@@ -39,6 +41,10 @@ type Broker struct {
 	srv   *server.Server
 
 	groups *group.Coordinator // consumer-group coordinator
+
+	// txnVerifier asks transaction coordinators before first
+	// transactional writes (KIP-890); nil when not in use.
+	txnVerifier *txnVerifier
 
 	// Replication (cluster mode only): the replication listener that followers
 	// fetch from, and this node's follower fetchers.
@@ -172,6 +178,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	// Transactional writes are verified with their coordinator only where
+	// coordinators exist to answer: this build serves the verification
+	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
+	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
+		b.env.TxnVerifier = b.txnVerifier
+	}
 	if err := b.startReplicationListener(); err != nil {
 		pre.Close()
 		b.stopReplication()
@@ -312,6 +325,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		b.wg.Wait()
 		if b.groups != nil {
 			b.groups.Stop()
+		}
+		if b.txnVerifier != nil {
+			b.txnVerifier.close()
 		}
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {

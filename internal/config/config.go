@@ -54,6 +54,10 @@ type Config struct {
 	ConsumerGroupSessionTimeout    time.Duration `toml:"consumer_group_session_timeout"`    // group.consumer.session.timeout.ms
 	ConsumerGroupMaxSize           int32         `toml:"consumer_group_max_size"`           // group.consumer.max.size
 	ConsumerGroupAssignor          string        `toml:"consumer_group_assignor"`           // first of group.consumer.assignors: uniform or range
+	// TransactionPartitionVerification: a partition leader checks with the
+	// transaction coordinator before it appends the first batch of a
+	// transaction (KIP-890; transaction.partition.verification.enable).
+	TransactionPartitionVerification bool `toml:"transaction_partition_verification_enable"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -161,12 +165,13 @@ func Default() Config {
 		GroupMaxSessionTimeout:     30 * time.Minute,
 		GroupMaxSize:               2147483647,
 
-		ConsumerGroupHeartbeatInterval: 5 * time.Second,
-		ConsumerGroupSessionTimeout:    45 * time.Second,
-		ConsumerGroupMaxSize:           2147483647,
-		ConsumerGroupAssignor:          "uniform",
-		OffsetsRetentionCheckInterval:  10 * time.Minute,
-		OffsetMetadataMaxBytes:         4096,
+		ConsumerGroupHeartbeatInterval:   5 * time.Second,
+		ConsumerGroupSessionTimeout:      45 * time.Second,
+		ConsumerGroupMaxSize:             2147483647,
+		ConsumerGroupAssignor:            "uniform",
+		TransactionPartitionVerification: true,
+		OffsetsRetentionCheckInterval:    10 * time.Minute,
+		OffsetMetadataMaxBytes:           4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,

@@ -27,7 +27,8 @@ type TxnPartition struct {
 // partition that is not, the Kafka error code Kafka's
 // AddPartitionsToTxnManager hands the produce path: the coordinator's
 // partition error with PRODUCER_FENCED turned into INVALID_PRODUCER_EPOCH
-// and TRANSACTION_ABORTABLE into INVALID_TXN_STATE; the coordinator's
+// (TRANSACTION_ABORTABLE is left to the produce path, which keeps it only
+// for clients that know it); the coordinator's
 // top-level error (CLUSTER_AUTHORIZATION_FAILED as INVALID_TXN_STATE) for
 // every partition; NETWORK_EXCEPTION for every partition when the request
 // failed; COORDINATOR_NOT_AVAILABLE when no coordinator is known. A
@@ -69,7 +70,7 @@ func (e *Env) verifyAndAppend(ctx context.Context, req *kmsg.ProduceRequest, res
 	for i, v := range vs {
 		sp := &resp.Topics[v.w.topicIdx].Partitions[v.w.partIdx]
 		if code := codes[parts[i]]; code != 0 {
-			sp.ErrorCode = produceVerifyCode(code)
+			sp.ErrorCode = produceVerifyCode(code, req.Version)
 			if req.Version >= 8 {
 				msg := "Unable to verify the partition has been added to the transaction. Underlying error: " + kerr.ErrorForCode(code).Error()
 				if sp.ErrorCode == kerr.InvalidTxnState.Code {
@@ -91,9 +92,15 @@ func (e *Env) verifyAndAppend(ctx context.Context, req *kmsg.ProduceRequest, res
 // produceVerifyCode is what a producer is told when verification failed,
 // as Kafka's ReplicaManager answers: the retriable failures of reaching
 // the coordinator become NOT_ENOUGH_REPLICAS (which older clients retry
-// without a metadata refresh); INVALID_TXN_STATE and the others stay.
-func produceVerifyCode(code int16) int16 {
+// without a metadata refresh); TRANSACTION_ABORTABLE reaches only clients
+// of Produce v11+ (older ones get INVALID_TXN_STATE, Kafka's
+// defaultError); INVALID_TXN_STATE and the others stay.
+func produceVerifyCode(code, version int16) int16 {
 	switch code {
+	case kerr.TransactionAbortable.Code:
+		if version <= 10 {
+			return kerr.InvalidTxnState.Code
+		}
 	case kerr.ConcurrentTransactions.Code, kerr.NetworkException.Code, kerr.CoordinatorLoadInProgress.Code,
 		kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code:
 		return kerr.NotEnoughReplicas.Code

@@ -17,7 +17,7 @@ import (
 // read_committed sees the committed transaction, never the aborted one,
 // and reports its lag from the last stable offset.
 func TestTxnReadCommittedConfluent(t *testing.T) {
-	b := testkit.StartBroker(t)
+	b := startTxnDataBroker(t)
 	topic, want := txnScenario(t, b.Addr())
 	// A transaction left open after "end" (offset 10): the last stable
 	// offset stays at 11, the high watermark moves to 12.

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/testkit"
 )
@@ -20,7 +21,13 @@ import (
 // coordinator drives it: producers write transactional batches with the
 // producer ids InitProducerId gives them, and WriteTxnMarkers (sent here
 // with kmsg, standing in for the coordinator) commits or aborts their
-// transactions. Real consumers read the topic with read_committed.
+// transactions. Real consumers read the topic with read_committed. No
+// coordinator knows these transactions, so the brokers do not verify them
+// with one (transaction.partition.verification.enable=false).
+
+func startTxnDataBroker(t *testing.T) *testkit.Broker {
+	return testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) { c.TransactionPartitionVerification = false }))
+}
 
 // fetchCommitted fetches partition 0 from offset with read_committed.
 func fetchCommitted(t *testing.T, cl *kgo.Client, topic string, offset int64) kmsg.FetchResponseTopicPartition {
@@ -111,7 +118,7 @@ func txnScenario(t *testing.T, addr string) (topic string, want []string) {
 // committed transaction and never the aborted one; a read_uncommitted one
 // sees both.
 func TestTxnReadCommittedFranzGo(t *testing.T) {
-	b := testkit.StartBroker(t)
+	b := startTxnDataBroker(t)
 	topic, want := txnScenario(t, b.Addr())
 	if got := testkit.ConsumeValues(t, b.Addr(), topic, 0, true, 10); !slices.Equal(got, want) {
 		t.Fatalf("read_committed: %v, want %v", got, want)
@@ -125,7 +132,7 @@ func TestTxnReadCommittedFranzGo(t *testing.T) {
 // TestTxnDataErrors: Kafka's answers to bad transactional input on the
 // partition side.
 func TestTxnDataErrors(t *testing.T) {
-	b := testkit.StartBroker(t)
+	b := startTxnDataBroker(t)
 	topic := testkit.TopicName(t, "")
 	testkit.CreateTopic(t, b.Addr(), topic, 1, nil)
 	cl := testkit.NewRawClient(t, b.Addr())

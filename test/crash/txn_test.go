@@ -16,7 +16,8 @@ import (
 // open transaction's first offset, and moves only when the coordinator's
 // marker arrives; read_committed fetches still learn of the aborted one.
 func TestKillWithOpenTransaction(t *testing.T) {
-	proc := testkit.StartProcess(t, testkit.ProcessOptions{})
+	// The test stands in for the coordinator: no verification with one.
+	proc := testkit.StartProcess(t, testkit.ProcessOptions{Env: []string{"STROM_TRANSACTION_PARTITION_VERIFICATION_ENABLE=false"}})
 	topic := testkit.TopicName(t, "")
 	testkit.CreateTopic(t, proc.Addr(), topic, 1, nil)
 	cl := testkit.NewRawClient(t, proc.Addr())
