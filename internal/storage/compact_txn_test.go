@@ -21,8 +21,8 @@ func TestCompactTransactions(t *testing.T) {
 	mustAppend(t, l, keyedBatch(t, txn, baseTs, kvs("a", "a-committed")), 1) // 0
 	txn.pid = 8
 	mustAppend(t, l, keyedBatch(t, txn, baseTs, kvs("a", "a-aborted")), 1) // 1
-	mustAppend(t, l, marker(7, record.ControlCommit), 1)                    // 2
-	mustAppend(t, l, marker(8, record.ControlAbort), 1)                     // 3
+	mustAppend(t, l, marker(7, record.ControlCommit), 1)                   // 2
+	mustAppend(t, l, marker(8, record.ControlAbort), 1)                    // 3
 	if err := l.AddAbortedTxn(AbortedTxn{ProducerID: 8, FirstOffset: 1, LastOffset: 3, LastStableOffset: 4}); err != nil {
 		t.Fatal(err)
 	}
