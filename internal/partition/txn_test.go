@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/ids"
@@ -168,5 +169,53 @@ func TestTxnVerificationGuard(t *testing.T) {
 	}
 	if o := p.Offsets(); o.LastStable != ids.Offset(res.BaseOffset) {
 		t.Fatalf("LSO %d, want %d", o.LastStable, res.BaseOffset)
+	}
+}
+
+// TestTxnFollowerKeepsLastStableOffset: a follower rebuilds transactions
+// from the batches it copies, so its last stable offset follows the
+// leader's; truncating a marker reopens its transaction, and after a
+// failover the new leader holds the LSO and accepts the coordinator's
+// marker.
+func TestTxnFollowerKeepsLastStableOffset(t *testing.T) {
+	reg, c := newNode(t, 2, image(1, []ids.NodeID{1, 2}, []ids.NodeID{1, 2}), time.Minute)
+	p := reg.Get("t", 0)
+	var next int64
+	copyBatch := func(b []byte) {
+		t.Helper()
+		h, err := record.ParseHeader(b)
+		must(t, err)
+		record.SetBaseOffset(b, next)
+		record.SetPartitionLeaderEpoch(b, 3)
+		next += int64(h.LastOffsetDelta) + 1
+		if _, err := p.AppendAsFollower(b, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBatch(txnBatch(t, 2, 7, 0, 0, "a"))                                                        // 0-1
+	copyBatch(txnBatch(t, 1, 8, 0, 0, "b"))                                                        // 2
+	copyBatch(record.AppendMarkerBatch(nil, 7, 0, 1000, record.Marker{Type: record.ControlAbort})) // 3
+	must(t, p.Persist())
+	p.UpdateFollowerHW(4)
+	if o := p.Offsets(); o.HighWatermark != 4 || o.LastStable != 2 {
+		t.Fatalf("follower: offsets %+v, want HW 4, LSO 2", o)
+	}
+	if got := p.AbortedTxns(0, 4); len(got) != 1 || got[0].ProducerID != 7 || got[0].FirstOffset != 0 || got[0].LastOffset != 3 {
+		t.Fatalf("follower aborted transactions %+v", got)
+	}
+	// The marker was never committed: the new leader truncates it away,
+	// and producer 7's transaction is open again.
+	must(t, p.TruncateTo(3, 3))
+	if o := p.Offsets(); o.LastStable != 0 {
+		t.Fatalf("after truncating the marker: offsets %+v, want LSO 0", o)
+	}
+	if got := p.AbortedTxns(0, 4); len(got) != 0 {
+		t.Fatalf("aborted transactions after truncation: %+v", got)
+	}
+	c.setLeader(t, 2, []ids.NodeID{2})
+	marker(t, p, 7, 0, record.ControlAbort)
+	marker(t, p, 8, 0, record.ControlCommit)
+	if o := p.Offsets(); o.LastStable != o.HighWatermark {
+		t.Fatalf("leader after both markers: %+v", o)
 	}
 }
