@@ -13,8 +13,9 @@ import (
 
 // Fetch v4-16.
 //
-// Consumers read below the high watermark (read_committed: the last stable
-// offset, equal to it until transactions exist); followers (fetch_replica.go)
+// Consumers read below the high watermark (read_committed: below the last
+// stable offset, with the aborted transactions of the records returned, so
+// that the consumer drops their batches); followers (fetch_replica.go)
 // read below the log end. Both go through one planner: the request
 // long-polls until MinBytes are available or MaxWaitMillis passes, woken
 // when the partitions' bound advances (partition.Waiter), and every round

@@ -39,8 +39,8 @@ import (
 
 // Waiter is woken (non-blocking send on C) when a partition it is
 // registered with advances the offset of its bound: the high watermark
-// (which moves the last stable offset too, until transactions exist) or
-// the log end. Every waiter is also woken when the partition's role or
+// (the last stable offset moves only with it: a transaction stops holding
+// it back once its marker is below the high watermark) or the log end. Every waiter is also woken when the partition's role or
 // leader epoch changes, and high-watermark waiters when a sync fails, so
 // that fetches re-read and produces learn of it. One waiter may be
 // registered with many partitions.
