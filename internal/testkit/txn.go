@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -18,12 +19,12 @@ import (
 // standing in for the coordinator) commits or aborts their transactions.
 
 // NewRawClient is a client for hand-built requests: Produce and Fetch stay
-// below v13, which name topics by id.
-func NewRawClient(t testing.TB, addr string) *kgo.Client {
+// below v13, which name topics by id. WriteTxnMarker sends to addr.
+func NewRawClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	v := kversion.Stable()
 	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
 	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
-	return NewClient(t, addr, kgo.MaxVersions(v))
+	return NewClient(t, addr, append([]kgo.Opt{kgo.MaxVersions(v)}, opts...)...)
 }
 
 // TxnProducer writes transactional batches of one producer id.
@@ -67,8 +68,23 @@ func (p *TxnProducer) Produce(t testing.TB, cl *kgo.Client, topic string, partit
 	return code, base
 }
 
-// ProduceRaw sends one batch with acks=all.
+// ProduceRaw sends one batch with acks=all, retrying retriable errors (a
+// leader not yet known to the client, say) for up to 30s as a producer
+// would.
 func ProduceRaw(t testing.TB, cl *kgo.Client, txnID *string, topic string, partition int32, batch []byte) (int16, int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, base := produceOnce(t, cl, txnID, topic, partition, batch)
+		if code == 0 || !kerr.IsRetriable(kerr.ErrorForCode(code)) || time.Now().After(deadline) {
+			return code, base
+		}
+		cl.ForceMetadataRefresh()
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func produceOnce(t testing.TB, cl *kgo.Client, txnID *string, topic string, partition int32, batch []byte) (int16, int64) {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 30000, txnID
