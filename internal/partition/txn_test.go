@@ -219,3 +219,22 @@ func TestTxnFollowerKeepsLastStableOffset(t *testing.T) {
 		t.Fatalf("leader after both markers: %+v", o)
 	}
 }
+
+// TestTxnLastStableOffsetAtLogStart: DeleteRecords (or retention) past the
+// start of an open transaction leaves nothing below the log start
+// unstable, as Kafka moves its first unstable offset up.
+func TestTxnLastStableOffsetAtLogStart(t *testing.T) {
+	p := openTxnPartition(t, filepath.Join(t.TempDir(), "t-0"))
+	defer func() { must(t, p.Close()) }()
+	appendVisible(t, p, txnBatch(t, 2, 4, 0, 0, "t")) // 0-1
+	appendVisible(t, p, batch(t, 2, -1, -1, "plain")) // 2-3
+	if o := p.Offsets(); o.LastStable != 0 {
+		t.Fatalf("open transaction at 0: %+v", o)
+	}
+	if _, err := p.DeleteRecordsBefore(1); err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Offsets(); o.LastStable != 1 || o.HighWatermark != 4 {
+		t.Fatalf("after DeleteRecords to 1: %+v, want LSO 1 (the log start)", o)
+	}
+}
