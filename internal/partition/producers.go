@@ -46,10 +46,11 @@ type producerEntry struct {
 	// progress on this partition, -1 when none.
 	coordinatorEpoch int32
 	txnFirst         int64
+	lastTimestamp    int64 // of its last batch or marker
 }
 
 func newEntry(epoch int16) *producerEntry {
-	return &producerEntry{epoch: epoch, coordinatorEpoch: -1, txnFirst: -1}
+	return &producerEntry{epoch: epoch, coordinatorEpoch: -1, txnFirst: -1, lastTimestamp: -1}
 }
 
 // setEpoch moves the entry to epoch; a new epoch forgets the batches of
@@ -237,6 +238,7 @@ func (s *producerState) update(h record.BatchHeader, m *record.Marker) txnEvent 
 		}
 		e.setEpoch(max(e.epoch, h.ProducerEpoch))
 		e.coordinatorEpoch = m.CoordinatorEpoch
+		e.lastTimestamp = h.MaxTimestamp
 		delete(s.verifying, h.ProducerID)
 		if e.txnFirst < 0 {
 			return txnEvent{}
@@ -254,6 +256,7 @@ func (s *producerState) update(h record.BatchHeader, m *record.Marker) txnEvent 
 		e.setEpoch(h.ProducerEpoch)
 	}
 	e.add(batchMeta{firstSeq: h.BaseSequence, lastSeq: lastSeqOf(h), firstOffset: h.BaseOffset, lastOffset: h.LastOffset(), timestamp: h.MaxTimestamp})
+	e.lastTimestamp = h.MaxTimestamp
 	if h.IsTransactional() && e.txnFirst < 0 {
 		e.txnFirst = h.BaseOffset
 		s.ongoing[h.ProducerID] = h.BaseOffset
@@ -289,10 +292,13 @@ func (s *producerState) startVerification(pid int64, epoch int16) uint64 {
 	return s.nextGuard
 }
 
-// OngoingTxn is a transaction in progress on a partition
-// (DescribeProducers' CurrentTxnStartOffset).
-type OngoingTxn struct {
-	ProducerID  int64
-	Epoch       int16
-	FirstOffset int64
+// ProducerInfo is what a partition knows of one producer
+// (DescribeProducers, Kafka's ProducerStateEntry).
+type ProducerInfo struct {
+	ProducerID       int64
+	Epoch            int16
+	LastSequence     int32 // -1 when no batch of this epoch is held
+	LastTimestamp    int64 // of its last batch or marker, -1 unknown
+	CoordinatorEpoch int32 // of its last marker, -1 none
+	TxnStartOffset   int64 // first offset of its open transaction, -1 none
 }

@@ -13,6 +13,7 @@ package partition
 // keeps the last stable offset where it was.
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -213,15 +214,21 @@ func (p *Partition) AbortedTxns(from, upper ids.Offset) []AbortedTxn {
 	return p.log.AbortedTxns(from, upper)
 }
 
-// OngoingTxns lists the transactions in progress on the partition, by
-// first offset.
-func (p *Partition) OngoingTxns() []OngoingTxn {
+// Producers lists the producers the partition knows, by producer id
+// (DescribeProducers; kafka-transactions.sh find-hanging reads their
+// transaction start offsets).
+func (p *Partition) Producers() []ProducerInfo {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	var out []OngoingTxn
-	for pid, first := range p.producers.ongoing {
-		out = append(out, OngoingTxn{ProducerID: pid, Epoch: p.producers.entries[pid].epoch, FirstOffset: first})
+	out := make([]ProducerInfo, 0, len(p.producers.entries))
+	for pid, e := range p.producers.entries {
+		pi := ProducerInfo{ProducerID: pid, Epoch: e.epoch, LastSequence: -1, LastTimestamp: e.lastTimestamp,
+			CoordinatorEpoch: e.coordinatorEpoch, TxnStartOffset: e.txnFirst}
+		if l := e.last(); l != nil {
+			pi.LastSequence = l.lastSeq
+		}
+		out = append(out, pi)
 	}
-	slices.SortFunc(out, func(a, b OngoingTxn) int { return int(a.FirstOffset - b.FirstOffset) })
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -172,5 +173,56 @@ func TestTxnDataErrors(t *testing.T) {
 	}
 	if codes := testkit.WriteTxnMarker(t, cl, p, p.Epoch+1, true, "no-such-"+strings.ToLower(fmt.Sprint(time.Now().UnixNano())), 0); !slices.Equal(codes, []int16{kerr.UnknownTopicOrPartition.Code}) {
 		t.Errorf("marker for a missing topic: %v", codes)
+	}
+}
+
+// TestTxnDescribeProducers: kadm's DescribeProducers (what
+// kafka-transactions.sh describe-producers and find-hanging read) lists
+// each producer of a partition with its open transaction's start offset.
+func TestTxnDescribeProducers(t *testing.T) {
+	b := startTxnDataBroker(t)
+	topic, _ := txnScenario(t, b.Addr())
+	cl := testkit.NewRawClient(t, b.Addr())
+	c := testkit.InitTxnProducer(t, cl, "txn-c")
+	code, cFirst := c.Produce(t, cl, topic, 0, false, "c0", "c1")
+	if code != 0 {
+		t.Fatalf("txn c: %v", kerr.ErrorForCode(code))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	described, err := kadm.NewClient(cl).DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+	if err != nil {
+		t.Fatalf("DescribeProducers: %v", err)
+	}
+	var got []kadm.DescribedProducer
+	for _, dt := range described {
+		for _, dp := range dt.Partitions {
+			if dp.Err != nil {
+				t.Fatalf("DescribeProducers %s-%d: %v", dp.Topic, dp.Partition, dp.Err)
+			}
+		}
+		got = append(got, dt.Partitions.SortedProducers()...)
+	}
+	// txnScenario's producers (plain, a: aborted, b: committed) and c.
+	if len(got) != 4 {
+		t.Fatalf("%d producers, want 4: %+v", len(got), got)
+	}
+	open, ended := 0, 0
+	for _, p := range got {
+		switch {
+		case p.CurrentTxnStartOffset >= 0:
+			open++
+			if p.ProducerID != c.PID || p.CurrentTxnStartOffset != cFirst || p.LastSequence != 1 || p.CoordinatorEpoch != -1 {
+				t.Errorf("open transaction: %+v, want producer %d from %d, last sequence 1", p, c.PID, cFirst)
+			}
+		case p.CoordinatorEpoch == 1: // a and b: their marker's coordinator epoch
+			ended++
+			if p.LastSequence != 2 {
+				t.Errorf("producer %+v: want last sequence 2", p)
+			}
+		}
+	}
+	if open != 1 || ended != 2 {
+		t.Errorf("%d open and %d ended transactions, want 1 and 2: %+v", open, ended, got)
 	}
 }
