@@ -406,7 +406,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	}
 	// cleanup.policy=compact alone never deletes by time or size, as in Kafka.
 	if retention && cfg.Cleanup.Delete {
-		if n, err := p.log.ApplyRetention(now); err != nil {
+		if n, err := p.log.ApplyRetention(now, p.Offsets().LastStable); err != nil {
 			p.logger.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {
 			p.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n)
