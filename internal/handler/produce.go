@@ -53,7 +53,8 @@ func serveProduce(e *Env, r *Request) Result {
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	// Transactional records need a transactional id (which ACLs will
 	// authorize): without one Kafka refuses the whole request.
-	noTxnID := req.TransactionID == nil && hasTransactionalBatch(req)
+	hasTxn, mixedTxn := transactionalProducers(req)
+	noTxnID := req.TransactionID == nil && hasTxn
 	verifier := e.TxnVerifier
 	if req.TransactionID == nil || noTxnID {
 		verifier = nil
@@ -78,6 +79,9 @@ func serveProduce(e *Env, r *Request) Result {
 			switch {
 			case noTxnID:
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			case mixedTxn:
+				// Kafka's ReplicaManager refuses the whole request.
+				sp.ErrorCode = kerr.InvalidProducerIDMapping.Code
 			case !validAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case t == nil && req.Version >= 13:
@@ -213,17 +217,28 @@ func (w produceWait) waitFor(req *kmsg.ProduceRequest, last ids.Offset) produceW
 	return w
 }
 
-// hasTransactionalBatch reports whether any partition of req carries a
-// transactional batch.
-func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+// transactionalProducers reports whether any partition of req carries a
+// transactional batch, and whether they name more than one producer id
+// and epoch.
+func transactionalProducers(req *kmsg.ProduceRequest) (has, mixed bool) {
+	pid, epoch := int64(-1), int16(-1)
 	for i := range req.Topics {
 		for _, rp := range req.Topics[i].Partitions {
-			if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() {
-				return true
+			h, err := record.ParseHeader(rp.Records)
+			if err != nil || !h.IsTransactional() {
+				continue
 			}
+			has = true
+			if h.ProducerID < 0 {
+				continue // refused by the batch checks
+			}
+			if pid >= 0 && (h.ProducerID != pid || h.ProducerEpoch != epoch) {
+				mixed = true
+			}
+			pid, epoch = h.ProducerID, h.ProducerEpoch
 		}
 	}
-	return false
+	return has, mixed
 }
 
 // leaderHint names the current leader in a NOT_LEADER_OR_FOLLOWER answer

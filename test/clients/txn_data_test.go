@@ -167,6 +167,33 @@ func TestTxnDataErrors(t *testing.T) {
 	if codes := testkit.WriteTxnMarker(t, cl, p, p.Epoch, true, topic, 0); !slices.Equal(codes, []int16{kerr.InvalidProducerEpoch.Code}) {
 		t.Errorf("marker of the fenced epoch: %v", codes)
 	}
+	// Transactional batches of two producers in one request.
+	two := testkit.TopicName(t, "two")
+	testkit.CreateTopic(t, b.Addr(), two, 2, nil)
+	q := testkit.InitTxnProducer(t, cl, p.TxnID)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 30000, &p.TxnID
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = two
+	for i, pr := range []*testkit.TxnProducer{p, q} {
+		batch, err := record.AppendBatch(nil, record.BatchOptions{ProducerID: pr.PID, ProducerEpoch: pr.Epoch + 1, BaseSequence: 0, Transactional: true}, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = int32(i), batch
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range resp.Topics[0].Partitions {
+		if sp.ErrorCode != kerr.InvalidProducerIDMapping.Code {
+			t.Errorf("two producers in one request, partition %d: %v", sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+		}
+	}
 	// Partitions that do not exist here.
 	if codes := testkit.WriteTxnMarker(t, cl, p, p.Epoch+1, true, topic, 5); !slices.Equal(codes, []int16{kerr.UnknownTopicOrPartition.Code}) {
 		t.Errorf("marker for a missing partition: %v", codes)
