@@ -122,6 +122,7 @@ func (l *Log) AddAbortedTxn(t AbortedTxn) error {
 	}
 	s := l.mu.segments[l.segmentForLocked(t.LastOffset)]
 	s.aborted = append(s.aborted, t)
+	l.anyAborted.Store(true)
 	es := slices.Clone(s.aborted)
 	l.mu.Unlock()
 	return s.writeTxnIndex(es)
@@ -147,6 +148,7 @@ func (l *Log) SetAbortedTxns(all []AbortedTxn) error {
 	for i, s := range segs {
 		s.aborted = lists[i]
 	}
+	l.anyAborted.Store(len(all) > 0)
 	l.mu.Unlock()
 	var errs []error
 	for i, s := range segs {
@@ -161,6 +163,9 @@ func (l *Log) SetAbortedTxns(all []AbortedTxn) error {
 // than the first entry whose last stable offset reaches upper: every
 // transaction overlapping the range was decided by then.
 func (l *Log) AbortedTxns(from, upper ids.Offset) []AbortedTxn {
+	if !l.anyAborted.Load() {
+		return nil // the common case: no segment to look at
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if len(l.mu.segments) == 0 {
