@@ -128,7 +128,7 @@ func (p *Partition) afterTruncateLocked() error {
 	p.mu.hw = max(min(p.mu.hw, leo), lso)
 	p.mu.Unlock()
 	// Truncation is rare; rebuild from the log rather than keep history.
-	return p.rebuildProducersLocked()
+	return p.rebuildProducersLocked(p.HighWatermark())
 }
 
 // Persist applies the flush policy to a follower append: under

@@ -90,7 +90,10 @@ type Partition struct {
 		// offset back, in order of first offset: those in progress
 		// (marker -1) and those whose marker is not yet below the high
 		// watermark (txn.go).
-		unstable    []unstableTxn
+		unstable []unstableTxn
+		// openEnded: transactions the opening scan saw end, whose marker
+		// a restored high watermark may not cover (restoreHW).
+		openEnded   []unstableTxn
 		cfg         config.TopicConfig
 		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
@@ -162,7 +165,13 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	p.lagMax = DefaultReplicaLagTimeMax
 	p.bg = &sync.WaitGroup{}
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if err := p.rebuildProducersLocked(); err != nil {
+	// A replicated partition restores a lower high watermark from its
+	// checkpoint after opening: transactions ended above it stay unstable.
+	keepFrom := l.LogEndOffset()
+	if cp, ok, err := l.ReadHighWatermark(); err == nil && ok {
+		keepFrom = min(keepFrom, cp)
+	}
+	if err := p.rebuildProducersLocked(keepFrom); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -91,10 +91,14 @@ func (p *Partition) replayLocked(h record.BatchHeader, batch []byte) {
 
 // rebuildProducersLocked rebuilds the producer state, the unstable
 // transactions and the aborted-transaction index from the log (open and
-// truncation). Needs appendMu (or exclusive use, at open).
-func (p *Partition) rebuildProducersLocked() error {
+// truncation). Ended transactions whose marker is at or above keepFrom
+// are kept aside (openEnded): the high watermark a replicated partition
+// restores after opening (restoreHW) may lie below their markers, and
+// then they still hold the last stable offset. Needs appendMu (or
+// exclusive use, at open).
+func (p *Partition) rebuildProducersLocked(keepFrom ids.Offset) error {
 	ps := newProducerState()
-	var unstable []unstableTxn
+	var ended []unstableTxn
 	var aborted []AbortedTxn
 	err := p.log.ScanWithControl(p.log.LogStartOffset(), func(h record.BatchHeader, control []byte) error {
 		var m *record.Marker
@@ -107,14 +111,9 @@ func (p *Partition) rebuildProducersLocked() error {
 				m = &mk
 			}
 		}
-		switch ev := ps.update(h, m); ev.kind {
-		case txnStarted:
-			unstable = append(unstable, unstableTxn{producerID: ev.producerID, first: ev.first, marker: -1})
-		case txnEnded:
-			for i := range unstable {
-				if unstable[i].producerID == ev.producerID && unstable[i].marker < 0 {
-					unstable[i].marker = ev.marker
-				}
+		if ev := ps.update(h, m); ev.kind == txnEnded {
+			if ids.Offset(ev.marker) >= keepFrom {
+				ended = append(ended, unstableTxn{producerID: ev.producerID, first: ev.first, marker: ev.marker})
 			}
 			if ev.abort {
 				aborted = append(aborted, AbortedTxn{ProducerID: ev.producerID, FirstOffset: ev.first, LastOffset: ev.marker, LastStableOffset: ev.lastStable})
@@ -129,11 +128,34 @@ func (p *Partition) rebuildProducersLocked() error {
 		p.logger.Warn("write aborted transaction index", "topic", p.Topic, "partition", p.Index, "err", err)
 	}
 	p.producers = ps
+	unstable := slices.Clone(ended)
+	for pid, first := range ps.ongoing {
+		unstable = append(unstable, unstableTxn{producerID: pid, first: first, marker: -1})
+	}
+	sortUnstable(unstable)
 	p.mu.Lock()
 	p.mu.unstable = unstable
 	p.pruneUnstableLocked()
+	p.mu.openEnded = ended
 	p.mu.Unlock()
 	return nil
+}
+
+func sortUnstable(u []unstableTxn) {
+	slices.SortFunc(u, func(a, b unstableTxn) int { return cmp.Compare(a.first, b.first) })
+}
+
+// restoreUnstableLocked takes back the transactions ended at open whose
+// marker is not below the high watermark restored from the checkpoint.
+// Needs mu.
+func (p *Partition) restoreUnstableLocked() {
+	for _, t := range p.mu.openEnded {
+		if ids.Offset(t.marker) >= p.mu.hw {
+			p.mu.unstable = append(p.mu.unstable, t)
+		}
+	}
+	p.mu.openEnded = nil
+	sortUnstable(p.mu.unstable)
 }
 
 // AppendMarker appends the COMMIT or ABORT marker m of producer pid at

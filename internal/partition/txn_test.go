@@ -238,3 +238,46 @@ func TestTxnLastStableOffsetAtLogStart(t *testing.T) {
 		t.Fatalf("after DeleteRecords to 1: %+v, want LSO 1 (the log start)", o)
 	}
 }
+
+// TestTxnRestoredHighWatermarkKeepsMarkerUnstable: a replicated partition
+// reopened with a checkpointed high watermark below a marker (the marker
+// was not yet committed to the ISR) keeps that transaction unstable: its
+// records stay invisible to read_committed readers until the marker is
+// below the high watermark again.
+func TestTxnRestoredHighWatermarkKeepsMarkerUnstable(t *testing.T) {
+	dir := t.TempDir()
+	open := func(isr []ids.NodeID) *Registry {
+		reg := NewRegistry(dir, 1, config.Default().Log, slog.New(slog.DiscardHandler))
+		must(t, reg.Apply(image(1, []ids.NodeID{1, 2}, isr)))
+		return reg
+	}
+	reg := open([]ids.NodeID{1, 2})
+	p := reg.Get("t", 0)
+	res, err := p.Append(txnBatch(t, 2, 3, 0, 0, "t"), FromClient) // 0-1
+	must(t, err)
+	must(t, p.FollowerFetch(2, 0, time.Now())) // the follower catches up in its next fetches
+	waitFor(t, "leader flush", func() bool { return p.FlushedOffset() == 2 })
+	must(t, p.FollowerFetch(2, res.LastOffset+1, time.Now()))
+	if hw := p.HighWatermark(); hw != 2 {
+		t.Fatalf("HW %d, want 2", hw)
+	}
+	// The marker reaches the leader's disk only: HW stays 2.
+	m, err := p.AppendMarker(3, 0, record.Marker{Type: record.ControlCommit, CoordinatorEpoch: 1})
+	must(t, err)
+	waitFor(t, "marker flush", func() bool { return p.FlushedOffset() == m.LastOffset+1 })
+	if o := p.Offsets(); o.HighWatermark != 2 || o.LastStable != 0 {
+		t.Fatalf("marker not replicated: %+v, want HW 2, LSO 0", o)
+	}
+	must(t, reg.Close())
+
+	reg = open([]ids.NodeID{1, 2})
+	defer func() { must(t, reg.Close()) }()
+	p = reg.Get("t", 0)
+	if o := p.Offsets(); o.HighWatermark != 2 || o.LastStable != 0 {
+		t.Fatalf("reopened: %+v, want the checkpointed HW 2 and LSO 0", o)
+	}
+	must(t, p.FollowerFetch(2, 3, time.Now()))
+	if o := p.Offsets(); o.HighWatermark != 3 || o.LastStable != 3 {
+		t.Fatalf("marker replicated: %+v, want HW = LSO = 3", o)
+	}
+}
