@@ -191,7 +191,8 @@ func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTo
 		// Kafka reports the log start for errors found against
 		// the log (sequence, epoch, record count), -1 for
 		// batches refused before that.
-		if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
+		if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) ||
+			errors.Is(err, partition.ErrInvalidProducerEpoch) || errors.Is(err, partition.ErrTxnState) || isControlBatch(batch) {
 			sp.LogStartOffset = int64(p.LogStartOffset())
 		}
 		if sp.ErrorCode == kerr.KafkaStorageError.Code {
@@ -206,6 +207,13 @@ func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTo
 	}
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
 	return res.LastOffset, req.Acks != 0 && p.HighWatermark() <= res.LastOffset
+}
+
+// isControlBatch reports whether batch claims to be a control batch,
+// which Kafka refuses in its LogValidator, against the log.
+func isControlBatch(batch []byte) bool {
+	h, err := record.ParseHeader(batch)
+	return err == nil && h.IsControl()
 }
 
 // waitFor completes the wait of an appended partition up to last.
