@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strconv"
@@ -31,6 +32,13 @@ type Env struct {
 	// transaction with its coordinator (KIP-890, txn_verify.go); nil: no
 	// check.
 	TxnVerifier TxnVerifier
+	// CompleteTxnOffsets makes the transactional offset commits of a
+	// producer visible (commit) or drops them (abort) once its marker is
+	// written to a __consumer_offsets partition (Kafka's
+	// GroupCoordinator.completeTransaction, called from WriteTxnMarkers);
+	// nil until the group coordinator takes TxnOffsetCommit. An error
+	// becomes that partition's error code.
+	CompleteTxnOffsets func(ctx context.Context, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
 
 	sessions *fetchSessions
 	pids     *producerIDs

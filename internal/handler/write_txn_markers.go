@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
@@ -30,9 +31,10 @@ import (
 // epoch, REQUEST_TIMED_OUT when replication does not finish in
 // request.timeout.ms.
 //
-// Not done here: completing the group coordinator's pending transactional
-// offset commits when the partition is one of __consumer_offsets (the
-// coordinator side of TxnOffsetCommit).
+// A marker written to a __consumer_offsets partition then completes the
+// producer's pending transactional offset commits there
+// (Env.CompleteTxnOffsets, as Kafka calls the group coordinator), and that
+// partition's answer is the outcome.
 
 func init() { register(kmsg.WriteTxnMarkers, 1, 1, serveWriteTxnMarkers) }
 
@@ -44,6 +46,7 @@ type markerWait struct {
 	p                 *partition.Partition
 	last              ids.Offset
 	marker, top, part int
+	offsets           bool // a __consumer_offsets partition
 }
 
 func serveWriteTxnMarkers(e *Env, r *Request) Result {
@@ -81,8 +84,9 @@ func serveWriteTxnMarkers(e *Env, r *Request) Result {
 							"producer_id", m.ProducerID, "epoch", m.ProducerEpoch, "err", err)
 						break
 					}
-					if p.HighWatermark() <= res.LastOffset {
-						waits = append(waits, markerWait{p: p, last: res.LastOffset, marker: mi, top: ti, part: len(st.Partitions)})
+					offsets := rt.Topic == group.OffsetsTopic && e.CompleteTxnOffsets != nil
+					if p.HighWatermark() <= res.LastOffset || offsets {
+						waits = append(waits, markerWait{p: p, last: res.LastOffset, marker: mi, top: ti, part: len(st.Partitions), offsets: offsets})
 					}
 				}
 				st.Partitions = append(st.Partitions, sp)
@@ -99,6 +103,10 @@ func serveWriteTxnMarkers(e *Env, r *Request) Result {
 		defer cancel()
 		for _, w := range waits {
 			err := w.p.WaitVisible(ctx, w.last)
+			if err == nil && w.offsets {
+				m := req.Markers[w.marker]
+				err = e.CompleteTxnOffsets(ctx, w.p.Index, m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed)
+			}
 			if err == nil {
 				continue
 			}
