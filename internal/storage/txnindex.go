@@ -123,9 +123,35 @@ func (l *Log) AddAbortedTxn(t AbortedTxn) error {
 	s := l.mu.segments[l.segmentForLocked(t.LastOffset)]
 	s.aborted = append(s.aborted, t)
 	l.anyAborted.Store(true)
-	es := slices.Clone(s.aborted)
+	n := len(s.aborted)
 	l.mu.Unlock()
-	return s.writeTxnIndex(es)
+	return s.appendTxnIndex(t, n)
+}
+
+// appendTxnIndex appends t, the segment's nth entry, to its .txnindex
+// (Kafka appends too); a file that does not hold the n-1 entries before
+// it is rewritten whole.
+func (s *segment) appendTxnIndex(t AbortedTxn, n int) error {
+	want := int64(n-1) * txnEntrySize
+	var f vfs.File
+	var err error
+	if n == 1 {
+		f, err = s.fs.Create(s.txnIndexPath())
+	} else {
+		f, err = s.fs.OpenReadWrite(s.txnIndexPath())
+	}
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() == want {
+			_, err = f.WriteAt(encodeTxnIndex([]AbortedTxn{t}), want)
+			err = errors.Join(err, f.Close())
+			return err
+		}
+		f.Close()
+	}
+	// Missing or not as expected: rewrite from memory. The appender
+	// holds the log's appendMu, so the list does not change meanwhile.
+	return s.writeTxnIndex(s.aborted)
 }
 
 // SetAbortedTxns replaces the whole index with all (in marker order), each
