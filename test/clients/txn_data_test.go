@@ -253,3 +253,17 @@ func TestTxnDescribeProducers(t *testing.T) {
 		t.Errorf("%d open and %d ended transactions, want 1 and 2: %+v", open, ended, got)
 	}
 }
+
+// TestTxnReadCommittedKcat: kcat (librdkafka) with
+// isolation.level=read_committed reads the committed transaction only, to
+// the end of the partition (-e stops at the last stable offset).
+func TestTxnReadCommittedKcat(t *testing.T) {
+	bin := kcatPath(t)
+	b := startTxnDataBroker(t)
+	topic, want := txnScenario(t, b.Addr())
+	out := runKcat(t, bin, nil, "-b", b.Addr(), "-C", "-e", "-t", topic, "-p", "0", "-o", "beginning",
+		"-X", "isolation.level=read_committed", "-f", "%s\n")
+	if got := strings.Fields(out); !slices.Equal(got, want) {
+		t.Fatalf("kcat read_committed: %q, want %v", out, want)
+	}
+}
