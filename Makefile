@@ -53,3 +53,19 @@ kgo-suite:
 .PHONY: restart-full
 restart-full:
 	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v
+
+# The web console in headless Chromium: the single-broker walk of the
+# default run plus the walk over a 3-node cluster, saving a screenshot of
+# each page into docs/console/ (the README shows them).
+.PHONY: console-test
+console-test:
+	mkdir -p docs/console
+	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 15m ./test/console -v
+
+# Disk faults: every case of the fault matrix (ENOSPC, EIO and short writes on
+# each file a partition writes) plus the real full disk and the failing disk
+# under a cluster leader; the default run has a quick subset. Needs root for
+# the tmpfs and loop-device cases. See docs/DESIGN.md "Disk faults".
+.PHONY: fault-matrix
+fault-matrix:
+	STROM_FAULTS=full $(GO) test -count=1 -timeout 20m ./test/faults -v

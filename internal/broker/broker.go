@@ -13,16 +13,20 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
@@ -55,10 +59,25 @@ type Broker struct {
 	// held from Start until Shutdown ends.
 	locks []*vfs.DirLock
 
+	// Observability (observe.go): metrics, the admin listener, and the
+	// flags readiness and the collectors read.
+	metrics  *metrics.Node
+	admin    *admin.Server
+	console  *console.Console
+	lag      lagClient
+	serving  atomic.Bool // Start finished: every field above is set
+	stopping atomic.Bool // Shutdown began
+	partFS   vfs.FS      // the file system of partition data; nil: vfs.Default
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	shutdown sync.Once
 }
+
+// SetPartitionFS sets the file system the partition logs live on
+// (vfs.Default unless set; tests make it fail with vfs/errorfs). Call it
+// before Start.
+func (b *Broker) SetPartitionFS(fsys vfs.FS) { b.partFS = fsys }
 
 // New validates cfg and prepares the node: it binds nothing yet, but opens
 // (and if needed recovers) all stored partitions. The listener is bound
@@ -96,7 +115,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 		b.locks = append(b.locks, l)
 	}
+	if err := b.startAdmin(); err != nil {
+		return err
+	}
 	pre := server.New(b.cfg, nil, b.logger)
+	pre.SetMetrics(b.metrics.Requests.Listener("kafka"))
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -142,7 +165,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
+	if b.partFS != nil {
+		b.parts.SetFS(b.partFS)
+	}
 	b.parts.SetAlterISR(ctrl.AlterISR)
+	b.parts.SetReplicaOffline(ctrl.ReplicaOffline)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	// The image is proven current here: a cluster node has caught up with
 	// the metadata log (openRaft), a single node's is its own file.
@@ -168,6 +195,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if prev == nil && next == im {
 			return // the initial image was applied above
 		}
+		countLeaderChanges(prev, next)
 		// A newer image published between Image and Subscribe (prev nil)
 		// is applied here, or the partitions would miss it.
 		if err := b.parts.Apply(next); err != nil {
@@ -202,6 +230,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.srv.Serve()
 	b.wg.Add(1)
 	go b.ticker()
+	b.serving.Store(true)
 	return nil
 }
 
@@ -226,6 +255,7 @@ func (b *Broker) startReplicationListener() error {
 	cfg := b.cfg
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
@@ -299,6 +329,7 @@ func (b *Broker) ticker() {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		b.stopping.Store(true)
 		if b.raft != nil {
 			// Move leaderships away while this node still serves its
 			// followers, so clients fail over without a session timeout.
@@ -338,6 +369,16 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			if e := b.raft.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close metadata quorum member: %w", e))
 			}
+		}
+		b.lag.once.Do(func() {}) // waits out a client being made
+		if b.lag.cl != nil {
+			b.lag.cl.Close()
+		}
+		if b.admin != nil {
+			if e := b.admin.Shutdown(ctx); e != nil {
+				b.logger.Warn("admin listener closed before it drained", "err", e)
+			}
+			b.console.Close()
 		}
 		for _, l := range b.locks {
 			l.Unlock()

@@ -42,6 +42,7 @@ const (
 	opReassign           = "reassign"
 	opCompleteReassign   = "complete_reassign"
 	opReadIndex          = "read_index"
+	opReplicaOffline     = "replica_offline"
 )
 
 // Errors of cluster operations (defined in errcode).
@@ -209,6 +210,18 @@ func (c *AlterBrokerConfigs) apply(im *metadata.Image) (*metadata.Image, int64, 
 	return next, 0, nil
 }
 
+// ConfigsAfter returns the overrides a topic with overrides cur would have
+// after changes, leaving cur as it is.
+func ConfigsAfter(cur map[string]string, changes []ConfigChange, replace bool) map[string]string {
+	m := make(map[string]string, len(cur))
+	if !replace {
+		for k, v := range cur {
+			m[k] = v
+		}
+	}
+	return applyChanges(m, changes, false)
+}
+
 func applyChanges(m map[string]string, changes []ConfigChange, replace bool) map[string]string {
 	if replace || m == nil {
 		m = map[string]string{}
@@ -350,6 +363,55 @@ func (c *AlterISR) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	np := &next.Topics[c.Topic].Partitions[c.Partition]
 	np.ISR = append([]ids.NodeID(nil), c.ISR...)
+	return next, 0, nil
+}
+
+// ReplicaOffline is a broker's report that its replica of a partition can
+// no longer be trusted: a sync of its log failed, or recovery found the log
+// damaged below its end (Kafka's broker reports an offline log directory in
+// its heartbeat, and the controller handles every replica in it this way).
+// The broker leaves the ISR unless it is the last member (which stays, so
+// that no unclean leader is chosen, as FenceBroker does), and if it leads,
+// leadership moves to the next live in-sync replica in replica order with
+// a new leader epoch; none left means leader -1 until the broker registers
+// again after a restart. A report for a replica already out of the ISR and
+// not leading changes nothing.
+type ReplicaOffline struct {
+	Topic     string     `json:"topic,omitempty"`
+	Partition int32      `json:"partition,omitempty"`
+	BrokerID  ids.NodeID `json:"broker_id,omitempty"`
+}
+
+func (*ReplicaOffline) op() string { return opReplicaOffline }
+
+func (c *ReplicaOffline) apply(im *metadata.Image) (*metadata.Image, int64, error) {
+	t, err := findPartition(im, c.Topic, c.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := t.Partitions[c.Partition]
+	if !slices.Contains(cur.Replicas, c.BrokerID) {
+		return nil, 0, fmt.Errorf("%w: %d is not a replica of %s-%d", ErrInvalidISR, c.BrokerID, c.Topic, c.Partition)
+	}
+	inISR := slices.Contains(cur.ISR, c.BrokerID)
+	if cur.Leader != c.BrokerID && (!inISR || len(cur.ISR) == 1) {
+		return im, 0, nil
+	}
+	next := im.Clone()
+	p := &next.Topics[c.Topic].Partitions[c.Partition]
+	if len(p.ISR) > 1 {
+		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r ids.NodeID) bool { return r == c.BrokerID })
+	}
+	if p.Leader == c.BrokerID {
+		p.Leader = ids.NoNode
+		for _, r := range p.Replicas {
+			if _, live := next.LiveBroker(r); live && r != c.BrokerID && slices.Contains(p.ISR, r) {
+				p.Leader = r
+				break
+			}
+		}
+		p.LeaderEpoch++
+	}
 	return next, 0, nil
 }
 

@@ -46,6 +46,7 @@ var commandTypes = map[string]func() command{
 	opElectUnclean:       func() command { return new(ElectUnclean) },
 	opReassign:           func() command { return new(Reassign) },
 	opCompleteReassign:   func() command { return new(CompleteReassign) },
+	opReplicaOffline:     func() command { return new(ReplicaOffline) },
 }
 
 // encodeCommand writes cmd in the current layout: the header fields, then

@@ -32,7 +32,7 @@ func createTopicCommand(im *metadata.Image, spec TopicSpec) (*CreateTopic, error
 			return nil, err
 		}
 	}
-	return &CreateTopic{Topic: spec.Name, TopicID: metadata.NewTopicID(), Internal: spec.Internal, Configs: spec.Configs, Assignment: assignment}, nil
+	return &CreateTopic{Topic: spec.Name, TopicID: metadata.NewTopicID(), Internal: spec.Internal || metadata.IsInternal(spec.Name), Configs: spec.Configs, Assignment: assignment}, nil
 }
 
 // createPartitionsCommand places the partitions that grow a topic to total,

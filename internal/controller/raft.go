@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
@@ -62,6 +62,7 @@ type RaftPeer struct {
 type Raft struct {
 	cfg    RaftConfig
 	logger *slog.Logger
+	quiet  atomic.Bool // stopping: raft's complaints about peers are expected
 	fsm    *fsm
 	r      *raft.Raft
 	store  *raftboltdb.BoltStore
@@ -125,7 +126,7 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 		ln.Close()
 		return nil, err
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: slogWriter{c.logger}, Level: hclog.Info})
+	hl := raftLogger(c.logger, &c.quiet)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: &raftLayer{subListener{c.mux, c.mux.raftCh}}, MaxPool: 3, Timeout: 5 * time.Second, Logger: hl,
 	})
@@ -447,6 +448,8 @@ func (c *Raft) ControlledShutdown(ctx context.Context) error {
 	c.mu.Lock()
 	c.mu.stopping = true
 	c.mu.Unlock()
+	c.quiet.Store(true) // the other nodes may be stopping too
+
 	// Bounded: with no quorum reachable the node must still stop in time
 	// (the others fence it when its session expires).
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -467,6 +470,7 @@ func (c *Raft) Close() error {
 		return nil
 	default:
 	}
+	c.quiet.Store(true)
 	close(c.stop)
 	c.wg.Wait()
 	err := c.r.Shutdown().Error()

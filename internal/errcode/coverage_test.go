@@ -44,6 +44,7 @@ var sentinels = map[string]error{
 	"metadata.ErrUnknownConfig":          metadata.ErrUnknownConfig,
 	"metadata.ErrInvalidConfig":          metadata.ErrInvalidConfig,
 	"metadata.ErrNotDynamicBrokerConfig": metadata.ErrNotDynamicBrokerConfig,
+	"metadata.ErrInternalTopic":          metadata.ErrInternalTopic,
 
 	"record.ErrCorrupt":          record.ErrCorrupt,
 	"record.ErrUnsupportedMagic": record.ErrUnsupportedMagic,

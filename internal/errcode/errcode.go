@@ -66,6 +66,9 @@ var table = []row{
 	{err: ErrInvalidTopic, name: "invalid_topic", code: kerr.InvalidTopicException},
 	{err: ErrInvalidReplicaAssignment, name: "invalid_assignment", code: kerr.InvalidReplicaAssignment},
 	{err: ErrNotController, name: "not_controller", code: kerr.NotController},
+	// Refused to every client, as a Kafka cluster whose ACLs protect its
+	// internal topics refuses it (metadata.CheckClientOp).
+	{err: ErrInternalTopic, name: "internal_topic", code: kerr.TopicAuthorizationFailed},
 	// Elections (ElectLeaders) and reassignments, as Kafka's
 	// ReplicationControlManager answers them.
 	{err: ErrElectionNotNeeded, name: "election_not_needed", code: kerr.ElectionNotNeeded},

@@ -47,6 +47,9 @@ var (
 	// a newer version of Strom than this node's.
 	ErrCommandVersion = errors.New("metadata command version not supported")
 	ErrUnknownCommand = errors.New("unknown metadata command")
+	// ErrInternalTopic (metadata): a client asked to delete an internal
+	// topic or change its partition count.
+	ErrInternalTopic = errors.New("internal topic")
 )
 
 // Configs (metadata).

@@ -1,10 +1,13 @@
 package group
 
-import "github.com/strom-broker/strom/internal/controller"
+import (
+	"github.com/strom-broker/strom/internal/controller"
+	"github.com/strom-broker/strom/internal/metadata"
+)
 
 // OffsetsTopic is the internal topic holding committed offsets and group
 // metadata.
-const OffsetsTopic = "__consumer_offsets"
+const OffsetsTopic = metadata.ConsumerOffsetsTopic
 
 // PartitionFor maps a group id to its __consumer_offsets partition as Kafka
 // does: Utils.abs(groupId.hashCode) % partitions, where hashCode is Java's

@@ -39,6 +39,9 @@ import (
 // Common to the alters: a resource repeated in one request, a null value
 // (except an incremental DELETE) and a key repeated in one incremental
 // resource are INVALID_REQUEST; validate_only checks without applying.
+// An internal topic keeps cleanup.policy=compact: a change that would
+// end it is INVALID_CONFIG (metadata.CheckClientOp; Kafka's broker takes
+// it).
 
 func init() {
 	register(kmsg.DescribeConfigs, 0, 4, serveDescribeConfigs)
@@ -416,7 +419,8 @@ func (e *Env) alterResource(r *Request, typ kmsg.ConfigResourceType, name string
 		if !controller.ValidTopicName(name) {
 			return e.alterFailed(fmt.Errorf("%w: %q", controller.ErrInvalidTopic, name))
 		}
-		if _, ok := e.Ctrl.Image().Topics[name]; !ok {
+		t, ok := e.Ctrl.Image().Topics[name]
+		if !ok {
 			return e.alterFailed(fmt.Errorf("%w: %s", controller.ErrUnknownTopic, name))
 		}
 		for _, c := range changes {
@@ -429,6 +433,9 @@ func (e *Env) alterResource(r *Request, typ kmsg.ConfigResourceType, name string
 			if err := metadata.ValidateTopicConfig(c.Name, *c.Value); err != nil {
 				return e.alterFailed(err)
 			}
+		}
+		if err := metadata.CheckClientOp(name, metadata.OpAlterConfigs, r.ClientID, controller.ConfigsAfter(t.Configs, changes, replace)); err != nil {
+			return e.alterFailed(err)
 		}
 		if validateOnly {
 			return alterResult{}

@@ -21,7 +21,8 @@ import (
 // or the answer is INVALID_REPLICA_ASSIGNMENT. validate_only checks
 // without creating. More than maxPartitionsPerRequest new partitions in
 // one request is POLICY_VIOLATION for every topic, Kafka's cap on one
-// controller operation.
+// controller operation. An internal topic is TOPIC_AUTHORIZATION_FAILED
+// (metadata.CheckClientOp; Kafka's broker grows it).
 //
 // Left out: the single-node controller places new partitions itself, so a
 // valid assignment is checked but its order is not used.
@@ -69,6 +70,9 @@ func (e *Env) createPartitions(r *Request, rt kmsg.CreatePartitionsRequestTopic,
 	t := im.Topics[rt.Topic]
 	if t == nil {
 		return fmt.Errorf("%w: %s", controller.ErrUnknownTopic, rt.Topic)
+	}
+	if err := metadata.CheckClientOp(t.Name, metadata.OpCreatePartitions, r.ClientID, nil); err != nil {
+		return err
 	}
 	cur := int32(len(t.Partitions))
 	switch {

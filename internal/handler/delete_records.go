@@ -5,6 +5,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/ids"
+	"github.com/strom-broker/strom/internal/metadata"
 )
 
 // DeleteRecords v0-2.
@@ -14,7 +15,8 @@ import (
 // OFFSET_OUT_OF_RANGE; one at or below the current start changes nothing.
 // The answer carries the resulting low watermark (-1 on error). Unknown
 // topics or partitions are UNKNOWN_TOPIC_OR_PARTITION; a partition this
-// node does not host is NOT_LEADER_OR_FOLLOWER.
+// node does not host is NOT_LEADER_OR_FOLLOWER; an internal topic is
+// INVALID_TOPIC_EXCEPTION, as in Kafka (metadata.CheckClientOp).
 
 func init() { register(kmsg.DeleteRecords, 0, 2, serveDeleteRecords) }
 
@@ -26,6 +28,7 @@ func serveDeleteRecords(e *Env, r *Request) Result {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		t := im.Topics[rt.Topic]
+		refused := metadata.CheckClientOp(rt.Topic, metadata.OpDeleteRecords, r.ClientID, nil)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -33,6 +36,8 @@ func serveDeleteRecords(e *Env, r *Request) Result {
 			switch p := e.Partitions.Get(rt.Topic, rp.Partition); {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case refused != nil:
+				sp.ErrorCode = e.errCode(refused)
 			case p == nil || !p.IsLeader():
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:

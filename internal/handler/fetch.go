@@ -8,6 +8,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 )
 
@@ -246,6 +247,13 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 			cur.Topic, cur.TopicID = sp.topic, sp.id
 		}
 		cur.Partitions = append(cur.Partitions, *rp)
+		if n := fp.rr.Size(); n > 0 {
+			if f.replica >= 0 {
+				metrics.ReplicationBytesOut.Add(float64(n))
+			} else {
+				metrics.TopicBytesOut.WithLabelValues(sp.topic).Add(float64(n))
+			}
+		}
 		res.Ranges = append(res.Ranges, fp.rr)
 		fp.rr = partition.Records{} // now res's to release
 	}
@@ -325,7 +333,14 @@ func (f *fetchPlan) leaderOf(im *metadata.Image, sp *sessionPart, rp *kmsg.Fetch
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
 	if p == nil {
+		if f.e.Partitions.Offline(t.Name, sp.partition) != nil {
+			// As Kafka answers for a partition in an offline log directory.
+			return nil, kerr.KafkaStorageError.Code
+		}
 		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if err := p.Offline(); err != nil {
+		return nil, kerr.KafkaStorageError.Code
 	}
 	// Replication: consumers read from the leader only (no KIP-392 yet),
 	// and not while this node is cut off from the metadata quorum; a
@@ -375,6 +390,8 @@ func (f *fetchPlan) wait(r *Request) kmsg.Response {
 	if resp, done := f.read(false); done {
 		return resp
 	}
+	metrics.FetchWaiting.Inc()
+	defer metrics.FetchWaiting.Dec()
 	timer := time.NewTimer(time.Until(f.deadline))
 	defer timer.Stop()
 	for {

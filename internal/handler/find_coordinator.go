@@ -9,6 +9,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
+	"github.com/strom-broker/strom/internal/metadata"
 )
 
 // FindCoordinator v0-6.
@@ -24,9 +25,6 @@ import (
 // INVALID_REQUEST.
 
 func init() { register(kmsg.FindCoordinator, 0, 6, serveFindCoordinator) }
-
-// transactionStateTopic is the transaction coordinator's internal topic.
-const transactionStateTopic = "__transaction_state"
 
 func serveFindCoordinator(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
@@ -62,7 +60,7 @@ func (e *Env) findCoordinator(ctx context.Context, keyType int8, key string) kms
 			return fail(kerr.CoordinatorNotAvailable)
 		}
 	case 1:
-		topic = transactionStateTopic
+		topic = metadata.TransactionStateTopic
 	default:
 		return fail(kerr.InvalidRequest)
 	}

@@ -47,6 +47,9 @@ func serveListOffsets(e *Env, r *Request) Result {
 
 func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, req *kmsg.ListOffsetsRequest, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
 	p := e.Partitions.Get(topic, rp.Partition)
+	if (p == nil && e.Partitions.Offline(topic, rp.Partition) != nil) || (p != nil && p.Offline() != nil) {
+		return kerr.KafkaStorageError.Code
+	}
 	if p == nil || !p.IsLeader() || !e.Ctrl.Fresh() {
 		return kerr.NotLeaderForPartition.Code
 	}

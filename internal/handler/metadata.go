@@ -166,7 +166,7 @@ func topicMetadata(im *metadata.Image, t *metadata.Topic, version int16) kmsg.Me
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = t.Internal
+	mt.IsInternal = metadata.IsInternal(t.Name)
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -26,14 +27,16 @@ import (
 // no response; acks=1 and acks=all are answered once the batch is below
 // the high watermark, which under the default flush.messages=1 means
 // fdatasync'ed.
-// v13 names topics by id. Transactional batches need the request's
-// transactional id (none: TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the
-// whole request, as Kafka answers before authorizing it); the first one
-// of a transaction on a partition is verified with the transaction
-// coordinator when the broker has a TxnVerifier (KIP-890 part 1,
-// txn_verify.go), and the partition checks the producer's transaction
-// state (INVALID_TXN_STATE for a plain batch inside a transaction or an
-// unverified write after its transaction ended).
+// v13 names topics by id. Internal topics take no client's records
+// (INVALID_TOPIC_EXCEPTION; metadata.CheckClientOp). Transactional batches
+// need the request's transactional id (none:
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the whole request, as Kafka
+// answers before authorizing it); the first one of a transaction on a
+// partition is verified with the transaction coordinator when the broker
+// has a TxnVerifier (KIP-890 part 1, txn_verify.go), and the partition
+// checks the producer's transaction state (INVALID_TXN_STATE for a plain
+// batch inside a transaction or an unverified write after its transaction
+// ended).
 
 func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 
@@ -72,6 +75,10 @@ func serveProduce(e *Env, r *Request) Result {
 		} else {
 			t = im.Topics[rt.Topic]
 		}
+		var refused error
+		if t != nil {
+			refused = metadata.CheckClientOp(t.Name, metadata.OpProduce, r.ClientID, nil)
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -88,6 +95,12 @@ func serveProduce(e *Env, r *Request) Result {
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case refused != nil:
+				// Kafka's ReplicaManager refuses before looking at the batch.
+				sp.ErrorCode = e.errCode(refused)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errMsg(refused)
+				}
 			case !e.Ctrl.Fresh():
 				// Cut off from the metadata quorum: the cluster has moved
 				// leadership elsewhere by now; send the client there.
@@ -96,6 +109,13 @@ func serveProduce(e *Env, r *Request) Result {
 				p := e.Partitions.Get(t.Name, rp.Partition)
 				if p == nil {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					if err := e.Partitions.Offline(t.Name, rp.Partition); err != nil {
+						// As Kafka answers for a partition in an offline log directory.
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						if req.Version >= 8 {
+							sp.ErrorMessage = errMsg(err)
+						}
+					}
 					break
 				}
 				if req.Acks == -1 && int32(len(t.Partitions[rp.Partition].ISR)) < p.Config().MinInsyncReplicas {
@@ -146,6 +166,8 @@ func serveProduce(e *Env, r *Request) Result {
 		if req.Acks == 0 {
 			return nil
 		}
+		metrics.ProduceWaiting.Inc()
+		defer metrics.ProduceWaiting.Dec()
 		for _, w := range waits {
 			// Replication: acks=1 waits for this node's disk only, acks=all
 			// for the high watermark (every in-sync replica's disk), and is
@@ -206,6 +228,10 @@ func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTo
 		return 0, false
 	}
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+	if !res.Duplicate {
+		metrics.TopicBytesIn.WithLabelValues(topic).Add(float64(len(batch)))
+		metrics.TopicRecordsIn.WithLabelValues(topic).Add(float64(res.LastOffset - res.BaseOffset + 1))
+	}
 	return res.LastOffset, req.Acks != 0 && p.HighWatermark() <= res.LastOffset
 }
 

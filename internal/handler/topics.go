@@ -21,7 +21,9 @@ import (
 // the topic's configs, v7+ with its id.
 //
 // DeleteTopics: by name, or (v6+) by id; unknown ones get
-// UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID.
+// UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID. An internal topic is
+// TOPIC_AUTHORIZATION_FAILED (metadata.CheckClientOp; Kafka's broker
+// deletes it).
 
 func init() {
 	register(kmsg.CreateTopics, 0, 7, serveCreateTopics)
@@ -218,7 +220,11 @@ func serveDeleteTopics(e *Env, r *Request) Result {
 		default:
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
-			if err := e.Ctrl.DeleteTopic(r.Ctx, name); err != nil {
+			err := metadata.CheckClientOp(name, metadata.OpDeleteTopic, r.ClientID, nil)
+			if err == nil {
+				err = e.Ctrl.DeleteTopic(r.Ctx, name)
+			}
+			if err != nil {
 				st.ErrorCode = e.errCode(err)
 				st.ErrorMessage = errMsg(err)
 			} else {

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/strom-broker/strom/internal/ids"
@@ -36,6 +37,9 @@ func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch ids.LeaderEpoch
 	}
 	info, err := p.log.AppendAsFollower(batches)
 	if err != nil {
+		if errors.Is(err, storage.ErrFailed) {
+			p.reportOffline()
+		}
 		return info, fmt.Errorf("follower append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	// The log checked every batch; headers are valid.

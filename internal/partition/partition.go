@@ -24,6 +24,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -75,6 +76,11 @@ type Partition struct {
 	bg       *sync.WaitGroup
 	bgCtx    context.Context // cancelled when the partition closes
 	bgCancel context.CancelFunc
+	// onOffline is told, once, that the partition went offline on this
+	// node (a failed sync or write, a log cut below what it acknowledged),
+	// so that the metadata authority moves leadership (Registry.offline).
+	onOffline   func(*Partition)
+	offlineOnce sync.Once
 
 	appendMu  sync.Mutex
 	producers *producerState // guarded by appendMu
@@ -98,7 +104,11 @@ type Partition struct {
 		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
 		flushErr    error                           // the sync failure that failed the partition; never cleared
-		lastFlush   time.Time
+		// damaged: recovery cut the log below data it had acknowledged
+		// (storage.DamageError) to fetch it again; until the image makes
+		// it a follower it refuses to lead. Cleared on becoming follower.
+		damaged   error
+		lastFlush time.Time
 
 		// Replication state, from the metadata image and follower fetches.
 		role        Role
@@ -231,6 +241,37 @@ func (p *Partition) failLocked(err error) {
 	}
 	p.wakeHWLocked()
 	wakeAll(p.mu.syncWaiters)
+	if errors.Is(err, storage.ErrFailed) { // not a close racing a sync
+		p.reportOffline()
+	}
+}
+
+// reportOffline tells the registry, once, that this replica is offline.
+// It only starts work in the background: callers may hold mu.
+func (p *Partition) reportOffline() {
+	if p.onOffline != nil {
+		p.offlineOnce.Do(func() { p.onOffline(p) })
+	}
+}
+
+// Offline returns why the partition serves no client on this node, nil
+// while it serves: it failed (Failed), or it leads with a log cut below
+// what it had acknowledged. Clients get KAFKA_STORAGE_ERROR, as Kafka
+// answers for a partition in an offline log directory.
+func (p *Partition) Offline() error {
+	p.mu.Lock()
+	ferr, damaged, role := p.mu.flushErr, p.mu.damaged, p.mu.role
+	p.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
+	if err := p.log.Failed(); err != nil {
+		return err
+	}
+	if role == RoleLeader && damaged != nil {
+		return fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
+	}
+	return nil
 }
 
 // Append checks one batch (checkBatch, then the producer state), appends
@@ -248,7 +289,7 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 // guard 0 is no verification.
 func (p *Partition) AppendVerified(batch []byte, origin Origin, guard uint64) (AppendResult, error) {
 	p.mu.Lock()
-	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
+	cfg, epoch, ferr, role, damaged := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role, p.mu.damaged
 	p.mu.Unlock()
 	h, err := checkBatch(batch, origin, cfg)
 	if err != nil {
@@ -259,6 +300,9 @@ func (p *Partition) AppendVerified(batch []byte, origin Origin, guard uint64) (A
 	}
 	if ferr != nil {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: earlier sync failed: %w", p.Topic, p.Index, ferr)
+	}
+	if damaged != nil {
+		return AppendResult{}, fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
 	}
 	res := AppendResult{LogAppendTime: -1}
 
@@ -285,6 +329,13 @@ func (p *Partition) AppendVerified(batch []byte, origin Origin, guard uint64) (A
 	info, err := p.log.Append(batch, hs[:], epoch)
 	if err != nil {
 		p.appendMu.Unlock()
+		if errors.Is(err, storage.ErrFailed) {
+			// A write whose effect on disk is unknown failed the log.
+			p.mu.Lock()
+			p.wakeHWLocked()
+			p.mu.Unlock()
+			p.reportOffline()
+		}
 		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	h.BaseOffset = int64(info.FirstOffset)

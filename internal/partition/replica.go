@@ -11,6 +11,7 @@ import (
 	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 )
 
 // Role is what this node does for a partition.
@@ -200,6 +201,12 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self ids.NodeID, now ti
 	}
 	prevRole := p.mu.role
 	p.mu.role, p.mu.leaderID, p.mu.leaderEpoch = role, pm.Leader, pm.LeaderEpoch
+	if role == RoleFollower && p.mu.damaged != nil {
+		// Leadership moved: as a follower the replica fetches again what
+		// recovery cut off.
+		p.logger.Info("damaged replica now follows; fetching the range it lost from the leader", "topic", p.Topic, "partition", p.Index, "leader", pm.Leader, "log_end_offset", p.log.LogEndOffset())
+		p.mu.damaged = nil
+	}
 	p.mu.pendingISR = nil // an in-flight change fails on the stale epoch
 	if role == RoleLeader {
 		// Kafka assigns the new epoch at the log end here; the log's
@@ -377,6 +384,11 @@ func (p *Partition) proposeISRLocked(isr []ids.NodeID, why string, replicas ...i
 		if err != nil {
 			p.logger.Warn("ISR change refused", "topic", p.Topic, "partition", p.Index, "isr", ch.isr, "leader_epoch", ch.epoch, "err", err)
 			return
+		}
+		if why == "shrink" {
+			metrics.IsrShrinks.Inc()
+		} else {
+			metrics.IsrExpands.Inc()
 		}
 		// The new ISR may let the high watermark move.
 		p.maybeAdvanceHWLocked()

@@ -126,6 +126,7 @@ type Log struct {
 	syncing     bool       // guarded by syncMu
 	syncWaiters int        // guarded by syncMu; callers waiting for a round
 	syncScratch []*segment // owned by the running sync round
+	rpBehind    bool       // owned by the running sync round: the recovery point lags a synced roll
 	beforeSync  func()     // test hook run at the start of each sync round
 	flushed     atomic.Int64
 	syncs       atomic.Int64 // fdatasync rounds, for tests of group commit

@@ -224,22 +224,35 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 }
 
 // loadIndexes reads both index files, checking that entries are ascending and
-// within the log. ok is false when they are missing or not sane, in which case
-// the caller rebuilds them from the log.
-func (s *segment) loadIndexes() (ok bool) {
+// within the log. An error says which file is missing or not sane and why;
+// the caller then rebuilds both from the log.
+func (s *segment) loadIndexes() error {
+	if s.size == 0 {
+		// An empty segment has nothing to index; its files may never
+		// have been written.
+		s.index, s.tindex = s.index[:0], s.tindex[:0]
+		return nil
+	}
 	ib, err := vfs.ReadFile(s.fs, s.indexPath())
-	if err != nil || len(ib)%indexEntrySize != 0 {
-		return false
+	if err != nil {
+		return err
+	}
+	if len(ib)%indexEntrySize != 0 {
+		return fmt.Errorf("index %s: size %d is not a multiple of %d", s.indexPath(), len(ib), indexEntrySize)
 	}
 	tb, err := vfs.ReadFile(s.fs, s.timeIndexPath())
-	if err != nil || len(tb)%timeIndexEntrySize != 0 {
-		return false
+	if err != nil {
+		return err
+	}
+	if len(tb)%timeIndexEntrySize != 0 {
+		return fmt.Errorf("time index %s: size %d is not a multiple of %d", s.timeIndexPath(), len(tb), timeIndexEntrySize)
 	}
 	s.index = s.index[:0]
 	for p := ib; len(p) > 0; p = p[indexEntrySize:] {
 		e := indexEntry{rel: binary.BigEndian.Uint32(p), pos: binary.BigEndian.Uint32(p[4:])}
 		if n := len(s.index); int64(e.pos) >= s.size || (n > 0 && (e.rel <= s.index[n-1].rel || e.pos <= s.index[n-1].pos)) {
-			return false
+			return fmt.Errorf("index %s: entry %d (offset +%d at position %d) is beyond the segment's %d bytes or not ascending",
+				s.indexPath(), n, e.rel, e.pos, s.size)
 		}
 		s.index = append(s.index, e)
 	}
@@ -247,14 +260,14 @@ func (s *segment) loadIndexes() (ok bool) {
 	for p := tb; len(p) > 0; p = p[timeIndexEntrySize:] {
 		e := timeEntry{ts: int64(binary.BigEndian.Uint64(p)), rel: binary.BigEndian.Uint32(p[8:])}
 		if n := len(s.tindex); n > 0 && (e.ts <= s.tindex[n-1].ts || e.rel < s.tindex[n-1].rel) {
-			return false
+			return fmt.Errorf("time index %s: entry %d (time %d, offset +%d) is not ascending", s.timeIndexPath(), n, e.ts, e.rel)
 		}
 		s.tindex = append(s.tindex, e)
 	}
 	if n := len(s.tindex); n > 0 {
 		s.maxTs, s.maxTsOffset = s.tindex[n-1].ts, s.base+int64(s.tindex[n-1].rel)
 	}
-	return true
+	return nil
 }
 
 // walkWindow is how much walkHeaders reads at a time.

@@ -36,6 +36,9 @@ type ClusterOptions struct {
 	// ReadyTimeout bounds how long the cluster (or a restarted node) may
 	// take to form; default 30s.
 	ReadyTimeout time.Duration
+	// DataDirs gives chosen nodes their data directory (a file system a
+	// test prepared); the others get one in the test's temporary directory.
+	DataDirs map[int32]string
 }
 
 // ClusterOption adjusts ClusterOptions.
@@ -57,6 +60,16 @@ func WithNodeEnv(kv ...string) ClusterOption {
 // WithLogLevel sets the nodes' log level (debug, info, warn, error).
 func WithLogLevel(level string) ClusterOption {
 	return func(o *ClusterOptions) { o.LogLevel = level }
+}
+
+// WithNodeDataDir gives node id the data directory dir.
+func WithNodeDataDir(id int32, dir string) ClusterOption {
+	return func(o *ClusterOptions) {
+		if o.DataDirs == nil {
+			o.DataDirs = map[int32]string{}
+		}
+		o.DataDirs[id] = dir
+	}
 }
 
 // WithReadyTimeout sets how long the cluster may take to form.
@@ -88,6 +101,7 @@ type ClusterNode struct {
 	c                 *Cluster
 	id                int32
 	kafka, repl, raft string // bound addresses
+	admin             string // admin HTTP listener (metrics, health)
 	// replProxy and raftProxy front wal and raft WithProxies: their
 	// addresses are the advertised ones. nil otherwise.
 	replProxy, raftProxy *Proxy
@@ -125,7 +139,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		f(&o)
 	}
 	c := &Cluster{opts: o, bin: StromBinary(t), cut: map[int32]bool{}}
-	addrs := freeAddrs(t, 3*n)
+	addrs := freeAddrs(t, 4*n)
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
 		id := int32(i + 1)
@@ -135,9 +149,12 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		}
 		nd := &ClusterNode{
 			c: c, id: id,
-			kafka: addrs[3*i], repl: addrs[3*i+1], raft: addrs[3*i+2],
+			kafka: addrs[4*i], repl: addrs[4*i+1], raft: addrs[4*i+2], admin: addrs[4*i+3],
 			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 			logs: newLogBuffer(),
+		}
+		if d := o.DataDirs[id]; d != "" {
+			nd.dataDir = d
 		}
 		c.nodes = append(c.nodes, nd)
 		dumpOnFailure(t, fmt.Sprintf("node %d", id), nd.logs)
@@ -172,6 +189,7 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
+	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", nd.admin)
 	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
 	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
 	for _, p := range c.nodes {
@@ -401,6 +419,10 @@ func (n *ClusterNode) ID() int32 { return n.id }
 
 // KafkaAddr is the node's Kafka listener (its advertised address).
 func (n *ClusterNode) KafkaAddr() string { return n.kafka }
+
+// AdminAddr is the host:port of the node's admin HTTP listener (/metrics,
+// /healthz, /readyz).
+func (n *ClusterNode) AdminAddr() string { return n.admin }
 
 // ReplicationAddr and RaftAddr are the node's advertised replication and Raft
 // addresses: its proxies WithProxies, else its listeners.

@@ -3,8 +3,10 @@ package cluster_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,7 +46,9 @@ func TestClusterUp(t *testing.T) {
 	}
 	stderr := &syncBuffer{ch: make(chan struct{}, 1)}
 	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group, as a shell gives a foreground job, so that
+	// the SIGINT below reaches it the way Ctrl-C in a terminal does.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start strom cluster up: %v", err)
 	}
@@ -106,7 +110,8 @@ func TestClusterUp(t *testing.T) {
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	// Ctrl-C: SIGINT to the whole foreground process group.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatalf("SIGINT: %v", err)
 	}
 	for range lines {
@@ -119,6 +124,11 @@ func TestClusterUp(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("strom cluster up still running 60s after SIGINT")
+	}
+	// A clean stop of the whole cluster says nothing alarming: each node
+	// got one signal and shut down cleanly, with no ERROR line.
+	if out := stderr.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "did not stop cleanly") {
+		t.Errorf("a clean stop of the cluster logged errors:\n%s", out)
 	}
 	for _, pid := range children {
 		if alive(pid) {
@@ -174,4 +184,146 @@ func ppid(pid int) int {
 func alive(pid int) bool {
 	st, ok := testkit.ProcessState(pid)
 	return ok && st != 'Z'
+}
+
+// clusterUp is a running `strom cluster up`.
+type clusterUp struct {
+	cmd       *exec.Cmd
+	stderr    *syncBuffer
+	bootstrap string
+	exited    chan error
+}
+
+// startClusterUp runs `strom cluster up args...` and waits for its
+// bootstrap line; the test's cleanup kills it if it still runs.
+func startClusterUp(t *testing.T, args ...string) *clusterUp {
+	t.Helper()
+	cu := &clusterUp{stderr: &syncBuffer{ch: make(chan struct{}, 1)}, exited: make(chan error, 1)}
+	cu.cmd = exec.Command(testkit.StromBinary(t), append([]string{"cluster", "up"}, args...)...)
+	stdout, err := cu.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cu.cmd.Stderr = cu.stderr
+	cu.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cu.cmd.Start(); err != nil {
+		t.Fatalf("start strom cluster up: %v", err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		cu.exited <- cu.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("strom cluster up %v stderr:\n%s", args, cu.stderr.String())
+		}
+		_ = cu.cmd.Process.Kill()
+		for range lines {
+		}
+	})
+	deadline := time.After(90 * time.Second)
+	for cu.bootstrap == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("strom cluster up %v exited before printing its bootstrap line", args)
+			}
+			if b, found := strings.CutPrefix(l, "bootstrap: "); found {
+				cu.bootstrap = b
+			}
+		case <-deadline:
+			t.Fatalf("strom cluster up %v: no bootstrap line within 90s", args)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return cu
+}
+
+// stop interrupts it and waits for a clean exit.
+func (cu *clusterUp) stop(t *testing.T) {
+	t.Helper()
+	if err := cu.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("SIGINT: %v", err)
+	}
+	select {
+	case err := <-cu.exited:
+		if err != nil {
+			t.Errorf("strom cluster up exited with %v after SIGINT, want 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("strom cluster up still running 60s after SIGINT")
+	}
+}
+
+// refusedClusterUp runs `strom cluster up args...`, which must refuse
+// before starting any node: a non-zero exit and one line of output, which
+// it returns. The bound only keeps a broken build from hanging the test
+// (before the refusal existed, a run dialled for a minute).
+func refusedClusterUp(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testkit.StromBinary(t), append([]string{"cluster", "up"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	s := strings.TrimSpace(string(out))
+	var exit *exec.ExitError
+	if ctx.Err() != nil || !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("strom cluster up %v: %v (context %v), output:\n%s\nwant a refusal before any node starts", args, err, ctx.Err(), s)
+	}
+	t.Logf("strom cluster up %v: %s", args, s)
+	if strings.Contains(s, "\n") || strings.Contains(s, "[node") {
+		t.Errorf("strom cluster up %v refused with:\n%s\nwant one line, no node output", args, s)
+	}
+	return s
+}
+
+// TestClusterUpOtherPorts re-runs `strom cluster up` on a directory made
+// with chosen ports (two nodes, to keep it short): with other ports it is refused at once naming the
+// recorded ones; with --base-port 0 it resumes the same cluster on them;
+// while that runs, another cluster up on the directory is refused naming
+// the holder's pid.
+func TestClusterUpOtherPorts(t *testing.T) {
+	dir := t.TempDir()
+	first := startClusterUp(t, "--nodes", "2", "--base-port", "0", "--data-dir", dir)
+	first.stop(t)
+	node1 := strings.Split(first.bootstrap, ",")[0]
+
+	msg := refusedClusterUp(t, "--nodes", "2", "--base-port", "23092", "--data-dir", dir)
+	for _, want := range []string{dir + " was made with 2 nodes", "node1 kafka " + node1, "--base-port 0"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("refusal %q lacks %q", msg, want)
+		}
+	}
+
+	again := startClusterUp(t, "--nodes", "2", "--base-port", "0", "--data-dir", dir)
+	if again.bootstrap != first.bootstrap {
+		t.Errorf("re-run with --base-port 0: bootstrap %s, want the recorded %s", again.bootstrap, first.bootstrap)
+	}
+	msg = refusedClusterUp(t, "--nodes", "2", "--base-port", "0", "--data-dir", dir)
+	if want := dir + " is locked by pid " + strconv.Itoa(again.cmd.Process.Pid); !strings.Contains(msg, want) {
+		t.Errorf("cluster up on a directory another one runs in: %q, want it to say %q", msg, want)
+	}
+	again.stop(t)
+}
+
+// TestClusterUpNodeDirInUse runs `strom cluster up` on a directory whose
+// node data directory a `strom serve` holds: refused in one line naming
+// that directory and the serve's pid.
+func TestClusterUpNodeDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "node1", "data")
+	p := testkit.StartProcess(t, testkit.ProcessOptions{DataDir: data})
+	msg := refusedClusterUp(t, "--nodes", "1", "--base-port", "0", "--data-dir", dir)
+	if want := data + " is locked by pid " + strconv.Itoa(p.PID()); !strings.Contains(msg, want) {
+		t.Errorf("cluster up on a node directory in use: %q, want it to say %q", msg, want)
+	}
 }

@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -77,4 +78,67 @@ func derefString(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestInternalTopicDeleteForwarded asks a node that is not the metadata
+// controller to delete __consumer_offsets and to grow it: the refusal
+// (TOPIC_AUTHORIZATION_FAILED, docs/compatibility.md#internal-topics)
+// holds on the forwarding path too, and the topic is still there on
+// every node afterwards.
+func TestInternalTopicDeleteForwarded(t *testing.T) {
+	c := testkit.StartCluster(t, nodes)
+	nd := nonController(t, c)
+	// The first FindCoordinator creates __consumer_offsets in a cluster.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, code := groupCoordinator(t, c, nd.ID(), "g"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no group coordinator through node %d", nd.ID())
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+	md, err := c.Metadata(context.Background(), nd.ID(), "__consumer_offsets")
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+		t.Fatalf("metadata of __consumer_offsets through node %d: %v %+v", nd.ID(), err, md)
+	}
+	parts := int32(len(md.Topics[0].Partitions))
+	ctx, cancel := contextWithTimeout(30 * time.Second)
+	defer cancel()
+
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TimeoutMillis = 10000
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("__consumer_offsets")
+	del.Topics = append(del.Topics, dt)
+	del.TopicNames = []string{"__consumer_offsets"}
+	resp, err := c.Request(ctx, nd.ID(), del)
+	if err != nil {
+		t.Fatalf("delete topics through node %d: %v", nd.ID(), err)
+	}
+	dr := resp.(*kmsg.DeleteTopicsResponse)
+	if len(dr.Topics) != 1 || dr.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("delete __consumer_offsets through node %d: %+v, want TOPIC_AUTHORIZATION_FAILED", nd.ID(), dr.Topics)
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 10000
+	ct := kmsg.NewCreatePartitionsRequestTopic()
+	ct.Topic, ct.Count = "__consumer_offsets", parts+1
+	cp.Topics = append(cp.Topics, ct)
+	resp, err = c.Request(ctx, nd.ID(), cp)
+	if err != nil {
+		t.Fatalf("create partitions through node %d: %v", nd.ID(), err)
+	}
+	if r := resp.(*kmsg.CreatePartitionsResponse); len(r.Topics) != 1 || r.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("grow __consumer_offsets through node %d: %+v, want TOPIC_AUTHORIZATION_FAILED", nd.ID(), r.Topics)
+	}
+
+	// Still there, unchanged, on the controller too.
+	c.WaitTopic(t, "__consumer_offsets", parts)
+	md, err = c.Metadata(ctx, c.ControllerID(t), "__consumer_offsets")
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 || !md.Topics[0].IsInternal {
+		t.Errorf("metadata of __consumer_offsets on the controller afterwards: %v %+v, want it listed as internal", err, md)
+	}
 }

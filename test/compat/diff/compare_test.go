@@ -17,7 +17,7 @@ import (
 // anchor in docs/compatibility.md, where the difference is described.
 type known struct {
 	id   string // anchor in docs/compatibility.md
-	kind string // "bug": Strom is wrong; "scope": Strom deliberately serves less
+	kind string // "bug": Strom is wrong; "scope": Strom deliberately serves less; "deliberate": Strom refuses on purpose what Kafka accepts
 	test string // regexp on the test name (Test.../scenario/vN)
 	step string // regexp on the step name
 	path string // regexp on the field path
@@ -32,6 +32,8 @@ var knownDifferences = []known{
 	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
 	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
+	{id: "internal-topics", kind: "deliberate", test: `^TestInternalTopics/(incremental-alter-configs|alter-configs|create-partitions|delete-topics)/`,
+		step: `^(internal topic: (cleanup\.policy=|append delete|delete cleanup|without)|grow an internal topic|delete an internal topic)`, path: `ErrorCode$`},
 }
 
 var knownRE = map[string]*regexp.Regexp{}

@@ -19,9 +19,9 @@ func TestKnownDifferencesDocumented(t *testing.T) {
 	seen := map[string]bool{}
 	for _, e := range knownDifferences {
 		switch e.kind {
-		case "bug", "minor", "legit", "scope":
+		case "bug", "minor", "legit", "scope", "deliberate":
 		default:
-			t.Errorf("%s: kind %q is not bug, minor, legit or scope", e.id, e.kind)
+			t.Errorf("%s: kind %q is not bug, minor, legit, scope or deliberate", e.id, e.kind)
 		}
 		if !strings.Contains(string(doc), `<a id="`+e.id+`"></a>`) {
 			t.Errorf("%s: no <a id=%q></a> anchor in docs/compatibility.md", e.id, e.id)

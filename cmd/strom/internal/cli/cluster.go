@@ -20,6 +20,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // clusterFormTimeout bounds how long `cluster up` waits for every node to
@@ -51,9 +53,14 @@ func newClusterUpCmd() *cobra.Command {
 (strom serve --config DATA_DIR/nodeI/strom.toml), print the bootstrap list once
 every node lists every broker, and stop all nodes cleanly (SIGTERM, then wait)
 on Ctrl-C or SIGTERM. Node I (1-based) listens for Kafka on BASE_PORT+I-1, for
-replication on BASE_PORT+100+I-1 and for Raft on BASE_PORT+200+I-1; with
+replication on BASE_PORT+100+I-1, for Raft on BASE_PORT+200+I-1 and serves
+its admin HTTP listener (metrics, health) on BASE_PORT+552+I-1 (9644 for node 1
+by default); with
 --base-port 0 every port is chosen free. Node output is prefixed with [nodeI].
-Data is kept in --data-dir, so a second run resumes the same cluster.`,
+Data is kept in --data-dir, so a second run resumes the same cluster: it must
+use the ports the directory was made with (recorded in DATA_DIR/cluster.toml;
+--base-port 0 reuses them), and is refused at once otherwise, or while another
+strom uses the directory.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -73,6 +80,7 @@ Data is kept in --data-dir, so a second run resumes the same cluster.`,
 type localNode struct {
 	id                int32
 	kafka, repl, raft string
+	admin             string // admin HTTP listener (metrics, health)
 	dir               string
 	cmd               *exec.Cmd
 	done              chan struct{} // closed when the process has been waited for
@@ -83,7 +91,7 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	if f.nodes < 1 {
 		return fmt.Errorf("--nodes: must be >= 1, got %d", f.nodes)
 	}
-	if f.basePort < 0 || f.basePort+200+f.nodes > 65535 {
+	if f.basePort < 0 || f.basePort+552+f.nodes > 65535 {
 		return fmt.Errorf("--base-port: %d leaves no room for %d nodes", f.basePort, f.nodes)
 	}
 	bin, err := os.Executable()
@@ -94,9 +102,21 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	nodes, err := planLocalCluster(f.nodes, f.basePort, dataDir)
+	// One cluster up per directory: a second one would rewrite the
+	// configs under the first one's nodes.
+	lock, err := vfs.LockDir(dataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	defer lock.Unlock()
+	nodes, err := planExistingCluster(dataDir, f.nodes, f.basePort)
+	if err != nil {
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	for _, n := range nodes {
+		if err := checkNodeDirFree(n); err != nil {
+			return fmt.Errorf("cluster up: %w", err)
+		}
 	}
 	for _, n := range nodes {
 		if err := os.MkdirAll(n.dir, 0o755); err != nil {
@@ -105,6 +125,9 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 		if err := os.WriteFile(filepath.Join(n.dir, "strom.toml"), []byte(localNodeTOML(n, nodes, f.logLevel)), 0o644); err != nil {
 			return fmt.Errorf("write config of node %d: %w", n.id, err)
 		}
+	}
+	if err := writeClusterRecord(dataDir, f.basePort, nodes); err != nil {
+		return err
 	}
 	var outMu sync.Mutex // node output lines are written whole
 	var wg sync.WaitGroup
@@ -128,6 +151,11 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	outMu.Lock()
 	fmt.Fprintf(out, "strom: cluster of %d nodes up, data in %s\n", len(nodes), dataDir)
 	fmt.Fprintf(out, "bootstrap: %s\n", strings.Join(bootstrap, ","))
+	admins := make([]string, len(nodes))
+	for i, n := range nodes {
+		admins[i] = "http://" + n.admin + "/"
+	}
+	fmt.Fprintf(out, "console and metrics: %s\n", strings.Join(admins, " "))
 	outMu.Unlock()
 	for _, n := range nodes {
 		select {
@@ -149,7 +177,7 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	var addrs []string
 	if basePort == 0 {
-		for range 3 * n {
+		for range 4 * n {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				return nil, fmt.Errorf("find free port: %w", err)
@@ -162,10 +190,13 @@ func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	for i := range nodes {
 		nd := &localNode{id: int32(i + 1), dir: filepath.Join(dataDir, fmt.Sprintf("node%d", i+1)), done: make(chan struct{})}
 		if basePort == 0 {
-			nd.kafka, nd.repl, nd.raft = addrs[3*i], addrs[3*i+1], addrs[3*i+2]
+			nd.kafka, nd.repl, nd.raft, nd.admin = addrs[4*i], addrs[4*i+1], addrs[4*i+2], addrs[4*i+3]
 		} else {
 			at := func(off int) string { return "127.0.0.1:" + strconv.Itoa(basePort+off+i) }
 			nd.kafka, nd.repl, nd.raft = at(0), at(100), at(200)
+			// Node i's admin port is 9644+i-1 for the default base port,
+			// as a single broker's is 9644.
+			nd.admin = "127.0.0.1:" + strconv.Itoa(basePort+552+i)
 		}
 		nodes[i] = nd
 	}
@@ -176,6 +207,7 @@ func localNodeTOML(n *localNode, all []*localNode, logLevel string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by strom cluster up.\nnode_id = %d\ndata_dir = %q\nlog_level = %q\n",
 		n.id, filepath.Join(n.dir, "data"), logLevel)
+	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", n.admin)
 	for _, sec := range []string{"node.addresses", "node.advertise"} {
 		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, n.kafka, n.repl, n.raft)
 	}
@@ -192,7 +224,10 @@ func (n *localNode) start(bin string, errOut io.Writer, outMu *sync.Mutex, wg *s
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	// Nodes must not outlive this process, even if it is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// Their own process group: a Ctrl-C in the terminal reaches this
+	// process only, which stops the nodes with one SIGTERM each (a second
+	// signal would make a node skip its clean shutdown).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		return fmt.Errorf("start node %d: %w", n.id, err)
