@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/console"
@@ -47,6 +49,10 @@ type Broker struct {
 	txns   *txn.Coordinator   // transaction coordinator
 	// markers sends the transaction coordinator's WriteTxnMarkers.
 	markers *txn.NetSender
+
+	// txnVerifier asks transaction coordinators before first
+	// transactional writes (KIP-890); nil when not in use.
+	txnVerifier *txnVerifier
 
 	// Replication (cluster mode only): the replication listener that followers
 	// fetch from, and this node's follower fetchers.
@@ -204,6 +210,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	// Transactional writes are verified with their coordinator only where
+	// coordinators exist to answer: this build serves the verification
+	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
+	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
+		b.env.TxnVerifier = b.txnVerifier
+	}
 	if err := b.startReplicationListener(); err != nil {
 		pre.Close()
 		b.stopReplication()
@@ -353,6 +366,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.txns.Stop()
 			b.markers.Close()
 		}
+		if b.txnVerifier != nil {
+			b.txnVerifier.close()
+		}
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
@@ -430,4 +446,12 @@ func (b *Broker) startTxns(ctrl controller.Controller) {
 	// the time the coordinator hears it leads it.
 	ctrl.Subscribe(func(_, next *metadata.Image) { b.txns.OnImage(next) })
 	b.env.Txns = b.txns
+	if b.groups != nil {
+		// WriteTxnMarkers appends a marker to a __consumer_offsets
+		// partition, then the group coordinator applies it to the
+		// transactional offset commits pending there.
+		b.env.CompleteTxnOffsets = func(ctx context.Context, p int32, pid int64, _ int16, _ int32, commit bool) error {
+			return b.groups.ApplyTxnEnd(ctx, p, pid, commit)
+		}
+	}
 }

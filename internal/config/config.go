@@ -62,6 +62,10 @@ type Config struct {
 	// TransactionAbortInterval is how often timed-out transactions are
 	// aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms).
 	TransactionAbortInterval time.Duration `toml:"transaction_abort_interval"`
+	// TransactionPartitionVerification: a partition leader checks with the
+	// transaction coordinator before it appends the first batch of a
+	// transaction (KIP-890; transaction.partition.verification.enable).
+	TransactionPartitionVerification bool `toml:"transaction_partition_verification_enable"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -193,16 +197,17 @@ func Default() Config {
 		GroupMaxSessionTimeout:     30 * time.Minute,
 		GroupMaxSize:               2147483647,
 
-		ConsumerGroupHeartbeatInterval: 5 * time.Second,
-		ConsumerGroupSessionTimeout:    45 * time.Second,
-		ConsumerGroupMaxSize:           2147483647,
-		ConsumerGroupAssignor:          "uniform",
-		OffsetsRetentionCheckInterval:  10 * time.Minute,
-		TransactionStatePartitions:     50,
-		TransactionMaxTimeout:          15 * time.Minute,
-		TransactionalIDExpiration:      7 * 24 * time.Hour,
-		TransactionAbortInterval:       10 * time.Second,
-		OffsetMetadataMaxBytes:         4096,
+		ConsumerGroupHeartbeatInterval:   5 * time.Second,
+		ConsumerGroupSessionTimeout:      45 * time.Second,
+		ConsumerGroupMaxSize:             2147483647,
+		ConsumerGroupAssignor:            "uniform",
+		OffsetsRetentionCheckInterval:    10 * time.Minute,
+		TransactionStatePartitions:       50,
+		TransactionMaxTimeout:            15 * time.Minute,
+		TransactionalIDExpiration:        7 * 24 * time.Hour,
+		TransactionAbortInterval:         10 * time.Second,
+		TransactionPartitionVerification: true,
+		OffsetMetadataMaxBytes:           4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,

@@ -69,8 +69,9 @@ var sentinels = map[string]error{
 	"partition.ErrOffsetOutOfRange":     partition.ErrOffsetOutOfRange,
 	"partition.ErrInvalidRecord":        partition.ErrInvalidRecord,
 	"partition.ErrRecordTooLarge":       partition.ErrRecordTooLarge,
-	"partition.ErrTransactional":        partition.ErrTransactional,
 	"partition.ErrInvalidTimestamp":     partition.ErrInvalidTimestamp,
+	"partition.ErrTxnState":             partition.ErrTxnState,
+	"partition.ErrCoordinatorFenced":    partition.ErrCoordinatorFenced,
 
 	"group.ErrNotCoordinator":          group.ErrNotCoordinator,
 	"group.ErrLoading":                 group.ErrLoading,

@@ -103,7 +103,6 @@ var table = []row{
 	{err: ErrInvalidRecord, name: "invalid_record", code: kerr.InvalidRecord},
 	{err: ErrRecordTooLarge, name: "record_too_large", code: kerr.MessageTooLarge},
 	{err: ErrInvalidTimestamp, name: "invalid_timestamp", code: kerr.InvalidTimestamp},
-	{err: ErrTransactional, name: "transactional", code: kerr.TransactionalIDAuthorizationFailed},
 	{err: ErrOffsetOutOfRange, name: "offset_out_of_range", code: kerr.OffsetOutOfRange},
 	// Before ErrCorruptBatch, which it wraps: a corrupt batch in our own
 	// segment file is a storage failure, not the client's.
@@ -116,6 +115,8 @@ var table = []row{
 	{err: ErrCorruptBatch, name: "corrupt_batch", code: kerr.CorruptMessage},
 	{err: ErrOutOfOrderSequence, name: "out_of_order_sequence", code: kerr.OutOfOrderSequenceNumber},
 	{err: ErrInvalidProducerEpoch, name: "invalid_producer_epoch", code: kerr.InvalidProducerEpoch},
+	{err: ErrPartitionTxnState, name: "partition_txn_state", code: kerr.InvalidTxnState},
+	{err: ErrMarkerCoordinatorFenced, name: "marker_coordinator_fenced", code: kerr.TransactionCoordinatorFenced},
 
 	// Transactions.
 	{err: ErrConcurrentTransactions, name: "concurrent_transactions", code: kerr.ConcurrentTransactions},

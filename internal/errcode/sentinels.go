@@ -10,7 +10,7 @@ import (
 // name in parentheses). Their codes are in the table (errcode.go).
 
 // Request checks (handler: errInvalidRequest) and the produce checks
-// (partition: ErrInvalidRecord, ErrRecordTooLarge, ErrTransactional).
+// (partition: ErrInvalidRecord, ErrRecordTooLarge).
 var (
 	// ErrInvalidRequest marks request-shape errors.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -20,8 +20,6 @@ var (
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrRecordTooLarge is a batch over max.message.bytes.
 	ErrRecordTooLarge = errors.New("record batch too large")
-	// ErrTransactional refuses transactional batches until transactions exist.
-	ErrTransactional = errors.New("transactions are not supported")
 )
 
 // Metadata changes (controller).
@@ -109,7 +107,8 @@ var (
 )
 
 // Replicas (partition: ErrNotLeader, ErrNotFollower, ErrOutOfOrderSequence,
-// ErrInvalidProducerEpoch, ErrTopicIDMismatch, ErrClosed).
+// ErrInvalidProducerEpoch, ErrPartitionTxnState, ErrMarkerCoordinatorFenced,
+// ErrTopicIDMismatch, ErrClosed).
 var (
 	// ErrNotLeader: this node does not lead the partition.
 	ErrNotLeader = errors.New("not the leader of the partition")
@@ -120,6 +119,13 @@ var (
 	// idempotent-producer checks.
 	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrPartitionTxnState is a write that contradicts the producer's
+	// transaction on this partition: a plain batch inside a transaction,
+	// or a transactional one the coordinator did not verify (KIP-890).
+	ErrPartitionTxnState = errors.New("invalid transaction state on the partition")
+	// ErrMarkerCoordinatorFenced is a transaction marker from an older
+	// coordinator epoch than one already seen for the producer.
+	ErrMarkerCoordinatorFenced = errors.New("transaction marker from a fenced coordinator")
 	// ErrTopicIDMismatch is a partition directory that belongs to another
 	// topic id, or to none.
 	ErrTopicIDMismatch = errors.New("partition directory belongs to another topic id")

@@ -640,3 +640,15 @@ func (c *Coordinator) PendingTxnOffsets(ctx context.Context, groupID string, tps
 	}
 	return out, nil
 }
+
+// ApplyTxnEnd makes pid's transactional offset commits on partition p
+// visible (commit) or drops them (abort), once the transaction's marker is
+// in p's log: Kafka's GroupCoordinator.onTransactionCompleted, called by
+// WriteTxnMarkers after it appended the marker.
+func (c *Coordinator) ApplyTxnEnd(ctx context.Context, p int32, pid int64, commit bool) error {
+	var err error
+	if derr := c.do(ctx, func(now time.Time) { err = c.m.ApplyTxnEnd(now, p, pid, commit) }); derr != nil {
+		return derr
+	}
+	return err
+}

@@ -406,3 +406,17 @@ func IsCommitMarker(key []byte) (commit, ok bool) {
 	}
 	return false, false
 }
+
+// ApplyTxnEnd applies a transaction's end to the pending offsets of
+// partition p, whose marker another writer appended (WriteTxnMarkers).
+func (m *Machine) ApplyTxnEnd(now time.Time, p int32, pid int64, commit bool) error {
+	switch m.owned[p] {
+	case partActive:
+	case partLoading:
+		return ErrLoading
+	default:
+		return ErrNotCoordinator
+	}
+	m.applyTxnEnd(now, p, pid, commit)
+	return nil
+}

@@ -3,15 +3,21 @@ package handler
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/controller"
 )
 
-// DescribeProducers v0.
+// DescribeProducers v0 (the only version).
 //
-// The producer state a partition leader holds (read-only): each producer
-// id's epoch, last sequence and timestamp, and the coordinator epoch and
-// first offset of its ongoing transaction (-1 when none). A partition of
-// an unknown topic is UNKNOWN_TOPIC_OR_PARTITION, one this node does not
-// lead NOT_LEADER_OR_FOLLOWER, as in Kafka.
+// The producers a partition replica knows (partition.Producers): id,
+// epoch, last sequence and timestamp, the coordinator epoch of its last
+// marker and the first offset of its open transaction, which
+// kafka-transactions.sh find-hanging compares with the coordinator's
+// state. Any replica answers, as in Kafka (the admin client asks the
+// leader). An invalid topic name is INVALID_TOPIC_EXCEPTION, an unknown
+// topic or partition UNKNOWN_TOPIC_OR_PARTITION, a partition this node
+// does not host NOT_LEADER_OR_FOLLOWER. TOPIC_AUTHORIZATION_FAILED comes
+// with ACLs.
 
 func init() { register(kmsg.DescribeProducers, 0, 0, serveDescribeProducers) }
 
@@ -28,21 +34,20 @@ func serveDescribeProducers(e *Env, r *Request) Result {
 			sp.Partition = idx
 			p := e.Partitions.Get(rt.Topic, idx)
 			switch {
+			case !controller.ValidTopicName(rt.Topic):
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			case t == nil || idx < 0 || int(idx) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case p == nil || !p.IsLeader():
+			case p == nil:
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			default:
-				for _, s := range p.Producers() {
+				for _, pi := range p.Producers() {
 					ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
-					ap.ProducerID, ap.ProducerEpoch, ap.LastSequence, ap.LastTimestamp = s.ProducerID, int32(s.Epoch), s.LastSequence, s.LastTimestamp
-					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = s.CoordinatorEpoch, s.TxnStartOffset
+					ap.ProducerID, ap.ProducerEpoch = pi.ProducerID, int32(pi.Epoch)
+					ap.LastSequence, ap.LastTimestamp = pi.LastSequence, pi.LastTimestamp
+					ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = pi.CoordinatorEpoch, pi.TxnStartOffset
 					sp.ActiveProducers = append(sp.ActiveProducers, ap)
 				}
-			}
-			if sp.ErrorCode != 0 {
-				msg := kerr.ErrorForCode(sp.ErrorCode).(*kerr.Error).Message
-				sp.ErrorMessage = &msg
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

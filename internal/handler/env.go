@@ -34,6 +34,17 @@ type Env struct {
 	// Txns is the transaction coordinator; nil until the broker wires one
 	// (transaction APIs then answer COORDINATOR_NOT_AVAILABLE).
 	Txns *txn.Coordinator
+	// TxnVerifier checks a producer's first write to a partition in a
+	// transaction with its coordinator (KIP-890, txn_verify.go); nil: no
+	// check.
+	TxnVerifier TxnVerifier
+	// CompleteTxnOffsets makes the transactional offset commits of a
+	// producer visible (commit) or drops them (abort) once its marker is
+	// written to a __consumer_offsets partition (Kafka's
+	// GroupCoordinator.completeTransaction, called from WriteTxnMarkers);
+	// nil until the group coordinator takes TxnOffsetCommit. An error
+	// becomes that partition's error code.
+	CompleteTxnOffsets func(ctx context.Context, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
 
 	sessions *fetchSessions
 	pids     *producerIDs

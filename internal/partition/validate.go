@@ -52,9 +52,6 @@ var (
 	ErrInvalidRecord = errcode.ErrInvalidRecord
 	// ErrRecordTooLarge is a batch over max.message.bytes (MESSAGE_TOO_LARGE).
 	ErrRecordTooLarge = errcode.ErrRecordTooLarge
-	// ErrTransactional refuses transactional batches until transactions
-	// exist.
-	ErrTransactional = errcode.ErrTransactional
 	// ErrInvalidTimestamp is a record timestamp outside the topic's
 	// limits (INVALID_TIMESTAMP); the error is a *TimestampError.
 	ErrInvalidTimestamp = errcode.ErrInvalidTimestamp
@@ -150,11 +147,11 @@ func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig, now time.Ti
 	if h.IsControl() {
 		return h, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 	}
-	// Transactions: the header checks of a transactional batch go here
-	// (a producer id, an epoch); whether its transaction is ongoing is
-	// producer state, checked under the append lock with the sequence.
-	if h.IsTransactional() {
-		return h, ErrTransactional
+	// A transactional batch names its producer; whether its transaction
+	// may go on is producer state, checked under the append lock with the
+	// sequence (producerState.check).
+	if h.IsTransactional() && (h.ProducerID < 0 || h.ProducerEpoch < 0) {
+		return h, fmt.Errorf("%w: transactional batch without a producer id and epoch", ErrInvalidRecord)
 	}
 	if max := cfg.MaxMessageBytes; len(batch) > int(max) {
 		return h, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, len(batch), max)

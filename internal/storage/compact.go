@@ -324,10 +324,13 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom ids.Offs
 	if c.lastOfProducer, err = l.producerLastOffsets(); err != nil {
 		return st, fmt.Errorf("compact: %w", err)
 	}
+	c.aborted = l.allAbortedTxns()
+	c.txns = newTxnTracker(c.aborted)
 	if c.mapEnd, err = c.buildOffsetMap(segs, firstDirty, cleanEnd); err != nil {
 		return c.finishAborted(err)
 	}
 	st.EndOffset = c.mapEnd
+	c.txns = newTxnTracker(c.aborted) // the cleaning pass reads from the start
 	todo := segs
 	for len(todo) > 0 && todo[0].seg.base < c.mapEnd {
 		n, swapped, err := c.cleanGroup(todo, gen)
@@ -404,7 +407,9 @@ type cleaner struct {
 	keys           map[[16]byte]int64 // hash of key -> latest offset in [firstDirty, mapEnd)
 	mapEnd         int64              // records at or above are kept as they are
 	lastOfProducer map[int64]int64
-	minHorizon     int64 // earliest delete horizon of a kept batch with tombstones
+	minHorizon     int64       // earliest delete horizon of a kept batch with tombstones or a marker
+	txns           *txnTracker // transactions of the pass in progress (compact_txn.go)
+	aborted        []AbortedTxn
 
 	body  []byte // reused encoding buffer
 	maxTs int64  // largest timestamp of the records encodeRecords kept
@@ -428,7 +433,11 @@ func (c *cleaner) buildOffsetMap(segs []segSnap, firstDirty, cleanEnd int64) (in
 			continue
 		}
 		err := c.forEachBatch(s, func(_ int64, b []byte, h record.BatchHeader) error {
-			if h.LastOffset() < firstDirty || h.IsControl() {
+			if h.IsControl() {
+				return nil
+			}
+			// Aborted records supersede nothing.
+			if c.txns.onDataBatch(h) || h.LastOffset() < firstDirty {
 				return nil
 			}
 			return record.Records(b, func(r record.Record) error {
@@ -615,6 +624,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 
 	l.mu.Lock()
+	for _, s := range g {
+		ns.aborted = append(ns.aborted, s.seg.aborted...)
+	}
+	aborted := slices.Clone(ns.aborted)
 	l.mu.segments = slices.Replace(l.mu.segments, i, i+len(g), ns)
 	l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(s *segment) bool {
 		return slices.ContainsFunc(g, func(x segSnap) bool { return x.seg == s })
@@ -636,6 +649,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 		err = l.fs.Rename(swapPath(l.dir, base, suf), filepath.Join(l.dir, segmentName(base)+suf))
 	}
 	if err == nil {
+		// The aborted transactions of the group stay with their markers.
+		err = ns.writeTxnIndex(aborted)
+	}
+	if err == nil {
 		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil {
@@ -651,7 +668,17 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 // producer's last sequence, or nothing.
 func (c *cleaner) filterBatch(b []byte, h record.BatchHeader) ([]byte, bool, error) {
 	if h.IsControl() {
-		return b, true, nil // transaction markers stay (no transactions yet)
+		return c.filterControl(b, h)
+	}
+	if c.txns.onDataBatch(h) {
+		// An aborted transaction's batch goes whole; a producer's last
+		// batch stays, empty, for its sequence (as below).
+		c.stats.RecordsRead += int64(h.NumRecords)
+		c.stats.RecordsRemoved += int64(h.NumRecords)
+		if h.ProducerID >= 0 && c.lastOfProducer[h.ProducerID] == h.LastOffset() {
+			return emptyBatch(h), true, nil
+		}
+		return nil, false, nil
 	}
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && c.now >= h.FirstTimestamp

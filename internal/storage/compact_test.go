@@ -34,6 +34,7 @@ type batchOpts struct {
 	seq                int32
 	producerEpoch      int16
 	logAppendTimestamp bool
+	transactional      bool
 }
 
 // keyedBatch builds a batch whose record i has timestamp ts+i.
@@ -49,7 +50,7 @@ func keyedBatch(t testing.TB, o batchOpts, ts int64, recs []kv) []byte {
 		pid, seq, epoch = o.pid, o.seq, o.producerEpoch
 	}
 	b, err := record.AppendBatch(nil, record.BatchOptions{Codec: o.codec, FirstTimestamp: ts,
-		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LogAppendTime: o.logAppendTimestamp}, rs)
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LogAppendTime: o.logAppendTimestamp, Transactional: o.transactional}, rs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,7 @@ type Log struct {
 	epochScratch  []epochEntry         // owned by the appender (appendMu)
 	headerScratch []record.BatchHeader // owned by the appender (appendMu)
 	cleaner       cleanerState         // log compaction, see compact.go
+	anyAborted    atomic.Bool          // some segment indexes an aborted transaction (txnindex.go)
 	scanned       int                  // segments CRC-scanned by Open, for tests
 }
 

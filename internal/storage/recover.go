@@ -171,7 +171,7 @@ func (l *Log) listSegments() ([]int64, error) {
 	for _, e := range ents {
 		name := e.Name()
 		stale := strings.HasSuffix(name, vfs.TempSuffix)
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseSegmentName(name, suf); ok && !logs[segmentName(base)] {
 				stale = true
 			}

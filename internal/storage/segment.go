@@ -72,10 +72,11 @@ type segment struct {
 	index           []indexEntry
 	tindex          []timeEntry
 	bytesSinceIndex int64
-	maxTs           int64 // largest batch MaxTimestamp, -1 when none
-	maxTsOffset     int64 // last offset of the first batch that reached maxTs
-	rollBaseMs      int64 // wall time that segment.ms counts from; -1 until the first append
-	indexDirty      bool  // in-memory indexes differ from the index files
+	maxTs           int64        // largest batch MaxTimestamp, -1 when none
+	maxTsOffset     int64        // last offset of the first batch that reached maxTs
+	rollBaseMs      int64        // wall time that segment.ms counts from; -1 until the first append
+	indexDirty      bool         // in-memory indexes differ from the index files
+	aborted         []AbortedTxn // aborted transactions whose marker is here (txnindex.go)
 }
 
 func (s *segment) logPath() string   { return filepath.Join(s.dir, segmentName(s.base)+logSuffix) }
@@ -101,6 +102,7 @@ func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
 	s := newSegmentStruct(fsys, dir, base, f)
 	_ = fsys.Remove(s.indexPath())
 	_ = fsys.Remove(s.timeIndexPath())
+	_ = fsys.Remove(s.txnIndexPath())
 	return s, nil
 }
 
@@ -115,7 +117,7 @@ func (s *segment) decRef() {
 // removeFiles unlinks the segment's files; open descriptors stay usable.
 func (s *segment) removeFiles() error {
 	var errs []error
-	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath(), s.txnIndexPath()} {
 		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 		}

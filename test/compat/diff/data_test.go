@@ -60,6 +60,15 @@ func produceErrors(s *session, v int16) {
 	s.do("gzip batch", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g1", "g2"), nil)))
 	s.do("gzip batch with a corrupt payload and a valid CRC", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g3"), []byte("not gzip at all"))))
 
+	// Transactions: a transactional batch needs a transactional id (the
+	// whole request is refused), a control batch is never a client's.
+	txn := makeBatch(batchOpts{pid: 1000, epoch: 0, seq: 0}, "t")
+	binary.BigEndian.PutUint16(txn[21:], 0x10)
+	s.do("transactional batch without a transactional id", s.produceReq(v, name, 0, fixCRC(txn)))
+	ctl := makeBatch(plain, "c")
+	binary.BigEndian.PutUint16(ctl[21:], 0x20)
+	s.do("control batch", s.produceReq(v, name, 0, fixCRC(ctl)))
+
 	invalidAcks := s.produceReq(v, name, 0, makeBatch(plain, "x"))
 	invalidAcks.Acks = 2
 	s.do("acks=2", invalidAcks)
