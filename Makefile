@@ -3,7 +3,11 @@
 GO ?= go
 KAFKA_VERSION ?= 4.1.1
 KAFKA_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/libs
+KAFKA_TOOL_LIBS ?= $(HOME)/.cache/strom/kafka-$(KAFKA_VERSION)/tools-libs
 BENCH_RECORDS ?= 5000000
+FUZZTIME ?= 30s
+FUZZFLAGS ?=
+FUZZMINIMIZETIME ?= 5s
 
 .PHONY: build test bench kafka-ref-jars
 
@@ -17,7 +21,8 @@ test:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
-# Fetch Apache Kafka's jars for the reference broker (skipped when present).
+# Fetch Apache Kafka's jars for the reference broker and its command-line
+# tools (skipped when present).
 kafka-ref-jars:
 	@if [ -f "$(KAFKA_LIBS)/.complete" ]; then echo "kafka $(KAFKA_VERSION) jars present in $(KAFKA_LIBS)"; else \
 		rm -rf "$(KAFKA_LIBS).partial" && \
@@ -25,12 +30,20 @@ kafka-ref-jars:
 		echo $(KAFKA_VERSION) > "$(KAFKA_LIBS).partial/.complete" && \
 		rm -rf "$(KAFKA_LIBS)" && mv "$(KAFKA_LIBS).partial" "$(KAFKA_LIBS)" && \
 		echo "kafka $(KAFKA_VERSION) jars in $(KAFKA_LIBS)"; fi
+	@if [ -f "$(KAFKA_TOOL_LIBS)/.complete" ]; then echo "kafka $(KAFKA_VERSION) tool jars present in $(KAFKA_TOOL_LIBS)"; else \
+		rm -rf "$(KAFKA_TOOL_LIBS).partial" && \
+		mvn -q -B -f test/kafkaref/tools/pom.xml -Dkafka.version=$(KAFKA_VERSION) dependency:copy-dependencies -DoutputDirectory="$(KAFKA_TOOL_LIBS).partial" && \
+		echo $(KAFKA_VERSION) > "$(KAFKA_TOOL_LIBS).partial/.complete" && \
+		rm -rf "$(KAFKA_TOOL_LIBS)" && mv "$(KAFKA_TOOL_LIBS).partial" "$(KAFKA_TOOL_LIBS)" && \
+		echo "kafka $(KAFKA_VERSION) tool jars in $(KAFKA_TOOL_LIBS)"; fi
 
 # Everything the test suite fetches from Maven Central, fetched up front
 # (CI runs this before the tests).
 .PHONY: prefetch
 prefetch: kafka-ref-jars
 	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/cluster/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/groups/java848/pom.xml -Dmember848.buildDir="$$d" package && rm -rf "$$d"
 
 # Compatibility: the client matrix (Go, Java, Kafka Streams, Python, JavaScript,
 # Rust, kcat) against Strom standalone, a 3-node Strom cluster and Apache Kafka,
@@ -40,6 +53,7 @@ compat: prefetch
 	bash test/compat/matrix/setup.sh
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 30m ./test/compat/matrix -run TestMatrix -v
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 20m ./test/compat/diff -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/groups -run TestKIP848RecordsReadFromKafka -v
 
 # franz-go's own integration tests (group and chained-ETL) against a Strom
 # broker; see test/kgo-suite/README.md.
@@ -61,6 +75,35 @@ restart-full:
 console-test:
 	mkdir -p docs/console
 	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 15m ./test/console -v
+
+# Disk faults: every case of the fault matrix (ENOSPC, EIO and short writes on
+# each file a partition writes) plus the real full disk and the failing disk
+# under a cluster leader; the default run has a quick subset. Needs root for
+# the tmpfs and loop-device cases. See docs/DESIGN.md "Disk faults".
+.PHONY: fault-matrix
+fault-matrix:
+	STROM_FAULTS=full $(GO) test -count=1 -timeout 20m ./test/faults -v
+
+# Fuzz every Fuzz* target in the module for FUZZTIME each, one at a time
+# (-fuzz takes one target per package). go test ./... only replays the seed
+# corpora (testdata/fuzz/FuzzXxx); a failing input found here is written
+# there: fix the bug and commit the input. FUZZFLAGS=-parallel=1 bounds the
+# workers.
+.PHONY: fuzz
+fuzz:
+	@failed=""; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*_test.go:func |:|' | sort -u); do \
+		dir=$${t%%:*}; name=$${t##*:}; echo "== $$name in $$dir"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) $$dir || failed="$$failed $$dir:$$name"; \
+	done; if [ -n "$$failed" ]; then echo "fuzz failures:$$failed"; exit 1; fi
+
+# Cluster faults beyond the default run (STROM_CLUSTER=full): more rounds of
+# CreateTopics through a surviving node while the metadata leader and
+# partition leaders are killed, and a KIP-848 group across the kill of its
+# coordinator's node; see test/cluster/create_topics_faults_test.go and
+# kip848_failover_test.go.
+.PHONY: cluster-full
+cluster-full:
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v
 
 # Listeners, TLS and SASL with real clients: the default-run subset plus
 # every client x mechanism (STROM_SECURITY=full), and the SASL parsers'

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/auth"
 	"github.com/strom-broker/strom/internal/config"
@@ -29,6 +31,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
+	"github.com/strom-broker/strom/internal/txn"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -44,6 +47,13 @@ type Broker struct {
 	srv   *server.Server
 
 	groups *group.Coordinator // consumer-group coordinator
+	txns   *txn.Coordinator   // transaction coordinator
+	// markers sends the transaction coordinator's WriteTxnMarkers.
+	markers *txn.NetSender
+
+	// txnVerifier asks transaction coordinators before first
+	// transactional writes (KIP-890); nil when not in use.
+	txnVerifier *txnVerifier
 
 	// Replication (cluster mode only): the replication listener that followers
 	// fetch from, and this node's follower fetchers.
@@ -62,11 +72,17 @@ type Broker struct {
 	lag      lagClient
 	serving  atomic.Bool // Start finished: every field above is set
 	stopping atomic.Bool // Shutdown began
+	partFS   vfs.FS      // the file system of partition data; nil: vfs.Default
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	shutdown sync.Once
 }
+
+// SetPartitionFS sets the file system the partition logs live on
+// (vfs.Default unless set; tests make it fail with vfs/errorfs). Call it
+// before Start.
+func (b *Broker) SetPartitionFS(fsys vfs.FS) { b.partFS = fsys }
 
 // New validates cfg and prepares the node: it binds nothing yet, but opens
 // (and if needed recovers) all stored partitions. The listener is bound
@@ -166,7 +182,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
+	if b.partFS != nil {
+		b.parts.SetFS(b.partFS)
+	}
 	b.parts.SetAlterISR(ctrl.AlterISR)
+	b.parts.SetReplicaOffline(ctrl.ReplicaOffline)
 	b.parts.SetReplicaLagTimeMax(b.cfg.ReplicaLagTimeMax)
 	// The image is proven current here: a cluster node has caught up with
 	// the metadata log (openRaft), a single node's is its own file.
@@ -203,6 +223,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	// Transactional writes are verified with their coordinator only where
+	// coordinators exist to answer: this build serves the verification
+	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
+	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
+		b.env.TxnVerifier = b.txnVerifier
+	}
 	if err := b.startReplicationListener(); err != nil {
 		pre.Close()
 		b.stopReplication()
@@ -215,6 +242,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		b.parts.Close()
 		return err
 	}
+	b.startTxns(ctrl)
 	if err := b.bootstrapUsers(ctx, ctrl); err != nil {
 		pre.Close()
 		b.stopReplication()
@@ -354,6 +382,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.groups != nil {
 			b.groups.Stop()
 		}
+		if b.txns != nil {
+			b.txns.Stop()
+			b.markers.Close()
+		}
+		if b.txnVerifier != nil {
+			b.txnVerifier.close()
+		}
 		if b.parts != nil {
 			if e := b.parts.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close partitions: %w", e))
@@ -412,4 +447,31 @@ func (b *Broker) startGroups(ctrl controller.Controller) error {
 	ctrl.Subscribe(func(_, next *metadata.Image) { b.groups.OnImage(next) })
 	b.env.Groups = b.groups
 	return nil
+}
+
+// startTxns starts the transaction coordinator, which follows the
+// leadership of the __transaction_state partitions through the metadata
+// image. The topic is created by the first FindCoordinator for a
+// transactional id, as in Kafka.
+func (b *Broker) startTxns(ctrl controller.Controller) {
+	cfg := txn.ConfigFrom(b.cfg)
+	if t := ctrl.Image().Topics[txn.Topic]; t != nil {
+		cfg.Partitions = int32(len(t.Partitions))
+	}
+	b.markers = txn.NewNetSender(ctrl.Image, fmt.Sprintf("strom-txn-coordinator-%d", b.cfg.NodeID))
+	b.txns = txn.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.env.AllocateProducerID,
+		ctrl.Image, b.markers, b.logger.With("component", "txn"))
+	b.txns.Start()
+	// Subscribed after the partition registry, so a partition is open by
+	// the time the coordinator hears it leads it.
+	ctrl.Subscribe(func(_, next *metadata.Image) { b.txns.OnImage(next) })
+	b.env.Txns = b.txns
+	if b.groups != nil {
+		// WriteTxnMarkers appends a marker to a __consumer_offsets
+		// partition, then the group coordinator applies it to the
+		// transactional offset commits pending there.
+		b.env.CompleteTxnOffsets = func(ctx context.Context, p int32, pid int64, _ int16, _ int32, commit bool) error {
+			return b.groups.ApplyTxnEnd(ctx, p, pid, commit)
+		}
+	}
 }

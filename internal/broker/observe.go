@@ -172,6 +172,7 @@ func (b *Broker) partitionStates() []metrics.PartitionState {
 		cfg := p.Config()
 		st := metrics.PartitionState{
 			Topic:     p.Topic,
+			Internal:  t.Internal || metadata.IsInternal(p.Topic),
 			Partition: p.Index,
 			Leader:    int32(pm.Leader),
 			IsLeader:  pm.Leader == ids.NodeID(b.cfg.NodeID),

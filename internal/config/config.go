@@ -59,6 +59,17 @@ type Config struct {
 	ConsumerGroupSessionTimeout    time.Duration `toml:"consumer_group_session_timeout"`    // group.consumer.session.timeout.ms
 	ConsumerGroupMaxSize           int32         `toml:"consumer_group_max_size"`           // group.consumer.max.size
 	ConsumerGroupAssignor          string        `toml:"consumer_group_assignor"`           // first of group.consumer.assignors: uniform or range
+	// Transactions (Kafka's transaction.* settings).
+	TransactionStatePartitions int32         `toml:"transaction_state_partitions"` // transaction.state.log.num.partitions
+	TransactionMaxTimeout      time.Duration `toml:"transaction_max_timeout"`      // transaction.max.timeout.ms
+	TransactionalIDExpiration  time.Duration `toml:"transactional_id_expiration"`  // transactional.id.expiration.ms
+	// TransactionAbortInterval is how often timed-out transactions are
+	// aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	TransactionAbortInterval time.Duration `toml:"transaction_abort_interval"`
+	// TransactionPartitionVerification: a partition leader checks with the
+	// transaction coordinator before it appends the first batch of a
+	// transaction (KIP-890; transaction.partition.verification.enable).
+	TransactionPartitionVerification bool `toml:"transaction_partition_verification_enable"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -166,6 +177,11 @@ type LogDefaults struct {
 	MinCleanableDirtyRatio float64       `toml:"-"` // min.cleanable.dirty.ratio (log.cleaner.min.cleanable.ratio)
 	SegmentIndexBytes      int32         `toml:"-"` // segment.index.bytes (log.index.size.max.bytes)
 	CleanerBackoff         time.Duration `toml:"-"` // log.cleaner.backoff.ms: least time between compactions of a log
+
+	MessageTimestampBeforeMaxMs int64 `toml:"-"` // message.timestamp.before.max.ms (log.message.timestamp.before.max.ms)
+	MessageTimestampAfterMaxMs  int64 `toml:"-"` // message.timestamp.after.max.ms (log.message.timestamp.after.max.ms)
+	MinCompactionLagMs          int64 `toml:"-"` // min.compaction.lag.ms (log.cleaner.min.compaction.lag.ms)
+	MaxCompactionLagMs          int64 `toml:"-"` // max.compaction.lag.ms (log.cleaner.max.compaction.lag.ms)
 }
 
 // Default returns the zero-config single-node broker. It is the one place
@@ -194,12 +210,17 @@ func Default() Config {
 		GroupMaxSessionTimeout:     30 * time.Minute,
 		GroupMaxSize:               2147483647,
 
-		ConsumerGroupHeartbeatInterval: 5 * time.Second,
-		ConsumerGroupSessionTimeout:    45 * time.Second,
-		ConsumerGroupMaxSize:           2147483647,
-		ConsumerGroupAssignor:          "uniform",
-		OffsetsRetentionCheckInterval:  10 * time.Minute,
-		OffsetMetadataMaxBytes:         4096,
+		ConsumerGroupHeartbeatInterval:   5 * time.Second,
+		ConsumerGroupSessionTimeout:      45 * time.Second,
+		ConsumerGroupMaxSize:             2147483647,
+		ConsumerGroupAssignor:            "uniform",
+		OffsetsRetentionCheckInterval:    10 * time.Minute,
+		TransactionStatePartitions:       50,
+		TransactionMaxTimeout:            15 * time.Minute,
+		TransactionalIDExpiration:        7 * 24 * time.Hour,
+		TransactionAbortInterval:         10 * time.Second,
+		TransactionPartitionVerification: true,
+		OffsetMetadataMaxBytes:           4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,
@@ -220,6 +241,11 @@ func Default() Config {
 			MinCleanableDirtyRatio: 0.5,
 			SegmentIndexBytes:      10 << 20,
 			CleanerBackoff:         15 * time.Second,
+			// Kafka 4's defaults: any age, at most an hour ahead (KIP-937).
+			MessageTimestampBeforeMaxMs: 9223372036854775807,
+			MessageTimestampAfterMaxMs:  3600000,
+			MinCompactionLagMs:          0,
+			MaxCompactionLagMs:          9223372036854775807,
 		},
 		TLS: TLS{ClientAuth: "none"},
 		Metadata: MetadataLog{
@@ -366,6 +392,11 @@ func (c Config) validateGroups() error {
 		return fmt.Errorf("offsets_topic_partitions: must be >= 1, got %d", c.OffsetsTopicPartitions)
 	case c.OffsetsRetention <= 0:
 		return fmt.Errorf("offsets_retention: must be > 0, got %s", c.OffsetsRetention)
+	case c.TransactionStatePartitions < 1:
+		return fmt.Errorf("transaction_state_partitions: must be >= 1, got %d", c.TransactionStatePartitions)
+	case c.TransactionMaxTimeout <= 0 || c.TransactionalIDExpiration <= 0 || c.TransactionAbortInterval <= 0:
+		return fmt.Errorf("transaction_max_timeout %s, transactional_id_expiration %s, transaction_abort_interval %s: must be > 0",
+			c.TransactionMaxTimeout, c.TransactionalIDExpiration, c.TransactionAbortInterval)
 	case c.GroupInitialRebalanceDelay < 0:
 		return fmt.Errorf("group_initial_rebalance_delay: must be >= 0, got %s", c.GroupInitialRebalanceDelay)
 	case c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:

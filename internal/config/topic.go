@@ -30,7 +30,50 @@ type TopicConfig struct {
 	SegmentBytes           int64         // segment.bytes: roll before a segment exceeds this
 	SegmentAge             time.Duration // segment.ms: roll a segment this old
 	SegmentIndexBytes      int32         // segment.index.bytes: roll when an index reaches this
+
+	Compression Compression // compression.type and the codecs' levels: how appended batches are (re)compressed
+
+	// message.timestamp.before.max.ms / after.max.ms: how far a CreateTime
+	// record's timestamp may lie before or after the broker's clock.
+	TimestampBeforeMax time.Duration
+	TimestampAfterMax  time.Duration
+
+	MinCompactionLag time.Duration // min.compaction.lag.ms: a record stays uncompacted at least this long
+	MaxCompactionLag time.Duration // max.compaction.lag.ms: a dirty record is compacted within this long
+
+	UncleanLeaderElection bool // unclean.leader.election.enable: elect outside the ISR when no ISR member is alive
 }
+
+// Codec is a batch compression codec, numbered as in a batch's attributes.
+type Codec int8
+
+// Codecs, as Kafka numbers them.
+const (
+	CodecNone   Codec = 0
+	CodecGzip   Codec = 1
+	CodecSnappy Codec = 2
+	CodecLZ4    Codec = 3
+	CodecZstd   Codec = 4
+)
+
+// Compression is compression.type with the level of each codec.
+type Compression struct {
+	// Recompress is false for compression.type=producer, the default
+	// (and the zero value): batches are kept as the producer compressed
+	// them; true stores every appended batch compressed with Codec.
+	Recompress bool
+	Codec      Codec
+	GzipLevel  int // compression.gzip.level: 1-9, or -1 for the codec's default
+	LZ4Level   int // compression.lz4.level: 1-17
+	ZstdLevel  int // compression.zstd.level
+}
+
+// Kafka's codec levels when none is set.
+const (
+	DefaultGzipLevel = -1
+	DefaultLZ4Level  = 9
+	DefaultZstdLevel = 3
+)
 
 // CleanupPolicy is cleanup.policy: delete old segments by retention time
 // and size, compact to the latest record per key, or both.
@@ -39,18 +82,26 @@ type CleanupPolicy struct {
 	Compact bool
 }
 
-// ParseCleanupPolicy accepts the values Strom validates cleanup.policy
-// against: delete, compact, or both in either order.
+// ParseCleanupPolicy reads cleanup.policy as Kafka validates it: a
+// comma-separated list of delete and compact (blanks around items
+// ignored). An empty list, which Kafka 4.1 accepts, is neither: segments
+// are never deleted nor compacted.
 func ParseCleanupPolicy(v string) (CleanupPolicy, error) {
-	switch v {
-	case "delete":
-		return CleanupPolicy{Delete: true}, nil
-	case "compact":
-		return CleanupPolicy{Compact: true}, nil
-	case "compact,delete", "delete,compact":
-		return CleanupPolicy{Delete: true, Compact: true}, nil
+	var p CleanupPolicy
+	if strings.TrimSpace(v) == "" {
+		return p, nil
 	}
-	return CleanupPolicy{}, fmt.Errorf("%q is not one of [delete compact compact,delete delete,compact]", v)
+	for _, item := range strings.Split(v, ",") {
+		switch strings.TrimSpace(item) {
+		case "delete":
+			p.Delete = true
+		case "compact":
+			p.Compact = true
+		default:
+			return CleanupPolicy{}, fmt.Errorf("String must be one of: compact, delete")
+		}
+	}
+	return p, nil
 }
 
 // FlushPolicy is when a partition fdatasyncs its log.
@@ -105,5 +156,12 @@ func (d LogDefaults) TopicConfig() TopicConfig {
 		SegmentBytes:           d.SegmentBytes,
 		SegmentAge:             DurationMs(d.SegmentMs),
 		SegmentIndexBytes:      d.SegmentIndexBytes,
+		Compression: Compression{
+			GzipLevel: DefaultGzipLevel, LZ4Level: DefaultLZ4Level, ZstdLevel: DefaultZstdLevel,
+		},
+		TimestampBeforeMax: DurationMs(d.MessageTimestampBeforeMaxMs),
+		TimestampAfterMax:  DurationMs(d.MessageTimestampAfterMaxMs),
+		MinCompactionLag:   DurationMs(d.MinCompactionLagMs),
+		MaxCompactionLag:   DurationMs(d.MaxCompactionLagMs),
 	}
 }

@@ -42,6 +42,7 @@ const (
 	opReassign           = "reassign"
 	opCompleteReassign   = "complete_reassign"
 	opReadIndex          = "read_index"
+	opReplicaOffline     = "replica_offline"
 )
 
 // Errors of cluster operations (defined in errcode).
@@ -56,6 +57,8 @@ var (
 	ErrNoReassignment    = errcode.ErrNoReassignment
 	// ErrMetadataLog: the metadata log did not take a change.
 	ErrMetadataLog = errcode.ErrMetadataLog
+	// ErrRequestTimedOut: a proposal outlived its request's timeout.
+	ErrRequestTimedOut = errcode.ErrRequestTimedOut
 )
 
 // Init names the cluster; the first leader proposes it when the image
@@ -191,6 +194,7 @@ func (c *AlterTopicConfigs) apply(im *metadata.Image) (*metadata.Image, int64, e
 	next := im.Clone()
 	nt := next.Topics[c.Topic]
 	nt.Configs = applyChanges(nt.Configs, c.Changes, c.Replace)
+	electUnclean(next, nt)
 	return next, 0, nil
 }
 
@@ -206,7 +210,38 @@ func (*AlterBrokerConfigs) op() string { return opAlterBrokerConfigs }
 func (c *AlterBrokerConfigs) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	next.BrokerConfigs = applyChanges(next.BrokerConfigs, c.Changes, c.Replace)
+	for _, t := range next.Topics {
+		electUnclean(next, t)
+	}
 	return next, 0, nil
+}
+
+// electUnclean gives each leaderless partition of t whose ISR has no live
+// member its first live replica as leader, with an ISR of that replica
+// alone and a new epoch, when t allows unclean leader election (Kafka's
+// controller does so for leaderless partitions once the config allows
+// it). The new leader may lack acknowledged records: that is the trade
+// unclean.leader.election.enable makes.
+func electUnclean(next *metadata.Image, t *metadata.Topic) {
+	if !next.UncleanLeaderElection(t) {
+		return
+	}
+	for pi := range t.Partitions {
+		p := &t.Partitions[pi]
+		if _, live := next.LiveBroker(p.Leader); live {
+			continue
+		}
+		if slices.ContainsFunc(p.ISR, func(r ids.NodeID) bool { _, live := next.LiveBroker(r); return live }) {
+			continue
+		}
+		for _, r := range p.Replicas {
+			if _, live := next.LiveBroker(r); live {
+				p.Leader, p.ISR = r, []ids.NodeID{r}
+				p.LeaderEpoch++
+				break
+			}
+		}
+	}
 }
 
 // ConfigsAfter returns the overrides a topic with overrides cur would have
@@ -252,7 +287,8 @@ func (c *AllocateProducerIDs) apply(im *metadata.Image) (*metadata.Image, int64,
 
 // RegisterBroker adds or refreshes a broker and unfences it. A partition
 // left without a leader gets this broker back as leader when it was the
-// last member of the ISR (no unclean election).
+// last member of the ISR, or, when its topic allows unclean leader
+// election and no ISR member is alive, when it is a replica.
 type RegisterBroker struct {
 	Broker *metadata.Broker `json:"broker,omitempty"`
 }
@@ -280,6 +316,7 @@ func (c *RegisterBroker) apply(im *metadata.Image) (*metadata.Image, int64, erro
 				p.LeaderEpoch++
 			}
 		}
+		electUnclean(next, t)
 	}
 	return next, 0, nil
 }
@@ -287,7 +324,9 @@ func (c *RegisterBroker) apply(im *metadata.Image) (*metadata.Image, int64, erro
 // FenceBroker fences a broker: it leaves every ISR it can leave (not the
 // last member: that one stays so that no unclean leader is chosen), and
 // its leaderships move to the next live in-sync replica in replica order,
-// with a new leader epoch; none left means leader -1.
+// with a new leader epoch; none left means leader -1, unless the topic
+// allows unclean leader election: then the first live replica leads with
+// an ISR of itself.
 type FenceBroker struct {
 	BrokerID ids.NodeID `json:"broker_id,omitempty"`
 }
@@ -319,6 +358,14 @@ func (c *FenceBroker) apply(im *metadata.Image) (*metadata.Image, int64, error) 
 				if _, live := next.LiveBroker(r); live && slices.Contains(p.ISR, r) {
 					p.Leader = r
 					break
+				}
+			}
+			if p.Leader == ids.NoNode && next.UncleanLeaderElection(t) {
+				for _, r := range p.Replicas {
+					if _, live := next.LiveBroker(r); live {
+						p.Leader, p.ISR = r, []ids.NodeID{r}
+						break
+					}
 				}
 			}
 			p.LeaderEpoch++
@@ -362,6 +409,55 @@ func (c *AlterISR) apply(im *metadata.Image) (*metadata.Image, int64, error) {
 	next := im.Clone()
 	np := &next.Topics[c.Topic].Partitions[c.Partition]
 	np.ISR = append([]ids.NodeID(nil), c.ISR...)
+	return next, 0, nil
+}
+
+// ReplicaOffline is a broker's report that its replica of a partition can
+// no longer be trusted: a sync of its log failed, or recovery found the log
+// damaged below its end (Kafka's broker reports an offline log directory in
+// its heartbeat, and the controller handles every replica in it this way).
+// The broker leaves the ISR unless it is the last member (which stays, so
+// that no unclean leader is chosen, as FenceBroker does), and if it leads,
+// leadership moves to the next live in-sync replica in replica order with
+// a new leader epoch; none left means leader -1 until the broker registers
+// again after a restart. A report for a replica already out of the ISR and
+// not leading changes nothing.
+type ReplicaOffline struct {
+	Topic     string     `json:"topic,omitempty"`
+	Partition int32      `json:"partition,omitempty"`
+	BrokerID  ids.NodeID `json:"broker_id,omitempty"`
+}
+
+func (*ReplicaOffline) op() string { return opReplicaOffline }
+
+func (c *ReplicaOffline) apply(im *metadata.Image) (*metadata.Image, int64, error) {
+	t, err := findPartition(im, c.Topic, c.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	cur := t.Partitions[c.Partition]
+	if !slices.Contains(cur.Replicas, c.BrokerID) {
+		return nil, 0, fmt.Errorf("%w: %d is not a replica of %s-%d", ErrInvalidISR, c.BrokerID, c.Topic, c.Partition)
+	}
+	inISR := slices.Contains(cur.ISR, c.BrokerID)
+	if cur.Leader != c.BrokerID && (!inISR || len(cur.ISR) == 1) {
+		return im, 0, nil
+	}
+	next := im.Clone()
+	p := &next.Topics[c.Topic].Partitions[c.Partition]
+	if len(p.ISR) > 1 {
+		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r ids.NodeID) bool { return r == c.BrokerID })
+	}
+	if p.Leader == c.BrokerID {
+		p.Leader = ids.NoNode
+		for _, r := range p.Replicas {
+			if _, live := next.LiveBroker(r); live && r != c.BrokerID && slices.Contains(p.ISR, r) {
+				p.Leader = r
+				break
+			}
+		}
+		p.LeaderEpoch++
+	}
 	return next, 0, nil
 }
 

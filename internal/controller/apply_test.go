@@ -134,3 +134,98 @@ func TestImageCodecRoundTrip(t *testing.T) {
 		t.Fatal("topic id index not rebuilt")
 	}
 }
+
+// A replica reported offline (a failed sync, a damaged log) leaves the ISR
+// and its leadership moves to the next live in-sync replica with a new
+// epoch; the last in-sync member stays (no unclean election) and its
+// partition is leaderless until it registers again.
+func TestReplicaOfflineMovesLeadership(t *testing.T) {
+	im := threeBrokers(t)
+	im = mustApply(t, im, &CreateTopic{Topic: "t", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1, 2, 3}, {1}}})
+	before := im
+	im = mustApply(t, im, &ReplicaOffline{Topic: "t", Partition: 0, BrokerID: 1})
+	p := im.Topics["t"].Partitions[0]
+	if p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []ids.NodeID{2, 3}) {
+		t.Fatalf("after 1 went offline: %+v, want leader 2 epoch 1 ISR [2 3]", p)
+	}
+	if before.Topics["t"].Partitions[0].Leader != 1 {
+		t.Fatal("apply modified its input image")
+	}
+	if _, ok := im.LiveBroker(1); !ok {
+		t.Fatal("one offline replica fenced the whole broker")
+	}
+	// A follower's report: it leaves the ISR, the leader stays.
+	im = mustApply(t, im, &ReplicaOffline{Topic: "t", Partition: 0, BrokerID: 3})
+	if p := im.Topics["t"].Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []ids.NodeID{2}) {
+		t.Fatalf("after follower 3 went offline: %+v, want leader 2 epoch 1 ISR [2]", p)
+	}
+	// Reported again: nothing changes.
+	if again := mustApply(t, im, &ReplicaOffline{Topic: "t", Partition: 0, BrokerID: 3}); again != im {
+		t.Fatal("a repeated report changed the image")
+	}
+	// The only replica: leaderless, still in the ISR, back on registration.
+	im = mustApply(t, im, &ReplicaOffline{Topic: "t", Partition: 1, BrokerID: 1})
+	if p := im.Topics["t"].Partitions[1]; p.Leader != -1 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []ids.NodeID{1}) {
+		t.Fatalf("sole replica offline: %+v, want leader -1 epoch 1 ISR [1]", p)
+	}
+	im = mustApply(t, im, &RegisterBroker{Broker: &metadata.Broker{ID: 1, Host: "h", Port: 9001}})
+	if p := im.Topics["t"].Partitions[1]; p.Leader != 1 || p.LeaderEpoch != 2 {
+		t.Fatalf("after re-registration: %+v, want leader 1 epoch 2", p)
+	}
+	if _, _, err := (&ReplicaOffline{Topic: "t", Partition: 1, BrokerID: 2}).apply(im); !errors.Is(err, ErrInvalidISR) {
+		t.Fatalf("report from a non-replica: %v", err)
+	}
+	// Through the log's codec, as a proposal travels.
+	raw, err := encodeCommand(&ReplicaOffline{Topic: "t", Partition: 1, BrokerID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := decodeCommand(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := cmd.(*ReplicaOffline); !ok || *got != (ReplicaOffline{Topic: "t", Partition: 1, BrokerID: 1}) {
+		t.Fatalf("decoded %#v", cmd)
+	}
+}
+
+// TestUncleanLeaderElection: with unclean.leader.election.enable a
+// partition whose in-sync replicas are all fenced is led by a live replica
+// outside the ISR (on the fencing, on a replica's registration, or when
+// the config is turned on); without it, it stays leaderless.
+func TestUncleanLeaderElection(t *testing.T) {
+	im := threeBrokers(t)
+	on := "true"
+	im = mustApply(t, im, &CreateTopic{Topic: "u", TopicID: metadata.NewTopicID(), Configs: map[string]string{"unclean.leader.election.enable": "true"},
+		Assignment: [][]ids.NodeID{{1, 2}}})
+	im = mustApply(t, im, &CreateTopic{Topic: "c", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{1, 2}}})
+	// 2 falls out of both ISRs; then 1, the last in-sync replica, is fenced.
+	for _, topic := range []string{"u", "c"} {
+		im = mustApply(t, im, &AlterISR{Topic: topic, Partition: 0, BrokerID: 1, LeaderEpoch: 0, ISR: []ids.NodeID{1}})
+	}
+	im = mustApply(t, im, &FenceBroker{BrokerID: 1})
+	if p := im.Topics["u"].Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 1 || !slices.Equal(p.ISR, []ids.NodeID{2}) {
+		t.Fatalf("unclean topic after fencing its last in-sync replica: %+v, want leader 2 epoch 1 ISR [2]", p)
+	}
+	if p := im.Topics["c"].Partitions[0]; p.Leader != -1 || !slices.Equal(p.ISR, []ids.NodeID{1}) {
+		t.Fatalf("clean topic after fencing its last in-sync replica: %+v, want leader -1 ISR [1]", p)
+	}
+	// Turning the config on elects at once.
+	im = mustApply(t, im, &AlterTopicConfigs{Topic: "c", Changes: []ConfigChange{{Name: "unclean.leader.election.enable", Value: &on}}})
+	if p := im.Topics["c"].Partitions[0]; p.Leader != 2 || p.LeaderEpoch != 2 || !slices.Equal(p.ISR, []ids.NodeID{2}) {
+		t.Fatalf("after enabling unclean election: %+v, want leader 2 epoch 2 ISR [2]", p)
+	}
+	// The cluster-wide default applies too, when a replica comes back.
+	im = mustApply(t, im, &CreateTopic{Topic: "d", TopicID: metadata.NewTopicID(), Assignment: [][]ids.NodeID{{3, 2}}})
+	im = mustApply(t, im, &AlterISR{Topic: "d", Partition: 0, BrokerID: 3, LeaderEpoch: 0, ISR: []ids.NodeID{3}})
+	im = mustApply(t, im, &FenceBroker{BrokerID: 2})
+	im = mustApply(t, im, &FenceBroker{BrokerID: 3})
+	if p := im.Topics["d"].Partitions[0]; p.Leader != -1 {
+		t.Fatalf("d with every replica fenced: %+v", p)
+	}
+	im = mustApply(t, im, &AlterBrokerConfigs{Changes: []ConfigChange{{Name: "unclean.leader.election.enable", Value: &on}}})
+	im = mustApply(t, im, &RegisterBroker{Broker: &metadata.Broker{ID: 2, Host: "h", Port: 9002}})
+	if p := im.Topics["d"].Partitions[0]; p.Leader != 2 || !slices.Equal(p.ISR, []ids.NodeID{2}) {
+		t.Fatalf("d after its out-of-sync replica returned with the cluster default on: %+v, want leader 2 ISR [2]", p)
+	}
+}

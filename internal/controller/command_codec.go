@@ -46,6 +46,7 @@ var commandTypes = map[string]func() command{
 	opElectUnclean:       func() command { return new(ElectUnclean) },
 	opReassign:           func() command { return new(Reassign) },
 	opCompleteReassign:   func() command { return new(CompleteReassign) },
+	opReplicaOffline:     func() command { return new(ReplicaOffline) },
 	// Added after version-1 logs existed: an older broker skips it as
 	// errUnknownCommand (every node of its version alike) rather than
 	// misreading it.

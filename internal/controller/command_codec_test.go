@@ -8,6 +8,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/testkit/fuzzseed"
 )
 
 var (
@@ -89,7 +90,7 @@ func TestDecodeVersion0(t *testing.T) {
 
 // sinceVersion1 are the commands added after version 0: they never had a
 // version-0 form.
-var sinceVersion1 = map[string]bool{opAlterScramCredentials: true}
+var sinceVersion1 = map[string]bool{opReplicaOffline: true, opAlterScramCredentials: true}
 
 // TestVersion1Additions round-trips what version 1 added: the SCRAM
 // command, and broker listeners in register_broker (an older broker reads
@@ -143,6 +144,7 @@ func TestEncodeVersion1(t *testing.T) {
 		{&AlterISR{Topic: "t", Partition: 2, BrokerID: 1, LeaderEpoch: 4, ISR: []ids.NodeID{1, 2}}, `{"v":1,"op":"alter_isr","topic":"t","partition":2,"broker_id":1,"leader_epoch":4,"isr":[1,2]}`},
 		{&Reassign{Topic: "t", Partition: 1, Target: []ids.NodeID{3, 2}}, `{"v":1,"op":"reassign","topic":"t","partition":1,"assignment":[[3,2]]}`},
 		{&Reassign{Topic: "t", Partition: 1}, `{"v":1,"op":"reassign","topic":"t","partition":1}`},
+		{&ReplicaOffline{Topic: "t", Partition: 2, BrokerID: 3}, `{"v":1,"op":"replica_offline","topic":"t","partition":2,"broker_id":3}`},
 		{&AlterTopicConfigs{Topic: "t", Changes: []ConfigChange{{Name: "retention.ms", Value: &sample}, {Name: "cleanup.policy"}}}, `{"v":1,"op":"alter_topic_configs","topic":"t","changes":[{"Name":"retention.ms","Value":"3600000"},{"Name":"cleanup.policy","Value":null}]}`},
 	} {
 		got, err := encodeCommand(tc.cmd)
@@ -260,11 +262,20 @@ func TestReassignTargetShapes(t *testing.T) {
 	}
 }
 
+// FuzzDecodeCommand decodes metadata-log entries as every node applies
+// them: a decoded command re-encodes stably, and applying it to an image
+// either fails or gives a new image that encodes, leaving the old one as
+// it was (images are shared, never changed).
 func FuzzDecodeCommand(f *testing.F) {
-	for _, tc := range version0 {
-		f.Add([]byte(tc.raw))
+	for i, tc := range version0 {
 		v1, _ := encodeCommand(tc.want)
-		f.Add(v1)
+		if i%4 == 0 { // a few are the committed corpus too
+			fuzzseed.Add(f, []byte(tc.raw))
+			fuzzseed.Add(f, v1)
+		} else {
+			f.Add([]byte(tc.raw))
+			f.Add(v1)
+		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cmd, err := decodeCommand(raw)
@@ -283,6 +294,23 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		if third, _ := encodeCommand(back); string(third) != string(again) {
 			t.Fatalf("%s -> %s -> %s", raw, again, third)
+		}
+
+		im := mustApply(t, threeBrokers(t), &CreateTopic{Topic: "orders", TopicID: sampleID,
+			Assignment: [][]ids.NodeID{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}}})
+		before, err := encodeImage(im)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, _, err := cmd.apply(im)
+		if after, _ := encodeImage(im); string(after) != string(before) {
+			t.Fatalf("applying %s changed the image it was given", raw)
+		}
+		if err != nil {
+			return
+		}
+		if _, err := encodeImage(next); err != nil {
+			t.Fatalf("applying %s gave an image that does not encode: %v", raw, err)
 		}
 	})
 }

@@ -71,6 +71,13 @@ type Controller interface {
 	// the ISR names a fenced broker, a non-replica, or not the leader. It
 	// returns once this node's image shows the change.
 	AlterISR(ctx context.Context, topic string, partition int32, leaderEpoch ids.LeaderEpoch, isr []ids.NodeID) error
+	// ReplicaOffline reports that this node's replica of a partition is
+	// offline (a failed sync, damage found by recovery): it leaves the ISR
+	// and its leadership moves to another live in-sync replica (the
+	// ReplicaOffline command). A single node has no other replica to move
+	// to: Local changes nothing, and the partition stays offline on the
+	// node until an operator acts (docs/operations.md).
+	ReplicaOffline(ctx context.Context, topic string, partition int32) error
 	// ElectLeader moves leadership to a live in-sync replica
 	// (ErrElectionNotNeeded when it already leads, ErrNotInISR when it is
 	// not a live in-sync replica).

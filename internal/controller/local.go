@@ -178,6 +178,10 @@ func (c *Local) AlterISR(_ context.Context, topic string, partition int32, leade
 	return err
 }
 
+// ReplicaOffline implements Controller: a single node is the only
+// replica, leadership has nowhere to go, and the image is left as it is.
+func (c *Local) ReplicaOffline(context.Context, string, int32) error { return nil }
+
 // ElectLeader implements Controller.
 func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, leader ids.NodeID) error {
 	_, err := c.apply(&ElectLeader{Topic: topic, Partition: partition, BrokerID: leader})

@@ -255,7 +255,10 @@ func (c *Raft) leaderAddr() string {
 }
 
 // propose applies cmd through the metadata log and returns its result
-// once this node has applied it.
+// once this node has applied it. Every wait ends with ctx (a request's own
+// timeout, its connection's life): a proposal handed to a leader that has
+// not answered by then is ErrRequestTimedOut (it may still be applied), no
+// leader reachable is ErrNotController; both are retriable.
 func (c *Raft) propose(ctx context.Context, cmd command) (int64, error) {
 	data, err := encodeCommand(cmd)
 	if err != nil {
@@ -267,13 +270,18 @@ func (c *Raft) propose(ctx context.Context, cmd command) (int64, error) {
 		defer cancel()
 	}
 	backoff := 20 * time.Millisecond
+	handedOver := false // a leader took the proposal and has not answered
 	for {
 		if c.r.State() == raft.Leader {
-			f := c.r.Apply(data, 5*time.Second)
-			if err := f.Error(); err == nil {
+			f := c.r.Apply(data, enqueueTimeout(ctx))
+			err := awaitFuture(ctx, f)
+			switch {
+			case err == nil:
 				res := f.Response().(applyResult)
 				return res.value, res.err
-			} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrEnqueueTimeout) {
+			case ctx.Err() != nil:
+				return 0, fmt.Errorf("%w: metadata proposal not applied in time: %w", ErrRequestTimedOut, ctx.Err())
+			case !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) && !errors.Is(err, raft.ErrEnqueueTimeout):
 				return 0, fmt.Errorf("%w: %w", ErrMetadataLog, err)
 			}
 		} else if addr := c.leaderAddr(); addr != "" {
@@ -281,20 +289,49 @@ func (c *Raft) propose(ctx context.Context, cmd command) (int64, error) {
 			err := c.rpc.call(ctx, addr, "/apply", json.RawMessage(data), &rep)
 			if err == nil {
 				if werr := c.waitApplied(ctx, rep.Index); werr != nil {
-					return 0, werr
+					return 0, fmt.Errorf("%w: %w", ErrRequestTimedOut, werr)
 				}
 				return rep.Value, rep.error()
 			}
+			handedOver = ctx.Err() != nil && !errors.Is(err, errRPCNotLeader)
 			c.logger.Debug("forwarding metadata proposal failed; retrying", "leader", addr, "err", err)
 		}
 		select {
 		case <-ctx.Done():
+			if handedOver {
+				return 0, fmt.Errorf("%w: the metadata leader did not answer in time: %w", ErrRequestTimedOut, ctx.Err())
+			}
 			return 0, fmt.Errorf("%w: no metadata leader reachable: %v", ErrNotController, ctx.Err())
 		case <-c.stop:
 			return 0, fmt.Errorf("%w: controller stopped", ErrNotController)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+// enqueueTimeout is how long raft may take to accept a proposal: a few
+// seconds, never past ctx's deadline.
+func enqueueTimeout(ctx context.Context) time.Duration {
+	d := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, max(time.Until(dl), time.Millisecond))
+	}
+	return d
+}
+
+// awaitFuture waits for f until ctx ends. A raft future has no channel and
+// waits until the entry is applied (by every subscriber of the image), which
+// a request must not wait for past its own timeout; the goroutine left
+// behind ends when raft resolves the future (at the latest, at shutdown).
+func awaitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

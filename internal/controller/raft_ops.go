@@ -95,6 +95,12 @@ func (c *Raft) AlterISR(ctx context.Context, topic string, partition int32, lead
 	return err
 }
 
+// ReplicaOffline implements Controller.
+func (c *Raft) ReplicaOffline(ctx context.Context, topic string, partition int32) error {
+	_, err := c.propose(ctx, &ReplicaOffline{Topic: topic, Partition: partition, BrokerID: c.cfg.NodeID})
+	return err
+}
+
 // ElectLeader implements Controller.
 func (c *Raft) ElectLeader(ctx context.Context, topic string, partition int32, leader ids.NodeID) error {
 	if err := c.awaitReady(ctx); err != nil {
@@ -266,9 +272,14 @@ func (c *Raft) serveApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, applyReply{Err: err.Error()})
 		return
 	}
-	f := c.r.Apply(data, 5*time.Second)
-	if err := f.Error(); err != nil {
-		w.WriteHeader(http.StatusMisdirectedRequest)
+	// Bounded by the forwarding node's request: it gives up (closing the
+	// connection) at its own timeout.
+	ctx := r.Context()
+	f := c.r.Apply(data, enqueueTimeout(ctx))
+	if err := awaitFuture(ctx, f); err != nil {
+		if ctx.Err() == nil {
+			w.WriteHeader(http.StatusMisdirectedRequest)
+		}
 		return
 	}
 	res := f.Response().(applyResult)

@@ -17,6 +17,7 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/storage"
+	"github.com/strom-broker/strom/internal/txn"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -32,6 +33,7 @@ var sentinels = map[string]error{
 	"controller.ErrInvalidTopic":             controller.ErrInvalidTopic,
 	"controller.ErrInvalidReplicaAssignment": controller.ErrInvalidReplicaAssignment,
 	"controller.ErrNotController":            controller.ErrNotController,
+	"controller.ErrRequestTimedOut":          controller.ErrRequestTimedOut,
 	"controller.ErrStaleLeaderEpoch":         controller.ErrStaleLeaderEpoch,
 	"controller.ErrInvalidISR":               controller.ErrInvalidISR,
 	"controller.ErrNotInISR":                 controller.ErrNotInISR,
@@ -67,7 +69,9 @@ var sentinels = map[string]error{
 	"partition.ErrOffsetOutOfRange":     partition.ErrOffsetOutOfRange,
 	"partition.ErrInvalidRecord":        partition.ErrInvalidRecord,
 	"partition.ErrRecordTooLarge":       partition.ErrRecordTooLarge,
-	"partition.ErrTransactional":        partition.ErrTransactional,
+	"partition.ErrInvalidTimestamp":     partition.ErrInvalidTimestamp,
+	"partition.ErrTxnState":             partition.ErrTxnState,
+	"partition.ErrCoordinatorFenced":    partition.ErrCoordinatorFenced,
 
 	"group.ErrNotCoordinator":          group.ErrNotCoordinator,
 	"group.ErrLoading":                 group.ErrLoading,
@@ -91,6 +95,16 @@ var sentinels = map[string]error{
 	"group.ErrUnreleasedInstanceID":    group.ErrUnreleasedInstanceID,
 	"group.ErrInvalidRegex":            group.ErrInvalidRegex,
 	"group.ErrUnsupportedVersion":      group.ErrUnsupportedVersion,
+	"txn.ErrConcurrentTransactions":    txn.ErrConcurrentTransactions,
+	"txn.ErrProducerFenced":            txn.ErrProducerFenced,
+	"txn.ErrInvalidProducerIDMapping":  txn.ErrInvalidProducerIDMapping,
+	"txn.ErrInvalidTxnState":           txn.ErrInvalidTxnState,
+	"txn.ErrInvalidTransactionTimeout": txn.ErrInvalidTransactionTimeout,
+	"txn.ErrTransactionalIDNotFound":   txn.ErrTransactionalIDNotFound,
+	"txn.ErrTransactionAbortable":      txn.ErrTransactionAbortable,
+	"txn.ErrNotCoordinator":            txn.ErrNotCoordinator,
+	"txn.ErrLoading":                   txn.ErrLoading,
+	"txn.ErrCoordinatorNotAvailable":   txn.ErrCoordinatorNotAvailable,
 }
 
 // notServed are packages whose errors never reach a Kafka request: tools

@@ -81,6 +81,7 @@ var table = []row{
 	{err: ErrInvalidISR, name: "invalid_isr", code: kerr.InvalidRequest},
 	{err: ErrUnknownBroker, name: "unknown_broker", code: kerr.BrokerIDNotRegistered},
 	{err: ErrMetadataLog, name: "metadata_log", code: kerr.KafkaStorageError},
+	{err: ErrRequestTimedOut, name: "request_timed_out", code: kerr.RequestTimedOut},
 	// A node proposed a change the metadata leader, of an older version,
 	// cannot read (a rolling upgrade): retriable, it succeeds once the
 	// leader is upgraded.
@@ -101,7 +102,7 @@ var table = []row{
 	// Produce: the batch.
 	{err: ErrInvalidRecord, name: "invalid_record", code: kerr.InvalidRecord},
 	{err: ErrRecordTooLarge, name: "record_too_large", code: kerr.MessageTooLarge},
-	{err: ErrTransactional, name: "transactional", code: kerr.TransactionalIDAuthorizationFailed},
+	{err: ErrInvalidTimestamp, name: "invalid_timestamp", code: kerr.InvalidTimestamp},
 	{err: ErrOffsetOutOfRange, name: "offset_out_of_range", code: kerr.OffsetOutOfRange},
 	// Before ErrCorruptBatch, which it wraps: a corrupt batch in our own
 	// segment file is a storage failure, not the client's.
@@ -114,6 +115,17 @@ var table = []row{
 	{err: ErrCorruptBatch, name: "corrupt_batch", code: kerr.CorruptMessage},
 	{err: ErrOutOfOrderSequence, name: "out_of_order_sequence", code: kerr.OutOfOrderSequenceNumber},
 	{err: ErrInvalidProducerEpoch, name: "invalid_producer_epoch", code: kerr.InvalidProducerEpoch},
+	{err: ErrPartitionTxnState, name: "partition_txn_state", code: kerr.InvalidTxnState},
+	{err: ErrMarkerCoordinatorFenced, name: "marker_coordinator_fenced", code: kerr.TransactionCoordinatorFenced},
+
+	// Transactions.
+	{err: ErrConcurrentTransactions, name: "concurrent_transactions", code: kerr.ConcurrentTransactions},
+	{err: ErrProducerFenced, name: "producer_fenced", code: kerr.ProducerFenced},
+	{err: ErrInvalidProducerIDMapping, name: "invalid_producer_id_mapping", code: kerr.InvalidProducerIDMapping},
+	{err: ErrInvalidTxnState, name: "invalid_txn_state", code: kerr.InvalidTxnState},
+	{err: ErrInvalidTransactionTimeout, name: "invalid_transaction_timeout", code: kerr.InvalidTransactionTimeout},
+	{err: ErrTransactionalIDNotFound, name: "transactional_id_not_found", code: kerr.TransactionalIDNotFound},
+	{err: ErrTransactionAbortable, name: "transaction_abortable", code: kerr.TransactionAbortable},
 
 	// Consumer groups. Before the context rows: the coordinator wraps a
 	// caller's expired context in ErrCoordinatorNotAvailable.

@@ -10,7 +10,7 @@ import (
 // name in parentheses). Their codes are in the table (errcode.go).
 
 // Request checks (handler: errInvalidRequest) and the produce checks
-// (partition: ErrInvalidRecord, ErrRecordTooLarge, ErrTransactional).
+// (partition: ErrInvalidRecord, ErrRecordTooLarge).
 var (
 	// ErrInvalidRequest marks request-shape errors.
 	ErrInvalidRequest = errors.New("invalid request")
@@ -20,8 +20,6 @@ var (
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrRecordTooLarge is a batch over max.message.bytes.
 	ErrRecordTooLarge = errors.New("record batch too large")
-	// ErrTransactional refuses transactional batches until transactions exist.
-	ErrTransactional = errors.New("transactions are not supported")
 )
 
 // Metadata changes (controller).
@@ -44,6 +42,10 @@ var (
 	// ErrMetadataLog: the metadata log did not take a change (the Raft
 	// library refused or lost it); the client may retry.
 	ErrMetadataLog = errors.New("metadata log")
+	// ErrRequestTimedOut: a metadata change was not applied within the
+	// timeout its request named (REQUEST_TIMED_OUT, retriable); it may
+	// still be applied later, as in Kafka.
+	ErrRequestTimedOut = errors.New("request timed out")
 	// ErrCommandVersion and ErrUnknownCommand (controller's
 	// errCommandVersion, errUnknownCommand): a metadata command written by
 	// a newer version of Strom than this node's.
@@ -78,6 +80,9 @@ var (
 	// ErrBadCompression means a compressed batch's payload does not start
 	// with its codec's frame header.
 	ErrBadCompression = errors.New("record: compressed payload does not match its codec")
+	// ErrInvalidTimestamp (partition): a CreateTime record's timestamp lies
+	// outside message.timestamp.before.max.ms / after.max.ms.
+	ErrInvalidTimestamp = errors.New("invalid record timestamp")
 )
 
 // The partition log (storage: ErrOffsetOutOfRange, ErrClosed,
@@ -102,7 +107,8 @@ var (
 )
 
 // Replicas (partition: ErrNotLeader, ErrNotFollower, ErrOutOfOrderSequence,
-// ErrInvalidProducerEpoch, ErrTopicIDMismatch, ErrClosed).
+// ErrInvalidProducerEpoch, ErrPartitionTxnState, ErrMarkerCoordinatorFenced,
+// ErrTopicIDMismatch, ErrClosed).
 var (
 	// ErrNotLeader: this node does not lead the partition.
 	ErrNotLeader = errors.New("not the leader of the partition")
@@ -113,6 +119,13 @@ var (
 	// idempotent-producer checks.
 	ErrOutOfOrderSequence   = errors.New("out of order sequence number")
 	ErrInvalidProducerEpoch = errors.New("invalid producer epoch")
+	// ErrPartitionTxnState is a write that contradicts the producer's
+	// transaction on this partition: a plain batch inside a transaction,
+	// or a transactional one the coordinator did not verify (KIP-890).
+	ErrPartitionTxnState = errors.New("invalid transaction state on the partition")
+	// ErrMarkerCoordinatorFenced is a transaction marker from an older
+	// coordinator epoch than one already seen for the producer.
+	ErrMarkerCoordinatorFenced = errors.New("transaction marker from a fenced coordinator")
 	// ErrTopicIDMismatch is a partition directory that belongs to another
 	// topic id, or to none.
 	ErrTopicIDMismatch = errors.New("partition directory belongs to another topic id")
@@ -145,4 +158,27 @@ var (
 	ErrUnreleasedInstanceID = errors.New("unreleased instance id")
 	ErrInvalidRegex         = errors.New("invalid regular expression")
 	ErrUnsupportedVersion   = errors.New("unsupported version")
+)
+
+// Transactions (txn).
+var (
+	// ErrConcurrentTransactions: the transactional id has a transition or
+	// its markers in flight; the client retries.
+	ErrConcurrentTransactions = errors.New("concurrent transactions")
+	// ErrProducerFenced: a producer epoch older than the coordinator's
+	// (INVALID_PRODUCER_EPOCH for request versions before KIP-588).
+	ErrProducerFenced = errors.New("producer fenced by a newer epoch")
+	// ErrInvalidProducerIDMapping: the producer id is not the one the
+	// transactional id has, or the id is unknown.
+	ErrInvalidProducerIDMapping = errors.New("invalid producer id mapping")
+	// ErrInvalidTxnState: a request the transaction's state does not allow.
+	ErrInvalidTxnState = errors.New("invalid transaction state")
+	// ErrInvalidTransactionTimeout: above transaction.max.timeout.ms, or
+	// not positive.
+	ErrInvalidTransactionTimeout = errors.New("invalid transaction timeout")
+	// ErrTransactionalIDNotFound: DescribeTransactions of an unknown id.
+	ErrTransactionalIDNotFound = errors.New("transactional id not found")
+	// ErrTransactionAbortable: a verified partition is not in the
+	// transaction (KIP-890); the producer aborts.
+	ErrTransactionAbortable = errors.New("transaction abortable")
 )

@@ -21,11 +21,13 @@ import (
 // it, so no partition is ever owned twice. The shape follows Kafka's
 // GroupMetadataManager.consumerGroupHeartbeat and CurrentAssignmentBuilder.
 //
-// Persistence is partial: the group epoch (ConsumerGroupMetadataKey/Value)
-// and committed offsets are written to __consumer_offsets; members, target
-// and current assignments are not. After a restart or a coordinator move a
-// consumer group comes back Empty at its old epoch, and its members get
-// UNKNOWN_MEMBER_ID and rejoin, as clients do after a session expiry.
+// Every change is written to __consumer_offsets before it is answered, as
+// Kafka's records (consumer_records.go): the group epoch, each member's
+// subscription, the target assignment and each member's current
+// assignment, with tombstones when a member leaves or the group is
+// deleted. A coordinator that loads the partition (after a restart or a
+// leadership move) has the same members at the same epochs, so they carry
+// on heartbeating without rejoining.
 
 // TopicID is a topic's UUID.
 type TopicID [16]byte
@@ -147,13 +149,14 @@ type consumerGroup struct {
 	subscribed      map[string]TopicMeta // subscribed topics as last assigned
 	stateTime       time.Time
 	offsets         map[TopicPartition]Offset
+	stored          *storedGroup // what __consumer_offsets holds of the group
 }
 
 func newConsumerGroup(id string, partition int32, now time.Time) *consumerGroup {
 	return &consumerGroup{
 		id: id, partition: partition, members: map[string]*consumerMember{}, static: map[string]string{},
 		target: map[string]partSet{}, owners: map[TopicIDPartition]string{}, subscribed: map[string]TopicMeta{},
-		stateTime: now, offsets: map[TopicPartition]Offset{},
+		stateTime: now, offsets: map[TopicPartition]Offset{}, stored: newStoredGroup(),
 	}
 }
 
@@ -300,21 +303,21 @@ func (m *Machine) consumerHeartbeat(now time.Time, req ConsumerHeartbeatRequest)
 			m.consumers[req.Group] = cg
 		}
 	}
-	res, more := m.consumerHeartbeatGroup(now, cg, req, re)
-	recs = append(recs, more...)
+	res := m.consumerHeartbeatGroup(now, cg, req, re)
 	if res.Err != nil && len(cg.members) == 0 && cg.epoch == 0 && len(cg.offsets) == 0 {
 		delete(m.consumers, cg.id) // created for nothing
+		return res, recs, cg
 	}
-	return res, recs, cg
+	return res, append(recs, cg.persistMember(req.MemberID)...), cg
 }
 
-func (m *Machine) consumerHeartbeatGroup(now time.Time, cg *consumerGroup, req ConsumerHeartbeatRequest, re *regexp.Regexp) (*ConsumerHeartbeatResult, []Record) {
+func (m *Machine) consumerHeartbeatGroup(now time.Time, cg *consumerGroup, req ConsumerHeartbeatRequest, re *regexp.Regexp) *ConsumerHeartbeatResult {
 	if req.MemberEpoch == EpochLeave || req.MemberEpoch == EpochStaticLeave {
 		return m.consumerLeave(now, cg, req)
 	}
 	mem, msg, err := m.resolveMember(now, cg, req)
 	if err != nil {
-		return cgErr(err, "%s", msg), nil
+		return cgErr(err, "%s", msg)
 	}
 	joining := req.MemberEpoch == EpochJoin
 	full := req.RebalanceTimeout >= 0 && (req.SubscribedTopics != nil || req.SubscribedRegex != nil) && req.Owned != nil
@@ -349,9 +352,8 @@ func (m *Machine) consumerHeartbeatGroup(now time.Time, cg *consumerGroup, req C
 	}
 	mem.sessionDeadline = now.Add(m.cfg.ConsumerSessionTimeout)
 
-	var recs []Record
 	if changed || m.metadataChanged(cg) {
-		recs = append(recs, m.bumpEpoch(now, cg))
+		m.bumpEpoch(now, cg)
 	}
 	before := mem.assigned
 	var owned partSet
@@ -363,7 +365,7 @@ func (m *Machine) consumerHeartbeatGroup(now time.Time, cg *consumerGroup, req C
 	if joining || full || !samePartitions(before, mem.assigned) {
 		res.Assignment = mem.assigned.list()
 	}
-	return res, recs
+	return res
 }
 
 func samePartitions(a, b partSet) bool {
@@ -479,18 +481,18 @@ func (m *Machine) replaceStaticConsumer(cg *consumerGroup, mem *consumerMember, 
 
 // consumerLeave handles epochs -1 (leave) and -2 (a static member leaves
 // for now, keeping its partitions until it comes back or its session ends).
-func (m *Machine) consumerLeave(now time.Time, cg *consumerGroup, req ConsumerHeartbeatRequest) (*ConsumerHeartbeatResult, []Record) {
+func (m *Machine) consumerLeave(now time.Time, cg *consumerGroup, req ConsumerHeartbeatRequest) *ConsumerHeartbeatResult {
 	var mem *consumerMember
 	if req.InstanceID == nil {
 		if mem = cg.members[req.MemberID]; mem == nil {
-			return cgErr(ErrUnknownMember, "Member %s is not a member of group %s.", req.MemberID, cg.id), nil
+			return cgErr(ErrUnknownMember, "Member %s is not a member of group %s.", req.MemberID, cg.id)
 		}
 	} else {
 		if mem = cg.members[cg.static[*req.InstanceID]]; mem == nil {
-			return cgErr(ErrUnknownMember, "Instance id %s is unknown.", *req.InstanceID), nil
+			return cgErr(ErrUnknownMember, "Instance id %s is unknown.", *req.InstanceID)
 		}
 		if mem.id != req.MemberID {
-			return cgErr(ErrFencedInstance, "Static member %s with instance id %s was fenced by member %s.", req.MemberID, *req.InstanceID, mem.id), nil
+			return cgErr(ErrFencedInstance, "Static member %s with instance id %s was fenced by member %s.", req.MemberID, *req.InstanceID, mem.id)
 		}
 	}
 	res := &ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
@@ -503,14 +505,15 @@ func (m *Machine) consumerLeave(now time.Time, cg *consumerGroup, req ConsumerHe
 		mem.epoch, mem.state = EpochStaticLeave, memberStable
 		mem.rebalanceDeadline = time.Time{}
 		mem.sessionDeadline = now.Add(m.cfg.ConsumerSessionTimeout)
-		return res, nil
+		return res
 	}
-	return res, m.removeConsumerMember(now, cg, mem)
+	m.removeConsumerMember(now, cg, mem)
+	return res
 }
 
 // removeConsumerMember fences mem: its partitions are free at once, the
 // group epoch bumps and a new target assignment is computed.
-func (m *Machine) removeConsumerMember(now time.Time, cg *consumerGroup, mem *consumerMember) []Record {
+func (m *Machine) removeConsumerMember(now time.Time, cg *consumerGroup, mem *consumerMember) {
 	delete(cg.members, mem.id)
 	delete(cg.target, mem.id)
 	if mem.instanceID != nil && cg.static[*mem.instanceID] == mem.id {
@@ -524,27 +527,26 @@ func (m *Machine) removeConsumerMember(now time.Time, cg *consumerGroup, mem *co
 	if len(cg.members) == 0 {
 		cg.stateTime = now
 	}
-	return []Record{m.bumpEpoch(now, cg)}
+	m.bumpEpoch(now, cg)
 }
 
 // bumpEpoch starts a new group epoch and computes its target assignment
 // (Kafka computes it on the next heartbeat; doing it now is equivalent
-// and leaves the group Assigning for no time). It returns the metadata
-// record to write.
-func (m *Machine) bumpEpoch(now time.Time, cg *consumerGroup) Record {
+// and leaves the group Assigning for no time). cg.persist gives the
+// records to write.
+func (m *Machine) bumpEpoch(now time.Time, cg *consumerGroup) {
 	cg.epoch++
 	metrics.Rebalances.WithLabelValues("consumer").Inc()
 	if len(cg.members) == 0 {
 		// Nobody to assign to: as in Kafka, the target (and its epoch)
 		// waits for the next member.
 		cg.target, cg.subscribed = map[string]partSet{}, map[string]TopicMeta{}
-		return consumerGroupRecord(cg.id, cg.epoch)
+		return
 	}
 	cg.subscribed = m.subscribedTopics(cg)
 	cg.assignor = m.pickAssignor(cg)
 	cg.target = computeTarget(cg.assignor, cg.members, cg.subscribed, cg.target)
 	cg.assignmentEpoch = cg.epoch
-	return consumerGroupRecord(cg.id, cg.epoch)
 }
 
 // pickAssignor is Kafka's: the assignor most members asked for, else the
@@ -715,7 +717,8 @@ func (m *Machine) SetTopics(now time.Time, topics []TopicMeta) {
 		if m.owned[cg.partition] != partActive || !m.metadataChanged(cg) {
 			continue
 		}
-		m.write(cg.partition, []Record{m.bumpEpoch(now, cg)}, func(time.Time, error) {})
+		m.bumpEpoch(now, cg)
+		m.write(cg.partition, cg.persist(), func(time.Time, error) {})
 	}
 }
 
@@ -724,15 +727,16 @@ func (m *Machine) tickConsumers(now time.Time) {
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	for _, id := range sortedKeys(m.consumers) {
 		cg := m.consumers[id]
-		var recs []Record
+		removed := false
 		for _, mid := range sortedKeys(cg.members) {
 			mem := cg.members[mid]
 			if mem != nil && (due(mem.sessionDeadline) || due(mem.rebalanceDeadline)) {
-				recs = append(recs, m.removeConsumerMember(now, cg, mem)...)
+				m.removeConsumerMember(now, cg, mem)
+				removed = true
 			}
 		}
-		if len(recs) > 0 {
-			m.write(cg.partition, recs[len(recs)-1:], func(time.Time, error) {})
+		if recs := cg.persist(); removed && len(recs) > 0 {
+			m.write(cg.partition, recs, func(time.Time, error) {})
 		}
 	}
 }

@@ -36,13 +36,3 @@ func (c *Coordinator) DescribeConsumerGroup(ctx context.Context, groupID string)
 	}
 	return d, msg, derr
 }
-
-// ValidateConsumerFetch checks an OffsetFetch v9+ member id and epoch
-// against a consumer group.
-func (c *Coordinator) ValidateConsumerFetch(ctx context.Context, groupID string, memberID *string, epoch int32) error {
-	var res error
-	if err := c.do(ctx, func(time.Time) { res = c.m.ValidateConsumerFetch(groupID, memberID, epoch) }); err != nil {
-		return err
-	}
-	return res
-}

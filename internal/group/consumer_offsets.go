@@ -78,7 +78,7 @@ func (m *Machine) consumerDeleteGroup(to ReplyID, cg *consumerGroup) {
 	for _, tp := range cg.sortedOffsets() {
 		recs = append(recs, Record{Key: offsetKey(cg.id, tp)})
 	}
-	recs = append(recs, Record{Key: consumerGroupKey(cg.id)})
+	recs = append(recs, cg.tombstones()...)
 	delete(m.consumers, cg.id)
 	m.write(cg.partition, recs, func(_ time.Time, err error) {
 		if err != nil {
@@ -107,7 +107,7 @@ func (m *Machine) expireConsumerOffsets(now time.Time, byPartition map[int32][]R
 		}
 		if len(cg.members) == 0 && len(cg.offsets) == 0 && now.Sub(cg.stateTime) >= ret {
 			delete(m.consumers, id)
-			byPartition[cg.partition] = append(byPartition[cg.partition], Record{Key: consumerGroupKey(id)})
+			byPartition[cg.partition] = append(byPartition[cg.partition], cg.tombstones()...)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/strom-broker/strom/internal/testkit/fuzzseed"
 )
 
 var (
@@ -100,12 +102,18 @@ func TestConsumerJoinAssignsEverything(t *testing.T) {
 	if err != nil || d.State != "Stable" || d.Epoch != 1 || d.AssignmentEpoch != 1 || d.Assignor != "uniform" || len(d.Members) != 1 {
 		t.Fatalf("describe: %+v %v", d, err)
 	}
-	// The epoch bump was written as a ConsumerGroupMetadata record.
-	if len(h.written) != 1 {
-		t.Fatalf("wrote %d records, want 1", len(h.written))
+	// The join was written as Kafka writes it: the member's subscription,
+	// the group epoch, its target, the target's epoch, its current
+	// assignment; the steady heartbeat wrote nothing.
+	var types []int16
+	for _, r := range h.written {
+		types = append(types, int16(r.Key[0])<<8|int16(r.Key[1]))
 	}
-	if g, e, err := decodeConsumerGroupRecord(h.written[0].Key, h.written[0].Value); g != "g" || e != 1 || err != nil {
-		t.Fatalf("record: %s %d %v", g, e, err)
+	if want := []int16{5, 3, 7, 6, 8}; !slices.Equal(types, want) {
+		t.Fatalf("record types written %v, want %v", types, want)
+	}
+	if v := h.written[1].Value; !slices.Equal(v, []byte{0, 0, 0, 0, 0, 1, 0}) {
+		t.Fatalf("ConsumerGroupMetadataValue % x, want epoch 1", v)
 	}
 }
 
@@ -370,12 +378,59 @@ func TestConsumerCommitEpochs(t *testing.T) {
 	}
 }
 
+// reload replays everything h wrote into a new Machine, as a coordinator
+// that takes over the partition does, and makes it h's.
+func (h *harness) reload(topics ...TopicMeta) {
+	h.t.Helper()
+	h.reloadFrom(h.written, topics...)
+}
+
+// compacted is recs as log compaction leaves them: the last record of each
+// key, in log order.
+func compacted(recs []Record) []Record {
+	last := map[string]int{}
+	for i, r := range recs {
+		last[string(r.Key)] = i
+	}
+	var out []Record
+	for i, r := range recs {
+		if last[string(r.Key)] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (h *harness) reloadFrom(recs []Record, topics ...TopicMeta) {
+	h.t.Helper()
+	p := h.m.PartitionFor("g")
+	l := NewLoader(p)
+	for _, r := range recs {
+		if err := l.Apply(r.Key, r.Value); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	m2 := NewMachine(testConfig())
+	m2.SetTopics(h.now, topics)
+	m2.BeginLoad(p)
+	if err := m2.CompleteLoad(h.now, p, l); err != nil {
+		h.t.Fatal(err)
+	}
+	h.m = m2
+}
+
 // TestConsumerReload replays the written records: the group comes back
-// Empty at its epoch with its offsets, and its old members must rejoin.
+// with its members at their epochs, their target and current assignments
+// and its offsets, so the members carry on without rejoining; a member
+// that left and a deleted group stay gone.
 func TestConsumerReload(t *testing.T) {
 	h := newConsumerHarness(t, topicA)
 	h.cjoin("m1", "a")
 	h.cjoin("m2", "a")
+	// m1 gives up what m2 is to get; m2 takes it.
+	keep := partsOf(t, h.beat("m1", 1, 0, 1, 2, 3).Assignment)
+	h.beat("m1", 1, keep...)
+	h.beat("m2", 2)
 	to := h.id()
 	h.m.Commit(h.now, to, CommitRequest{Group: "g", Generation: 2, MemberID: "m2", Version: 9,
 		Offsets: []CommitOffset{{TopicPartition: TopicPartition{"a", 1}, Offset: 42, LeaderEpoch: -1}}})
@@ -383,33 +438,69 @@ func TestConsumerReload(t *testing.T) {
 	if r := h.replies[to].(*CommitResult); r.Err != nil || r.Partitions[0] != nil {
 		t.Fatalf("commit: %+v", r)
 	}
-	p := h.m.PartitionFor("g")
-	l := NewLoader(p)
-	for _, r := range h.written {
-		if err := l.Apply(r.Key, r.Value); err != nil {
-			t.Fatal(err)
-		}
+	before, _, _ := h.m.DescribeConsumerGroup("g")
+	if before.State != "Stable" {
+		t.Fatalf("before the reload: %+v", before)
 	}
-	m2 := NewMachine(testConfig())
-	m2.BeginLoad(p)
-	m2.CompleteLoad(h.now, p, l)
-	ls, _ := m2.ListGroups(nil, nil)
-	if len(ls) != 1 || ls[0].Type != "consumer" || ls[0].State != "Empty" {
-		t.Fatalf("reloaded groups: %+v", ls)
+
+	// A compacted log holds the same group.
+	if n := len(compacted(h.written)); n >= len(h.written) {
+		t.Fatalf("compaction kept %d of %d records", n, len(h.written))
 	}
-	if d, _, _ := m2.DescribeConsumerGroup("g"); d.Epoch != 2 {
-		t.Fatalf("reloaded epoch %d, want 2", d.Epoch)
+	written := h.written
+	h.reloadFrom(compacted(written), topicA)
+	if after, _, err := h.m.DescribeConsumerGroup("g"); err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("group reloaded from the compacted log\n%+v\nwant\n%+v (%v)", after, before, err)
 	}
-	if got, _ := m2.FetchOffsets("g", nil); got[TopicPartition{"a", 1}].Offset != 42 {
+	h.reload(topicA)
+	after, _, err := h.m.DescribeConsumerGroup("g")
+	if err != nil || fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("reloaded group\n%+v\nwant\n%+v (%v)", after, before, err)
+	}
+	if got, _ := h.m.FetchOffsets("g", nil); got[TopicPartition{"a", 1}].Offset != 42 {
 		t.Fatalf("reloaded offsets %v", got)
 	}
-	h.m = m2
-	h.m.SetTopics(h.now, []TopicMeta{topicA})
-	if r := h.beat("m1", 2, 0, 1); r.Err != ErrUnknownMember {
-		t.Fatalf("old member after reload: %v", r.Err)
+	// Both members carry on at their epochs, owning what they owned.
+	for _, mem := range before.Members {
+		r := h.beat(mem.ID, mem.Epoch, mem.Assignment[0].Partitions...)
+		if r.Err != nil || r.MemberEpoch != mem.Epoch || r.Assignment != nil {
+			t.Fatalf("%s heartbeat after reload: %+v", mem.ID, r)
+		}
 	}
-	if r := h.cjoin("m1", "a"); r.MemberEpoch != 3 {
-		t.Fatalf("rejoin epoch %d, want 3", r.MemberEpoch)
+	n := len(h.written)
+	h.beat("m1", 2, keep...)
+	if len(h.written) != n {
+		t.Fatalf("a steady heartbeat after reload wrote %d records", len(h.written)-n)
+	}
+
+	// m2 leaves: its records are tombstoned, m1 takes everything.
+	if r := h.hb(ConsumerHeartbeatRequest{MemberID: "m2", MemberEpoch: EpochLeave}); r.Err != nil {
+		t.Fatalf("leave: %+v", r)
+	}
+	h.reload(topicA)
+	d, _, _ := h.m.DescribeConsumerGroup("g")
+	if len(d.Members) != 1 || d.Members[0].ID != "m1" || d.Epoch != 3 {
+		t.Fatalf("after m2 left and a reload: %+v", d)
+	}
+	if r := h.beat("m2", 2); r.Err != ErrUnknownMember {
+		t.Fatalf("m2 after leaving and a reload: %+v", r)
+	}
+
+	// m1 leaves and the group is deleted: nothing comes back.
+	h.hb(ConsumerHeartbeatRequest{MemberID: "m1", MemberEpoch: EpochLeave})
+	to = h.id()
+	h.m.DeleteGroup(h.now, to, "g")
+	h.settle()
+	if r := h.replies[to].(*DeleteResult); r.Err != nil {
+		t.Fatalf("delete: %v", r.Err)
+	}
+	h.reload(topicA)
+	if ls, _ := h.m.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("groups after deletion and a reload: %+v", ls)
+	}
+	h.reloadFrom(compacted(h.written), topicA)
+	if ls, _ := h.m.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("groups after deletion and a reload of the compacted log: %+v", ls)
 	}
 }
 
@@ -487,4 +578,81 @@ func TestAssignors(t *testing.T) {
 	if len(after["z"]) != 2 {
 		t.Fatalf("new member got %d partitions, want 2", len(after["z"]))
 	}
+}
+
+// sampleConsumerGroup is a group with one static member in the middle of
+// a revocation, every field of its records set.
+func sampleConsumerGroup() *consumerGroup {
+	cg := newConsumerGroup("g", 0, time.Unix(0, 0))
+	cg.epoch, cg.assignmentEpoch = 3, 3
+	cg.members["m1"] = &consumerMember{id: "m1", instanceID: ptr("i1"), rackID: ptr("r1"), clientID: "c", clientHost: "/h",
+		epoch: 3, prevEpoch: 2, state: memberUnrevoked, topics: []string{"a", "b"}, regex: "a.*", assignor: AssignorRange,
+		rebalanceTimeout: time.Minute,
+		assigned:         partSet{{topicA.ID, 0}: {}, {topicB.ID, 1}: {}}, revoking: partSet{{topicA.ID, 1}: {}}}
+	cg.static["i1"] = "m1"
+	cg.target["m1"] = partSet{{topicA.ID, 0}: {}, {topicB.ID, 1}: {}}
+	return cg
+}
+
+// TestConsumerRecordsRoundTrip writes a group's records and reads them
+// back: every field of the member, its target and the epochs survive.
+func TestConsumerRecordsRoundTrip(t *testing.T) {
+	cg := sampleConsumerGroup()
+	l := NewLoader(0)
+	for _, r := range cg.persist() {
+		if err := l.Apply(r.Key, r.Value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := l.buildConsumers(time.Unix(0, 0), testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := got["g"]
+	if g == nil || g.epoch != 3 || g.assignmentEpoch != 3 || g.static["i1"] != "m1" {
+		t.Fatalf("group %+v", g)
+	}
+	want, mem := cg.members["m1"], g.members["m1"]
+	if mem == nil {
+		t.Fatal("member m1 not loaded")
+	}
+	if *mem.instanceID != "i1" || *mem.rackID != "r1" || mem.re == nil || !mem.re.MatchString("ab") || mem.re.MatchString("ba") {
+		t.Fatalf("member %+v", *mem)
+	}
+	a, b := *mem, *want
+	a.re, b.re, a.instanceID, b.instanceID, a.rackID, b.rackID = nil, nil, nil, nil, nil, nil
+	a.sessionDeadline, a.rebalanceDeadline = time.Time{}, time.Time{}
+	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+		t.Fatalf("member\n%+v\nwant\n%+v", a, b)
+	}
+	if !samePartitions(g.target["m1"], cg.target["m1"]) || len(g.owners) != 3 {
+		t.Fatalf("target %v owners %v", g.target, g.owners)
+	}
+	// Written again unchanged, nothing differs.
+	if recs := g.persist(); len(recs) != 0 {
+		t.Fatalf("a loaded group writes %d records before any change", len(recs))
+	}
+}
+
+// FuzzConsumerRecords replays a fuzzed KIP-848 record after a valid
+// group's records: decoding and building never panic, and a record that
+// does not decode is an error, never a member made of garbage.
+func FuzzConsumerRecords(f *testing.F) {
+	base := sampleConsumerGroup().persist()
+	for _, r := range base {
+		fuzzseed.Add(f, r.Key, r.Value)
+	}
+	fuzzseed.Add(f, consumerRecordKey(consumerGroupCurrentAssignmentKeyType, "g", ptr("m1")), []byte{0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		l := NewLoader(0)
+		for _, r := range base {
+			if err := l.Apply(r.Key, r.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l.Apply(key, value) != nil {
+			return
+		}
+		_, _ = l.buildConsumers(time.Unix(0, 0), testConfig()) // must not panic
+	})
 }

@@ -13,7 +13,7 @@
 //   - Coordinator (coordinator.go) is the thin driver: one goroutine owns
 //     the Machine, arms a single timer at the Machine's next deadline,
 //     appends records to __consumer_offsets partitions and reports their
-//     durability back, and loads a partition's groups by replaying its log
+//     durability back in log order, and loads a partition's groups by replaying its log
 //     when this node becomes its leader.
 //
 // A group belongs to partition abs(javaHash(groupID)) % partitions, as in
@@ -24,8 +24,14 @@
 // reconciliation in consumer.go) are a second group kind beside it: a group
 // id names either a classic group or a consumer group, and the shared entry
 // points (offsets, listing, deletion) dispatch on the kind. Consumer groups
-// persist only their group epoch and offsets (consumer_records.go); their
-// members rejoin after a coordinator change.
+// persist their epoch, members, target and current assignments as Kafka's
+// records (consumer_records.go), so their members carry on across a
+// coordinator change.
+//
+// Writes to one partition complete in the order they were appended, and
+// requests are queued on the driver in the order a connection sent them
+// (Coordinator.begin): pipelined commits apply in order, and an offset
+// fetch answers after the writes queued before it.
 //
 // Concurrency: Machine is not safe for concurrent use; the Coordinator
 // serializes all access on its goroutine. Coordinator methods are safe for

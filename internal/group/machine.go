@@ -76,6 +76,9 @@ type Write struct {
 	Partition int32
 	Records   []Record
 	Token     uint64
+	// Txn, when set, makes the batch a transactional producer's (a
+	// TxnOffsetCommit) or its COMMIT/ABORT marker.
+	Txn *TxnWrite
 }
 
 // Effects are what the driver must do after a Machine call.
@@ -105,6 +108,7 @@ type Machine struct {
 	pending   map[uint64]func(now time.Time, err error)
 	token     uint64
 	out       Effects
+	txn       txnState // transactional commits (txn_offsets.go)
 
 	nextRetention time.Time
 }
@@ -178,27 +182,37 @@ func (m *Machine) BeginLoad(p int32) { m.owned[p] = partLoading }
 // Owns reports whether p is owned (loading or loaded).
 func (m *Machine) Owns(p int32) bool { return m.owned[p] != 0 }
 
-// CompleteLoad installs the groups replayed from partition p's log.
-func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) {
+// CompleteLoad installs the groups replayed from partition p's log. A
+// consumer group whose records do not decode is left out and reported in
+// the error; the others are installed.
+func (m *Machine) CompleteLoad(now time.Time, p int32, l *Loader) error {
 	if m.owned[p] != partLoading {
-		return // unloaded meanwhile
+		return nil // unloaded meanwhile
 	}
-	for id, cg := range l.buildConsumers(now) {
+	consumers, err := l.buildConsumers(now, m.cfg)
+	for id, cg := range consumers {
+		if len(cg.members) > 0 {
+			cg.subscribed = m.subscribedTopics(cg)
+			cg.assignor = m.pickAssignor(cg)
+		}
 		m.consumers[id] = cg
 	}
 	for id, g := range l.build(now, m.cfg) {
 		m.groups[id] = g
 	}
+	m.installTxnPending(l.pendingByGroup())
 	m.owned[p] = partActive
 	if m.nextRetention.IsZero() {
 		m.nextRetention = now.Add(m.cfg.RetentionCheck)
 	}
+	return err
 }
 
 // Unload drops partition p (its leadership moved): waiting requests of its
 // groups are answered with ErrNotCoordinator.
 func (m *Machine) Unload(p int32) {
 	delete(m.owned, p)
+	m.dropTxnPartition(p)
 	m.unloadConsumers(p)
 	for id, g := range m.groups {
 		if g.partition != p {

@@ -2,7 +2,6 @@ package group
 
 import (
 	"cmp"
-	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -294,30 +293,23 @@ type Loader struct {
 	partition int32
 	offsets   map[string]map[TopicPartition]Offset
 	meta      map[string]*loadedGroup
-	consumers map[string]loadedConsumer
+	consumers map[string]*loadedConsumer
+	// txnPending: producer id -> group -> offsets of transactional commits
+	// whose marker has not been replayed yet.
+	txnPending map[int64]map[string]map[TopicPartition]Offset
 }
 
 // NewLoader starts replaying partition p.
 func NewLoader(p int32) *Loader {
-	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}, consumers: map[string]loadedConsumer{}}
+	return &Loader{partition: p, offsets: map[string]map[TopicPartition]Offset{}, meta: map[string]*loadedGroup{}, consumers: map[string]*loadedConsumer{},
+		txnPending: map[int64]map[string]map[TopicPartition]Offset{}}
 }
 
 // Apply replays one record (a nil value is a tombstone). Records of other
-// kinds (KIP-848, share groups) are skipped.
+// kinds (share and streams groups) are skipped.
 func (l *Loader) Apply(key, value []byte) error {
-	if len(key) >= 2 && binary.BigEndian.Uint16(key) == consumerGroupMetadataKeyVersion {
-		id, epoch, err := decodeConsumerGroupRecord(key, value)
-		if err != nil {
-			return err
-		}
-		if epoch < 0 {
-			delete(l.consumers, id)
-			delete(l.offsets, id)
-		} else {
-			l.consumers[id] = loadedConsumer{epoch: epoch}
-			delete(l.meta, id)
-		}
-		return nil
+	if isConsumerRecordKey(key) {
+		return l.applyConsumerRecord(key, value)
 	}
 	d, ok, err := decodeRecord(key, value)
 	if err != nil || !ok {

@@ -63,7 +63,9 @@ type configEntry struct {
 	kind     metadata.ConfigKind
 	readOnly bool
 	doc      string
-	synonyms []configSynonym // highest precedence first; [0] is the value
+	value    string
+	source   int8
+	synonyms []configSynonym // highest precedence first
 }
 
 type configSynonym struct {
@@ -73,8 +75,13 @@ type configSynonym struct {
 
 // brokerSynonyms is the broker-level chain for a topic config's default,
 // named by its broker key: the dynamic cluster default, the static node
-// config when it differs from the built-in default, the built-in default.
+// config when it differs from the built-in default, the built-in default
+// (unless Kafka lists none for the key). A config without a broker key
+// has none.
 func (e *Env) brokerSynonyms(im *metadata.Image, d metadata.TopicConfigDef) []configSynonym {
+	if d.BrokerKey == "" {
+		return nil
+	}
 	var out []configSynonym
 	if v, ok := im.BrokerConfigs[d.BrokerKey]; ok {
 		out = append(out, configSynonym{d.BrokerKey, v, sourceDynamicDefaultBroker})
@@ -83,18 +90,33 @@ func (e *Env) brokerSynonyms(im *metadata.Image, d metadata.TopicConfigDef) []co
 	if static != builtin {
 		out = append(out, configSynonym{d.BrokerKey, static, sourceStaticBroker})
 	}
-	return append(out, configSynonym{d.BrokerKey, builtin, sourceDefault})
+	if !d.Unlisted {
+		out = append(out, configSynonym{d.BrokerKey, builtin, sourceDefault})
+	}
+	return out
+}
+
+// topicConfigEntry resolves one topic config: the topic's override, else
+// the broker-level chain, else the topic config's own default.
+func (e *Env) topicConfigEntry(im *metadata.Image, d metadata.TopicConfigDef, overrides map[string]string) configEntry {
+	var syn []configSynonym
+	if v, ok := overrides[d.Name]; ok {
+		syn = append(syn, configSynonym{d.Name, v, sourceTopic})
+	}
+	syn = append(syn, e.brokerSynonyms(im, d)...)
+	ce := configEntry{name: d.Name, kind: d.Kind, doc: d.Doc, synonyms: syn}
+	if len(syn) > 0 {
+		ce.value, ce.source = syn[0].value, syn[0].source
+	} else {
+		ce.value, ce.source = d.Default(config.Default().Log), sourceDefault
+	}
+	return ce
 }
 
 func (e *Env) topicConfigEntries(im *metadata.Image, t *metadata.Topic) []configEntry {
 	out := make([]configEntry, 0, len(metadata.TopicConfigDefs))
 	for _, d := range metadata.TopicConfigDefs {
-		var syn []configSynonym
-		if v, ok := t.Configs[d.Name]; ok {
-			syn = append(syn, configSynonym{d.Name, v, sourceTopic})
-		}
-		syn = append(syn, e.brokerSynonyms(im, d)...)
-		out = append(out, configEntry{name: d.Name, kind: d.Kind, doc: d.Doc, synonyms: syn})
+		out = append(out, e.topicConfigEntry(im, d, t.Configs))
 	}
 	return out
 }
@@ -109,13 +131,21 @@ func staticBrokerEntry(name string, kind metadata.ConfigKind, value, builtin str
 			syn = []configSynonym{{name, builtin, sourceDefault}}
 		}
 	}
-	return configEntry{name: name, kind: kind, readOnly: true, doc: doc, synonyms: syn}
+	return configEntry{name: name, kind: kind, readOnly: true, doc: doc, value: syn[0].value, source: syn[0].source, synonyms: syn}
 }
 
 func (e *Env) brokerConfigEntries(im *metadata.Image) []configEntry {
 	var out []configEntry
 	for _, d := range metadata.TopicConfigDefs {
-		out = append(out, configEntry{name: d.BrokerKey, kind: d.Kind, doc: d.Doc, synonyms: e.brokerSynonyms(im, d)})
+		if d.BrokerKey == "" {
+			continue
+		}
+		syn := e.brokerSynonyms(im, d)
+		v, src := d.Default(e.Cfg.Log), sourceDefault
+		if len(syn) > 0 {
+			v, src = syn[0].value, syn[0].source
+		}
+		out = append(out, configEntry{name: d.BrokerKey, kind: d.Kind, doc: d.Doc, value: v, source: src, synonyms: syn})
 	}
 	def := config.Default()
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
@@ -147,7 +177,8 @@ func dynamicDefaultEntries(im *metadata.Image) []configEntry {
 		if !ok {
 			continue
 		}
-		out = append(out, configEntry{name: key, kind: d.Kind, doc: d.Doc, synonyms: []configSynonym{{key, v, sourceDynamicDefaultBroker}}})
+		out = append(out, configEntry{name: key, kind: d.Kind, doc: d.Doc, value: v, source: sourceDynamicDefaultBroker,
+			synonyms: []configSynonym{{key, v, sourceDynamicDefaultBroker}}})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
@@ -217,12 +248,11 @@ func serveDescribeConfigs(e *Env, r *Request) Result {
 func (ce configEntry) encode(req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name = ce.name
-	top := ce.synonyms[0]
-	v := top.value
+	v := ce.value
 	c.Value = &v
 	c.ReadOnly = ce.readOnly
-	c.Source = kmsg.ConfigSource(top.source)
-	c.IsDefault = top.source == sourceDefault
+	c.Source = kmsg.ConfigSource(ce.source)
+	c.IsDefault = ce.source == sourceDefault
 	c.ConfigType = kmsg.ConfigType(ce.kind)
 	if req.IncludeSynonyms {
 		for _, s := range ce.synonyms {
@@ -370,18 +400,20 @@ func (e *Env) currentValue(im *metadata.Image, typ kmsg.ConfigResourceType, reso
 		if !ok {
 			return "", 0, false
 		}
+		var overrides map[string]string
 		if t := im.Topics[resource]; t != nil {
-			if v, ok := t.Configs[name]; ok {
-				return v, d.Kind, true
-			}
+			overrides = t.Configs
 		}
-		return e.brokerSynonyms(im, d)[0].value, d.Kind, true
+		return e.topicConfigEntry(im, d, overrides).value, d.Kind, true
 	case kmsg.ConfigResourceTypeBroker:
 		d, ok := metadata.LookupBrokerConfig(name)
 		if !ok {
 			return "", 0, false
 		}
-		return e.brokerSynonyms(im, d)[0].value, d.Kind, true
+		if syn := e.brokerSynonyms(im, d); len(syn) > 0 {
+			return syn[0].value, d.Kind, true
+		}
+		return d.Default(e.Cfg.Log), d.Kind, true
 	}
 	return "", 0, false
 }

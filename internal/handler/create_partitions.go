@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,6 +35,8 @@ const maxPartitionsPerRequest = 10000
 
 func serveCreatePartitions(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.CreatePartitionsRequest)
+	ctx, cancel := within(r, req.TimeoutMillis)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	im := e.Ctrl.Image()
 	counts := map[string]int{}
@@ -57,7 +60,7 @@ func serveCreatePartitions(e *Env, r *Request) Result {
 		if counts[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic in request: %s", errInvalidRequest, rt.Topic)
 		} else {
-			err = e.createPartitions(r, rt, req.ValidateOnly)
+			err = e.createPartitions(ctx, r.ClientID, rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = e.errCode(err), errMsg(err)
 		resp.Topics = append(resp.Topics, st)
@@ -65,13 +68,13 @@ func serveCreatePartitions(e *Env, r *Request) Result {
 	return Now(resp)
 }
 
-func (e *Env) createPartitions(r *Request, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+func (e *Env) createPartitions(ctx context.Context, clientID string, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
 	im := e.Ctrl.Image()
 	t := im.Topics[rt.Topic]
 	if t == nil {
 		return fmt.Errorf("%w: %s", controller.ErrUnknownTopic, rt.Topic)
 	}
-	if err := metadata.CheckClientOp(t.Name, metadata.OpCreatePartitions, r.ClientID, nil); err != nil {
+	if err := metadata.CheckClientOp(t.Name, metadata.OpCreatePartitions, clientID, nil); err != nil {
 		return err
 	}
 	cur := int32(len(t.Partitions))
@@ -89,7 +92,7 @@ func (e *Env) createPartitions(r *Request, rt kmsg.CreatePartitionsRequestTopic,
 	if validateOnly {
 		return nil
 	}
-	if err := e.Ctrl.CreatePartitions(r.Ctx, rt.Topic, rt.Count); err != nil {
+	if err := e.Ctrl.CreatePartitions(ctx, rt.Topic, rt.Count); err != nil {
 		return err
 	}
 	e.Logger.Info("created partitions", "topic", rt.Topic, "from", cur, "to", rt.Count)

@@ -22,6 +22,8 @@ func init() { register(kmsg.ElectLeaders, 0, 2, serveElectLeaders) }
 func serveElectLeaders(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	ctx, cancel := within(r, req.TimeoutMillis)
+	defer cancel()
 	im := e.Ctrl.Image()
 	topics := req.Topics
 	if topics == nil {
@@ -50,9 +52,9 @@ func serveElectLeaders(e *Env, r *Request) Result {
 			case t == nil || part < 0 || int(part) >= len(t.Partitions):
 				err = controller.ErrUnknownTopic
 			case req.ElectionType == 0:
-				err = e.Ctrl.ElectLeader(r.Ctx, rt.Topic, part, t.Partitions[part].Replicas[0])
+				err = e.Ctrl.ElectLeader(ctx, rt.Topic, part, t.Partitions[part].Replicas[0])
 			default:
-				err = e.Ctrl.ElectUnclean(r.Ctx, rt.Topic, part)
+				err = e.Ctrl.ElectUnclean(ctx, rt.Topic, part)
 			}
 			sp.ErrorCode = e.errCode(err)
 			if err != nil {

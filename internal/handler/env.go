@@ -1,10 +1,13 @@
 package handler
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
@@ -13,6 +16,7 @@ import (
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/txn"
 )
 
 // Env is what handlers work against: the node's config, the metadata
@@ -27,6 +31,20 @@ type Env struct {
 	// Groups is the consumer-group coordinator; nil until the broker wires
 	// one (group APIs then answer COORDINATOR_NOT_AVAILABLE).
 	Groups *group.Coordinator
+	// Txns is the transaction coordinator; nil until the broker wires one
+	// (transaction APIs then answer COORDINATOR_NOT_AVAILABLE).
+	Txns *txn.Coordinator
+	// TxnVerifier checks a producer's first write to a partition in a
+	// transaction with its coordinator (KIP-890, txn_verify.go); nil: no
+	// check.
+	TxnVerifier TxnVerifier
+	// CompleteTxnOffsets makes the transactional offset commits of a
+	// producer visible (commit) or drops them (abort) once its marker is
+	// written to a __consumer_offsets partition (Kafka's
+	// GroupCoordinator.completeTransaction, called from WriteTxnMarkers);
+	// nil until the group coordinator takes TxnOffsetCommit. An error
+	// becomes that partition's error code.
+	CompleteTxnOffsets func(ctx context.Context, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
 
 	sessions *fetchSessions
 	pids     *producerIDs
@@ -38,6 +56,20 @@ func NewEnv(cfg config.Config, ctrl controller.Controller, parts *partition.Regi
 	e.sessions = newFetchSessions(1000)
 	e.pids = &producerIDs{ctrl: ctrl}
 	return e
+}
+
+// within bounds the waits of a request by the timeout it names
+// (TimeoutMillis of CreateTopics, DeleteTopics, CreatePartitions,
+// ElectLeaders, AlterPartitionReassignments), as
+// Kafka's controller gives each such request a deadline: the metadata
+// change is answered by then, applied or with a retriable
+// REQUEST_TIMED_OUT or NOT_CONTROLLER. A timeout <= 0 leaves the
+// controller's own bound. The connection's end cancels it too (r.Ctx).
+func within(r *Request, timeoutMillis int32) (context.Context, context.CancelFunc) {
+	if timeoutMillis <= 0 {
+		return context.WithCancel(r.Ctx)
+	}
+	return context.WithTimeout(r.Ctx, time.Duration(timeoutMillis)*time.Millisecond)
 }
 
 // SelfBroker returns this node as clients should see it, from the
@@ -72,4 +104,21 @@ func errMsg(err error) *string {
 	}
 	s := err.Error()
 	return &s
+}
+
+// AllocateProducerID hands out one producer id from the blocks reserved
+// through the controller (the transaction coordinator's allocator).
+func (e *Env) AllocateProducerID(ctx context.Context) (ids.ProducerID, error) {
+	return e.pids.allocate(ctx)
+}
+
+// txnErrCode is err's code, except that PRODUCER_FENCED becomes
+// INVALID_PRODUCER_EPOCH for request
+// versions from before KIP-588 (below since), as Kafka answers.
+func (e *Env) txnErrCode(err error, version, since int16) int16 {
+	code := e.errCode(err)
+	if code == kerr.ProducerFenced.Code && version < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }

@@ -14,8 +14,9 @@ import (
 
 // Fetch v4-16.
 //
-// Consumers read below the high watermark (read_committed: the last stable
-// offset, equal to it until transactions exist); followers (fetch_replica.go)
+// Consumers read below the high watermark (read_committed: below the last
+// stable offset, with the aborted transactions of the records returned, so
+// that the consumer drops their batches); followers (fetch_replica.go)
 // read below the log end. Both go through one planner: the request
 // long-polls until MinBytes are available or MaxWaitMillis passes, woken
 // when the partitions' bound advances (partition.Waiter), and every round
@@ -290,6 +291,15 @@ func (f *fetchPlan) readPartition(im *metadata.Image, sp *sessionPart, remaining
 		return rp, rr
 	}
 	*remaining -= int64(rr.Size())
+	if f.bound == partition.BoundLastStable && rr.Size() > 0 {
+		// The aborted transactions the records overlap: the consumer
+		// drops their batches (Kafka's collectAbortedTransactions).
+		for _, a := range p.AbortedTxns(sp.fetchOffset, rr.LastOffset()+1) {
+			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+			at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+			rp.AbortedTransactions = append(rp.AbortedTransactions, at)
+		}
+	}
 	return rp, rr
 }
 
@@ -323,7 +333,14 @@ func (f *fetchPlan) leaderOf(im *metadata.Image, sp *sessionPart, rp *kmsg.Fetch
 	}
 	p := f.e.Partitions.Get(t.Name, sp.partition)
 	if p == nil {
+		if f.e.Partitions.Offline(t.Name, sp.partition) != nil {
+			// As Kafka answers for a partition in an offline log directory.
+			return nil, kerr.KafkaStorageError.Code
+		}
 		return nil, kerr.NotLeaderForPartition.Code
+	}
+	if err := p.Offline(); err != nil {
+		return nil, kerr.KafkaStorageError.Code
 	}
 	// Replication: consumers read from the leader only (no KIP-392 yet),
 	// and not while this node is cut off from the metadata quorum; a

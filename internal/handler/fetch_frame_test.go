@@ -15,6 +15,8 @@ import (
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
+
+	"github.com/strom-broker/strom/internal/testkit/fuzzseed"
 )
 
 // testLog is a partition holding three batches, for record sets to send.
@@ -238,9 +240,14 @@ func btoi(b bool) int {
 func FuzzFetchFrame(f *testing.F) {
 	l := testLog(f)
 	for v := int16(4); v <= 16; v++ {
-		for _, tc := range fetchCases(f) {
+		for i, tc := range fetchCases(f) {
 			r := tc.build(v, l)
-			f.Add(v, r.AppendTo(nil))
+			if i == 0 && (v == 4 || v == 12 || v == 16) {
+				// A few of them are the committed corpus too.
+				fuzzseed.Add(f, v, r.AppendTo(nil))
+			} else {
+				f.Add(v, r.AppendTo(nil))
+			}
 			r.Release()
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/txn"
 )
 
 // FindCoordinator v0-6.
@@ -61,15 +62,25 @@ func (e *Env) findCoordinator(ctx context.Context, listener string, keyType int8
 		}
 	case 1:
 		topic = metadata.TransactionStateTopic
+		if e.Txns == nil {
+			return fail(kerr.CoordinatorNotAvailable)
+		}
 	default:
 		return fail(kerr.InvalidRequest)
 	}
 	im := e.Ctrl.Image()
 	t := im.Topics[topic]
-	if t == nil && topic == group.OffsetsTopic {
-		_, err := e.Ctrl.CreateTopic(ctx, group.OffsetsTopicSpec(e.Cfg.OffsetsTopicPartitions, len(im.Brokers)))
+	if t == nil {
+		// Created on first use, as Kafka does, once brokers have
+		// registered (a topic created at start-up would get too few
+		// replicas).
+		spec := group.OffsetsTopicSpec(e.Cfg.OffsetsTopicPartitions, len(im.Brokers))
+		if keyType == 1 {
+			spec = txn.TopicSpec(e.Cfg.TransactionStatePartitions, len(im.Brokers))
+		}
+		_, err := e.Ctrl.CreateTopic(ctx, spec)
 		if err != nil && !errors.Is(err, controller.ErrTopicExists) {
-			e.Logger.Warn("creating "+group.OffsetsTopic, "err", err)
+			e.Logger.Warn("creating "+topic, "err", err)
 		}
 		im = e.Ctrl.Image()
 		t = im.Topics[topic]

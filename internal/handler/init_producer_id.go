@@ -9,15 +9,20 @@ import (
 
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/ids"
+	"github.com/strom-broker/strom/internal/txn"
 )
 
 // InitProducerId v0-5.
 //
 // Idempotent producers (no transactional id) get a fresh producer id with
 // epoch 0, as Kafka does; ids come from blocks reserved through the
-// controller, so they are never reused after a restart. Transactional ids
-// need the transaction coordinator, which Strom does not have yet: they
-// are refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+// controller, so they are never reused after a restart. A transactional id
+// goes to the transaction coordinator (txn), which bumps its epoch, fences
+// an older producer (aborting its transaction: CONCURRENT_TRANSACTIONS
+// until done) and, from v3, recovers a producer that presents its id and
+// epoch (KIP-360). An empty id is INVALID_REQUEST; a timeout above
+// transaction.max.timeout.ms INVALID_TRANSACTION_TIMEOUT; PRODUCER_FENCED
+// is INVALID_PRODUCER_EPOCH before v4.
 
 func init() { register(kmsg.InitProducerID, 0, 5, serveInitProducerID) }
 
@@ -52,8 +57,7 @@ func serveInitProducerID(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return Now(resp)
+		return e.initTransactional(r, req, resp)
 	}
 	id, err := e.pids.allocate(r.Ctx)
 	if err != nil {
@@ -63,4 +67,29 @@ func serveInitProducerID(e *Env, r *Request) Result {
 	}
 	resp.ProducerID, resp.ProducerEpoch = int64(id), 0
 	return Now(resp)
+}
+
+func (e *Env) initTransactional(r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) Result {
+	id := *req.TransactionalID
+	if id == "" {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return Now(resp)
+	}
+	if e.Txns == nil {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return Now(resp)
+	}
+	var expected *txn.PIDEpoch
+	if req.Version >= 3 && req.ProducerID >= 0 {
+		expected = &txn.PIDEpoch{ID: req.ProducerID, Epoch: req.ProducerEpoch}
+	}
+	return Result{Deferred: func() kmsg.Response {
+		pid, epoch, err := e.Txns.InitProducerID(r.Ctx, id, req.TransactionTimeoutMillis, expected)
+		if err != nil {
+			resp.ErrorCode = e.txnErrCode(err, req.Version, 4)
+			return resp
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
+		return resp
+	}}
 }

@@ -14,8 +14,9 @@ import (
 // stable offset), -2 earliest, -3 the record with the largest timestamp
 // (v7+, KIP-734), -4 earliest local (v8+; the log start without tiered
 // storage), -5 latest tiered (v9+; none without tiered storage: -1).
-// Other timestamps find the first record at or after it below the high
-// watermark, or -1 when there is none.
+// Other timestamps (and -3) find the first record at or after it below the
+// high watermark (read_committed: the last stable offset), or -1 when
+// there is none.
 
 func init() { register(kmsg.ListOffsets, 1, 10, serveListOffsets) }
 
@@ -35,7 +36,7 @@ func serveListOffsets(e *Env, r *Request) Result {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			default:
-				sp.ErrorCode = e.listOffset(&sp, t.Name, rp)
+				sp.ErrorCode = e.listOffset(&sp, req, t.Name, rp)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -44,8 +45,11 @@ func serveListOffsets(e *Env, r *Request) Result {
 	return Now(resp)
 }
 
-func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
+func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, req *kmsg.ListOffsetsRequest, topic string, rp kmsg.ListOffsetsRequestTopicPartition) int16 {
 	p := e.Partitions.Get(topic, rp.Partition)
+	if (p == nil && e.Partitions.Offline(topic, rp.Partition) != nil) || (p != nil && p.Offline() != nil) {
+		return kerr.KafkaStorageError.Code
+	}
 	if p == nil || !p.IsLeader() || !e.Ctrl.Fresh() {
 		return kerr.NotLeaderForPartition.Code
 	}
@@ -54,14 +58,21 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 		return code
 	}
 	sp.LeaderEpoch = int32(epoch)
+	// What the asking consumer may read: read_committed stops at the last
+	// stable offset, for latest and for timestamp lookups alike (Kafka's
+	// lastFetchableOffset).
+	visible := p.HighWatermark()
+	if req.IsolationLevel == 1 {
+		visible = p.LastStableOffset()
+	}
 	switch ts := rp.Timestamp; {
 	case ts == -1:
-		sp.Offset = int64(p.HighWatermark())
+		sp.Offset = int64(visible)
 	case ts == -2, ts == -4:
 		sp.Offset = int64(p.LogStartOffset())
 	case ts == -3:
 		mts, off := p.MaxTimestamp()
-		if off >= 0 && off < p.HighWatermark() {
+		if off >= 0 && off < visible {
 			sp.Timestamp, sp.Offset = mts, int64(off)
 		} else {
 			sp.LeaderEpoch = -1
@@ -80,7 +91,7 @@ func (e *Env) listOffset(sp *kmsg.ListOffsetsResponseTopicPartition, topic strin
 			e.Logger.Error("offset for timestamp", "topic", topic, "partition", rp.Partition, "err", err)
 			return kerr.KafkaStorageError.Code
 		}
-		if foundOK && off < p.HighWatermark() {
+		if foundOK && off < visible {
 			sp.Offset, sp.Timestamp = int64(off), found
 		} else {
 			sp.LeaderEpoch = -1

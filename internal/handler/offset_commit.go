@@ -1,6 +1,8 @@
 package handler
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -61,13 +63,16 @@ func serveOffsetCommit(e *Env, r *Request) Result {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	// Queued now, in the connection's order: pipelined commits (librdkafka's
+	// asynchronous ones) are applied in the order sent.
+	wait := func(context.Context) *group.CommitResult {
+		return &group.CommitResult{Err: group.ErrCoordinatorNotAvailable}
+	}
+	if e.Groups != nil {
+		wait = e.Groups.BeginCommit(cr)
+	}
 	return Result{Deferred: func() kmsg.Response {
-		var res *group.CommitResult
-		if e.Groups == nil {
-			res = &group.CommitResult{Err: group.ErrCoordinatorNotAvailable}
-		} else {
-			res = e.Groups.Commit(r.Ctx, cr)
-		}
+		res := wait(r.Ctx)
 		for i, s := range slots {
 			err := res.Err
 			if err == nil {

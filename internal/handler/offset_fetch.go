@@ -2,8 +2,10 @@ package handler
 
 import (
 	"cmp"
+	"context"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/group"
@@ -15,8 +17,14 @@ import (
 // committed partition of the group. A partition with no committed offset
 // gets offset -1 and no error, as does every partition of an unknown
 // group. Group errors are per partition on v0-1, top-level on v2-7 and per
-// group on v8+. RequireStable (v7+) has nothing to wait for: there are no
-// transactional offset commits yet. The v9 member id and epoch are
+// group on v8+. Every fetch is answered after the writes to the group's
+// __consumer_offsets partition queued before it (commits sent earlier on
+// the connection among them): Kafka answers a connection's requests one
+// at a time and runs a RequireStable (v7+) fetch as a write ordered after
+// the pending ones. With RequireStable (v7+), a partition with a
+// transactional commit pending (TxnOffsetCommit of an unfinished
+// transaction) answers UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka
+// does (KIP-447); the client retries. The v9 member id and epoch are
 // checked against KIP-848 groups (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID)
 // and ignored for classic groups, as in Kafka. v10 (topic ids) is not
 // served.
@@ -25,26 +33,30 @@ func init() { register(kmsg.OffsetFetch, 0, 9, serveOffsetFetch) }
 
 // fetchedPartition is one partition's answer.
 type fetchedPartition struct {
-	tp  group.TopicPartition
-	off group.Offset
-	ok  bool
+	tp       group.TopicPartition
+	off      group.Offset
+	ok       bool
+	unstable bool // RequireStable and a transactional commit is pending
 }
 
 func serveOffsetFetch(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	return Result{Deferred: func() kmsg.Response {
-		if req.Version < 8 {
-			var tps []group.TopicPartition
-			if req.Topics != nil || req.Version < 2 {
-				tps = []group.TopicPartition{}
-				for _, t := range req.Topics {
-					for _, p := range t.Partitions {
-						tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
-					}
+	// Every group's fetch is queued now, in the connection's order, so it
+	// is answered after the commits sent before it.
+	if req.Version < 8 {
+		var tps []group.TopicPartition
+		if req.Topics != nil || req.Version < 2 {
+			tps = []group.TopicPartition{}
+			for _, t := range req.Topics {
+				for _, p := range t.Partitions {
+					tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
 				}
 			}
-			parts, err := e.fetchOffsets(r, req.Group, tps)
+		}
+		wait := e.beginFetchOffsets(req.Group, tps, nil, req.RequireStable)
+		return Result{Deferred: func() kmsg.Response {
+			parts, err := wait(r)
 			if err != nil && req.Version >= 2 {
 				resp.ErrorCode = e.errCode(err)
 				return resp
@@ -57,33 +69,39 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 					rp.Partition = p.tp.Partition
 					rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
 					rp.ErrorCode = e.errCode(err)
+					if p.unstable && err == nil {
+						rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+					}
 					rt.Partitions = append(rt.Partitions, rp)
 				}
 				resp.Topics = append(resp.Topics, rt)
 			}
 			return resp
-		}
-		for _, rg := range req.Groups {
-			var tps []group.TopicPartition
-			if rg.Topics != nil {
-				tps = []group.TopicPartition{}
-				for _, t := range rg.Topics {
-					for _, p := range t.Partitions {
-						tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
-					}
+		}}
+	}
+	waits := make([]func(*Request) ([]fetchedPartition, error), len(req.Groups))
+	for i, rg := range req.Groups {
+		var tps []group.TopicPartition
+		if rg.Topics != nil {
+			tps = []group.TopicPartition{}
+			for _, t := range rg.Topics {
+				for _, p := range t.Partitions {
+					tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p})
 				}
 			}
+		}
+		var member *group.FetchMember
+		if req.Version >= 9 {
+			// A KIP-848 member must name its current epoch.
+			member = &group.FetchMember{ID: rg.MemberID, Epoch: rg.MemberEpoch}
+		}
+		waits[i] = e.beginFetchOffsets(rg.Group, tps, member, req.RequireStable)
+	}
+	return Result{Deferred: func() kmsg.Response {
+		for i, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			var parts []fetchedPartition
-			var err error
-			if req.Version >= 9 && e.Groups != nil {
-				// A KIP-848 member must name its current epoch.
-				err = e.Groups.ValidateConsumerFetch(r.Ctx, rg.Group, rg.MemberID, rg.MemberEpoch)
-			}
-			if err == nil {
-				parts, err = e.fetchOffsets(r, rg.Group, tps)
-			}
+			parts, err := waits[i](r)
 			g.ErrorCode = e.errCode(err)
 			if err == nil {
 				for _, t := range groupByTopic(parts) {
@@ -93,6 +111,9 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 						rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 						rp.Partition = p.tp.Partition
 						rp.Offset, rp.LeaderEpoch, rp.Metadata = fetchedValues(p)
+						if p.unstable {
+							rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+						}
 						rt.Partitions = append(rt.Partitions, rp)
 					}
 					g.Topics = append(g.Topics, rt)
@@ -104,29 +125,40 @@ func serveOffsetFetch(e *Env, r *Request) Result {
 	}}
 }
 
-// fetchOffsets asks the coordinator; tps nil means every committed
-// partition. The answer lists tps in order (or all, sorted).
-func (e *Env) fetchOffsets(r *Request, groupID string, tps []group.TopicPartition) ([]fetchedPartition, error) {
-	var got map[group.TopicPartition]group.Offset
-	err := group.ErrCoordinatorNotAvailable
+// beginFetchOffsets queues a fetch at the coordinator and returns the wait
+// for it; tps nil means every committed partition. The answer lists tps in
+// order (or all, sorted).
+func (e *Env) beginFetchOffsets(groupID string, tps []group.TopicPartition, member *group.FetchMember, requireStable bool) func(*Request) ([]fetchedPartition, error) {
+	var wait func(context.Context) (map[group.TopicPartition]group.Offset, error)
 	if e.Groups != nil {
-		got, err = e.Groups.FetchOffsets(r.Ctx, groupID, tps)
+		wait = e.Groups.BeginFetchOffsets(groupID, tps, member)
 	}
-	var out []fetchedPartition
-	if tps == nil {
-		for tp, o := range got {
-			out = append(out, fetchedPartition{tp, o, true})
+	return func(r *Request) ([]fetchedPartition, error) {
+		var got map[group.TopicPartition]group.Offset
+		err := group.ErrCoordinatorNotAvailable
+		if wait != nil {
+			got, err = wait(r.Ctx)
 		}
-		slices.SortFunc(out, func(a, b fetchedPartition) int {
-			return cmp.Or(cmp.Compare(a.tp.Topic, b.tp.Topic), cmp.Compare(a.tp.Partition, b.tp.Partition))
-		})
+		var pending map[group.TopicPartition]bool
+		if err == nil && requireStable {
+			pending, err = e.Groups.PendingTxnOffsets(r.Ctx, groupID, tps)
+		}
+		var out []fetchedPartition
+		if tps == nil {
+			for tp, o := range got {
+				out = append(out, fetchedPartition{tp, o, true, pending[tp]})
+			}
+			slices.SortFunc(out, func(a, b fetchedPartition) int {
+				return cmp.Or(cmp.Compare(a.tp.Topic, b.tp.Topic), cmp.Compare(a.tp.Partition, b.tp.Partition))
+			})
+			return out, err
+		}
+		for _, tp := range tps {
+			o, ok := got[tp]
+			out = append(out, fetchedPartition{tp, o, ok, pending[tp]})
+		}
 		return out, err
 	}
-	for _, tp := range tps {
-		o, ok := got[tp]
-		out = append(out, fetchedPartition{tp, o, ok})
-	}
-	return out, err
 }
 
 // groupByTopic splits partitions into runs of one topic, keeping the order
@@ -147,7 +179,7 @@ func groupByTopic(parts []fetchedPartition) [][]fetchedPartition {
 }
 
 func fetchedValues(p fetchedPartition) (int64, int32, *string) {
-	if !p.ok {
+	if !p.ok || p.unstable {
 		empty := ""
 		return -1, -1, &empty
 	}

@@ -35,9 +35,15 @@ func serveOffsetForLeaderEpoch(e *Env, r *Request) Result {
 			switch p := e.Partitions.Get(rt.Topic, rp.Partition); {
 			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case p == nil && e.Partitions.Offline(rt.Topic, rp.Partition) != nil:
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			case p == nil, !(req.Version >= 3 && req.ReplicaID >= 0) && !p.IsLeader():
 				// Consumers ask the leader; a replica (v3+) may ask any.
 				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+			case p.Offline() != nil:
+				// A failed or cut log must not tell followers where to
+				// truncate.
+				sp.ErrorCode = kerr.KafkaStorageError.Code
 			default:
 				if sp.ErrorCode = checkLeaderEpoch(ids.LeaderEpoch(rp.CurrentLeaderEpoch), p.LeaderEpoch()); sp.ErrorCode == 0 {
 					epoch, end := p.EndOffsetForEpoch(ids.LeaderEpoch(rp.LeaderEpoch))

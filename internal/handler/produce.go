@@ -28,9 +28,15 @@ import (
 // the high watermark, which under the default flush.messages=1 means
 // fdatasync'ed.
 // v13 names topics by id. Internal topics take no client's records
-// (INVALID_TOPIC_EXCEPTION; metadata.CheckClientOp). Transactions are not supported yet: a
-// transactional batch is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-// like a broker where the id has no rights.
+// (INVALID_TOPIC_EXCEPTION; metadata.CheckClientOp). Transactional batches
+// need the request's transactional id (none:
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED for the whole request, as Kafka
+// answers before authorizing it); the first one of a transaction on a
+// partition is verified with the transaction coordinator when the broker
+// has a TxnVerifier (KIP-890 part 1, txn_verify.go), and the partition
+// checks the producer's transaction state (INVALID_TXN_STATE for a plain
+// batch inside a transaction or an unverified write after its transaction
+// ended).
 
 func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 
@@ -48,8 +54,17 @@ func serveProduce(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	im := e.Ctrl.Image()
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	// Transactional records need a transactional id (which ACLs will
+	// authorize): without one Kafka refuses the whole request.
+	hasTxn, mixedTxn := transactionalProducers(req)
+	noTxnID := req.TransactionID == nil && hasTxn
+	verifier := e.TxnVerifier
+	if req.TransactionID == nil || noTxnID {
+		verifier = nil
+	}
 
 	var waits []produceWait
+	var verify []produceVerify
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
 		st := kmsg.NewProduceResponseTopic()
@@ -69,6 +84,11 @@ func serveProduce(e *Env, r *Request) Result {
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogStartOffset, sp.LogAppendTime = -1, -1, -1
 			switch {
+			case noTxnID:
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			case mixedTxn:
+				// Kafka's ReplicaManager refuses the whole request.
+				sp.ErrorCode = kerr.InvalidProducerIDMapping.Code
 			case !validAcks:
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 			case t == nil && req.Version >= 13:
@@ -89,42 +109,36 @@ func serveProduce(e *Env, r *Request) Result {
 				p := e.Partitions.Get(t.Name, rp.Partition)
 				if p == nil {
 					sp.ErrorCode = kerr.NotLeaderForPartition.Code
+					if err := e.Partitions.Offline(t.Name, rp.Partition); err != nil {
+						// As Kafka answers for a partition in an offline log directory.
+						sp.ErrorCode = kerr.KafkaStorageError.Code
+						if req.Version >= 8 {
+							sp.ErrorMessage = errMsg(err)
+						}
+					}
 					break
 				}
 				if req.Acks == -1 && int32(len(t.Partitions[rp.Partition].ISR)) < p.Config().MinInsyncReplicas {
 					sp.ErrorCode = kerr.NotEnoughReplicas.Code
 					break
 				}
-				res, err := p.Append(rp.Records, partition.FromClient)
-				if err != nil {
-					sp.ErrorCode = e.errCode(err)
-					// Kafka reports the log start for errors found against
-					// the log (sequence, epoch, record count), -1 for
-					// batches refused before that.
-					if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) || errors.Is(err, partition.ErrInvalidProducerEpoch) {
-						sp.LogStartOffset = int64(p.LogStartOffset())
+				w := produceWait{p: p, topicIdx: ti, partIdx: len(st.Partitions)}
+				if verifier != nil && p.IsLeader() {
+					// KIP-890: the first write of a transaction to this
+					// partition waits for the coordinator's word. The
+					// bytes are copied: the frame is reused once Serve
+					// returns.
+					if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() && h.ProducerID >= 0 {
+						if g := p.StartTxnVerification(h.ProducerID, h.ProducerEpoch); g != 0 {
+							verify = append(verify, produceVerify{w: w, topic: t.Name, guard: g, pid: h.ProducerID,
+								epoch: h.ProducerEpoch, batch: append([]byte(nil), rp.Records...)})
+							st.Partitions = append(st.Partitions, sp)
+							continue
+						}
 					}
-					if sp.ErrorCode == kerr.KafkaStorageError.Code {
-						e.Logger.Error("produce append failed", "topic", t.Name, "partition", rp.Partition, "err", err)
-					} else {
-						e.Logger.Debug("produce refused", "topic", t.Name, "partition", rp.Partition, "err", err)
-					}
-					if req.Version >= 8 {
-						sp.ErrorMessage = errMsg(err)
-					}
-					break
 				}
-				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
-				if !res.Duplicate {
-					metrics.TopicBytesIn.WithLabelValues(t.Name).Add(float64(len(rp.Records)))
-					metrics.TopicRecordsIn.WithLabelValues(t.Name).Add(float64(res.LastOffset - res.BaseOffset + 1))
-				}
-				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
-					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
-					if req.Acks == -1 {
-						w.minISR = max(p.Config().MinInsyncReplicas, 1)
-					}
-					waits = append(waits, w)
+				if last, ok := e.produceAppend(req, &sp, p, t.Name, rp.Records, 0); ok {
+					waits = append(waits, w.waitFor(req, last))
 				}
 			}
 			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 && t != nil && e.Ctrl.Fresh() {
@@ -134,16 +148,24 @@ func serveProduce(e *Env, r *Request) Result {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Acks == 0 {
+	if req.Acks == 0 && len(verify) == 0 {
 		return Result{NoResponse: true}
 	}
-	if len(waits) == 0 {
+	if len(waits) == 0 && len(verify) == 0 {
 		return Now(resp)
 	}
 	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	// acks=0 with a verification: the append happens in the deferred
+	// part, which then answers nothing (a nil response sends nothing).
 	return Result{Deferred: func() kmsg.Response {
 		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
 		defer cancel()
+		if len(verify) > 0 {
+			waits = append(waits, e.verifyAndAppend(ctx, req, resp, verify)...)
+		}
+		if req.Acks == 0 {
+			return nil
+		}
 		metrics.ProduceWaiting.Inc()
 		defer metrics.ProduceWaiting.Dec()
 		for _, w := range waits {
@@ -179,6 +201,87 @@ func serveProduce(e *Env, r *Request) Result {
 		}
 		return resp
 	}}
+}
+
+// produceAppend appends one partition's batch (guard: a KIP-890
+// verification, 0 none) and fills its answer; it reports whether the
+// answer must wait for replication or the disk, and for which offset.
+func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTopicPartition, p *partition.Partition, topic string, batch []byte, guard uint64) (ids.Offset, bool) {
+	res, err := p.AppendVerified(batch, partition.FromClient, guard)
+	if err != nil {
+		sp.ErrorCode = e.errCode(err)
+		// Kafka reports the log start for errors found against
+		// the log (sequence, epoch, record count, timestamps), -1 for
+		// batches refused before that.
+		if errors.Is(err, record.ErrInvalidRecord) || errors.Is(err, record.ErrBadCompression) || errors.Is(err, partition.ErrOutOfOrderSequence) ||
+			errors.Is(err, partition.ErrInvalidProducerEpoch) || errors.Is(err, partition.ErrTxnState) || errors.Is(err, partition.ErrInvalidTimestamp) || isControlBatch(batch) {
+			sp.LogStartOffset = int64(p.LogStartOffset())
+		}
+		if sp.ErrorCode == kerr.KafkaStorageError.Code {
+			e.Logger.Error("produce append failed", "topic", topic, "partition", sp.Partition, "err", err)
+		} else {
+			e.Logger.Debug("produce refused", "topic", topic, "partition", sp.Partition, "err", err)
+		}
+		if req.Version >= 8 {
+			sp.ErrorMessage = errMsg(err)
+			var te *partition.TimestampError
+			if errors.As(err, &te) {
+				for _, re := range te.Records {
+					pe := kmsg.NewProduceResponseTopicPartitionErrorRecord()
+					msg := re.Message
+					pe.RelativeOffset, pe.ErrorMessage = re.Index, &msg
+					sp.ErrorRecords = append(sp.ErrorRecords, pe)
+				}
+			}
+		}
+		return 0, false
+	}
+	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+	if !res.Duplicate {
+		metrics.TopicBytesIn.WithLabelValues(topic).Add(float64(len(batch)))
+		metrics.TopicRecordsIn.WithLabelValues(topic).Add(float64(res.LastOffset - res.BaseOffset + 1))
+	}
+	return res.LastOffset, req.Acks != 0 && p.HighWatermark() <= res.LastOffset
+}
+
+// isControlBatch reports whether batch claims to be a control batch,
+// which Kafka refuses in its LogValidator, against the log.
+func isControlBatch(batch []byte) bool {
+	h, err := record.ParseHeader(batch)
+	return err == nil && h.IsControl()
+}
+
+// waitFor completes the wait of an appended partition up to last.
+func (w produceWait) waitFor(req *kmsg.ProduceRequest, last ids.Offset) produceWait {
+	w.last = last
+	if req.Acks == -1 {
+		w.minISR = max(w.p.Config().MinInsyncReplicas, 1)
+	}
+	return w
+}
+
+// transactionalProducers reports whether any partition of req carries a
+// transactional batch, and whether they name more than one producer id
+// and epoch.
+func transactionalProducers(req *kmsg.ProduceRequest) (has, mixed bool) {
+	pid, epoch := int64(-1), int16(-1)
+	for i := range req.Topics {
+		for _, rp := range req.Topics[i].Partitions {
+			h, err := record.ParseHeader(rp.Records)
+			if err != nil || !h.IsTransactional() {
+				continue
+			}
+			has = true
+			if h.ProducerID < 0 {
+				continue // refused by the batch checks
+			}
+			if pid >= 0 && (h.ProducerID != pid || h.ProducerEpoch != epoch) {
+				mixed = true
+			}
+			pid, epoch = h.ProducerID, h.ProducerEpoch
+		}
+	}
+	return has, mixed
 }
 
 // leaderHint names the current leader in a NOT_LEADER_OR_FOLLOWER answer

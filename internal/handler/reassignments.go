@@ -27,6 +27,8 @@ func serveAlterPartitionAssignments(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	ctx, cancel := within(r, req.TimeoutMillis)
+	defer cancel()
 	im := e.Ctrl.Image()
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
@@ -45,7 +47,7 @@ func serveAlterPartitionAssignments(e *Env, r *Request) Result {
 				rp.Replicas != nil && req.Version >= 1 && !req.AllowReplicationFactorChange && len(rp.Replicas) != len(t.Partitions[rp.Partition].TargetReplicas()):
 				err = fmt.Errorf("%w: the replication factor cannot change", controller.ErrInvalidReplicationFactor)
 			default:
-				err = e.Ctrl.Reassign(r.Ctx, rt.Topic, rp.Partition, nodeIDs(rp.Replicas))
+				err = e.Ctrl.Reassign(ctx, rt.Topic, rp.Partition, nodeIDs(rp.Replicas))
 			}
 			sp.ErrorCode = e.errCode(err)
 			sp.ErrorMessage = errMsg(err)

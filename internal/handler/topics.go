@@ -17,7 +17,10 @@ import (
 // defaults; an explicit replica assignment must name known brokers and may
 // not be combined with a partition count (INVALID_REQUEST); configs are
 // validated (INVALID_CONFIG); a name repeated in one request is
-// INVALID_REQUEST; validate_only checks without creating. v5+ answers with
+// INVALID_REQUEST; validate_only checks without creating. Every topic is
+// answered within the request's timeout: created, or a retriable
+// REQUEST_TIMED_OUT / NOT_CONTROLLER when the metadata log did not apply
+// it in time (it may still be created, as in Kafka). v5+ answers with
 // the topic's configs, v7+ with its id.
 //
 // DeleteTopics: by name, or (v6+) by id; unknown ones get
@@ -40,6 +43,8 @@ const (
 func serveCreateTopics(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	ctx, cancel := within(r, req.TimeoutMillis)
+	defer cancel()
 	counts := map[string]int{}
 	newPartitions := int64(0)
 	for _, rt := range req.Topics {
@@ -79,7 +84,7 @@ func serveCreateTopics(e *Env, r *Request) Result {
 		spec, code, err := e.topicSpec(rt)
 		if code == 0 && !req.ValidateOnly {
 			var t *metadata.Topic
-			t, err = e.Ctrl.CreateTopic(r.Ctx, spec)
+			t, err = e.Ctrl.CreateTopic(ctx, spec)
 			code = e.errCode(err)
 			if t != nil {
 				st.TopicID = t.ID
@@ -172,14 +177,9 @@ func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsRes
 	var out []kmsg.CreateTopicsResponseTopicConfig
 	for _, d := range metadata.TopicConfigDefs {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
-		c.Name = d.Name
-		v, ok := overrides[d.Name]
-		c.Source = sourceTopic
-		if !ok {
-			v = e.brokerSynonyms(im, d)[0].value
-			c.Source = sourceDefault
-		}
-		c.Value = &v
+		ce := e.topicConfigEntry(im, d, overrides)
+		v := ce.value
+		c.Name, c.Value, c.Source = d.Name, &v, ce.source
 		out = append(out, c)
 	}
 	return out
@@ -188,6 +188,8 @@ func (e *Env) createdConfigs(overrides map[string]string) []kmsg.CreateTopicsRes
 func serveDeleteTopics(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	ctx, cancel := within(r, req.TimeoutMillis)
+	defer cancel()
 	type target struct {
 		name *string
 		id   [16]byte
@@ -222,7 +224,7 @@ func serveDeleteTopics(e *Env, r *Request) Result {
 			st.Topic, st.TopicID = &name, t.ID
 			err := metadata.CheckClientOp(name, metadata.OpDeleteTopic, r.ClientID, nil)
 			if err == nil {
-				err = e.Ctrl.DeleteTopic(r.Ctx, name)
+				err = e.Ctrl.DeleteTopic(ctx, name)
 			}
 			if err != nil {
 				st.ErrorCode = e.errCode(err)

@@ -16,7 +16,7 @@ var ErrNotDynamicBrokerConfig = errcode.ErrNotDynamicBrokerConfig
 // cluster-wide.
 func LookupBrokerConfig(name string) (TopicConfigDef, bool) {
 	for _, d := range TopicConfigDefs {
-		if d.BrokerKey == name {
+		if d.BrokerKey != "" && d.BrokerKey == name {
 			return d, true
 		}
 	}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,7 @@ import (
 // PartitionState is one hosted partition replica as /metrics reports it.
 type PartitionState struct {
 	Topic     string
+	Internal  bool // __consumer_offsets, __transaction_state: no per-partition series
 	Partition int32
 	Leader    int32 // leader's node id, -1 when none
 	IsLeader  bool  // this node leads it
@@ -89,7 +91,8 @@ type Node struct {
 // (log size, offsets, per-partition lag) to bound cardinality.
 func NewNode(nodeID int32, src Sources, perPartition bool) *Node {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(),
+		&cachedCollector{c: collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), ttl: 10 * time.Second})
 	reg.MustRegister(processCollectors...)
 	req := newRequests()
 	reg.MustRegister(req.collectors()...)
@@ -124,6 +127,7 @@ var (
 	dGroups = prometheus.NewDesc("strom_groups", "Consumer groups this node coordinates, by state and protocol (NumGroups*).", []string{"state", "protocol"}, nil)
 
 	pLabels      = []string{"topic", "partition"}
+	dTopicSize   = prometheus.NewDesc("strom_topic_log_size_bytes", "Size of a topic's logs on this node, summed over its partitions.", []string{"topic"}, nil)
 	dLogSize     = prometheus.NewDesc("strom_log_size_bytes", "Size of the partition's log on this node (kafka.log:type=Log,name=Size).", pLabels, nil)
 	dLogSegments = prometheus.NewDesc("strom_log_segments", "Segments of the partition's log on this node (NumLogSegments).", pLabels, nil)
 	dLogStart    = prometheus.NewDesc("strom_log_start_offset", "Log start offset on this node (LogStartOffset).", pLabels, nil)
@@ -208,13 +212,18 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, hw map[TopicPartition]int64) {
 	var hosted, leaders, under, underMin, offline int
+	topicSize := map[string]int64{}
 	for _, p := range c.src.Partitions() {
 		hosted++
 		if p.Offline {
 			offline++
 		}
+		topicSize[p.Topic] += p.Size
 		part := strconv.Itoa(int(p.Partition))
-		if c.perPartition {
+		// The internal topics' many partitions would be most of a scrape:
+		// they get per-topic series only.
+		perPartition := c.perPartition && !p.Internal
+		if perPartition {
 			gauge(ch, dLogSize, float64(p.Size), p.Topic, part)
 			gauge(ch, dLogSegments, float64(p.Segments), p.Topic, part)
 			gauge(ch, dLogStart, float64(p.LogStart), p.Topic, part)
@@ -233,7 +242,7 @@ func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, hw map[T
 		if p.ISR < p.MinISR {
 			underMin++
 		}
-		if c.perPartition {
+		if perPartition {
 			gauge(ch, keCurrent, float64(p.HW), p.Topic, part)
 			gauge(ch, keOldest, float64(p.LogStart), p.Topic, part)
 			gauge(ch, keInSync, float64(p.ISR), p.Topic, part)
@@ -242,6 +251,9 @@ func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, hw map[T
 			gauge(ch, keUnderReplicated, b2f(isUnder), p.Topic, part)
 			gauge(ch, kePreferred, b2f(p.Preferred), p.Topic, part)
 		}
+	}
+	for t, size := range topicSize {
+		gauge(ch, dTopicSize, float64(size), t)
 	}
 	gauge(ch, dPartitions, float64(hosted))
 	gauge(ch, dLeaders, float64(leaders))
@@ -304,5 +316,39 @@ func (c *stateCollector) collectGroups(ch chan<- prometheus.Metric, hw map[Topic
 		for t, v := range lagSum {
 			gauge(ch, keGroupLagSum, v, g.Group, t)
 		}
+	}
+}
+
+// cachedCollector replays what c collected for ttl: the process collector
+// reads several /proc files and lists every open file descriptor (a broker
+// has one per segment file), most of a scrape's cost, for figures that
+// move slowly.
+type cachedCollector struct {
+	c   prometheus.Collector
+	ttl time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	last []prometheus.Metric
+}
+
+func (cc *cachedCollector) Describe(ch chan<- *prometheus.Desc) { cc.c.Describe(ch) }
+
+func (cc *cachedCollector) Collect(ch chan<- prometheus.Metric) {
+	cc.mu.Lock()
+	if time.Since(cc.at) >= cc.ttl {
+		out := make(chan prometheus.Metric, 64)
+		go func() { cc.c.Collect(out); close(out) }()
+		fresh := make([]prometheus.Metric, 0, len(cc.last)) // a scrape may still read the old one
+		for m := range out {
+			fresh = append(fresh, m)
+		}
+		cc.last = fresh
+		cc.at = time.Now()
+	}
+	last := cc.last
+	cc.mu.Unlock()
+	for _, m := range last {
+		ch <- m
 	}
 }

@@ -3,7 +3,9 @@ package metrics
 import (
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -45,5 +47,35 @@ func TestForEachErrorCodeFindsNestedCodes(t *testing.T) {
 	}
 	if errorName(36) != "TOPIC_ALREADY_EXISTS" || errorName(-99) != "-99" {
 		t.Fatalf("errorName: %q %q", errorName(36), errorName(-99))
+	}
+}
+
+// countingCollector counts how often it is collected.
+type countingCollector struct {
+	desc  *prometheus.Desc
+	calls int
+}
+
+func (c *countingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *countingCollector) Collect(ch chan<- prometheus.Metric) {
+	c.calls++
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.calls))
+}
+
+func TestCachedCollectorReplaysWithinTTL(t *testing.T) {
+	inner := &countingCollector{desc: prometheus.NewDesc("x", "x", nil, nil)}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&cachedCollector{c: inner, ttl: time.Hour})
+	for i := 0; i < 3; i++ {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := fams[0].Metric[0].GetGauge().GetValue(); v != 1 {
+			t.Fatalf("gather %d saw %v, want the cached 1", i, v)
+		}
+	}
+	if inner.calls != 1 {
+		t.Fatalf("collected %d times within the TTL, want 1", inner.calls)
 	}
 }

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/strom-broker/strom/internal/ids"
@@ -36,11 +37,14 @@ func (p *Partition) AppendAsFollower(batches []byte, leaderEpoch ids.LeaderEpoch
 	}
 	info, err := p.log.AppendAsFollower(batches)
 	if err != nil {
+		if errors.Is(err, storage.ErrFailed) {
+			p.reportOffline()
+		}
 		return info, fmt.Errorf("follower append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	// The log checked every batch; headers are valid.
-	_ = record.Split(batches, func(_ []byte, h record.BatchHeader) error {
-		p.producers.update(h)
+	_ = record.Split(batches, func(b []byte, h record.BatchHeader) error {
+		p.replayLocked(h, b)
 		return nil
 	})
 	return info, nil
@@ -128,15 +132,7 @@ func (p *Partition) afterTruncateLocked() error {
 	p.mu.hw = max(min(p.mu.hw, leo), lso)
 	p.mu.Unlock()
 	// Truncation is rare; rebuild from the log rather than keep history.
-	ps := producerState{}
-	if err := p.log.ScanBatches(p.log.LogStartOffset(), func(h record.BatchHeader) error {
-		ps.update(h)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("rebuild producer state of %s-%d: %w", p.Topic, p.Index, err)
-	}
-	p.producers = ps
-	return nil
+	return p.rebuildProducersLocked(p.HighWatermark())
 }
 
 // Persist applies the flush policy to a follower append: under

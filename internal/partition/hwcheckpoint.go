@@ -31,6 +31,7 @@ func (p *Partition) restoreHW() {
 	p.mu.hw = hw
 	p.mu.checkpointedHW = hw
 	p.mu.replicated = true
+	p.restoreUnstableLocked()
 	p.mu.Unlock()
 }
 

@@ -24,6 +24,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -39,8 +40,8 @@ import (
 
 // Waiter is woken (non-blocking send on C) when a partition it is
 // registered with advances the offset of its bound: the high watermark
-// (which moves the last stable offset too, until transactions exist) or
-// the log end. Every waiter is also woken when the partition's role or
+// (the last stable offset moves only with it: a transaction stops holding
+// it back once its marker is below the high watermark) or the log end. Every waiter is also woken when the partition's role or
 // leader epoch changes, and high-watermark waiters when a sync fails, so
 // that fetches re-read and produces learn of it. One waiter may be
 // registered with many partitions.
@@ -75,9 +76,14 @@ type Partition struct {
 	bg       *sync.WaitGroup
 	bgCtx    context.Context // cancelled when the partition closes
 	bgCancel context.CancelFunc
+	// onOffline is told, once, that the partition went offline on this
+	// node (a failed sync or write, a log cut below what it acknowledged),
+	// so that the metadata authority moves leadership (Registry.offline).
+	onOffline   func(*Partition)
+	offlineOnce sync.Once
 
 	appendMu  sync.Mutex
-	producers producerState // guarded by appendMu
+	producers *producerState // guarded by appendMu
 
 	flushReq chan struct{} // cap 1: asks the flusher for a sync
 	stop     chan struct{}
@@ -85,12 +91,24 @@ type Partition struct {
 
 	mu struct {
 		sync.Mutex
-		hw          ids.Offset // consumers read below this offset
+		hw ids.Offset // consumers read below this offset
+		// unstable lists the transactions that hold the last stable
+		// offset back, in order of first offset: those in progress
+		// (marker -1) and those whose marker is not yet below the high
+		// watermark (txn.go).
+		unstable []unstableTxn
+		// openEnded: transactions the opening scan saw end, whose marker
+		// a restored high watermark may not cover (restoreHW).
+		openEnded   []unstableTxn
 		cfg         config.TopicConfig
 		leaderEpoch ids.LeaderEpoch
 		waiters     [numBounds]map[*Waiter]struct{} // fetches and acks=all produces, by bound
 		flushErr    error                           // the sync failure that failed the partition; never cleared
-		lastFlush   time.Time
+		// damaged: recovery cut the log below data it had acknowledged
+		// (storage.DamageError) to fetch it again; until the image makes
+		// it a follower it refuses to lead. Cleared on becoming follower.
+		damaged   error
+		lastFlush time.Time
 
 		// Replication state, from the metadata image and follower fetches.
 		role        Role
@@ -137,7 +155,7 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	}
 	p := &Partition{
 		Topic: topic, TopicID: id, Index: index, log: l, logger: logger,
-		producers: producerState{},
+		producers: newProducerState(),
 		flushReq:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -157,12 +175,15 @@ func OpenFS(fsys vfs.FS, dir, topic string, id metadata.TopicID, index int32, cf
 	p.lagMax = DefaultReplicaLagTimeMax
 	p.bg = &sync.WaitGroup{}
 	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
-	if err := l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) error {
-		p.producers.update(h)
-		return nil
-	}); err != nil {
+	// A replicated partition restores a lower high watermark from its
+	// checkpoint after opening: transactions ended above it stay unstable.
+	keepFrom := l.LogEndOffset()
+	if cp, ok, err := l.ReadHighWatermark(); err == nil && ok {
+		keepFrom = min(keepFrom, cp)
+	}
+	if err := p.rebuildProducersLocked(keepFrom); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("rebuild producer state of %s-%d: %w", topic, index, err)
+		return nil, err
 	}
 	go p.flusher()
 	return p, nil
@@ -220,19 +241,57 @@ func (p *Partition) failLocked(err error) {
 	}
 	p.wakeHWLocked()
 	wakeAll(p.mu.syncWaiters)
+	if errors.Is(err, storage.ErrFailed) { // not a close racing a sync
+		p.reportOffline()
+	}
+}
+
+// reportOffline tells the registry, once, that this replica is offline.
+// It only starts work in the background: callers may hold mu.
+func (p *Partition) reportOffline() {
+	if p.onOffline != nil {
+		p.offlineOnce.Do(func() { p.onOffline(p) })
+	}
+}
+
+// Offline returns why the partition serves no client on this node, nil
+// while it serves: it failed (Failed), or it leads with a log cut below
+// what it had acknowledged. Clients get KAFKA_STORAGE_ERROR, as Kafka
+// answers for a partition in an offline log directory.
+func (p *Partition) Offline() error {
+	p.mu.Lock()
+	ferr, damaged, role := p.mu.flushErr, p.mu.damaged, p.mu.role
+	p.mu.Unlock()
+	if ferr != nil {
+		return ferr
+	}
+	if err := p.log.Failed(); err != nil {
+		return err
+	}
+	if role == RoleLeader && damaged != nil {
+		return fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
+	}
+	return nil
 }
 
 // Append checks one batch (checkBatch, then the producer state), appends
 // it, and makes it visible according to the flush policy: the one way a
 // batch from a producer or a coordinator enters the log. The caller waits
 // with WaitVisible (acks=all) or WaitDurable (acks=1). Append rewrites the
-// batch in place (base offset, leader epoch, LogAppendTime) and keeps no
-// reference to it.
+// batch in place (base offset, leader epoch, LogAppendTime), or a
+// recompressed copy of it (compression.type), and keeps no reference to it.
 func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
+	return p.AppendVerified(batch, origin, 0)
+}
+
+// AppendVerified is Append of a transactional batch whose transaction the
+// coordinator verified (KIP-890) under guard, from StartTxnVerification;
+// guard 0 is no verification.
+func (p *Partition) AppendVerified(batch []byte, origin Origin, guard uint64) (AppendResult, error) {
 	p.mu.Lock()
-	cfg, epoch, ferr, role := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role
+	cfg, epoch, ferr, role, damaged := p.mu.cfg, p.mu.leaderEpoch, p.mu.flushErr, p.mu.role, p.mu.damaged
 	p.mu.Unlock()
-	h, err := checkBatch(batch, origin, cfg)
+	h, err := checkBatch(batch, origin, cfg, time.Now())
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -242,10 +301,16 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	if ferr != nil {
 		return AppendResult{}, fmt.Errorf("partition %s-%d: earlier sync failed: %w", p.Topic, p.Index, ferr)
 	}
+	if damaged != nil {
+		return AppendResult{}, fmt.Errorf("partition %s-%d: log cut below acknowledged data, waiting for leadership to move: %w", p.Topic, p.Index, damaged)
+	}
 	res := AppendResult{LogAppendTime: -1}
+	if batch, h, err = recompress(batch, h, cfg); err != nil {
+		return res, err
+	}
 
 	p.appendMu.Lock()
-	dup, isDup, err := p.producers.check(h)
+	dup, isDup, err := p.producers.check(h, guard, origin)
 	if err != nil {
 		p.appendMu.Unlock()
 		return res, err
@@ -267,10 +332,17 @@ func (p *Partition) Append(batch []byte, origin Origin) (AppendResult, error) {
 	info, err := p.log.Append(batch, hs[:], epoch)
 	if err != nil {
 		p.appendMu.Unlock()
+		if errors.Is(err, storage.ErrFailed) {
+			// A write whose effect on disk is unknown failed the log.
+			p.mu.Lock()
+			p.wakeHWLocked()
+			p.mu.Unlock()
+			p.reportOffline()
+		}
 		return res, fmt.Errorf("append to %s-%d: %w", p.Topic, p.Index, err)
 	}
 	h.BaseOffset = int64(info.FirstOffset)
-	p.producers.update(h)
+	p.applyTxnEventLocked(p.producers.update(h, nil))
 	p.appendMu.Unlock()
 
 	res.BaseOffset, res.LastOffset = info.FirstOffset, info.LastOffset
@@ -338,8 +410,9 @@ func wakeAll(ws map[*Waiter]struct{}) {
 }
 
 // wakeHWLocked wakes the readers of the high watermark, and of the last
-// stable offset, which moves with it until transactions exist.
+// stable offset, which may move with it (a marker now below it).
 func (p *Partition) wakeHWLocked() {
+	p.pruneUnstableLocked()
 	wakeAll(p.mu.waiters[BoundHighWatermark])
 	wakeAll(p.mu.waiters[BoundLastStable])
 }
@@ -396,7 +469,7 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	}
 	// cleanup.policy=compact alone never deletes by time or size, as in Kafka.
 	if retention && cfg.Cleanup.Delete {
-		if n, err := p.log.ApplyRetention(now); err != nil {
+		if n, err := p.log.ApplyRetention(now, p.Offsets().LastStable); err != nil {
 			p.logger.Warn("retention failed", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {
 			p.logger.Info("retention deleted segments", "topic", p.Topic, "partition", p.Index, "segments", n)
@@ -405,7 +478,10 @@ func (p *Partition) Tick(now time.Time, retention bool) {
 	// Log compaction reads and rewrites whole segments: it runs in the
 	// background, below the high watermark, when enough of the log is dirty.
 	if cfg.Cleanup.Compact {
-		ccfg, from := storage.CompactConfigOf(cfg), min(p.HighWatermark(), p.log.FlushedOffset())
+		// Below the last stable offset: an open transaction's records
+		// are not yet known to be aborted or kept (Kafka's first
+		// uncleanable offset).
+		ccfg, from := storage.CompactConfigOf(cfg), min(p.Offsets().LastStable, p.log.FlushedOffset())
 		if p.log.CompactionDue(now, ccfg, from) {
 			p.bg.Add(1)
 			go func() {

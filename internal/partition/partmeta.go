@@ -79,7 +79,9 @@ func claimDir(fsys vfs.FS, dir string, id metadata.TopicID) error {
 	}
 	got, ok, err := readTopicID(fsys, dir)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrTopicIDMismatch, err)
+		// Not a mismatch: whose data this is cannot be told, so it is
+		// neither adopted nor set aside (the partition stays offline).
+		return err
 	}
 	if !ok {
 		return fmt.Errorf("%w: %s records no topic id, want %s", ErrTopicIDMismatch, dir, id)

@@ -21,8 +21,7 @@ const (
 	// what every in-sync replica has.
 	BoundHighWatermark Bound = iota
 	// BoundLastStable bounds read_committed consumers: they see nothing at
-	// or above the first offset of an open transaction. Until transactions
-	// exist the last stable offset is the high watermark.
+	// or above the first offset of an open transaction (txn.go).
 	BoundLastStable
 	// BoundLogEnd bounds followers: they copy everything the leader has.
 	BoundLogEnd
@@ -53,14 +52,25 @@ func (o Offsets) Limit(b Bound) ids.Offset {
 // Offsets returns the partition's offsets. The high watermark is taken
 // first: the log end read after it is never below it.
 func (p *Partition) Offsets() Offsets {
-	hw := p.HighWatermark()
+	p.mu.Lock()
+	hw, lso := p.mu.hw, p.lastStableLocked()
+	p.mu.Unlock()
+	start := p.log.LogStartOffset()
 	return Offsets{
-		LogStart:      p.log.LogStartOffset(),
+		LogStart:      start,
 		HighWatermark: hw,
-		LastStable:    hw,
-		LogEnd:        p.log.LogEndOffset(),
+		// Retention or DeleteRecords may remove the start of an open
+		// transaction; nothing below the log start is unstable (Kafka
+		// moves its first unstable offset up likewise).
+		LastStable: max(lso, min(start, hw)),
+		LogEnd:     p.log.LogEndOffset(),
 	}
 }
+
+// LastStableOffset is the first offset read_committed consumers may not
+// yet read: the high watermark, or the first offset of the earliest
+// transaction not yet decided below it.
+func (p *Partition) LastStableOffset() ids.Offset { return p.Offsets().LastStable }
 
 // Records is a record set read from the log: whole batches, one range of
 // one segment file. The bytes stay in the file until they are sent

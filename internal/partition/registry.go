@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,9 +42,11 @@ type Registry struct {
 	defaults config.LogDefaults
 	logger   *slog.Logger
 
-	alterISR AlterISRFunc
-	lagMax   time.Duration
-	bg       sync.WaitGroup // ISR changes in flight, of every partition
+	alterISR       AlterISRFunc
+	replicaOffline ReplicaOfflineFunc
+	lagMax         time.Duration
+	stop           chan struct{}  // closed by Close: ends offline reports
+	bg             sync.WaitGroup // ISR changes in flight, of every partition
 
 	// applyMu serializes Apply with Close, so that a metadata change
 	// arriving during shutdown cannot reopen a partition being closed.
@@ -53,14 +56,97 @@ type Registry struct {
 	mu struct {
 		sync.RWMutex
 		parts map[Key]*Partition
+		// offline: partitions assigned here that could not be opened
+		// (damaged log, unreadable files); they answer
+		// KAFKA_STORAGE_ERROR until the node restarts.
+		offline map[Key]offlinePartition
 	}
 }
 
+// offlinePartition is a partition this node could not open.
+type offlinePartition struct {
+	id  metadata.TopicID
+	err error
+}
+
+// ReplicaOfflineFunc reports to the metadata authority that this node's
+// replica of a partition is offline (controller.Controller.ReplicaOffline).
+type ReplicaOfflineFunc func(ctx context.Context, topic string, partition int32) error
+
 // NewRegistry returns an empty registry rooted at dataDir.
 func NewRegistry(dataDir string, nodeID ids.NodeID, defaults config.LogDefaults, logger *slog.Logger) *Registry {
-	r := &Registry{dataDir: dataDir, fs: vfs.Default, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax}
+	r := &Registry{dataDir: dataDir, fs: vfs.Default, nodeID: nodeID, defaults: defaults, logger: logger, lagMax: DefaultReplicaLagTimeMax,
+		stop: make(chan struct{})}
 	r.mu.parts = map[Key]*Partition{}
+	r.mu.offline = map[Key]offlinePartition{}
 	return r
+}
+
+// SetReplicaOffline sets how a replica that goes offline on this node is
+// reported (the controller's ReplicaOffline), so that leadership moves.
+// Without it, nothing is reported.
+func (r *Registry) SetReplicaOffline(fn ReplicaOfflineFunc) { r.replicaOffline = fn }
+
+// Offline returns why this node holds the partition offline (it could not
+// be opened), nil when it does not.
+func (r *Registry) Offline(topic string, index int32) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if off, ok := r.mu.offline[Key{topic, index}]; ok {
+		return off.err
+	}
+	return nil
+}
+
+// setOffline holds a partition that could not be opened offline, saying
+// which file, position and why (the error carries them).
+func (r *Registry) setOffline(k Key, id metadata.TopicID, err error) {
+	r.logger.Error("partition offline on this node: it answers KAFKA_STORAGE_ERROR until an operator acts (docs/operations.md#a-partition-offline-after-a-disk-fault)",
+		"topic", k.Topic, "partition", k.Index, "err", err)
+	r.mu.Lock()
+	r.mu.offline[k] = offlinePartition{id: id, err: err}
+	r.mu.Unlock()
+}
+
+// offline is a hosted partition's report that it went offline (a failed
+// sync or write, a log cut below what it acknowledged): the metadata
+// authority is told, retrying until it takes the report or the node stops,
+// so that leadership moves to another in-sync replica.
+func (r *Registry) offline(p *Partition) {
+	if r.replicaOffline == nil {
+		return
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		backoff := 100 * time.Millisecond
+		for attempt := 0; ; attempt++ {
+			if r.Get(p.Topic, p.Index) != p && attempt > 0 {
+				return // deleted, reassigned away, or the node is stopping
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			go func() {
+				select {
+				case <-r.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			err := r.replicaOffline(ctx, p.Topic, p.Index)
+			cancel()
+			if err == nil {
+				r.logger.Warn("reported replica offline; leadership moves to another in-sync replica", "topic", p.Topic, "partition", p.Index)
+				return
+			}
+			r.logger.Warn("reporting replica offline failed; retrying", "topic", p.Topic, "partition", p.Index, "attempt", attempt, "err", err)
+			select {
+			case <-r.stop:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		}
+	}()
 }
 
 // SetFS sets the file system the partitions live on (vfs.Default unless
@@ -156,6 +242,32 @@ func (r *Registry) Apply(next *metadata.Image) error {
 			}
 			k := Key{t.Name, pm.Index}
 			want[k] = t.ID
+			if id, ok := r.offlineID(k); ok {
+				var damage *storage.DamageError
+				if id == t.ID && !(errors.As(r.Offline(k.Topic, k.Index), &damage) && r.canRefetch(next, pm)) {
+					continue // offline until the node restarts
+				}
+				if id == t.ID {
+					// A damaged replica that found no in-sync peer
+					// alive when it opened (a whole-cluster restart)
+					// now has one to fetch the range from.
+					r.dropOffline(k)
+					p, err := r.openCut(t, pm, cfg, damage)
+					if err != nil {
+						r.setOffline(k, t.ID, err)
+						continue
+					}
+					r.publish(k, p, pm, damage, now)
+					continue
+				}
+				// The name belongs to a new topic id: the old data is
+				// kept aside, never served.
+				r.dropOffline(k)
+				if _, err := r.setAsideStray(r.Dir(t.Name, pm.Index), "its topic was re-created while it was offline"); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
 			if p := r.Get(t.Name, pm.Index); p != nil {
 				if p.TopicID == t.ID {
 					if p.Config() != cfg {
@@ -172,21 +284,16 @@ func (r *Registry) Apply(next *metadata.Image) error {
 				}
 			}
 			p, err := r.open(t, pm, cfg)
+			var damage *storage.DamageError
+			if errors.As(err, &damage) && r.canRefetch(next, pm) {
+				p, err = r.openCut(t, pm, cfg, damage)
+			}
 			if err != nil {
-				errs = append(errs, err)
+				// The rest of the node goes on serving.
+				r.setOffline(k, t.ID, err)
 				continue
 			}
-			p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
-			if len(pm.Replicas) > 1 {
-				// What a replica recovered from disk may be an
-				// uncommitted tail: only what the HW checkpoint says was
-				// committed is visible until the ISR confirms the rest.
-				p.restoreHW()
-			}
-			p.applyMetadata(pm, r.nodeID, now, true)
-			r.mu.Lock()
-			r.mu.parts[k] = p
-			r.mu.Unlock()
+			r.publish(k, p, pm, damage, now)
 		}
 	}
 	for _, p := range r.All() {
@@ -197,7 +304,84 @@ func (r *Registry) Apply(next *metadata.Image) error {
 			errs = append(errs, err)
 		}
 	}
+	r.mu.RLock()
+	var gone []Key
+	for k, off := range r.mu.offline {
+		if id, ok := want[k]; !ok || id != off.id {
+			gone = append(gone, k)
+		}
+	}
+	r.mu.RUnlock()
+	for _, k := range gone {
+		// An offline partition no longer assigned here: its data is
+		// kept aside for the operator, never deleted unread.
+		r.dropOffline(k)
+		if _, err := r.setAsideStray(r.Dir(k.Topic, k.Index), "it was offline when the metadata stopped assigning it here"); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// publish makes a partition just opened hosted: wired to the registry,
+// its high watermark restored, its role applied. damage, when not nil, is
+// what recovery cut off: the partition refuses to lead on its shortened log
+// and is reported offline so that leadership moves.
+func (r *Registry) publish(k Key, p *Partition, pm metadata.Partition, damage *storage.DamageError, now time.Time) {
+	p.nodeID, p.alterISR, p.lagMax, p.bg = r.nodeID, r.alterISR, r.lagMax, &r.bg
+	p.onOffline = r.offline
+	if damage != nil {
+		p.mu.damaged = damage
+		r.offline(p)
+	}
+	if len(pm.Replicas) > 1 {
+		// What a replica recovered from disk may be an uncommitted tail:
+		// only what the HW checkpoint says was committed is visible until
+		// the ISR confirms the rest.
+		p.restoreHW()
+	}
+	p.applyMetadata(pm, r.nodeID, now, true)
+	r.mu.Lock()
+	r.mu.parts[k] = p
+	r.mu.Unlock()
+}
+
+func (r *Registry) offlineID(k Key) (metadata.TopicID, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	off, ok := r.mu.offline[k]
+	return off.id, ok
+}
+
+func (r *Registry) dropOffline(k Key) {
+	r.mu.Lock()
+	delete(r.mu.offline, k)
+	r.mu.Unlock()
+}
+
+// canRefetch reports whether a replica whose log is damaged can get the
+// range again: another live replica is in sync.
+func (r *Registry) canRefetch(im *metadata.Image, pm metadata.Partition) bool {
+	for _, id := range pm.ISR {
+		if _, live := im.LiveBroker(id); live && id != r.nodeID {
+			return true
+		}
+	}
+	return false
+}
+
+// openCut cuts a damaged log at the last good batch below the damage and
+// opens what is left, as a Kafka follower does after a log-directory
+// failure: the range is fetched again from the leader once this replica
+// follows (the caller reports it offline so that leadership moves).
+func (r *Registry) openCut(t *metadata.Topic, pm metadata.Partition, cfg config.TopicConfig, d *storage.DamageError) (*Partition, error) {
+	dir := r.Dir(t.Name, pm.Index)
+	r.logger.Warn("cutting a damaged replica at the last good batch; the rest is fetched again from an in-sync replica",
+		"topic", t.Name, "partition", pm.Index, "file", d.File, "position", d.Position, "offset", d.Offset, "why", d.Err)
+	if err := storage.TruncateDamage(r.fs, dir, d); err != nil {
+		return nil, errors.Join(d, err)
+	}
+	return r.open(t, pm, cfg)
 }
 
 // open opens partition pm of t. A directory under its name that records
@@ -297,6 +481,10 @@ func (r *Registry) reconcile(im *metadata.Image, dir, topic string, idx int) err
 	id, recorded, err := readTopicID(r.fs, dir)
 	var why string
 	switch {
+	case err != nil && hosted:
+		// Whose data this is cannot be told: neither served nor set
+		// aside; Apply holds the partition offline (its open fails).
+		return nil
 	case err != nil:
 		why = err.Error()
 	case !hosted && recorded && im.TopicsByID[id] == nil:
@@ -328,7 +516,6 @@ func parseDirName(name string) (topic string, idx int, ok bool) {
 	return name[:i], idx, true
 }
 
-
 // Tick runs periodic partition work (flush.ms, retention).
 func (r *Registry) Tick(now time.Time, retention bool) {
 	for _, p := range r.All() {
@@ -339,6 +526,9 @@ func (r *Registry) Tick(now time.Time, retention bool) {
 // Close closes every partition cleanly.
 func (r *Registry) Close() error {
 	r.applyMu.Lock()
+	if !r.closed {
+		close(r.stop)
+	}
 	r.closed = true
 	r.applyMu.Unlock()
 	r.mu.Lock()
@@ -347,7 +537,14 @@ func (r *Registry) Close() error {
 	r.mu.Unlock()
 	var errs []error
 	for _, p := range parts {
-		if err := p.Close(); err != nil {
+		err := p.Close()
+		if errors.Is(err, storage.ErrFailed) {
+			// Offline since an earlier failure, reported then: the stop
+			// itself is clean, and the next start recovers the log.
+			r.logger.Warn("closed a partition that was offline", "topic", p.Topic, "partition", p.Index, "err", err)
+			continue
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -201,6 +201,12 @@ func (p *Partition) applyMetadata(pm metadata.Partition, self ids.NodeID, now ti
 	}
 	prevRole := p.mu.role
 	p.mu.role, p.mu.leaderID, p.mu.leaderEpoch = role, pm.Leader, pm.LeaderEpoch
+	if role == RoleFollower && p.mu.damaged != nil {
+		// Leadership moved: as a follower the replica fetches again what
+		// recovery cut off.
+		p.logger.Info("damaged replica now follows; fetching the range it lost from the leader", "topic", p.Topic, "partition", p.Index, "leader", pm.Leader, "log_end_offset", p.log.LogEndOffset())
+		p.mu.damaged = nil
+	}
 	p.mu.pendingISR = nil // an in-flight change fails on the stale epoch
 	if role == RoleLeader {
 		// Kafka assigns the new epoch at the log end here; the log's

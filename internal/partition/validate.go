@@ -5,16 +5,23 @@ package partition
 // checked without decompressing it: header, CRC-32C, record count and codec
 // (record.Validate), its codec's frame (record.CheckCompressionFrame), the
 // produce rules, the topic's max.message.bytes; its records are read only
-// when a feature needs them (the keys of a compacted topic). Under the
+// when a feature needs them (the keys of a compacted topic; a codec other
+// than the topic's compression.type, which Append recompresses before the
+// append lock, see recompress). Under the
 // append lock, Append checks the producer's epoch and sequence
 // (producerState.check) and, for message.timestamp.type=LogAppendTime,
-// stamps the batch (a retry keeps its first stamp). Any CreateTime is
-// accepted: the timestamp difference limits (message.timestamp.before.max.ms,
-// message.timestamp.after.max.ms) are not implemented. The header is parsed
-// once, here, and goes down to the log as it is.
+// stamps the batch (a retry keeps its first stamp). On a CreateTime topic
+// the batch's timestamps must lie within message.timestamp.before.max.ms
+// and after.max.ms of the broker's clock; the check reads the header's
+// first and max timestamps, and the records only to name the offending
+// ones in a refusal (so a record older than the batch's first one, a
+// negative timestamp delta, is not checked: producers write deltas from
+// the first record's time). The header is parsed once, here, and goes
+// down to the log as it is (or as Recompress returns it with the copy).
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/errcode"
@@ -45,14 +52,76 @@ var (
 	ErrInvalidRecord = errcode.ErrInvalidRecord
 	// ErrRecordTooLarge is a batch over max.message.bytes (MESSAGE_TOO_LARGE).
 	ErrRecordTooLarge = errcode.ErrRecordTooLarge
-	// ErrTransactional refuses transactional batches until transactions
-	// exist.
-	ErrTransactional = errcode.ErrTransactional
+	// ErrInvalidTimestamp is a record timestamp outside the topic's
+	// limits (INVALID_TIMESTAMP); the error is a *TimestampError.
+	ErrInvalidTimestamp = errcode.ErrInvalidTimestamp
 )
+
+// TimestampError refuses a batch for its records' timestamps, naming each
+// offending record as Kafka's produce response does (record_errors).
+type TimestampError struct {
+	Records []RecordError
+}
+
+// RecordError is one refused record: its index in the batch and why.
+type RecordError struct {
+	Index   int32
+	Message string
+}
+
+// Error is Kafka's message for the whole batch; Records say which.
+func (e *TimestampError) Error() string {
+	return "One or more records have been rejected due to invalid timestamp"
+}
+
+func (e *TimestampError) Unwrap() error { return ErrInvalidTimestamp }
+
+// checkTimestamps applies message.timestamp.before.max.ms and
+// after.max.ms to a CreateTime batch.
+func checkTimestamps(batch []byte, h record.BatchHeader, cfg config.TopicConfig, now time.Time) error {
+	if cfg.LogAppendTime {
+		return nil
+	}
+	nowMs := now.UnixMilli()
+	lo, hi := satSub(nowMs, cfg.TimestampBeforeMax.Milliseconds()), satAdd(nowMs, cfg.TimestampAfterMax.Milliseconds())
+	if h.FirstTimestamp >= lo && h.MaxTimestamp <= hi {
+		return nil
+	}
+	te := &TimestampError{}
+	var i int32
+	_ = record.Records(batch, func(r record.Record) error {
+		ts := h.FirstTimestamp + r.TimestampDelta
+		if ts < lo || ts > hi {
+			te.Records = append(te.Records, RecordError{Index: i, Message: fmt.Sprintf(
+				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]", ts, r.OffsetDelta, lo, hi)})
+		}
+		i++
+		return nil
+	})
+	if len(te.Records) == 0 { // the header's bounds, when the records say nothing more
+		te.Records = append(te.Records, RecordError{Index: 0, Message: fmt.Sprintf(
+			"Timestamps [%d, %d] of the batch are out of range. The timestamp should be within [%d, %d]", h.FirstTimestamp, h.MaxTimestamp, lo, hi)})
+	}
+	return te
+}
+
+func satSub(a, b int64) int64 {
+	if b > 0 && a < -1<<63+b {
+		return -1 << 63
+	}
+	return a - b
+}
+
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > 1<<63-1-b {
+		return 1<<63 - 1
+	}
+	return a + b
+}
 
 // checkBatch checks what does not depend on the log: the batch's bytes
 // against the topic's config. It returns the batch's header.
-func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig) (record.BatchHeader, error) {
+func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig, now time.Time) (record.BatchHeader, error) {
 	if len(batch) == 0 {
 		return record.BatchHeader{}, fmt.Errorf("%w: no record batch", ErrInvalidRecord)
 	}
@@ -78,14 +147,17 @@ func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig) (record.Bat
 	if h.IsControl() {
 		return h, fmt.Errorf("%w: clients may not write control batches", ErrInvalidRecord)
 	}
-	// Transactions: the header checks of a transactional batch go here
-	// (a producer id, an epoch); whether its transaction is ongoing is
-	// producer state, checked under the append lock with the sequence.
-	if h.IsTransactional() {
-		return h, ErrTransactional
+	// A transactional batch names its producer; whether its transaction
+	// may go on is producer state, checked under the append lock with the
+	// sequence (producerState.check).
+	if h.IsTransactional() && (h.ProducerID < 0 || h.ProducerEpoch < 0) {
+		return h, fmt.Errorf("%w: transactional batch without a producer id and epoch", ErrInvalidRecord)
 	}
 	if max := cfg.MaxMessageBytes; len(batch) > int(max) {
 		return h, fmt.Errorf("%w: %d bytes exceeds max.message.bytes %d", ErrRecordTooLarge, len(batch), max)
+	}
+	if err := checkTimestamps(batch, h, cfg, now); err != nil {
+		return h, err
 	}
 	if cfg.Cleanup.Compact {
 		// The one check that needs the records themselves: a compacted
@@ -101,4 +173,34 @@ func checkBatch(batch []byte, origin Origin, cfg config.TopicConfig) (record.Bat
 		}
 	}
 	return h, nil
+}
+
+// recompress stores a batch with the topic's codec when compression.type
+// is not producer and the batch has another one, as Kafka does; the copy
+// keeps the header's offsets, timestamps and producer fields, so the
+// idempotent-producer checks and offset assignment that follow see the
+// batch the producer sent. The copy must still fit max.message.bytes.
+func recompress(batch []byte, h record.BatchHeader, cfg config.TopicConfig) ([]byte, record.BatchHeader, error) {
+	c := cfg.Compression
+	codec := record.Codec(c.Codec)
+	if !c.Recompress || h.Codec() == codec {
+		return batch, h, nil
+	}
+	level := 0
+	switch c.Codec {
+	case config.CodecGzip:
+		level = c.GzipLevel
+	case config.CodecLZ4:
+		level = c.LZ4Level
+	case config.CodecZstd:
+		level = c.ZstdLevel
+	}
+	nb, nh, err := record.Recompress(batch, h, codec, level)
+	if err != nil {
+		return batch, h, err
+	}
+	if len(nb) > int(cfg.MaxMessageBytes) {
+		return batch, h, fmt.Errorf("%w: %d bytes recompressed with %v exceeds max.message.bytes %d", ErrRecordTooLarge, len(nb), codec, cfg.MaxMessageBytes)
+	}
+	return nb, nh, nil
 }

@@ -55,7 +55,7 @@ func TestCheckBatch(t *testing.T) {
 		{"two batches", append(build(t, record.BatchOptions{}, unkeyed), one...), FromClient, def, ErrInvalidRecord},
 		{"no records", build(t, record.BatchOptions{}), FromClient, def, ErrInvalidRecord},
 		{"control batch", build(t, record.BatchOptions{Control: true}, keyed), FromClient, def, ErrInvalidRecord},
-		{"transactional", build(t, record.BatchOptions{Transactional: true, ProducerID: 1, BaseSequence: 0}, keyed), FromClient, def, ErrTransactional},
+		{"transactional without producer", build(t, record.BatchOptions{Transactional: true, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, keyed), FromClient, def, ErrInvalidRecord},
 		{"over max.message.bytes", large, FromClient, small, ErrRecordTooLarge},
 		{"compacted, no key", build(t, record.BatchOptions{}, keyed, unkeyed), FromClient, compacted, ErrInvalidRecord},
 		{"compacted, keys", build(t, record.BatchOptions{Codec: record.CodecZstd}, keyed, keyed), FromClient, compacted, nil},
@@ -64,7 +64,7 @@ func TestCheckBatch(t *testing.T) {
 		{"coordinator, corrupt", corrupt, FromCoordinator, def, record.ErrCorrupt},
 		{"coordinator, two batches", append(build(t, record.BatchOptions{}, unkeyed), one...), FromCoordinator, def, ErrInvalidRecord},
 	} {
-		h, err := checkBatch(tc.batch, tc.origin, tc.cfg)
+		h, err := checkBatch(tc.batch, tc.origin, tc.cfg, time.Now())
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 			continue

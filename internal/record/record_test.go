@@ -235,36 +235,6 @@ func TestRecordsCorrupt(t *testing.T) {
 	}
 }
 
-func FuzzValidate(f *testing.F) {
-	for _, c := range allCodecs {
-		f.Add(mustBatch(f, defaultOpts(c), testRecords(3)))
-	}
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := Validate(b)
-		if err == nil && h.TotalSize() > len(b) {
-			t.Fatalf("valid batch of %d bytes in %d", h.TotalSize(), len(b))
-		}
-		_ = Split(b, func([]byte, BatchHeader) error { return nil })
-	})
-}
-
-func FuzzRecords(f *testing.F) {
-	for _, c := range allCodecs {
-		f.Add(mustBatch(f, defaultOpts(c), testRecords(3)))
-		f.Add(mustBatch(f, defaultOpts(c), nil))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		n := int32(0)
-		err := Records(b, func(r Record) error { n++; return nil })
-		if err == nil {
-			if h, _ := ParseHeader(b); n != h.NumRecords {
-				t.Fatalf("decoded %d of %d records", n, h.NumRecords)
-			}
-		}
-	})
-}
-
 func benchBatches(b *testing.B) []byte {
 	var all []byte
 	for range 64 {

@@ -20,6 +20,7 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/record"
+	"github.com/strom-broker/strom/internal/testkit/fuzzseed"
 )
 
 // startBroker runs a single-node broker for the test, logging only to w.
@@ -71,9 +72,21 @@ const hangAfter = 30 * time.Second
 //
 // The input is one frame without its size prefix: request header and body.
 func FuzzRequest(f *testing.F) {
+	// A handful of the seeds are the committed corpus too: requests with
+	// data for the busiest APIs, and headers that must be refused.
+	corpus := map[[2]int16]bool{{0, 9}: true, {1, 12}: true, {3, 12}: true, {18, 3}: true, {19, 7}: true}
 	for _, seed := range fuzzSeeds(f) {
-		f.Add(seed)
+		kv := [2]int16{int16(binary.BigEndian.Uint16(seed)), int16(binary.BigEndian.Uint16(seed[2:]))}
+		if corpus[kv] && len(seed) > 40 {
+			fuzzseed.Add(f, seed)
+			corpus[kv] = false
+		} else {
+			f.Add(seed)
+		}
 	}
+	// A client id longer than the frame, and an unknown API key.
+	fuzzseed.Add(f, []byte{0, 18, 0, 3, 0, 0, 0, 1, 0x7f, 0xff, 'x'})
+	fuzzseed.Add(f, []byte{0x7f, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff})
 	watch := &panicWatch{}
 	addr := startBroker(f, watch)
 

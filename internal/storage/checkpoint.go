@@ -142,10 +142,14 @@ func loadEpochCache(fsys vfs.FS, dir string) (*epochCache, error) {
 		}
 		ep, err1 := strconv.ParseInt(f[0], 10, 32)
 		st, err2 := strconv.ParseInt(f[1], 10, 64)
-		if err1 != nil || err2 != nil {
+		if err1 != nil || err2 != nil || ep < 0 || st < 0 {
 			return nil, fmt.Errorf("read %s: line %d: %q: %w", c.path, i+3, l, errCheckpoint)
 		}
-		c.entries = append(c.entries, epochEntry{epoch: ids.LeaderEpoch(ep), start: st})
+		// Entries go through assign, as Kafka's cache loads its
+		// checkpoint: one that does not move both epoch and start
+		// forward drops what it conflicts with, so the cache stays
+		// ascending in both whatever the file says.
+		c.assign(ids.LeaderEpoch(ep), st)
 	}
 	return c, nil
 }

@@ -51,6 +51,8 @@ type CompactConfig struct {
 	DeleteRetentionMs      int64         // delete.retention.ms: how long a tombstone outlives its first cleaning
 	MinInterval            time.Duration // least time between runs on one log (CompactionDue); log.cleaner.backoff.ms
 	MaxMapEntries          int           // keys one run folds into its offset map (log.cleaner.dedupe.buffer.size / 24)
+	MinCompactionLagMs     int64         // min.compaction.lag.ms: segments with a newer record are not cleaned
+	MaxCompactionLagMs     int64         // max.compaction.lag.ms: a first dirty batch older than this makes a run due
 }
 
 // defaultMaxMapEntries bounds one run's offset map: 1Mi keys of 24 bytes
@@ -68,6 +70,8 @@ func CompactConfigOf(t config.TopicConfig) CompactConfig {
 		DeleteRetentionMs:      t.DeleteRetention.Milliseconds(),
 		MinInterval:            config.Default().Log.CleanerBackoff,
 		MaxMapEntries:          defaultMaxMapEntries,
+		MinCompactionLagMs:     t.MinCompactionLag.Milliseconds(),
+		MaxCompactionLagMs:     t.MaxCompactionLag.Milliseconds(),
 	}
 }
 
@@ -170,25 +174,42 @@ func (l *Log) cleanerStateSnapshot() (firstDirty int64, lastRun time.Time, horiz
 	return c.mu.firstDirty, c.mu.lastRun, c.mu.horizon
 }
 
-// cleanablePrefixLocked returns how many leading segments are cleanable
-// (whole, not active, ending at or below uncleanableFrom), the first dirty
-// offset, and the sizes of their clean and dirty parts. Needs mu.
-func (l *Log) cleanablePrefixLocked(firstDirty, uncleanableFrom int64) (n int, dirtyFrom, cleanBytes, dirtyBytes int64) {
+// prefix is the cleanable part of a log as cleanablePrefixLocked finds it.
+type prefix struct {
+	n                 int   // leading segments that are cleanable
+	firstDirty        int64 // the checkpoint, within the log
+	clean, dirty      int64 // bytes of the n segments below and from firstDirty
+	firstDirtyBatchTs int64 // first batch timestamp of the first dirty segment; -1 unknown
+}
+
+// cleanablePrefixLocked returns the cleanable prefix: whole segments, not
+// the active one, ending at or below uncleanableFrom, and stopping at the
+// first dirty segment holding a record newer than min.compaction.lag.ms
+// (as Kafka's firstUncleanableDirtyOffset does). Needs mu.
+func (l *Log) cleanablePrefixLocked(firstDirty, uncleanableFrom, nowMs int64, cfg CompactConfig) prefix {
 	segs := l.mu.segments
-	for n < len(segs)-1 && segs[n].next <= uncleanableFrom && segs[n+1].base <= uncleanableFrom {
-		n++
-	}
 	if firstDirty < l.mu.lso || firstDirty > l.mu.leo {
 		firstDirty = l.mu.lso
 	}
-	for _, s := range segs[:n] {
-		if s.next <= firstDirty {
-			cleanBytes += s.size
-		} else {
-			dirtyBytes += s.size
+	p := prefix{firstDirty: firstDirty, firstDirtyBatchTs: -1}
+	for p.n < len(segs)-1 && segs[p.n].next <= uncleanableFrom && segs[p.n+1].base <= uncleanableFrom {
+		s := segs[p.n]
+		if cfg.MinCompactionLagMs > 0 && s.next > firstDirty && s.maxTs > nowMs-cfg.MinCompactionLagMs {
+			break
 		}
+		p.n++
 	}
-	return n, firstDirty, cleanBytes, dirtyBytes
+	for _, s := range segs[:p.n] {
+		if s.next <= firstDirty {
+			p.clean += s.size
+			continue
+		}
+		if p.dirty == 0 {
+			p.firstDirtyBatchTs = s.firstBatchTs()
+		}
+		p.dirty += s.size
+	}
+	return p
 }
 
 // CompactionDue reports, without I/O, whether Compact would do work now:
@@ -210,15 +231,25 @@ func (l *Log) CompactionDue(now time.Time, cfg CompactConfig, uncleanableFrom id
 	if l.checkWritableLocked() != nil {
 		return false
 	}
-	n, _, clean, dirty := l.cleanablePrefixLocked(firstDirty, upTo)
-	return n > 0 && due(cfg, now, horizon, clean, dirty)
+	p := l.cleanablePrefixLocked(firstDirty, upTo, now.UnixMilli(), cfg)
+	return p.n > 0 && due(cfg, now, horizon, p)
 }
 
-func due(cfg CompactConfig, now time.Time, horizon, clean, dirty int64) bool {
-	if horizon > 0 && now.UnixMilli() >= horizon {
+// due: a kept tombstone's delete horizon passed, the dirty ratio exceeds
+// min.cleanable.dirty.ratio, or the first dirty batch is older than
+// max.compaction.lag.ms.
+func due(cfg CompactConfig, now time.Time, horizon int64, p prefix) bool {
+	nowMs := now.UnixMilli()
+	if horizon > 0 && nowMs >= horizon {
 		return true
 	}
-	return dirty > 0 && float64(dirty)/float64(clean+dirty) > cfg.MinCleanableDirtyRatio
+	if p.dirty == 0 {
+		return false
+	}
+	if p.firstDirtyBatchTs >= 0 && cfg.MaxCompactionLagMs > 0 && p.firstDirtyBatchTs < nowMs-cfg.MaxCompactionLagMs {
+		return true
+	}
+	return float64(p.dirty)/float64(p.clean+p.dirty) > cfg.MinCleanableDirtyRatio
 }
 
 // segSnap is a cleanable segment as a run saw it; the run holds a reference.
@@ -256,8 +287,10 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom ids.Offs
 		l.mu.RUnlock()
 		return st, fmt.Errorf("compact: %w", err)
 	}
-	n, firstDirty, clean, dirty := l.cleanablePrefixLocked(firstDirty, upTo)
-	if n == 0 || !due(cfg, now, horizon, clean, dirty) {
+	p := l.cleanablePrefixLocked(firstDirty, upTo, now.UnixMilli(), cfg)
+	n := p.n
+	firstDirty = p.firstDirty
+	if n == 0 || !due(cfg, now, horizon, p) {
 		l.mu.RUnlock()
 		return st, nil
 	}
@@ -291,10 +324,13 @@ func (l *Log) Compact(now time.Time, cfg CompactConfig, uncleanableFrom ids.Offs
 	if c.lastOfProducer, err = l.producerLastOffsets(); err != nil {
 		return st, fmt.Errorf("compact: %w", err)
 	}
+	c.aborted = l.allAbortedTxns()
+	c.txns = newTxnTracker(c.aborted)
 	if c.mapEnd, err = c.buildOffsetMap(segs, firstDirty, cleanEnd); err != nil {
 		return c.finishAborted(err)
 	}
 	st.EndOffset = c.mapEnd
+	c.txns = newTxnTracker(c.aborted) // the cleaning pass reads from the start
 	todo := segs
 	for len(todo) > 0 && todo[0].seg.base < c.mapEnd {
 		n, swapped, err := c.cleanGroup(todo, gen)
@@ -371,7 +407,9 @@ type cleaner struct {
 	keys           map[[16]byte]int64 // hash of key -> latest offset in [firstDirty, mapEnd)
 	mapEnd         int64              // records at or above are kept as they are
 	lastOfProducer map[int64]int64
-	minHorizon     int64 // earliest delete horizon of a kept batch with tombstones
+	minHorizon     int64       // earliest delete horizon of a kept batch with tombstones or a marker
+	txns           *txnTracker // transactions of the pass in progress (compact_txn.go)
+	aborted        []AbortedTxn
 
 	body  []byte // reused encoding buffer
 	maxTs int64  // largest timestamp of the records encodeRecords kept
@@ -395,7 +433,11 @@ func (c *cleaner) buildOffsetMap(segs []segSnap, firstDirty, cleanEnd int64) (in
 			continue
 		}
 		err := c.forEachBatch(s, func(_ int64, b []byte, h record.BatchHeader) error {
-			if h.LastOffset() < firstDirty || h.IsControl() {
+			if h.IsControl() {
+				return nil
+			}
+			// Aborted records supersede nothing.
+			if c.txns.onDataBatch(h) || h.LastOffset() < firstDirty {
 				return nil
 			}
 			return record.Records(b, func(r record.Record) error {
@@ -582,6 +624,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 	}
 
 	l.mu.Lock()
+	for _, s := range g {
+		ns.aborted = append(ns.aborted, s.seg.aborted...)
+	}
+	aborted := slices.Clone(ns.aborted)
 	l.mu.segments = slices.Replace(l.mu.segments, i, i+len(g), ns)
 	l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(s *segment) bool {
 		return slices.ContainsFunc(g, func(x segSnap) bool { return x.seg == s })
@@ -603,6 +649,10 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 		err = l.fs.Rename(swapPath(l.dir, base, suf), filepath.Join(l.dir, segmentName(base)+suf))
 	}
 	if err == nil {
+		// The aborted transactions of the group stay with their markers.
+		err = ns.writeTxnIndex(aborted)
+	}
+	if err == nil {
 		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil {
@@ -618,7 +668,17 @@ func (c *cleaner) swap(g []segSnap, ns *segment, gen uint64) (bool, error) {
 // producer's last sequence, or nothing.
 func (c *cleaner) filterBatch(b []byte, h record.BatchHeader) ([]byte, bool, error) {
 	if h.IsControl() {
-		return b, true, nil // transaction markers stay (no transactions yet)
+		return c.filterControl(b, h)
+	}
+	if c.txns.onDataBatch(h) {
+		// An aborted transaction's batch goes whole; a producer's last
+		// batch stays, empty, for its sequence (as below).
+		c.stats.RecordsRead += int64(h.NumRecords)
+		c.stats.RecordsRemoved += int64(h.NumRecords)
+		if h.ProducerID >= 0 && c.lastOfProducer[h.ProducerID] == h.LastOffset() {
+			return emptyBatch(h), true, nil
+		}
+		return nil, false, nil
 	}
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && c.now >= h.FirstTimestamp

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -33,6 +34,7 @@ type batchOpts struct {
 	seq                int32
 	producerEpoch      int16
 	logAppendTimestamp bool
+	transactional      bool
 }
 
 // keyedBatch builds a batch whose record i has timestamp ts+i.
@@ -48,7 +50,7 @@ func keyedBatch(t testing.TB, o batchOpts, ts int64, recs []kv) []byte {
 		pid, seq, epoch = o.pid, o.seq, o.producerEpoch
 	}
 	b, err := record.AppendBatch(nil, record.BatchOptions{Codec: o.codec, FirstTimestamp: ts,
-		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LogAppendTime: o.logAppendTimestamp}, rs)
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LogAppendTime: o.logAppendTimestamp, Transactional: o.transactional}, rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -746,5 +748,66 @@ func TestFollowerAcceptsCompactedBatches(t *testing.T) {
 	b[len(b)-1] ^= 1
 	if _, err := validateStored(b); err == nil {
 		t.Fatal("validateStored accepted a bad CRC")
+	}
+}
+
+// TestCompactionLag: min.compaction.lag.ms keeps segments holding a
+// record newer than the lag out of compaction; max.compaction.lag.ms makes
+// compaction due, whatever the dirty ratio, once the first dirty batch is
+// older than the lag.
+func TestCompactionLag(t *testing.T) {
+	const hour = int64(time.Hour / time.Millisecond)
+	t.Run("min", func(t *testing.T) {
+		l := openLog(t, t.TempDir(), testConfig())
+		defer l.Close()
+		fillKeyed(t, l, record.CodecNone, 300, 10)
+		rollLog(t, l)
+		cfg := forceConfig()
+		cfg.MinCompactionLagMs = hour
+		early := time.UnixMilli(baseTs + 1000)
+		if l.CompactionDue(early, cfg, l.LogEndOffset()) {
+			t.Fatal("compaction due for records younger than min.compaction.lag.ms")
+		}
+		if st, err := l.Compact(early, cfg, l.LogEndOffset()); err != nil || st.Ran {
+			t.Fatalf("compact within the lag: %+v, %v", st, err)
+		}
+		late := time.UnixMilli(baseTs + 2*hour)
+		if st, err := l.Compact(late, cfg, l.LogEndOffset()); err != nil || !st.Ran || st.RecordsRemoved == 0 {
+			t.Fatalf("compact after the lag: %+v, %v", st, err)
+		}
+	})
+	t.Run("max", func(t *testing.T) {
+		l := openLog(t, t.TempDir(), testConfig())
+		defer l.Close()
+		fillKeyed(t, l, record.CodecNone, 300, 10)
+		rollLog(t, l)
+		cfg := DefaultCompactConfig()
+		cfg.MinCleanableDirtyRatio = 1 // never due by the ratio alone
+		cfg.MaxCompactionLagMs = hour
+		if l.CompactionDue(time.UnixMilli(baseTs+1000), cfg, l.LogEndOffset()) {
+			t.Fatal("compaction due before max.compaction.lag.ms with the ratio at 1")
+		}
+		late := time.UnixMilli(baseTs + 2*hour)
+		if !l.CompactionDue(late, cfg, l.LogEndOffset()) {
+			t.Fatal("compaction not due with a dirty batch older than max.compaction.lag.ms")
+		}
+		if st, err := l.Compact(late, cfg, l.LogEndOffset()); err != nil || !st.Ran || st.RecordsRemoved == 0 {
+			t.Fatalf("compact after max.compaction.lag.ms: %+v, %v", st, err)
+		}
+	})
+}
+
+// TestCompactConfigOf: a topic's compaction configs reach the cleaner.
+func TestCompactConfigOf(t *testing.T) {
+	tc := config.Default().Log.TopicConfig()
+	tc.MinCleanableDirtyRatio, tc.DeleteRetention = 0.3, 9*time.Second
+	tc.MinCompactionLag, tc.MaxCompactionLag = 5*time.Second, 7*time.Second
+	c := CompactConfigOf(tc)
+	if c.MinCleanableDirtyRatio != 0.3 || c.DeleteRetentionMs != 9000 || c.MinCompactionLagMs != 5000 || c.MaxCompactionLagMs != 7000 {
+		t.Fatalf("CompactConfigOf: %+v", c)
+	}
+	// Kafka's defaults: no minimum lag, no maximum ("never").
+	if d := DefaultCompactConfig(); d.MinCompactionLagMs != 0 || d.MaxCompactionLagMs < 1<<62/int64(time.Millisecond) {
+		t.Fatalf("defaults: %+v", d)
 	}
 }

@@ -126,6 +126,7 @@ type Log struct {
 	syncing     bool       // guarded by syncMu
 	syncWaiters int        // guarded by syncMu; callers waiting for a round
 	syncScratch []*segment // owned by the running sync round
+	rpBehind    bool       // owned by the running sync round: the recovery point lags a synced roll
 	beforeSync  func()     // test hook run at the start of each sync round
 	flushed     atomic.Int64
 	syncs       atomic.Int64 // fdatasync rounds, for tests of group commit
@@ -136,6 +137,7 @@ type Log struct {
 	epochScratch  []epochEntry         // owned by the appender (appendMu)
 	headerScratch []record.BatchHeader // owned by the appender (appendMu)
 	cleaner       cleanerState         // log compaction, see compact.go
+	anyAborted    atomic.Bool          // some segment indexes an aborted transaction (txnindex.go)
 	scanned       int                  // segments CRC-scanned by Open, for tests
 }
 

@@ -367,13 +367,13 @@ func TestRetention(t *testing.T) {
 	segs := l.NumSegments()
 	now := time.UnixMilli(baseTs + 100_000)
 	// Nothing to do with unlimited retention.
-	if n, err := l.ApplyRetention(now); err != nil || n != 0 {
+	if n, err := l.ApplyRetention(now, l.LogEndOffset()); err != nil || n != 0 {
 		t.Fatalf("retention: %d %v", n, err)
 	}
 	// By time: keep the last 30 s of data (records 30..59 s).
 	cfg.RetentionMs = 100_000 - 30_000
 	l.SetConfig(cfg)
-	n, err := l.ApplyRetention(now)
+	n, err := l.ApplyRetention(now, l.LogEndOffset())
 	if err != nil || n == 0 || n >= segs {
 		t.Fatalf("time retention: %d of %d, %v", n, segs, err)
 	}
@@ -391,10 +391,23 @@ func TestRetention(t *testing.T) {
 	if _, err := l.Read(lso-1, 100, l.LogEndOffset(), true); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read below lso: %v", err)
 	}
+	// Never a segment with offsets at or above the bound the partition
+	// passes (its last stable offset): here the second segment's base.
+	cfg.RetentionMs = 0
+	l.SetConfig(cfg)
+	l.mu.RLock()
+	bound := ids.Offset(l.mu.segments[1].base)
+	l.mu.RUnlock()
+	if n, err := l.ApplyRetention(now, bound+1); err != nil || n != 1 || l.LogStartOffset() != bound {
+		t.Fatalf("retention bounded at %d: %d segments deleted, log start %d, %v", bound+1, n, l.LogStartOffset(), err)
+	}
+	if n, err := l.ApplyRetention(now, bound+1); err != nil || n != 0 {
+		t.Fatalf("retention bounded at %d, again: %d segments deleted, %v", bound+1, n, err)
+	}
 	// By size.
 	cfg.RetentionMs, cfg.RetentionBytes = -1, 4096
 	l.SetConfig(cfg)
-	if _, err := l.ApplyRetention(now); err != nil {
+	if _, err := l.ApplyRetention(now, l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
 	if l.Size() > 4096+4096 || l.NumSegments() < 1 {
@@ -403,7 +416,7 @@ func TestRetention(t *testing.T) {
 	// Never the active segment.
 	cfg.RetentionBytes = 0
 	l.SetConfig(cfg)
-	if _, err := l.ApplyRetention(now); err != nil || l.NumSegments() != 1 {
+	if _, err := l.ApplyRetention(now, l.LogEndOffset()); err != nil || l.NumSegments() != 1 {
 		t.Fatalf("%d segments, %v", l.NumSegments(), err)
 	}
 	checkContiguous(t, readAll(t, l, l.LogStartOffset()), l.LogStartOffset(), l.LogEndOffset())
@@ -814,7 +827,7 @@ func TestConcurrentAppendReadSync(t *testing.T) {
 					errs <- err
 					return
 				}
-				if _, err := l.ApplyRetention(time.UnixMilli(baseTs)); err != nil {
+				if _, err := l.ApplyRetention(time.UnixMilli(baseTs), l.LogEndOffset()); err != nil {
 					errs <- err
 					return
 				}

@@ -146,6 +146,18 @@ func readSegment(s *segment, offset, start, end int64, maxBytes int32, maxOffset
 // ScanBatches calls fn with the header of every batch whose base offset is >=
 // from, in offset order. An error from fn stops the scan and is returned.
 func (l *Log) ScanBatches(from ids.Offset, fn func(h record.BatchHeader) error) error {
+	return l.scanBatches(from, false, func(h record.BatchHeader, _ []byte) error { return fn(h) })
+}
+
+// ScanWithControl is ScanBatches that also hands fn the bytes of every
+// control batch (nil for the others): what rebuilding transaction state
+// needs, since a marker's type is in its record's key. Control batches
+// are one small record each, so this reads little more than the headers.
+func (l *Log) ScanWithControl(from ids.Offset, fn func(h record.BatchHeader, control []byte) error) error {
+	return l.scanBatches(from, true, fn)
+}
+
+func (l *Log) scanBatches(from ids.Offset, control bool, fn func(h record.BatchHeader, control []byte) error) error {
 	first := int64(from)
 	l.mu.RLock()
 	if len(l.mu.segments) == 0 || l.mu.closed {
@@ -159,10 +171,19 @@ func (l *Log) ScanBatches(from ids.Offset, fn func(h record.BatchHeader) error) 
 		start, end := s.lookup(first), s.size
 		l.mu.RUnlock()
 		var ferr error
-		_, err := walkHeaders(s.log, start, end, func(_ int64, h record.BatchHeader) bool {
-			if h.BaseOffset >= first {
-				ferr = fn(h)
+		_, err := walkHeaders(s.log, start, end, func(pos int64, h record.BatchHeader) bool {
+			if h.BaseOffset < first {
+				return true
 			}
+			var cb []byte
+			if control && h.IsControl() {
+				cb = make([]byte, h.TotalSize())
+				if _, rerr := s.log.ReadAt(cb, pos); rerr != nil {
+					ferr = fmt.Errorf("read control batch of %s at %d: %w", s.log.Name(), pos, rerr)
+					return false
+				}
+			}
+			ferr = fn(h, cb)
 			return ferr == nil
 		})
 		s.decRef()

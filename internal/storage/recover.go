@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/record"
 	"github.com/strom-broker/strom/internal/vfs"
 )
@@ -19,15 +20,34 @@ import (
 func (l *Log) load() error {
 	_, err := l.fs.Stat(l.path(cleanShutdownFile))
 	clean := err == nil
+	// A malformed checkpoint is replaced by what the log itself says (each
+	// file is rewritten below): the first segment's base for the log start
+	// (records a DeleteRecords removed may come back, none is altered), a
+	// full recovery scan for the recovery point, the batches' own leader
+	// epochs for the epoch checkpoint. An I/O error reading one is fatal.
 	lso, hasLSO, err := readOffsetFile(l.fs, l.path(logStartOffsetFile))
+	if errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed log start offset checkpoint; using the first segment's base offset", "file", l.path(logStartOffsetFile), "why", err)
+		lso, hasLSO, err = 0, false, nil
+	}
 	if err != nil {
 		return err
 	}
 	rp, _, err := readOffsetFile(l.fs, l.path(recoveryPointFile))
+	if errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed recovery point; recovering every segment", "file", l.path(recoveryPointFile), "why", err)
+		rp, clean, err = 0, false, nil
+	}
 	if err != nil {
 		return err
 	}
-	if l.mu.epochs, err = loadEpochCache(l.fs, l.dir); err != nil {
+	rebuildEpochs := false
+	if l.mu.epochs, err = loadEpochCache(l.fs, l.dir); errors.Is(err, errCheckpoint) {
+		l.logger.Warn("malformed leader epoch checkpoint; rebuilding it from the batches' leader epochs", "file", filepath.Join(l.dir, epochCheckpointFile), "why", err)
+		l.mu.epochs, err = &epochCache{fs: l.fs, path: filepath.Join(l.dir, epochCheckpointFile)}, nil
+		rebuildEpochs = true
+	}
+	if err != nil {
 		return err
 	}
 	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
@@ -42,7 +62,9 @@ func (l *Log) load() error {
 	}
 	for i, base := range bases {
 		last := i == len(bases)-1
-		s, err := l.loadSegment(base, last, clean || base < rp)
+		// Only the tail written since the last sync can be torn, and only
+		// by a crash: damage anywhere else was acknowledged data.
+		s, err := l.loadSegment(base, last && !clean, clean || base < rp)
 		if err != nil {
 			return err
 		}
@@ -57,6 +79,11 @@ func (l *Log) load() error {
 			return err
 		}
 		l.mu.segments = append(l.mu.segments, s)
+	}
+	if rebuildEpochs {
+		if err := l.rebuildEpochsLocked(); err != nil {
+			return err
+		}
 	}
 	act := l.activeLocked()
 	l.mu.leo = act.next
@@ -73,6 +100,20 @@ func (l *Log) load() error {
 		return err
 	}
 	l.flushed.Store(l.mu.leo)
+	return nil
+}
+
+// rebuildEpochsLocked rebuilds the leader-epoch cache from the partition
+// leader epoch of every batch, the way a Kafka follower learns them.
+func (l *Log) rebuildEpochsLocked() error {
+	for _, s := range l.mu.segments {
+		if _, err := walkHeaders(s.log, 0, s.size, func(_ int64, h record.BatchHeader) bool {
+			l.mu.epochs.assign(ids.LeaderEpoch(h.PartitionLeaderEpoch), h.BaseOffset)
+			return true
+		}); err != nil {
+			return fmt.Errorf("rebuild leader epochs from %s: %w", s.logPath(), err)
+		}
+	}
 	return nil
 }
 
@@ -130,7 +171,7 @@ func (l *Log) listSegments() ([]int64, error) {
 	for _, e := range ents {
 		name := e.Name()
 		stale := strings.HasSuffix(name, vfs.TempSuffix)
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseSegmentName(name, suf); ok && !logs[segmentName(base)] {
 				stale = true
 			}
@@ -146,7 +187,9 @@ func (l *Log) listSegments() ([]int64, error) {
 // loadSegment opens one segment. When trusted (clean shutdown, or below the
 // recovery point) it loads the index files and only walks the headers after
 // the last index entry of the last segment; otherwise it CRC-scans the file.
-func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
+// tail says a bad batch may be a torn tail, cut off; otherwise it is damage
+// (a *DamageError).
+func (l *Log) loadSegment(base int64, tail, trusted bool) (*segment, error) {
 	name := filepath.Join(l.dir, segmentName(base)+logSuffix)
 	f, err := l.fs.OpenReadWrite(name)
 	if err != nil {
@@ -159,15 +202,19 @@ func (l *Log) loadSegment(base int64, last, trusted bool) (*segment, error) {
 		return nil, fmt.Errorf("stat segment %s: %w", name, err)
 	}
 	s.size = fi.Size()
-	if trusted && s.loadIndexes() {
-		if err := l.walkTail(s); err == nil {
-			s.indexDirty = false
-			l.initRollBase(s)
-			return s, nil
+	if trusted {
+		err := s.loadIndexes()
+		if err == nil {
+			if err = l.walkTail(s); err == nil {
+				s.indexDirty = false
+				l.initRollBase(s)
+				return s, nil
+			}
 		}
+		l.logger.Warn("rebuilding the indexes of a segment from its batches", "file", s.logPath(), "index", s.indexPath(), "why", err)
 	}
 	l.scanned++
-	if err := l.recoverSegment(s, last); err != nil {
+	if err := l.recoverSegment(s, tail); err != nil {
 		s.decRef()
 		return nil, err
 	}
@@ -210,9 +257,10 @@ func (l *Log) initRollBase(s *segment) {
 }
 
 // recoverSegment CRC-scans the whole segment and rebuilds its in-memory
-// state. A bad batch truncates the last segment there; in any other segment it
-// is an error naming the file and position.
-func (l *Log) recoverSegment(s *segment, last bool) error {
+// state. A bad batch in the tail (the last segment after a crash) is cut off
+// there; anywhere else it is a *DamageError naming the file, position and
+// offset.
+func (l *Log) recoverSegment(s *segment, tail bool) error {
 	fileSize := s.size
 	s.resetState()
 	cfg := l.mu.cfg
@@ -240,8 +288,10 @@ func (l *Log) recoverSegment(s *segment, last bool) error {
 	if bad == nil {
 		return nil
 	}
-	if !last {
-		return fmt.Errorf("segment %s: corrupt batch at position %d: %w", s.logPath(), pos, bad)
+	if !tail {
+		d := &DamageError{File: s.logPath(), Position: pos, Offset: ids.Offset(s.next), Err: bad}
+		l.logger.Error("damaged segment: a batch below the log end is not readable", "file", d.File, "position", d.Position, "offset", d.Offset, "why", bad)
+		return d
 	}
 	l.logger.Warn("truncating corrupt log tail", "file", s.logPath(), "position", pos,
 		"dropped_bytes", fileSize-pos, "err", bad)

@@ -94,9 +94,13 @@ func (l *Log) deleteOldest(n int) error {
 
 // ApplyRetention deletes the oldest segments whose largest timestamp is older
 // than now minus RetentionMs, and while the log is larger than RetentionBytes
-// without them; the active segment is never deleted. It returns the number of
-// segments deleted.
-func (l *Log) ApplyRetention(now time.Time) (int, error) {
+// without them; the active segment is never deleted, nor a segment with
+// offsets at or above upTo (the partition passes its last stable offset:
+// Kafka stops at the high watermark, so that the log start never passes
+// it; stopping at the LSO also keeps the start of an open transaction, so
+// that read_committed readers never see only its end). It returns the
+// number of segments deleted.
+func (l *Log) ApplyRetention(now time.Time, upTo ids.Offset) (int, error) {
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	l.mu.RLock()
@@ -124,8 +128,11 @@ func (l *Log) ApplyRetention(now time.Time) (int, error) {
 			bySize++
 		}
 	}
-	l.mu.RUnlock()
 	n := max(byTime, bySize)
+	for n > 0 && segs[n].base > int64(upTo) { // segs[n] exists: n <= len(segs)-1
+		n--
+	}
+	l.mu.RUnlock()
 	if err := l.deleteOldest(n); err != nil {
 		return n, fmt.Errorf("apply retention: %w", err)
 	}

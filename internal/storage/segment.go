@@ -72,10 +72,11 @@ type segment struct {
 	index           []indexEntry
 	tindex          []timeEntry
 	bytesSinceIndex int64
-	maxTs           int64 // largest batch MaxTimestamp, -1 when none
-	maxTsOffset     int64 // last offset of the first batch that reached maxTs
-	rollBaseMs      int64 // wall time that segment.ms counts from; -1 until the first append
-	indexDirty      bool  // in-memory indexes differ from the index files
+	maxTs           int64        // largest batch MaxTimestamp, -1 when none
+	maxTsOffset     int64        // last offset of the first batch that reached maxTs
+	rollBaseMs      int64        // wall time that segment.ms counts from; -1 until the first append
+	indexDirty      bool         // in-memory indexes differ from the index files
+	aborted         []AbortedTxn // aborted transactions whose marker is here (txnindex.go)
 }
 
 func (s *segment) logPath() string   { return filepath.Join(s.dir, segmentName(s.base)+logSuffix) }
@@ -101,6 +102,7 @@ func createSegment(fsys vfs.FS, dir string, base int64) (*segment, error) {
 	s := newSegmentStruct(fsys, dir, base, f)
 	_ = fsys.Remove(s.indexPath())
 	_ = fsys.Remove(s.timeIndexPath())
+	_ = fsys.Remove(s.txnIndexPath())
 	return s, nil
 }
 
@@ -115,7 +117,7 @@ func (s *segment) decRef() {
 // removeFiles unlinks the segment's files; open descriptors stay usable.
 func (s *segment) removeFiles() error {
 	var errs []error
-	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath()} {
+	for _, p := range []string{s.logPath(), s.indexPath(), s.timeIndexPath(), s.txnIndexPath()} {
 		if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
 		}
@@ -149,6 +151,16 @@ func (s *segment) observe(h record.BatchHeader, pos int64, indexInterval int32) 
 	s.size = pos + size
 	s.next = last + 1
 	s.indexDirty = true
+}
+
+// firstBatchTs is the max timestamp of the segment's first batch, -1 when
+// unknown: the first time index entry, written with the first offset
+// index entry, which every segment's first batch gets. Needs Log.mu.
+func (s *segment) firstBatchTs() int64 {
+	if len(s.tindex) == 0 {
+		return -1
+	}
+	return s.tindex[0].ts
 }
 
 // maybeAddTimeEntry appends a time index entry when the largest timestamp grew.
@@ -222,22 +234,35 @@ func (s *segment) writeIndexesTo(indexPath, timeIndexPath string) error {
 }
 
 // loadIndexes reads both index files, checking that entries are ascending and
-// within the log. ok is false when they are missing or not sane, in which case
-// the caller rebuilds them from the log.
-func (s *segment) loadIndexes() (ok bool) {
+// within the log. An error says which file is missing or not sane and why;
+// the caller then rebuilds both from the log.
+func (s *segment) loadIndexes() error {
+	if s.size == 0 {
+		// An empty segment has nothing to index; its files may never
+		// have been written.
+		s.index, s.tindex = s.index[:0], s.tindex[:0]
+		return nil
+	}
 	ib, err := vfs.ReadFile(s.fs, s.indexPath())
-	if err != nil || len(ib)%indexEntrySize != 0 {
-		return false
+	if err != nil {
+		return err
+	}
+	if len(ib)%indexEntrySize != 0 {
+		return fmt.Errorf("index %s: size %d is not a multiple of %d", s.indexPath(), len(ib), indexEntrySize)
 	}
 	tb, err := vfs.ReadFile(s.fs, s.timeIndexPath())
-	if err != nil || len(tb)%timeIndexEntrySize != 0 {
-		return false
+	if err != nil {
+		return err
+	}
+	if len(tb)%timeIndexEntrySize != 0 {
+		return fmt.Errorf("time index %s: size %d is not a multiple of %d", s.timeIndexPath(), len(tb), timeIndexEntrySize)
 	}
 	s.index = s.index[:0]
 	for p := ib; len(p) > 0; p = p[indexEntrySize:] {
 		e := indexEntry{rel: binary.BigEndian.Uint32(p), pos: binary.BigEndian.Uint32(p[4:])}
 		if n := len(s.index); int64(e.pos) >= s.size || (n > 0 && (e.rel <= s.index[n-1].rel || e.pos <= s.index[n-1].pos)) {
-			return false
+			return fmt.Errorf("index %s: entry %d (offset +%d at position %d) is beyond the segment's %d bytes or not ascending",
+				s.indexPath(), n, e.rel, e.pos, s.size)
 		}
 		s.index = append(s.index, e)
 	}
@@ -245,14 +270,14 @@ func (s *segment) loadIndexes() (ok bool) {
 	for p := tb; len(p) > 0; p = p[timeIndexEntrySize:] {
 		e := timeEntry{ts: int64(binary.BigEndian.Uint64(p)), rel: binary.BigEndian.Uint32(p[8:])}
 		if n := len(s.tindex); n > 0 && (e.ts <= s.tindex[n-1].ts || e.rel < s.tindex[n-1].rel) {
-			return false
+			return fmt.Errorf("time index %s: entry %d (time %d, offset +%d) is not ascending", s.timeIndexPath(), n, e.ts, e.rel)
 		}
 		s.tindex = append(s.tindex, e)
 	}
 	if n := len(s.tindex); n > 0 {
 		s.maxTs, s.maxTsOffset = s.tindex[n-1].ts, s.base+int64(s.tindex[n-1].rel)
 	}
-	return true
+	return nil
 }
 
 // walkWindow is how much walkHeaders reads at a time.

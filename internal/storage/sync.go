@@ -100,8 +100,17 @@ func (l *Log) syncRound() (int64, error) {
 			return slices.Contains(segs[:rolled], s)
 		})
 		l.mu.Unlock()
+		l.rpBehind = true
+	}
+	if l.rpBehind {
+		// The data is durable whatever becomes of the recovery point: a
+		// recovery point lower than the truth only makes recovery scan
+		// more. One that cannot be written (a full disk) is written by a
+		// later round, never a reason to fail the sync.
 		if err := l.writeRecoveryPointIfCurrent(act); err != nil {
-			return 0, fmt.Errorf("sync: %w", err)
+			l.logger.Warn("recovery point not moved; a crash recovers from the previous one", "file", l.path(recoveryPointFile), "err", err)
+		} else {
+			l.rpBehind = false
 		}
 	}
 	return target, nil

@@ -73,6 +73,7 @@ func (l *Log) Truncate(offset ids.Offset) error {
 	l.mu.segments = l.mu.segments[:i+1]
 	l.mu.unsynced = slices.DeleteFunc(l.mu.unsynced, func(x *segment) bool { return x == s || slices.Contains(removed, x) })
 	s.adoptStateLocked(t)
+	s.aborted = slices.DeleteFunc(s.aborted, func(a AbortedTxn) bool { return a.LastOffset >= s.next })
 	l.mu.leo = s.next
 	l.mu.epochs.truncateFromEnd(l.mu.leo)
 	snap := l.mu.epochs.clone()

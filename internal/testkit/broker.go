@@ -8,6 +8,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/broker"
 	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/vfs"
 )
 
 // Option adjusts the configuration of a broker started by StartBroker.
@@ -24,6 +25,7 @@ func WithPartitions(n int32) Option {
 // Broker is an in-process broker on a loopback port with a temporary data
 // directory. It is shut down by the test's cleanup.
 type Broker struct {
+	fs   vfs.FS // the partitions' file system; nil: the OS's
 	cfg  config.Config
 	logs *logBuffer
 	b    *broker.Broker
@@ -34,6 +36,14 @@ type Broker struct {
 // directory and fails the test if it cannot.
 func StartBroker(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
+	return StartBrokerFS(t, nil, opts...)
+}
+
+// StartBrokerFS is StartBroker with the partition logs on fsys (a
+// vfs/errorfs over the OS's, to make chosen operations fail); nil is the
+// OS's. Restarts keep it.
+func StartBrokerFS(t testing.TB, fsys vfs.FS, opts ...Option) *Broker {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin.Address = "127.0.0.1:0"
@@ -42,7 +52,7 @@ func StartBroker(t testing.TB, opts ...Option) *Broker {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	tb := &Broker{cfg: cfg, logs: newLogBuffer()}
+	tb := &Broker{fs: fsys, cfg: cfg, logs: newLogBuffer()}
 	dumpOnFailure(t, "broker", tb.logs)
 	tb.start(t)
 	t.Cleanup(func() { tb.shutdown(t) })
@@ -58,6 +68,9 @@ func (b *Broker) AdminAddr() string { return b.b.AdminAddr() }
 // Config is the configuration the broker runs with (Listen holds the bound
 // address once started).
 func (b *Broker) Config() config.Config { return b.cfg }
+
+// Logs is what the broker logged so far.
+func (b *Broker) Logs() string { return b.logs.String() }
 
 // Restart shuts the broker down and starts a new one on the same address and
 // data directory, as a process restart would.
@@ -82,6 +95,9 @@ func (b *Broker) start(t testing.TB) {
 	br, err := broker.New(b.cfg, logger)
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
+	}
+	if b.fs != nil {
+		br.SetPartitionFS(b.fs)
 	}
 	if err := br.Start(context.Background()); err != nil {
 		t.Fatalf("broker start on %s: %v", b.cfg.Listen, err)

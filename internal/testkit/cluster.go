@@ -40,6 +40,9 @@ type ClusterOptions struct {
 	// ReadyTimeout bounds how long the cluster (or a restarted node) may
 	// take to form; default 30s.
 	ReadyTimeout time.Duration
+	// DataDirs gives chosen nodes their data directory (a file system a
+	// test prepared); the others get one in the test's temporary directory.
+	DataDirs map[int32]string
 }
 
 // ClusterOption adjusts ClusterOptions.
@@ -67,6 +70,16 @@ func WithNodeEnv(kv ...string) ClusterOption {
 // WithLogLevel sets the nodes' log level (debug, info, warn, error).
 func WithLogLevel(level string) ClusterOption {
 	return func(o *ClusterOptions) { o.LogLevel = level }
+}
+
+// WithNodeDataDir gives node id the data directory dir.
+func WithNodeDataDir(id int32, dir string) ClusterOption {
+	return func(o *ClusterOptions) {
+		if o.DataDirs == nil {
+			o.DataDirs = map[int32]string{}
+		}
+		o.DataDirs[id] = dir
+	}
 }
 
 // WithReadyTimeout sets how long the cluster may take to form.
@@ -149,6 +162,9 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 			kafka: addrs[4*i], repl: addrs[4*i+1], raft: addrs[4*i+2], admin: addrs[4*i+3],
 			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 			logs: newLogBuffer(),
+		}
+		if d := o.DataDirs[id]; d != "" {
+			nd.dataDir = d
 		}
 		c.nodes = append(c.nodes, nd)
 		dumpOnFailure(t, fmt.Sprintf("node %d", id), nd.logs)

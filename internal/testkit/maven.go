@@ -16,14 +16,12 @@ import (
 // once per content: the jar is cached under the user cache directory,
 // keyed by a hash of the project's sources, so reruns skip Maven. The pom
 // must take the output directory as the property buildDirProp and produce
-// jarName there. The test is skipped when java or mvn is missing.
+// jarName there. The test is skipped when java or mvn is missing, and fails
+// then under CI (see NeedTool).
 func MavenJar(t testing.TB, proj, buildDirProp, jarName string) string {
 	t.Helper()
-	for _, tool := range []string{"java", "mvn"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed; this check needs a JDK 17+ and Maven (CI has both)", tool)
-		}
-	}
+	NeedTool(t, "java")
+	NeedTool(t, "mvn")
 	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)

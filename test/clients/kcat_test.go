@@ -16,16 +16,10 @@ import (
 )
 
 // kcatPath returns the kcat binary, skipping the test when it is absent
-// (Debian package "kcat"; CI installs it).
+// (Debian package "kcat"; CI installs it, and fails the test without it).
 func kcatPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"kcat", "kafkacat"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("kcat not installed (apt-get install kcat); CI installs it")
-	return ""
+	return testkit.NeedTool(t, "kcat", "kafkacat")
 }
 
 func runKcat(t *testing.T, bin string, stdin []byte, args ...string) string {

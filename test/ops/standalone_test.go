@@ -111,6 +111,19 @@ func TestStandaloneMetricsFollowClients(t *testing.T) {
 	})
 	cons.Close()
 
+	// The group's consumer is gone (paused): new records raise its lag.
+	for i := 0; i < 100; i++ {
+		cl.Produce(ctx, &kgo.Record{Value: []byte("late"), Partition: int32(i % 2)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "lag while the consumer is paused", func() error {
+		m := scrape(t, admin)
+		v, _ := m.value("kafka_consumergroup_lag_sum", map[string]string{"consumergroup": group, "topic": topic})
+		return want("kafka_consumergroup_lag_sum", v, 100)
+	})
+
 	// An error code counts under its Kafka name.
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err == nil {
 		t.Fatal("second CreateTopic succeeded")

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/strom-broker/strom/internal/testkit"
 	"github.com/strom-broker/strom/internal/testkit/kafkaref"
 )
 
@@ -24,15 +25,12 @@ func TestKafkaConfigsScram(t *testing.T) {
 	if !full() {
 		t.Skip("STROM_SECURITY=full (make security-test)")
 	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Skip("no java")
-	}
+	java := testkit.NeedTool(t, "java")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	libDir, err := kafkaref.EnsureJars(ctx, "", "", "")
 	if errors.Is(err, kafkaref.ErrUnavailable) {
-		t.Skip(err)
+		testkit.MissingTool(t, "kafka-ref-jars", err.Error())
 	} else if err != nil {
 		t.Fatal(err)
 	}

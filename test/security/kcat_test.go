@@ -14,10 +14,7 @@ func TestKcatSASLSSL(t *testing.T) {
 	if !full() {
 		t.Skip("STROM_SECURITY=full (make security-test)")
 	}
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("no kcat")
-	}
+	kcat := testkit.NeedTool(t, "kcat", "kafkacat")
 	sb := startSecureBroker(t, "none")
 	for _, mech := range []string{"SCRAM-SHA-512", "PLAIN"} {
 		t.Run(mech, func(t *testing.T) {

@@ -105,6 +105,32 @@ func EnsureJars(ctx context.Context, version, libDir, pom string) (string, error
 	return libDir, nil
 }
 
+// DefaultToolLibDir is where the jars of Kafka's command-line tools are
+// cached: tools-libs beside DefaultLibDir's libs.
+func DefaultToolLibDir(version string) string {
+	return filepath.Join(filepath.Dir(DefaultLibDir(version)), "tools-libs")
+}
+
+// EnsureToolJars makes sure the jars of Kafka's command-line tools
+// (org.apache.kafka.tools.TopicCommand, kafka.admin.ConfigCommand, ...)
+// of version are cached, from test/kafkaref/tools/pom.xml, and returns a
+// Java classpath holding them. The shell scripts are not on Maven: run
+// the classes with `java -cp <classpath> <class> <args>`.
+func EnsureToolJars(ctx context.Context, version string) (string, error) {
+	if version == "" {
+		version = DefaultVersion
+	}
+	pom, err := findPom()
+	if err != nil {
+		return "", err
+	}
+	dir, err := EnsureJars(ctx, version, DefaultToolLibDir(version), filepath.Join(filepath.Dir(pom), "tools", "pom.xml"))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "*"), nil
+}
+
 func jarsPresent(libDir, version string) bool {
 	return fileExists(filepath.Join(libDir, completeMarker)) &&
 		fileExists(filepath.Join(libDir, "kafka_2.13-"+version+".jar"))

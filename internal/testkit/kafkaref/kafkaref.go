@@ -30,6 +30,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strom-broker/strom/internal/testkit"
 )
 
 // Options configure a reference broker. The zero value is a single node of
@@ -75,8 +77,9 @@ type node struct {
 }
 
 // Start starts a reference broker for a test and stops it when the test ends.
-// It skips the test when java or mvn is missing, when STROM_SKIP_KAFKAREF is
-// set, or in -short mode.
+// It skips the test when STROM_SKIP_KAFKAREF is set or in -short mode, and
+// when java or the jars (mvn to fetch them) are missing, which fails the
+// test instead under CI (see testkit.MissingTool).
 func Start(t testing.TB, opts Options) *Broker {
 	t.Helper()
 	if os.Getenv("STROM_SKIP_KAFKAREF") != "" {
@@ -85,6 +88,7 @@ func Start(t testing.TB, opts Options) *Broker {
 	if testing.Short() {
 		t.Skip("kafkaref: Apache Kafka reference broker is not started in -short mode")
 	}
+	testkit.NeedTool(t, "java")
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 90 * time.Second
@@ -94,7 +98,7 @@ func Start(t testing.TB, opts Options) *Broker {
 	defer cancel()
 	b, err := StartProcess(ctx, opts)
 	if errors.Is(err, ErrUnavailable) {
-		t.Skip(err.Error())
+		testkit.MissingTool(t, "kafka-ref-jars", err.Error())
 	}
 	if err != nil {
 		t.Fatalf("start Apache Kafka: %v", err)

@@ -2,7 +2,6 @@ package kafkaref
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/strom-broker/strom/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -105,9 +106,7 @@ func TestEnsureJarsFetchesOnceIntoCache(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs maven")
 	}
-	if _, err := exec.LookPath("mvn"); err != nil {
-		t.Skip("mvn not installed")
-	}
+	testkit.NeedTool(t, "mvn")
 	libDir := filepath.Join(t.TempDir(), "kafka", "libs")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -6,9 +6,40 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// describedKeys are the topic configs DescribeConfigs asks for: a few
-// Strom implements and one that does not exist.
-var describedKeys = []string{"retention.ms", "cleanup.policy", "max.message.bytes", "segment.bytes", "no.such.config"}
+// namedKeys are topic configs named in a DescribeConfigs: a few and one
+// that does not exist. describedKeys (none) asks for every config: the
+// scenarios compare the full answer, every entry with its value, source,
+// flags, type and synonyms.
+var (
+	namedKeys     = []string{"retention.ms", "cleanup.policy", "max.message.bytes", "segment.bytes", "no.such.config"}
+	describedKeys []string
+)
+
+// compactionConfigs are the settings tools create compacted and
+// retention-bound topics with (Kafka Connect, Debezium, Strimzi).
+var compactionConfigs = map[string]string{
+	"cleanup.policy":                          "compact,delete",
+	"compression.type":                        "zstd",
+	"compression.zstd.level":                  "5",
+	"delete.retention.ms":                     "3600000",
+	"file.delete.delay.ms":                    "1000",
+	"max.compaction.lag.ms":                   "86400000",
+	"min.cleanable.dirty.ratio":               "0.1",
+	"min.compaction.lag.ms":                   "1000",
+	"retention.bytes":                         "1073741824",
+	"retention.ms":                            "604800000",
+	"segment.bytes":                           "1048576",
+	"segment.index.bytes":                     "1048576",
+	"segment.jitter.ms":                       "100",
+	"message.timestamp.type":                  "LogAppendTime",
+	"message.timestamp.before.max.ms":         "86400000",
+	"message.timestamp.after.max.ms":          "60000",
+	"unclean.leader.election.enable":          "false",
+	"preallocate":                             "false",
+	"local.retention.ms":                      "-2",
+	"remote.storage.enable":                   "false",
+	"follower.replication.throttled.replicas": "*",
+}
 
 func describeConfigsReq(v int16, topic string, keys []string) *kmsg.DescribeConfigsRequest {
 	req := kmsg.NewPtrDescribeConfigsRequest()
@@ -34,9 +65,13 @@ func TestConfigs(t *testing.T) {
 func describeConfigs(s *session, v int16) {
 	name := s.topic("t")
 	s.createTopic(name, 1, map[string]string{"retention.ms": "123456"})
-	s.do("named keys", describeConfigsReq(v, name, describedKeys))
-	s.do("unknown topic", describeConfigsReq(v, s.topic("missing"), describedKeys))
-	s.do("invalid topic name", describeConfigsReq(v, "bad/name", describedKeys))
+	s.do("named keys", describeConfigsReq(v, name, namedKeys))
+	s.do("every config", describeConfigsReq(v, name, describedKeys))
+	compacted := s.topic("c")
+	s.createTopic(compacted, 1, compactionConfigs)
+	s.do("every config of a compacted topic", describeConfigsReq(v, compacted, describedKeys))
+	s.do("unknown topic", describeConfigsReq(v, s.topic("missing"), namedKeys))
+	s.do("invalid topic name", describeConfigsReq(v, "bad/name", namedKeys))
 }
 
 func alterConfigs(s *session, v int16) {

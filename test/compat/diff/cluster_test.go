@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
@@ -43,9 +42,7 @@ func TestCluster3(t *testing.T) {
 	if os.Getenv("STROM_SKIP_KAFKAREF") != "" {
 		t.Skip("compat: STROM_SKIP_KAFKAREF is set")
 	}
-	if _, err := exec.LookPath("java"); err != nil {
-		t.Skip("compat: java not found in PATH")
-	}
+	testkit.NeedTool(t, "java")
 
 	// Kafka's JVMs start while Strom is built and formed.
 	var (
@@ -68,7 +65,7 @@ func TestCluster3(t *testing.T) {
 	c := testkit.StartCluster(t, 3)
 	<-done
 	if errors.Is(kerr, kafkaref.ErrUnavailable) {
-		t.Skip(kerr.Error())
+		testkit.MissingTool(t, "kafka-ref-jars", kerr.Error())
 	}
 	if kerr != nil {
 		t.Fatalf("start Apache Kafka: %v", kerr)

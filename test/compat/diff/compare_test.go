@@ -28,10 +28,10 @@ type known struct {
 var knownDifferences = []known{
 	{id: "apiversions-ranges", kind: "scope", test: `^TestApiVersions/`, step: `^ApiVersions$`, path: `^ApiKeys\[ApiKey=\d+\]\.M(in|ax)Version$`},
 	{id: "produce-duplicate-log-append-time", kind: "legit", test: `^TestProduce/idempotent`, step: `duplicate`, path: `\.LogAppendTime$`},
-	{id: "describeconfigs-extra-synonym", kind: "bug", test: `^TestConfigs/`, step: `DescribeConfigs`, path: `\.ConfigSynonyms\[Name=log\.retention\.ms\]`},
-	{id: "no-transactions", kind: "scope", test: `^TestGroups/find-coordinator`, step: `^transaction`, path: ``},
+	{id: "flush-messages-default", kind: "legit", test: `^Test(Configs|CreateTopics)/`, step: ``, path: `\.Configs\[Name=flush\.messages\]\.(Value|ConfigSynonyms\[Name=log\.flush\.interval\.messages\]\.Value)$`},
+	{id: "flush-messages-default", kind: "legit", test: `^TestTopicConfig(sLibrdkafka|Tools)$`, step: ``, path: `^flush\.messages$`},
+	{id: "min-insync-source", kind: "legit", test: `^TestTopicConfig(sLibrdkafka|Tools)$`, step: ``, path: `^min\.insync\.replicas$`},
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
-	{id: "no-transactions", kind: "scope", test: `^TestInitProducerID/`, step: `^transactional`, path: `ErrorCode$`},
 	{id: "internal-topics", kind: "deliberate", test: `^TestInternalTopics/(incremental-alter-configs|alter-configs|create-partitions|delete-topics)/`,
 		step: `^(internal topic: (cleanup\.policy=|append delete|delete cleanup|without)|grow an internal topic|delete an internal topic)`, path: `ErrorCode$`},
 }
@@ -93,6 +93,9 @@ func walk(key string, v any) any {
 		if x["Name"] == "min.insync.replicas" {
 			if n, ok := num(x["Source"]); ok && n == 3 {
 				x["Source"] = json.Number("5")
+			}
+			if x["Source"] == "DYNAMIC_DEFAULT_BROKER_CONFIG" {
+				x["Source"] = "DEFAULT_CONFIG"
 			}
 		}
 		for k, e := range x {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -13,6 +14,7 @@ func TestProduce(t *testing.T) {
 		{name: "acks", key: 0, short: true, run: produceAcks},
 		{name: "errors", key: 0, short: true, run: produceErrors},
 		{name: "idempotent", key: 0, short: true, run: produceIdempotent},
+		{name: "topic-configs", key: 0, short: true, run: produceTopicConfigs},
 	})
 }
 
@@ -58,11 +60,44 @@ func produceErrors(s *session, v int16) {
 	s.do("gzip batch", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g1", "g2"), nil)))
 	s.do("gzip batch with a corrupt payload and a valid CRC", s.produceReq(v, name, 0, gzipBatch(makeBatch(plain, "g3"), []byte("not gzip at all"))))
 
+	// Transactions: a transactional batch needs a transactional id (the
+	// whole request is refused), a control batch is never a client's.
+	txn := makeBatch(batchOpts{pid: 1000, epoch: 0, seq: 0}, "t")
+	binary.BigEndian.PutUint16(txn[21:], 0x10)
+	s.do("transactional batch without a transactional id", s.produceReq(v, name, 0, fixCRC(txn)))
+	ctl := makeBatch(plain, "c")
+	binary.BigEndian.PutUint16(ctl[21:], 0x20)
+	s.do("control batch", s.produceReq(v, name, 0, fixCRC(ctl)))
+
 	invalidAcks := s.produceReq(v, name, 0, makeBatch(plain, "x"))
 	invalidAcks.Acks = 2
 	s.do("acks=2", invalidAcks)
 
 	s.do("stored", fetchReq(s, s.newest(1), name, 0, 0))
+}
+
+// produceTopicConfigs: the topic configs that act on produce.
+// message.timestamp.*.max.ms refuse records far from the broker's clock
+// (INVALID_TIMESTAMP naming each record); compression.type recompresses
+// (the stored bytes differ by compressor, so offsets are compared).
+func produceTopicConfigs(s *session, v int16) {
+	name := s.topic("ts")
+	s.createTopic(name, 1, map[string]string{"message.timestamp.before.max.ms": "3600000", "message.timestamp.after.max.ms": "60000"})
+	at := func(d time.Duration) batchOpts {
+		return batchOpts{pid: -1, epoch: -1, seq: -1, ts: time.Now().Add(d).UnixMilli()}
+	}
+	s.do("an hour ahead", s.produceReq(v, name, 0, makeBatch(at(time.Hour), "x", "y")))
+	s.do("a day old", s.produceReq(v, name, 0, makeBatch(at(-24*time.Hour), "x")))
+	s.do("now", s.produceReq(v, name, 0, makeBatch(at(0), "x")))
+	def := s.topic("default")
+	s.createTopic(def, 1, nil)
+	s.do("two hours ahead, default limits", s.produceReq(v, def, 0, makeBatch(at(2*time.Hour), "x")))
+	s.do("a year old, default limits", s.produceReq(v, def, 0, makeBatch(at(-365*24*time.Hour), "x")))
+	gz := s.topic("gzip")
+	s.createTopic(gz, 1, map[string]string{"compression.type": "gzip"})
+	s.do("uncompressed batch to a gzip topic", s.produceReq(v, gz, 0, makeBatch(plain, "a", "b", "c")))
+	s.do("gzip batch to a gzip topic", s.produceReq(v, gz, 0, gzipBatch(makeBatch(plain, "d", "e"), nil)))
+	s.do("log end of the gzip topic", listOffsetsReq(s, s.newest(2), gz, 0, -1))
 }
 
 func produceIdempotent(s *session, v int16) {

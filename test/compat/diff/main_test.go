@@ -72,12 +72,13 @@ func brokers(t *testing.T) *pair {
 	if os.Getenv("STROM_SKIP_KAFKAREF") != "" {
 		t.Skip("compat: STROM_SKIP_KAFKAREF is set")
 	}
+	testkit.NeedTool(t, "java")
 	pairOnce.Do(func() { shared, pairErr = startPair() })
 	if errors.Is(pairErr, kafkaref.ErrUnavailable) {
 		pairSkip = pairErr.Error()
 	}
 	if pairSkip != "" {
-		t.Skip(pairSkip)
+		testkit.MissingTool(t, "kafka-ref-jars", pairSkip)
 	}
 	if pairErr != nil {
 		t.Fatalf("start brokers: %v", pairErr)
