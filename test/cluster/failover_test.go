@@ -17,7 +17,7 @@ const failoverTimeout = 20 * time.Second
 // higher epoch must take over, the producer must carry on there, and after
 // the killed node is back nothing acknowledged may be missing or moved.
 func TestKillLeaderDuringProduce(t *testing.T) {
-	testLeaderFault(t, "kill", func(t *testing.T, n *testkit.ClusterNode) (recover func()) {
+	testLeaderFault(t, "kill", func(t *testing.T, f faultCtx, n *testkit.ClusterNode) (recover func()) {
 		n.Kill(t)
 		return func() { n.Restart(t) }
 	})
@@ -25,26 +25,74 @@ func TestKillLeaderDuringProduce(t *testing.T) {
 
 // TestPauseLeaderDuringProduce is TestKillLeaderDuringProduce with SIGSTOP:
 // the frozen leader keeps its sockets open and comes back (SIGCONT) believing
-// it still leads, which it must not act on.
+// it still leads, which it must not act on. While it is frozen, past its
+// session and after the others have elected a new leader, an acks=all
+// produce request is sent straight to it: the resumed node reads it with
+// the image it had when frozen and must not acknowledge it, since it cannot
+// replicate it. The producer's ack ledger checks that no two nodes
+// acknowledged writes for one partition in one leader epoch.
 func TestPauseLeaderDuringProduce(t *testing.T) {
-	testLeaderFault(t, "pause", func(t *testing.T, n *testkit.ClusterNode) (recover func()) {
+	testLeaderFault(t, "pause", func(t *testing.T, f faultCtx, n *testkit.ClusterNode) (recover func()) {
 		n.Pause(t)
-		return func() { n.Resume(t) }
+		return func() { resumeWithQueuedProduce(t, f, n) }
 	})
 }
 
-func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.ClusterNode) func()) {
+// TestLongPauseLeaderDuringProduce freezes the leader for 20s, well past
+// its session and the followers' lag bound (STROM_CLUSTER=full).
+func TestLongPauseLeaderDuringProduce(t *testing.T) {
+	fullOnly(t)
+	testLeaderFault(t, "pause", func(t *testing.T, f faultCtx, n *testkit.ClusterNode) (recover func()) {
+		n.Pause(t)
+		return func() {
+			time.Sleep(20 * time.Second) // the fault's length, not a wait for a condition
+			resumeWithQueuedProduce(t, f, n)
+		}
+	})
+}
+
+// faultCtx is what a fault of testLeaderFault may use.
+type faultCtx struct {
+	c     *testkit.Cluster
+	topic string
+	chk   *testkit.Checker
+}
+
+// resumeWithQueuedProduce sends an acks=all produce for partition 0 to the
+// paused node n, resumes n while the request waits in its socket, and fails
+// the test if n acknowledges it.
+func resumeWithQueuedProduce(t *testing.T, f faultCtx, n *testkit.ClusterNode) {
+	t.Helper()
+	var other *testkit.ClusterNode // gives the topic id, which n cannot while frozen
+	for _, nd := range f.c.Nodes() {
+		if nd != n {
+			other = nd
+		}
+	}
+	problems := make(chan []string, 1)
+	go func() { problems <- directProduceMustNotAckVia(t, n, other, f.topic, 0, f.chk) }()
+	// Give the request time to reach the frozen node's socket. Arriving
+	// after the resume would test the same rule, less sharply.
+	time.Sleep(500 * time.Millisecond)
+	n.Resume(t)
+	for _, p := range <-problems {
+		t.Error(p)
+	}
+}
+
+func testLeaderFault(t *testing.T, what string, fault func(*testing.T, faultCtx, *testkit.ClusterNode) func()) {
 	c := testkit.StartCluster(t, nodes)
 	topic := testkit.TopicName(t, "")
 	c.CreateTopic(t, topic, partitions, rf, nil)
 	chk := testkit.NewChecker()
-	p := startProducer(t, c.Bootstrap(), topic, chk)
+	ledger := testkit.NewAckLedger(c)
+	p := startProducer(t, c.Bootstrap(), topic, chk, ledger.Opt())
 	p.WaitMore(t, -1, 600, 30*time.Second, "before the fault")
 
 	old := c.WaitPartition(t, topic, 0, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
 	victim := c.Node(old.Leader)
 	logf(t, "%s node %d, leader of %s/0 at epoch %d (isr %v)", what, victim.ID(), topic, old.LeaderEpoch, old.ISR)
-	recover := fault(t, victim)
+	recover := fault(t, faultCtx{c: c, topic: topic, chk: chk}, victim)
 
 	now := c.WaitNewLeader(t, topic, 0, victim.ID(), failoverTimeout)
 	logf(t, "new leader of %s/0: %v", topic, now)
@@ -61,7 +109,8 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, *testkit.
 	logf(t, "node %d back in the ISR of %s/0", victim.ID(), topic)
 	p.WaitMore(t, -1, 300, failoverTimeout, "after the node came back")
 	p.Finish(t, producerFinish)
-	verify(t, c, topic, chk)
+	read := verify(t, c, topic, chk)
+	verifyLeaders(t, topic, read, chk, ledger)
 }
 
 // TestRestartEveryNode stops every node with SIGTERM while a producer is
