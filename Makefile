@@ -53,3 +53,19 @@ kgo-suite:
 .PHONY: restart-full
 restart-full:
 	STROM_RESTART=full $(GO) test -count=1 -timeout 60m ./test/cluster -run 'TestWholeClusterRestart' -v
+
+# The fault matrix of test/cluster, variants included (STROM_CLUSTER=full):
+# cuts of a partition leader and of the metadata controller, long pauses.
+.PHONY: cluster-full
+cluster-full:
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCut|TestPause|TestLongPause|TestKill' -v
+
+# Fault soak: a 3-node cluster under idempotent producers and a consumer
+# group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
+# rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
+SOAK_DURATION ?= 10m
+SOAK_REPORT ?= $(CURDIR)/bin/soak-report.md
+.PHONY: soak
+soak:
+	mkdir -p $(dir $(SOAK_REPORT))
+	STROM_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -timeout 0 ./test/soak -run TestSoak -v

@@ -59,6 +59,23 @@ func (c *Checker) Counts() (attempted, acked, failed int) {
 	return len(c.attempted), len(c.acked), len(c.failed)
 }
 
+// PartitionOffset names a record's place in a topic.
+type PartitionOffset struct {
+	Partition int32
+	Offset    int64
+}
+
+// AckedOffsets returns where every acknowledged record was acknowledged.
+func (c *Checker) AckedOffsets() map[PartitionOffset]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[PartitionOffset]bool, len(c.acked))
+	for _, r := range c.acked {
+		out[PartitionOffset{r.Partition, r.Offset}] = true
+	}
+	return out
+}
+
 // Failures returns up to max producer errors, for reporting.
 func (c *Checker) Failures(max int) []string {
 	c.mu.Lock()
