@@ -26,6 +26,12 @@ type ClusterOptions struct {
 	// which node each connection comes from, so Cut can isolate one node
 	// from the others while clients still reach its Kafka port.
 	Proxies bool
+	// Netns runs every node in its own network namespace, with node-to-node
+	// traffic (wal, raft) on one network and the Kafka listener on another
+	// (netns.go); Cut sets a node's link to the peer network down, so its
+	// packets are dropped and open connections hang. Needs root and
+	// ip(8): the test is skipped without them. Not with Proxies.
+	Netns bool
 	// TOML is appended to every node's file after its top-level keys and
 	// before the [node.*] tables: top-level keys first, then any tables.
 	TOML string
@@ -43,6 +49,10 @@ type ClusterOption func(*ClusterOptions)
 
 // WithProxies puts a cuttable proxy on every node-to-node link.
 func WithProxies() ClusterOption { return func(o *ClusterOptions) { o.Proxies = true } }
+
+// WithNetns puts every node in its own network namespace (see
+// ClusterOptions.Netns).
+func WithNetns() ClusterOption { return func(o *ClusterOptions) { o.Netns = true } }
 
 // WithNodeTOML appends s to every node's config file (see ClusterOptions.TOML).
 func WithNodeTOML(s string) ClusterOption {
@@ -75,6 +85,8 @@ type Cluster struct {
 
 	cutMu sync.Mutex
 	cut   map[int32]bool // nodes cut off by Cut
+
+	lab *netLab // WithNetns, else nil
 }
 
 // stopTimeout is how long Stop waits for a node to exit after SIGTERM: the
@@ -125,7 +137,21 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		f(&o)
 	}
 	c := &Cluster{opts: o, bin: StromBinary(t), cut: map[int32]bool{}}
-	addrs := freeAddrs(t, 3*n)
+	if o.Netns && o.Proxies {
+		t.Fatalf("StartCluster: WithNetns and WithProxies do not go together")
+	}
+	var addrs []string
+	if o.Netns {
+		// Before the cluster's shutdown is registered, so the network
+		// goes after the nodes.
+		c.lab = newNetLab(t, n)
+		for i := range n {
+			k, w, r := c.lab.addrs(int32(i + 1))
+			addrs = append(addrs, k, w, r)
+		}
+	} else {
+		addrs = freeAddrs(t, 3*n)
+	}
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
 		id := int32(i + 1)
@@ -188,8 +214,8 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 // are fixed at start).
 func (c *Cluster) AddNode(t testing.TB) *ClusterNode {
 	t.Helper()
-	if c.opts.Proxies {
-		t.Fatal("AddNode: not supported WithProxies")
+	if c.opts.Proxies || c.opts.Netns {
+		t.Fatal("AddNode: not supported WithProxies or WithNetns")
 	}
 	id := int32(len(c.nodes) + 1)
 	addrs := freeAddrs(t, 3)
@@ -238,9 +264,10 @@ func (c *Cluster) Node(id int32) *ClusterNode {
 }
 
 // Cut isolates node id from every other node: all wal and raft traffic
-// between them, in both directions, is black-holed (open connections are
-// closed, new ones hang). Clients still reach its Kafka port. The cluster
-// must have been started WithProxies.
+// between them, in both directions, is black-holed (WithProxies: open
+// connections are closed, new ones hang; WithNetns: packets are dropped,
+// open connections hang too). Clients still reach its Kafka port. The
+// cluster must have been started WithProxies or WithNetns.
 func (c *Cluster) Cut(t testing.TB, id int32) {
 	t.Helper()
 	c.setCut(t, id, true)
@@ -255,10 +282,19 @@ func (c *Cluster) Heal(t testing.TB, id int32) {
 
 func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 	t.Helper()
-	if !c.opts.Proxies {
-		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies()")
-	}
 	c.Node(id) // range check
+	if c.lab != nil {
+		if err := c.lab.setPeerLink(id, !cut); err != nil {
+			t.Fatalf("testkit: cut=%v node %d: %v", cut, id, err)
+		}
+		c.cutMu.Lock()
+		c.cut[id] = cut
+		c.cutMu.Unlock()
+		return
+	}
+	if !c.opts.Proxies {
+		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies() or WithNetns()")
+	}
 	c.cutMu.Lock()
 	c.cut[id] = cut
 	c.cutMu.Unlock()
@@ -589,6 +625,11 @@ func (n *ClusterNode) start(t testing.TB) {
 	n.starts++
 	args := []string{"serve", "--config", n.config}
 	cmd := exec.Command(n.c.bin, args...)
+	if l := n.c.lab; l != nil {
+		// ip netns exec enters the namespace and execs the binary: the
+		// process keeps its pid, so signals reach the node itself.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", l.namespaces[n.id-1], n.c.bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), n.c.opts.Env...)
 	cmd.Stdout = n.logs
 	cmd.Stderr = n.logs

@@ -27,7 +27,16 @@ import (
 // producer's ack ledger checks that no two nodes acknowledged writes for one
 // partition in one leader epoch.
 func TestCutLeaderOff(t *testing.T) {
-	testCut(t, cutPartitionLeader, `replica_lag_time_max = "1s"`)
+	testCut(t, cutPartitionLeader, `replica_lag_time_max = "1s"`, testkit.WithProxies())
+}
+
+// TestCutLeaderOffNetns is TestCutLeaderOff with every node in its own
+// network namespace and the cut made by the kernel: the cut-off node's link
+// to its peers goes down, its packets are dropped and its open connections
+// hang instead of closing (STROM_CLUSTER=full; needs root).
+func TestCutLeaderOffNetns(t *testing.T) {
+	fullOnly(t)
+	testCut(t, cutPartitionLeader, `replica_lag_time_max = "1s"`, testkit.WithNetns())
 }
 
 // TestCutControllerOff cuts off the metadata controller, chosen to also lead
@@ -35,7 +44,7 @@ func TestCutLeaderOff(t *testing.T) {
 // the partition's leader its followers (STROM_CLUSTER=full).
 func TestCutControllerOff(t *testing.T) {
 	fullOnly(t)
-	testCut(t, cutController, `replica_lag_time_max = "1s"`)
+	testCut(t, cutController, `replica_lag_time_max = "1s"`, testkit.WithProxies())
 }
 
 // TestCutLeaderOffDefaultLag is TestCutLeaderOff with Kafka's 10s lag bound:
@@ -43,7 +52,7 @@ func TestCutControllerOff(t *testing.T) {
 // even considers shrinking (STROM_CLUSTER=full).
 func TestCutLeaderOffDefaultLag(t *testing.T) {
 	fullOnly(t)
-	testCut(t, cutPartitionLeader, "")
+	testCut(t, cutPartitionLeader, "", testkit.WithProxies())
 }
 
 // fullOnly skips the variants of the fault matrix kept out of the default
@@ -62,8 +71,8 @@ const (
 	cutController                     // the metadata controller, leading some partition
 )
 
-func testCut(t *testing.T, whom cutWhom, toml string) {
-	c := testkit.StartCluster(t, nodes, testkit.WithProxies(), testkit.WithNodeTOML(toml))
+func testCut(t *testing.T, whom cutWhom, toml string, network testkit.ClusterOption) {
+	c := testkit.StartCluster(t, nodes, network, testkit.WithNodeTOML(toml))
 	topic := testkit.TopicName(t, "")
 	c.CreateTopic(t, topic, partitions, rf, nil)
 	chk := testkit.NewChecker()
