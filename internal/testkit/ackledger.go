@@ -118,7 +118,8 @@ func (l *AckLedger) Acks() map[int32]int {
 // writer's epoch: so a second node is allowed in an epoch only for the
 // epoch's last batches (at most maxInFlight, those an idempotent producer
 // can have outstanding per partition), above every record the first node
-// acknowledged in it.
+// acknowledged in it, and only when it acknowledged records of a later
+// epoch too (it led next).
 func (l *AckLedger) Check(topic string, read []*kgo.Record, chk *Checker) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -171,6 +172,11 @@ func (l *AckLedger) Check(topic string, read []*kgo.Record, chk *Checker) []stri
 		batches map[int64]bool
 	}
 	ackedBy := map[pe]map[int32]*span{}
+	type pn struct {
+		p    int32
+		node int32
+	}
+	latestEpoch := map[pn]int32{} // the latest epoch a node acknowledged records of, per partition
 	chk.mu.Lock()
 	for _, r := range read {
 		if _, ok := chk.acked[string(r.Value)]; !ok {
@@ -179,6 +185,9 @@ func (l *AckLedger) Check(topic string, read []*kgo.Record, chk *Checker) []stri
 		n := nodeOf(r.Partition, r.Offset)
 		if n < 0 {
 			continue // acknowledged through a connection the ledger did not see
+		}
+		if e, ok := latestEpoch[pn{r.Partition, n}]; !ok || r.LeaderEpoch > e {
+			latestEpoch[pn{r.Partition, n}] = r.LeaderEpoch
 		}
 		k := pe{r.Partition, r.LeaderEpoch}
 		if ackedBy[k] == nil {
@@ -203,18 +212,18 @@ func (l *AckLedger) Check(topic string, read []*kgo.Record, chk *Checker) []stri
 		}
 		sort.Strings(desc)
 		if len(nodes) == 2 {
-			var a, b *span
-			for _, sp := range nodes {
-				if a == nil {
-					a = sp
-				} else {
-					b = sp
-				}
+			// a: the node with the lower offsets (the epoch's writer), b:
+			// the other, which may have answered retries of its tail as
+			// the next leader.
+			var ns []int32
+			for n := range nodes {
+				ns = append(ns, n)
 			}
-			if a.lo > b.lo {
-				a, b = b, a
+			if nodes[ns[0]].lo > nodes[ns[1]].lo {
+				ns[0], ns[1] = ns[1], ns[0]
 			}
-			if b.lo > a.hi && len(b.batches) <= maxInFlight {
+			a, b, bNode := nodes[ns[0]], nodes[ns[1]], ns[1]
+			if b.lo > a.hi && len(b.batches) <= maxInFlight && latestEpoch[pn{k.p, bNode}] > k.e {
 				l.excused = append(l.excused, fmt.Sprintf("%s/%d leader epoch %d: the epoch's last batches answered by the next leader (%s)", topic, k.p, k.e, strings.Join(desc, "; ")))
 				continue
 			}
@@ -240,10 +249,11 @@ type ledgerConn struct {
 	rbuf     []byte          // read side: only the reading goroutine
 }
 
+// Write notes the Produce versions before the bytes leave: the answer may
+// otherwise be read before they are noted.
 func (c *ledgerConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
 	c.wmu.Lock()
-	c.wbuf = append(c.wbuf, p[:n]...)
+	c.wbuf = append(c.wbuf, p...)
 	for len(c.wbuf) >= 4 {
 		size := int(binary.BigEndian.Uint32(c.wbuf))
 		if len(c.wbuf) < 4+size {
@@ -261,7 +271,7 @@ func (c *ledgerConn) Write(p []byte) (int, error) {
 		c.wbuf = nil
 	}
 	c.wmu.Unlock()
-	return n, err
+	return c.Conn.Write(p)
 }
 
 func (c *ledgerConn) Read(p []byte) (int, error) {
