@@ -306,27 +306,43 @@ func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 }
 
 // blocked reports whether traffic from node src to node dst is cut. A node
-// always reaches itself; a source that could not be named (0) is blocked
-// only when dst is cut off.
+// always reaches itself. A source that could not be named (0) is blocked
+// while any node is cut off: only nodes dial these listeners, and an
+// unnamed connection let through could be the cut-off node's.
 func (c *Cluster) blocked(src, dst int32) bool {
 	if src == dst {
 		return false
 	}
 	c.cutMu.Lock()
 	defer c.cutMu.Unlock()
+	if src == 0 {
+		for _, cut := range c.cut {
+			if cut {
+				return true
+			}
+		}
+		return false
+	}
 	return c.cut[src] || c.cut[dst]
 }
 
 // sourceOf names the node a connection accepted by a proxy comes from, by
 // finding which node process holds its client socket; 0 if none does.
+// /proc/net/tcp is not read atomically (a socket can be missed while
+// others come and go), so the lookup is tried a few times.
 func (c *Cluster) sourceOf(remote, local net.Addr) int32 {
-	inode := socketInode(remote, local)
-	if inode == "" {
-		return 0
-	}
-	for _, nd := range c.nodes {
-		if pid := nd.PID(); pid != 0 && pidHoldsSocket(pid, inode) {
-			return nd.id
+	for try := 0; try < 5; try++ {
+		if try > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		inode := socketInode(remote, local)
+		if inode == "" {
+			continue
+		}
+		for _, nd := range c.nodes {
+			if pid := nd.PID(); pid != 0 && pidHoldsSocket(pid, inode) {
+				return nd.id
+			}
 		}
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +72,54 @@ const (
 	cutController                     // the metadata controller, leading some partition
 )
 
+// others are the ids of every node but id.
+func others(c *testkit.Cluster, id int32) []int32 {
+	var out []int32
+	for _, n := range c.Nodes() {
+		if n.ID() != id {
+			out = append(out, n.ID())
+		}
+	}
+	return out
+}
+
+// waitNewLeaderOrSoleISR waits, asking the nodes other than victim, until
+// topic/part has a leader other than victim, or the quorum shows it
+// leaderless with no live replica in its ISR (victim was left its only
+// member) for 5s on end; sole tells which.
+func waitNewLeaderOrSoleISR(t *testing.T, c *testkit.Cluster, topic string, part, victim int32) (st testkit.PartitionState, sole bool) {
+	t.Helper()
+	var since time.Time
+	st = c.WaitPartition(t, topic, part, failoverTimeout+10*time.Second, func(st testkit.PartitionState) bool {
+		if st.Leader >= 1 && st.Leader != victim && st.ErrorCode == 0 {
+			return true
+		}
+		if st.Leader < 0 && len(st.ISR) == 0 {
+			if since.IsZero() {
+				since = time.Now()
+			}
+			return time.Since(since) > 5*time.Second
+		}
+		since = time.Time{}
+		return false
+	}, victim)
+	return st, st.Leader < 0
+}
+
+// partitionLedBy returns a partition of topic that node id leads, once
+// the nodes agree on the leaders.
+func partitionLedBy(t *testing.T, c *testkit.Cluster, topic string, id int32) int32 {
+	t.Helper()
+	st := c.WaitStable(t, topic, partitions)
+	for i := int32(0); i < partitions; i++ {
+		if st[i].Leader == id {
+			return i
+		}
+	}
+	t.Fatalf("node %d leads no partition of %s: %v", id, topic, st)
+	return -1
+}
+
 func testCut(t *testing.T, whom cutWhom, toml string, network testkit.ClusterOption) {
 	c := testkit.StartCluster(t, nodes, network, testkit.WithNodeTOML(toml))
 	topic := testkit.TopicName(t, "")
@@ -82,19 +131,15 @@ func testCut(t *testing.T, whom cutWhom, toml string, network testkit.ClusterOpt
 
 	part := int32(0)
 	if whom == cutController {
-		ctrl := c.ControllerID(t)
-		st := c.WaitStable(t, topic, partitions)
-		part = -1
-		for i := int32(0); i < partitions; i++ {
-			if st[i].Leader == ctrl {
-				part = i
-			}
-		}
-		if part < 0 {
-			t.Fatalf("controller %d leads no partition of %s: %v", ctrl, topic, st)
-		}
+		part = partitionLedBy(t, c, topic, c.ControllerID(t))
 	}
-	old := c.WaitPartition(t, topic, part, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
+	// Cut with every replica in the ISR, as the leader itself sees it.
+	old := c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool {
+		return st.Leader >= 1 && len(st.ISR) == nodes
+	})
+	old = c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool {
+		return st.Leader >= 1 && len(st.ISR) == nodes
+	}, others(c, old.Leader)...)
 	victim := c.Node(old.Leader)
 	logf(t, "cutting node %d off, leader of %s/%d at epoch %d (isr %v)", victim.ID(), topic, part, old.LeaderEpoch, old.ISR)
 	c.Cut(t, victim.ID())
@@ -110,21 +155,34 @@ func testCut(t *testing.T, whom cutWhom, toml string, network testkit.ClusterOpt
 
 	// Straight to the cut-off node, bypassing client metadata: an acks=all
 	// write there cannot reach the ISR, so it must fail or time out.
-	problems = append(problems, directProduceMustNotAck(t, victim, topic, part, chk)...)
+	direct := directProduceMustNotAck(t, victim, topic, part, chk)
 
-	now := c.WaitNewLeader(t, topic, part, victim.ID(), failoverTimeout)
-	logf(t, "new leader of %s/%d while node %d is cut off: %v", topic, part, victim.ID(), now)
-	if now.LeaderEpoch <= old.LeaderEpoch {
-		t.Errorf("leader moved from %d to %d but its epoch went from %d to %d", old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
+	now, sole := waitNewLeaderOrSoleISR(t, c, topic, part, victim.ID())
+	if sole {
+		// A shrink of the ISR to the leader alone, committed by the
+		// quorum just before the cut (the lag bound is short and the
+		// machine busy), leaves no replica to elect: unclean election is
+		// off, so the partition waits for its leader, which may
+		// acknowledge alone meanwhile. What it acknowledged must still
+		// survive (the checker), and nobody else may lead.
+		logf(t, "%s/%d: the quorum had shrunk the ISR to node %d alone; no other leader can be elected: %v", topic, part, victim.ID(), now)
+	} else {
+		problems = append(problems, direct...)
+		logf(t, "new leader of %s/%d while node %d is cut off: %v", topic, part, victim.ID(), now)
+		if now.LeaderEpoch <= old.LeaderEpoch {
+			t.Errorf("leader moved from %d to %d but its epoch went from %d to %d", old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
+		}
+		p.WaitMore(t, part, 200, failoverTimeout, "the partition while its old leader is cut off")
+		problems = append(problems, directProduceMustNotAck(t, victim, topic, part, chk)...)
+		problems = append(problems, checkNoStaleLeadership(t, c, victim, topic, part, now)...)
 	}
-	p.WaitMore(t, part, 200, failoverTimeout, "the partition while its old leader is cut off")
-	problems = append(problems, directProduceMustNotAck(t, victim, topic, part, chk)...)
-	problems = append(problems, checkNoStaleLeadership(t, c, victim, topic, part, now)...)
 
 	c.Heal(t, victim.ID())
 	logf(t, "healed node %d", victim.ID())
 	c.WaitFormed(t)
-	c.WaitInSync(t, topic, part, victim.ID(), 30*time.Second)
+	c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool {
+		return st.Leader >= 1 && st.ErrorCode == 0 && slices.Contains(st.ISR, victim.ID())
+	}, victim.ID())
 	logf(t, "node %d back in the ISR of %s/%d", victim.ID(), topic, part)
 	p.WaitMore(t, -1, 300, failoverTimeout, "after the heal")
 	p.Finish(t, producerFinish)

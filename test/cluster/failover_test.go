@@ -51,14 +51,26 @@ func TestLongPauseLeaderDuringProduce(t *testing.T) {
 	})
 }
 
+// TestPauseControllerDuringProduce freezes the metadata controller, chosen
+// to lead a partition too: on SIGCONT it still believes it leads the
+// quorum until it hears of the new term (STROM_CLUSTER=full).
+func TestPauseControllerDuringProduce(t *testing.T) {
+	fullOnly(t)
+	testFault(t, "pause", cutController, func(t *testing.T, f faultCtx, n *testkit.ClusterNode) (recover func()) {
+		n.Pause(t)
+		return func() { resumeWithQueuedProduce(t, f, n) }
+	})
+}
+
 // faultCtx is what a fault of testLeaderFault may use.
 type faultCtx struct {
 	c     *testkit.Cluster
 	topic string
+	part  int32 // the partition the victim leads
 	chk   *testkit.Checker
 }
 
-// resumeWithQueuedProduce sends an acks=all produce for partition 0 to the
+// resumeWithQueuedProduce sends an acks=all produce for the partition to the
 // paused node n, resumes n while the request waits in its socket, and fails
 // the test if n acknowledges it.
 func resumeWithQueuedProduce(t *testing.T, f faultCtx, n *testkit.ClusterNode) {
@@ -70,7 +82,7 @@ func resumeWithQueuedProduce(t *testing.T, f faultCtx, n *testkit.ClusterNode) {
 		}
 	}
 	problems := make(chan []string, 1)
-	go func() { problems <- directProduceMustNotAckVia(t, n, other, f.topic, 0, f.chk) }()
+	go func() { problems <- directProduceMustNotAckVia(t, n, other, f.topic, f.part, f.chk) }()
 	// Give the request time to reach the frozen node's socket. Arriving
 	// after the resume would test the same rule, less sharply.
 	time.Sleep(500 * time.Millisecond)
@@ -81,6 +93,12 @@ func resumeWithQueuedProduce(t *testing.T, f faultCtx, n *testkit.ClusterNode) {
 }
 
 func testLeaderFault(t *testing.T, what string, fault func(*testing.T, faultCtx, *testkit.ClusterNode) func()) {
+	testFault(t, what, cutPartitionLeader, fault)
+}
+
+// testFault runs fault on the leader of partition 0 or (whom ==
+// cutController) on the controller, made to lead partition 0 first.
+func testFault(t *testing.T, what string, whom cutWhom, fault func(*testing.T, faultCtx, *testkit.ClusterNode) func()) {
 	c := testkit.StartCluster(t, nodes)
 	topic := testkit.TopicName(t, "")
 	c.CreateTopic(t, topic, partitions, rf, nil)
@@ -88,25 +106,29 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, faultCtx,
 	ledger := testkit.NewAckLedger(c)
 	p := startProducer(t, c.Bootstrap(), topic, chk, ledger.Opt())
 	p.WaitMore(t, -1, 600, 30*time.Second, "before the fault")
+	part := int32(0)
+	if whom == cutController {
+		part = partitionLedBy(t, c, topic, c.ControllerID(t))
+	}
 
-	old := c.WaitPartition(t, topic, 0, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
+	old := c.WaitPartition(t, topic, part, 10*time.Second, func(st testkit.PartitionState) bool { return st.Leader >= 1 })
 	victim := c.Node(old.Leader)
-	logf(t, "%s node %d, leader of %s/0 at epoch %d (isr %v)", what, victim.ID(), topic, old.LeaderEpoch, old.ISR)
-	recover := fault(t, faultCtx{c: c, topic: topic, chk: chk}, victim)
+	logf(t, "%s node %d, leader of %s/%d at epoch %d (isr %v)", what, victim.ID(), topic, part, old.LeaderEpoch, old.ISR)
+	recover := fault(t, faultCtx{c: c, topic: topic, part: part, chk: chk}, victim)
 
-	now := c.WaitNewLeader(t, topic, 0, victim.ID(), failoverTimeout)
-	logf(t, "new leader of %s/0: %v", topic, now)
+	now := c.WaitNewLeader(t, topic, part, victim.ID(), failoverTimeout)
+	logf(t, "new leader of %s/%d: %v", topic, part, now)
 	if now.LeaderEpoch <= old.LeaderEpoch {
 		t.Errorf("leader moved from %d to %d but its epoch went from %d to %d; a new leader needs a higher epoch",
 			old.Leader, now.Leader, old.LeaderEpoch, now.LeaderEpoch)
 	}
-	p.WaitMore(t, 0, 200, failoverTimeout, "partition 0 after failover")
+	p.WaitMore(t, part, 200, failoverTimeout, "the partition after failover")
 	p.WaitMore(t, -1, 600, failoverTimeout, "all partitions after failover")
 	logf(t, "producing continues after failover")
 
 	recover()
-	c.WaitInSync(t, topic, 0, victim.ID(), 30*time.Second)
-	logf(t, "node %d back in the ISR of %s/0", victim.ID(), topic)
+	c.WaitInSync(t, topic, part, victim.ID(), 30*time.Second)
+	logf(t, "node %d back in the ISR of %s/%d", victim.ID(), topic, part)
 	p.WaitMore(t, -1, 300, failoverTimeout, "after the node came back")
 	p.Finish(t, producerFinish)
 	read := verify(t, c, topic, chk)
