@@ -154,8 +154,14 @@ func TestSoak(t *testing.T) {
 		}
 		dur = d
 	}
+	// SOAK_NETWORK=netns cuts in network namespaces (root only) instead of
+	// with the in-process proxies.
+	network := testkit.WithProxies()
+	if os.Getenv("SOAK_NETWORK") == "netns" {
+		network = testkit.WithNetns()
+	}
 	began := time.Now()
-	c := testkit.StartCluster(t, nodes, testkit.WithProxies(), testkit.WithReadyTimeout(60*time.Second))
+	c := testkit.StartCluster(t, nodes, network, testkit.WithReadyTimeout(60*time.Second))
 	topic := testkit.TopicName(t, "")
 	minISR := "2"
 	c.CreateTopic(t, topic, partitions, rf, map[string]*string{"min.insync.replicas": &minISR})
@@ -228,7 +234,7 @@ func TestSoak(t *testing.T) {
 	// Registered after the clients' cleanups, so it runs before them.
 	t.Cleanup(func() { stopConsumers(); wg.Wait() })
 
-	logf(t, "soak for %v: %d producers, %d group members, faults %q", dur, producers, members, faultKinds)
+	logf(t, "soak for %v: %d producers, %d group members, faults %q, cuts by %s", dur, producers, members, faultKinds, cutBy())
 	prods[0].WaitMore(t, -1, 500, 60*time.Second, "before the first fault")
 
 	rng := rand.New(rand.NewPCG(uint64(began.UnixNano()), 1))
@@ -411,8 +417,8 @@ func consumerFigures(cons *consumed, read []*kgo.Record, chk *testkit.Checker) (
 func renderReport(planned, took time.Duration, counts map[string]int, res testkit.CheckResult, order, leaders []string,
 	ledger *testkit.AckLedger, notConsumed, redelivered int, cons *consumed, tl *timeline) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak: %v planned, %v run, 3 nodes, %d partitions, replication factor %d, min.insync.replicas 2\n\n",
-		planned, took.Round(time.Second), partitions, rf)
+	fmt.Fprintf(&b, "soak: %v planned, %v run, 3 nodes, %d partitions, replication factor %d, min.insync.replicas 2, cuts by %s\n\n",
+		planned, took.Round(time.Second), partitions, rf, cutBy())
 	fmt.Fprintf(&b, "| figure | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| records attempted | %d |\n", res.Attempted)
 	fmt.Fprintf(&b, "| records acknowledged (acks=all) | %d |\n", res.Acked)
@@ -440,6 +446,13 @@ func renderReport(planned, took time.Duration, counts map[string]int, res testki
 		fmt.Fprintf(&b, "\nepochs whose last batches were answered by the next leader (retries): %d\n", len(ex))
 	}
 	return b.String()
+}
+
+func cutBy() string {
+	if os.Getenv("SOAK_NETWORK") == "netns" {
+		return "network namespaces"
+	}
+	return "proxies"
 }
 
 func logf(t *testing.T, format string, args ...any) {
