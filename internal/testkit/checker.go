@@ -101,7 +101,7 @@ func (c *Checker) Verify(t testing.TB, read []*kgo.Record) {
 			t.Errorf("... and %d more violations", len(res.Violations)-20)
 			break
 		}
-		t.Error(v)
+		t.Errorf("%s", v)
 	}
 	if len(res.Violations) > 0 {
 		t.Fatalf("checker: %d violations (%d acknowledged records lost) over %d records read, %d attempted, %d acknowledged",
