@@ -203,7 +203,7 @@ func benchStrom(o options, rdkafka string) (result, error) {
 		return result{}, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, strings.Fields(o.stromArgs)...)
+	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--data-dir", dataDir}, strings.Fields(o.stromArgs)...)
 	logPath := filepath.Join(o.outDir, "strom.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -507,7 +507,7 @@ func benchStromCluster(o options, rdkafka string) (result, error) {
 			return result{}, err
 		}
 		defer logFile.Close()
-		cmd := exec.Command(bin, "serve", "--config", path)
+		cmd := exec.Command(bin, "serve", "--config", path, "--admin-listen", "127.0.0.1:0")
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {

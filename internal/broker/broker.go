@@ -13,14 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/strom-broker/strom/internal/admin"
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/controller"
 	"github.com/strom-broker/strom/internal/group"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/replication"
 	"github.com/strom-broker/strom/internal/server"
@@ -48,6 +51,14 @@ type Broker struct {
 	// locks are the exclusive locks of the data and metadata directories,
 	// held from Start until Shutdown ends.
 	locks []*vfs.DirLock
+
+	// Observability (observe.go): metrics, the admin listener, and the
+	// flags readiness and the collectors read.
+	metrics  *metrics.Node
+	admin    *admin.Server
+	lag      lagClient
+	serving  atomic.Bool // Start finished: every field above is set
+	stopping atomic.Bool // Shutdown began
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -90,7 +101,11 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 		b.locks = append(b.locks, l)
 	}
+	if err := b.startAdmin(); err != nil {
+		return err
+	}
 	pre := server.New(b.cfg, nil, b.logger)
+	pre.SetMetrics(b.metrics.Requests.Listener("kafka"))
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -162,6 +177,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		if prev == nil && next == im {
 			return // the initial image was applied above
 		}
+		countLeaderChanges(prev, next)
 		// A newer image published between Image and Subscribe (prev nil)
 		// is applied here, or the partitions would miss it.
 		if err := b.parts.Apply(next); err != nil {
@@ -189,6 +205,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.srv.Serve()
 	b.wg.Add(1)
 	go b.ticker()
+	b.serving.Store(true)
 	return nil
 }
 
@@ -213,6 +230,7 @@ func (b *Broker) startReplicationListener() error {
 	cfg := b.cfg
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
@@ -286,6 +304,7 @@ func (b *Broker) ticker() {
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
+		b.stopping.Store(true)
 		if b.raft != nil {
 			// Move leaderships away while this node still serves its
 			// followers, so clients fail over without a session timeout.
@@ -321,6 +340,15 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.raft != nil {
 			if e := b.raft.Close(); e != nil {
 				err = errors.Join(err, fmt.Errorf("close metadata quorum member: %w", e))
+			}
+		}
+		b.lag.once.Do(func() {}) // waits out a client being made
+		if b.lag.cl != nil {
+			b.lag.cl.Close()
+		}
+		if b.admin != nil {
+			if e := b.admin.Shutdown(ctx); e != nil {
+				b.logger.Warn("admin listener closed before it drained", "err", e)
 			}
 		}
 		for _, l := range b.locks {

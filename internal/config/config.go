@@ -25,6 +25,7 @@ type Config struct {
 	Advertise         string `toml:"advertise"` // host:port clients connect to; default Listen
 	DataDir           string `toml:"data_dir"`
 	LogLevel          string `toml:"log_level"`
+	LogFormat         string `toml:"log_format"` // text or json
 	AutoCreateTopics  bool   `toml:"auto_create_topics"`
 	DefaultPartitions int32  `toml:"default_partitions"`
 	// DefaultReplicationFactor is used by auto-create and by CreateTopics
@@ -65,6 +66,10 @@ type Config struct {
 	// keys).
 	Metadata MetadataLog `toml:"metadata"`
 
+	// Admin is the HTTP listener for metrics, health, profiles and the
+	// console.
+	Admin Admin `toml:"admin"`
+
 	// Node and Peers describe the cluster shape. Load copies
 	// Node.Addresses.Kafka into Listen and Node.Advertise.Kafka into
 	// Advertise, after which Listen and Advertise are authoritative for the
@@ -96,6 +101,19 @@ type Peer struct {
 	Kafka       string `toml:"kafka"`
 	Replication string `toml:"wal"`
 	Raft        string `toml:"raft"`
+}
+
+// Admin configures the admin HTTP listener ([admin]).
+type Admin struct {
+	// Address is host:port to serve on; empty turns the listener off.
+	Address string `toml:"address"`
+	// PartitionMetrics exports per-partition series (log size, offsets,
+	// lag); off keeps the series count independent of the partition count.
+	PartitionMetrics bool `toml:"partition_metrics"`
+	// MetricsUsername and MetricsPasswordFile, when both are set, guard
+	// /metrics with HTTP basic authentication.
+	MetricsUsername     string `toml:"metrics_username"`
+	MetricsPasswordFile string `toml:"metrics_password_file"`
 }
 
 // MetadataLog tunes the Raft log that holds the cluster metadata. Snapshots
@@ -146,6 +164,8 @@ func Default() Config {
 		Listen:                   "127.0.0.1:9092",
 		DataDir:                  "./strom-data",
 		LogLevel:                 "info",
+		LogFormat:                "text",
+		Admin:                    Admin{Address: "127.0.0.1:9644", PartitionMetrics: true},
 		AutoCreateTopics:         true,
 		DefaultPartitions:        1,
 		DefaultReplicationFactor: 1,
@@ -244,6 +264,17 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log_format: must be text or json, got %q", c.LogFormat)
+	}
+	if c.Admin.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Address); err != nil {
+			return fmt.Errorf("admin.address: %q is not host:port: %w", c.Admin.Address, err)
+		}
+	}
+	if (c.Admin.MetricsUsername == "") != (c.Admin.MetricsPasswordFile == "") {
+		return fmt.Errorf("admin.metrics_username and admin.metrics_password_file: set both or neither")
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("node_id: must be >= 0, got %d", c.NodeID)

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
@@ -125,7 +124,7 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 		ln.Close()
 		return nil, err
 	}
-	hl := hclog.New(&hclog.LoggerOptions{Name: "raft", Output: slogWriter{c.logger}, Level: hclog.Info})
+	hl := raftLogger(c.logger)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: &raftLayer{subListener{c.mux, c.mux.raftCh}}, MaxPool: 3, Timeout: 5 * time.Second, Logger: hl,
 	})

@@ -526,3 +526,26 @@ func (c *Raft) electPreferred(im *metadata.Image) {
 		}
 	}
 }
+
+// QuorumState is this member's view of the metadata quorum, for metrics.
+type QuorumState struct {
+	Role         string // Leader, Follower, Candidate, Shutdown
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64 // applied to this node's image (the FSM's own count)
+	LastIndex    uint64
+}
+
+// Quorum returns this member's state.
+func (c *Raft) Quorum() QuorumState {
+	st := c.r.Stats()
+	num := func(k string) uint64 { v, _ := strconv.ParseUint(st[k], 10, 64); return v }
+	applied, _ := c.fsm.appliedIndex()
+	return QuorumState{
+		Role:         c.r.State().String(),
+		Term:         num("term"),
+		CommitIndex:  num("commit_index"),
+		AppliedIndex: applied,
+		LastIndex:    num("last_log_index"),
+	}
+}

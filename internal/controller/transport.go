@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -174,21 +176,48 @@ func (c *rpcClient) call(ctx context.Context, addr, path string, in, out any) er
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// slogWriter forwards raft's hclog output to slog at debug level, except
-// warnings and errors.
+// slogWriter forwards raft's hclog output, written as JSON without a
+// timestamp (raftLogger), to slog: one event per line at raft's level, its
+// fields as attributes, so no timestamp or level is nested in a message.
+// Raft's info lines are routine (heartbeats, pipelines) and go to debug,
+// except changes of role.
 type slogWriter struct{ logger *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	line := string(bytes.TrimSpace(p))
-	switch {
-	case bytes.Contains(p, []byte("[ERROR]")):
-		w.logger.Error(line)
-	case bytes.Contains(p, []byte("[WARN]")):
-		w.logger.Warn(line)
-	case bytes.Contains(p, []byte("entering leader state")), bytes.Contains(p, []byte("entering follower state")):
-		w.logger.Info(line)
-	default:
-		w.logger.Debug(line)
+	var fields map[string]any
+	if err := json.Unmarshal(p, &fields); err != nil {
+		w.logger.Debug(string(bytes.TrimSpace(p)))
+		return len(p), nil
 	}
+	msg, _ := fields["@message"].(string)
+	lvl, _ := fields["@level"].(string)
+	attrs := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		if strings.HasPrefix(k, "@") {
+			continue
+		}
+		attrs = append(attrs, k, v)
+	}
+	level := slog.LevelDebug
+	switch {
+	case lvl == "error":
+		level = slog.LevelError
+	case lvl == "warn":
+		level = slog.LevelWarn
+	case strings.Contains(msg, "entering leader state"), strings.Contains(msg, "entering follower state"), strings.Contains(msg, "entering candidate state"):
+		level = slog.LevelInfo
+	}
+	w.logger.Log(context.Background(), level, msg, attrs...)
 	return len(p), nil
+}
+
+// raftLogger is the hclog logger raft and its transport write through.
+func raftLogger(logger *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:        "raft",
+		Output:      slogWriter{logger.With("module", "raft")},
+		Level:       hclog.Info,
+		JSONFormat:  true,
+		DisableTime: true,
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/metrics"
 )
 
 // State is a classic group's state, named as Kafka names it.
@@ -612,6 +614,7 @@ func (m *Machine) completeJoin(now time.Time, g *classicGroup) {
 		return
 	}
 	g.generation++
+	metrics.Rebalances.WithLabelValues("classic").Inc()
 	g.stateTime = now
 	clear(g.pendingSync)
 	if len(g.members) == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strom-broker/strom/internal/errcode"
+	"github.com/strom-broker/strom/internal/metrics"
 )
 
 // KIP-848 consumer groups: the broker assigns partitions (a server-side
@@ -532,6 +533,7 @@ func (m *Machine) removeConsumerMember(now time.Time, cg *consumerGroup, mem *co
 // record to write.
 func (m *Machine) bumpEpoch(now time.Time, cg *consumerGroup) Record {
 	cg.epoch++
+	metrics.Rebalances.WithLabelValues("consumer").Inc()
 	if len(cg.members) == 0 {
 		// Nobody to assign to: as in Kafka, the target (and its epoch)
 		// waits for the next member.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 )
 
@@ -245,6 +246,13 @@ func (f *fetchPlan) read(final bool) (*FetchResponse, bool) {
 			cur.Topic, cur.TopicID = sp.topic, sp.id
 		}
 		cur.Partitions = append(cur.Partitions, *rp)
+		if n := fp.rr.Size(); n > 0 {
+			if f.replica >= 0 {
+				metrics.ReplicationBytesOut.Add(float64(n))
+			} else {
+				metrics.TopicBytesOut.WithLabelValues(sp.topic).Add(float64(n))
+			}
+		}
 		res.Ranges = append(res.Ranges, fp.rr)
 		fp.rr = partition.Records{} // now res's to release
 	}
@@ -365,6 +373,8 @@ func (f *fetchPlan) wait(r *Request) kmsg.Response {
 	if resp, done := f.read(false); done {
 		return resp
 	}
+	metrics.FetchWaiting.Inc()
+	defer metrics.FetchWaiting.Dec()
 	timer := time.NewTimer(time.Until(f.deadline))
 	defer timer.Stop()
 	for {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -103,6 +104,10 @@ func serveProduce(e *Env, r *Request) Result {
 					break
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = int64(res.BaseOffset), res.LogAppendTime, int64(res.LogStartOffset)
+				if !res.Duplicate {
+					metrics.TopicBytesIn.WithLabelValues(t.Name).Add(float64(len(rp.Records)))
+					metrics.TopicRecordsIn.WithLabelValues(t.Name).Add(float64(res.LastOffset - res.BaseOffset + 1))
+				}
 				if req.Acks != 0 && p.HighWatermark() <= res.LastOffset {
 					w := produceWait{p: p, last: res.LastOffset, topicIdx: ti, partIdx: len(st.Partitions)}
 					if req.Acks == -1 {
@@ -128,6 +133,8 @@ func serveProduce(e *Env, r *Request) Result {
 	return Result{Deferred: func() kmsg.Response {
 		ctx, cancel := context.WithTimeout(r.Ctx, timeout)
 		defer cancel()
+		metrics.ProduceWaiting.Inc()
+		defer metrics.ProduceWaiting.Dec()
 		for _, w := range waits {
 			// Replication: acks=1 waits for this node's disk only, acks=all
 			// for the high watermark (every in-sync replica's disk), and is

@@ -116,6 +116,9 @@ func (p *Partition) Read(offset ids.Offset, maxBytes int32, b Bound, minOne bool
 // LogStartOffset is the first offset in the log.
 func (p *Partition) LogStartOffset() ids.Offset { return p.log.LogStartOffset() }
 
+// Segments is the number of segments of the log.
+func (p *Partition) Segments() int { return p.log.NumSegments() }
+
 // LogEndOffset is the next offset to be assigned.
 func (p *Partition) LogEndOffset() ids.Offset { return p.log.LogEndOffset() }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/strom-broker/strom/internal/errcode"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
 )
 
 // Role is what this node does for a partition.
@@ -377,6 +378,11 @@ func (p *Partition) proposeISRLocked(isr []ids.NodeID, why string, replicas ...i
 		if err != nil {
 			p.logger.Warn("ISR change refused", "topic", p.Topic, "partition", p.Index, "isr", ch.isr, "leader_epoch", ch.epoch, "err", err)
 			return
+		}
+		if why == "shrink" {
+			metrics.IsrShrinks.Inc()
+		} else {
+			metrics.IsrExpands.Inc()
 		}
 		// The new ISR may let the high watermark move.
 		p.maybeAdvanceHWLocked()

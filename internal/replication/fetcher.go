@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/ids"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/partition"
 	"github.com/strom-broker/strom/internal/record"
 )
@@ -402,6 +403,7 @@ func (f *fetcher) handlePartition(a assignment, rp *kmsg.FetchResponseTopicParti
 			if _, err := p.AppendAsFollower(rp.RecordBatches[:n], a.epoch); err != nil {
 				return false, err
 			}
+			metrics.ReplicationBytesIn.Add(float64(n))
 			grew = true
 		}
 	}

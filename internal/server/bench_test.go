@@ -37,6 +37,7 @@ func benchBroker(b *testing.B) string {
 	b.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin.Address = "" // several in one process
 	cfg.DataDir = b.TempDir()
 	cfg.LogLevel = "error"
 	cfg.Log.FlushMessages = 1<<63 - 1

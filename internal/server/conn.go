@@ -28,6 +28,8 @@ type slot struct {
 	ready    chan struct{}   // closed once resp is set
 	resp     kmsg.Response   // nil: write nothing (acks=0)
 	req      handler.Request // the request; in the slot to save an allocation
+	arrived  time.Time       // when its frame was read
+	readyAt  time.Time       // when resp was set
 }
 
 type conn struct {
@@ -133,11 +135,12 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: unsupported API key %d (%s) version %d", errProtocol, key, key.Name(), version)
 	}
-	sl := &slot{corr: corr, key: key, version: version, ready: closedChan}
+	sl := &slot{corr: corr, key: key, version: version, ready: closedChan, arrived: time.Now()}
 	if key == kmsg.ApiVersions && version > vr.Max {
 		// KIP-511: answer with a v0 ApiVersions response so the client
 		// learns our versions; its body is not parsed.
 		sl.resp = handler.UnsupportedApiVersions()
+		sl.readyAt = sl.arrived
 		return sl, nil
 	}
 	if version < vr.Min || version > vr.Max {
@@ -165,10 +168,12 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 		sl.ready = make(chan struct{})
 		go func() {
 			sl.resp = c.deferredSafely(r, res.Deferred)
+			sl.readyAt = time.Now()
 			close(sl.ready)
 		}()
 	default:
 		sl.resp = res.Resp
+		sl.readyAt = time.Now()
 	}
 	return sl, nil
 }
@@ -243,6 +248,9 @@ func (c *conn) writeLoop() {
 			<-sl.ready
 		}
 		if failed || sl.resp == nil {
+			if !failed {
+				c.s.metrics.Done(sl.key, sl.version, sl.arrived, sl.readyAt, sl.readyAt, nil)
+			}
 			release(sl.resp)
 			continue
 		}
@@ -250,6 +258,7 @@ func (c *conn) writeLoop() {
 			fail(err)
 			continue
 		}
+		c.s.metrics.Done(sl.key, sl.version, sl.arrived, sl.readyAt, time.Now(), sl.resp)
 		if len(c.slots) == 0 {
 			if err := w.flush(); err != nil {
 				fail(err)

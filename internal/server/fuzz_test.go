@@ -26,6 +26,7 @@ import (
 func startBroker(tb testing.TB, w *panicWatch) string {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin.Address = "" // several in one process
 	cfg.DataDir = tb.TempDir()
 	b, err := broker.New(cfg, slog.New(w))
 	if err != nil {

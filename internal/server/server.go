@@ -21,6 +21,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/handler"
+	"github.com/strom-broker/strom/internal/metrics"
 )
 
 // Server accepts Kafka connections.
@@ -36,6 +37,7 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
+	metrics *metrics.ListenerRequests // nil: none recorded
 }
 
 // New returns a server that will serve env's handlers.
@@ -53,6 +55,10 @@ func (s *Server) Listen() error {
 	s.ln = ln
 	return nil
 }
+
+// SetMetrics sets where requests and connections are counted; it must be
+// called before Serve.
+func (s *Server) SetMetrics(m *metrics.ListenerRequests) { s.metrics = m }
 
 // SetEnv sets the handler environment; it must be called before Serve.
 func (s *Server) SetEnv(env *handler.Env) { s.env = env }
@@ -111,9 +117,11 @@ func (s *Server) acceptLoop() {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.metrics.ConnOpened()
 		go func() {
 			defer s.wg.Done()
 			c.serve()
+			s.metrics.ConnClosed()
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()

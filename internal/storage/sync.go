@@ -3,8 +3,10 @@ package storage
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/strom-broker/strom/internal/ids"
+	"github.com/strom-broker/strom/internal/metrics"
 	"github.com/strom-broker/strom/internal/vfs"
 )
 
@@ -81,10 +83,15 @@ func (l *Log) syncRound() (int64, error) {
 	if l.beforeSync != nil {
 		l.beforeSync()
 	}
+	start := time.Now()
 	for _, s := range segs {
 		if err := s.log.SyncData(); err != nil {
 			return 0, fmt.Errorf("sync: %w", l.fail(err))
 		}
+	}
+	metrics.LogFlushSeconds.Observe(time.Since(start).Seconds())
+	if n := target - l.flushed.Load(); n > 0 {
+		metrics.LogFlushRecords.Observe(float64(n))
 	}
 	l.syncs.Add(1)
 	if rolled > 0 {

@@ -36,6 +36,7 @@ func StartBroker(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin.Address = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LogLevel = "debug"
 	for _, o := range opts {
@@ -50,6 +51,9 @@ func StartBroker(t testing.TB, opts ...Option) *Broker {
 
 // Addr is the host:port clients connect to.
 func (b *Broker) Addr() string { return b.addr }
+
+// AdminAddr is the host:port of the broker's admin HTTP listener.
+func (b *Broker) AdminAddr() string { return b.b.AdminAddr() }
 
 // Config is the configuration the broker runs with (Listen holds the bound
 // address once started).

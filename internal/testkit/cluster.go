@@ -100,6 +100,7 @@ type ClusterNode struct {
 	c                 *Cluster
 	id                int32
 	kafka, repl, raft string // bound addresses
+	admin             string // admin HTTP listener (metrics, health)
 	// replProxy and raftProxy front wal and raft WithProxies: their
 	// addresses are the advertised ones. nil otherwise.
 	replProxy, raftProxy *Proxy
@@ -146,11 +147,11 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		// goes after the nodes.
 		c.lab = newNetLab(t, n)
 		for i := range n {
-			k, w, r := c.lab.addrs(int32(i + 1))
-			addrs = append(addrs, k, w, r)
+			k, w, r, a := c.lab.addrs(int32(i + 1))
+			addrs = append(addrs, k, w, r, a)
 		}
 	} else {
-		addrs = freeAddrs(t, 3*n)
+		addrs = freeAddrs(t, 4*n)
 	}
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
@@ -161,7 +162,7 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		}
 		nd := &ClusterNode{
 			c: c, id: id,
-			kafka: addrs[3*i], repl: addrs[3*i+1], raft: addrs[3*i+2],
+			kafka: addrs[4*i], repl: addrs[4*i+1], raft: addrs[4*i+2], admin: addrs[4*i+3],
 			dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "strom.toml"),
 			logs: newLogBuffer(),
 		}
@@ -198,6 +199,7 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
+	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", nd.admin)
 	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
 	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
 	for _, p := range c.nodes {
@@ -453,6 +455,10 @@ func (n *ClusterNode) ID() int32 { return n.id }
 
 // KafkaAddr is the node's Kafka listener (its advertised address).
 func (n *ClusterNode) KafkaAddr() string { return n.kafka }
+
+// AdminAddr is the host:port of the node's admin HTTP listener (/metrics,
+// /healthz, /readyz).
+func (n *ClusterNode) AdminAddr() string { return n.admin }
 
 // ReplicationAddr and RaftAddr are the node's advertised replication and Raft
 // addresses: its proxies WithProxies, else its listeners.

@@ -95,10 +95,11 @@ func newNetLab(t testing.TB, n int) *netLab {
 	return l
 }
 
-// addrs are node id's Kafka, wal and raft addresses. Every namespace has
-// its own addresses, so the ports can be fixed.
-func (l *netLab) addrs(id int32) (kafka, wal, raft string) {
-	return fmt.Sprintf("%s%d:9092", l.cliNet, id), fmt.Sprintf("%s%d:9093", l.peerNet, id), fmt.Sprintf("%s%d:9094", l.peerNet, id)
+// addrs are node id's Kafka, wal, raft and admin HTTP addresses. Every
+// namespace has its own addresses, so the ports can be fixed.
+func (l *netLab) addrs(id int32) (kafka, wal, raft, admin string) {
+	return fmt.Sprintf("%s%d:9092", l.cliNet, id), fmt.Sprintf("%s%d:9093", l.peerNet, id),
+		fmt.Sprintf("%s%d:9094", l.peerNet, id), fmt.Sprintf("%s%d:9095", l.cliNet, id)
 }
 
 // setPeerLink sets node id's peer link up or down.

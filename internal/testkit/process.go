@@ -40,6 +40,7 @@ type Process struct {
 	opts    ProcessOptions
 	bin     string
 	addr    string
+	admin   string // admin HTTP listener
 	logs    *logBuffer
 	starts  int
 	cmd     *exec.Cmd
@@ -58,7 +59,7 @@ func StartProcess(t testing.TB, opts ProcessOptions) *Process {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 60 * time.Second
 	}
-	p := &Process{opts: opts, bin: StromBinary(t), addr: freeAddr(t), logs: newLogBuffer()}
+	p := &Process{opts: opts, bin: StromBinary(t), addr: freeAddr(t), admin: freeAddr(t), logs: newLogBuffer()}
 	dumpOnFailure(t, "strom process", p.logs)
 	t.Cleanup(func() {
 		if p.running() {
@@ -73,6 +74,9 @@ func StartProcess(t testing.TB, opts ProcessOptions) *Process {
 // Addr is the host:port the process listens on; it stays the same across
 // restarts.
 func (p *Process) Addr() string { return p.addr }
+
+// AdminAddr is the host:port of the process's admin HTTP listener.
+func (p *Process) AdminAddr() string { return p.admin }
 
 // DataDir is the process's data directory.
 func (p *Process) DataDir() string { return p.opts.DataDir }
@@ -153,7 +157,7 @@ func (p *Process) signal(sig syscall.Signal) {
 func (p *Process) start(t testing.TB) {
 	t.Helper()
 	p.starts++
-	args := append([]string{"serve", "--listen", p.addr, "--data-dir", p.opts.DataDir}, p.opts.Args...)
+	args := append([]string{"serve", "--listen", p.addr, "--admin-listen", p.admin, "--data-dir", p.opts.DataDir}, p.opts.Args...)
 	cmd := exec.Command(p.bin, args...)
 	cmd.Env = append(os.Environ(), p.opts.Env...)
 	stdout, err := cmd.StdoutPipe()

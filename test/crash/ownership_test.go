@@ -35,7 +35,7 @@ func TestSecondBrokerOnDataDirRefused(t *testing.T) {
 	first := testkit.StartProcess(t, testkit.ProcessOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testkit.StromBinary(t), "serve", "--data-dir", first.DataDir(), "--listen", freeLoopback(t))
+	cmd := exec.CommandContext(ctx, testkit.StromBinary(t), "serve", "--data-dir", first.DataDir(), "--listen", freeLoopback(t), "--admin-listen", "127.0.0.1:0")
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("the second broker did not exit: %s", out)
@@ -76,7 +76,7 @@ func TestSignalEndsQuorumWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	cmd := exec.Command(testkit.StromBinary(t), "serve", "--config", path)
+	cmd := exec.Command(testkit.StromBinary(t), "serve", "--config", path, "--admin-listen", "127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -72,7 +72,7 @@ addr=127.0.0.1:$port
 # Apache Kafka's defaults as franz-go's CI runs them: topics auto-created
 # with one partition; the tests create their own topics (7, 11 or 31
 # partitions, replication factor KGO_TEST_RF).
-"$bin" serve --listen "$addr" --data-dir "$work/data" --default-partitions 1 \
+"$bin" serve --listen "$addr" --admin-listen 127.0.0.1:0 --data-dir "$work/data" --default-partitions 1 \
 	--auto-create-topics --log-level info >"$work/strom.log" 2>&1 &
 pid=$!
 for i in $(seq 1 300); do

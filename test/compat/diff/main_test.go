@@ -99,6 +99,7 @@ func startPair() (*pair, error) {
 	p.stromDir = dir
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Admin.Address = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.LogLevel = "debug"
 	// Kafka's reference broker runs with group.initial.rebalance.delay.ms=0.

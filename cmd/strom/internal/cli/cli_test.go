@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -305,5 +306,42 @@ func TestParseKVAndSplitList(t *testing.T) {
 	}
 	if got := splitList(" a:1, ,b:2,"); len(got) != 2 || got[0] != "a:1" || got[1] != "b:2" {
 		t.Fatalf("splitList = %q", got)
+	}
+}
+
+// hangingBroker's Shutdown ignores its deadline, as a stuck part of a node
+// might.
+type hangingBroker struct {
+	fakeBroker
+	release chan struct{}
+}
+
+func (h *hangingBroker) Shutdown(context.Context) error { <-h.release; return nil }
+
+func TestServeStopsWhenShutdownHangs(t *testing.T) {
+	oldTimeout, oldGrace := shutdownTimeout, shutdownGrace
+	shutdownTimeout, shutdownGrace = 50*time.Millisecond, 50*time.Millisecond
+	defer func() { shutdownTimeout, shutdownGrace = oldTimeout, oldGrace }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hb := &hangingBroker{release: make(chan struct{})}
+	defer close(hb.release)
+	root := NewRoot(Deps{
+		LookupEnv: func(string) (string, bool) { return "", false },
+		NewBroker: func(cfg config.Config, _ *slog.Logger) (Broker, error) {
+			hb.fakeBroker = fakeBroker{cfg: cfg, stop: cancel}
+			return hb, nil
+		},
+	})
+	var errOut bytes.Buffer
+	root.SetOut(new(bytes.Buffer))
+	root.SetErr(&errOut)
+	root.SetArgs([]string{"serve", "--data-dir", t.TempDir()})
+	err := root.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "did not stop within") {
+		t.Fatalf("error = %v, want serve to give up on the stuck shutdown", err)
+	}
+	if !strings.Contains(errOut.String(), "without a clean shutdown") {
+		t.Fatalf("stderr %q lacks the log line", errOut.String())
 	}
 }

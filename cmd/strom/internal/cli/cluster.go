@@ -51,7 +51,9 @@ func newClusterUpCmd() *cobra.Command {
 (strom serve --config DATA_DIR/nodeI/strom.toml), print the bootstrap list once
 every node lists every broker, and stop all nodes cleanly (SIGTERM, then wait)
 on Ctrl-C or SIGTERM. Node I (1-based) listens for Kafka on BASE_PORT+I-1, for
-replication on BASE_PORT+100+I-1 and for Raft on BASE_PORT+200+I-1; with
+replication on BASE_PORT+100+I-1, for Raft on BASE_PORT+200+I-1 and serves
+its admin HTTP listener (metrics, health) on BASE_PORT+552+I-1 (9644 for node 1
+by default); with
 --base-port 0 every port is chosen free. Node output is prefixed with [nodeI].
 Data is kept in --data-dir, so a second run resumes the same cluster.`,
 		Args: cobra.NoArgs,
@@ -73,6 +75,7 @@ Data is kept in --data-dir, so a second run resumes the same cluster.`,
 type localNode struct {
 	id                int32
 	kafka, repl, raft string
+	admin             string // admin HTTP listener (metrics, health)
 	dir               string
 	cmd               *exec.Cmd
 	done              chan struct{} // closed when the process has been waited for
@@ -83,7 +86,7 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	if f.nodes < 1 {
 		return fmt.Errorf("--nodes: must be >= 1, got %d", f.nodes)
 	}
-	if f.basePort < 0 || f.basePort+200+f.nodes > 65535 {
+	if f.basePort < 0 || f.basePort+552+f.nodes > 65535 {
 		return fmt.Errorf("--base-port: %d leaves no room for %d nodes", f.basePort, f.nodes)
 	}
 	bin, err := os.Executable()
@@ -128,6 +131,11 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 	outMu.Lock()
 	fmt.Fprintf(out, "strom: cluster of %d nodes up, data in %s\n", len(nodes), dataDir)
 	fmt.Fprintf(out, "bootstrap: %s\n", strings.Join(bootstrap, ","))
+	admins := make([]string, len(nodes))
+	for i, n := range nodes {
+		admins[i] = "http://" + n.admin + "/"
+	}
+	fmt.Fprintf(out, "admin (metrics, health): %s\n", strings.Join(admins, " "))
 	outMu.Unlock()
 	for _, n := range nodes {
 		select {
@@ -149,7 +157,7 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	var addrs []string
 	if basePort == 0 {
-		for range 3 * n {
+		for range 4 * n {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				return nil, fmt.Errorf("find free port: %w", err)
@@ -162,10 +170,13 @@ func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	for i := range nodes {
 		nd := &localNode{id: int32(i + 1), dir: filepath.Join(dataDir, fmt.Sprintf("node%d", i+1)), done: make(chan struct{})}
 		if basePort == 0 {
-			nd.kafka, nd.repl, nd.raft = addrs[3*i], addrs[3*i+1], addrs[3*i+2]
+			nd.kafka, nd.repl, nd.raft, nd.admin = addrs[4*i], addrs[4*i+1], addrs[4*i+2], addrs[4*i+3]
 		} else {
 			at := func(off int) string { return "127.0.0.1:" + strconv.Itoa(basePort+off+i) }
 			nd.kafka, nd.repl, nd.raft = at(0), at(100), at(200)
+			// Node i's admin port is 9644+i-1 for the default base port,
+			// as a single broker's is 9644.
+			nd.admin = "127.0.0.1:" + strconv.Itoa(basePort+552+i)
 		}
 		nodes[i] = nd
 	}
@@ -176,6 +187,7 @@ func localNodeTOML(n *localNode, all []*localNode, logLevel string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by strom cluster up.\nnode_id = %d\ndata_dir = %q\nlog_level = %q\n",
 		n.id, filepath.Join(n.dir, "data"), logLevel)
+	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", n.admin)
 	for _, sec := range []string{"node.addresses", "node.advertise"} {
 		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, n.kafka, n.repl, n.raft)
 	}

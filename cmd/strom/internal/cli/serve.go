@@ -17,8 +17,14 @@ import (
 	"github.com/strom-broker/strom/internal/config"
 )
 
-// shutdownTimeout bounds the drain on SIGINT/SIGTERM.
-const shutdownTimeout = 30 * time.Second
+// shutdownTimeout bounds the drain on SIGINT/SIGTERM; a broker that has not
+// stopped shutdownGrace later is abandoned and the process exits (the data
+// is synced as it is written, so the next start recovers the tail; the
+// kernel releases the directory locks with the process).
+var (
+	shutdownTimeout = 30 * time.Second
+	shutdownGrace   = 5 * time.Second
+)
 
 // serveFlags are serve's flags; each overrides the same config key only
 // when given on the command line.
@@ -26,6 +32,7 @@ type serveFlags struct {
 	configPath            string
 	listen, advertise     string
 	dataDir, logLevel     string
+	logFormat, adminAddr  string
 	nodeID                int32
 	autoCreateTopics      bool
 	defaultPartitions     int32
@@ -59,6 +66,8 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.dataDir, "data-dir", def.DataDir, "data directory")
 	fl.Int32Var(&f.nodeID, "node-id", def.NodeID, "node id")
 	fl.StringVar(&f.logLevel, "log-level", def.LogLevel, "log level: debug, info, warn, error")
+	fl.StringVar(&f.logFormat, "log-format", def.LogFormat, "log format: text or json")
+	fl.StringVar(&f.adminAddr, "admin-listen", def.Admin.Address, `admin HTTP listener host:port for /metrics, /healthz, /readyz ("" turns it off)`)
 	fl.BoolVar(&f.autoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on metadata and produce requests")
 	fl.Int32Var(&f.defaultPartitions, "default-partitions", def.DefaultPartitions, "partitions of auto-created topics")
 	fl.Int32Var(&f.socketRequestMaxBytes, "socket-request-max-bytes", def.SocketRequestMaxBytes, "largest request frame accepted")
@@ -89,6 +98,8 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("data-dir", func() { cfg.DataDir = f.dataDir })
 	set("node-id", func() { cfg.NodeID = f.nodeID })
 	set("log-level", func() { cfg.LogLevel = f.logLevel })
+	set("log-format", func() { cfg.LogFormat = f.logFormat })
+	set("admin-listen", func() { cfg.Admin.Address = f.adminAddr })
 	set("auto-create-topics", func() { cfg.AutoCreateTopics = f.autoCreateTopics })
 	set("default-partitions", func() { cfg.DefaultPartitions = f.defaultPartitions })
 	set("socket-request-max-bytes", func() { cfg.SocketRequestMaxBytes = f.socketRequestMaxBytes })
@@ -111,7 +122,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	if newBroker == nil {
 		return errors.New("serve: no broker linked into this binary")
 	}
-	logger := slog.New(slog.NewTextHandler(errOut, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	logger := NewLogger(cfg, errOut)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -120,9 +131,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 		return fmt.Errorf("serve: open broker: %w", err)
 	}
 	if err := b.Start(ctx); err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("serve: start: %w", err), b.Shutdown(sctx))
+		return errors.Join(fmt.Errorf("serve: start: %w", err), shutdownWithin(b, logger))
 	}
 	addr := b.Addr().String()
 	adv := cfg.Advertise
@@ -130,15 +139,44 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 		adv = addr
 	}
 	fmt.Fprintf(out, "strom: listening on %s (advertised %s), data in %s\n", addr, adv, cfg.DataDir)
+	if a, ok := b.(interface{ AdminAddr() string }); ok && a.AdminAddr() != "" {
+		fmt.Fprintf(out, "strom: admin on http://%s/ (/metrics, /healthz, /readyz)\n", a.AdminAddr())
+	}
 
 	<-ctx.Done()
 	stop() // a second signal now kills the process the default way
 	logger.Info("shutting down", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := b.Shutdown(sctx); err != nil {
+	if err := shutdownWithin(b, logger); err != nil {
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// NewLogger is the node's logger: text or JSON lines on w at the
+// configured level, each with the node's id.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node_id", cfg.NodeID)
+}
+
+// shutdownWithin stops b, giving up shutdownGrace after shutdownTimeout if
+// some part of it ignores the deadline: a node always stops in bounded time.
+func shutdownWithin(b Broker, logger *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Shutdown(sctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(shutdownTimeout + shutdownGrace):
+		logger.Error("broker did not stop in time; exiting without a clean shutdown",
+			"timeout", shutdownTimeout+shutdownGrace)
+		return fmt.Errorf("did not stop within %v", shutdownTimeout+shutdownGrace)
+	}
 }

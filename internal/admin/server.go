@@ -1,0 +1,111 @@
+// Package admin serves a node's admin HTTP listener: /metrics (Prometheus
+// text and OpenMetrics), /healthz, /readyz and /debug/pprof/.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config is what the listener needs from the node.
+type Config struct {
+	Address string
+	// Registry is gathered for /metrics.
+	Registry *prometheus.Registry
+	// Ready returns nil when the node serves, or why not (shown by /readyz
+	// with status 503).
+	Ready func() error
+	// MetricsUsername and MetricsPasswordFile guard /metrics with basic
+	// authentication when both are set.
+	MetricsUsername     string
+	MetricsPasswordFile string
+	Logger              *slog.Logger
+}
+
+// Server is a running admin listener.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Start binds cfg.Address and serves. A port in use is an error naming the
+// address.
+func Start(cfg Config) (*Server, error) {
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	})
+	if cfg.MetricsUsername != "" {
+		pw, err := os.ReadFile(cfg.MetricsPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin.metrics_password_file: %w", err)
+		}
+		metrics = basicAuth(cfg.MetricsUsername, strings.TrimSpace(string(pw)), metrics)
+	}
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := cfg.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener %s: %w", cfg.Address, err)
+	}
+	s := &Server{ln: ln, srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("admin listener stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the bound address (the real port when configured with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Shutdown stops accepting and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+func basicAuth(user, password string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="strom metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

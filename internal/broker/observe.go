@@ -1,0 +1,264 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/strom-broker/strom/internal/admin"
+	"github.com/strom-broker/strom/internal/ids"
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/metrics"
+)
+
+// The node's observability: its metrics registry, the admin listener and
+// readiness. The admin listener starts first thing in Start, so /healthz
+// answers while the node waits for its quorum and /readyz says why it is
+// not ready; the state collectors read nothing until the node serves.
+
+// startAdmin builds the metrics and binds the admin listener (when set).
+func (b *Broker) startAdmin() error {
+	b.metrics = metrics.NewNode(b.cfg.NodeID, b.metricSources(), b.cfg.Admin.PartitionMetrics)
+	if b.cfg.Admin.Address == "" {
+		return nil
+	}
+	s, err := admin.Start(admin.Config{
+		Address:             b.cfg.Admin.Address,
+		Registry:            b.metrics.Registry,
+		Ready:               b.Ready,
+		MetricsUsername:     b.cfg.Admin.MetricsUsername,
+		MetricsPasswordFile: b.cfg.Admin.MetricsPasswordFile,
+		Logger:              b.logger.With("component", "admin"),
+	})
+	if err != nil {
+		return err
+	}
+	b.admin = s
+	b.logger.Info("admin listener", "addr", s.Addr().String(), "metrics", "http://"+s.Addr().String()+"/metrics")
+	return nil
+}
+
+// AdminAddr is the admin listener's bound address, nil when it is off.
+func (b *Broker) AdminAddr() string {
+	if b.admin == nil {
+		return ""
+	}
+	return b.admin.Addr().String()
+}
+
+// errNotServing is /readyz's answer before Start has finished.
+var errNotServing = errors.New("starting: waiting for the metadata quorum and opening partitions")
+
+// Ready reports whether the node serves clients with current metadata: it
+// has joined its metadata quorum and caught up, opened every partition it
+// hosts, and still hears from the quorum.
+func (b *Broker) Ready() error {
+	if !b.serving.Load() {
+		if b.stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return errNotServing
+	}
+	if b.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	if !b.ctrl.Fresh() {
+		return errors.New("cut off from the metadata quorum")
+	}
+	im := b.ctrl.Image()
+	self := ids.NodeID(b.cfg.NodeID)
+	for _, t := range im.Topics {
+		for _, p := range t.Partitions {
+			if hosts(p, self) && b.parts.Get(t.Name, p.Index) == nil {
+				return errors.New("partition " + t.Name + " not open yet")
+			}
+		}
+	}
+	return nil
+}
+
+func hosts(p metadata.Partition, n ids.NodeID) bool {
+	for _, r := range p.Replicas {
+		if r == n {
+			return true
+		}
+	}
+	return false
+}
+
+// metricSources reads the node's state for /metrics; each returns nothing
+// until the node serves.
+func (b *Broker) metricSources() metrics.Sources {
+	return metrics.Sources{
+		Partitions: func() []metrics.PartitionState {
+			if !b.serving.Load() {
+				return nil
+			}
+			return b.partitionStates()
+		},
+		Cluster: func() metrics.ClusterState {
+			if !b.serving.Load() {
+				return metrics.ClusterState{}
+			}
+			return b.clusterState()
+		},
+		Raft: func() (metrics.RaftState, bool) {
+			if b.raft == nil || !b.serving.Load() {
+				return metrics.RaftState{}, false
+			}
+			q := b.raft.Quorum()
+			return metrics.RaftState{Role: q.Role, Term: q.Term, CommitIndex: q.CommitIndex, AppliedIndex: q.AppliedIndex, LastIndex: q.LastIndex}, true
+		},
+		Groups: func() []metrics.GroupState {
+			if !b.serving.Load() || b.groups == nil {
+				return nil
+			}
+			return b.groupStates()
+		},
+		EndOffsets: b.remoteEndOffsets,
+	}
+}
+
+func (b *Broker) partitionStates() []metrics.PartitionState {
+	im := b.ctrl.Image()
+	parts := b.parts.All()
+	out := make([]metrics.PartitionState, 0, len(parts))
+	for _, p := range parts {
+		t := im.Topics[p.Topic]
+		if t == nil || int(p.Index) >= len(t.Partitions) {
+			continue
+		}
+		pm := t.Partitions[p.Index]
+		o := p.Offsets()
+		cfg := p.Config()
+		st := metrics.PartitionState{
+			Topic:     p.Topic,
+			Partition: p.Index,
+			Leader:    int32(pm.Leader),
+			IsLeader:  pm.Leader == ids.NodeID(b.cfg.NodeID),
+			Preferred: len(pm.Replicas) > 0 && pm.Leader == pm.Replicas[0],
+			Replicas:  len(pm.Replicas),
+			ISR:       len(pm.ISR),
+			MinISR:    int(cfg.MinInsyncReplicas),
+			Offline:   p.Failed() != nil,
+			LogStart:  int64(o.LogStart),
+			HW:        int64(o.HighWatermark),
+			LogEnd:    int64(o.LogEnd),
+			Size:      p.Size(),
+			Segments:  p.Segments(),
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (b *Broker) clusterState() metrics.ClusterState {
+	im := b.ctrl.Image()
+	cs := metrics.ClusterState{
+		ActiveController: b.raft == nil || b.raft.Quorum().Role == "Leader",
+		Topics:           make(map[string]int32, len(im.Topics)),
+	}
+	for _, br := range im.Brokers {
+		if !br.Fenced {
+			cs.Brokers++
+		}
+	}
+	for name, t := range im.Topics {
+		cs.Topics[name] = int32(len(t.Partitions))
+		for _, p := range t.Partitions {
+			if _, ok := im.LiveBroker(p.Leader); !ok {
+				cs.Offline++
+			}
+		}
+	}
+	return cs
+}
+
+func (b *Broker) groupStates() []metrics.GroupState {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := b.groups.Stats(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]metrics.GroupState, 0, len(stats))
+	for _, g := range stats {
+		gs := metrics.GroupState{Group: g.ID, State: g.State, Protocol: g.Protocol, Members: g.Members}
+		for tp, o := range g.Offsets {
+			gs.Offsets = append(gs.Offsets, metrics.GroupOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: o.Offset})
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+// lagClient asks other nodes for end offsets, for the lag of groups
+// coordinated here on partitions led elsewhere; made on first use.
+type lagClient struct {
+	once sync.Once
+	cl   *kgo.Client
+	adm  *kadm.Client
+}
+
+func (b *Broker) remoteEndOffsets(ctx context.Context, tps []metrics.TopicPartition) map[metrics.TopicPartition]int64 {
+	if !b.serving.Load() || b.raft == nil {
+		return nil
+	}
+	b.lag.once.Do(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.AdvertisedAddr()), kgo.ClientID("strom-metrics"))
+		if err != nil {
+			b.logger.Warn("metrics: no client for remote end offsets", "err", err)
+			return
+		}
+		b.lag.cl, b.lag.adm = cl, kadm.NewClient(cl)
+	})
+	if b.lag.adm == nil {
+		return nil
+	}
+	topics := map[string]bool{}
+	for _, tp := range tps {
+		topics[tp.Topic] = true
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	ends, err := b.lag.adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil
+	}
+	out := make(map[metrics.TopicPartition]int64, len(tps))
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			out[metrics.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+		}
+	})
+	return out
+}
+
+// countLeaderChanges counts the partitions whose leader or leader epoch
+// differ between two images, for strom_leader_elections_total.
+func countLeaderChanges(prev, next *metadata.Image) {
+	if prev == nil {
+		return
+	}
+	n := 0
+	for name, t := range next.Topics {
+		pt := prev.Topics[name]
+		for i, p := range t.Partitions {
+			if pt == nil || i >= len(pt.Partitions) {
+				continue // a new partition's first leader is no election
+			}
+			if op := pt.Partitions[i]; op.Leader != p.Leader && p.Leader != ids.NoNode {
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		metrics.LeaderElections.Add(float64(n))
+	}
+}
