@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func testLeaderFault(t *testing.T, what string, fault func(*testing.T, faultCtx,
 }
 
 // testFault runs fault on the leader of partition 0 or (whom ==
-// cutController) on the controller, made to lead partition 0 first.
+// cutController) on the controller and a partition it leads.
 func testFault(t *testing.T, what string, whom cutWhom, fault func(*testing.T, faultCtx, *testkit.ClusterNode) func()) {
 	c := testkit.StartCluster(t, nodes)
 	topic := testkit.TopicName(t, "")
@@ -127,7 +128,11 @@ func testFault(t *testing.T, what string, whom cutWhom, fault func(*testing.T, f
 	logf(t, "producing continues after failover")
 
 	recover()
-	c.WaitInSync(t, topic, part, victim.ID(), 30*time.Second)
+	// Back in the ISR, as the others say; it may lead again (the
+	// preferred-leader election moves leadership back to it).
+	c.WaitPartition(t, topic, part, 30*time.Second, func(st testkit.PartitionState) bool {
+		return st.Leader >= 1 && st.ErrorCode == 0 && slices.Contains(st.ISR, victim.ID())
+	}, victim.ID())
 	logf(t, "node %d back in the ISR of %s/%d", victim.ID(), topic, part)
 	p.WaitMore(t, -1, 300, failoverTimeout, "after the node came back")
 	p.Finish(t, producerFinish)
