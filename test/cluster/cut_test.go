@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -188,6 +189,16 @@ func testCut(t *testing.T, whom cutWhom, toml string, network testkit.ClusterOpt
 	p.Finish(t, producerFinish)
 	read := verify(t, c, topic, chk)
 	verifyLeaders(t, topic, read, chk, ledger)
+	if !sole {
+		// The write sent straight to the cut-off node reached no other
+		// replica: the node must have truncated it on rejoining.
+		for _, r := range read {
+			if bytes.HasPrefix(r.Value, []byte("direct-")) {
+				t.Errorf("%s/%d offset %d: the write the cut-off node %d took and could not replicate survived the heal (epoch %d)",
+					topic, r.Partition, r.Offset, victim.ID(), r.LeaderEpoch)
+			}
+		}
+	}
 }
 
 // directProduceMustNotAck sends one acks=all produce request for partition
