@@ -115,8 +115,10 @@ type CheckResult struct {
 	// Lost counts acknowledged records not read; Duplicated records read
 	// more than once (the same value at two offsets); Misplaced
 	// acknowledged records read at another partition or offset than
-	// acknowledged; Reordered offsets read out of order or with a gap.
-	Lost, Duplicated, Misplaced, Reordered int
+	// acknowledged; Reordered offsets read out of order or with a gap;
+	// DoubleAcked offsets acknowledged for two different records (two
+	// leaders handed out the same offset).
+	Lost, Duplicated, Misplaced, Reordered, DoubleAcked int
 	Violations                             []string
 }
 
@@ -168,6 +170,15 @@ func (c *Checker) Check(read []*kgo.Record) CheckResult {
 			res.Misplaced++
 			fail("record %.30q acknowledged at %d/%d, read at %d/%d", v, ack.Partition, ack.Offset, r.Partition, r.Offset)
 		}
+	}
+	ackedAt := make(map[at]string, len(c.acked))
+	for v, ack := range c.acked {
+		k := at{ack.Partition, ack.Offset}
+		if other, dup := ackedAt[k]; dup {
+			res.DoubleAcked++
+			fail("partition %d offset %d acknowledged for two records: %.30q and %.30q", k.p, k.o, other, v)
+		}
+		ackedAt[k] = v
 	}
 	for v, ack := range c.acked {
 		if _, ok := seenVal[v]; !ok {

@@ -50,8 +50,20 @@ func verify(t *testing.T, c *testkit.Cluster, topic string, chk *testkit.Checker
 	// still holding an image from before a fault answers for them.
 	addr := c.Node(c.WaitStable(t, topic, partitions)[0].Leader).KafkaAddr()
 	read := testkit.ConsumePartitions(t, addr, topic, partitions, testkit.Seeds(c.Bootstrap()))
-	chk.Verify(t, read)
-	_, acked, _ := chk.Counts()
+	// Violations are errors, not fatal, so that verifyLeaders still runs.
+	res := chk.Check(read)
+	for i, v := range res.Violations {
+		if i == 20 {
+			t.Errorf("... and %d more violations", len(res.Violations)-20)
+			break
+		}
+		t.Errorf("%s", v)
+	}
+	if len(res.Violations) > 0 {
+		t.Errorf("checker: %d violations (%d acknowledged records lost) over %d records read, %d attempted, %d acknowledged",
+			len(res.Violations), res.Lost, res.Read, res.Attempted, res.Acked)
+	}
+	acked := res.Acked
 	if acked == 0 {
 		t.Fatalf("nothing was acknowledged; the check proves nothing")
 	}
