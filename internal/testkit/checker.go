@@ -119,7 +119,7 @@ type CheckResult struct {
 	// DoubleAcked offsets acknowledged for two different records (two
 	// leaders handed out the same offset).
 	Lost, Duplicated, Misplaced, Reordered, DoubleAcked int
-	Violations                             []string
+	Violations                                          []string
 }
 
 // Check is Verify without a test: it returns the figures and every
