@@ -333,9 +333,9 @@ func (c *Cluster) blocked(src, dst int32) bool {
 // /proc/net/tcp is not read atomically (a socket can be missed while
 // others come and go), so the lookup is tried a few times.
 func (c *Cluster) sourceOf(remote, local net.Addr) int32 {
-	for try := 0; try < 5; try++ {
+	for try := 0; try < 3; try++ {
 		if try > 0 {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond)
 		}
 		inode := socketInode(remote, local)
 		if inode == "" {
