@@ -546,6 +546,24 @@ func (n *ClusterNode) Stop(t testing.TB) {
 	}
 }
 
+// Terminate is Stop that reports an unclean exit instead of failing the
+// test: it returns the process's exit error (nil for a clean exit). A node
+// that overruns stopTimeout is killed and still fails the test.
+func (n *ClusterNode) Terminate(t testing.TB) error {
+	t.Helper()
+	exited := n.mustSignal(t, "Terminate", syscall.SIGTERM)
+	n.signal(syscall.SIGCONT)
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		n.signal(syscall.SIGKILL)
+		<-exited
+		t.Fatalf("node %d did not exit within %v of SIGTERM; killed", n.id, stopTimeout)
+	}
+	n.note(fmt.Sprintf("terminated with SIGTERM: %v", n.waitErr))
+	return n.waitErr
+}
+
 // Pause freezes the process with SIGSTOP; Resume continues it.
 func (n *ClusterNode) Pause(t testing.TB) {
 	t.Helper()
