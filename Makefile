@@ -103,7 +103,7 @@ fuzz:
 # kip848_failover_test.go.
 .PHONY: cluster-full
 cluster-full:
-	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 45m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill|TestCut|TestPause|TestLongPause|TestKill' -v
 
 # Listeners, TLS and SASL with real clients: the default-run subset plus
 # every client x mechanism (STROM_SECURITY=full), and the SASL parsers'
@@ -114,3 +114,12 @@ security-test:
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+# Fault soak: a 3-node cluster under idempotent producers and a consumer
+# group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
+# rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
+SOAK_DURATION ?= 10m
+SOAK_REPORT ?= $(CURDIR)/bin/soak-report.md
+.PHONY: soak
+soak:
+	mkdir -p $(dir $(SOAK_REPORT))
+	STROM_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -timeout 0 ./test/soak -run TestSoak -v
