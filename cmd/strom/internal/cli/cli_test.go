@@ -278,7 +278,7 @@ func TestClientFlagErrors(t *testing.T) {
 		{[]string{"produce", "--topic", "t", "--compression", "brotli"}, "compression"},
 		{[]string{"bench", "produce", "--acks", "2"}, "acks"},
 		{[]string{"bench", "produce", "--compression", "brotli"}, "compression"},
-		{[]string{"bench", "produce", "--record-size", "-1"}, "record size"},
+		{[]string{"bench", "produce", "--record-size", "-1"}, "record-size"},
 		{[]string{"topic", "create"}, "arg"},
 		{[]string{"topic", "alter-config", "t", "--config", "x"}, "key=value"},
 	} {

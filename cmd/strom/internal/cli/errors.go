@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Exit codes: 1 for a failed operation (the broker refused, the topic or
+// group does not exist, the broker is unreachable), 2 for a command line
+// that does not parse (unknown command or flag, bad flag value).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks a command line that does not parse.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// unreachableError says no broker answered, with a hint on where the
+// address comes from.
+type unreachableError struct {
+	seeds string
+	cause error
+}
+
+func (e *unreachableError) Error() string {
+	return fmt.Sprintf("cannot reach a broker at %s (%s); is strom serve running there? Set the address with -b, $%s or a profile file",
+		e.seeds, netCause(e.cause), envBootstrap)
+}
+
+func (e *unreachableError) Unwrap() error { return e.cause }
+
+func unreachable(seeds string, err error) error {
+	return &unreachableError{seeds: seeds, cause: err}
+}
+
+// netCause is the shortest description of a dial failure.
+func netCause(err error) string {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "unknown host " + dnsErr.Name
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timed out"
+	}
+	return err.Error()
+}
+
+// isDialError reports whether err is a failure to reach any broker.
+func isDialError(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr)
+}
+
+// kafkaError is a Kafka error code in Kafka's words: the description
+// Kafka's clients print, without the code's name.
+func kafkaWords(err *kerr.Error) string {
+	return strings.TrimSuffix(err.Description, ".")
+}
+
+// message turns an error into the one sentence printed after "strom: ".
+// Wrapping contexts stay; a Kafka error code is shown in Kafka's words.
+func message(err error) string {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		s := err.Error()
+		// franz-go prints CODE_NAME: Description.; keep the description.
+		full := ke.Error()
+		if i := strings.Index(s, full); i >= 0 {
+			return s[:i] + kafkaWords(ke)
+		}
+	}
+	return err.Error()
+}
+
+// exitCode maps a command error to the process exit code.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// groupCmd makes cmd a command group: run bare it prints its help; with an
+// unknown subcommand it fails with cobra's suggestions, as the root does.
+func groupCmd(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		} else {
+			msg += "; see " + c.CommandPath() + " --help"
+		}
+		return usageError{errors.New(msg)}
+	}
+	return cmd
+}
