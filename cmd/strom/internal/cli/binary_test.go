@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
@@ -119,6 +121,27 @@ func TestBinaryClientCommands(t *testing.T) {
 		t.Fatalf("consume -o 1 -o e@future: %q", out)
 	}
 
+	// A transaction's commit marker is the last offset: -e still ends.
+	txTopic := topic + "-tx"
+	testkit.CreateTopic(t, b.Addr(), txTopic, 1, nil)
+	tx := testkit.NewClient(t, b.Addr(), kgo.TransactionalID(txTopic), kgo.DefaultProduceTopic(txTopic))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"t1", "t2"} {
+		if err := tx.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.ok("", "consume", bs, "-t", txTopic, "-o", "beginning", "-e"); out != "t1\nt2\n" {
+		t.Fatalf("consume -e over a committed transaction: %q", out)
+	}
+
 	// A group reads from the beginning, commits, and -e with the stored
 	// offsets then has nothing left.
 	group := topic + "-g"
@@ -137,7 +160,7 @@ func TestBinaryClientCommands(t *testing.T) {
 
 	out = s.ok("", "topic", "list", bs, "--format", "json")
 	var topics []topicSummary
-	if err := json.Unmarshal([]byte(out), &topics); err != nil || len(topics) != 1 || topics[0].Name != topic || topics[0].Partitions != 2 {
+	if err := json.Unmarshal([]byte(out), &topics); err != nil || len(topics) != 2 || topics[0].Name != topic || topics[0].Partitions != 2 {
 		t.Fatalf("topic list --format json: %s (%v)", out, err)
 	}
 	if out := s.ok("", "topic", "describe", topic, bs, "--format", "yaml"); !strings.Contains(out, "max.message.bytes: \"3000000\"") {
@@ -156,7 +179,7 @@ func TestBinaryClientCommands(t *testing.T) {
 
 	// The address from STROM_BOOTSTRAP, then from the profile file.
 	s.env = []string{"STROM_BOOTSTRAP=" + b.Addr()}
-	if out := s.ok("", "topic", "list"); out != topic+"\n" {
+	if out := s.ok("", "topic", "list"); out != topic+"\n"+txTopic+"\n" {
 		t.Fatalf("topic list with STROM_BOOTSTRAP: %q", out)
 	}
 	s.env = nil
@@ -168,7 +191,7 @@ func TestBinaryClientCommands(t *testing.T) {
 	if err := os.WriteFile(prof, []byte("bootstrap = \""+b.Addr()+"\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := s.ok("", "topic", "list"); out != topic+"\n" {
+	if out := s.ok("", "topic", "list"); out != topic+"\n"+txTopic+"\n" {
 		t.Fatalf("topic list with a profile file: %q", out)
 	}
 	other := filepath.Join(t.TempDir(), "p.toml")

@@ -168,7 +168,9 @@ func consume(ctx context.Context, cf *clientFlags, f *consumeFlags, out io.Write
 	}
 	admCl.Close()
 
-	var opts []kgo.Opt
+	// Control records (transaction markers) are kept so that -e sees every
+	// offset up to the end; they are never printed.
+	opts := []kgo.Opt{kgo.KeepControlRecords()}
 	if f.group != "" {
 		reset := kgo.NewOffset().AtEnd()
 		if start.kind == "beginning" || f.fromBeginning {
@@ -353,6 +355,9 @@ func consumeRecords(ctx context.Context, cl *kgo.Client, out io.Writer, pr recor
 				if r.Offset+1 >= stop {
 					delete(pending, r.Partition)
 				}
+			}
+			if r.Attrs.IsControl() {
+				return
 			}
 			werr = pr(w, r)
 			printed = append(printed, r)
