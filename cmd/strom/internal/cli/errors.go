@@ -72,25 +72,29 @@ func isDialError(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &dnsErr)
 }
 
-// kafkaError is a Kafka error code in Kafka's words: the description
+// kafkaWords is a Kafka error code in Kafka's words: the description
 // Kafka's clients print, without the code's name.
 func kafkaWords(err *kerr.Error) string {
 	return strings.TrimSuffix(err.Description, ".")
 }
 
 // message turns an error into the one sentence printed after "strom: ".
-// Wrapping contexts stay; a Kafka error code is shown in Kafka's words.
+// Wrapping contexts stay; a Kafka error code is shown in Kafka's words: the
+// broker's own message when it sent one, else the code's description.
 func message(err error) string {
 	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		s := err.Error()
-		// franz-go prints CODE_NAME: Description.; keep the description.
-		full := ke.Error()
-		if i := strings.Index(s, full); i >= 0 {
-			return s[:i] + kafkaWords(ke)
-		}
+	if !errors.As(err, &ke) {
+		return err.Error()
 	}
-	return err.Error()
+	s, full := err.Error(), ke.Error() // franz-go prints CODE_NAME: Description.
+	i := strings.Index(s, full)
+	if i < 0 {
+		return s
+	}
+	if rest, ok := strings.CutPrefix(s[i+len(full):], ": "); ok && rest != "" {
+		return s[:i] + strings.TrimSuffix(rest, ".")
+	}
+	return s[:i] + kafkaWords(ke)
 }
 
 // exitCode maps a command error to the process exit code.

@@ -225,7 +225,10 @@ func (f *clientFlags) reachable(ctx context.Context, cl *kgo.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
-		return unreachable(f.seedList(), err)
+		if isDialError(err) || errors.Is(err, context.DeadlineExceeded) {
+			return unreachable(f.seedList(), err)
+		}
+		return fmt.Errorf("connect to %s: %w", f.seedList(), err)
 	}
 	return nil
 }
