@@ -24,8 +24,11 @@ func newBenchCmd(d Deps) *cobra.Command {
 	cf := addClientFlags(cmd, d)
 	var o loadgen.Options
 	var asJSON bool
+	var format string
 	cmd.PersistentFlags().StringVar(&o.Topic, "topic", "strom-bench", "topic")
+	cmd.PersistentFlags().StringVar(&format, "format", "text", "summary format: text or json")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.PersistentFlags().MarkDeprecated("json", "use --format json")
 	cmd.PersistentFlags().Int64Var(&o.NumRecords, "num-records", 0, "records to send or read (0: produce for --duration, consume until idle)")
 
 	run := func(name string, fn func(context.Context, loadgen.Options) (loadgen.Result, error)) func(*cobra.Command, []string) error {
@@ -41,6 +44,10 @@ func newBenchCmd(d Deps) *cobra.Command {
 			if err := checkBenchOptions(o); err != nil {
 				return err
 			}
+			if format != "text" && format != "json" {
+				return usageError{fmt.Errorf("--format %q: want text or json", format)}
+			}
+			asJSON = asJSON || format == "json"
 			cl, err := cf.newClient()
 			if err != nil {
 				return err
@@ -116,7 +123,7 @@ func checkBenchOptions(o loadgen.Options) error {
 	return nil
 }
 
-// benchSummary is the --json form of a result; durations are in
+// benchSummary is the --format json form of a result; durations are in
 // milliseconds.
 type benchSummary struct {
 	Mode      string  `json:"mode"`

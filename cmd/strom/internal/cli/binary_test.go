@@ -199,6 +199,21 @@ func TestBinaryClientCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.fails(1, "sasl.mechanism", "topic", "list", "--profile", other)
+
+	// bench: a JSON summary; the records it reads were written before it
+	// started, so they carry no end-to-end latency.
+	benchTopic := topic + "-bench"
+	var sum benchSummary
+	out = s.ok("", "bench", "produce", bs, "--topic", benchTopic, "--num-records", "50", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Records != 50 || sum.LatKind == "" {
+		t.Fatalf("bench produce --format json: %q (%v)", out, err)
+	}
+	sum = benchSummary{}
+	out = s.ok("", "bench", "consume", bs, "--topic", benchTopic, "--num-records", "50", "--format", "json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Records != 50 || sum.LatKind != "" {
+		t.Fatalf("bench consume --format json: %q (%v)", out, err)
+	}
+	s.fails(2, "record-size", "bench", "produce", bs, "--record-size", "-1")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
