@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -95,6 +96,31 @@ func message(err error) string {
 		return s[:i] + strings.TrimSuffix(rest, ".")
 	}
 	return s[:i] + kafkaWords(ke)
+}
+
+// flagError rewords a bad flag value without the parser's internals
+// (strconv.ParseInt: parsing "x": invalid syntax).
+func flagError(err error) error {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err
+	}
+	var want string
+	switch ive.GetFlag().Value.Type() {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		want = "an integer"
+	case "int32Slice", "intSlice", "int64Slice", "uintSlice":
+		want = "integers separated by commas"
+	case "float64", "float32":
+		want = "a number"
+	case "bool":
+		want = "true or false"
+	case "duration":
+		want = "a duration such as 500ms, 10s or 1m"
+	default:
+		return err
+	}
+	return fmt.Errorf("--%s %q: want %s", ive.GetFlag().Name, ive.GetValue(), want)
 }
 
 // exitCode maps a command error to the process exit code.
