@@ -308,8 +308,8 @@ func TestMessageInKafkaWords(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("topic x: %w", kerr.UnknownTopicOrPartition), "topic x: This server does not host this topic-partition"},
-		{fmt.Errorf("create topic x: %w%s", kerr.TopicAlreadyExists, detail("Topic 'x' already exists.")), "create topic x: Topic 'x' already exists"},
+		{fmt.Errorf("topic x: %w", kerr.UnknownTopicOrPartition), "topic x: This server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)"},
+		{fmt.Errorf("create topic x: %w%s", kerr.TopicAlreadyExists, detail("Topic 'x' already exists.")), "create topic x: Topic 'x' already exists (TOPIC_ALREADY_EXISTS)"},
 		{errors.New("plain"), "plain"},
 	} {
 		if got := message(tc.err); got != tc.want {

@@ -80,8 +80,10 @@ func kafkaWords(err *kerr.Error) string {
 }
 
 // message turns an error into the one sentence printed after "strom: ".
-// Wrapping contexts stay; a Kafka error code is shown in Kafka's words: the
-// broker's own message when it sent one, else the code's description.
+// Wrapping contexts stay; a Kafka error is shown in Kafka's words (the
+// broker's own message when it sent one, else the code's description)
+// followed by the code's name to search for: "topic x: This server does not
+// host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)".
 func message(err error) string {
 	var ke *kerr.Error
 	if !errors.As(err, &ke) {
@@ -92,10 +94,11 @@ func message(err error) string {
 	if i < 0 {
 		return s
 	}
+	words := kafkaWords(ke)
 	if rest, ok := strings.CutPrefix(s[i+len(full):], ": "); ok && rest != "" {
-		return s[:i] + strings.TrimSuffix(rest, ".")
+		words = strings.TrimSuffix(rest, ".")
 	}
-	return s[:i] + kafkaWords(ke)
+	return s[:i] + words + " (" + ke.Message + ")"
 }
 
 // flagError rewords a bad flag value without the parser's internals
