@@ -160,7 +160,8 @@ func TestBinaryClientCommands(t *testing.T) {
 
 	out = s.ok("", "topic", "list", bs, "--format", "json")
 	var topics []topicSummary
-	if err := json.Unmarshal([]byte(out), &topics); err != nil || len(topics) != 2 || topics[0].Name != topic || topics[0].Partitions != 2 {
+	if err := json.Unmarshal([]byte(out), &topics); err != nil || len(topics) != 2 || topics[0].Name != topic || topics[0].Partitions != 2 ||
+		len(topics[0].ID) != 22 || strings.ContainsAny(topics[0].ID, "+/=") {
 		t.Fatalf("topic list --format json: %s (%v)", out, err)
 	}
 	if out := s.ok("", "topic", "describe", topic, bs, "--format", "yaml"); !strings.Contains(out, "max.message.bytes: \"3000000\"") {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -78,9 +79,9 @@ func newTopicCmd(d Deps) *cobra.Command {
 			return errors.Join(errs...)
 		}),
 	}
-	create.Flags().Int32Var(&partitions, "partitions", -1, "partitions (-1: broker default)")
-	create.Flags().Int16Var(&rf, "replication-factor", -1, "replication factor (-1: broker default)")
-	create.Flags().StringArrayVar(&configs, "config", nil, "topic config key=value (repeatable)")
+	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partitions (-1: broker default)")
+	create.Flags().Int16VarP(&rf, "replication-factor", "r", -1, "replication factor (-1: broker default)")
+	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
 	create.Flags().BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the topic already exists")
 
 	cmd.AddCommand(create, newTopicListCmd(withAdmin), newTopicDescribeCmd(withAdmin), newTopicDeleteCmd(withAdmin), newTopicAlterCmd(withAdmin))
@@ -133,7 +134,8 @@ func newTopicListCmd(withAdmin withAdminFunc) *cobra.Command {
 }
 
 func summarizeTopic(td kadm.TopicDetail) topicSummary {
-	return topicSummary{Name: td.Topic, ID: td.ID.String(), Partitions: len(td.Partitions),
+	// The id as Kafka prints a Uuid: URL-safe base64 without padding.
+	return topicSummary{Name: td.Topic, ID: base64.RawURLEncoding.EncodeToString(td.ID[:]), Partitions: len(td.Partitions),
 		ReplicationFactor: td.Partitions.NumReplicas(), Internal: td.IsInternal}
 }
 
