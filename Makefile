@@ -9,13 +9,17 @@ FUZZTIME ?= 30s
 FUZZFLAGS ?=
 FUZZMINIMIZETIME ?= 5s
 
-.PHONY: build test bench kafka-ref-jars
+.PHONY: build test man bench kafka-ref-jars
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/strom ./cmd/strom
 
 test:
 	$(GO) test ./...
+
+# Man pages (section 1), one per command, generated from the cobra tree.
+man:
+	$(GO) run ./cmd/strom docs man bin/man
 
 # Apache Kafka vs Strom with librdkafka; see docs/benchmarks.md.
 bench:
