@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func (b *Broker) startAdmin() error {
 	if consoleLogin(b.cfg) {
 		login = &console.Login{Listener: b.loginListener}
 		if b.cfg.TLS.CertFile != "" {
-			login.TLS = selfTLS(b.cfg.TLS.CertFile)
+			login.TLS = selfTLS(b.cfg.TLS)
 		}
 	}
 	con, err := console.New(console.Config{
@@ -146,37 +147,82 @@ func (b *Broker) loginListener() (string, []string) {
 	return b.listenerAddr(pick), mechs
 }
 
-// selfTLS is the console's client TLS config for its own node's listener:
-// it trusts exactly the certificate the node serves (the leaf of
-// certFile, read again at each handshake so a reloaded certificate is
-// trusted too), whatever CA issued it and whatever name it carries.
-func selfTLS(certFile string) *tls.Config {
+// selfTLS is the console's client TLS config for the cluster's SASL_SSL
+// listeners. It trusts this node's own certificate (the leaf of
+// tls.cert_file, read again at each handshake so a reloaded certificate
+// is trusted too) whatever issued it and whatever name it carries, and
+// another node's certificate when it chains, for the name dialed, to a CA
+// in tls.cert_file's chain, in tls.client_ca_file or in the system roots.
+func selfTLS(cfg config.TLS) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// Verification is VerifyConnection's pin, not the system roots.
+		// Verification is VerifyConnection's, below.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("the listener presented no certificate")
 			}
-			pemData, err := os.ReadFile(certFile)
+			own, err := pemCerts(cfg.CertFile)
 			if err != nil {
 				return err
 			}
-			for rest := pemData; ; {
-				var blk *pem.Block
-				if blk, rest = pem.Decode(rest); blk == nil {
-					return fmt.Errorf("%s holds no certificate", certFile)
-				}
-				if blk.Type == "CERTIFICATE" {
-					if !bytes.Equal(blk.Bytes, cs.PeerCertificates[0].Raw) {
-						return errors.New("the listener presented a certificate other than this node's own")
-					}
-					return nil
+			leaf := cs.PeerCertificates[0]
+			if len(own) > 0 && bytes.Equal(own[0].Raw, leaf.Raw) {
+				return nil
+			}
+			roots, err := x509.SystemCertPool()
+			if err != nil {
+				roots = x509.NewCertPool()
+			}
+			if len(own) > 1 {
+				for _, c := range own[1:] {
+					roots.AddCert(c)
 				}
 			}
+			if cfg.ClientCAFile != "" {
+				cas, err := pemCerts(cfg.ClientCAFile)
+				if err != nil {
+					return err
+				}
+				for _, c := range cas {
+					roots.AddCert(c)
+				}
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err = leaf.Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: roots, Intermediates: inter})
+			return err
 		},
 	}
+}
+
+// pemCerts reads the certificates of a PEM file, in order.
+func pemCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		if blk, data = pem.Decode(data); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no certificate", path)
+	}
+	return out, nil
 }
 
 // kafkaAddr is the address the console's client dials: this node's own
