@@ -44,6 +44,7 @@ type Config struct {
 type Server struct {
 	ln   net.Listener
 	addr net.Addr
+	tls  bool
 	srv  *http.Server
 }
 
@@ -93,7 +94,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TLS != nil {
 		ln = tls.NewListener(ln, cfg.TLS)
 	}
-	s := &Server{ln: ln, addr: addr, srv: &http.Server{
+	s := &Server{ln: ln, addr: addr, tls: cfg.TLS != nil, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -108,6 +109,14 @@ func Start(cfg Config) (*Server, error) {
 
 // Addr is the bound address (the real port when configured with port 0).
 func (s *Server) Addr() net.Addr { return s.addr }
+
+// URL is the listener's base URL: https:// when it serves TLS.
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.addr.String() + "/"
+	}
+	return "http://" + s.addr.String() + "/"
+}
 
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -79,11 +79,7 @@ func (b *Broker) startAdmin() error {
 		return err
 	}
 	b.admin = s
-	scheme := "http://"
-	if tlsCfg != nil {
-		scheme = "https://"
-	}
-	b.logger.Info("admin listener", "addr", s.Addr().String(), "console", scheme+s.Addr().String()+"/", "login", login != nil)
+	b.logger.Info("admin listener", "addr", s.Addr().String(), "console", s.URL(), "login", login != nil)
 	return nil
 }
 
@@ -260,6 +256,15 @@ func (b *Broker) AdminAddr() string {
 		return ""
 	}
 	return b.admin.Addr().String()
+}
+
+// AdminURL is the admin listener's base URL (https:// with security
+// configured), empty when it is off.
+func (b *Broker) AdminURL() string {
+	if b.admin == nil {
+		return ""
+	}
+	return b.admin.URL()
 }
 
 // errNotServing is /readyz's answer before Start has finished.
