@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,14 +29,24 @@ import (
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
-// testCert is a CA and a broker certificate for 127.0.0.1 issued by it.
+// testCA issues certificates for 127.0.0.1; pool trusts it.
+type testCA struct {
+	dir    string
+	cert   *x509.Certificate
+	key    *ecdsa.PrivateKey
+	pool   *x509.CertPool
+	caFile string
+	serial int64
+}
+
+// testCert is a broker certificate issued by a testCA, as files.
 type testCert struct {
 	certFile, keyFile string
 	pool              *x509.CertPool
 	spki              string // base64 SHA-256 of the broker key, for Chromium's pin
 }
 
-func newTestCert(t *testing.T, dir string) testCert {
+func newTestCA(t *testing.T, dir string) *testCA {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -47,29 +58,41 @@ func newTestCert(t *testing.T, dir string) testCert {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
+	ca := &testCA{dir: dir, key: caKey, pool: x509.NewCertPool(), serial: 1}
+	ca.cert, _ = x509.ParseCertificate(caDER)
+	ca.pool.AddCert(ca.cert)
+	ca.caFile = writePEMFile(t, dir, "ca.pem", "CERTIFICATE", caDER)
+	return ca
+}
+
+func writePEMFile(t *testing.T, dir, name, typ string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issue writes a new server certificate for 127.0.0.1 named name.
+func (ca *testCA) issue(t *testing.T, name string) testCert {
+	t.Helper()
+	ca.serial++
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
+		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	leaf, _ := x509.ParseCertificate(der)
 	kder, _ := x509.MarshalECPrivateKey(key)
-	write := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tc := testCert{certFile: write("broker.pem", "CERTIFICATE", der), keyFile: write("broker-key.pem", "EC PRIVATE KEY", kder), pool: x509.NewCertPool()}
-	tc.pool.AddCert(ca)
+	tc := testCert{certFile: writePEMFile(t, ca.dir, name+".pem", "CERTIFICATE", der),
+		keyFile: writePEMFile(t, ca.dir, name+"-key.pem", "EC PRIVATE KEY", kder), pool: ca.pool}
 	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 	tc.spki = base64.StdEncoding.EncodeToString(sum[:])
 	return tc
@@ -90,7 +113,7 @@ func writeSecret(t *testing.T, dir, name, secret string) string {
 // broker's own SASL users, in a real Chromium.
 func TestConsoleLogin(t *testing.T) {
 	dir := t.TempDir()
-	tc := newTestCert(t, dir)
+	tc := newTestCA(t, dir).issue(t, "broker")
 	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -199,8 +222,16 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("/groups as bea = %d", r.StatusCode)
 	}
 
-	// The walk in Chromium, trusting the broker's key.
-	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", tc.spki))
+	loginWalk(t, base, tc.spki, 2, 1)
+}
+
+// loginWalk signs in to the console at base in Chromium (trusting the key
+// spki): a wrong password is refused, the right one opens the page asked
+// for; a topic is created (partitions, rf), produced to and browsed
+// through the console; signing out returns to the login page.
+func loginWalk(t *testing.T, base, spki string, partitions, rf int) {
+	t.Helper()
+	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
 	text := func(sel string) string {
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		if err != nil {
@@ -251,7 +282,8 @@ func TestConsoleLogin(t *testing.T) {
 	const topic = "login-walk"
 	if err := chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS(`#create-topic input[name="name"]`), topic),
-		chromedp.SetValue(chromedp.CSS(`#create-topic input[name="partitions"]`), "2"),
+		chromedp.SetValue(chromedp.CSS(`#create-topic input[name="partitions"]`), strconv.Itoa(partitions)),
+		chromedp.SetValue(chromedp.CSS(`#create-topic input[name="replication_factor"]`), strconv.Itoa(rf)),
 		chromedp.Submit(chromedp.CSS(`#create-topic`)),
 		chromedp.WaitVisible(chromedp.CSS("#partitions")),
 	); err != nil {
@@ -263,7 +295,7 @@ func TestConsoleLogin(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/topics/"+topic+"/messages"),
 		chromedp.WaitReady(chromedp.CSS("#produce")),
-		chromedp.SetValue(chromedp.CSS(`#produce input[name="partition"]`), "1"),
+		chromedp.SetValue(chromedp.CSS(`#produce input[name="partition"]`), strconv.Itoa(partitions-1)),
 		chromedp.SetValue(chromedp.CSS(`#produce textarea[name="value"]`), "signed in"),
 		chromedp.Submit(chromedp.CSS(`#produce`)),
 		chromedp.WaitVisible(chromedp.CSS(".notice")),
@@ -284,4 +316,51 @@ func TestConsoleLogin(t *testing.T) {
 	if loc := location(); !strings.HasPrefix(loc, base+"/login") {
 		t.Fatalf("after sign-out the topic page opened at %s", loc)
 	}
+}
+
+// TestConsoleLoginCluster: three nodes, each its own process with its own
+// certificate from one CA (tls.client_ca_file) and a SASL_SSL listener
+// beside the PLAINTEXT one the cluster shape names. The console of node 2
+// signs in over its own SASL_SSL listener and reaches the partitions led
+// by the other nodes through theirs, trusting their certificates through
+// the CA. Full run only (STROM_CONSOLE=full).
+func TestConsoleLoginCluster(t *testing.T) {
+	if os.Getenv("STROM_CONSOLE") != "full" {
+		t.Skip("the 3-node console login walk runs with STROM_CONSOLE=full (make console-test)")
+	}
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	pw := writeSecret(t, dir, "admin.password", "admin-secret")
+	certs := map[int32]testCert{}
+	client := map[int32]string{}
+	for id := int32(1); id <= 3; id++ {
+		certs[id] = ca.issue(t, fmt.Sprintf("node%d", id))
+		port, err := testkit.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client[id] = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	c := testkit.StartCluster(t, 3, testkit.WithPerNodeTOML(func(id int32, kafka string) string {
+		return fmt.Sprintf(`[[listeners]]
+name = "INTERNAL"
+address = %q
+protocol = "PLAINTEXT"
+
+[[listeners]]
+name = "CLIENT"
+address = %q
+protocol = "SASL_SSL"
+
+[tls]
+cert_file = %q
+key_file = %q
+client_ca_file = %q
+
+[[sasl.users]]
+name = "admin"
+password_file = %q
+`, kafka, client[id], certs[id].certFile, certs[id].keyFile, ca.caFile, pw)
+	}))
+	loginWalk(t, "https://"+c.Node(2).AdminAddr(), certs[2].spki, 3, 3)
 }
