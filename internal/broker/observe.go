@@ -117,7 +117,7 @@ func consoleLogin(c config.Config) bool {
 // its mechanisms: the first SASL listener, passing over SASL_SSL ones
 // when [tls] client_auth is required (the console has no client
 // certificate) while another exists. Empty when the node has none.
-func (b *Broker) loginListener() (string, []string) {
+func (b *Broker) loginListener() (addr string, mechanisms []string, useTLS bool) {
 	ls := b.cfg.KafkaListeners()
 	pick := -1
 	for i, l := range ls {
@@ -134,13 +134,13 @@ func (b *Broker) loginListener() (string, []string) {
 		break
 	}
 	if pick < 0 {
-		return "", nil
+		return "", nil, false
 	}
 	mechs := ls[pick].SASLMechanisms
 	if len(mechs) == 0 {
 		mechs = auth.Mechanisms()
 	}
-	return b.listenerAddr(pick), mechs
+	return b.listenerAddr(pick), mechs, ls[pick].Protocol == "SASL_SSL"
 }
 
 // selfTLS is the console's client TLS config for the cluster's SASL_SSL

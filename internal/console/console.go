@@ -187,8 +187,7 @@ func (c *Console) newClient(r *http.Request, opts ...kgo.Opt) (*kgo.Client, erro
 		if s == nil {
 			return nil, errors.New("login required")
 		}
-		addr, _ := c.cfg.Login.Listener()
-		return c.newSessionClient(addr, s.mech, opts...)
+		return c.newSessionClient(s.mech, opts...)
 	}
 	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Bootstrap()), kgo.ClientID("strom-console")}, opts...)...)
 }

@@ -28,9 +28,10 @@ import (
 // client authenticated as that user.
 type Login struct {
 	// Listener returns the address of the SASL listener the console
-	// authenticates on, and the mechanisms it enables.
-	Listener func() (addr string, mechanisms []string)
-	// TLS is the client TLS config for that listener (nil: plaintext).
+	// authenticates on, the mechanisms it enables, and whether it is
+	// SASL_SSL.
+	Listener func() (addr string, mechanisms []string, useTLS bool)
+	// TLS is the client TLS config for a SASL_SSL listener.
 	TLS *tls.Config
 	// SessionTTL is how long a login lasts; default 8 hours.
 	SessionTTL time.Duration
@@ -89,7 +90,7 @@ var errBadLogin = errors.New("invalid user name or password")
 // enables, in preference order (a user may hold credentials for only
 // some), and returns a client authenticated as them.
 func (c *Console) authenticate(ctx context.Context, user, pass string) (*session, error) {
-	addr, enabled := c.cfg.Login.Listener()
+	addr, enabled, _ := c.cfg.Login.Listener()
 	if addr == "" {
 		return nil, errors.New("this node has no SASL listener to sign in on")
 	}
@@ -99,7 +100,7 @@ func (c *Console) authenticate(ctx context.Context, user, pass string) (*session
 			continue
 		}
 		m := mechanism(name, user, pass)
-		cl, err := c.newSessionClient(addr, m)
+		cl, err := c.newSessionClient(m)
 		if err != nil {
 			return nil, err
 		}
@@ -119,10 +120,15 @@ func (c *Console) authenticate(ctx context.Context, user, pass string) (*session
 	return nil, lastErr
 }
 
-func (c *Console) newSessionClient(addr string, m sasl.Mechanism, extra ...kgo.Opt) (*kgo.Client, error) {
+// newSessionClient is a client of the login listener authenticating with m.
+func (c *Console) newSessionClient(m sasl.Mechanism, extra ...kgo.Opt) (*kgo.Client, error) {
+	addr, _, useTLS := c.cfg.Login.Listener()
 	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("strom-console"), kgo.SASL(m),
 		kgo.RequestTimeoutOverhead(5 * time.Second), kgo.RetryTimeout(5 * time.Second)}
-	if c.cfg.Login.TLS != nil {
+	if useTLS {
+		if c.cfg.Login.TLS == nil {
+			return nil, errors.New("the login listener is SASL_SSL but the console has no TLS config")
+		}
 		opts = append(opts, kgo.DialTLSConfig(c.cfg.Login.TLS.Clone()))
 	}
 	return kgo.NewClient(append(opts, extra...)...)
@@ -277,7 +283,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	s, err := c.authenticate(ctx, user, pass)
 	if err != nil {
 		c.cfg.Logger.Info("console login refused", "user", user, "remote", r.RemoteAddr, "err", err)
-		w.WriteHeader(http.StatusUnauthorized)
+		if errors.Is(err, errBadLogin) {
+			w.WriteHeader(http.StatusUnauthorized)
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable) // the broker could not say
+		}
 		c.render(w, r, "login", "Sign in", d, err)
 		return
 	}

@@ -364,3 +364,64 @@ password_file = %q
 	}))
 	loginWalk(t, "https://"+c.Node(2).AdminAddr(), certs[2].spki, 3, 3)
 }
+
+// TestConsoleLoginSkipsMTLSListener: with tls.client_auth = "required" the
+// console, which has no client certificate, signs in over the
+// SASL_PLAINTEXT listener instead of the SASL_SSL one listed first; the
+// admin listener still serves HTTPS and asks for no client certificate.
+func TestConsoleLoginSkipsMTLSListener(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	tc := ca.issue(t, "broker")
+	addrs := make([]string, 2)
+	for i := range addrs {
+		port, err := testkit.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	pw := writeSecret(t, dir, "admin.password", "admin-secret")
+	b := testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) {
+		c.Listeners = []config.Listener{
+			{Name: "MTLS", Address: addrs[0], Protocol: "SASL_SSL"},
+			{Name: "LOCAL", Address: addrs[1], Protocol: "SASL_PLAINTEXT", SASLMechanisms: []string{"SCRAM-SHA-256"}},
+		}
+		c.Listen = addrs[0]
+		c.TLS = config.TLS{CertFile: tc.certFile, KeyFile: tc.keyFile, ClientCAFile: ca.caFile, ClientAuth: "required"}
+		c.SASL.Users = []config.SASLUser{{Name: "admin", PasswordFile: pw, Mechanisms: []string{"SCRAM-SHA-256"}}}
+	}))
+	hc := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tc.pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+	base := "https://" + b.AdminAddr()
+	login := func(pass string) *http.Response {
+		t.Helper()
+		resp, err := hc.PostForm(base+"/login", url.Values{"user": {"admin"}, "password": {pass}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := login("wrong"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("login with a wrong password = %d, want 401 (the console reached the broker)", r.StatusCode)
+	}
+	r := login("admin-secret")
+	if r.StatusCode != http.StatusSeeOther || len(r.Cookies()) == 0 {
+		t.Fatalf("login = %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/", nil)
+	req.AddCookie(r.Cookies()[0])
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `id="brokers">1<`) {
+		t.Fatalf("cluster page after login = %d:\n%s", resp.StatusCode, page)
+	}
+}
