@@ -1,10 +1,12 @@
 // Package admin serves a node's admin HTTP listener: /metrics (Prometheus
-// text and OpenMetrics), /healthz, /readyz and /debug/pprof/.
+// text and OpenMetrics), /healthz, /readyz and /debug/pprof/, over HTTPS
+// when the node is given a TLS config (security configured).
 package admin
 
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +24,8 @@ import (
 // Config is what the listener needs from the node.
 type Config struct {
 	Address string
+	// TLS, when set, makes the listener serve HTTPS.
+	TLS *tls.Config
 	// Registry is gathered for /metrics.
 	Registry *prometheus.Registry
 	// Ready returns nil when the node serves, or why not (shown by /readyz
@@ -38,8 +42,10 @@ type Config struct {
 
 // Server is a running admin listener.
 type Server struct {
-	ln  net.Listener
-	srv *http.Server
+	ln   net.Listener
+	addr net.Addr
+	tls  bool
+	srv  *http.Server
 }
 
 // Start binds cfg.Address and serves. A port in use is an error naming the
@@ -84,7 +90,11 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", cfg.Address, err)
 	}
-	s := &Server{ln: ln, srv: &http.Server{
+	addr := ln.Addr()
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+	}
+	s := &Server{ln: ln, addr: addr, tls: cfg.TLS != nil, srv: &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -98,7 +108,15 @@ func Start(cfg Config) (*Server, error) {
 }
 
 // Addr is the bound address (the real port when configured with port 0).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// URL is the listener's base URL: https:// when it serves TLS.
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.addr.String() + "/"
+	}
+	return "http://" + s.addr.String() + "/"
+}
 
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

@@ -1,8 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -10,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/strom-broker/strom/internal/admin"
+	"github.com/strom-broker/strom/internal/auth"
+	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
@@ -27,17 +35,38 @@ func (b *Broker) startAdmin() error {
 	if b.cfg.Admin.Address == "" {
 		return nil
 	}
+	var tlsCfg *tls.Config
+	if secured(b.cfg) && b.cfg.TLS.CertFile != "" {
+		// The browser presents no client certificate: [tls] client_auth
+		// applies to the Kafka listeners only.
+		c, err := auth.NewTLSConfig(config.TLS{CertFile: b.cfg.TLS.CertFile, KeyFile: b.cfg.TLS.KeyFile}, b.logger.With("component", "admin"))
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		tlsCfg = c
+	} else if secured(b.cfg) {
+		b.logger.Warn("admin listener serves plain HTTP: security is configured but [tls] has no certificate; console logins cross the network in clear")
+	}
+	var login *console.Login
+	if consoleLogin(b.cfg) {
+		login = &console.Login{Listener: b.loginListener}
+		if b.cfg.TLS.CertFile != "" {
+			login.TLS = selfTLS(b.cfg.TLS)
+		}
+	}
 	con, err := console.New(console.Config{
 		Bootstrap: b.kafkaAddr,
 		NodeID:    b.cfg.NodeID,
 		Registry:  b.metrics.Registry,
 		Logger:    b.logger.With("component", "console"),
+		Login:     login,
 	})
 	if err != nil {
 		return err
 	}
 	b.console = con
 	s, err := admin.Start(admin.Config{
+		TLS:                 tlsCfg,
 		Console:             con,
 		Address:             b.cfg.Admin.Address,
 		Registry:            b.metrics.Registry,
@@ -50,8 +79,146 @@ func (b *Broker) startAdmin() error {
 		return err
 	}
 	b.admin = s
-	b.logger.Info("admin listener", "addr", s.Addr().String(), "console", "http://"+s.Addr().String()+"/")
+	b.logger.Info("admin listener", "addr", s.Addr().String(), "console", s.URL(), "login", login != nil)
 	return nil
+}
+
+// secured reports whether security is configured: a listener other than
+// PLAINTEXT, or SASL users. The admin listener then serves HTTPS with the
+// [tls] certificate.
+func secured(c config.Config) bool {
+	if len(c.SASL.Users) > 0 {
+		return true
+	}
+	for _, l := range c.KafkaListeners() {
+		if l.Protocol != "PLAINTEXT" {
+			return true
+		}
+	}
+	return false
+}
+
+// consoleLogin reports whether the console requires a login: the node has
+// a SASL listener or SASL users (a login is a SASL authentication to this
+// node).
+func consoleLogin(c config.Config) bool {
+	if len(c.SASL.Users) > 0 {
+		return true
+	}
+	for _, l := range c.KafkaListeners() {
+		if l.Protocol == "SASL_PLAINTEXT" || l.Protocol == "SASL_SSL" {
+			return true
+		}
+	}
+	return false
+}
+
+// loginListener is the SASL listener console logins authenticate on, and
+// its mechanisms: the first SASL listener, passing over SASL_SSL ones
+// when [tls] client_auth is required (the console has no client
+// certificate) while another exists. Empty when the node has none.
+func (b *Broker) loginListener() (addr string, mechanisms []string, useTLS bool) {
+	ls := b.cfg.KafkaListeners()
+	pick := -1
+	for i, l := range ls {
+		if l.Protocol != "SASL_PLAINTEXT" && l.Protocol != "SASL_SSL" {
+			continue
+		}
+		if pick < 0 {
+			pick = i
+		}
+		if l.Protocol == "SASL_SSL" && b.cfg.TLS.ClientAuth == "required" && ls[pick].Protocol == "SASL_SSL" {
+			continue
+		}
+		pick = i
+		break
+	}
+	if pick < 0 {
+		return "", nil, false
+	}
+	mechs := ls[pick].SASLMechanisms
+	if len(mechs) == 0 {
+		mechs = auth.Mechanisms()
+	}
+	return b.listenerAddr(pick), mechs, ls[pick].Protocol == "SASL_SSL"
+}
+
+// selfTLS is the console's client TLS config for the cluster's SASL_SSL
+// listeners. It trusts this node's own certificate (the leaf of
+// tls.cert_file, read again at each handshake so a reloaded certificate
+// is trusted too) whatever issued it and whatever name it carries, and
+// another node's certificate when it chains, for the name dialed, to a CA
+// in tls.cert_file's chain, in tls.client_ca_file or in the system roots.
+func selfTLS(cfg config.TLS) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is VerifyConnection's, below.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the listener presented no certificate")
+			}
+			own, err := pemCerts(cfg.CertFile)
+			if err != nil {
+				return err
+			}
+			leaf := cs.PeerCertificates[0]
+			if len(own) > 0 && bytes.Equal(own[0].Raw, leaf.Raw) {
+				return nil
+			}
+			roots, err := x509.SystemCertPool()
+			if err != nil {
+				roots = x509.NewCertPool()
+			}
+			if len(own) > 1 {
+				for _, c := range own[1:] {
+					roots.AddCert(c)
+				}
+			}
+			if cfg.ClientCAFile != "" {
+				cas, err := pemCerts(cfg.ClientCAFile)
+				if err != nil {
+					return err
+				}
+				for _, c := range cas {
+					roots.AddCert(c)
+				}
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err = leaf.Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: roots, Intermediates: inter})
+			return err
+		},
+	}
+}
+
+// pemCerts reads the certificates of a PEM file, in order.
+func pemCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		if blk, data = pem.Decode(data); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no certificate", path)
+	}
+	return out, nil
 }
 
 // kafkaAddr is the address the console's client dials: this node's own
@@ -60,21 +227,27 @@ func (b *Broker) startAdmin() error {
 // PLAINTEXT listener its pages show the connection error).
 func (b *Broker) kafkaAddr() string {
 	for i, l := range b.cfg.KafkaListeners() {
-		if l.Protocol != "PLAINTEXT" {
-			continue
+		if l.Protocol == "PLAINTEXT" {
+			return b.listenerAddr(i)
 		}
-		if l.Advertise != "" {
-			return l.Advertise
-		}
-		if b.serving.Load() && !b.cfg.Clustered() {
-			return b.srv.Listeners()[i].Addr.String()
-		}
-		return l.Address
 	}
 	if b.serving.Load() && b.cfg.Advertise == "" && !b.cfg.Clustered() {
 		return b.srv.Addr().String()
 	}
 	return b.cfg.AdvertisedAddr()
+}
+
+// listenerAddr is the address of the i-th Kafka listener for a client on
+// this node: as advertised, else as bound.
+func (b *Broker) listenerAddr(i int) string {
+	l := b.cfg.KafkaListeners()[i]
+	if l.Advertise != "" {
+		return l.Advertise
+	}
+	if b.serving.Load() && !b.cfg.Clustered() {
+		return b.srv.Listeners()[i].Addr.String()
+	}
+	return l.Address
 }
 
 // AdminAddr is the admin listener's bound address, nil when it is off.
@@ -83,6 +256,15 @@ func (b *Broker) AdminAddr() string {
 		return ""
 	}
 	return b.admin.Addr().String()
+}
+
+// AdminURL is the admin listener's base URL (https:// with security
+// configured), empty when it is off.
+func (b *Broker) AdminURL() string {
+	if b.admin == nil {
+		return ""
+	}
+	return b.admin.URL()
 }
 
 // errNotServing is /readyz's answer before Start has finished.

@@ -43,6 +43,9 @@ type Config struct {
 	// Registry is the node's metrics, read for the live charts.
 	Registry prometheus.Gatherer
 	Logger   *slog.Logger
+	// Login, when set, requires a login for every page (see Login);
+	// without it the console uses one unauthenticated client.
+	Login *Login
 }
 
 // Console serves the pages. Its Kafka client is made on first use, so a
@@ -55,6 +58,8 @@ type Console struct {
 	mu  sync.Mutex
 	cl  *kgo.Client
 	adm *kadm.Client
+
+	sessions sessions
 }
 
 // pageSize is how many rows a list shows per page.
@@ -103,6 +108,11 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /groups/{group}/delete", c.deleteGroup)
 	c.mux.HandleFunc("GET /charts", c.charts)
 	c.mux.HandleFunc("GET /api/series", c.series)
+	if cfg.Login != nil {
+		c.mux.HandleFunc("GET /login", c.loginPage)
+		c.mux.HandleFunc("POST /login", c.login)
+		c.mux.HandleFunc("POST /logout", c.logout)
+	}
 	return c, nil
 }
 
@@ -115,6 +125,11 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'")
+	if c.cfg.Login != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		c.requireLogin(w, r)
+		return
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
@@ -130,8 +145,9 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
-// Close releases the console's Kafka client.
+// Close releases the console's Kafka clients and ends every session.
 func (c *Console) Close() {
+	c.sessions.closeAll()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cl != nil {
@@ -140,7 +156,16 @@ func (c *Console) Close() {
 	}
 }
 
-func (c *Console) admin() (*kadm.Client, *kgo.Client, error) {
+// admin returns the clients of r: its session's (as the logged-in user)
+// with a login, else the console's own.
+func (c *Console) admin(r *http.Request) (*kadm.Client, *kgo.Client, error) {
+	if c.cfg.Login != nil {
+		s := sessionOf(r)
+		if s == nil {
+			return nil, nil, errors.New("login required")
+		}
+		return s.adm, s.cl, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.adm == nil {
@@ -154,6 +179,19 @@ func (c *Console) admin() (*kadm.Client, *kgo.Client, error) {
 	return c.adm, c.cl, nil
 }
 
+// newClient is a further client for r (a consumer, a producer to a chosen
+// partition), as the session's user with a login; the caller closes it.
+func (c *Console) newClient(r *http.Request, opts ...kgo.Opt) (*kgo.Client, error) {
+	if c.cfg.Login != nil {
+		s := sessionOf(r)
+		if s == nil {
+			return nil, errors.New("login required")
+		}
+		return c.newSessionClient(s.mech, opts...)
+	}
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Bootstrap()), kgo.ClientID("strom-console")}, opts...)...)
+}
+
 // requestTimeout bounds the Kafka requests of one page.
 const requestTimeout = 10 * time.Second
 
@@ -163,6 +201,7 @@ func (c *Console) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 
 // page is what every template gets.
 type page struct {
+	User   string // the logged-in user, with a login
 	Title  string
 	Nav    string
 	NodeID int32
@@ -173,6 +212,9 @@ type page struct {
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title string, data any, err error) {
 	p := page{Title: title, Nav: name, NodeID: c.cfg.NodeID, Data: data, Notice: r.URL.Query().Get("notice")}
+	if s := sessionOf(r); s != nil {
+		p.User = s.user
+	}
 	if err != nil {
 		p.Error = err.Error()
 	}

@@ -55,7 +55,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
 	var d overviewData
-	adm, _, err := c.admin()
+	adm, _, err := c.admin(r)
 	if err != nil {
 		return d, err
 	}
@@ -171,7 +171,7 @@ func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var rows []topicRow
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
 	var d topicData
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -362,7 +362,7 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -392,7 +392,7 @@ func (c *Console) alterConfigs(w http.ResponseWriter, r *http.Request) {
 			v := r.FormValue("value")
 			ac.Op, ac.Value = kadm.SetConfig, &v
 		}
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -422,7 +422,7 @@ func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
 		if add < 1 {
 			return errors.New("add at least one partition")
 		}
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -506,7 +506,7 @@ func (c *Console) messages(w http.ResponseWriter, r *http.Request) {
 // browse reads up to d.Limit messages from where d says, stopping at the
 // end offsets seen when it started (it never waits for new records).
 func (c *Console) browse(r *http.Request, d messagesData) ([]message, []int32, error) {
-	adm, _, err := c.admin()
+	adm, _, err := c.admin(r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -580,7 +580,7 @@ func (c *Console) browse(r *http.Request, d messagesData) ([]message, []int32, e
 	if len(from) == 0 {
 		return nil, all, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Bootstrap()), kgo.ClientID("strom-console"),
+	cl, err := c.newClient(r,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.Topic: from}), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		return nil, all, err
@@ -662,7 +662,7 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
 	var res *kgo.Record
 	err := func() error {
-		_, cl, err := c.admin()
+		_, cl, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -685,7 +685,7 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 			}
 			// The console's client partitions by key; a chosen partition
 			// is sent through a client that honours it.
-			pc, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Bootstrap()), kgo.ClientID("strom-console"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			pc, err := c.newClient(r, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 			if err != nil {
 				return err
 			}
@@ -719,7 +719,7 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var rows []groupRow
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -820,7 +820,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
 	d := groupData{Group: id}
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -908,7 +908,7 @@ func topicsSet(s kadm.TopicsSet, owner map[string]string, member string) string 
 func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -979,7 +979,7 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) {
 func (c *Console) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
 	err := func() error {
-		adm, _, err := c.admin()
+		adm, _, err := c.admin(r)
 		if err != nil {
 			return err
 		}

@@ -148,8 +148,8 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 		adv = addr
 	}
 	fmt.Fprintf(out, "strom: listening on %s (advertised %s), data in %s\n", addr, adv, cfg.DataDir)
-	if a, ok := b.(interface{ AdminAddr() string }); ok && a.AdminAddr() != "" {
-		fmt.Fprintf(out, "strom: console on http://%s/ (and /metrics, /healthz, /readyz)\n", a.AdminAddr())
+	if a, ok := b.(interface{ AdminURL() string }); ok && a.AdminURL() != "" {
+		fmt.Fprintf(out, "strom: console on %s (and /metrics, /healthz, /readyz)\n", a.AdminURL())
 	}
 
 	<-ctx.Done()
