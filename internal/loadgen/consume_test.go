@@ -7,6 +7,7 @@ import (
 
 	"github.com/strom-broker/strom/internal/loadgen"
 	"github.com/strom-broker/strom/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // TestConsumeLatencyOnlyOwnRecords: records already in the topic (an hour
@@ -32,10 +33,24 @@ func TestConsumeLatencyOnlyOwnRecords(t *testing.T) {
 	done := make(chan consumed, 1)
 	copts := opts
 	copts.NumRecords = 50
+	copts.Group = testkit.TopicName(t, "g")
 	go func() {
 		res, err := loadgen.Consume(ctx, copts)
 		done <- consumed{res, err}
 	}()
+	// Consume takes its start time before it joins: once its group has a
+	// member, whatever Produce writes is after the start.
+	adm := kadm.NewClient(testkit.NewClient(t, b.Addr()))
+	for {
+		gs, err := adm.DescribeGroups(ctx, copts.Group)
+		if err == nil && len(gs[copts.Group].Members) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the consumer never joined its group: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	popts := opts
 	popts.NumRecords = 20
 	if _, err := loadgen.Produce(ctx, popts); err != nil {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -184,8 +186,11 @@ func shutdownWithin(b Broker, logger *slog.Logger) error {
 	case err := <-done:
 		return err
 	case <-time.After(shutdownTimeout + shutdownGrace):
+		// What it was stuck on, for the bug report.
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
 		logger.Error("broker did not stop in time; exiting without a clean shutdown",
-			"timeout", shutdownTimeout+shutdownGrace)
+			"timeout", shutdownTimeout+shutdownGrace, "goroutines", stacks.String())
 		return fmt.Errorf("did not stop within %v", shutdownTimeout+shutdownGrace)
 	}
 }
