@@ -104,3 +104,22 @@ fuzz:
 .PHONY: cluster-full
 cluster-full:
 	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v
+
+# The container image (Dockerfile): FROM scratch with the static binary, a CA
+# bundle and /var/lib/strom. The context is staged in bin/image/. BUILDAH
+# picks the builder (docker works too: make image BUILDAH="docker build").
+IMAGE ?= strom:dev
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BUILDAH ?= buildah bud --isolation chroot
+.PHONY: image image-test
+image: build
+	rm -rf bin/image && mkdir -p bin/image/data
+	cp bin/strom bin/image/strom
+	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
+	$(BUILDAH) -f Dockerfile -t $(IMAGE) bin/image
+
+# Builds the image, checks its config and runs the broker from it against a
+# real client (not in the default run; needs buildah and root, see
+# test/image/run.sh).
+image-test: image
+	IMAGE=$(IMAGE) bash test/image/run.sh
