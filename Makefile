@@ -123,3 +123,12 @@ image: build
 # test/image/run.sh).
 image-test: image
 	IMAGE=$(IMAGE) bash test/image/run.sh
+
+# The Helm chart (deploy/helm/strom), from its own module so the broker's
+# go.mod stays free of Helm and Kubernetes: helm lint through Helm's SDK,
+# three value sets rendered and strictly decoded into the k8s.io/api types,
+# the pods' configs validated by the broker's config package and run as three
+# local processes that must form a cluster. .ci/run runs it too.
+.PHONY: helm-test
+helm-test:
+	cd deploy && $(GO) test -count=1 ./...
