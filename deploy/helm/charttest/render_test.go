@@ -414,4 +414,3 @@ func TestRenderRefusesBadValues(t *testing.T) {
 		}
 	}
 }
-
