@@ -125,14 +125,12 @@ image-test: image
 	IMAGE=$(IMAGE) bash test/image/run.sh
 
 # The Helm chart (deploy/helm/strom), from its own module so the broker's
-# go.mod stays free of Helm and Kubernetes: the helm CLI pinned as a tool of
-# that module (go tool helm) lints and renders it, then the tests lint it
-# through Helm's SDK, render three value sets and strictly decode them into
-# the k8s.io/api types, validate the pods' configs with the broker's config
-# package and run them as three local processes that must form a cluster.
-# .ci/run runs the tests (not the CLI steps, which the tests repeat).
+# go.mod stays free of Helm and Kubernetes: helm lint, helm template and
+# kubeconform -strict (schemas made offline from Kubernetes' OpenAPI
+# documents) on each value set, then the Go tests (lint and render through
+# Helm's SDK with strict decoding into the k8s.io/api types, the pods'
+# configs validated and run as three local processes that must form a
+# cluster). .ci/run runs the Go tests; see deploy/helm/check.sh.
 .PHONY: helm-test
 helm-test:
-	cd deploy && $(GO) tool helm lint --strict helm/strom
-	cd deploy && $(GO) tool helm template strom helm/strom --namespace streams >/dev/null
-	cd deploy && $(GO) test -count=1 ./...
+	GO=$(GO) bash deploy/helm/check.sh

@@ -183,31 +183,28 @@ func (r *rendered) add(doc string) error {
 	}
 }
 
-// valueSets are the value sets every check runs on: the defaults, a
-// five-node cluster with TLS, SASL, NodePort access, monitoring and the
-// dashboard, and one node with no persistence behind load balancers.
-var valueSets = map[string]map[string]any{
-	"default": {},
-	"secure-nodeport": {
-		"replicaCount": 5,
-		"tls":          map[string]any{"enabled": true, "existingSecret": "strom-tls", "clientAuth": "required"},
-		"sasl": map[string]any{"enabled": true, "existingSecret": "strom-users",
-			"users": []any{map[string]any{"name": "admin", "mechanisms": []any{"SCRAM-SHA-512"}}}},
-		"external":         map[string]any{"enabled": true, "type": "NodePort", "host": "kafka.example.com", "nodePortBase": 31090},
-		"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prom"}},
-		"grafanaDashboard": map[string]any{"enabled": true},
-		"env":              []any{map[string]any{"name": "STROM_LOG_RETENTION_MS", "value": "86400000"}},
-		"config":           "[log]\nsegment_bytes = 268435456\n",
-	},
-	"single-loadbalancer": {
-		"replicaCount":             1,
-		"defaultReplicationFactor": 1,
-		"minInsyncReplicas":        1,
-		"persistence":              map[string]any{"enabled": false},
-		"podDisruptionBudget":      map[string]any{"enabled": false},
-		"external":                 map[string]any{"enabled": true, "type": "LoadBalancer", "advertisedHosts": []any{"lb0.example.com"}},
-	},
-}
+// valueSets are the value sets every check runs on: the defaults and each
+// file of testdata/ (which make helm-test also renders with the helm CLI
+// and checks with kubeconform).
+var valueSets = func() map[string]map[string]any {
+	sets := map[string]map[string]any{"default": {}}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		panic(fmt.Sprintf("no value sets in testdata: %v", err))
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		vals := map[string]any{}
+		if err := yaml.UnmarshalStrict(data, &vals); err != nil {
+			panic(fmt.Sprintf("%s: %v", f, err))
+		}
+		sets[strings.TrimSuffix(filepath.Base(f), ".yaml")] = vals
+	}
+	return sets
+}()
 
 // TestLint runs `helm lint`'s rules on every value set; warnings fail too.
 func TestLint(t *testing.T) {
