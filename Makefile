@@ -9,13 +9,17 @@ FUZZTIME ?= 30s
 FUZZFLAGS ?=
 FUZZMINIMIZETIME ?= 5s
 
-.PHONY: build test bench kafka-ref-jars
+.PHONY: build test man bench kafka-ref-jars
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/strom ./cmd/strom
 
 test:
 	$(GO) test ./...
+
+# Man pages (section 1), one per command, generated from the cobra tree.
+man:
+	$(GO) run ./cmd/strom docs man bin/man
 
 # Apache Kafka vs Strom with librdkafka; see docs/benchmarks.md.
 bench:
@@ -103,7 +107,26 @@ fuzz:
 # kip848_failover_test.go.
 .PHONY: cluster-full
 cluster-full:
-	STROM_CLUSTER=full $(GO) test -count=1 -timeout 30m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill' -v
+	STROM_CLUSTER=full $(GO) test -count=1 -timeout 45m ./test/cluster -run 'TestCreateTopicsAnsweredWhileNodesDie|TestKIP848CoordinatorKill|TestCut|TestPause|TestLongPause|TestKill' -v
+
+# Listeners, TLS and SASL with real clients: the default-run subset plus
+# every client x mechanism (STROM_SECURITY=full), and the SASL parsers'
+# fuzz targets for a short while each; see docs/security.md.
+.PHONY: security-test
+security-test:
+	STROM_SECURITY=full $(GO) test -count=1 -timeout 10m ./test/security ./internal/auth -v
+	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+# Fault soak: a 3-node cluster under idempotent producers and a consumer
+# group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
+# rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
+SOAK_DURATION ?= 10m
+SOAK_REPORT ?= $(CURDIR)/bin/soak-report.md
+.PHONY: soak
+soak:
+	mkdir -p $(dir $(SOAK_REPORT))
+	STROM_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -timeout 0 ./test/soak -run TestSoak -v
 
 # The container image (Dockerfile): FROM scratch with the static binary, a CA
 # bundle and /var/lib/strom. The context is staged in bin/image/. BUILDAH
@@ -130,7 +153,7 @@ image-test: image
 # documents) on each value set, then the Go tests (lint and render through
 # Helm's SDK with strict decoding into the k8s.io/api types, the pods'
 # configs validated and run as three local processes that must form a
-# cluster). .ci/run runs the Go tests; see deploy/helm/check.sh.
+# cluster). .ci/run runs it too; see deploy/helm/check.sh.
 .PHONY: helm-test
 helm-test:
 	GO=$(GO) bash deploy/helm/check.sh

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/admin"
+	"github.com/strom-broker/strom/internal/auth"
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/console"
 	"github.com/strom-broker/strom/internal/controller"
@@ -124,6 +125,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	pre := server.New(b.cfg, nil, b.logger)
 	pre.SetMetrics(b.metrics.Requests.Listener("kafka"))
+	specs, err := auth.Listeners(b.cfg, b.logger)
+	if err != nil {
+		return err
+	}
+	pre.SetListeners(specs)
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -132,6 +138,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		self, err := handler.SelfBroker(ids.NodeID(b.cfg.NodeID), b.cfg.AdvertisedAddr())
 		if err != nil {
 			return fmt.Errorf("advertise %q: %w", b.cfg.AdvertisedAddr(), err)
+		}
+		if self.Listeners, err = advertisedListeners(specs, nil); err != nil {
+			return err
 		}
 		self.Replication = b.cfg.AdvertisedReplication()
 		if err := b.openRaft(ctx, self); err != nil {
@@ -159,6 +168,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		if err != nil {
 			pre.Close()
 			return fmt.Errorf("advertise %q: %w", adv, err)
+		}
+		if self.Listeners, err = advertisedListeners(specs, pre.Listeners()); err != nil {
+			pre.Close()
+			return err
 		}
 		ctrl, err := controller.OpenLocal(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), self)
 		if err != nil {
@@ -230,6 +243,13 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	b.startTxns(ctrl)
+	if err := b.bootstrapUsers(ctx, ctrl); err != nil {
+		pre.Close()
+		b.stopReplication()
+		b.parts.Close()
+		return err
+	}
+	pre.SetCredentials(auth.ImageCredentials(ctrl.Image))
 	b.srv = pre
 	b.srv.SetEnv(b.env)
 	b.srv.Serve()

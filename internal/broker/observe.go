@@ -55,8 +55,22 @@ func (b *Broker) startAdmin() error {
 }
 
 // kafkaAddr is the address the console's client dials: this node's own
-// Kafka listener, as advertised.
+// Kafka listener, as advertised — the first PLAINTEXT one when
+// [[listeners]] names several (the console has no credentials; with no
+// PLAINTEXT listener its pages show the connection error).
 func (b *Broker) kafkaAddr() string {
+	for i, l := range b.cfg.KafkaListeners() {
+		if l.Protocol != "PLAINTEXT" {
+			continue
+		}
+		if l.Advertise != "" {
+			return l.Advertise
+		}
+		if b.serving.Load() && !b.cfg.Clustered() {
+			return b.srv.Listeners()[i].Addr.String()
+		}
+		return l.Address
+	}
 	if b.serving.Load() && b.cfg.Advertise == "" && !b.cfg.Clustered() {
 		return b.srv.Addr().String()
 	}

@@ -38,6 +38,10 @@ type Config struct {
 	MaxInFlightPerConn int `toml:"max_in_flight_per_conn"`
 	// ConnMaxIdle closes connections idle this long (connections.max.idle.ms).
 	ConnMaxIdle time.Duration `toml:"connections_max_idle"`
+	// ConnMaxReauth is the longest a SASL authentication holds before the
+	// client must re-authenticate (connections.max.reauth.ms, KIP-368);
+	// 0, the default, never expires a session.
+	ConnMaxReauth time.Duration `toml:"connections_max_reauth"`
 
 	// ReplicaLagTimeMax is how long a follower may stay behind the leader's
 	// log end before the leader removes it from the ISR (replica.lag.time.max.ms).
@@ -87,6 +91,15 @@ type Config struct {
 	// Kafka listener (env and flags override them, not the Node fields).
 	Node  Node   `toml:"node"`
 	Peers []Peer `toml:"peers"`
+
+	// Listeners are the named Kafka listeners ([[listeners]], file only);
+	// empty means one PLAINTEXT listener on Listen. Load sets Listen and
+	// Advertise from the first.
+	Listeners []Listener `toml:"listeners"`
+	// TLS is the certificate of the SSL and SASL_SSL listeners.
+	TLS TLS `toml:"tls"`
+	// SASL holds the bootstrap users ([[sasl.users]], file only).
+	SASL SASL `toml:"sasl"`
 }
 
 // Node holds this node's listeners for each protocol it speaks.
@@ -234,6 +247,7 @@ func Default() Config {
 			MinCompactionLagMs:          0,
 			MaxCompactionLagMs:          9223372036854775807,
 		},
+		TLS: TLS{ClientAuth: "none"},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,
 			SnapshotInterval:  2 * time.Minute,
@@ -323,6 +337,9 @@ func (c Config) Validate() error {
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
 	}
+	if c.ConnMaxReauth < 0 {
+		return fmt.Errorf("connections_max_reauth: must be >= 0, got %s", c.ConnMaxReauth)
+	}
 	if c.ReplicaLagTimeMax <= 0 {
 		return fmt.Errorf("replica_lag_time_max: must be > 0, got %s", c.ReplicaLagTimeMax)
 	}
@@ -333,6 +350,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log.retention_check_interval: must be > 0")
 	}
 	if err := c.Metadata.validate(); err != nil {
+		return err
+	}
+	if err := c.validateSecurity(); err != nil {
 		return err
 	}
 	return c.validateCluster()

@@ -326,3 +326,87 @@ func TestDefaultsFileMatchesDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestListenersShape reads the security shape of docs/security.md: named
+// listeners, [tls] and bootstrap users; the first listener replaces listen.
+func TestListenersShape(t *testing.T) {
+	c := Default()
+	err := c.decodeTOML(`
+[[listeners]]
+name = "CLIENT"
+address = "0.0.0.0:9093"
+advertise = "broker1.example.com:9093"
+protocol = "SASL_SSL"
+sasl_mechanisms = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+
+[[listeners]]
+name = "INTERNAL"
+address = "127.0.0.1:9092"
+protocol = "PLAINTEXT"
+
+[tls]
+cert_file = "broker.pem"
+key_file = "broker-key.pem"
+client_ca_file = "ca.pem"
+client_auth = "required"
+
+[[sasl.users]]
+name = "admin"
+password_file = "admin.password"
+mechanisms = ["SCRAM-SHA-512", "PLAIN"]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9093" || c.AdvertisedAddr() != "broker1.example.com:9093" || len(c.KafkaListeners()) != 2 {
+		t.Fatalf("listeners not applied: listen %q advertise %q %+v", c.Listen, c.AdvertisedAddr(), c.KafkaListeners())
+	}
+	if c.SASL.Users[0].Name != "admin" || c.TLS.ClientAuth != "required" {
+		t.Fatalf("sasl/tls not read: %+v %+v", c.SASL, c.TLS)
+	}
+	bad := c
+	bad.Listeners = append([]Listener(nil), c.Listeners...)
+	bad.Listeners[1].SASLMechanisms = []string{"OAUTHBEARER"}
+	bad.Listeners[1].Protocol = "SASL_PLAINTEXT"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "OAUTHBEARER") {
+		t.Fatalf("OAUTHBEARER accepted: %v", err)
+	}
+	if d := Default().KafkaListeners(); len(d) != 1 || d[0].Protocol != "PLAINTEXT" || d[0].Address != "127.0.0.1:9092" {
+		t.Fatalf("single-listener form: %+v", d)
+	}
+}
+
+// TestListenersBesideNodeAddresses: a cluster file keeps [node.addresses]
+// kafka when it names the first listener; another address is refused.
+func TestListenersBesideNodeAddresses(t *testing.T) {
+	doc := func(kafka string) string {
+		return `
+[[listeners]]
+name = "INTERNAL"
+address = "127.0.0.1:9092"
+protocol = "PLAINTEXT"
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9093"
+protocol = "SASL_PLAINTEXT"
+[node.addresses]
+kafka = "` + kafka + `"
+[node.advertise]
+kafka = "` + kafka + `"
+`
+	}
+	c := Default()
+	if err := c.decodeTOML(doc("127.0.0.1:9092")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c = Default()
+	if err := c.decodeTOML(doc("127.0.0.1:9999")); err == nil || !strings.Contains(err.Error(), "node.addresses.kafka") {
+		t.Fatalf("a second Kafka address accepted: %v", err)
+	}
+}

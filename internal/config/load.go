@@ -53,6 +53,26 @@ func (c *Config) decodeTOML(doc string) error {
 		}
 		return fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
 	}
+	if len(c.Listeners) > 0 {
+		first := c.Listeners[0]
+		// The single-listener keys may stay only when they name the first
+		// listener (a cluster file generated with [node.addresses] that
+		// adds listeners).
+		for _, k := range []struct{ key, v, want string }{
+			{"listen", c.Listen, first.Address}, {"node.addresses.kafka", c.Node.Addresses.Kafka, first.Address},
+			{"advertise", c.Advertise, first.Advertise}, {"node.advertise.kafka", c.Node.Advertise.Kafka, first.Advertise},
+		} {
+			if md.IsDefined(strings.Split(k.key, ".")...) && k.v != k.want && !(k.key == "node.advertise.kafka" && first.Advertise == "" && k.v == first.Address) {
+				return fmt.Errorf("[[listeners]] replaces listen, advertise and node.addresses.kafka / node.advertise.kafka: %s %q is not listeners[0]'s %q; set one form", k.key, k.v, k.want)
+			}
+		}
+		if first.Advertise == "" && c.Node.Advertise.Kafka != "" {
+			c.Listeners[0].Advertise = c.Node.Advertise.Kafka
+			first.Advertise = c.Node.Advertise.Kafka
+		}
+		c.Listen, c.Advertise = first.Address, first.Advertise
+		return nil
+	}
 	if c.Node.Addresses.Kafka != "" {
 		if md.IsDefined("listen") && c.Listen != c.Node.Addresses.Kafka {
 			return fmt.Errorf("listen %q and node.addresses.kafka %q disagree; set one", c.Listen, c.Node.Addresses.Kafka)
@@ -86,8 +106,8 @@ func envFields() []envField {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-			if name == "" || name == "-" || name == "node" || name == "peers" {
-				continue
+			if name == "" || name == "-" || name == "node" || name == "peers" || f.Type.Kind() == reflect.Slice {
+				continue // arrays of tables come from the file only
 			}
 			idx := append(append([]int(nil), index...), i)
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {

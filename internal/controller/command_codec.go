@@ -47,6 +47,10 @@ var commandTypes = map[string]func() command{
 	opReassign:           func() command { return new(Reassign) },
 	opCompleteReassign:   func() command { return new(CompleteReassign) },
 	opReplicaOffline:     func() command { return new(ReplicaOffline) },
+	// Added after version-1 logs existed: an older broker skips it as
+	// errUnknownCommand (every node of its version alike) rather than
+	// misreading it.
+	opAlterScramCredentials: func() command { return new(AlterScramCredentials) },
 }
 
 // encodeCommand writes cmd in the current layout: the header fields, then

@@ -88,9 +88,50 @@ func TestDecodeVersion0(t *testing.T) {
 	}
 }
 
-// sinceVersion1 are the commands added after version 0: no version-0 log
-// holds them.
-var sinceVersion1 = map[string]bool{opReplicaOffline: true}
+// sinceVersion1 are the commands added after version 0: they never had a
+// version-0 form.
+var sinceVersion1 = map[string]bool{opReplicaOffline: true, opAlterScramCredentials: true}
+
+// TestVersion1Additions round-trips what version 1 added: the SCRAM
+// command, and broker listeners in register_broker (an older broker reads
+// the registration and ignores "Listeners", as it ignores any field it
+// does not know).
+func TestVersion1Additions(t *testing.T) {
+	cred := metadata.ScramCredential{Salt: []byte{1, 2}, StoredKey: []byte{3}, ServerKey: []byte{4}, Iterations: 4096}
+	for _, tc := range []struct {
+		cmd  command
+		want string
+	}{
+		{&AlterScramCredentials{Upserts: []ScramUpsert{{User: "alice", Mechanism: "SCRAM-SHA-512", Credential: cred}}, Deletions: []ScramDeletion{{User: "bob", Mechanism: "SCRAM-SHA-256"}}, IfAbsent: true},
+			`{"v":1,"op":"alter_scram_credentials","upserts":[{"user":"alice","mechanism":"SCRAM-SHA-512","credential":{"Salt":"AQI=","StoredKey":"Aw==","ServerKey":"BA==","Iterations":4096}}],"deletions":[{"user":"bob","mechanism":"SCRAM-SHA-256"}],"if_absent":true}`},
+		{&RegisterBroker{Broker: &metadata.Broker{ID: 1, Host: "h", Port: 9093, Listeners: []metadata.Endpoint{{Name: "CLIENT", Host: "h", Port: 9093, Protocol: "SASL_SSL"}, {Name: "INTERNAL", Host: "i", Port: 9092, Protocol: "PLAINTEXT"}}}},
+			`{"v":1,"op":"register_broker","broker":{"ID":1,"Host":"h","Port":9093,"Listeners":[{"Name":"CLIENT","Host":"h","Port":9093,"Protocol":"SASL_SSL"},{"Name":"INTERNAL","Host":"i","Port":9092,"Protocol":"PLAINTEXT"}]}}`},
+	} {
+		got, err := encodeCommand(tc.cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("encode %#v:\ngot  %s\nwant %s", tc.cmd, got, tc.want)
+		}
+		back, err := decodeCommand(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, tc.cmd) {
+			t.Errorf("decode %s:\ngot  %#v\nwant %#v", got, back, tc.cmd)
+		}
+	}
+	// An old registration (no listeners) answers every listener name
+	// with its one address.
+	var old union
+	if err := json.Unmarshal([]byte(`{"op":"register_broker","broker":{"ID":2,"Host":"old","Port":9092}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if h, p := old.Broker.Address("CLIENT"); h != "old" || p != 9092 {
+		t.Fatalf("old registration answers %s:%d", h, p)
+	}
+}
 
 func TestEncodeVersion1(t *testing.T) {
 	for _, tc := range []struct {

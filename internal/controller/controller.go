@@ -90,6 +90,8 @@ type Controller interface {
 	// an ongoing move when target is nil. It completes in the background
 	// once every target replica is in sync.
 	Reassign(ctx context.Context, topic string, partition int32, target []ids.NodeID) error
+	// AlterScramCredentials changes SASL/SCRAM users in the metadata.
+	AlterScramCredentials(ctx context.Context, cmd AlterScramCredentials) error
 	// Fresh reports whether this node's image can be trusted: false on a
 	// cluster node cut off from the metadata quorum past its session.
 	Fresh() bool

@@ -23,6 +23,8 @@ type persisted struct {
 	Topics         []*persistTopic   `json:"topics"`
 	// BrokerConfigs are the cluster-wide dynamic broker defaults.
 	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
+	// ScramCredentials are the SASL/SCRAM users (user, then mechanism).
+	ScramCredentials map[string]map[string]metadata.ScramCredential `json:"scram_credentials,omitempty"`
 }
 
 type persistTopic struct {
@@ -43,7 +45,7 @@ func emptyImage() *metadata.Image {
 }
 
 func encodeImage(im *metadata.Image) ([]byte, error) {
-	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs}
+	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs, ScramCredentials: im.ScramCredentials}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
@@ -67,6 +69,7 @@ func decodeImage(raw []byte) (*metadata.Image, error) {
 	im.ClusterID = p.ClusterID
 	im.NextProducerID = p.NextProducerID
 	im.Brokers = p.Brokers
+	im.ScramCredentials = p.ScramCredentials
 	for k, v := range p.BrokerConfigs {
 		im.BrokerConfigs[k] = v
 	}

@@ -63,7 +63,8 @@ func serveDescribeCluster(e *Env, r *Request) Result {
 	resp.ControllerID = int32(im.ControllerID)
 	for _, b := range im.Brokers {
 		sb := kmsg.NewDescribeClusterResponseBroker()
-		sb.NodeID, sb.Host, sb.Port, sb.Rack = int32(b.ID), b.Host, b.Port, b.Rack
+		sb.Host, sb.Port = b.Address(r.Listener)
+		sb.NodeID, sb.Rack = int32(b.ID), b.Rack
 		resp.Brokers = append(resp.Brokers, sb)
 	}
 	if req.IncludeClusterAuthorizedOperations {

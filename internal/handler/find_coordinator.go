@@ -31,7 +31,7 @@ func serveFindCoordinator(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		c := e.findCoordinator(r.Ctx, req.CoordinatorType, req.CoordinatorKey)
+		c := e.findCoordinator(r.Ctx, r.Listener, req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.NodeID, c.Host, c.Port
 		if req.Version >= 1 {
 			resp.ErrorMessage = c.ErrorMessage
@@ -39,12 +39,12 @@ func serveFindCoordinator(e *Env, r *Request) Result {
 		return Now(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, e.findCoordinator(r.Ctx, req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, e.findCoordinator(r.Ctx, r.Listener, req.CoordinatorType, key))
 	}
 	return Now(resp)
 }
 
-func (e *Env) findCoordinator(ctx context.Context, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (e *Env) findCoordinator(ctx context.Context, listener string, keyType int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	fail := func(err *kerr.Error) kmsg.FindCoordinatorResponseCoordinator {
@@ -93,6 +93,7 @@ func (e *Env) findCoordinator(ctx context.Context, keyType int8, key string) kms
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
-	c.NodeID, c.Host, c.Port = int32(b.ID), b.Host, b.Port
+	c.Host, c.Port = b.Address(listener)
+	c.NodeID = int32(b.ID)
 	return c
 }

@@ -31,6 +31,12 @@ type Request struct {
 	ClientID      string
 	ClientAddr    string
 	Body          kmsg.Request
+	// Listener is the name of the listener the request came in on;
+	// Metadata and FindCoordinator answer with that listener's addresses.
+	Listener string
+	// Principal is who the connection authenticated as ("User:alice",
+	// auth.Anonymous without authentication): what an authorizer checks.
+	Principal string
 }
 
 // Result is a handler's answer: a response now, a function that produces

@@ -122,7 +122,8 @@ func buildMetadata(e *Env, r *Request) *kmsg.MetadataResponse {
 
 	for _, b := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = int32(b.ID), b.Host, b.Port, b.Rack
+		mb.Host, mb.Port = b.Address(r.Listener)
+		mb.NodeID, mb.Rack = int32(b.ID), b.Rack
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	cid := im.ClusterID

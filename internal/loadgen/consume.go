@@ -10,10 +10,30 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// BenchHeader marks the records Produce writes: Consume measures end-to-end
+// latency only on those, and only on the ones written after it started, so
+// an old backlog (or another producer's records, with their own clocks and
+// timestamps) does not count as latency.
+const BenchHeader = "strom-bench"
+
+// benchHeaders is shared by every record Produce writes; nothing mutates it.
+var benchHeaders = []kgo.RecordHeader{{Key: BenchHeader}}
+
+func isBenchRecord(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == BenchHeader {
+			return true
+		}
+	}
+	return false
+}
+
 // Consume reads opts.Topic from the earliest offset until opts.NumRecords
 // records have arrived (0 = no limit) or none has arrived for
 // opts.IdleTimeout, and reports the rate from the start to the last record
-// received. With opts.Group set it joins that group and commits nothing.
+// received. End-to-end latency (receive time minus the record's timestamp)
+// counts only records Produce wrote after Consume started. With opts.Group
+// set it joins that group and commits nothing.
 func Consume(ctx context.Context, opts Options) (Result, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -40,6 +60,7 @@ func Consume(ctx context.Context, opts Options) (Result, error) {
 
 	hist := NewHistogram()
 	start := time.Now()
+	measureFrom := start.Truncate(time.Millisecond)
 	last := start
 	for o.NumRecords == 0 || records.Load() < o.NumRecords {
 		pollCtx, cancel := context.WithDeadline(ctx, last.Add(o.IdleTimeout))
@@ -70,7 +91,11 @@ func Consume(ctx context.Context, opts Options) (Result, error) {
 			}
 			records.Add(1)
 			bytes.Add(int64(len(r.Value)))
-			hist.Record(int64(now.Sub(r.Timestamp)))
+			// Timestamps are whole milliseconds: compare with the start
+			// truncated alike.
+			if isBenchRecord(r) && !r.Timestamp.Before(measureFrom) {
+				hist.Record(int64(now.Sub(r.Timestamp)))
+			}
 		})
 		last = now
 	}

@@ -61,13 +61,23 @@ type Options struct {
 	ClientOpts []kgo.Opt
 }
 
-// ErrBadOptions is wrapped by every option validation error.
+// ErrBadOptions matches (errors.Is) every option validation error; the
+// errors themselves read as the option's problem alone, so a command line
+// tool can print them as they are.
 var ErrBadOptions = errors.New("loadgen: bad options")
+
+// optionError is an option validation error.
+type optionError string
+
+func (e optionError) Error() string        { return string(e) }
+func (e optionError) Is(target error) bool { return target == ErrBadOptions }
+
+func badOption(format string, args ...any) error { return optionError(fmt.Sprintf(format, args...)) }
 
 func (o *Options) withDefaults() (Options, error) {
 	c := *o
 	if c.Topic == "" {
-		return c, fmt.Errorf("%w: topic is required", ErrBadOptions)
+		return c, badOption("topic is required")
 	}
 	if len(c.Bootstrap) == 0 {
 		c.Bootstrap = []string{"127.0.0.1:9092"}
@@ -82,10 +92,10 @@ func (o *Options) withDefaults() (Options, error) {
 		c.RecordSize = 100
 	}
 	if c.RecordSize < 0 {
-		return c, fmt.Errorf("%w: record size %d < 0", ErrBadOptions, c.RecordSize)
+		return c, badOption("record size %d < 0", c.RecordSize)
 	}
 	if c.NumRecords < 0 {
-		return c, fmt.Errorf("%w: num records %d < 0", ErrBadOptions, c.NumRecords)
+		return c, badOption("num records %d < 0", c.NumRecords)
 	}
 	if c.NumRecords == 0 && c.Duration <= 0 {
 		c.Duration = 10 * time.Second
@@ -125,7 +135,7 @@ func AcksOpt(acks string) ([]kgo.Opt, error) {
 	case "all", "-1":
 		return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, nil
 	}
-	return nil, fmt.Errorf("%w: acks %q (want 0, 1 or all)", ErrBadOptions, acks)
+	return nil, badOption("acks %q (want 0, 1 or all)", acks)
 }
 
 // CompressionOpt maps a codec name to the franz-go producer option.
@@ -143,7 +153,7 @@ func CompressionOpt(name string) (kgo.Opt, error) {
 	case "zstd":
 		c = kgo.ZstdCompression()
 	default:
-		return nil, fmt.Errorf("%w: compression %q (want none, gzip, snappy, lz4 or zstd)", ErrBadOptions, name)
+		return nil, badOption("compression %q (want none, gzip, snappy, lz4 or zstd)", name)
 	}
 	return kgo.ProducerBatchCompression(c), nil
 }
@@ -197,6 +207,8 @@ func (r Result) Summary() string {
 		s += fmt.Sprintf(", %s avg %s p50 %s p99 %s p99.9 %s max %s", kind,
 			fmtDur(time.Duration(h.Mean())), fmtDur(h.QuantileDuration(0.5)), fmtDur(h.QuantileDuration(0.99)),
 			fmtDur(h.QuantileDuration(0.999)), fmtDur(time.Duration(h.Max())))
+	} else if r.LatencyKind == "end-to-end" && r.Records > 0 {
+		s += ", no end-to-end latency (no record written by strom bench produce during the run)"
 	}
 	return s
 }

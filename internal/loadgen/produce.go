@@ -164,7 +164,7 @@ func (p *producer) sendAll(ctx context.Context, start time.Time) error {
 }
 
 func (p *producer) send(ctx context.Context, measuring bool) {
-	rec := &kgo.Record{Value: p.payload}
+	rec := &kgo.Record{Value: p.payload, Headers: benchHeaders}
 	t0 := time.Now()
 	p.sent.Add(1)
 	p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {

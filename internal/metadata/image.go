@@ -63,6 +63,41 @@ type Broker struct {
 	// nothing, are in no ISR of a replicated partition, and are left out
 	// of Metadata answers.
 	Fenced bool `json:",omitempty"`
+	// Listeners are the broker's named Kafka listeners as clients reach
+	// them (Kafka's advertised.listeners); Host and Port are the first.
+	// Empty for brokers registered before listeners were recorded: every
+	// listener name then answers with Host and Port.
+	Listeners []Endpoint `json:",omitempty"`
+}
+
+// Endpoint is one advertised listener of a broker.
+type Endpoint struct {
+	Name     string
+	Host     string
+	Port     int32
+	Protocol string `json:",omitempty"` // PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+}
+
+// Address returns the host and port clients that came in on the named
+// listener should use for b: that listener's advertised address, or Host
+// and Port when b has no listener of that name (a broker registered
+// before listeners were recorded, or the name is empty).
+func (b Broker) Address(listener string) (string, int32) {
+	for _, ep := range b.Listeners {
+		if ep.Name == listener {
+			return ep.Host, ep.Port
+		}
+	}
+	return b.Host, b.Port
+}
+
+// ScramCredential is one user's salted SCRAM credential for one mechanism
+// (RFC 5802): the password itself is never stored.
+type ScramCredential struct {
+	Salt       []byte
+	StoredKey  []byte
+	ServerKey  []byte
+	Iterations int32
 }
 
 // Partition is the replica assignment and leadership of one partition.
@@ -121,6 +156,9 @@ type Image struct {
 	// Kafka broker key (log.retention.ms, message.max.bytes, ...); they
 	// sit between topic overrides and the static node config.
 	BrokerConfigs map[string]string
+	// ScramCredentials are the SASL/SCRAM users: user name, then mechanism
+	// name (SCRAM-SHA-256, SCRAM-SHA-512). Nil when there are none.
+	ScramCredentials map[string]map[string]ScramCredential
 	// FromSnapshot marks an image published straight from a metadata
 	// snapshot (a node restoring one at start or being sent one when it
 	// fell behind), not by applying records to the image before it: the
@@ -175,7 +213,7 @@ func (im *Image) Clone() *Image {
 	out := &Image{
 		ClusterID:      im.ClusterID,
 		ControllerID:   im.ControllerID,
-		Brokers:        append([]Broker(nil), im.Brokers...),
+		Brokers:        cloneBrokers(im.Brokers),
 		Topics:         make(map[string]*Topic, len(im.Topics)),
 		TopicsByID:     make(map[TopicID]*Topic, len(im.Topics)),
 		NextProducerID: im.NextProducerID,
@@ -183,6 +221,16 @@ func (im *Image) Clone() *Image {
 	}
 	for k, v := range im.BrokerConfigs {
 		out.BrokerConfigs[k] = v
+	}
+	if len(im.ScramCredentials) > 0 {
+		out.ScramCredentials = make(map[string]map[string]ScramCredential, len(im.ScramCredentials))
+		for user, m := range im.ScramCredentials {
+			cm := make(map[string]ScramCredential, len(m))
+			for mech, c := range m {
+				cm[mech] = c // the byte slices are never modified once applied
+			}
+			out.ScramCredentials[user] = cm
+		}
 	}
 	for name, t := range im.Topics {
 		ct := t.Clone()
@@ -207,4 +255,18 @@ func (t *Topic) Clone() *Topic {
 		ct.Partitions[i] = p
 	}
 	return ct
+}
+
+func cloneBrokers(bs []Broker) []Broker {
+	out := append([]Broker(nil), bs...)
+	for i := range out {
+		out[i].Listeners = append([]Endpoint(nil), out[i].Listeners...)
+	}
+	return out
+}
+
+// ScramCredential returns user's credential for mechanism.
+func (im *Image) ScramCredential(user, mechanism string) (ScramCredential, bool) {
+	c, ok := im.ScramCredentials[user][mechanism]
+	return c, ok
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/strom-broker/strom/internal/auth"
 	"github.com/strom-broker/strom/internal/handler"
 )
 
@@ -34,7 +35,9 @@ type slot struct {
 
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	ln     *listener
+	nc     net.Conn // a *tls.Conn once TLS is negotiated; reader goroutine until the writer starts
+	raw    net.Conn // the accepted connection, for other goroutines (deadlines, forced close)
 	remote string
 	slots  chan *slot
 	ctx    context.Context
@@ -43,26 +46,42 @@ type conn struct {
 	// Reader goroutine only.
 	rd       kbin.Reader // request header decoder, reused
 	clientID string      // last client id seen
+	// principal is who the connection authenticated as (auth.Anonymous
+	// until then); set before the first request reaches a handler.
+	principal string
+	// SASL session (SASL listeners only): the mechanism authenticated
+	// with, when the session expires (zero: never) and a
+	// re-authentication in progress.
+	mech          string
+	sessionExpiry time.Time
+	reauth        auth.Session
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, l *listener, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel}
+	return &conn{s: s, ln: l, nc: nc, raw: nc, remote: nc.RemoteAddr().String(), slots: make(chan *slot, s.cfg.MaxInFlightPerConn), ctx: ctx, cancel: cancel, principal: auth.Anonymous}
 }
 
 // stopReading makes the reader's next (or current) read fail, so it stops
 // after the request in hand; responses already owed are still written.
-func (c *conn) stopReading() { c.nc.SetReadDeadline(time.Now()) }
+func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	if err := c.secure(&br); err != nil {
+		c.s.logger.Info("closing connection", "listener", c.ln.spec.Name, "remote", c.remote, "reason", err)
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
-	err := c.readLoop()
+	err := c.readLoop(br)
 	close(c.slots)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
@@ -81,8 +100,7 @@ func isTimeout(err error) bool {
 // cannot parse.
 var errProtocol = errors.New("protocol error")
 
-func (c *conn) readLoop() error {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+func (c *conn) readLoop(br *bufio.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
@@ -108,6 +126,9 @@ func (c *conn) readLoop() error {
 		}
 		sl, err := c.handle(frame)
 		if err != nil {
+			if sl != nil {
+				c.slots <- sl // a last answer, written before the close
+			}
 			return err
 		}
 		if recyclable(sl.key) {
@@ -159,7 +180,17 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	}
 	// ApiVersions responses always use header v0 (KIP-511).
 	sl.flexible = req.IsFlexible() && key != kmsg.ApiVersions
-	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req}
+	if c.mech != "" {
+		resp, err := c.sessionCheck(key, req)
+		if resp != nil || err != nil {
+			sl.resp, sl.readyAt = resp, time.Now()
+			if resp == nil {
+				sl = nil
+			}
+			return sl, err
+		}
+	}
+	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal}
 	r := &sl.req
 	res := c.serveSafely(r)
 	switch {

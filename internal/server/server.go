@@ -8,6 +8,12 @@
 // which writes responses strictly in request order as they complete. At
 // most MaxInFlightPerConn requests are outstanding per connection; when
 // that many are, the reader stops reading (backpressure).
+//
+// A server binds one or more named listeners (auth.Listener), each with
+// its security protocol: TLS is negotiated first on SSL and SASL_SSL
+// listeners, and on SASL listeners a connection authenticates (auth.go)
+// before any request other than ApiVersions and SaslHandshake is read.
+// Every request carries the connection's listener name and principal.
 package server
 
 import (
@@ -19,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/strom-broker/strom/internal/auth"
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/handler"
 	"github.com/strom-broker/strom/internal/metrics"
@@ -30,7 +37,9 @@ type Server struct {
 	env    *handler.Env
 	logger *slog.Logger
 
-	ln      net.Listener
+	specs   []auth.Listener
+	lns     []*listener // bound, in the order of specs
+	creds   auth.CredentialSource
 	ctx     context.Context // cancelled on Shutdown: ends long polls
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // accept loop and connections
@@ -40,20 +49,54 @@ type Server struct {
 	metrics *metrics.ListenerRequests // nil: none recorded
 }
 
-// New returns a server that will serve env's handlers.
-func New(cfg config.Config, env *handler.Env, logger *slog.Logger) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, env: env, logger: logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}
+// listener is one bound listener.
+type listener struct {
+	spec auth.Listener
+	ln   net.Listener
 }
 
-// Listen binds the listener.
+// New returns a server that will serve env's handlers on one PLAINTEXT
+// listener on cfg.Listen.
+func New(cfg config.Config, env *handler.Env, logger *slog.Logger) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, env: env, logger: logger, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{},
+		specs: []auth.Listener{{Name: "PLAINTEXT", Address: cfg.Listen, Protocol: auth.Plaintext}}}
+}
+
+// SetListeners replaces the listeners to bind; it must be called before
+// Listen.
+func (s *Server) SetListeners(specs []auth.Listener) { s.specs = specs }
+
+// SetCredentials sets where SASL listeners read SCRAM credentials; it
+// must be called before Serve when a listener uses SASL.
+func (s *Server) SetCredentials(c auth.CredentialSource) { s.creds = c }
+
+// Listen binds every listener.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	for _, spec := range s.specs {
+		ln, err := net.Listen("tcp", spec.Address)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("listen on %s (listener %s): %w", spec.Address, spec.Name, err)
+		}
+		s.lns = append(s.lns, &listener{spec: spec, ln: ln})
 	}
-	s.ln = ln
 	return nil
+}
+
+// BoundListener is a bound listener's name, spec and address.
+type BoundListener struct {
+	Spec auth.Listener
+	Addr net.Addr
+}
+
+// Listeners returns the bound listeners in configuration order.
+func (s *Server) Listeners() []BoundListener {
+	out := make([]BoundListener, len(s.lns))
+	for i, l := range s.lns {
+		out[i] = BoundListener{Spec: l.spec, Addr: l.ln.Addr()}
+	}
+	return out
 }
 
 // SetMetrics sets where requests and connections are counted; it must be
@@ -65,27 +108,33 @@ func (s *Server) SetEnv(env *handler.Env) { s.env = env }
 
 // Close releases the listener of a server that never served.
 func (s *Server) Close() error {
-	if s.ln == nil {
-		return nil
+	var first error
+	for _, l := range s.lns {
+		if err := l.ln.Close(); err != nil && first == nil {
+			first = err
+		}
 	}
-	return s.ln.Close()
+	s.lns = nil
+	return first
 }
 
-// Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the first listener's bound address.
+func (s *Server) Addr() net.Addr { return s.lns[0].ln.Addr() }
 
 // Serve accepts connections until Shutdown; it returns at once, running
-// the accept loop on its own goroutine.
+// an accept loop per listener on its own goroutine.
 func (s *Server) Serve() {
-	s.wg.Add(1)
-	go s.acceptLoop()
+	for _, l := range s.lns {
+		s.wg.Add(1)
+		go s.acceptLoop(l)
+	}
 }
 
-func (s *Server) acceptLoop() {
+func (s *Server) acceptLoop(l *listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closing := s.closing
@@ -107,7 +156,7 @@ func (s *Server) acceptLoop() {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
-		c := newConn(s, nc)
+		c := newConn(s, l, nc)
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -139,8 +188,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, l := range s.lns {
+		l.ln.Close()
 	}
 	s.cancel()
 	done := make(chan struct{})
@@ -154,7 +203,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.raw.Close()
 		}
 		s.mu.Unlock()
 		<-done

@@ -59,6 +59,23 @@ func (c *Checker) Counts() (attempted, acked, failed int) {
 	return len(c.attempted), len(c.acked), len(c.failed)
 }
 
+// PartitionOffset names a record's place in a topic.
+type PartitionOffset struct {
+	Partition int32
+	Offset    int64
+}
+
+// AckedOffsets returns where every acknowledged record was acknowledged.
+func (c *Checker) AckedOffsets() map[PartitionOffset]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[PartitionOffset]bool, len(c.acked))
+	for _, r := range c.acked {
+		out[PartitionOffset{r.Partition, r.Offset}] = true
+	}
+	return out
+}
+
 // Failures returns up to max producer errors, for reporting.
 func (c *Checker) Failures(max int) []string {
 	c.mu.Lock()
@@ -78,14 +95,41 @@ func (c *Checker) Failures(max int) []string {
 // acknowledged, and fails the test listing the first violations.
 func (c *Checker) Verify(t testing.TB, read []*kgo.Record) {
 	t.Helper()
+	res := c.Check(read)
+	for i, v := range res.Violations {
+		if i == 20 {
+			t.Errorf("... and %d more violations", len(res.Violations)-20)
+			break
+		}
+		t.Errorf("%s", v)
+	}
+	if len(res.Violations) > 0 {
+		t.Fatalf("checker: %d violations (%d acknowledged records lost) over %d records read, %d attempted, %d acknowledged",
+			len(res.Violations), res.Lost, res.Read, res.Attempted, res.Acked)
+	}
+}
+
+// CheckResult is what Check found.
+type CheckResult struct {
+	Read, Attempted, Acked int
+	// Lost counts acknowledged records not read; Duplicated records read
+	// more than once (the same value at two offsets); Misplaced
+	// acknowledged records read at another partition or offset than
+	// acknowledged; Reordered offsets read out of order or with a gap;
+	// DoubleAcked offsets acknowledged for two different records (two
+	// leaders handed out the same offset).
+	Lost, Duplicated, Misplaced, Reordered, DoubleAcked int
+	Violations                                          []string
+}
+
+// Check is Verify without a test: it returns the figures and every
+// violation.
+func (c *Checker) Check(read []*kgo.Record) CheckResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	errs := 0
+	res := CheckResult{Read: len(read), Attempted: len(c.attempted), Acked: len(c.acked)}
 	fail := func(format string, args ...any) {
-		errs++
-		if errs <= 20 {
-			t.Errorf(format, args...)
-		}
+		res.Violations = append(res.Violations, fmt.Sprintf(format, args...))
 	}
 	type at struct {
 		p int32
@@ -97,16 +141,19 @@ func (c *Checker) Verify(t testing.TB, read []*kgo.Record) {
 	for _, r := range read {
 		k := at{r.Partition, r.Offset}
 		if seenAt[k] {
+			res.Reordered++
 			fail("partition %d offset %d read twice", r.Partition, r.Offset)
 			continue
 		}
 		seenAt[k] = true
 		if n, ok := next[r.Partition]; ok && r.Offset != n {
+			res.Reordered++
 			fail("partition %d: offset %d follows %d (gap or reorder)", r.Partition, r.Offset, n-1)
 		}
 		next[r.Partition] = r.Offset + 1
 		v := string(r.Value)
 		if prev, dup := seenVal[v]; dup {
+			res.Duplicated++
 			fail("record %.30q appears twice: at %d/%d and %d/%d", v, prev.p, prev.o, r.Partition, r.Offset)
 			continue
 		}
@@ -120,23 +167,26 @@ func (c *Checker) Verify(t testing.TB, read []*kgo.Record) {
 			fail("partition %d offset %d: %s", r.Partition, r.Offset, d)
 		}
 		if ack, ok := c.acked[v]; ok && (ack.Partition != r.Partition || ack.Offset != r.Offset) {
+			res.Misplaced++
 			fail("record %.30q acknowledged at %d/%d, read at %d/%d", v, ack.Partition, ack.Offset, r.Partition, r.Offset)
 		}
 	}
-	lost := 0
+	ackedAt := make(map[at]string, len(c.acked))
+	for v, ack := range c.acked {
+		k := at{ack.Partition, ack.Offset}
+		if other, dup := ackedAt[k]; dup {
+			res.DoubleAcked++
+			fail("partition %d offset %d acknowledged for two records: %.30q and %.30q", k.p, k.o, other, v)
+		}
+		ackedAt[k] = v
+	}
 	for v, ack := range c.acked {
 		if _, ok := seenVal[v]; !ok {
-			lost++
+			res.Lost++
 			fail("acknowledged record lost: %.30q acknowledged at %d/%d", v, ack.Partition, ack.Offset)
 		}
 	}
-	if errs > 20 {
-		t.Errorf("... and %d more violations", errs-20)
-	}
-	if errs > 0 {
-		t.Fatalf("checker: %d violations (%d acknowledged records lost) over %d records read, %d attempted, %d acknowledged",
-			errs, lost, len(read), len(c.attempted), len(c.acked))
-	}
+	return res
 }
 
 func cloneRecord(r *kgo.Record) *kgo.Record {

@@ -26,9 +26,19 @@ type ClusterOptions struct {
 	// which node each connection comes from, so Cut can isolate one node
 	// from the others while clients still reach its Kafka port.
 	Proxies bool
+	// Netns runs every node in its own network namespace, with node-to-node
+	// traffic (wal, raft) on one network and the Kafka listener on another
+	// (netns.go); Cut sets a node's link to the peer network down, so its
+	// packets are dropped and open connections hang. Needs root and
+	// ip(8): the test is skipped without them. Not with Proxies.
+	Netns bool
 	// TOML is appended to every node's file after its top-level keys and
 	// before the [node.*] tables: top-level keys first, then any tables.
 	TOML string
+	// NodeTOML, when set, returns more of the file of node id (Kafka
+	// address kafka), written after TOML (tables only; e.g. the node's
+	// own [[listeners]]).
+	NodeTOML func(id int32, kafka string) string
 	// Env is added to every node's environment.
 	Env []string
 	// LogLevel of the nodes; default "info".
@@ -47,9 +57,19 @@ type ClusterOption func(*ClusterOptions)
 // WithProxies puts a cuttable proxy on every node-to-node link.
 func WithProxies() ClusterOption { return func(o *ClusterOptions) { o.Proxies = true } }
 
+// WithNetns puts every node in its own network namespace (see
+// ClusterOptions.Netns).
+func WithNetns() ClusterOption { return func(o *ClusterOptions) { o.Netns = true } }
+
 // WithNodeTOML appends s to every node's config file (see ClusterOptions.TOML).
 func WithNodeTOML(s string) ClusterOption {
 	return func(o *ClusterOptions) { o.TOML += s + "\n" }
+}
+
+// WithPerNodeTOML appends f(id, kafka) to each node's config file (see
+// ClusterOptions.NodeTOML).
+func WithPerNodeTOML(f func(id int32, kafka string) string) ClusterOption {
+	return func(o *ClusterOptions) { o.NodeTOML = f }
 }
 
 // WithNodeEnv adds environment variables (KEY=value) to every node.
@@ -88,6 +108,8 @@ type Cluster struct {
 
 	cutMu sync.Mutex
 	cut   map[int32]bool // nodes cut off by Cut
+
+	lab *netLab // WithNetns, else nil
 }
 
 // stopTimeout is how long Stop waits for a node to exit after SIGTERM: the
@@ -139,7 +161,21 @@ func newCluster(t testing.TB, n int, opts ...ClusterOption) *Cluster {
 		f(&o)
 	}
 	c := &Cluster{opts: o, bin: StromBinary(t), cut: map[int32]bool{}}
-	addrs := freeAddrs(t, 4*n)
+	if o.Netns && o.Proxies {
+		t.Fatalf("StartCluster: WithNetns and WithProxies do not go together")
+	}
+	var addrs []string
+	if o.Netns {
+		// Before the cluster's shutdown is registered, so the network
+		// goes after the nodes.
+		c.lab = newNetLab(t, n)
+		for i := range n {
+			k, w, r, a := c.lab.addrs(int32(i + 1))
+			addrs = append(addrs, k, w, r, a)
+		}
+	} else {
+		addrs = freeAddrs(t, 4*n)
+	}
 	root := t.TempDir()
 	for i := 0; i < n; i++ {
 		id := int32(i + 1)
@@ -189,6 +225,9 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_id = %d\ndata_dir = %q\nlog_level = %q\n", nd.id, nd.dataDir, c.opts.LogLevel)
 	b.WriteString(c.opts.TOML)
+	if c.opts.NodeTOML != nil {
+		b.WriteString("\n" + c.opts.NodeTOML(nd.id, nd.kafka) + "\n")
+	}
 	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", nd.admin)
 	fmt.Fprintf(&b, "\n[node.addresses]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.repl, nd.raft)
 	fmt.Fprintf(&b, "\n[node.advertise]\nkafka = %q\nwal = %q\nraft = %q\n", nd.kafka, nd.ReplicationAddr(), nd.RaftAddr())
@@ -206,8 +245,8 @@ func (c *Cluster) nodeTOML(nd *ClusterNode) string {
 // are fixed at start).
 func (c *Cluster) AddNode(t testing.TB) *ClusterNode {
 	t.Helper()
-	if c.opts.Proxies {
-		t.Fatal("AddNode: not supported WithProxies")
+	if c.opts.Proxies || c.opts.Netns {
+		t.Fatal("AddNode: not supported WithProxies or WithNetns")
 	}
 	id := int32(len(c.nodes) + 1)
 	addrs := freeAddrs(t, 3)
@@ -256,9 +295,10 @@ func (c *Cluster) Node(id int32) *ClusterNode {
 }
 
 // Cut isolates node id from every other node: all wal and raft traffic
-// between them, in both directions, is black-holed (open connections are
-// closed, new ones hang). Clients still reach its Kafka port. The cluster
-// must have been started WithProxies.
+// between them, in both directions, is black-holed (WithProxies: open
+// connections are closed, new ones hang; WithNetns: packets are dropped,
+// open connections hang too). Clients still reach its Kafka port. The
+// cluster must have been started WithProxies or WithNetns.
 func (c *Cluster) Cut(t testing.TB, id int32) {
 	t.Helper()
 	c.setCut(t, id, true)
@@ -273,10 +313,19 @@ func (c *Cluster) Heal(t testing.TB, id int32) {
 
 func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 	t.Helper()
-	if !c.opts.Proxies {
-		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies()")
-	}
 	c.Node(id) // range check
+	if c.lab != nil {
+		if err := c.lab.setPeerLink(id, !cut); err != nil {
+			t.Fatalf("testkit: cut=%v node %d: %v", cut, id, err)
+		}
+		c.cutMu.Lock()
+		c.cut[id] = cut
+		c.cutMu.Unlock()
+		return
+	}
+	if !c.opts.Proxies {
+		t.Fatalf("testkit: Cut/Heal need a cluster started WithProxies() or WithNetns()")
+	}
 	c.cutMu.Lock()
 	c.cut[id] = cut
 	c.cutMu.Unlock()
@@ -288,27 +337,43 @@ func (c *Cluster) setCut(t testing.TB, id int32, cut bool) {
 }
 
 // blocked reports whether traffic from node src to node dst is cut. A node
-// always reaches itself; a source that could not be named (0) is blocked
-// only when dst is cut off.
+// always reaches itself. A source that could not be named (0) is blocked
+// while any node is cut off: only nodes dial these listeners, and an
+// unnamed connection let through could be the cut-off node's.
 func (c *Cluster) blocked(src, dst int32) bool {
 	if src == dst {
 		return false
 	}
 	c.cutMu.Lock()
 	defer c.cutMu.Unlock()
+	if src == 0 {
+		for _, cut := range c.cut {
+			if cut {
+				return true
+			}
+		}
+		return false
+	}
 	return c.cut[src] || c.cut[dst]
 }
 
 // sourceOf names the node a connection accepted by a proxy comes from, by
 // finding which node process holds its client socket; 0 if none does.
+// /proc/net/tcp is not read atomically (a socket can be missed while
+// others come and go), so the lookup is tried a few times.
 func (c *Cluster) sourceOf(remote, local net.Addr) int32 {
-	inode := socketInode(remote, local)
-	if inode == "" {
-		return 0
-	}
-	for _, nd := range c.nodes {
-		if pid := nd.PID(); pid != 0 && pidHoldsSocket(pid, inode) {
-			return nd.id
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		inode := socketInode(remote, local)
+		if inode == "" {
+			continue
+		}
+		for _, nd := range c.nodes {
+			if pid := nd.PID(); pid != 0 && pidHoldsSocket(pid, inode) {
+				return nd.id
+			}
 		}
 	}
 	return 0
@@ -510,6 +575,24 @@ func (n *ClusterNode) Stop(t testing.TB) {
 	}
 }
 
+// Terminate is Stop that reports an unclean exit instead of failing the
+// test: it returns the process's exit error (nil for a clean exit). A node
+// that overruns stopTimeout is killed and still fails the test.
+func (n *ClusterNode) Terminate(t testing.TB) error {
+	t.Helper()
+	exited := n.mustSignal(t, "Terminate", syscall.SIGTERM)
+	n.signal(syscall.SIGCONT)
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		n.signal(syscall.SIGKILL)
+		<-exited
+		t.Fatalf("node %d did not exit within %v of SIGTERM; killed", n.id, stopTimeout)
+	}
+	n.note(fmt.Sprintf("terminated with SIGTERM: %v", n.waitErr))
+	return n.waitErr
+}
+
 // Pause freezes the process with SIGSTOP; Resume continues it.
 func (n *ClusterNode) Pause(t testing.TB) {
 	t.Helper()
@@ -611,6 +694,11 @@ func (n *ClusterNode) start(t testing.TB) {
 	n.starts++
 	args := []string{"serve", "--config", n.config}
 	cmd := exec.Command(n.c.bin, args...)
+	if l := n.c.lab; l != nil {
+		// ip netns exec enters the namespace and execs the binary: the
+		// process keeps its pid, so signals reach the node itself.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", l.namespaces[n.id-1], n.c.bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), n.c.opts.Env...)
 	cmd.Stdout = n.logs
 	cmd.Stderr = n.logs

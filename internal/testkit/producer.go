@@ -20,6 +20,9 @@ type ProducerOptions struct {
 	// Client options, added to acks=all (franz-go's default, with
 	// idempotence on) and the package's test defaults.
 	Opts []kgo.Opt
+	// OnDone, if set, is called with each record's outcome after the
+	// checker is told (from the client's promise goroutine).
+	OnDone func(r *kgo.Record, err error)
 }
 
 // Producer keeps producing records with one idempotent acks=all franz-go
@@ -96,6 +99,9 @@ func (p *Producer) run() {
 			// leader or the broker is down.
 			p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 				p.chk.Done(r, err)
+				if p.o.OnDone != nil {
+					p.o.OnDone(r, err)
+				}
 				p.mu.Lock()
 				defer p.mu.Unlock()
 				if err == nil {

@@ -126,22 +126,34 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		var src int32
-		if p.source != nil {
-			src = p.source(c.RemoteAddr(), c.LocalAddr())
-		}
-		p.mu.Lock()
-		switch {
-		case p.mu.closed:
-			c.Close()
-		case p.blockedLocked(src):
-			p.mu.held[c] = src
-		default:
-			p.wg.Add(1)
-			go p.forward(c, src)
-		}
-		p.mu.Unlock()
+		// Naming the source reads /proc and may retry: off the accept
+		// loop, so one slow lookup never holds back the connections
+		// queued behind it.
+		p.wg.Add(1)
+		go p.admit(c)
 	}
+}
+
+// admit names c's source and forwards it, or holds it while its source is
+// blocked.
+func (p *Proxy) admit(c net.Conn) {
+	var src int32
+	if p.source != nil {
+		src = p.source(c.RemoteAddr(), c.LocalAddr())
+	}
+	p.mu.Lock()
+	switch {
+	case p.mu.closed:
+		c.Close()
+	case p.blockedLocked(src):
+		p.mu.held[c] = src
+	default:
+		p.mu.Unlock()
+		p.forward(c, src) // calls wg.Done
+		return
+	}
+	p.mu.Unlock()
+	p.wg.Done()
 }
 
 // track registers c unless the proxy was closed or src blocked meanwhile.

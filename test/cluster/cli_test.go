@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
@@ -35,8 +37,10 @@ func (s *syncBuffer) String() string {
 }
 
 // TestClusterUp runs `strom cluster up --nodes 3`, waits for its bootstrap
-// line, checks that every node lists 3 brokers, interrupts it, and checks
-// that it exits cleanly and no node process is left.
+// line, checks that every node lists 3 brokers, that a topic created
+// without settings gets replication factor 3 and min.insync.replicas 2, and
+// that the example client command it prints works; then it interrupts it,
+// and checks that it exits cleanly and no node process is left.
 func TestClusterUp(t *testing.T) {
 	bin := testkit.StromBinary(t)
 	cmd := exec.Command(bin, "cluster", "up", "--nodes", "3", "--base-port", "0", "--data-dir", t.TempDir())
@@ -108,6 +112,48 @@ func TestClusterUp(t *testing.T) {
 		if got := brokerList(metadataResponse(resp)); strings.Count(got, "=") != 3 {
 			t.Errorf("node %s lists brokers %s, want 3", a, got)
 		}
+	}
+
+	// The example it prints, and the replication of a new topic.
+	var try string
+	for try == "" {
+		select {
+		case l := <-lines:
+			t.Logf("stdout: %s", l)
+			if rest, found := strings.CutPrefix(l, "try: "); found {
+				try = rest
+			}
+		case <-deadline:
+			t.Fatalf("no example command within 90s")
+		}
+	}
+	if !strings.Contains(try, "consume -b "+bootstrap+" -t demo -o beginning -e") {
+		t.Errorf("example command %q lacks the consume command with the bootstrap list", try)
+	}
+	runCLI := func(stdin string, args ...string) string {
+		c := exec.Command(bin, append(args, "-b", bootstrap)...)
+		c.Stdin = strings.NewReader(stdin)
+		c.Env = []string{"HOME=" + t.TempDir()}
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("strom %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	runCLI("", "topic", "create", "demo")
+	if out := runCLI("", "topic", "describe", "demo", "--format", "json"); !strings.Contains(out, `"replication_factor": 3`) {
+		t.Errorf("a new topic of a 3-node cluster up is not on 3 replicas:\n%s", out)
+	}
+	runCLI("one\ntwo\n", "produce", "-t", "demo")
+	if out := runCLI("", "consume", "-t", "demo", "-o", "beginning", "-e"); out != "one\ntwo\n" {
+		t.Errorf("example consume printed %q", out)
+	}
+	cfgs, err := testkit.RequestTo(context.Background(), addrs[0], describeTopicConfig("demo"))
+	if err != nil {
+		t.Fatalf("describe configs: %v", err)
+	}
+	if got := configValue(cfgs, "min.insync.replicas"); got != "2" {
+		t.Errorf("min.insync.replicas of a new topic = %q, want 2", got)
 	}
 
 	// Ctrl-C: SIGINT to the whole foreground process group.
@@ -326,4 +372,29 @@ func TestClusterUpNodeDirInUse(t *testing.T) {
 	if want := data + " is locked by pid " + strconv.Itoa(p.PID()); !strings.Contains(msg, want) {
 		t.Errorf("cluster up on a node directory in use: %q, want it to say %q", msg, want)
 	}
+}
+
+func describeTopicConfig(topic string) *kmsg.DescribeConfigsRequest {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	r := kmsg.NewDescribeConfigsRequestResource()
+	r.ResourceType = kmsg.ConfigResourceTypeTopic
+	r.ResourceName = topic
+	req.Resources = append(req.Resources, r)
+	return req
+}
+
+// configValue is the value of key in a DescribeConfigs response, or a
+// description of what went wrong.
+func configValue(resp kmsg.Response, key string) string {
+	for _, r := range resp.(*kmsg.DescribeConfigsResponse).Resources {
+		if r.ErrorCode != 0 {
+			return "error code " + strconv.Itoa(int(r.ErrorCode))
+		}
+		for _, c := range r.Configs {
+			if c.Name == key && c.Value != nil {
+				return *c.Value
+			}
+		}
+	}
+	return "<missing>"
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -131,28 +130,12 @@ func loadPod(t *testing.T, p pod, dir string) (config.Config, []string) {
 	return c, env
 }
 
-// namedListeners reports whether the broker's config knows [[listeners]],
-// which the TLS, SASL and external-access value sets render.
-func namedListeners() bool {
-	t := reflect.TypeOf(config.Config{})
-	for i := range t.NumField() {
-		if strings.HasPrefix(t.Field(i).Tag.Get("toml"), "listeners") {
-			return true
-		}
-	}
-	return false
-}
-
 // TestPodConfigsValidate: every pod's file plus its environment is a config
 // the broker accepts, with the pod's id, its advertised addresses and a
 // peer list naming every pod.
 func TestPodConfigsValidate(t *testing.T) {
 	for name, vals := range valueSets {
 		t.Run(name, func(t *testing.T) {
-			if !namedListeners() && (name != "default") {
-				t.Logf("the broker's config has no [[listeners]] yet; %s renders them, so only its objects are checked", name)
-				return
-			}
 			r := render(t, vals)
 			n := int(*r.statefulSets["demo-strom"].Spec.Replicas)
 			dir := t.TempDir()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,25 +16,54 @@ import (
 	"github.com/strom-broker/strom/internal/loadgen"
 )
 
-func newBenchCmd() *cobra.Command {
-	cmd := &cobra.Command{
+func newBenchCmd(d Deps) *cobra.Command {
+	cmd := groupCmd(&cobra.Command{
 		Use:   "bench",
 		Short: "Measure produce and consume throughput and latency",
-	}
-	bootstrap := bootstrapFlag(cmd)
+	})
+	cf := addClientFlags(cmd, d)
 	var o loadgen.Options
 	var asJSON bool
+	var format string
 	cmd.PersistentFlags().StringVar(&o.Topic, "topic", "strom-bench", "topic")
+	cmd.PersistentFlags().StringVar(&format, "format", "text", "summary format: text or json")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	_ = cmd.PersistentFlags().MarkDeprecated("json", "use --format json")
 	cmd.PersistentFlags().Int64Var(&o.NumRecords, "num-records", 0, "records to send or read (0: produce for --duration, consume until idle)")
 
 	run := func(name string, fn func(context.Context, loadgen.Options) (loadgen.Result, error)) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, _ []string) error {
-			o.Bootstrap = splitList(*bootstrap)
+			p, _, err := cf.loadProfile()
+			if err != nil {
+				return err
+			}
+			o.Bootstrap = cf.seeds(p)
+			if o.ClientOpts, err = cf.opts(); err != nil {
+				return err
+			}
+			if err := checkBenchOptions(o); err != nil {
+				return err
+			}
+			if format != "text" && format != "json" {
+				return usageError{fmt.Errorf("--format %q: want text or json", format)}
+			}
+			asJSON = asJSON || format == "json"
+			cl, err := cf.newClient()
+			if err != nil {
+				return err
+			}
+			err = cf.reachable(cmd.Context(), cl)
+			cl.Close()
+			if err != nil {
+				return err
+			}
 			o.Progress = cmd.ErrOrStderr()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			res, err := fn(ctx, o)
+			if err != nil && isDialError(err) {
+				err = unreachable(strings.Join(o.Bootstrap, ","), err)
+			}
 			if err != nil && !errors.Is(err, context.Canceled) {
 				if res.Records == 0 {
 					return fmt.Errorf("bench %s: %w", name, err)
@@ -76,7 +106,24 @@ func newBenchCmd() *cobra.Command {
 	return cmd
 }
 
-// benchSummary is the --json form of a result; durations are in
+// checkBenchOptions rejects bad flag values before connecting.
+func checkBenchOptions(o loadgen.Options) error {
+	if _, err := loadgen.AcksOpt(o.Acks); err != nil {
+		return usageError{err}
+	}
+	if _, err := loadgen.CompressionOpt(o.Compression); err != nil {
+		return usageError{err}
+	}
+	if o.RecordSize < 0 {
+		return usageError{fmt.Errorf("--record-size: must be >= 0, got %d", o.RecordSize)}
+	}
+	if o.NumRecords < 0 {
+		return usageError{fmt.Errorf("--num-records: must be >= 0, got %d", o.NumRecords)}
+	}
+	return nil
+}
+
+// benchSummary is the --format json form of a result; durations are in
 // milliseconds.
 type benchSummary struct {
 	Mode      string  `json:"mode"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"go.uber.org/goleak"
 
 	"github.com/strom-broker/strom/internal/config"
@@ -278,9 +280,14 @@ func TestClientFlagErrors(t *testing.T) {
 		{[]string{"produce", "--topic", "t", "--compression", "brotli"}, "compression"},
 		{[]string{"bench", "produce", "--acks", "2"}, "acks"},
 		{[]string{"bench", "produce", "--compression", "brotli"}, "compression"},
-		{[]string{"bench", "produce", "--record-size", "-1"}, "record size"},
+		{[]string{"bench", "produce", "--record-size", "-1"}, "record-size"},
 		{[]string{"topic", "create"}, "arg"},
 		{[]string{"topic", "alter-config", "t", "--config", "x"}, "key=value"},
+		{[]string{"consume", "--topic", "t", "-c", "x"}, `--max-messages "x": want an integer`},
+		{[]string{"bench", "consume", "--idle-timeout", "5"}, `--idle-timeout "5": want a duration`},
+		{[]string{"consume", "--topic", "t", "-o", "s@yesterday"}, "Unix milliseconds"},
+		{[]string{"consume", "--topic", "t", "--format", "%x"}, "unknown %x"},
+		{[]string{"bench", "produce", "--format", "yaml"}, "want text or json"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			root := NewRoot(Deps{})
@@ -293,6 +300,21 @@ func TestClientFlagErrors(t *testing.T) {
 				t.Fatalf("error = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestMessageInKafkaWords(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("topic x: %w", kerr.UnknownTopicOrPartition), "topic x: This server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)"},
+		{fmt.Errorf("create topic x: %w%s", kerr.TopicAlreadyExists, detail("Topic 'x' already exists.")), "create topic x: Topic 'x' already exists (TOPIC_ALREADY_EXISTS)"},
+		{errors.New("plain"), "plain"},
+	} {
+		if got := message(tc.err); got != tc.want {
+			t.Errorf("message(%q) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
 

@@ -2,110 +2,270 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/loadgen"
 )
 
-// maxLine caps one stdin line for produce; matches the broker's default
-// max.message.bytes with room for framing.
-const maxLine = 1 << 20
-
 // commitTimeout bounds the final offset commit after an interrupt.
 const commitTimeout = 5 * time.Second
 
-func newProduceCmd() *cobra.Command {
-	var topic, key, acks, compression string
-	var headers []string
+type produceFlags struct {
+	topic, key, keySep string
+	acks, compression  string
+	linesFrom          string
+	files, headers     []string
+	partition          int32
+}
+
+func newProduceCmd(d Deps) *cobra.Command {
+	var f produceFlags
 	cmd := &cobra.Command{
 		Use:   "produce --topic TOPIC",
-		Short: "Produce one record per stdin line",
-		Args:  cobra.NoArgs,
+		Short: "Produce one record per stdin line (or per file)",
+		Long: `Produce one record per line of stdin (or of the file given by -l), or one
+record per file given by --file. Lines have no length limit of their own:
+the topic's max.message.bytes is the limit. With -K SEP each line is
+KEY SEP VALUE (as kcat -K); a line without SEP is a value without key.
+A missing topic is created when the broker creates topics on first use
+(as kcat does); otherwise the error says how to create it.`,
+		Args: cobra.NoArgs,
 	}
-	bootstrap := bootstrapFlag(cmd)
+	cf := addClientFlags(cmd, d)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		hs, err := parseKV("header", headers)
+		hs, err := parseKV("header", f.headers)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
-		ackOpts, err := loadgen.AcksOpt(acks)
+		if cmd.Flags().Changed("key") && f.keySep != "" {
+			return usageError{errors.New("--key and --key-separator exclude each other")}
+		}
+		if len(f.files) > 0 && f.linesFrom != "" {
+			return usageError{errors.New("--file and --lines-from exclude each other")}
+		}
+		ackOpts, err := loadgen.AcksOpt(f.acks)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
-		comp, err := loadgen.CompressionOpt(compression)
+		comp, err := loadgen.CompressionOpt(f.compression)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
-		cl, err := kgo.NewClient(append([]kgo.Opt{
-			kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ClientID("strom-cli"), kgo.DefaultProduceTopic(topic), comp,
-		}, ackOpts...)...)
-		if err != nil {
-			return fmt.Errorf("produce: connect: %w", err)
-		}
-		defer cl.Close()
 		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
-		return produceLines(ctx, cl, cmd.InOrStdin(), key, cmd.Flags().Changed("key"), hs)
+		extra := append([]kgo.Opt{kgo.DefaultProduceTopic(f.topic), comp, kgo.AllowAutoTopicCreation()}, ackOpts...)
+		if f.partition >= 0 {
+			extra = append(extra, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		}
+		maxBytes, err := checkProduceTopic(ctx, cf, f.topic, f.partition)
+		if err != nil {
+			return err
+		}
+		if maxBytes > 0 {
+			extra = append(extra, kgo.ProducerBatchMaxBytes(maxBytes))
+		}
+		cl, err := cf.newClient(extra...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		p := &lineProducer{cl: cl, partition: f.partition, keySep: []byte(f.keySep)}
+		for _, h := range hs {
+			p.headers = append(p.headers, kgo.RecordHeader{Key: h[0], Value: []byte(h[1])})
+		}
+		if cmd.Flags().Changed("key") {
+			p.key = []byte(f.key)
+		}
+		switch {
+		case len(f.files) > 0:
+			err = p.produceFiles(ctx, f.files)
+		case f.linesFrom != "":
+			var fh *os.File
+			if fh, err = os.Open(f.linesFrom); err != nil {
+				return err
+			}
+			defer fh.Close()
+			err = p.produceLines(ctx, fh)
+		default:
+			err = p.produceLines(ctx, cmd.InOrStdin())
+		}
+		if err != nil && isDialError(err) {
+			return unreachable(cf.seedList(), err)
+		}
+		return err
 	}
-	cmd.Flags().StringVar(&topic, "topic", "", "topic to produce to (required)")
-	cmd.Flags().StringVar(&key, "key", "", "key for every record (default: no key)")
-	cmd.Flags().StringArrayVar(&headers, "header", nil, "header key=value on every record (repeatable)")
-	cmd.Flags().StringVar(&acks, "acks", "all", "acks: 0, 1 or all")
-	cmd.Flags().StringVar(&compression, "compression", "none", "none, gzip, snappy, lz4 or zstd")
+	fl := cmd.Flags()
+	fl.StringVarP(&f.topic, "topic", "t", "", "topic to produce to (required)")
+	fl.StringVarP(&f.key, "key", "k", "", "key for every record (default: no key)")
+	fl.StringVarP(&f.keySep, "key-separator", "K", "", "split each line at the first SEP into key and value (kcat -K)")
+	fl.Int32VarP(&f.partition, "partition", "p", -1, "partition to produce to (-1: by key hash, else spread)")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "header key=value on every record (repeatable)")
+	fl.StringArrayVar(&f.files, "file", nil, "send this file's whole content as one record (repeatable)")
+	fl.StringVarP(&f.linesFrom, "lines-from", "l", "", "read lines from this file instead of stdin")
+	fl.StringVar(&f.acks, "acks", "all", "acks: 0, 1 or all")
+	fl.StringVarP(&f.compression, "compression", "z", "none", "none, gzip, snappy, lz4 or zstd")
 	_ = cmd.MarkFlagRequired("topic")
 	return cmd
 }
 
-// produceLines sends each line of in as one record and waits for all
-// acknowledgements; the first failure is returned.
-func produceLines(ctx context.Context, cl *kgo.Client, in io.Reader, key string, withKey bool, headers [][2]string) error {
-	var hs []kgo.RecordHeader
-	for _, h := range headers {
-		hs = append(hs, kgo.RecordHeader{Key: h[0], Value: []byte(h[1])})
+// checkProduceTopic asks for the topic the way a producer does (allowing
+// the broker to create it) and fails at once when it does not exist and
+// will not be created. It returns the topic's max.message.bytes (0 when it
+// cannot be read), the limit of one record batch.
+func checkProduceTopic(ctx context.Context, cf *clientFlags, topic string, partition int32) (int32, error) {
+	cl, err := cf.newClient()
+	if err != nil {
+		return 0, err
 	}
-	var k []byte
-	if withKey {
-		k = []byte(key)
+	defer cl.Close()
+	if err := cf.reachable(ctx, cl); err != nil {
+		return 0, err
 	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-	)
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64*1024), maxLine)
-	for sc.Scan() && ctx.Err() == nil {
-		v := append([]byte(nil), sc.Bytes()...)
-		cl.Produce(ctx, &kgo.Record{Key: k, Value: v, Headers: hs}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				firstErr = firstErrOf(firstErr, err)
-				mu.Unlock()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = []kmsg.MetadataRequestTopic{rt}
+	req.AllowAutoTopicCreation = true
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	if len(resp.Topics) != 1 {
+		return 0, fmt.Errorf("topic %s: metadata answered %d topics", topic, len(resp.Topics))
+	}
+	t := resp.Topics[0]
+	switch err := kerr.ErrorForCode(t.ErrorCode); {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return 0, fmt.Errorf("topic %s does not exist and the broker does not create topics on first use; create it with: strom topic create %s", topic, topic)
+	case errors.Is(err, kerr.LeaderNotAvailable):
+		return 0, nil // being created
+	case err != nil:
+		return 0, fmt.Errorf("topic %s: %w", topic, err)
+	}
+	if partition >= int32(len(t.Partitions)) {
+		return 0, usageError{fmt.Errorf("--partition %d: topic %s has %d partition(s)", partition, topic, len(t.Partitions))}
+	}
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, nil // older brokers: keep the client's default
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil {
+		return 0, nil
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" && c.Value != nil {
+			if v, err := strconv.ParseInt(*c.Value, 10, 32); err == nil && v > 0 && v <= 100<<20 {
+				return int32(v), nil
 			}
-		})
+		}
 	}
-	scanErr := sc.Err()
-	flushErr := cl.Flush(ctx)
-	mu.Lock()
-	defer mu.Unlock()
+	return 0, nil
+}
+
+// lineProducer sends records and remembers the first failure.
+type lineProducer struct {
+	cl        *kgo.Client
+	key       []byte // fixed key, nil for none
+	keySep    []byte // split lines at this, when set
+	partition int32
+	headers   []kgo.RecordHeader
+
+	mu       sync.Mutex
+	firstErr error
+}
+
+func (p *lineProducer) send(ctx context.Context, key, value []byte) {
+	r := &kgo.Record{Key: key, Value: value, Headers: p.headers}
+	if p.partition >= 0 {
+		r.Partition = p.partition
+	}
+	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.mu.Lock()
+			p.firstErr = firstErrOf(p.firstErr, err)
+			p.mu.Unlock()
+		}
+	})
+}
+
+// produceLines sends each line of in as one record and waits for all
+// acknowledgements. Lines are read whole however long: the broker's
+// max.message.bytes is the only limit.
+func (p *lineProducer) produceLines(ctx context.Context, in io.Reader) error {
+	br := bufio.NewReaderSize(in, 64<<10)
+	var readErr error
+	for ctx.Err() == nil {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = line[:len(line)-1]
+		}
+		if err == nil || len(line) > 0 {
+			key := p.key
+			if len(p.keySep) > 0 {
+				if i := indexOf(line, p.keySep); i >= 0 {
+					key, line = line[:i], line[i+len(p.keySep):]
+				}
+			}
+			p.send(ctx, key, line)
+		}
+		if err != nil {
+			if err != io.EOF {
+				readErr = fmt.Errorf("read input: %w", err)
+			}
+			break
+		}
+	}
+	return p.finish(ctx, readErr)
+}
+
+// produceFiles sends each file's content as one record.
+func (p *lineProducer) produceFiles(ctx context.Context, files []string) error {
+	var readErr error
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			readErr = err
+			break
+		}
+		p.send(ctx, p.key, b)
+	}
+	return p.finish(ctx, readErr)
+}
+
+func (p *lineProducer) finish(ctx context.Context, readErr error) error {
+	flushErr := p.cl.Flush(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch {
-	case firstErr != nil:
-		return fmt.Errorf("produce: %w", firstErr)
-	case scanErr != nil:
-		return fmt.Errorf("produce: read stdin: %w", scanErr)
+	case p.firstErr != nil:
+		return fmt.Errorf("produce: %w", p.firstErr)
+	case readErr != nil:
+		return readErr
 	case flushErr != nil && !errors.Is(flushErr, context.Canceled):
-		return fmt.Errorf("produce: flush: %w", flushErr)
+		return fmt.Errorf("produce: %w", flushErr)
 	}
 	return nil
+}
+
+func indexOf(b, sep []byte) int {
+	return bytes.Index(b, sep)
 }
 
 // firstErrOf returns the first non-nil error.
@@ -114,102 +274,4 @@ func firstErrOf(a, b error) error {
 		return a
 	}
 	return b
-}
-
-func newConsumeCmd() *cobra.Command {
-	var topic, group string
-	var fromBeginning, printKey bool
-	var maxMessages int64
-	cmd := &cobra.Command{
-		Use:   "consume --topic TOPIC",
-		Short: "Print record values, one per line",
-		Args:  cobra.NoArgs,
-	}
-	bootstrap := bootstrapFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		start := kgo.NewOffset().AtEnd()
-		if fromBeginning {
-			start = kgo.NewOffset().AtStart()
-		}
-		opts := []kgo.Opt{
-			kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ClientID("strom-cli"),
-			kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(start),
-		}
-		if group != "" {
-			opts = append(opts, kgo.ConsumerGroup(group), kgo.DisableAutoCommit())
-		}
-		cl, err := kgo.NewClient(opts...)
-		if err != nil {
-			return fmt.Errorf("consume: connect: %w", err)
-		}
-		defer cl.Close()
-		ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = consumeRecords(ctx, cl, cmd.OutOrStdout(), maxMessages, printKey, group != "")
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	}
-	cmd.Flags().StringVar(&topic, "topic", "", "topic to consume (required)")
-	cmd.Flags().StringVar(&group, "group", "", "consumer group to join and commit offsets in")
-	cmd.Flags().BoolVar(&fromBeginning, "from-beginning", false, "start at the earliest offset when there is no committed one")
-	cmd.Flags().Int64Var(&maxMessages, "max-messages", 0, "exit after this many records (0: run until interrupted)")
-	cmd.Flags().BoolVar(&printKey, "print-key", false, "print key<TAB>value")
-	_ = cmd.MarkFlagRequired("topic")
-	return cmd
-}
-
-// consumeRecords prints records until max are printed (0: no limit) or
-// ctx ends. With commit set it commits what it printed before returning.
-func consumeRecords(ctx context.Context, cl *kgo.Client, out io.Writer, max int64, printKey, commit bool) error {
-	w := bufio.NewWriter(out)
-	defer w.Flush()
-	var n int64
-	var printed []*kgo.Record
-	defer func() {
-		if commit && len(printed) > 0 {
-			// Commit on a fresh context: ctx may be the interrupt.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-			defer cancel()
-			_ = cl.CommitRecords(cctx, printed...)
-		}
-	}()
-	for max == 0 || n < max {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var fetchErr error
-		fetches.EachError(func(t string, p int32, err error) {
-			fetchErr = firstErrOf(fetchErr, fmt.Errorf("consume %s[%d]: %w", t, p, err))
-		})
-		if fetchErr != nil {
-			return fetchErr
-		}
-		printed = printed[:0]
-		fetches.EachRecord(func(r *kgo.Record) {
-			if max != 0 && n >= max {
-				return
-			}
-			if printKey {
-				w.Write(r.Key)
-				w.WriteByte('\t')
-			}
-			w.Write(r.Value)
-			w.WriteByte('\n')
-			printed = append(printed, r)
-			n++
-		})
-		if err := w.Flush(); err != nil {
-			return fmt.Errorf("consume: write: %w", err)
-		}
-		if commit && len(printed) > 0 {
-			if err := cl.CommitRecords(ctx, printed...); err != nil {
-				return fmt.Errorf("consume: commit: %w", err)
-			}
-			printed = printed[:0]
-		}
-	}
-	return nil
 }

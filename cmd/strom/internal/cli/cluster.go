@@ -156,6 +156,10 @@ func clusterUp(ctx context.Context, f clusterUpFlags, out, errOut io.Writer) (er
 		admins[i] = "http://" + n.admin + "/"
 	}
 	fmt.Fprintf(out, "console and metrics: %s\n", strings.Join(admins, " "))
+	rf, minISR := clusterTopicDefaults(len(nodes))
+	fmt.Fprintf(out, "new topics: replication factor %d, min.insync.replicas %d\n", rf, minISR)
+	fmt.Fprintf(out, "try: %s produce -b %s -t demo < file.txt   and   %s consume -b %s -t demo -o beginning -e\n",
+		filepath.Base(bin), strings.Join(bootstrap, ","), filepath.Base(bin), strings.Join(bootstrap, ","))
 	outMu.Unlock()
 	for _, n := range nodes {
 		select {
@@ -203,10 +207,22 @@ func planLocalCluster(n, basePort int, dataDir string) ([]*localNode, error) {
 	return nodes, nil
 }
 
+// clusterTopicDefaults is the replication of new topics in an n-node dev
+// cluster: RF 3 and min.insync.replicas 2 from three nodes on (a write
+// acked with acks=all is on two nodes), scaled down below that.
+func clusterTopicDefaults(n int) (rf int16, minISR int32) {
+	rf = int16(min(n, 3))
+	minISR = int32(max(1, int(rf)-1))
+	return rf, minISR
+}
+
 func localNodeTOML(n *localNode, all []*localNode, logLevel string) string {
 	var b strings.Builder
+	rf, minISR := clusterTopicDefaults(len(all))
 	fmt.Fprintf(&b, "# Written by strom cluster up.\nnode_id = %d\ndata_dir = %q\nlog_level = %q\n",
 		n.id, filepath.Join(n.dir, "data"), logLevel)
+	fmt.Fprintf(&b, "# New topics survive one node down without losing acknowledged writes.\ndefault_replication_factor = %d\n", rf)
+	fmt.Fprintf(&b, "\n[log]\nmin_insync_replicas = %d\n", minISR)
 	fmt.Fprintf(&b, "\n[admin]\naddress = %q\n", n.admin)
 	for _, sec := range []string{"node.addresses", "node.advertise"} {
 		fmt.Fprintf(&b, "\n[%s]\nkafka = %q\nwal = %q\nraft = %q\n", sec, n.kafka, n.repl, n.raft)

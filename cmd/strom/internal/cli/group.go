@@ -11,48 +11,76 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-func newGroupCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "group", Short: "List, describe, delete consumer groups and reset their offsets"}
-	withAdmin := adminRunner(bootstrapFlag(cmd))
+func newGroupCmd(d Deps) *cobra.Command {
+	cmd := groupCmd(&cobra.Command{Use: "group", Short: "List, describe, delete consumer groups and reset their offsets"})
+	withAdmin := adminRunner(addClientFlags(cmd, d))
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List consumer groups with their state",
 		Args:  cobra.NoArgs,
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
-			groups, err := adm.ListGroups(ctx)
-			if err != nil {
-				return fmt.Errorf("list groups: %w", err)
-			}
+	}
+	listFormat := outputFlag(list)
+	list.RunE = withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
+		if err := checkFormat(*listFormat); err != nil {
+			return err
+		}
+		groups, err := adm.ListGroups(ctx)
+		if err != nil {
+			return fmt.Errorf("list groups: %w", err)
+		}
+		sums := []groupSummary{}
+		for _, g := range groups.Sorted() {
+			sums = append(sums, groupSummary{Group: g.Group, State: g.State, Type: g.GroupType, ProtocolType: g.ProtocolType, Coordinator: g.Coordinator})
+		}
+		return render(out, *listFormat, sums, func() error {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "GROUP\tSTATE\tTYPE\tPROTOCOL-TYPE\tCOORDINATOR")
-			for _, g := range groups.Sorted() {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", g.Group, g.State, orDash(g.GroupType), orDash(g.ProtocolType), g.Coordinator)
+			for _, g := range sums {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", g.Group, g.State, orDash(g.Type), orDash(g.ProtocolType), g.Coordinator)
 			}
 			return tw.Flush()
-		}),
-	}
+		})
+	})
 	describe := &cobra.Command{
 		Use:   "describe GROUP...",
 		Short: "Show members, assignments, committed offsets and lag per partition",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, groups []string) error {
-			lags, err := adm.Lag(ctx, groups...)
-			if err != nil {
-				return fmt.Errorf("describe groups: %w", err)
-			}
-			var errs []error
-			for _, g := range lags.Sorted() {
-				if err := g.Error(); err != nil {
-					errs = append(errs, fmt.Errorf("group %s: %w", g.Group, err))
-					continue
-				}
-				printGroupLag(out, g)
-			}
-			return errors.Join(errs...)
-		}),
 	}
+	descFormat := outputFlag(describe)
+	describe.RunE = withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, groups []string) error {
+		if err := checkFormat(*descFormat); err != nil {
+			return err
+		}
+		lags, err := adm.Lag(ctx, groups...)
+		if err != nil {
+			return fmt.Errorf("describe groups: %w", err)
+		}
+		var errs []error
+		descs := []groupDescription{}
+		for _, g := range lags.Sorted() {
+			if err := g.Error(); err != nil {
+				errs = append(errs, fmt.Errorf("group %s: %w", g.Group, err))
+				continue
+			}
+			if g.State == "Dead" {
+				errs = append(errs, fmt.Errorf("group %s: %w", g.Group, kerr.GroupIDNotFound))
+				continue
+			}
+			descs = append(descs, describeGroupLag(g))
+		}
+		if err := render(out, *descFormat, descs, func() error {
+			for _, d := range descs {
+				printGroupLag(out, d)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return errors.Join(errs...)
+	})
 	del := &cobra.Command{
 		Use:   "delete GROUP...",
 		Short: "Delete empty consumer groups and their committed offsets",
@@ -84,24 +112,39 @@ func orDash(s string) string {
 	return s
 }
 
-func printGroupLag(out io.Writer, g kadm.DescribedGroupLag) {
-	fmt.Fprintf(out, "group %s: state %s, protocol %s, coordinator %d, %d member(s)\n", g.Group, g.State, orDash(g.Protocol), g.Coordinator.NodeID, len(g.Members))
+func describeGroupLag(g kadm.DescribedGroupLag) groupDescription {
+	d := groupDescription{Group: g.Group, State: g.State, Protocol: g.Protocol, Coordinator: g.Coordinator.NodeID,
+		Members: len(g.Members), Offsets: []groupOffset{}}
+	for _, l := range g.Lag.Sorted() {
+		o := groupOffset{Topic: l.Topic, Partition: l.Partition, LogEnd: l.End.Offset}
+		if l.Member != nil {
+			o.Member, o.ClientID, o.Host = l.Member.MemberID, l.Member.ClientID, l.Member.ClientHost
+		}
+		if l.Commit.At >= 0 {
+			o.Committed = &l.Commit.At
+		}
+		if l.Lag >= 0 {
+			o.Lag = &l.Lag
+		}
+		d.Offsets = append(d.Offsets, o)
+	}
+	return d
+}
+
+func printGroupLag(out io.Writer, g groupDescription) {
+	fmt.Fprintf(out, "group %s: state %s, protocol %s, coordinator %d, %d member(s)\n", g.Group, g.State, orDash(g.Protocol), g.Coordinator, g.Members)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCOMMITTED\tLOG-END\tLAG\tMEMBER\tCLIENT-ID\tHOST")
-	for _, l := range g.Lag.Sorted() {
-		member, client, host := "-", "-", "-"
-		if l.Member != nil {
-			member, client, host = l.Member.MemberID, l.Member.ClientID, l.Member.ClientHost
+	for _, l := range g.Offsets {
+		committed, lag := "-", "-"
+		if l.Committed != nil {
+			committed = strconv.FormatInt(*l.Committed, 10)
 		}
-		committed := "-"
-		if l.Commit.At >= 0 {
-			committed = strconv.FormatInt(l.Commit.At, 10)
+		if l.Lag != nil {
+			lag = strconv.FormatInt(*l.Lag, 10)
 		}
-		lag := "-"
-		if l.Lag >= 0 {
-			lag = strconv.FormatInt(l.Lag, 10)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Topic, l.Partition, committed, l.End.Offset, lag, member, client, host)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Topic, l.Partition, committed, l.LogEnd, lag,
+			orDash(l.Member), orDash(l.ClientID), orDash(l.Host))
 	}
 	tw.Flush()
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/strom-broker/strom/internal/config"
 )
@@ -49,22 +50,27 @@ func NewRoot(d Deps) *cobra.Command {
 	if d.LookupEnv == nil {
 		d.LookupEnv = os.LookupEnv
 	}
-	root := &cobra.Command{
+	root := groupCmd(&cobra.Command{
 		Use:           "strom",
 		Short:         "Strom: a Kafka-compatible streaming broker",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-	}
+	})
 	root.AddCommand(
 		newServeCmd(d),
 		newClusterCmd(),
-		newTopicCmd(),
-		newGroupCmd(),
-		newProduceCmd(),
-		newConsumeCmd(),
-		newBenchCmd(),
+		newTopicCmd(d),
+		newGroupCmd(d),
+		newProduceCmd(d),
+		newConsumeCmd(d),
+		newBenchCmd(d),
 		newVersionCmd(),
+		newDocsCmd(),
 	)
+	root.SetGlobalNormalizationFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		return pflag.NormalizedName(normalizeFlag(name))
+	})
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{flagError(err)} })
 	return root
 }
 
@@ -72,8 +78,11 @@ func NewRoot(d Deps) *cobra.Command {
 func Execute(ctx context.Context, d Deps) int {
 	root := NewRoot(d)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(root.ErrOrStderr(), "strom: %v\n", err)
-		return 1
+		if strings.HasPrefix(err.Error(), "required flag") {
+			err = usageError{err}
+		}
+		fmt.Fprintf(root.ErrOrStderr(), "strom: %s\n", message(err))
+		return exitCode(err)
 	}
 	return 0
 }
@@ -100,13 +109,6 @@ func versionString() string {
 		}
 	}
 	return s + ")"
-}
-
-// bootstrapFlag registers --bootstrap on cmd and returns its value holder.
-func bootstrapFlag(cmd *cobra.Command) *string {
-	s := new(string)
-	cmd.PersistentFlags().StringVar(s, "bootstrap", "127.0.0.1:9092", "comma-separated host:port list of brokers to bootstrap from")
-	return s
 }
 
 func splitList(s string) []string {

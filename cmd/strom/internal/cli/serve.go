@@ -29,14 +29,15 @@ var (
 // serveFlags are serve's flags; each overrides the same config key only
 // when given on the command line.
 type serveFlags struct {
-	configPath            string
-	listen, advertise     string
-	dataDir, logLevel     string
-	logFormat, adminAddr  string
-	nodeID                int32
-	autoCreateTopics      bool
-	defaultPartitions     int32
-	socketRequestMaxBytes int32
+	configPath                                              string
+	listen, advertise                                       string
+	dataDir, logLevel                                       string
+	logFormat, adminAddr                                    string
+	nodeID                                                  int32
+	autoCreateTopics                                        bool
+	defaultPartitions                                       int32
+	socketRequestMaxBytes                                   int32
+	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
 }
 
 func newServeCmd(d Deps) *cobra.Command {
@@ -71,6 +72,10 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.BoolVar(&f.autoCreateTopics, "auto-create-topics", def.AutoCreateTopics, "create unknown topics on metadata and produce requests")
 	fl.Int32Var(&f.defaultPartitions, "default-partitions", def.DefaultPartitions, "partitions of auto-created topics")
 	fl.Int32Var(&f.socketRequestMaxBytes, "socket-request-max-bytes", def.SocketRequestMaxBytes, "largest request frame accepted")
+	fl.StringVar(&f.tlsCertFile, "tls-cert-file", "", "PEM certificate of the SSL and SASL_SSL listeners")
+	fl.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM private key of the SSL and SASL_SSL listeners")
+	fl.StringVar(&f.tlsClientCAFile, "tls-client-ca-file", "", "PEM CA certificates client certificates are checked against")
+	fl.StringVar(&f.tlsClientAuth, "tls-client-auth", def.TLS.ClientAuth, "client certificates: none, requested or required")
 	return cmd
 }
 
@@ -103,6 +108,10 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("auto-create-topics", func() { cfg.AutoCreateTopics = f.autoCreateTopics })
 	set("default-partitions", func() { cfg.DefaultPartitions = f.defaultPartitions })
 	set("socket-request-max-bytes", func() { cfg.SocketRequestMaxBytes = f.socketRequestMaxBytes })
+	set("tls-cert-file", func() { cfg.TLS.CertFile = f.tlsCertFile })
+	set("tls-key-file", func() { cfg.TLS.KeyFile = f.tlsKeyFile })
+	set("tls-client-ca-file", func() { cfg.TLS.ClientCAFile = f.tlsClientCAFile })
+	set("tls-client-auth", func() { cfg.TLS.ClientAuth = f.tlsClientAuth })
 	if cfg.DataDir != "" {
 		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,23 +19,31 @@ import (
 type adminFunc func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error
 
 // adminRunner turns an adminFunc into a cobra RunE that connects to the
-// --bootstrap brokers for the duration of the command.
-func adminRunner(bootstrap *string) withAdminFunc {
+// cluster for the duration of the command. A cluster that cannot be reached
+// fails at once with a hint instead of the request's shard errors.
+func adminRunner(cf *clientFlags) withAdminFunc {
 	return func(run adminFunc) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ClientID("strom-cli"))
+			cl, err := cf.newClient()
 			if err != nil {
-				return fmt.Errorf("connect: %w", err)
+				return err
 			}
 			defer cl.Close()
-			return run(cmd.Context(), kadm.NewClient(cl), cmd.OutOrStdout(), args)
+			if err := cf.reachable(cmd.Context(), cl); err != nil {
+				return err
+			}
+			err = run(cmd.Context(), kadm.NewClient(cl), cmd.OutOrStdout(), args)
+			if err != nil && isDialError(err) {
+				return unreachable(cf.seedList(), err)
+			}
+			return err
 		}
 	}
 }
 
-func newTopicCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, delete and configure topics"}
-	withAdmin := adminRunner(bootstrapFlag(cmd))
+func newTopicCmd(d Deps) *cobra.Command {
+	cmd := groupCmd(&cobra.Command{Use: "topic", Short: "Create, list, describe, delete and configure topics"})
+	withAdmin := adminRunner(addClientFlags(cmd, d))
 
 	var partitions int32
 	var rf int16
@@ -71,9 +79,9 @@ func newTopicCmd() *cobra.Command {
 			return errors.Join(errs...)
 		}),
 	}
-	create.Flags().Int32Var(&partitions, "partitions", -1, "partitions (-1: broker default)")
-	create.Flags().Int16Var(&rf, "replication-factor", -1, "replication factor (-1: broker default)")
-	create.Flags().StringArrayVar(&configs, "config", nil, "topic config key=value (repeatable)")
+	create.Flags().Int32VarP(&partitions, "partitions", "p", -1, "partitions (-1: broker default)")
+	create.Flags().Int16VarP(&rf, "replication-factor", "r", -1, "replication factor (-1: broker default)")
+	create.Flags().StringArrayVarP(&configs, "config", "c", nil, "topic config key=value (repeatable)")
 	create.Flags().BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the topic already exists")
 
 	cmd.AddCommand(create, newTopicListCmd(withAdmin), newTopicDescribeCmd(withAdmin), newTopicDeleteCmd(withAdmin), newTopicAlterCmd(withAdmin))
@@ -96,63 +104,93 @@ func newTopicListCmd(withAdmin withAdminFunc) *cobra.Command {
 		Use:   "list",
 		Short: "List topics",
 		Args:  cobra.NoArgs,
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
-			list := adm.ListTopics
-			if internal {
-				list = adm.ListTopicsWithInternal
-			}
-			tds, err := list(ctx)
-			if err != nil {
-				return fmt.Errorf("list topics: %w", err)
-			}
-			for _, td := range tds.Sorted() {
-				fmt.Fprintln(out, td.Topic)
+	}
+	format := outputFlag(cmd)
+	cmd.RunE = withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
+		if err := checkFormat(*format); err != nil {
+			return err
+		}
+		list := adm.ListTopics
+		if internal {
+			list = adm.ListTopicsWithInternal
+		}
+		tds, err := list(ctx)
+		if err != nil {
+			return fmt.Errorf("list topics: %w", err)
+		}
+		sums := make([]topicSummary, 0, len(tds))
+		for _, td := range tds.Sorted() {
+			sums = append(sums, summarizeTopic(td))
+		}
+		return render(out, *format, sums, func() error {
+			for _, s := range sums {
+				fmt.Fprintln(out, s.Name)
 			}
 			return nil
-		}),
-	}
+		})
+	})
 	cmd.Flags().BoolVar(&internal, "internal", false, "include internal topics")
 	return cmd
 }
 
-func newTopicDescribeCmd(withAdmin withAdminFunc) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe [TOPIC...]",
-		Short: "Describe topics: partitions, leaders, replicas, ISR and non-default configs",
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, topics []string) error {
-			tds, err := adm.ListTopics(ctx, topics...)
-			if err != nil {
-				return fmt.Errorf("describe topics: %w", err)
-			}
-			names := make([]string, 0, len(tds))
-			for _, td := range tds.Sorted() {
-				if td.Err == nil {
-					names = append(names, td.Topic)
-				}
-			}
-			// Configs are extra: a broker that cannot describe them still
-			// gets its partitions printed.
-			rcs, cfgErr := adm.DescribeTopicConfigs(ctx, names...)
-			var errs []error
-			if cfgErr != nil {
-				errs = append(errs, fmt.Errorf("describe topic configs: %w", cfgErr))
-			}
-			for _, td := range tds.Sorted() {
-				if td.Err != nil {
-					errs = append(errs, fmt.Errorf("topic %s: %w", td.Topic, td.Err))
-					continue
-				}
-				rc, _ := rcs.On(td.Topic, nil)
-				printTopic(out, td, rc)
-			}
-			return errors.Join(errs...)
-		}),
-	}
+func summarizeTopic(td kadm.TopicDetail) topicSummary {
+	// The id as Kafka prints a Uuid: URL-safe base64 without padding.
+	return topicSummary{Name: td.Topic, ID: base64.RawURLEncoding.EncodeToString(td.ID[:]), Partitions: len(td.Partitions),
+		ReplicationFactor: td.Partitions.NumReplicas(), Internal: td.IsInternal}
 }
 
-// printTopic prints in the layout of kafka-topics.sh --describe.
-func printTopic(out io.Writer, td kadm.TopicDetail, rc kadm.ResourceConfig) {
-	var cfgs []string
+func newTopicDescribeCmd(withAdmin withAdminFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "describe [TOPIC...]",
+		Short: "Describe topics: partitions, leaders, replicas, ISR and non-default configs",
+	}
+	format := outputFlag(cmd)
+	cmd.RunE = withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, topics []string) error {
+		if err := checkFormat(*format); err != nil {
+			return err
+		}
+		tds, err := adm.ListTopics(ctx, topics...)
+		if err != nil {
+			return fmt.Errorf("describe topics: %w", err)
+		}
+		names := make([]string, 0, len(tds))
+		for _, td := range tds.Sorted() {
+			if td.Err == nil {
+				names = append(names, td.Topic)
+			}
+		}
+		// Configs are extra: a broker that cannot describe them still
+		// gets its partitions printed.
+		rcs, cfgErr := adm.DescribeTopicConfigs(ctx, names...)
+		var errs []error
+		if cfgErr != nil {
+			errs = append(errs, fmt.Errorf("describe topic configs: %w", cfgErr))
+		}
+		var descs []topicDescription
+		for _, td := range tds.Sorted() {
+			if td.Err != nil {
+				errs = append(errs, fmt.Errorf("topic %s: %w", td.Topic, td.Err))
+				continue
+			}
+			rc, _ := rcs.On(td.Topic, nil)
+			descs = append(descs, describeTopic(td, rc))
+		}
+		if err := render(out, *format, descs, func() error {
+			for _, d := range descs {
+				printTopic(out, d)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return errors.Join(errs...)
+	})
+	return cmd
+}
+
+// describeTopic gathers a topic's partitions and non-default configs.
+func describeTopic(td kadm.TopicDetail, rc kadm.ResourceConfig) topicDescription {
+	d := topicDescription{topicSummary: summarizeTopic(td), Configs: map[string]string{}}
 	for _, c := range rc.Configs {
 		if c.Source == kmsg.ConfigSourceDefaultConfig || c.Source == kmsg.ConfigSourceStaticBrokerConfig {
 			continue
@@ -161,19 +199,43 @@ func printTopic(out io.Writer, td kadm.TopicDetail, rc kadm.ResourceConfig) {
 		if c.Value != nil {
 			v = *c.Value
 		}
-		cfgs = append(cfgs, c.Key+"="+v)
+		d.Configs[c.Key] = v
+	}
+	for _, p := range td.Partitions.Sorted() {
+		tp := topicPartition{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
+			Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), Offline: p.OfflineReplicas}
+		if p.Err != nil {
+			tp.Error = message(p.Err)
+		}
+		d.PartitionSet = append(d.PartitionSet, tp)
+	}
+	return d
+}
+
+func nonNil(s []int32) []int32 {
+	if s == nil {
+		return []int32{}
+	}
+	return s
+}
+
+// printTopic prints in the layout of kafka-topics.sh --describe.
+func printTopic(out io.Writer, d topicDescription) {
+	cfgs := make([]string, 0, len(d.Configs))
+	for k, v := range d.Configs {
+		cfgs = append(cfgs, k+"="+v)
 	}
 	sort.Strings(cfgs)
 	fmt.Fprintf(out, "Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-		td.Topic, td.ID, len(td.Partitions), td.Partitions.NumReplicas(), strings.Join(cfgs, ","))
-	for _, p := range td.Partitions.Sorted() {
+		d.Name, d.ID, d.Partitions, d.ReplicationFactor, strings.Join(cfgs, ","))
+	for _, p := range d.PartitionSet {
 		line := fmt.Sprintf("\tTopic: %s\tPartition: %d\tLeader: %d\tLeaderEpoch: %d\tReplicas: %s\tIsr: %s",
-			td.Topic, p.Partition, p.Leader, p.LeaderEpoch, joinIDs(p.Replicas), joinIDs(p.ISR))
-		if len(p.OfflineReplicas) > 0 {
-			line += "\tOffline: " + joinIDs(p.OfflineReplicas)
+			d.Name, p.Partition, p.Leader, p.LeaderEpoch, joinIDs(p.Replicas), joinIDs(p.ISR))
+		if len(p.Offline) > 0 {
+			line += "\tOffline: " + joinIDs(p.Offline)
 		}
-		if p.Err != nil {
-			line += "\tError: " + p.Err.Error()
+		if p.Error != "" {
+			line += "\tError: " + p.Error
 		}
 		fmt.Fprintln(out, line)
 	}
@@ -216,6 +278,12 @@ func newTopicAlterCmd(withAdmin withAdminFunc) *cobra.Command {
 		Use:   "alter-config TOPIC...",
 		Short: "Set or delete topic configs (incrementally)",
 		Args:  cobra.MinimumNArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			if _, err := parseKV("config", set); err != nil {
+				return usageError{err}
+			}
+			return nil
+		},
 		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, topics []string) error {
 			kvs, err := parseKV("config", set)
 			if err != nil {
