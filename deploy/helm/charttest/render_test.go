@@ -326,6 +326,13 @@ func TestRenderSecureNodePort(t *testing.T) {
 			secrets[v.Name] = v.Secret.SecretName
 		}
 	}
+	ports := map[string]int32{}
+	for _, p := range sts.Spec.Template.Spec.Containers[0].Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["client"] != 9096 || ports["external"] != 9095 || ports["kafka"] != 9092 {
+		t.Errorf("container ports %v", ports)
+	}
 	if mounts["tls"] != "/etc/strom/tls" || secrets["tls"] != "strom-tls" || mounts["sasl"] != "/etc/strom/sasl" || secrets["sasl"] != "strom-users" {
 		t.Errorf("mounts %v, secrets %v", mounts, secrets)
 	}
@@ -336,7 +343,11 @@ func TestRenderSecureNodePort(t *testing.T) {
 			t.Errorf("external Service %d = %+v", i, svc)
 		}
 		doc := r.configMaps["demo-strom"].Data[fmt.Sprintf("demo-strom-%d.toml", i)]
+		host := fmt.Sprintf("demo-strom-%d.demo-strom-headless.streams.svc.cluster.local", i)
 		for _, want := range []string{
+			// The first listener stays PLAINTEXT for the node's own clients.
+			fmt.Sprintf("[[listeners]]\nname = \"INTERNAL\"\naddress = \"0.0.0.0:9092\"\nadvertise = \"%s:9092\"\nprotocol = \"PLAINTEXT\"", host),
+			fmt.Sprintf("name = \"CLIENT\"\naddress = \"0.0.0.0:9096\"\nadvertise = \"%s:9096\"\nprotocol = \"SASL_SSL\"", host),
 			fmt.Sprintf("advertise = \"kafka.example.com:%d\"\nprotocol = \"SASL_SSL\"", 31090+i),
 			`cert_file = "/etc/strom/tls/tls.crt"`,
 			`client_ca_file = "/etc/strom/tls/ca.crt"`,

@@ -46,7 +46,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-%d.%s.%s.svc.%s" (include "strom.fullname" $) (index . 1) (include "strom.headless" $) $.Release.Namespace $.Values.clusterDomain -}}
 {{- end -}}
 
-{{/* The named-listener form ([[listeners]]) is needed for TLS, SASL and external access. */}}
+{{/*
+The named-listener form ([[listeners]]) is needed for TLS, SASL and external
+access. The first listener, INTERNAL, stays PLAINTEXT on ports.kafka: the
+node's own clients (the console, the metrics' end offsets) dial it without
+credentials (docs/security.md); clients get CLIENT (ports.client) with TLS
+and/or SASL, and EXTERNAL with the same protocol.
+*/}}
 {{- define "strom.namedListeners" -}}
 {{- if or .Values.tls.enabled .Values.sasl.enabled .Values.external.enabled -}}true{{- end -}}
 {{- end -}}
@@ -116,9 +122,17 @@ raft = "{{ $host }}:{{ $p.raft }}"
 name = "INTERNAL"
 address = "0.0.0.0:{{ $p.kafka }}"
 advertise = "{{ $host }}:{{ $p.kafka }}"
+protocol = "PLAINTEXT"
+{{- if or $.Values.tls.enabled $.Values.sasl.enabled }}
+
+[[listeners]]
+name = "CLIENT"
+address = "0.0.0.0:{{ $p.client }}"
+advertise = "{{ $host }}:{{ $p.client }}"
 protocol = "{{ $proto }}"
 {{- if $.Values.sasl.enabled }}
 sasl_mechanisms = {{ toJson $.Values.sasl.mechanisms }}
+{{- end }}
 {{- end }}
 {{- if $.Values.external.enabled }}
 
