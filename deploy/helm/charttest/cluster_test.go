@@ -2,7 +2,15 @@ package charttest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +24,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/strom-broker/strom/internal/config"
@@ -158,29 +167,72 @@ func TestPodConfigsValidate(t *testing.T) {
 // node becomes ready, which needs the metadata quorum, and a topic with
 // the chart's replication factor 3 takes and returns records.
 func TestPodConfigsFormCluster(t *testing.T) {
-	bin := buildBroker(t)
 	ports := freePorts(t, 4)
-	r := render(t, map[string]any{"ports": map[string]any{
+	vals := map[string]any{"ports": map[string]any{
 		"kafka": ports[0], "replication": ports[1], "raft": ports[2], "admin": ports[3],
-	}})
+	}}
+	runCluster(t, vals, nil, ports[0])
+}
+
+// TestSecurePodConfigsFormCluster does the same with TLS and SASL on: the
+// Secrets' files where the chart mounts them (moved into the test's
+// directory), and the records go through the CLIENT listener over
+// SASL_SSL with SCRAM-SHA-512 as the bootstrap user the chart declares.
+func TestSecurePodConfigsFormCluster(t *testing.T) {
+	ports := freePorts(t, 5)
+	vals := map[string]any{
+		"ports": map[string]any{"kafka": ports[0], "replication": ports[1], "raft": ports[2], "admin": ports[3], "client": ports[4]},
+		"tls":   map[string]any{"enabled": true, "existingSecret": "strom-tls"},
+		"sasl": map[string]any{"enabled": true, "existingSecret": "strom-users",
+			"users": []any{map[string]any{"name": "admin"}}},
+	}
+	secrets := t.TempDir()
+	pool := writeServerCert(t, filepath.Join(secrets, "tls"), []string{"127.0.1.1", "127.0.1.2", "127.0.1.3"})
+	if err := os.MkdirAll(filepath.Join(secrets, "sasl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secrets, "sasl", "admin"), []byte("admin-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mounts := strings.NewReplacer("/etc/strom/tls/", filepath.Join(secrets, "tls")+"/", "/etc/strom/sasl/", filepath.Join(secrets, "sasl")+"/")
+	runCluster(t, vals, mounts, ports[4],
+		kgo.DialTLSConfig(&tls.Config{RootCAs: pool}),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism()))
+}
+
+// runCluster renders vals, starts the three pods as processes (mounts, when
+// set, rewrites the Secrets' paths in the files), waits until each is
+// ready, then produces and consumes 10 records on clientPort with opts.
+func runCluster(t *testing.T, vals map[string]any, mounts *strings.Replacer, clientPort int, opts ...kgo.Opt) {
+	bin := buildBroker(t)
+	r := render(t, vals)
 	dir := t.TempDir()
 	pods := podsOf(t, r, 3)
+	adminPort := 0
+	for _, p := range r.statefulSets["demo-strom"].Spec.Template.Spec.Containers[0].Ports {
+		if p.Name == "admin" {
+			adminPort = int(p.ContainerPort)
+		}
+	}
 	for _, p := range pods {
+		if mounts != nil {
+			p.config = mounts.Replace(p.config)
+		}
 		_, env := loadPod(t, p, dir)
 		startPod(t, bin, p, env, dir)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range pods {
-		waitReady(ctx, t, fmt.Sprintf("http://%s:%d/readyz", p.ip, ports[3]), filepath.Join(dir, p.name+".log"))
+		waitReady(ctx, t, fmt.Sprintf("http://%s:%d/readyz", p.ip, adminPort), filepath.Join(dir, p.name+".log"))
 	}
 
 	var seeds []string
 	for _, p := range pods {
-		seeds = append(seeds, net.JoinHostPort(p.ip, strconv.Itoa(ports[0])))
+		seeds = append(seeds, net.JoinHostPort(p.ip, strconv.Itoa(clientPort)))
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.AllowAutoTopicCreation(),
-		kgo.ConsumeTopics("chart"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.AllowAutoTopicCreation(),
+		kgo.ConsumeTopics("chart"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +264,58 @@ func TestPodConfigsFormCluster(t *testing.T) {
 			t.Errorf("partition %d has replicas %v, want 3 (the chart's defaultReplicationFactor)", pd.Partition, pd.Replicas)
 		}
 	}
+}
+
+// writeServerCert writes tls.crt and tls.key (as a kubernetes.io/tls
+// Secret holds them) into dir for a certificate naming ips, signed by a new
+// CA, and returns a pool with that CA.
+func writeServerCert(t *testing.T, dir string, ips []string) *x509.CertPool {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "chart test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "strom"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tls.crt", "CERTIFICATE", der)
+	write("tls.key", "PRIVATE KEY", keyDER)
+	write("ca.crt", "CERTIFICATE", caDER)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return pool
 }
 
 // buildBroker builds the broker binary as make build does.
