@@ -127,3 +127,33 @@ SOAK_REPORT ?= $(CURDIR)/bin/soak-report.md
 soak:
 	mkdir -p $(dir $(SOAK_REPORT))
 	STROM_SOAK=1 SOAK_DURATION=$(SOAK_DURATION) SOAK_REPORT=$(SOAK_REPORT) $(GO) test -count=1 -timeout 0 ./test/soak -run TestSoak -v
+
+# The container image (Dockerfile): FROM scratch with the static binary, a CA
+# bundle and /var/lib/strom. The context is staged in bin/image/. BUILDAH
+# picks the builder (docker works too: make image BUILDAH="docker build").
+IMAGE ?= strom:dev
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+BUILDAH ?= buildah bud --isolation chroot
+.PHONY: image image-test
+image: build
+	rm -rf bin/image && mkdir -p bin/image/data
+	cp bin/strom bin/image/strom
+	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
+	$(BUILDAH) -f Dockerfile -t $(IMAGE) bin/image
+
+# Builds the image, checks its config and runs the broker from it against a
+# real client (not in the default run; needs buildah and root, see
+# test/image/run.sh).
+image-test: image
+	IMAGE=$(IMAGE) bash test/image/run.sh
+
+# The Helm chart (deploy/helm/strom), from its own module so the broker's
+# go.mod stays free of Helm and Kubernetes: helm lint, helm template and
+# kubeconform -strict (schemas made offline from Kubernetes' OpenAPI
+# documents) on each value set, then the Go tests (lint and render through
+# Helm's SDK with strict decoding into the k8s.io/api types, the pods'
+# configs validated and run as three local processes that must form a
+# cluster). .ci/run runs it too; see deploy/helm/check.sh.
+.PHONY: helm-test
+helm-test:
+	GO=$(GO) bash deploy/helm/check.sh
