@@ -21,6 +21,11 @@ test:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
+# Transactional produce, Apache Kafka vs Strom with franz-go; see docs/benchmarks.md.
+.PHONY: bench-txn
+bench-txn:
+	$(GO) run ./bench/txn --records 100000 --kafka-version $(KAFKA_VERSION)
+
 # Fetch Apache Kafka's jars for the reference broker and its command-line
 # tools (skipped when present).
 kafka-ref-jars:
