@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,26 +25,41 @@ import (
 // output exactly once, and the group's committed offsets must equal the
 // input's end.
 func TestGroupTransactSessionETL(t *testing.T) {
-	const n, parts = 3000, 4
 	b := startBroker(t)
+	groupTransactETL(t, b.Addr(), 1, 3000, nil)
+}
+
+// seeds is a client option for a comma-separated list of brokers.
+func seeds(addr string) kgo.Opt { return kgo.SeedBrokers(strings.Split(addr, ",")...) }
+
+// groupTransactETL runs the consume-transform-produce of
+// TestGroupTransactSessionETL over n records against the brokers of addr
+// (comma separated), its topics at replication factor rf; midRun, if not
+// nil, runs while both members are in the group.
+func groupTransactETL(t *testing.T, addr string, rf int16, n int, midRun func(group string)) {
+	const parts = 4
 	in, out := testkit.TopicName(t, "in"), testkit.TopicName(t, "out")
-	testkit.CreateTopic(t, b.Addr(), in, parts, nil)
-	testkit.CreateTopic(t, b.Addr(), out, parts, nil)
+	adm := kadm.NewClient(testkit.NewClient(t, addr, seeds(addr)))
+	for _, topic := range []string{in, out} {
+		if r, err := adm.CreateTopic(context.Background(), parts, rf, nil, topic); err != nil || r.Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, r.Err)
+		}
+	}
 	group := testkit.TopicName(t, "group")
-	p := testkit.NewClient(t, b.Addr(), testkit.ManualPartitioner())
+	p := testkit.NewClient(t, addr, seeds(addr), testkit.ManualPartitioner())
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Topic: in, Partition: int32(i % parts), Value: []byte(fmt.Sprintf("r%05d", i))}
 	}
 	testkit.ProduceSync(t, p, recs)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var mu sync.Mutex
 	var errs []error
 	member := func(stop <-chan struct{}, name string) {
 		s, err := kgo.NewGroupTransactSession(
-			kgo.SeedBrokers(b.Addr()),
+			seeds(addr),
 			kgo.TransactionalID(group+"-"+name),
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(in),
@@ -100,18 +116,21 @@ func TestGroupTransactSessionETL(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); member(stop1, "one") }()
-	waitCommitted(t, b.Addr(), group, in, n/4)
+	waitCommitted(t, addr, group, in, n/4)
 	go func() { defer wg.Done(); member(stop2, "two") }()
-	waitCommitted(t, b.Addr(), group, in, n/2)
+	waitCommitted(t, addr, group, in, n/2)
+	if midRun != nil {
+		midRun(group)
+	}
 	close(stop1)
-	waitCommitted(t, b.Addr(), group, in, n)
+	waitCommitted(t, addr, group, in, n)
 	close(stop2)
 	wg.Wait()
 	for _, err := range errs {
 		t.Error(err)
 	}
 
-	got := readAllCommitted(t, b.Addr(), out, n)
+	got := readAllCommitted(t, addr, out, n)
 	seen := map[string]int{}
 	for _, v := range got {
 		seen[v]++
@@ -130,8 +149,8 @@ func TestGroupTransactSessionETL(t *testing.T) {
 // sum to at least want.
 func waitCommitted(t *testing.T, addr, group, topic string, want int) {
 	t.Helper()
-	adm := testkit.NewAdmin(t, addr)
-	deadline := time.Now().Add(90 * time.Second)
+	adm := kadm.NewClient(testkit.NewClient(t, addr, seeds(addr)))
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		os, err := adm.FetchOffsets(context.Background(), group)
 		sum := int64(0)
@@ -157,7 +176,7 @@ func waitCommitted(t *testing.T, addr, group, topic string, want int) {
 // anything beyond n.
 func readAllCommitted(t *testing.T, addr, topic string, n int) []string {
 	t.Helper()
-	cl := testkit.NewClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl := testkit.NewClient(t, addr, seeds(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -169,4 +188,31 @@ func readAllCommitted(t *testing.T, addr, topic string, n int) []string {
 	defer cancel2()
 	cl.PollFetches(short).EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
 	return out
+}
+
+// TestGroupTransactSessionETLWithKill runs the same consume-transform-
+// produce on a 3-node cluster at replication factor 3 (20,000 records) and,
+// while both members are in the group, SIGKILLs the node coordinating the
+// first member's transactions (also the leader of some of the topics'
+// partitions), lets the work go on without it, and restarts it. Every
+// input record must still be in the read_committed output exactly once,
+// and the committed offsets must reach the input's end.
+func TestGroupTransactSessionETLWithKill(t *testing.T) {
+	fullTxn(t)
+	c := testkit.StartCluster(t, 3)
+	addr := c.Bootstrap()
+	const n = 20000
+	groupTransactETL(t, addr, 3, n, func(group string) {
+		adm := kadm.NewClient(testkit.NewClient(t, addr, seeds(addr)))
+		id := group + "-one"
+		co := adm.FindTxnCoordinators(context.Background(), id)[id]
+		if co.Err != nil {
+			t.Fatalf("FindCoordinator %s: %v", id, co.Err)
+		}
+		node := c.Node(co.NodeID)
+		t.Logf("killing node %d, the transaction coordinator of %s", node.ID(), id)
+		node.Kill(t)
+		waitCommitted(t, addr, group, testkit.TopicName(t, "in"), n*3/4)
+		node.Restart(t)
+	})
 }
