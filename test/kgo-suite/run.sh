@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs franz-go's own pkg/kgo integration tests (consumer groups, chained
-# group and transactional ETL) against a single Strom node, as a yardstick of
+# group and transactional ETL) against a Strom node or cluster, as a yardstick of
 # how a demanding real client sees the broker. See README.md for the results.
 #
 #   test/kgo-suite/run.sh                      # the default selection
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-run=${KGO_RUN:-'^(TestGroupSimple|TestGroupETL|TestIssue523|Test848RegexBrokerResolves)$'}
+run=${KGO_RUN:-'^(TestGroupSimple|TestGroupETL|TestIssue523|Test848RegexBrokerResolves|TestTxnEtl)$'}
 records=${KGO_TEST_RECORDS:-50000}
 timeout=${KGO_TIMEOUT:-10m}
 nodes=${KGO_NODES:-1}
