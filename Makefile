@@ -25,6 +25,11 @@ man:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
+# Transactional produce, Apache Kafka vs Strom with franz-go; see docs/benchmarks.md.
+.PHONY: bench-txn
+bench-txn:
+	$(GO) run ./bench/txn --records 100000 --kafka-version $(KAFKA_VERSION)
+
 # Fetch Apache Kafka's jars for the reference broker and its command-line
 # tools (skipped when present).
 kafka-ref-jars:
@@ -48,6 +53,7 @@ prefetch: kafka-ref-jars
 	d=$$(mktemp -d) && mvn -q -B -f test/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
 	d=$$(mktemp -d) && mvn -q -B -f test/cluster/java/pom.xml -Djavacheck.buildDir="$$d" package && rm -rf "$$d"
 	d=$$(mktemp -d) && mvn -q -B -f test/groups/java848/pom.xml -Dmember848.buildDir="$$d" package && rm -rf "$$d"
+	d=$$(mktemp -d) && mvn -q -B -f test/txn/streams/pom.xml -Dstreams.buildDir="$$d" package && rm -rf "$$d"
 
 # Compatibility: the client matrix (Go, Java, Kafka Streams, Python, JavaScript,
 # Rust, kcat) against Strom standalone, a 3-node Strom cluster and Apache Kafka,
@@ -64,6 +70,15 @@ compat: prefetch
 .PHONY: kgo-suite
 kgo-suite:
 	bash test/kgo-suite/run.sh
+
+# Transactions beyond the default run (STROM_TXN=full): Kafka Streams
+# exactly_once_v2 on a 3-node cluster with a broker and an instance killed,
+# and Kafka's kafka-transactions tool; then franz-go's TestTxn* suite
+# against one node. See test/txn and test/kgo-suite/README.md.
+.PHONY: txn-full
+txn-full: prefetch
+	STROM_TXN=full $(GO) test -count=1 -timeout 30m ./test/txn -v
+	KGO_RUN='^TestTxn' bash test/kgo-suite/run.sh
 
 # Whole-cluster restarts: the default-run restart tests plus the nodes
 # started in every order and with one left down (STROM_RESTART=full); see

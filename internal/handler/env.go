@@ -48,6 +48,7 @@ type Env struct {
 
 	sessions *fetchSessions
 	pids     *producerIDs
+	txnOrder *txnWriteOrder
 }
 
 // NewEnv wires the handler environment.
@@ -55,6 +56,7 @@ func NewEnv(cfg config.Config, ctrl controller.Controller, parts *partition.Regi
 	e := &Env{Cfg: cfg, Ctrl: ctrl, Partitions: parts, Logger: logger, Now: time.Now}
 	e.sessions = newFetchSessions(1000)
 	e.pids = &producerIDs{ctrl: ctrl}
+	e.txnOrder = newTxnWriteOrder()
 	return e
 }
 

@@ -128,10 +128,20 @@ func serveProduce(e *Env, r *Request) Result {
 					// partition waits for the coordinator's word. The
 					// bytes are copied: the frame is reused once Serve
 					// returns.
+					// A write behind one still verifying (pipelined
+					// requests of the same producer) waits for it, so
+					// that it cannot overtake it (txnWriteOrder).
 					if h, err := record.ParseHeader(rp.Records); err == nil && h.IsTransactional() && h.ProducerID >= 0 {
-						if g := p.StartTxnVerification(h.ProducerID, h.ProducerEpoch); g != 0 {
+						k := txnWriteKey{p: p, pid: h.ProducerID}
+						behind := e.txnOrder.busy(k)
+						var g uint64
+						if !behind {
+							g = p.StartTxnVerification(h.ProducerID, h.ProducerEpoch)
+						}
+						if behind || g != 0 {
+							prev, mine := e.txnOrder.queue(k)
 							verify = append(verify, produceVerify{w: w, topic: t.Name, guard: g, pid: h.ProducerID,
-								epoch: h.ProducerEpoch, batch: append([]byte(nil), rp.Records...)})
+								epoch: h.ProducerEpoch, batch: append([]byte(nil), rp.Records...), key: k, prev: prev, mine: mine})
 							st.Partitions = append(st.Partitions, sp)
 							continue
 						}

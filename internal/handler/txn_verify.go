@@ -2,9 +2,12 @@ package handler
 
 import (
 	"context"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/partition"
 )
 
 // KIP-890 part 1, the partition side: before a partition leader appends
@@ -44,32 +47,120 @@ type TxnVerifier interface {
 }
 
 // produceVerify is a partition whose transactional batch waits for the
-// coordinator before its append.
+// coordinator, or for an earlier write of its producer that does, before
+// its append.
 type produceVerify struct {
 	w          produceWait
 	topic      string
-	guard      uint64
+	guard      uint64 // 0: behind another write, decided once that is done
 	pid        int64
 	epoch      int16
 	batch      []byte // a copy: the request's frame is reused
 	unverified bool
+
+	key        txnWriteKey
+	prev, mine chan struct{} // txnWriteOrder: the write before this one, and this one
+}
+
+// txnWriteOrder keeps a producer's transactional writes to a partition in
+// the order their requests arrived while one of them waits for the
+// coordinator. The synchronous part of Produce appends in arrival order,
+// but a verified write is appended in the deferred part: a pipelined
+// request behind it (franz-go and the Java client keep up to five in
+// flight) appended first and the verified batch then failed with
+// OUT_OF_ORDER_SEQUENCE_NUMBER (franz-go's TestTxnEtl). Kafka has no such
+// race because it reads a connection's next request only once the
+// previous one is answered. Each queued write waits for the one before it
+// (a chain per partition and producer); the queue is empty again once its
+// last write is done.
+type txnWriteOrder struct {
+	mu    sync.Mutex
+	tails map[txnWriteKey]chan struct{} // the last queued write; closed when done
+}
+
+type txnWriteKey struct {
+	p   *partition.Partition
+	pid int64
+}
+
+func newTxnWriteOrder() *txnWriteOrder {
+	return &txnWriteOrder{tails: map[txnWriteKey]chan struct{}{}}
+}
+
+// busy reports whether a write of k is queued and not done.
+func (o *txnWriteOrder) busy(k txnWriteKey) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.tails[k]
+	return ok
+}
+
+// queue appends a write of k: prev (nil when none) is closed when the
+// write before it is done; the caller closes mine through done.
+func (o *txnWriteOrder) queue(k txnWriteKey) (prev, mine chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	prev = o.tails[k]
+	mine = make(chan struct{})
+	o.tails[k] = mine
+	return prev, mine
+}
+
+// done ends a write queued with queue.
+func (o *txnWriteOrder) done(k txnWriteKey, mine chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	close(mine)
+	if o.tails[k] == mine {
+		delete(o.tails, k)
+	}
 }
 
 // verifyAndAppend runs the verification of a produce request's first
 // transactional writes and appends those the coordinator confirmed; it
 // returns the waits of the appended partitions.
 func (e *Env) verifyAndAppend(ctx context.Context, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, vs []produceVerify) []produceWait {
+	defer func() {
+		for _, v := range vs {
+			e.txnOrder.done(v.key, v.mine)
+		}
+	}()
+	// Writes behind another one of their producer wait for it; then their
+	// transaction has started here (no verification) or not (the earlier
+	// write failed: verify this one).
+	skip := make([]bool, len(vs))
+	for i := range vs {
+		v := &vs[i]
+		if v.prev == nil {
+			continue
+		}
+		select {
+		case <-v.prev:
+			v.guard = v.w.p.StartTxnVerification(v.pid, v.epoch)
+		case <-ctx.Done():
+			resp.Topics[v.w.topicIdx].Partitions[v.w.partIdx].ErrorCode = kerr.RequestTimedOut.Code
+			skip[i] = true
+		}
+	}
 	// One transactional id per request; Kafka refuses batches of several
 	// producer ids in one request, and so does each partition's check.
-	parts := make([]TxnPartition, len(vs))
+	var parts []TxnPartition
 	for i, v := range vs {
-		parts[i] = TxnPartition{Topic: v.topic, Partition: resp.Topics[v.w.topicIdx].Partitions[v.w.partIdx].Partition}
+		if !skip[i] && v.guard != 0 {
+			parts = append(parts, TxnPartition{Topic: v.topic, Partition: resp.Topics[v.w.topicIdx].Partitions[v.w.partIdx].Partition})
+		}
 	}
-	codes := e.TxnVerifier.VerifyTxn(ctx, *req.TransactionID, vs[0].pid, vs[0].epoch, parts)
+	var codes map[TxnPartition]int16
+	if len(parts) > 0 {
+		codes = e.TxnVerifier.VerifyTxn(ctx, *req.TransactionID, vs[0].pid, vs[0].epoch, parts)
+	}
 	var waits []produceWait
 	for i, v := range vs {
+		if skip[i] {
+			continue
+		}
 		sp := &resp.Topics[v.w.topicIdx].Partitions[v.w.partIdx]
-		if code := codes[parts[i]]; code != 0 {
+		if code := codes[TxnPartition{Topic: v.topic, Partition: sp.Partition}]; v.guard != 0 && code != 0 {
 			sp.ErrorCode = produceVerifyCode(code, req.Version)
 			if req.Version >= 8 {
 				msg := "Unable to verify the partition has been added to the transaction. Underlying error: " + kerr.ErrorForCode(code).Error()

@@ -66,9 +66,11 @@ func TestTimedOutTransactionAborted(t *testing.T) {
 }
 
 // TestPreparedCommitSurvivesRestart: a transaction whose PrepareCommit is
-// durable is completed by the coordinator that loads it after a restart
-// (with the data plane: CompleteCommit; without: still PrepareCommit,
-// its markers being resent).
+// durable is found by the coordinator that loads it after a clean restart,
+// and its EndTxn retry is answered. The shutdown may let the markers out
+// first; the kill between PrepareCommit and the markers, with the markers
+// written after the restart and read_committed readers seeing the records,
+// is test/crash's TestKillBetweenPrepareCommitAndMarkers.
 func TestPreparedCommitSurvivesRestart(t *testing.T) {
 	b := startBroker(t)
 	cl := versionedClient(t, b.Addr(), 4) // transactions v1: EndTxn keeps the epoch
