@@ -106,6 +106,9 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("GET /groups/{group}", c.group)
 	c.mux.HandleFunc("POST /groups/{group}/reset", c.resetGroup)
 	c.mux.HandleFunc("POST /groups/{group}/delete", c.deleteGroup)
+	c.mux.HandleFunc("GET /users", c.users)
+	c.mux.HandleFunc("POST /users", c.setUser)
+	c.mux.HandleFunc("POST /users/{user}/delete", c.deleteUser)
 	c.mux.HandleFunc("GET /charts", c.charts)
 	c.mux.HandleFunc("GET /api/series", c.series)
 	if cfg.Login != nil {

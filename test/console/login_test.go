@@ -306,7 +306,32 @@ func loginWalk(t *testing.T, base, spki string, partitions, rf int) {
 		t.Fatalf("the produced message is not shown:\n%s", s)
 	}
 
+	// A new user through the users page, who can then sign in.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/users"),
+		chromedp.WaitVisible(chromedp.CSS("#set-user")),
+		chromedp.SetValue(chromedp.CSS(`#set-user input[name="name"]`), "carol"),
+		chromedp.SetValue(chromedp.CSS(`#set-user input[name="password"]`), "carol-secret"),
+		chromedp.Submit(chromedp.CSS(`#set-user`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	); err != nil {
+		t.Fatalf("create a user through the console: %v", err)
+	}
+	if s := text("#users"); !strings.Contains(s, "carol") || !strings.Contains(s, "SCRAM-SHA-512 (4096 iterations)") || !strings.Contains(s, "admin") {
+		t.Fatalf("users page after adding carol:\n%s", s)
+	}
+
 	// Sign out: back to the login page, and the pages ask again.
+	if err := chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
+		t.Fatalf("sign out: %v", err)
+	}
+	signIn("carol", "carol-secret")
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#user"))); err != nil {
+		t.Fatalf("carol's login: %v (at %s)", err, location())
+	}
+	if u := text("#user"); u != "carol" {
+		t.Fatalf("signed-in user shown = %q, want carol", u)
+	}
 	if err := chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
 		t.Fatalf("sign out: %v", err)
 	}
