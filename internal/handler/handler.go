@@ -121,15 +121,23 @@ func (e *Env) Serve(r *Request) Result {
 	if v.Fix == nil || res.NoResponse {
 		return res
 	}
+	fix := func(resp kmsg.Response) {
+		// A fetch answer carries its body beside the file ranges; added
+		// partitions come last, with no range (their records are empty).
+		if fr, ok := resp.(*FetchResponse); ok {
+			resp = fr.FetchResponse
+		}
+		v.Fix(resp)
+	}
 	if res.Deferred != nil {
 		deferred := res.Deferred
 		res.Deferred = func() kmsg.Response {
 			resp := deferred()
-			v.Fix(resp)
+			fix(resp)
 			return resp
 		}
 		return res
 	}
-	v.Fix(res.Resp)
+	fix(res.Resp)
 	return res
 }
