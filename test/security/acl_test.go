@@ -137,6 +137,24 @@ func TestACLs(t *testing.T) {
 		t.Fatalf("produce under a prefixed ALLOW: %v", err)
 	}
 
+	// Groups: READ on the group (which implies DESCRIBE for
+	// FindCoordinator and OffsetFetch).
+	beaAdmin := kadm.NewClient(bea)
+	if _, err := beaAdmin.FetchOffsets(ctx, "g-"+topic); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("offset fetch without a group ACL: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	mustCreate(kadm.NewACLs().Allow("User:bea").AllowHosts().Groups("g-").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternPrefixed))
+	if _, err := beaAdmin.FetchOffsets(ctx, "g-"+topic); err != nil {
+		t.Fatalf("offset fetch with READ on the group: %v", err)
+	}
+	rc, err := beaAdmin.DescribeTopicConfigs(ctx, topic)
+	if err == nil && len(rc) == 1 {
+		err = rc[0].Err
+	}
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("describe configs without DESCRIBE_CONFIGS: %v %+v", err, rc)
+	}
+
 	// Kafka's validation: the CLUSTER resource has one name.
 	resp, err := kmsg.NewPtrCreateACLsRequest().RequestWith(ctx, plainClient(t, sb, "admin"))
 	if err != nil || len(resp.Results) != 0 {
