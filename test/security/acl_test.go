@@ -18,6 +18,7 @@ import (
 
 func withAuthorizer(c *config.Config) {
 	c.Authorization = config.Authorization{Enabled: true, SuperUsers: []string{"User:admin"}}
+	c.GroupInitialRebalanceDelay = 0
 }
 
 // plainClient is a client of user on the SASL_PLAINTEXT listener.
