@@ -97,6 +97,10 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 		return Verdict{}
 	}
 	q.Topics = kept
+	// An answer with errors goes out at once, as Kafka's does when no
+	// authorized partition is left to wait for; the handler still runs,
+	// so a fetch session keeps its epoch.
+	q.MaxWaitMillis = 0
 	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.FetchResponse), denied) }}
 }
 
