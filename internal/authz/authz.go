@@ -3,13 +3,16 @@
 // decision of Kafka's StandardAuthorizer over the ACLs of a metadata
 // image, and the table of what each API needs (checks.go).
 //
-// An Authorizer is immutable and safe for concurrent use; the ACLs it
-// reads are those of the image it is given, so a decision never sees a
-// half-applied change.
+// An Authorizer is safe for concurrent use: its settings never change,
+// the ACLs it reads are those of the image it is given (so a decision
+// never sees a half-applied change), and the set of denials already
+// logged is under its own leaf lock.
 package authz
 
 import (
+	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -34,18 +37,31 @@ type (
 type Config struct {
 	SuperUsers                []string
 	AllowEveryoneIfNoACLFound bool
+	// Logger receives each denial once per principal, operation and
+	// resource; nil: not logged.
+	Logger *slog.Logger
 }
+
+// maxLoggedDenials bounds the memory of denials already logged; past
+// it, further distinct denials are logged no more.
+const maxLoggedDenials = 10000
 
 // Authorizer decides whether a principal may perform an operation on a
 // resource.
 type Authorizer struct {
 	superUsers map[string]bool
 	allowEmpty bool
+	logger     *slog.Logger
+	mu         struct {
+		sync.Mutex
+		logged map[Action]bool // guarded; Host cleared: once per principal, operation and resource
+	}
 }
 
 // New returns an authorizer with cfg.
 func New(cfg Config) *Authorizer {
-	a := &Authorizer{superUsers: map[string]bool{}, allowEmpty: cfg.AllowEveryoneIfNoACLFound}
+	a := &Authorizer{superUsers: map[string]bool{}, allowEmpty: cfg.AllowEveryoneIfNoACLFound, logger: cfg.Logger}
+	a.mu.logged = map[Action]bool{}
 	for _, u := range cfg.SuperUsers {
 		a.superUsers[u] = true
 	}
@@ -69,8 +85,18 @@ type Action struct {
 // DESCRIBE_CONFIGS) allows; a resource with no ACL at all (for anyone)
 // is allowed only with allow_everyone_if_no_acl_found.
 func (a *Authorizer) Authorize(acls []metadata.ACL, act Action) bool {
+	ok, reason := a.decide(acls, act)
+	if !ok {
+		a.logDenied(act, reason)
+	}
+	return ok
+}
+
+// decide is Authorize without the log: the decision and, for a denial,
+// why.
+func (a *Authorizer) decide(acls []metadata.ACL, act Action) (bool, string) {
 	if a.superUsers[act.Principal] {
-		return true
+		return true, ""
 	}
 	found, allowed := false, false
 	for _, acl := range acls {
@@ -87,7 +113,7 @@ func (a *Authorizer) Authorize(acls []metadata.ACL, act Action) bool {
 		switch kmsg.ACLPermissionType(acl.Permission) {
 		case kmsg.ACLPermissionTypeDeny:
 			if Operation(acl.Operation) == kmsg.ACLOperationAll || Operation(acl.Operation) == act.Op {
-				return false
+				return false, "denied by a DENY ACL on " + kmsg.ACLResourcePatternType(acl.PatternType).String() + " " + acl.ResourceName
 			}
 		case kmsg.ACLPermissionTypeAllow:
 			if implies(Operation(acl.Operation), act.Op) {
@@ -95,10 +121,34 @@ func (a *Authorizer) Authorize(acls []metadata.ACL, act Action) bool {
 			}
 		}
 	}
-	if !found {
-		return a.allowEmpty
+	switch {
+	case !found && a.allowEmpty:
+		return true, ""
+	case !found:
+		return false, "no ACL on the resource and allow_everyone_if_no_acl_found is false"
+	case !allowed:
+		return false, "no matching ALLOW ACL"
 	}
-	return allowed
+	return true, ""
+}
+
+// logDenied logs act's denial, the first time only.
+func (a *Authorizer) logDenied(act Action, reason string) {
+	if a.logger == nil {
+		return
+	}
+	key := act
+	key.Host = ""
+	a.mu.Lock()
+	first := !a.mu.logged[key] && len(a.mu.logged) < maxLoggedDenials
+	if first {
+		a.mu.logged[key] = true
+	}
+	a.mu.Unlock()
+	if first {
+		a.logger.Info("authorization denied", "principal", act.Principal, "host", act.Host, "operation", act.Op.String(),
+			"resource_type", act.Type.String(), "resource", act.Name, "reason", reason)
+	}
 }
 
 // implies reports whether an ALLOW of granted allows op.

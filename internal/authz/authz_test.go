@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -105,5 +108,26 @@ func TestFilter(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestDenialLoggedOnce: a denial is logged once per principal, operation
+// and resource, with its reason; listings do not log.
+func TestDenialLoggedOnce(t *testing.T) {
+	var buf bytes.Buffer
+	a := New(Config{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	acls := []metadata.ACL{acl(topic, "t", lit, "User:a", "*", read, deny)}
+	for _, host := range []string{"h1", "h2"} {
+		a.Authorize(acls, Action{"User:a", host, read, topic, "t"})
+	}
+	a.Authorize(acls, Action{"User:a", "h1", write, topic, "t"})
+	s := Subject{Authorizer: a, Image: &metadata.Image{ACLs: acls}, Principal: "User:b", Host: "h"}
+	s.visible(read, topic, "t")
+	out := buf.String()
+	if n := strings.Count(out, "authorization denied"); n != 2 {
+		t.Fatalf("%d denials logged, want 2 (READ once, WRITE once):\n%s", n, out)
+	}
+	if !strings.Contains(out, "DENY ACL") || !strings.Contains(out, "no matching ALLOW ACL") {
+		t.Fatalf("reasons missing:\n%s", out)
 	}
 }

@@ -31,6 +31,14 @@ func (s Subject) Allowed(op Operation, typ ResourceType, name string) bool {
 	return s.Authorizer.Authorize(s.Image.ACLs, Action{Principal: s.Principal, Host: s.Host, Op: op, Type: typ, Name: name})
 }
 
+// visible is Allowed without logging a denial: for what is only left
+// out of a listing (all-topics Metadata, ListGroups), as Kafka does not
+// log those.
+func (s Subject) visible(op Operation, typ ResourceType, name string) bool {
+	ok, _ := s.Authorizer.decide(s.Image.ACLs, Action{Principal: s.Principal, Host: s.Host, Op: op, Type: typ, Name: name})
+	return ok
+}
+
 func (s Subject) cluster(op Operation) bool {
 	return s.Allowed(op, kmsg.ACLResourceTypeCluster, ClusterName)
 }

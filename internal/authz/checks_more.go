@@ -94,7 +94,7 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 			}
 			out := g.Topics[:0]
 			for _, t := range g.Topics {
-				if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
+				if s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic) {
 					out = append(out, t)
 				}
 			}
@@ -138,7 +138,7 @@ func checkListGroups(s Subject, _ kmsg.Request) Verdict {
 		r := resp.(*kmsg.ListGroupsResponse)
 		out := r.Groups[:0]
 		for _, g := range r.Groups {
-			if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.Group) {
+			if s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.Group) {
 				out = append(out, g)
 			}
 		}

@@ -139,7 +139,7 @@ func checkMetadata(s Subject, req kmsg.Request) Verdict {
 		r := resp.(*kmsg.MetadataResponse)
 		out := r.Topics[:0]
 		for _, t := range r.Topics {
-			if t.Topic == nil || s.topic(kmsg.ACLOperationDescribe, *t.Topic) {
+			if t.Topic == nil || s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *t.Topic) {
 				out = append(out, t)
 			}
 		}
@@ -263,7 +263,7 @@ func (s Subject) anyTopicWrite() bool {
 		}
 		// The pattern's own name stands for the topics it covers: a DENY
 		// that would refuse it refuses them all.
-		if s.topic(kmsg.ACLOperationWrite, acl.ResourceName) {
+		if s.visible(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, acl.ResourceName) {
 			return true
 		}
 	}
