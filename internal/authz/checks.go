@@ -111,6 +111,14 @@ func setErrorCode(resp kmsg.Response, code int16) {
 	case *kmsg.InitProducerIDResponse:
 		r.ErrorCode = code
 		r.ProducerID, r.ProducerEpoch = -1, -1
+	case *kmsg.AlterPartitionAssignmentsResponse:
+		r.ErrorCode = code
+	case *kmsg.ListPartitionReassignmentsResponse:
+		r.ErrorCode = code
+	case *kmsg.DescribeLogDirsResponse:
+		r.ErrorCode = code // v3+; older versions answer no directories
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		r.ErrorCode = code
 	}
 }
 
