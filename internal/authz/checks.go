@@ -16,6 +16,9 @@ type Subject struct {
 	Image      *metadata.Image
 	Principal  string
 	Host       string
+	// AutoCreate is the broker's auto_create_topics: only then does a
+	// Metadata request for a missing topic need CREATE.
+	AutoCreate bool
 }
 
 // HostOf is the host part of a client address ("10.0.0.1:5432").

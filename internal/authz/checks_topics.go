@@ -106,8 +106,8 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 
 // checkMetadata: a topic the principal may not DESCRIBE is left out of
 // an all-topics answer and answers TOPIC_AUTHORIZATION_FAILED when
-// named; a named topic that does not exist needs CREATE (cluster or
-// topic) to be created automatically.
+// named; with auto-creation on, a named topic that does not exist needs
+// CREATE (cluster or topic) too.
 func checkMetadata(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.MetadataRequest)
 	var kept []kmsg.MetadataRequestTopic
@@ -120,7 +120,7 @@ func checkMetadata(s Subject, req kmsg.Request) Verdict {
 			name = s.topicByID(t.TopicID)
 		}
 		ok := name == "" || s.topic(kmsg.ACLOperationDescribe, name)
-		if ok && name != "" && q.AllowAutoTopicCreation && s.Image.Topics[name] == nil {
+		if ok && name != "" && (q.Version < 4 || q.AllowAutoTopicCreation) && s.AutoCreate && s.Image.Topics[name] == nil {
 			ok = s.cluster(kmsg.ACLOperationCreate) || s.topic(kmsg.ACLOperationCreate, name)
 		}
 		if ok {

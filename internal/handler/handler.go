@@ -106,7 +106,7 @@ func (e *Env) Serve(r *Request) Result {
 	if e.Authz == nil {
 		return apis[r.Key].serve(e, r)
 	}
-	s := authz.Subject{Authorizer: e.Authz, Image: e.Ctrl.Image(), Principal: r.Principal, Host: authz.HostOf(r.ClientAddr)}
+	s := authz.Subject{Authorizer: e.Authz, Image: e.Ctrl.Image(), Principal: r.Principal, Host: authz.HostOf(r.ClientAddr), AutoCreate: e.Cfg.AutoCreateTopics}
 	v := authz.Check(s, r.Key, r.Body)
 	if v.Deny {
 		if p, ok := r.Body.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
