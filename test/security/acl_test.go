@@ -96,6 +96,26 @@ func TestACLs(t *testing.T) {
 		}
 	}
 	mustCreate(kadm.NewACLs().Allow("User:bea").AllowHosts().Topics(topic).Operations(kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral))
+	// Auto-creation through Metadata needs CREATE, not only DESCRIBE:
+	// the topic is not made until bea has it.
+	mustCreate(kadm.NewACLs().Allow("User:bea").AllowHosts().Topics("auto-").Operations(kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternPrefixed))
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("auto-" + topic)
+	mreq.Topics, mreq.AllowAutoTopicCreation = append(mreq.Topics, mt), true
+	mresp, err := mreq.RequestWith(ctx, bea)
+	if err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("auto-creating metadata without CREATE: %v %+v", err, mresp)
+	}
+	if td, err := admin.ListTopics(ctx, "auto-"+topic); err != nil || td.Has("auto-"+topic) && td["auto-"+topic].Err == nil {
+		t.Fatalf("the topic was created: %v %+v", err, td)
+	}
+
+	mustCreate(kadm.NewACLs().Allow("User:bea").AllowHosts().Topics("auto-").Operations(kadm.OpCreate).ResourcePatternType(kadm.ACLPatternPrefixed))
+	if mresp, err = mreq.RequestWith(ctx, bea); err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("auto-creating metadata with CREATE: %v %+v", err, mresp)
+	}
+
 	beaIdem := plainClient(t, sb, "bea") // idempotent: InitProducerId allowed by a topic WRITE (KIP-679)
 	if err := produce(beaIdem, topic, "hello"); err != nil {
 		t.Fatalf("produce after ALLOW WRITE: %v", err)
