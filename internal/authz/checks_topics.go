@@ -135,10 +135,16 @@ func checkMetadata(s Subject, req kmsg.Request) Verdict {
 		}
 		q.Topics = kept
 	}
+	// In v0 an empty list means every topic: a request left with none
+	// answers only its refused topics.
+	noneKept := q.Version == 0 && len(denied) > 0 && len(kept) == 0
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.MetadataResponse)
 		out := r.Topics[:0]
 		for _, t := range r.Topics {
+			if noneKept {
+				break
+			}
 			if t.Topic == nil || s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *t.Topic) {
 				out = append(out, t)
 			}
