@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strom-broker/strom/internal/authz"
 	"log/slog"
 	"net"
 	"os"
@@ -223,6 +224,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	if a := b.cfg.Authorization; a.Enabled {
+		b.env.Authz = authz.New(authz.Config{SuperUsers: a.SuperUsers, AllowEveryoneIfNoACLFound: a.AllowEveryoneIfNoACLFound, Logger: b.logger.With("component", "authz")})
+	}
 	// Transactional writes are verified with their coordinator only where
 	// coordinators exist to answer: this build serves the verification
 	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.

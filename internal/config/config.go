@@ -100,6 +100,8 @@ type Config struct {
 	TLS TLS `toml:"tls"`
 	// SASL holds the bootstrap users ([[sasl.users]], file only).
 	SASL SASL `toml:"sasl"`
+	// Authorization is the authorizer ([authorization]).
+	Authorization Authorization `toml:"authorization"`
 }
 
 // Node holds this node's listeners for each protocol it speaks.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 )
 
 // Listener is one named Kafka listener ([[listeners]]), Kafka's
@@ -43,6 +44,17 @@ type SASLUser struct {
 	Mechanisms   []string `toml:"mechanisms"`
 }
 
+// Authorization is the authorizer's settings ([authorization]), Kafka's
+// authorizer.class.name (StandardAuthorizer when enabled), super.users
+// and allow.everyone.if.no.acl.found.
+type Authorization struct {
+	Enabled bool `toml:"enabled"`
+	// SuperUsers are principals ("User:admin") allowed everything
+	// (file only).
+	SuperUsers                []string `toml:"super_users"`
+	AllowEveryoneIfNoACLFound bool     `toml:"allow_everyone_if_no_acl_found"`
+}
+
 // KafkaListeners returns the Kafka listeners: the [[listeners]] entries,
 // or one PLAINTEXT listener named PLAINTEXT on Listen advertising
 // AdvertisedAddr (the single-listener form).
@@ -61,6 +73,11 @@ var (
 
 // validateSecurity checks [[listeners]], [tls] and [[sasl.users]].
 func (c Config) validateSecurity() error {
+	for i, u := range c.Authorization.SuperUsers {
+		if !strings.Contains(u, ":") || strings.HasPrefix(u, ":") || strings.HasSuffix(u, ":") {
+			return fmt.Errorf("authorization.super_users[%d]: %q is not a principal (want Type:name, e.g. User:admin)", i, u)
+		}
+	}
 	names := map[string]bool{}
 	needTLS := false
 	for i, l := range c.Listeners {

@@ -51,6 +51,7 @@ var commandTypes = map[string]func() command{
 	// errUnknownCommand (every node of its version alike) rather than
 	// misreading it.
 	opAlterScramCredentials: func() command { return new(AlterScramCredentials) },
+	opAlterACLs:             func() command { return new(AlterACLs) },
 }
 
 // encodeCommand writes cmd in the current layout: the header fields, then

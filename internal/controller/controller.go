@@ -92,6 +92,8 @@ type Controller interface {
 	Reassign(ctx context.Context, topic string, partition int32, target []ids.NodeID) error
 	// AlterScramCredentials changes SASL/SCRAM users in the metadata.
 	AlterScramCredentials(ctx context.Context, cmd AlterScramCredentials) error
+	// AlterACLs adds and removes access control entries in the metadata.
+	AlterACLs(ctx context.Context, cmd AlterACLs) error
 	// Fresh reports whether this node's image can be trusted: false on a
 	// cluster node cut off from the metadata quorum past its session.
 	Fresh() bool

@@ -25,6 +25,8 @@ type persisted struct {
 	BrokerConfigs map[string]string `json:"broker_configs,omitempty"`
 	// ScramCredentials are the SASL/SCRAM users (user, then mechanism).
 	ScramCredentials map[string]map[string]metadata.ScramCredential `json:"scram_credentials,omitempty"`
+	// ACLs are the access control entries, in creation order.
+	ACLs []metadata.ACL `json:"acls,omitempty"`
 }
 
 type persistTopic struct {
@@ -45,7 +47,7 @@ func emptyImage() *metadata.Image {
 }
 
 func encodeImage(im *metadata.Image) ([]byte, error) {
-	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs, ScramCredentials: im.ScramCredentials}
+	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs, ScramCredentials: im.ScramCredentials, ACLs: im.ACLs}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
@@ -70,6 +72,7 @@ func decodeImage(raw []byte) (*metadata.Image, error) {
 	im.NextProducerID = p.NextProducerID
 	im.Brokers = p.Brokers
 	im.ScramCredentials = p.ScramCredentials
+	im.ACLs = p.ACLs
 	for k, v := range p.BrokerConfigs {
 		im.BrokerConfigs[k] = v
 	}

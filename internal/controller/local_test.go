@@ -50,3 +50,34 @@ func TestLocalChangeNotWrittenIsNotApplied(t *testing.T) {
 		t.Fatalf("after a restart: topics %v", im.Topics)
 	}
 }
+
+// ACLs are kept in the metadata file: added once each, removed by exact
+// entry, and still there after a restart.
+func TestLocalACLsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	self := metadata.Broker{ID: 1, Host: "127.0.0.1", Port: 9092}
+	c, err := OpenLocal(dir, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := metadata.ACL{ResourceType: 2, ResourceName: "t", PatternType: 3, Principal: "User:a", Host: "*", Operation: 3, Permission: 3}
+	write := read
+	write.Operation = 4
+	ctx := context.Background()
+	if err := c.AlterACLs(ctx, AlterACLs{Creations: []metadata.ACL{read, write, read}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AlterACLs(ctx, AlterACLs{Deletions: []metadata.ACL{write}, Creations: []metadata.ACL{read}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AlterACLs(ctx, AlterACLs{Creations: []metadata.ACL{{ResourceType: 2, Principal: "User:a", Host: "*"}}}); err == nil {
+		t.Fatal("an ACL without a resource name was applied")
+	}
+	c, err = OpenLocal(dir, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Image().ACLs; len(got) != 1 || got[0] != read {
+		t.Fatalf("after a restart: %+v", got)
+	}
+}

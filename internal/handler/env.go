@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"github.com/strom-broker/strom/internal/authz"
 	"log/slog"
 	"net"
 	"strconv"
@@ -45,6 +46,9 @@ type Env struct {
 	// nil until the group coordinator takes TxnOffsetCommit. An error
 	// becomes that partition's error code.
 	CompleteTxnOffsets func(ctx context.Context, partition int32, producerID int64, epoch int16, coordinatorEpoch int32, commit bool) error
+	// Authz is the authorizer ([authorization] enabled); nil: every
+	// request is allowed and the ACL APIs answer SECURITY_DISABLED.
+	Authz *authz.Authorizer
 
 	sessions *fetchSessions
 	pids     *producerIDs

@@ -17,6 +17,7 @@ package handler
 
 import (
 	"context"
+	"github.com/strom-broker/strom/internal/authz"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -96,6 +97,47 @@ func Lookup(key kmsg.Key) (VersionRange, bool) {
 
 // Serve runs the handler for r. The caller has checked Lookup and the
 // version range (ApiVersions excepted: it answers unknown versions itself).
+//
+// With an authorizer the request is checked first, once, by the table of
+// internal/authz: a refused request is answered without running its
+// handler; a partly refused one (some topics) is served without the
+// refused part, which is added back to the answer with its error code.
 func (e *Env) Serve(r *Request) Result {
-	return apis[r.Key].serve(e, r)
+	if e.Authz == nil {
+		return apis[r.Key].serve(e, r)
+	}
+	s := authz.Subject{Authorizer: e.Authz, Image: e.Ctrl.Image(), Principal: r.Principal, Host: authz.HostOf(r.ClientAddr), AutoCreate: e.Cfg.AutoCreateTopics}
+	v := authz.Check(s, r.Key, r.Body)
+	if v.Deny {
+		if p, ok := r.Body.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+			return Result{NoResponse: true}
+		}
+		resp := r.Body.ResponseKind()
+		resp.SetVersion(r.Version)
+		v.Fix(resp)
+		return Now(resp)
+	}
+	res := apis[r.Key].serve(e, r)
+	if v.Fix == nil || res.NoResponse {
+		return res
+	}
+	fix := func(resp kmsg.Response) {
+		// A fetch answer carries its body beside the file ranges; added
+		// partitions come last, with no range (their records are empty).
+		if fr, ok := resp.(*FetchResponse); ok {
+			resp = fr.FetchResponse
+		}
+		v.Fix(resp)
+	}
+	if res.Deferred != nil {
+		deferred := res.Deferred
+		res.Deferred = func() kmsg.Response {
+			resp := deferred()
+			fix(resp)
+			return resp
+		}
+		return res
+	}
+	fix(res.Resp)
+	return res
 }

@@ -16,7 +16,8 @@ import (
 // Credentials live in the metadata image (salt, stored key, server key,
 // iterations; never a password). Errors and messages are Kafka's
 // (ScramImage.describe, ScramControlManager.alterCredentials).
-// Who may call them is not checked yet (no authorizer).
+// Who may call them (ALTER and DESCRIBE on the cluster) is checked
+// before the handler (internal/authz).
 
 func init() {
 	register(kmsg.DescribeUserSCRAMCredentials, 0, 0, serveDescribeUserScramCredentials)

@@ -159,6 +159,10 @@ type Image struct {
 	// ScramCredentials are the SASL/SCRAM users: user name, then mechanism
 	// name (SCRAM-SHA-256, SCRAM-SHA-512). Nil when there are none.
 	ScramCredentials map[string]map[string]ScramCredential
+	// ACLs are the access control entries (Kafka's ACL bindings), each
+	// at most once, in the order they were created. Nil when there are
+	// none.
+	ACLs []ACL
 	// FromSnapshot marks an image published straight from a metadata
 	// snapshot (a node restoring one at start or being sent one when it
 	// fell behind), not by applying records to the image before it: the
@@ -232,6 +236,7 @@ func (im *Image) Clone() *Image {
 			out.ScramCredentials[user] = cm
 		}
 	}
+	out.ACLs = append([]ACL(nil), im.ACLs...)
 	for name, t := range im.Topics {
 		ct := t.Clone()
 		out.Topics[name] = ct
@@ -269,4 +274,18 @@ func cloneBrokers(bs []Broker) []Broker {
 func (im *Image) ScramCredential(user, mechanism string) (ScramCredential, bool) {
 	c, ok := im.ScramCredentials[user][mechanism]
 	return c, ok
+}
+
+// ACL is one access control entry bound to a resource pattern (Kafka's
+// AclBinding). The numbers are Kafka's wire codes (kmsg.ACLResourceType,
+// ACLResourcePatternType, ACLOperation, ACLPermissionType), so a binding
+// reads the same in the log, the image and on the wire.
+type ACL struct {
+	ResourceType int8   `json:"resource_type"`
+	ResourceName string `json:"resource_name"`
+	PatternType  int8   `json:"pattern_type"`
+	Principal    string `json:"principal"`
+	Host         string `json:"host"`
+	Operation    int8   `json:"operation"`
+	Permission   int8   `json:"permission"`
 }

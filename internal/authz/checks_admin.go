@@ -1,0 +1,310 @@
+package authz
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	checks[kmsg.ElectLeaders] = checkElectLeaders
+	checks[kmsg.AlterPartitionAssignments] = clusterOnly(kmsg.ACLOperationAlter)
+	checks[kmsg.ListPartitionReassignments] = clusterOnly(kmsg.ACLOperationDescribe)
+	checks[kmsg.DescribeLogDirs] = clusterOnly(kmsg.ACLOperationDescribe)
+	checks[kmsg.WriteTxnMarkers] = checkWriteTxnMarkers
+	checks[kmsg.DeleteGroups] = checkDeleteGroups
+	checks[kmsg.OffsetDelete] = checkOffsetDelete
+	checks[kmsg.DescribeTransactions] = checkDescribeTransactions
+	checks[kmsg.ListTransactions] = checkListTransactions
+	checks[kmsg.TxnOffsetCommit] = checkTxnOffsetCommit
+	checks[kmsg.OffsetForLeaderEpoch] = checkOffsetForLeaderEpoch
+	checks[kmsg.DescribeProducers] = checkDescribeProducers
+	checks[kmsg.ConsumerGroupHeartbeat] = groupRead(func(r kmsg.Request) string { return r.(*kmsg.ConsumerGroupHeartbeatRequest).Group })
+	checks[kmsg.ConsumerGroupDescribe] = checkConsumerGroupDescribe
+}
+
+// checkElectLeaders: ALTER on the cluster; a refusal is the top-level
+// code and every named partition's.
+func checkElectLeaders(s Subject, req kmsg.Request) Verdict {
+	if s.cluster(kmsg.ACLOperationAlter) {
+		return Verdict{}
+	}
+	q := req.(*kmsg.ElectLeadersRequest)
+	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.ElectLeadersResponse)
+		r.ErrorCode = clusterDenied
+		for _, t := range q.Topics {
+			rt := kmsg.NewElectLeadersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewElectLeadersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, clusterDenied
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}}
+}
+
+// checkWriteTxnMarkers: CLUSTER_ACTION on the cluster (a coordinator's
+// request).
+func checkWriteTxnMarkers(s Subject, req kmsg.Request) Verdict {
+	if s.cluster(kmsg.ACLOperationClusterAction) {
+		return Verdict{}
+	}
+	q := req.(*kmsg.WriteTxnMarkersRequest)
+	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.WriteTxnMarkersResponse)
+		for _, m := range q.Markers {
+			rm := kmsg.NewWriteTxnMarkersResponseMarker()
+			rm.ProducerID = m.ProducerID
+			for _, t := range m.Topics {
+				rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+					rp.Partition, rp.ErrorCode = p, clusterDenied
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				rm.Topics = append(rm.Topics, rt)
+			}
+			r.Markers = append(r.Markers, rm)
+		}
+	}}
+}
+
+// checkDeleteGroups: DELETE on each group.
+func checkDeleteGroups(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.DeleteGroupsRequest)
+	var kept, denied []string
+	for _, g := range q.Groups {
+		if s.Allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, g) {
+			kept = append(kept, g)
+		} else {
+			denied = append(denied, g)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Groups = kept
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.DeleteGroupsResponse)
+		for _, g := range denied {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = g, groupDenied
+			r.Groups = append(r.Groups, rg)
+		}
+	}}
+}
+
+// checkOffsetDelete: DELETE on the group, READ on each topic.
+func checkOffsetDelete(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.OffsetDeleteRequest)
+	if !s.Allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, q.Group) {
+		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { resp.(*kmsg.OffsetDeleteResponse).ErrorCode = groupDenied }}
+	}
+	var kept, denied []kmsg.OffsetDeleteRequestTopic
+	for _, t := range q.Topics {
+		if s.topic(kmsg.ACLOperationRead, t.Topic) {
+			kept = append(kept, t)
+		} else {
+			denied = append(denied, t)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Topics = kept
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.OffsetDeleteResponse)
+		for _, t := range denied {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}}
+}
+
+// checkDescribeTransactions: DESCRIBE on each transactional id.
+func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.DescribeTransactionsRequest)
+	var kept, denied []string
+	for _, id := range q.TransactionalIDs {
+		if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+			kept = append(kept, id)
+		} else {
+			denied = append(denied, id)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.TransactionalIDs = kept
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.DescribeTransactionsResponse)
+		for _, id := range denied {
+			st := kmsg.NewDescribeTransactionsResponseTransactionState()
+			st.TransactionalID, st.ErrorCode = id, txnDenied
+			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+			r.TransactionStates = append(r.TransactionStates, st)
+		}
+	}}
+}
+
+// checkListTransactions: only the transactional ids the principal may
+// describe.
+func checkListTransactions(s Subject, _ kmsg.Request) Verdict {
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.ListTransactionsResponse)
+		out := r.TransactionStates[:0]
+		for _, st := range r.TransactionStates {
+			if s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, st.TransactionalID) {
+				out = append(out, st)
+			}
+		}
+		r.TransactionStates = out
+	}}
+}
+
+// checkTxnOffsetCommit: WRITE on the transactional id and READ on the
+// group (else every partition answers with that refusal), READ on each
+// topic.
+func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.TxnOffsetCommitRequest)
+	fill := func(r *kmsg.TxnOffsetCommitResponse, topics []kmsg.TxnOffsetCommitRequestTopic, code int16) {
+		for _, t := range topics {
+			rt := kmsg.NewTxnOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}
+	whole := int16(0)
+	switch {
+	case !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID):
+		whole = txnDenied
+	case !s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, q.Group):
+		whole = groupDenied
+	}
+	if whole != 0 {
+		topics := q.Topics
+		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), topics, whole) }}
+	}
+	var kept, denied []kmsg.TxnOffsetCommitRequestTopic
+	for _, t := range q.Topics {
+		if s.topic(kmsg.ACLOperationRead, t.Topic) {
+			kept = append(kept, t)
+		} else {
+			denied = append(denied, t)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Topics = kept
+	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), denied, topicDenied) }}
+}
+
+// checkOffsetForLeaderEpoch: a follower's request (ReplicaID >= 0, v3+)
+// needs CLUSTER_ACTION on the cluster, a client's DESCRIBE on each
+// topic.
+func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.OffsetForLeaderEpochRequest)
+	fill := func(r *kmsg.OffsetForLeaderEpochResponse, topics []kmsg.OffsetForLeaderEpochRequestTopic, code int16) {
+		for _, t := range topics {
+			rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+				rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, code, -1, -1
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}
+	if q.Version >= 3 && q.ReplicaID >= 0 {
+		if s.cluster(kmsg.ACLOperationClusterAction) {
+			return Verdict{}
+		}
+		topics := q.Topics
+		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+			fill(resp.(*kmsg.OffsetForLeaderEpochResponse), topics, clusterDenied)
+		}}
+	}
+	var kept, denied []kmsg.OffsetForLeaderEpochRequestTopic
+	for _, t := range q.Topics {
+		if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
+			kept = append(kept, t)
+		} else {
+			denied = append(denied, t)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Topics = kept
+	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.OffsetForLeaderEpochResponse), denied, topicDenied) }}
+}
+
+// checkDescribeProducers: READ on each topic.
+func checkDescribeProducers(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.DescribeProducersRequest)
+	var kept, denied []kmsg.DescribeProducersRequestTopic
+	for _, t := range q.Topics {
+		if s.topic(kmsg.ACLOperationRead, t.Topic) {
+			kept = append(kept, t)
+		} else {
+			denied = append(denied, t)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Topics = kept
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.DescribeProducersResponse)
+		for _, t := range denied {
+			rt := kmsg.NewDescribeProducersResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewDescribeProducersResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p, topicDenied
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+	}}
+}
+
+// checkConsumerGroupDescribe: DESCRIBE on each group.
+func checkConsumerGroupDescribe(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.ConsumerGroupDescribeRequest)
+	var kept, denied []string
+	for _, g := range q.Groups {
+		if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) {
+			kept = append(kept, g)
+		} else {
+			denied = append(denied, g)
+		}
+	}
+	if len(denied) == 0 {
+		return Verdict{}
+	}
+	q.Groups = kept
+	return Verdict{Fix: func(resp kmsg.Response) {
+		r := resp.(*kmsg.ConsumerGroupDescribeResponse)
+		for _, g := range denied {
+			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			rg.Group, rg.ErrorCode = g, groupDenied
+			r.Groups = append(r.Groups, rg)
+		}
+	}}
+}
