@@ -132,6 +132,9 @@ func TestConsoleLogin(t *testing.T) {
 			{Name: "bea", PasswordFile: beaPW, Mechanisms: []string{"PLAIN"}},
 		}
 		c.Admin.MetricsUsername, c.Admin.MetricsPasswordFile = "prom", promPW
+		// Authorization on, open by default: the walk denies carol a
+		// write with an ACL made in the console.
+		c.Authorization = config.Authorization{Enabled: true, SuperUsers: []string{"User:admin"}, AllowEveryoneIfNoACLFound: true}
 	}))
 	base := "https://" + b.AdminAddr()
 	hc := &http.Client{
@@ -222,14 +225,14 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("/groups as bea = %d", r.StatusCode)
 	}
 
-	loginWalk(t, base, tc.spki, 2, 1)
+	loginWalk(t, base, tc.spki, 2, 1, true)
 }
 
 // loginWalk signs in to the console at base in Chromium (trusting the key
 // spki): a wrong password is refused, the right one opens the page asked
 // for; a topic is created (partitions, rf), produced to and browsed
 // through the console; signing out returns to the login page.
-func loginWalk(t *testing.T, base, spki string, partitions, rf int) {
+func loginWalk(t *testing.T, base, spki string, partitions, rf int, authz bool) {
 	t.Helper()
 	ctx := browser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
 	text := func(sel string) string {
@@ -321,6 +324,25 @@ func loginWalk(t *testing.T, base, spki string, partitions, rf int) {
 		t.Fatalf("users page after adding carol:\n%s", s)
 	}
 
+	if authz {
+		// An ACL through the console: carol may not write the topic.
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/acls"),
+			chromedp.WaitVisible(chromedp.CSS("#add-acl")),
+			chromedp.SetValue(chromedp.CSS(`#add-acl input[name="resource"]`), topic),
+			chromedp.SetValue(chromedp.CSS(`#add-acl input[name="principal"]`), "User:carol"),
+			chromedp.SetValue(chromedp.CSS(`#add-acl select[name="operation"]`), "WRITE"),
+			chromedp.SetValue(chromedp.CSS(`#add-acl select[name="permission"]`), "DENY"),
+			chromedp.Submit(chromedp.CSS(`#add-acl`)),
+			chromedp.WaitVisible(chromedp.CSS(".notice")),
+		); err != nil {
+			t.Fatalf("add an ACL through the console: %v", err)
+		}
+		if s := text("#acls"); !strings.Contains(s, "User:carol") || !strings.Contains(s, "DENY") || !strings.Contains(s, topic) {
+			t.Fatalf("ACLs page after adding carol's:\n%s", s)
+		}
+	}
+
 	// Sign out: back to the login page, and the pages ask again.
 	if err := chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
 		t.Fatalf("sign out: %v", err)
@@ -331,6 +353,21 @@ func loginWalk(t *testing.T, base, spki string, partitions, rf int) {
 	}
 	if u := text("#user"); u != "carol" {
 		t.Fatalf("signed-in user shown = %q, want carol", u)
+	}
+	if authz {
+		// The console acts as carol: the broker refuses her write.
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/topics/"+topic+"/messages"),
+			chromedp.WaitReady(chromedp.CSS("#produce")),
+			chromedp.SetValue(chromedp.CSS(`#produce textarea[name="value"]`), "carol was here"),
+			chromedp.Submit(chromedp.CSS(`#produce`)),
+			chromedp.WaitVisible(chromedp.CSS(".error")),
+		); err != nil {
+			t.Fatalf("carol's produce: %v", err)
+		}
+		if msg := text(".error"); !strings.Contains(msg, "TOPIC_AUTHORIZATION_FAILED") && !strings.Contains(strings.ToLower(msg), "not authorized") {
+			t.Fatalf("carol's refused produce says %q", msg)
+		}
 	}
 	if err := chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
 		t.Fatalf("sign out: %v", err)
@@ -387,7 +424,7 @@ name = "admin"
 password_file = %q
 `, kafka, client[id], certs[id].certFile, certs[id].keyFile, ca.caFile, pw)
 	}))
-	loginWalk(t, "https://"+c.Node(2).AdminAddr(), certs[2].spki, 3, 3)
+	loginWalk(t, "https://"+c.Node(2).AdminAddr(), certs[2].spki, 3, 3, false)
 }
 
 // TestConsoleLoginSkipsMTLSListener: with tls.client_auth = "required" the
