@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,4 +235,58 @@ func TestBinaryCompletionAndDocs(t *testing.T) {
 	if err != nil || !bytes.Contains(page, []byte("kcat")) {
 		t.Fatalf("man page strom-consume.1: %v\n%.300s", err, page)
 	}
+}
+
+// TestBinaryUserAndACL: strom user and strom acl against a broker with
+// authorization on (open while no ACL names a resource), as kafka-configs
+// --entity-type users and kafka-acls are used.
+func TestBinaryUserAndACL(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "strom.toml")
+	if err := os.WriteFile(conf, []byte("[authorization]\nenabled = true\nallow_everyone_if_no_acl_found = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := testkit.StartProcess(t, testkit.ProcessOptions{Args: []string{"--config", conf}})
+	s := newStrom(t)
+	bs := "-b=" + b.Addr()
+
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("alice-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.ok("", "user", "set", "alice", "--password-file", pw, bs)
+	s.ok("", "user", "set", "alice", "--password", "other", "--mechanism", "SCRAM-SHA-256", "--iterations", "8192", bs)
+	out := s.ok("", "user", "list", bs, "--format", "json")
+	var creds []struct {
+		User, Mechanism string
+		Iterations      int32
+	}
+	if err := json.Unmarshal([]byte(out), &creds); err != nil {
+		t.Fatalf("user list --format json: %v\n%s", err, out)
+	}
+	got := fmt.Sprint(creds)
+	if got != "[{alice SCRAM-SHA-256 8192} {alice SCRAM-SHA-512 4096}]" {
+		t.Fatalf("user list = %s", got)
+	}
+	s.ok("", "user", "delete", "alice", "--mechanism", "SCRAM-SHA-256", bs)
+	if out := s.ok("", "user", "list", bs); strings.Contains(out, "SCRAM-SHA-256") || !strings.Contains(out, "alice") {
+		t.Fatalf("user list after deleting one mechanism:\n%s", out)
+	}
+	s.fails(2, "want SCRAM-SHA-256 or SCRAM-SHA-512", "user", "set", "bob", "--password", "x", "--mechanism", "MD5", bs)
+
+	s.ok("", "acl", "add", "--principal", "User:alice", "--operation", "READ", "--operation", "describe", "--topic", "orders", "--prefixed", bs)
+	s.ok("", "acl", "add", "--principal", "User:bob", "--operation", "WRITE", "--topic", "orders", "--deny", bs)
+	out = s.ok("", "acl", "list", bs)
+	for _, want := range []string{"User:alice", "PREFIXED", "READ", "DESCRIBE", "User:bob", "DENY", "WRITE"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("acl list lacks %s:\n%s", want, out)
+		}
+	}
+	if out := s.ok("", "acl", "remove", "--principal", "User:alice", "--operation", "READ", "--operation", "DESCRIBE", "--topic", "orders", "--prefixed", bs); !strings.Contains(out, "removed 2 ACLs") {
+		t.Fatalf("acl remove: %s", out)
+	}
+	if out := s.ok("", "acl", "list", bs, "--format", "json"); strings.Contains(out, "User:alice") || !strings.Contains(out, "User:bob") {
+		t.Fatalf("acl list after remove:\n%s", out)
+	}
+	s.fails(2, "name one resource", "acl", "add", "--principal", "User:x", "--operation", "READ", bs)
+	s.fails(2, "is not a Kafka ACL operation", "acl", "add", "--principal", "User:x", "--operation", "FLY", "--topic", "t", bs)
 }

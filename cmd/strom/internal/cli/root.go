@@ -61,6 +61,8 @@ func NewRoot(d Deps) *cobra.Command {
 		newClusterCmd(),
 		newTopicCmd(d),
 		newGroupCmd(d),
+		newUserCmd(d),
+		newACLCmd(d),
 		newProduceCmd(d),
 		newConsumeCmd(d),
 		newBenchCmd(d),
