@@ -120,6 +120,8 @@ func setErrorCode(resp kmsg.Response, code int16) {
 		r.ErrorCode = code
 	case *kmsg.DescribeLogDirsResponse:
 		r.ErrorCode = code // v3+; older versions answer no directories
+	case *kmsg.DescribeQuorumResponse:
+		r.ErrorCode = code
 	case *kmsg.ConsumerGroupHeartbeatResponse:
 		r.ErrorCode = code
 	}

@@ -9,6 +9,7 @@ func init() {
 	checks[kmsg.AlterPartitionAssignments] = clusterOnly(kmsg.ACLOperationAlter)
 	checks[kmsg.ListPartitionReassignments] = clusterOnly(kmsg.ACLOperationDescribe)
 	checks[kmsg.DescribeLogDirs] = clusterOnly(kmsg.ACLOperationDescribe)
+	checks[kmsg.DescribeQuorum] = clusterOnly(kmsg.ACLOperationDescribe)
 	checks[kmsg.WriteTxnMarkers] = checkWriteTxnMarkers
 	checks[kmsg.DeleteGroups] = checkDeleteGroups
 	checks[kmsg.OffsetDelete] = checkOffsetDelete

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ---- cluster ----
@@ -24,10 +25,16 @@ type nodeRow struct {
 	Addr       string
 	Rack       string
 	Controller bool
-	Leaders    int
-	Replicas   int
-	DiskUse    int64
-	DiskErr    string
+	// The metadata quorum as DescribeQuorum reports it: this node's role,
+	// its metadata log end and how far behind the committed index it is.
+	Voter       bool
+	Role        string
+	LogEnd      int64
+	MetadataLag int64
+	Leaders     int
+	Replicas    int
+	DiskUse     int64
+	DiskErr     string
 }
 
 type partRef struct {
@@ -41,6 +48,8 @@ type partRef struct {
 type overviewData struct {
 	ClusterID       string
 	Controller      int32
+	QuorumEpoch     int32
+	QuorumHW        int64
 	Nodes           []nodeRow
 	Topics          int
 	Partitions      int
@@ -90,6 +99,32 @@ func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
 			for _, rep := range p.Replicas {
 				if row := rows[rep]; row != nil {
 					row.Replicas++
+				}
+			}
+		}
+	}
+	if _, cl, err := c.admin(r); err == nil {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+		req.Topics = append(req.Topics, rt)
+		if resp, err := req.RequestWith(ctx, cl); err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
+			p := resp.Topics[0].Partitions[0]
+			d.QuorumEpoch, d.QuorumHW = p.LeaderEpoch, p.HighWatermark
+			for _, v := range p.CurrentVoters {
+				row := rows[v.ReplicaID]
+				if row == nil {
+					continue
+				}
+				row.Voter, row.Role, row.LogEnd = true, "follower", v.LogEndOffset
+				if v.ReplicaID == p.LeaderID {
+					row.Role = "leader"
+				}
+				if v.LogEndOffset >= 0 {
+					row.MetadataLag = max(p.HighWatermark-v.LogEndOffset, 0)
+				} else {
+					row.Role = "unreachable"
 				}
 			}
 		}

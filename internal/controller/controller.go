@@ -94,6 +94,9 @@ type Controller interface {
 	AlterScramCredentials(ctx context.Context, cmd AlterScramCredentials) error
 	// AlterACLs adds and removes access control entries in the metadata.
 	AlterACLs(ctx context.Context, cmd AlterACLs) error
+	// DescribeQuorum describes the metadata quorum (Kafka's
+	// DescribeQuorum).
+	DescribeQuorum(ctx context.Context) (QuorumInfo, error)
 	// Fresh reports whether this node's image can be trusted: false on a
 	// cluster node cut off from the metadata quorum past its session.
 	Fresh() bool
@@ -117,4 +120,21 @@ func ValidTopicName(name string) bool {
 		}
 	}
 	return true
+}
+
+// QuorumInfo is the metadata quorum as DescribeQuorum reports it.
+type QuorumInfo struct {
+	LeaderID      ids.NodeID
+	LeaderEpoch   int32 // the Raft term
+	HighWatermark int64 // the committed index
+	Voters        []QuorumVoter
+}
+
+// QuorumVoter is one voter: its last log index and when it was last heard
+// from (ms since the epoch; -1 unknown).
+type QuorumVoter struct {
+	ID           ids.NodeID
+	LogEndOffset int64
+	LastFetch    int64
+	LastCaughtUp int64
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
@@ -190,6 +191,15 @@ func (c *Local) ElectLeader(_ context.Context, topic string, partition int32, le
 
 // Fresh implements Controller: a single node is its own quorum.
 func (c *Local) Fresh() bool { return true }
+
+// DescribeQuorum implements Controller: a single node is its own quorum,
+// always caught up.
+func (c *Local) DescribeQuorum(context.Context) (QuorumInfo, error) {
+	self := c.Image().ControllerID
+	now := time.Now().UnixMilli()
+	return QuorumInfo{LeaderID: self, LeaderEpoch: 1, HighWatermark: 0,
+		Voters: []QuorumVoter{{ID: self, LogEndOffset: 0, LastFetch: now, LastCaughtUp: now}}}, nil
+}
 
 // ElectUnclean implements Controller.
 func (c *Local) ElectUnclean(_ context.Context, topic string, partition int32) error {

@@ -221,6 +221,9 @@ type readIndexReply struct {
 type statusReply struct {
 	Leader  string `json:"leader"`
 	Applied uint64 `json:"applied"`
+	// LastIndex is the member's last log index (DescribeQuorum's log end
+	// offset); absent from nodes older than it.
+	LastIndex uint64 `json:"last_index,omitempty"`
 }
 
 func (c *Raft) routes() http.Handler {
@@ -231,7 +234,7 @@ func (c *Raft) routes() http.Handler {
 	mux.HandleFunc("POST /status", func(w http.ResponseWriter, r *http.Request) {
 		addr, _ := c.r.LeaderWithID()
 		applied := c.r.AppliedIndex()
-		writeJSON(w, statusReply{Leader: string(addr), Applied: applied})
+		writeJSON(w, statusReply{Leader: string(addr), Applied: applied, LastIndex: c.r.LastIndex()})
 	})
 	return mux
 }
@@ -559,4 +562,45 @@ func (c *Raft) Quorum() QuorumState {
 		AppliedIndex: applied,
 		LastIndex:    num("last_log_index"),
 	}
+}
+
+// DescribeQuorum describes the metadata quorum as Kafka's DescribeQuorum
+// does: the leader, its term, the committed index, and each voter's last
+// log index, asked of the voters themselves (hashicorp/raft does not
+// expose a leader's view of its followers). A voter that does not answer
+// within a second is listed with -1.
+func (c *Raft) DescribeQuorum(ctx context.Context) (QuorumInfo, error) {
+	q := c.Quorum()
+	_, leaderID := c.r.LeaderWithID()
+	info := QuorumInfo{LeaderID: ids.NoNode, LeaderEpoch: int32(q.Term), HighWatermark: int64(q.CommitIndex)}
+	if id, err := strconv.Atoi(string(leaderID)); err == nil {
+		info.LeaderID = ids.NodeID(id)
+	}
+	fut := c.r.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return info, err
+	}
+	now := time.Now().UnixMilli()
+	for _, srv := range fut.Configuration().Servers {
+		id, err := strconv.Atoi(string(srv.ID))
+		if err != nil {
+			continue
+		}
+		v := QuorumVoter{ID: ids.NodeID(id), LogEndOffset: -1, LastFetch: -1, LastCaughtUp: -1}
+		if ids.NodeID(id) == c.cfg.NodeID {
+			v.LogEndOffset, v.LastFetch = int64(q.LastIndex), now
+		} else {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			var st statusReply
+			if err := c.rpc.call(pctx, string(srv.Address), "/status", struct{}{}, &st); err == nil {
+				v.LogEndOffset, v.LastFetch = int64(max(st.LastIndex, st.Applied)), now
+			}
+			cancel()
+		}
+		if v.LogEndOffset >= info.HighWatermark {
+			v.LastCaughtUp = v.LastFetch
+		}
+		info.Voters = append(info.Voters, v)
+	}
+	return info, nil
 }

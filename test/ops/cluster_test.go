@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/testkit"
 )
@@ -61,6 +62,35 @@ func TestClusterMetricsAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	cons.Close()
+
+	t.Run("describe-quorum", func(t *testing.T) {
+		// kafka-metadata-quorum describe --status/--replication's request.
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rp := kmsg.NewDescribeQuorumRequestTopicPartition()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("DescribeQuorum answered %+v", resp)
+		}
+		p := resp.Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.LeaderID < 1 || p.LeaderEpoch < 1 || p.HighWatermark < 1 || len(p.CurrentVoters) != 3 {
+			t.Fatalf("DescribeQuorum partition = %+v", p)
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < 1 || v.LastFetchTimestamp < 1 {
+				t.Fatalf("voter %d: log end %d, last fetch %d", v.ReplicaID, v.LogEndOffset, v.LastFetchTimestamp)
+			}
+		}
+		if len(resp.Nodes) != 3 || len(resp.Nodes[0].Listeners) == 0 {
+			t.Fatalf("DescribeQuorum v2 nodes = %+v", resp.Nodes)
+		}
+	})
 
 	t.Run("contract", func(t *testing.T) {
 		names := map[string]bool{}
