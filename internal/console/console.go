@@ -51,9 +51,10 @@ type Config struct {
 // Console serves the pages. Its Kafka client is made on first use, so a
 // node that is not serving yet still renders an error page, not nothing.
 type Console struct {
-	cfg  Config
-	tmpl map[string]*template.Template
-	mux  *http.ServeMux
+	cfg   Config
+	rates topicRates
+	tmpl  map[string]*template.Template
+	mux   *http.ServeMux
 
 	mu  sync.Mutex
 	cl  *kgo.Client

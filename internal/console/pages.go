@@ -169,6 +169,7 @@ type topicRow struct {
 	Partitions      int
 	RF              int
 	Records         int64
+	Rate            string // records/s since the topic was last listed, "" unknown
 	UnderReplicated int
 	Err             string
 }
@@ -240,13 +241,16 @@ func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if slices.Contains(pg.Rows, name) {
+				var end int64
 				for p := range t.Partitions {
 					s, sok := starts.Lookup(name, p)
 					e, eok := ends.Lookup(name, p)
 					if sok && eok && s.Err == nil && e.Err == nil {
 						row.Records += e.Offset - s.Offset
+						end += e.Offset
 					}
 				}
+				row.Rate = c.rates.rate(name, end, time.Now())
 			}
 			rows = append(rows, row)
 		}
