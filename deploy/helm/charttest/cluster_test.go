@@ -223,8 +223,14 @@ func runCluster(t *testing.T, vals map[string]any, mounts *strings.Replacer, cli
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// Probed as the kubelet probes: the rendered probe's scheme, and an
+	// HTTPS certificate not verified.
+	scheme := "http"
+	if probe := r.statefulSets["demo-strom"].Spec.Template.Spec.Containers[0].ReadinessProbe; probe != nil && probe.HTTPGet != nil && probe.HTTPGet.Scheme == "HTTPS" {
+		scheme = "https"
+	}
 	for _, p := range pods {
-		waitReady(ctx, t, fmt.Sprintf("http://%s:%d/readyz", p.ip, adminPort), filepath.Join(dir, p.name+".log"))
+		waitReady(ctx, t, fmt.Sprintf("%s://%s:%d/readyz", scheme, p.ip, adminPort), filepath.Join(dir, p.name+".log"))
 	}
 
 	var seeds []string
@@ -388,6 +394,10 @@ func startPod(t *testing.T, bin string, p pod, env []string, dir string) {
 }
 
 // waitReady polls url until it answers 200 or ctx ends.
+// kubeletClient probes as the kubelet does: an HTTPS probe's certificate
+// is not verified.
+var kubeletClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
 func waitReady(ctx context.Context, t *testing.T, url, logPath string) {
 	t.Helper()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -395,7 +405,7 @@ func waitReady(ctx context.Context, t *testing.T, url, logPath string) {
 	last := ""
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := kubeletClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
