@@ -144,6 +144,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			return err
 		}
 		self.Replication = b.cfg.AdvertisedReplication()
+		self.Version = b.cfg.SoftwareVersion
 		if err := b.openRaft(ctx, self); err != nil {
 			return err
 		}
@@ -174,6 +175,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			pre.Close()
 			return err
 		}
+		self.Version = b.cfg.SoftwareVersion
 		ctrl, err := controller.OpenLocal(filepath.Join(b.cfg.DataDir, "__cluster_metadata"), self)
 		if err != nil {
 			pre.Close()

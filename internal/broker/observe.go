@@ -60,6 +60,16 @@ func (b *Broker) startAdmin() error {
 		Registry:  b.metrics.Registry,
 		Logger:    b.logger.With("component", "console"),
 		Login:     login,
+		NodeVersions: func() map[int32]string {
+			if !b.serving.Load() {
+				return nil
+			}
+			out := map[int32]string{}
+			for _, br := range b.ctrl.Image().Brokers {
+				out[int32(br.ID)] = br.Version
+			}
+			return out
+		},
 	})
 	if err != nil {
 		return err

@@ -81,6 +81,10 @@ type Config struct {
 	// keys).
 	Metadata MetadataLog `toml:"metadata"`
 
+	// SoftwareVersion is this binary's version, registered with the
+	// broker (set by the serve command, never from a file).
+	SoftwareVersion string `toml:"-"`
+
 	// Admin is the HTTP listener for metrics, health, profiles and the
 	// console.
 	Admin Admin `toml:"admin"`

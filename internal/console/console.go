@@ -46,6 +46,9 @@ type Config struct {
 	// Login, when set, requires a login for every page (see Login);
 	// without it the console uses one unauthenticated client.
 	Login *Login
+	// NodeVersions returns the software version each broker registered
+	// with (no Kafka API carries it); nil: not shown.
+	NodeVersions func() map[int32]string
 }
 
 // Console serves the pages. Its Kafka client is made on first use, so a

@@ -27,6 +27,7 @@ type nodeRow struct {
 	Controller bool
 	// The metadata quorum as DescribeQuorum reports it: this node's role,
 	// its metadata log end and how far behind the committed index it is.
+	Version     string
 	Voter       bool
 	Role        string
 	LogEnd      int64
@@ -141,6 +142,13 @@ func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
 				}
 				row.DiskUse += ld.Size()
 			})
+		}
+	}
+	if c.cfg.NodeVersions != nil {
+		for id, v := range c.cfg.NodeVersions() {
+			if row := rows[id]; row != nil {
+				row.Version = v
+			}
 		}
 	}
 	for _, row := range rows {

@@ -350,7 +350,7 @@ func (c *Raft) heartbeat(ctx context.Context, hb heartbeatReq) error {
 	cur, ok := c.Image().Broker(hb.Broker.ID)
 	want := hb.Broker
 	want.Fenced = false
-	if ok && !cur.Fenced && cur.Host == want.Host && cur.Port == want.Port && cur.Replication == want.Replication && slices.Equal(cur.Listeners, want.Listeners) {
+	if ok && !cur.Fenced && cur.Host == want.Host && cur.Port == want.Port && cur.Replication == want.Replication && slices.Equal(cur.Listeners, want.Listeners) && cur.Version == want.Version {
 		return nil
 	}
 	c.logger.Info("registering broker", "node", want.ID, "kafka", want.Host+":"+strconv.Itoa(int(want.Port)), "wal", want.Replication)

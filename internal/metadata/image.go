@@ -68,6 +68,10 @@ type Broker struct {
 	// Empty for brokers registered before listeners were recorded: every
 	// listener name then answers with Host and Port.
 	Listeners []Endpoint `json:",omitempty"`
+	// Version is the software version the broker registered with (for
+	// the console; Kafka has no API for it). Empty for brokers registered
+	// before versions were recorded.
+	Version string `json:",omitempty"`
 }
 
 // Endpoint is one advertised listener of a broker.

@@ -137,6 +137,7 @@ func serve(ctx context.Context, cfg config.Config, newBroker BrokerFactory, out,
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	cfg.SoftwareVersion = Version
 	b, err := newBroker(cfg, logger)
 	if err != nil {
 		return fmt.Errorf("serve: open broker: %w", err)
