@@ -198,9 +198,11 @@ func TestDamagedReplicaRefetches(t *testing.T) {
 	if os.Getenv("STROM_FAULTS") != "full" {
 		t.Skip("slow: STROM_FAULTS=full (make fault-matrix); internal/partition's TestDamagedReplicaCutAndReported runs by default")
 	}
-	c := testkit.StartCluster(t, 3)
+	// Small segments so the damage lands in a closed one: set on the
+	// brokers, as a client's segment.bytes below 1 MiB is refused (Kafka 4.1).
+	c := testkit.StartCluster(t, 3, testkit.WithNodeTOML("[log]\nsegment_bytes = 4096\n"))
 	topic := testkit.TopicName(t, "")
-	c.CreateTopic(t, topic, 3, 3, map[string]*string{"segment.bytes": kadm.StringPtr("4096")})
+	c.CreateTopic(t, topic, 3, 3, nil)
 	states := c.WaitStable(t, topic, 3)
 	const f = int32(2) // the replica to damage, first in its partition's replica list
 	part := int32(-1)
