@@ -82,6 +82,8 @@ var checks = map[kmsg.Key]check{
 	kmsg.Heartbeat:                    groupRead(func(r kmsg.Request) string { return r.(*kmsg.HeartbeatRequest).Group }),
 	kmsg.LeaveGroup:                   groupRead(func(r kmsg.Request) string { return r.(*kmsg.LeaveGroupRequest).Group }),
 	kmsg.OffsetCommit:                 checkOffsetCommit,
+	kmsg.DescribeClientQuotas:         checkDescribeClientQuotas,
+	kmsg.AlterClientQuotas:            checkAlterClientQuotas,
 }
 
 // Check authorizes req (of API key) for s.

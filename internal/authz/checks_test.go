@@ -72,6 +72,12 @@ func fill(key kmsg.Key, v int16) kmsg.Request {
 		r.Creations = append(r.Creations, kmsg.NewCreateACLsRequestCreation())
 	case *kmsg.DeleteACLsRequest:
 		r.Filters = append(r.Filters, kmsg.NewDeleteACLsRequestFilter())
+	case *kmsg.AlterClientQuotasRequest:
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		c := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		c.Type, c.Name = "user", &name
+		e.Entity = append(e.Entity, c)
+		r.Entries = append(r.Entries, e)
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
 		d.Name = name
