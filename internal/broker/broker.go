@@ -226,6 +226,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	b.env.Quotas = b.newQuotas(ctrl)
 	if a := b.cfg.Authorization; a.Enabled {
 		b.env.Authz = authz.New(authz.Config{SuperUsers: a.SuperUsers, AllowEveryoneIfNoACLFound: a.AllowEveryoneIfNoACLFound, Logger: b.logger.With("component", "authz")})
 	}

@@ -70,6 +70,10 @@ type Config struct {
 	// transaction coordinator before it appends the first batch of a
 	// transaction (KIP-890; transaction.partition.verification.enable).
 	TransactionPartitionVerification bool `toml:"transaction_partition_verification_enable"`
+	// Client quotas measure rates over QuotaWindowNum samples of
+	// QuotaWindowSize each (quota.window.num, quota.window.size.seconds).
+	QuotaWindowNum  int           `toml:"quota_window_num"`
+	QuotaWindowSize time.Duration `toml:"quota_window_size"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -226,6 +230,8 @@ func Default() Config {
 		TransactionalIDExpiration:        7 * 24 * time.Hour,
 		TransactionAbortInterval:         10 * time.Second,
 		TransactionPartitionVerification: true,
+		QuotaWindowNum:                   11,
+		QuotaWindowSize:                  time.Second,
 		OffsetMetadataMaxBytes:           4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
@@ -342,6 +348,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
+	}
+	if c.QuotaWindowNum < 2 || c.QuotaWindowSize < time.Millisecond {
+		return fmt.Errorf("quota_window_num must be >= 2 and quota_window_size >= 1ms, got %d and %s", c.QuotaWindowNum, c.QuotaWindowSize)
 	}
 	if c.ConnMaxReauth < 0 {
 		return fmt.Errorf("connections_max_reauth: must be >= 0, got %s", c.ConnMaxReauth)

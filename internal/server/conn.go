@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,8 @@ type conn struct {
 	mech          string
 	sessionExpiry time.Time
 	reauth        auth.Session
+
+	mutedUntil atomic.Int64 // unix nanos; a throttled client's mute (throttle.go)
 }
 
 func newConn(s *Server, l *listener, nc net.Conn) *conn {
@@ -124,6 +127,9 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 		if _, err := io.ReadFull(br, frame); err != nil {
 			return err
 		}
+		if err := c.waitUnmuted(); err != nil {
+			return err
+		}
 		sl, err := c.handle(frame)
 		if err != nil {
 			if sl != nil {
@@ -190,11 +196,14 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 			return sl, err
 		}
 	}
-	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal}
+	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal, Size: len(frame)}
 	r := &sl.req
 	res := c.serveSafely(r)
 	switch {
 	case res.NoResponse:
+		if res.Throttle > 0 {
+			c.muteFor(res.Throttle)
+		}
 	case res.Deferred != nil:
 		sl.ready = make(chan struct{})
 		go func() {
@@ -290,6 +299,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.s.metrics.Done(sl.key, sl.version, sl.arrived, sl.readyAt, time.Now(), sl.resp)
+		c.muteAfter(sl.resp)
 		if len(c.slots) == 0 {
 			if err := w.flush(); err != nil {
 				fail(err)
