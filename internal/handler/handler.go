@@ -54,8 +54,10 @@ type Result struct {
 	Resp       kmsg.Response
 	Deferred   func() kmsg.Response
 	NoResponse bool
-	// Throttle, with NoResponse, is how long the connection is muted
-	// (a throttled acks=0 producer); an answer carries its own.
+	// Throttle is a throttle time known when the request is handled
+	// (a produce over its quota): the server mutes the connection from
+	// then, before the answer, which carries it too, is sent; with
+	// NoResponse (acks=0) this is the only mute.
 	Throttle time.Duration
 }
 

@@ -63,16 +63,20 @@ func (e *Env) serveWithQuotas(r *Request) Result {
 	start := time.Now()
 	res := e.serve(r)
 	spent := time.Since(start)
+	var produceT time.Duration
+	if r.Key == kmsg.Produce {
+		// Counted when the request is read, so the connection is muted
+		// at once: Kafka reads one request of a connection at a time, so
+		// nothing pipelined behind a throttled produce gets in first.
+		// acks=0 has no answer to carry it, but is muted all the same.
+		produceT = q.Record(quota.Produce, c, float64(r.Size), e.Now())
+		res.Throttle = produceT
+	}
 	if res.NoResponse {
-		// acks=0: no answer to carry it, but the connection is muted all
-		// the same (Kafka's produce quota on a no-op response).
-		if r.Key == kmsg.Produce {
-			res.Throttle = q.Record(quota.Produce, c, float64(r.Size), e.Now())
-		}
 		return res
 	}
 	finish := func(resp kmsg.Response) kmsg.Response {
-		return e.throttle(r, c, spent, resp)
+		return e.throttle(r, c, spent, produceT, resp)
 	}
 	if res.Deferred != nil {
 		deferred := res.Deferred
@@ -84,9 +88,9 @@ func (e *Env) serveWithQuotas(r *Request) Result {
 }
 
 // throttle records the request against c's quotas at the time of its
-// answer (as Kafka does in each API's response callback) and sets the
-// throttle time in resp.
-func (e *Env) throttle(r *Request, c quota.Client, spent time.Duration, resp kmsg.Response) kmsg.Response {
+// answer (as Kafka does in each API's response callback; a produce's
+// bytes were counted on arrival) and sets the throttle time in resp.
+func (e *Env) throttle(r *Request, c quota.Client, spent, produceT time.Duration, resp kmsg.Response) kmsg.Response {
 	if resp == nil {
 		return nil
 	}
@@ -98,7 +102,7 @@ func (e *Env) throttle(r *Request, c quota.Client, spent time.Duration, resp kms
 	t := reqT
 	switch r.Key {
 	case kmsg.Produce:
-		t = max(t, q.Record(quota.Produce, c, float64(r.Size), now))
+		t = max(t, produceT)
 	case kmsg.Fetch:
 		if replicaID(r.Body.(*kmsg.FetchRequest)) >= 0 {
 			return resp // replication: not a client's fetch

@@ -199,11 +199,11 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal, Size: len(frame)}
 	r := &sl.req
 	res := c.serveSafely(r)
+	if res.Throttle > 0 {
+		c.muteFor(res.Throttle)
+	}
 	switch {
 	case res.NoResponse:
-		if res.Throttle > 0 {
-			c.muteFor(res.Throttle)
-		}
 	case res.Deferred != nil:
 		sl.ready = make(chan struct{})
 		go func() {
