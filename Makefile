@@ -172,3 +172,10 @@ image-test: image
 .PHONY: helm-test
 helm-test:
 	GO=$(GO) bash deploy/helm/check.sh
+
+# Client quotas in full: producers held to producer_byte_rate over 20 s
+# (with Kafka's windows and with short ones), Kafka's own kafka-configs
+# on users and clients. The default run keeps a short version of each.
+.PHONY: quota-test
+quota-test:
+	STROM_QUOTA=full $(GO) test -count=1 -timeout 10m ./test/quota ./internal/quota -v
