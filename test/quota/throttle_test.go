@@ -168,3 +168,43 @@ func TestProducerHeldToQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestPrecedenceWithProducers: Kafka's order of the eight levels decides
+// which quota a producer gets. A quota on the client id alone
+// (/config/clients/limited) loses to one on every user
+// (/config/users/<default>), which loses to one on every user's
+// "limited" client (/config/users/<default>/clients/limited).
+func TestPrecedenceWithProducers(t *testing.T) {
+	b := testkit.StartBroker(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	adm := admin(t, b.Addr())
+	topic := testkit.TopicName(t, "")
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	alter := func(e kadm.ClientQuotaEntity, v float64) {
+		t.Helper()
+		res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: e, Ops: []kadm.AlterClientQuotaOp{set("producer_byte_rate", v)}}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("alter %v: %v %+v", e, err, res)
+		}
+	}
+	// throttledFor runs a "limited" producer for 2 s: was it throttled?
+	throttledFor := func() bool {
+		p := startProducer(t, b.Addr(), "limited", topic)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		p.run(ctx, time.Now().Add(2*time.Second), 0, &wg)
+		p.cl.Close()
+		return p.hook.n.Load() > 0
+	}
+	alter(ent("client-id", "limited"), 10<<10)
+	alter(ent("user", "<default>"), 1<<40)
+	if throttledFor() {
+		t.Error("/config/clients/limited applied over /config/users/<default>")
+	}
+	alter(ent("user", "<default>", "client-id", "limited"), 10<<10)
+	if !throttledFor() {
+		t.Error("/config/users/<default>/clients/limited did not apply")
+	}
+}
