@@ -208,3 +208,57 @@ func TestPrecedenceWithProducers(t *testing.T) {
 		t.Error("/config/users/<default>/clients/limited did not apply")
 	}
 }
+
+// TestConsumerThrottled: a consumer over its consumer_byte_rate gets
+// throttled fetch answers and still reads on afterwards (a throttled
+// fetch answers no data; the records come in later fetches), while a
+// consumer with no quota reads everything unthrottled.
+func TestConsumerThrottled(t *testing.T) {
+	b := testkit.StartBroker(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	adm := admin(t, b.Addr())
+	topic := testkit.TopicName(t, "")
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: ent("client-id", "slow"), Ops: []kadm.AlterClientQuotaOp{set("consumer_byte_rate", 50<<10)}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	// Batches of one record: a throttled fetch is answered empty and its
+	// bytes not counted, so (as in Kafka) a batch bigger than the whole
+	// quota window would never be read.
+	pr := newClient(t, b.Addr(), kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(16<<10))
+	val := make([]byte, 10<<10)
+	const n = 200 // 2 MB: well over the first burst of ~500 KiB
+	for range n {
+		pr.Produce(ctx, &kgo.Record{Value: val}, nil)
+	}
+	if err := pr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(clientID string, d time.Duration) (int, *throttles) {
+		h := &throttles{}
+		cl := newClient(t, b.Addr(), kgo.ClientID(clientID), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxPartitionBytes(64<<10), kgo.WithHooks(h))
+		defer cl.Close()
+		cctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		got := 0
+		for got < n && cctx.Err() == nil {
+			got += len(cl.PollFetches(cctx).Records())
+		}
+		return got, h
+	}
+	got, h := consume("free", time.Minute)
+	if got != n || h.n.Load() != 0 {
+		t.Errorf("unlimited consumer: read %d of %d, throttled %d times", got, n, h.n.Load())
+	}
+	got, h = consume("slow", 4*time.Second)
+	if h.n.Load() == 0 {
+		t.Errorf("the limited consumer was never throttled (read %d records)", got)
+	}
+	if got == 0 || got == n {
+		t.Errorf("the limited consumer read %d of %d records in 4 s at 50 KiB/s (throttled %d, max %v)", got, n, h.n.Load(), time.Duration(h.max.Load()))
+	}
+}
