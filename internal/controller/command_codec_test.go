@@ -281,6 +281,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			f.Add(v1)
 		}
 	}
+	fuzzseed.Add(f, []byte(`{"v":1,"op":"alter_client_quotas","changes":[{"entity":[{"type":"user","name":"alice"},{"type":"client-id","name":null}],"key":"producer_byte_rate","value":1048576},{"entity":[{"type":"ip","name":"127.0.0.1"}],"key":"connection_creation_rate"}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cmd, err := decodeCommand(raw)
 		if err != nil {
