@@ -60,6 +60,14 @@ func (e *Env) serveWithQuotas(r *Request) Result {
 	if since, ok := strictMutationSince[r.Key]; ok && q.Enabled(quota.ControllerMutation) {
 		r.mutation = q.Mutation(c, r.Version >= since)
 	}
+	if fr, ok := r.Body.(*kmsg.FetchRequest); ok && replicaID(fr) < 0 {
+		// A consumer is never sent more than its quota allows within the
+		// measured windows (Kafka's maxQuotaWindowBytes).
+		if w, ok := q.MaxValueInWindow(quota.Fetch, c); ok && float64(fr.MaxBytes) > w {
+			fr.MaxBytes = int32(max(w, 1))
+			fr.MinBytes = min(fr.MinBytes, fr.MaxBytes)
+		}
+	}
 	start := time.Now()
 	res := e.serve(r)
 	spent := time.Since(start)

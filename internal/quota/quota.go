@@ -161,6 +161,21 @@ func (m *Manager) Quota(k Kind, c Client) (float64, bool) {
 	return limit, ok
 }
 
+// MaxValueInWindow is the most a client may take of kind k within the
+// measured windows, quota × (num-1) × size (Kafka's
+// getMaxValueInQuotaWindow: a fetch's max_bytes is cut to it); ok is
+// false when no quota applies.
+func (m *Manager) MaxValueInWindow(k Kind, c Client) (float64, bool) {
+	if !m.Enabled(k) {
+		return 0, false
+	}
+	q, ok := m.Quota(k, c)
+	if !ok {
+		return 0, false
+	}
+	return q * float64(m.w.num-1) * float64(m.w.sizeMs) / 1000, true
+}
+
 // resolveLocked finds the sensor tags and the bound for c: Kafka's
 // quotaMetricTags and quotaLimit over the eight levels, most specific
 // first:

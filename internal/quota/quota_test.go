@@ -128,3 +128,20 @@ func TestMutation(t *testing.T) {
 		t.Fatal("no quota configured, yet throttled")
 	}
 }
+
+// TestMaxValueInWindow is Kafka's getMaxValueInQuotaWindow: what num-1
+// windows at the quota allow.
+func TestMaxValueInWindow(t *testing.T) {
+	m := New(DefaultConfig())
+	c := Client{User: "alice", ClientID: "c"}
+	if _, ok := m.MaxValueInWindow(Fetch, c); ok {
+		t.Fatal("a bound with no quota")
+	}
+	m.Update(map[metadata.QuotaEntity]map[string]float64{{User: metadata.Named("alice")}: {metadata.QuotaConsumerByteRate: 1000}})
+	if w, ok := m.MaxValueInWindow(Fetch, c); !ok || w != 10000 {
+		t.Fatalf("bound %v %v, want 10000", w, ok)
+	}
+	if _, ok := m.MaxValueInWindow(Fetch, Client{User: "bob", ClientID: "c"}); ok {
+		t.Fatal("a bound for a client no quota applies to")
+	}
+}

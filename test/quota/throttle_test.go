@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/testkit"
@@ -260,5 +261,41 @@ func TestConsumerThrottled(t *testing.T) {
 	}
 	if got == 0 || got == n {
 		t.Errorf("the limited consumer read %d of %d records in 4 s at 50 KiB/s (throttled %d, max %v)", got, n, h.n.Load(), time.Duration(h.max.Load()))
+	}
+}
+
+// TestRequestPercentage: a client over its request_percentage (time the
+// broker spends on its requests) gets throttled answers; others do not.
+func TestRequestPercentage(t *testing.T) {
+	b := testkit.StartBroker(t)
+	ctx := ctxFor(t, time.Minute)
+	adm := admin(t, b.Addr())
+	// 0.01 % of a thread: 1 ms of handling over the ten windows.
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: ent("client-id", "busy"), Ops: []kadm.AlterClientQuotaOp{set("request_percentage", 0.01)}}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	for _, topic := range []string{"rp-a", "rp-b", "rp-c"} {
+		if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(clientID string) *throttles {
+		h := &throttles{}
+		cl := newClient(t, b.Addr(), kgo.ClientID(clientID), kgo.WithHooks(h))
+		defer cl.Close()
+		for i := 0; i < 200 && h.n.Load() == 0; i++ {
+			req := kmsg.NewPtrMetadataRequest() // all topics
+			if _, err := req.RequestWith(ctx, cl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return h
+	}
+	if h := run("busy"); h.n.Load() == 0 {
+		t.Error("200 Metadata requests never went over 0.01 % of a thread")
+	}
+	if h := run("idle"); h.n.Load() != 0 {
+		t.Errorf("a client with no quota was throttled %d times", h.n.Load())
 	}
 }
