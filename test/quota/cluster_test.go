@@ -13,6 +13,7 @@ import (
 // 3-node cluster (each node its own process) is in the metadata log, so
 // every node describes it.
 func TestClusterQuotaSeenByEveryNode(t *testing.T) {
+	t.Parallel()
 	c := testkit.StartCluster(t, 3)
 	req := kmsg.NewPtrAlterClientQuotasRequest()
 	e := kmsg.NewAlterClientQuotasRequestEntry()

@@ -47,6 +47,7 @@ func described(qs kadm.DescribedClientQuotas) string {
 // Kafka's codes and messages, validate_only, removal, and the quotas
 // surviving a restart (metadata log / image).
 func TestDescribeAlterClientQuotas(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	adm := admin(t, b.Addr())
 	ctx := ctxFor(t, 60*time.Second)

@@ -92,6 +92,7 @@ func createTopicsReq(version int16, name string, partitions int32) *kmsg.CreateT
 // THROTTLING_QUOTA_EXCEEDED and a throttle time, and another client is
 // untouched.
 func TestControllerMutationQuota(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	ctx := ctxFor(t, time.Minute)
 	adm := admin(t, b.Addr())

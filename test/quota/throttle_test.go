@@ -113,6 +113,7 @@ func runQuota(t *testing.T, b *testkit.Broker, rate float64, d time.Duration) (l
 // producer_byte_rate gets answers with throttle_time_ms > 0; another
 // client on the same broker with no quota never does.
 func TestProducerThrottled(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	// 100 KiB/s: the first burst Kafka's windows allow is ~1 MiB.
 	start := time.Now()
@@ -176,6 +177,7 @@ func TestProducerHeldToQuota(t *testing.T) {
 // (/config/users/<default>), which loses to one on every user's
 // "limited" client (/config/users/<default>/clients/limited).
 func TestPrecedenceWithProducers(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	adm := admin(t, b.Addr())
@@ -215,6 +217,7 @@ func TestPrecedenceWithProducers(t *testing.T) {
 // fetch answers no data; the records come in later fetches), while a
 // consumer with no quota reads everything unthrottled.
 func TestConsumerThrottled(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	ctx := ctxFor(t, 2*time.Minute)
 	adm := admin(t, b.Addr())
@@ -267,6 +270,7 @@ func TestConsumerThrottled(t *testing.T) {
 // TestRequestPercentage: a client over its request_percentage (time the
 // broker spends on its requests) gets throttled answers; others do not.
 func TestRequestPercentage(t *testing.T) {
+	t.Parallel()
 	b := testkit.StartBroker(t)
 	ctx := ctxFor(t, time.Minute)
 	adm := admin(t, b.Addr())
