@@ -103,6 +103,9 @@ func (e *Env) throttle(r *Request, c quota.Client, spent, produceT time.Duration
 		return nil
 	}
 	q, now := e.Quotas, e.Now()
+	if fr, ok := r.Body.(*kmsg.FetchRequest); ok && replicaID(fr) >= 0 {
+		return resp // replication: between brokers, exempt from every quota
+	}
 	var reqT time.Duration
 	if !quotaExempt[r.Key] {
 		reqT = q.RequestTime(c, spent, now)
@@ -112,9 +115,6 @@ func (e *Env) throttle(r *Request, c quota.Client, spent, produceT time.Duration
 	case kmsg.Produce:
 		t = max(t, produceT)
 	case kmsg.Fetch:
-		if replicaID(r.Body.(*kmsg.FetchRequest)) >= 0 {
-			return resp // replication: not a client's fetch
-		}
 		size := fetchResponseBytes(resp)
 		if ft := q.Record(quota.Fetch, c, float64(size), now); ft > 0 || t > 0 {
 			t = max(t, ft)
