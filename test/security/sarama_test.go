@@ -33,7 +33,7 @@ func (s *saramaSCRAM) Begin(user, password, authzID string) error {
 }
 
 func (s *saramaSCRAM) Step(challenge string) (string, error) { return s.cv.Step(challenge) }
-func (s *saramaSCRAM) Done() bool                           { return s.cv.Done() }
+func (s *saramaSCRAM) Done() bool                            { return s.cv.Done() }
 
 // saramaToken is a fixed OAUTHBEARER token.
 type saramaToken string
