@@ -176,8 +176,23 @@ func TestOAuthValidator(t *testing.T) {
 		}
 	}
 
-	// The principal from another claim (sasl.oauthbearer.sub.claim.name).
+	// Without a configured audience a token naming one is refused
+	// (jose4j's default, kept by Kafka); one without aud is accepted.
 	cfg := oauthConfig(v.cfg.JWKSFile)
+	cfg.Audience = ""
+	anyAud, err := NewOAuthValidator(cfg, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anyAud.Validate(context.Background(), ec.sign(t, goodClaims(now))); err == nil || !strings.Contains(err.Error(), "aud claim") {
+		t.Fatalf("aud without a configured audience: %v", err)
+	}
+	if _, err := anyAud.Validate(context.Background(), ec.sign(t, with(func(c jwt.MapClaims) { delete(c, "aud") }))); err != nil {
+		t.Fatalf("no aud, no configured audience: %v", err)
+	}
+
+	// The principal from another claim (sasl.oauthbearer.sub.claim.name).
+	cfg = oauthConfig(v.cfg.JWKSFile)
 	cfg.SubClaim = "client_id"
 	v2, err := NewOAuthValidator(cfg, quietLogger)
 	if err != nil {
