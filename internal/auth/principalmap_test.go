@@ -84,3 +84,41 @@ func TestPrincipalMappingRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPrincipalMappingRulesSplitting: Kafka's testRulesSplitting cases —
+// spaces around rules, empty rules ignored, escaped slashes and commas
+// inside patterns.
+func TestPrincipalMappingRulesSplitting(t *testing.T) {
+	for _, c := range []struct {
+		rules string
+		want  string
+	}{
+		{"", "DEFAULT"},
+		{"DEFAULT", "DEFAULT"},
+		{"RULE://", "RULE://"},
+		{"RULE:/.*/L", "RULE:/.*/L"},
+		{"  RULE:// ,  DEFAULT  ", "RULE://, DEFAULT"},
+		{"  RULE:([A-Z]*)/$1/U   ,RULE:([a-z]+)/$1/,   DEFAULT  ", "RULE:([A-Z]*)/$1/U, RULE:([a-z]+)/$1/, DEFAULT"},
+		{",,RULE://,,,DEFAULT,,", "RULE://, DEFAULT"},
+		{`RULE:\/\\\(\)\n\t/\/\//`, `RULE:\/\\\(\)\n\t/\/\//`},
+		{`RULE:\**\/+/*/L,RULE:\/*\**/**/`, `RULE:\**\/+/*/L, RULE:\/*\**/**/`},
+		{"RULE:,RULE:,/,RULE:,\\//U,RULE:,/RULE:,/,RULE:,RULE:,/L,RULE:,/L,RULE:, DEFAULT, /DEFAULT/,DEFAULT",
+			"RULE:,RULE:,/,RULE:,\\//U, RULE:,/RULE:,/, RULE:,RULE:,/L,RULE:,/L, RULE:, DEFAULT, /DEFAULT/, DEFAULT"},
+	} {
+		pm, err := ParsePrincipalMappingRules(c.rules)
+		if err != nil {
+			t.Errorf("%q: %v", c.rules, err)
+			continue
+		}
+		if got := pm.String(); got != c.want {
+			t.Errorf("%q split as %q, want %q", c.rules, got, c.want)
+		}
+	}
+	pm, err := ParsePrincipalMappingRules(`RULE:^CN=a\/b,(.*)$/$1\/x/`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := pm.Name("CN=a/b,O=z"); !ok || got != "O=z/x" {
+		t.Fatalf("escaped slashes: %q %v", got, ok)
+	}
+}
