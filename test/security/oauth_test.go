@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,9 +236,14 @@ func TestOAuthBearerRefused(t *testing.T) {
 		c.expectClosed()
 	})
 	t.Run("franz-go with an expired token", func(t *testing.T) {
+		// franz-go reads the error challenge as a failure of its own
+		// and does not send %x01; the JSON reaches it all the same.
 		cl := franzClient(t, sb.client, sb.clientTLS(), oauth.Auth{Token: p.token(t, "alice", -time.Hour)}.AsMechanism())
-		if err := produce(cl, topic, "x"); err == nil {
-			t.Fatal("produced with an expired token")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := cl.Ping(ctx)
+		if err == nil || !strings.Contains(err.Error(), `{"status":"invalid_token"}`) {
+			t.Fatalf("franz-go with an expired token: %v", err)
 		}
 	})
 	// No data touched: the topic is still empty.
