@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,10 +134,22 @@ func NewOAuthValidator(cfg config.OAuthBearer, logger *slog.Logger) (*OAuthValid
 			return nil, err
 		}
 	case cfg.JWKSURL != "":
+		client := &http.Client{Timeout: 10 * time.Second}
+		if cfg.JWKSCAFile != "" {
+			pem, err := os.ReadFile(cfg.JWKSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("sasl.oauthbearer.jwks_ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("sasl.oauthbearer.jwks_ca_file %s: no PEM certificate", cfg.JWKSCAFile)
+			}
+			client.Transport = &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		noErr := true
 		k, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.JWKSURL}, keyfunc.Override{
-			Client:                    &http.Client{Timeout: 10 * time.Second},
+			Client:                    client,
 			HTTPTimeout:               10 * time.Second,
 			NoErrorReturnFirstHTTPReq: &noErr,
 			RefreshInterval:           cfg.JWKSRefresh,

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
@@ -273,6 +274,37 @@ func TestOAuthJWKSURL(t *testing.T) {
 	body.Store(jwksJSON(t, k1, k2))
 	if _, err := v.Validate(context.Background(), k2.sign(t, goodClaims(now))); err != nil {
 		t.Fatalf("k2 after the issuer added it: %v (fetches %d)", err, fetches.Load())
+	}
+}
+
+// TestOAuthJWKSURLPrivateCA: an https JWKS URL whose certificate is
+// issued by a private CA is verified against jwks_ca_file; without it
+// (the system's CAs) no key is fetched and tokens are refused.
+func TestOAuthJWKSURLPrivateCA(t *testing.T) {
+	k1 := newECKey(t, "k1")
+	set := jwksJSON(t, k1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(set) }))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := k1.sign(t, goodClaims(time.Now()))
+	for _, c := range []struct {
+		ca string
+		ok bool
+	}{{caFile, true}, {"", false}} {
+		cfg := oauthConfig("")
+		cfg.JWKSURL, cfg.JWKSCAFile = srv.URL+"/jwks", c.ca
+		v, err := NewOAuthValidator(cfg, quietLogger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Validate(context.Background(), token)
+		v.Close()
+		if (err == nil) != c.ok {
+			t.Errorf("jwks_ca_file %q: %v", c.ca, err)
+		}
 	}
 }
 

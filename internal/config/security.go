@@ -54,6 +54,9 @@ type OAuthBearer struct {
 	// it changes.
 	JWKSFile string `toml:"jwks_file"`
 	JWKSURL  string `toml:"jwks_url"`
+	// JWKSCAFile holds the PEM CAs an https jwks_url is verified against
+	// instead of the system's.
+	JWKSCAFile string `toml:"jwks_ca_file"`
 	// JWKSRefresh is how often the URL is fetched again
 	// (sasl.oauthbearer.jwks.endpoint.refresh.ms); a token naming an
 	// unknown key id also fetches it (rate-limited).
@@ -210,6 +213,9 @@ func (o OAuthBearer) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("sasl.oauthbearer.jwks_url: %q is not an http(s) URL", o.JWKSURL)
 		}
+	}
+	if o.JWKSCAFile != "" && !strings.HasPrefix(o.JWKSURL, "https://") {
+		return fmt.Errorf("sasl.oauthbearer.jwks_ca_file: set without an https jwks_url")
 	}
 	if !o.Enabled() {
 		return nil

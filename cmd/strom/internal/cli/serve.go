@@ -84,6 +84,7 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	oa := def.SASL.OAuthBearer
 	fl.StringVar(&f.oauth.JWKSFile, "sasl-oauthbearer-jwks-file", "", "JWKS file OAUTHBEARER tokens are verified against")
 	fl.StringVar(&f.oauth.JWKSURL, "sasl-oauthbearer-jwks-url", "", "JWKS URL OAUTHBEARER tokens are verified against")
+	fl.StringVar(&f.oauth.JWKSCAFile, "sasl-oauthbearer-jwks-ca-file", "", "PEM CAs an https JWKS URL is verified against")
 	fl.DurationVar(&f.oauth.JWKSRefresh, "sasl-oauthbearer-jwks-refresh", oa.JWKSRefresh, "how often the JWKS URL is fetched again")
 	fl.StringVar(&f.oauth.Issuer, "sasl-oauthbearer-issuer", "", "iss an OAUTHBEARER token must carry")
 	fl.StringVar(&f.oauth.Audience, "sasl-oauthbearer-audience", "", "comma-separated audiences, one of which an OAUTHBEARER token's aud must name")
@@ -129,6 +130,7 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("tls-principal-mapping-rules", func() { cfg.TLS.PrincipalMappingRules = f.tlsPrincipalMappingRules })
 	set("sasl-oauthbearer-jwks-file", func() { cfg.SASL.OAuthBearer.JWKSFile = f.oauth.JWKSFile })
 	set("sasl-oauthbearer-jwks-url", func() { cfg.SASL.OAuthBearer.JWKSURL = f.oauth.JWKSURL })
+	set("sasl-oauthbearer-jwks-ca-file", func() { cfg.SASL.OAuthBearer.JWKSCAFile = f.oauth.JWKSCAFile })
 	set("sasl-oauthbearer-jwks-refresh", func() { cfg.SASL.OAuthBearer.JWKSRefresh = f.oauth.JWKSRefresh })
 	set("sasl-oauthbearer-issuer", func() { cfg.SASL.OAuthBearer.Issuer = f.oauth.Issuer })
 	set("sasl-oauthbearer-audience", func() { cfg.SASL.OAuthBearer.Audience = f.oauth.Audience })
