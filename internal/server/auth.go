@@ -194,7 +194,8 @@ func (c *conn) startSession(mech string, sess auth.Session) int64 {
 // sessionCheck runs on every request of a connection authenticated with
 // SASL: re-authentication (KIP-368) when the session expires
 // (connections_max_reauth, or the credential's expiry: a SaslHandshake,
-// then SaslAuthenticate requests, answered here in order with the others), and the end of an expired session, which closes the
+// then SaslAuthenticate requests, answered here in order with the
+// others), and the end of an expired session, which closes the
 // connection as Kafka does. A nil response and error let the request
 // through to its handler; an error closes the connection once resp (if
 // any) is written.
