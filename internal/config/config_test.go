@@ -470,7 +470,9 @@ clock_skew = "5s"
 		func(c *Config) { c.SASL.OAuthBearer.ClockSkew = -time.Second },
 		func(c *Config) { c.SASL.OAuthBearer.SubClaim = " " },
 		func(c *Config) { c.SASL.OAuthBearer.JWKSRefresh = 0 },
-		func(c *Config) { c.SASL.OAuthBearer.JWKSURL, c.SASL.OAuthBearer.JWKSCAFile = "http://idp/jwks", "ca.pem" },
+		func(c *Config) {
+			c.SASL.OAuthBearer.JWKSURL, c.SASL.OAuthBearer.JWKSCAFile = "http://idp/jwks", "ca.pem"
+		},
 	} {
 		b := c
 		bad(&b)
