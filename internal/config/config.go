@@ -254,6 +254,8 @@ func Default() Config {
 			MaxCompactionLagMs:          9223372036854775807,
 		},
 		TLS: TLS{ClientAuth: "none"},
+		// Kafka's sasl.oauthbearer.* defaults.
+		SASL: SASL{OAuthBearer: OAuthBearer{JWKSRefresh: time.Hour, SubClaim: "sub", ScopeClaim: "scope", ClockSkew: 30 * time.Second}},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,
 			SnapshotInterval:  2 * time.Minute,

@@ -371,8 +371,16 @@ mechanisms = ["SCRAM-SHA-512", "PLAIN"]
 	bad.Listeners = append([]Listener(nil), c.Listeners...)
 	bad.Listeners[1].SASLMechanisms = []string{"OAUTHBEARER"}
 	bad.Listeners[1].Protocol = "SASL_PLAINTEXT"
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "OAUTHBEARER") {
-		t.Fatalf("OAUTHBEARER accepted: %v", err)
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "OAUTHBEARER needs sasl.oauthbearer") {
+		t.Fatalf("OAUTHBEARER accepted without keys: %v", err)
+	}
+	bad.SASL.OAuthBearer.JWKSFile = "jwks.json"
+	if err := bad.Validate(); err != nil {
+		t.Fatalf("OAUTHBEARER with a JWKS file: %v", err)
+	}
+	bad.Listeners[1].SASLMechanisms = []string{"GSSAPI"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "GSSAPI") {
+		t.Fatalf("GSSAPI accepted: %v", err)
 	}
 	if d := Default().KafkaListeners(); len(d) != 1 || d[0].Protocol != "PLAINTEXT" || d[0].Address != "127.0.0.1:9092" {
 		t.Fatalf("single-listener form: %+v", d)
@@ -408,5 +416,68 @@ kafka = "` + kafka + `"
 	c = Default()
 	if err := c.decodeTOML(doc("127.0.0.1:9999")); err == nil || !strings.Contains(err.Error(), "node.addresses.kafka") {
 		t.Fatalf("a second Kafka address accepted: %v", err)
+	}
+}
+
+// TestOAuthBearerConfig reads [sasl.oauthbearer] with Kafka's defaults and
+// refuses what cannot validate a token.
+func TestOAuthBearerConfig(t *testing.T) {
+	c := Default()
+	if o := c.SASL.OAuthBearer; o.SubClaim != "sub" || o.ScopeClaim != "scope" || o.ClockSkew != 30*time.Second || o.JWKSRefresh != time.Hour || o.Enabled() {
+		t.Fatalf("defaults: %+v", o)
+	}
+	err := c.decodeTOML(`
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9093"
+protocol = "SASL_SSL"
+sasl_mechanisms = ["OAUTHBEARER", "SCRAM-SHA-512"]
+
+[tls]
+cert_file = "broker.pem"
+key_file = "broker-key.pem"
+principal_mapping_rules = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT"
+
+[sasl.oauthbearer]
+jwks_url = "https://idp.example.com/jwks"
+issuer = "https://idp.example.com"
+audience = "kafka,strom"
+sub_claim = "client_id"
+clock_skew = "5s"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o := c.SASL.OAuthBearer; o.JWKSURL != "https://idp.example.com/jwks" || o.Audience != "kafka,strom" || o.SubClaim != "client_id" || o.ClockSkew != 5*time.Second {
+		t.Fatalf("[sasl.oauthbearer] not read: %+v", o)
+	}
+	if c.TLS.PrincipalMappingRules == "" {
+		t.Fatal("tls.principal_mapping_rules not read")
+	}
+	env := map[string]string{"STROM_SASL_OAUTHBEARER_ISSUER": "https://other", "STROM_SASL_OAUTHBEARER_CLOCK_SKEW": "1m", "STROM_TLS_PRINCIPAL_MAPPING_RULES": "DEFAULT"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.SASL.OAuthBearer.Issuer != "https://other" || c.SASL.OAuthBearer.ClockSkew != time.Minute || c.TLS.PrincipalMappingRules != "DEFAULT" {
+		t.Fatalf("env not applied: %+v %+v", c.SASL.OAuthBearer, c.TLS)
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.SASL.OAuthBearer.JWKSFile = "jwks.json" },
+		func(c *Config) { c.SASL.OAuthBearer.JWKSURL = "ftp://idp/jwks" },
+		func(c *Config) { c.SASL.OAuthBearer.ClockSkew = -time.Second },
+		func(c *Config) { c.SASL.OAuthBearer.SubClaim = " " },
+		func(c *Config) { c.SASL.OAuthBearer.JWKSRefresh = 0 },
+		func(c *Config) {
+			c.SASL.OAuthBearer.JWKSURL, c.SASL.OAuthBearer.JWKSCAFile = "http://idp/jwks", "ca.pem"
+		},
+	} {
+		b := c
+		bad(&b)
+		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "sasl.oauthbearer") {
+			t.Errorf("%+v accepted: %v", b.SASL.OAuthBearer, err)
+		}
 	}
 }

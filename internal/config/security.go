@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Listener is one named Kafka listener ([[listeners]]), Kafka's
@@ -28,6 +30,10 @@ type TLS struct {
 	ClientCAFile string `toml:"client_ca_file"`
 	// ClientAuth is none, requested or required (ssl.client.auth).
 	ClientAuth string `toml:"client_auth"`
+	// PrincipalMappingRules maps a client certificate's subject to a
+	// principal name, Kafka's ssl.principal.mapping.rules:
+	// "RULE:pattern/replacement/[LU],...,DEFAULT"; empty is DEFAULT.
+	PrincipalMappingRules string `toml:"principal_mapping_rules"`
 }
 
 // SASL holds the SASL settings ([sasl]).
@@ -35,7 +41,44 @@ type SASL struct {
 	// Users are bootstrap credentials ([[sasl.users]]), created at start
 	// only when the user has no credential yet.
 	Users []SASLUser `toml:"users"`
+	// OAuthBearer validates OAUTHBEARER tokens ([sasl.oauthbearer]).
+	OAuthBearer OAuthBearer `toml:"oauthbearer"`
 }
+
+// OAuthBearer is how OAUTHBEARER JWTs are validated, Kafka's
+// sasl.oauthbearer.* broker settings (OAuthBearerValidatorCallbackHandler).
+type OAuthBearer struct {
+	// JWKSFile or JWKSURL holds the issuer's public keys
+	// (sasl.oauthbearer.jwks.endpoint.url, file: or http(s):); exactly
+	// one must be set to enable the mechanism. The file is re-read when
+	// it changes.
+	JWKSFile string `toml:"jwks_file"`
+	JWKSURL  string `toml:"jwks_url"`
+	// JWKSCAFile holds the PEM CAs an https jwks_url is verified against
+	// instead of the system's.
+	JWKSCAFile string `toml:"jwks_ca_file"`
+	// JWKSRefresh is how often the URL is fetched again
+	// (sasl.oauthbearer.jwks.endpoint.refresh.ms); a token naming an
+	// unknown key id also fetches it (rate-limited).
+	JWKSRefresh time.Duration `toml:"jwks_refresh"`
+	// Issuer is the iss a token must carry (sasl.oauthbearer.expected.issuer);
+	// empty accepts any.
+	Issuer string `toml:"issuer"`
+	// Audience is a comma-separated list; a token's aud must name one of
+	// them (sasl.oauthbearer.expected.audience); empty accepts any.
+	Audience string `toml:"audience"`
+	// SubClaim names the claim the principal comes from
+	// (sasl.oauthbearer.sub.claim.name).
+	SubClaim string `toml:"sub_claim"`
+	// ScopeClaim names the scope claim (sasl.oauthbearer.scope.claim.name).
+	ScopeClaim string `toml:"scope_claim"`
+	// ClockSkew is the tolerance on exp, nbf and iat
+	// (sasl.oauthbearer.clock.skew.seconds).
+	ClockSkew time.Duration `toml:"clock_skew"`
+}
+
+// Enabled reports whether OAUTHBEARER has keys to validate against.
+func (o OAuthBearer) Enabled() bool { return o.JWKSFile != "" || o.JWKSURL != "" }
 
 // SASLUser is one bootstrap user.
 type SASLUser struct {
@@ -107,8 +150,14 @@ func (c Config) validateSecurity() error {
 			return fmt.Errorf("%s.sasl_mechanisms: set on a %s listener", key, l.Protocol)
 		}
 		for _, m := range l.SASLMechanisms {
+			if m == "OAUTHBEARER" {
+				if !c.SASL.OAuthBearer.Enabled() {
+					return fmt.Errorf("%s.sasl_mechanisms: OAUTHBEARER needs sasl.oauthbearer.jwks_file or jwks_url", key)
+				}
+				continue
+			}
 			if !slices.Contains(saslMechanisms, m) {
-				return fmt.Errorf("%s.sasl_mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", key, m)
+				return fmt.Errorf("%s.sasl_mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", key, m)
 			}
 		}
 		needTLS = needTLS || l.Protocol == "SSL" || l.Protocol == "SASL_SSL"
@@ -130,6 +179,9 @@ func (c Config) validateSecurity() error {
 	if (c.TLS.ClientAuth == "requested" || c.TLS.ClientAuth == "required") && c.TLS.ClientCAFile == "" {
 		return fmt.Errorf("tls.client_ca_file: must be set with client_auth = %q", c.TLS.ClientAuth)
 	}
+	if err := c.SASL.OAuthBearer.validate(); err != nil {
+		return err
+	}
 	users := map[string]bool{}
 	for i, u := range c.SASL.Users {
 		key := fmt.Sprintf("sasl.users[%d]", i)
@@ -148,6 +200,37 @@ func (c Config) validateSecurity() error {
 				return fmt.Errorf("%s.mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", key, m)
 			}
 		}
+	}
+	return nil
+}
+
+func (o OAuthBearer) validate() error {
+	if o.JWKSFile != "" && o.JWKSURL != "" {
+		return fmt.Errorf("sasl.oauthbearer: set jwks_file or jwks_url, not both")
+	}
+	if o.JWKSURL != "" {
+		u, err := url.Parse(o.JWKSURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("sasl.oauthbearer.jwks_url: %q is not an http(s) URL", o.JWKSURL)
+		}
+	}
+	if o.JWKSCAFile != "" && !strings.HasPrefix(o.JWKSURL, "https://") {
+		return fmt.Errorf("sasl.oauthbearer.jwks_ca_file: set without an https jwks_url")
+	}
+	if !o.Enabled() {
+		return nil
+	}
+	if o.JWKSRefresh < time.Second {
+		return fmt.Errorf("sasl.oauthbearer.jwks_refresh: must be at least 1s, got %s", o.JWKSRefresh)
+	}
+	if o.ClockSkew < 0 {
+		return fmt.Errorf("sasl.oauthbearer.clock_skew: must be >= 0, got %s", o.ClockSkew)
+	}
+	if strings.TrimSpace(o.SubClaim) == "" {
+		return fmt.Errorf("sasl.oauthbearer.sub_claim: must be set")
+	}
+	if strings.TrimSpace(o.ScopeClaim) == "" {
+		return fmt.Errorf("sasl.oauthbearer.scope_claim: must be set")
 	}
 	return nil
 }
