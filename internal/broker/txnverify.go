@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"strconv"
@@ -34,6 +35,9 @@ type txnVerifier struct {
 	// __transaction_state, or its partition has no live leader).
 	coordinator func(transactionalID string) (addr string, ok bool)
 	logger      *slog.Logger
+	// tls, when set, dials coordinators' replication listeners with
+	// mutual TLS (the node certificate).
+	tls *tls.Config
 
 	mu      sync.Mutex
 	clients map[string]*kgo.Client // by address; closed by close
@@ -70,6 +74,9 @@ func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer) func(
 				return p.Replication, true
 			}
 		}
+		if b.Replication != "" {
+			return b.Replication, true
+		}
 		return brokerAddr(b), true
 	}
 }
@@ -93,8 +100,11 @@ func (v *txnVerifier) client(addr string) *kgo.Client {
 	if cl := v.clients[addr]; cl != nil {
 		return cl
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("strom-txn-verification"),
-		kgo.MetadataMinAge(verifyVersionCheck))
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("strom-txn-verification"), kgo.MetadataMinAge(verifyVersionCheck)}
+	if v.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(v.tls.Clone()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		v.logger.Warn("transaction verification client", "addr", addr, "err", err)
 		return nil

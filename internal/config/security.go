@@ -28,6 +28,39 @@ type TLS struct {
 	ClientCAFile string `toml:"client_ca_file"`
 	// ClientAuth is none, requested or required (ssl.client.auth).
 	ClientAuth string `toml:"client_auth"`
+
+	// NodeCertFile and NodeKeyFile are the certificate this node presents
+	// to the other nodes, as server and as client, on the replication and
+	// Raft links (default CertFile and KeyFile).
+	NodeCertFile string `toml:"node_cert_file"`
+	NodeKeyFile  string `toml:"node_key_file"`
+	// CAFile holds the CAs that sign node certificates: a node trusts a
+	// peer whose certificate chains to one of them.
+	CAFile string `toml:"ca_file"`
+	// Internode is "tls" (mutual TLS between nodes) or "plaintext";
+	// empty means tls when CAFile is set, plaintext otherwise.
+	Internode string `toml:"internode"`
+}
+
+// InternodeTLS reports whether the replication and Raft links of this
+// cluster node use mutual TLS.
+func (c Config) InternodeTLS() bool {
+	if !c.Clustered() {
+		return false
+	}
+	switch c.TLS.Internode {
+	case "tls":
+		return true
+	case "plaintext":
+		return false
+	}
+	return c.TLS.CAFile != ""
+}
+
+// NodeCert returns the certificate and key files of this node's
+// certificate on node-to-node links.
+func (t TLS) NodeCert() (certFile, keyFile string) {
+	return orDefault(t.NodeCertFile, t.CertFile), orDefault(t.NodeKeyFile, t.KeyFile)
 }
 
 // SASL holds the SASL settings ([sasl]).
@@ -130,6 +163,9 @@ func (c Config) validateSecurity() error {
 	if (c.TLS.ClientAuth == "requested" || c.TLS.ClientAuth == "required") && c.TLS.ClientCAFile == "" {
 		return fmt.Errorf("tls.client_ca_file: must be set with client_auth = %q", c.TLS.ClientAuth)
 	}
+	if err := c.validateInternode(); err != nil {
+		return err
+	}
 	users := map[string]bool{}
 	for i, u := range c.SASL.Users {
 		key := fmt.Sprintf("sasl.users[%d]", i)
@@ -148,6 +184,28 @@ func (c Config) validateSecurity() error {
 				return fmt.Errorf("%s.mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", key, m)
 			}
 		}
+	}
+	return nil
+}
+
+// validateInternode checks the node-to-node TLS keys of [tls].
+func (c Config) validateInternode() error {
+	switch c.TLS.Internode {
+	case "", "tls", "plaintext":
+	default:
+		return fmt.Errorf("tls.internode: must be tls or plaintext, got %q", c.TLS.Internode)
+	}
+	if (c.TLS.NodeCertFile == "") != (c.TLS.NodeKeyFile == "") {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file: set both or neither")
+	}
+	if !c.InternodeTLS() {
+		return nil
+	}
+	if c.TLS.CAFile == "" {
+		return fmt.Errorf("tls.ca_file: must be set with internode = \"tls\" (the CA that signs the nodes' certificates)")
+	}
+	if cert, key := c.TLS.NodeCert(); cert == "" || key == "" {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file (or tls.cert_file and tls.key_file): must be set with internode TLS")
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sort"
@@ -41,6 +42,9 @@ type Config struct {
 	// node's peer list; it wins over the address a broker registered
 	// (links between nodes may go through addresses only this node knows).
 	PeerReplication map[ids.NodeID]string
+	// TLS, when set, is the client config leaders are dialed with (mutual
+	// TLS with the node certificate); nil dials plaintext.
+	TLS *tls.Config
 }
 
 func (c Config) withDefaults() Config {

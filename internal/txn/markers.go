@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -222,9 +223,17 @@ type NetSender struct {
 	image    func() *metadata.Image
 	clientID string
 
+	// tls, when set, dials the replication listeners with mutual TLS
+	// (SetTLS); nil dials plaintext.
+	tls *tls.Config
+
 	mu    sync.Mutex
 	conns map[ids.NodeID]*markerConn
 }
+
+// SetTLS makes the sender dial other nodes' replication listeners with
+// cfg (mutual TLS with the node certificate). Call it before Send.
+func (s *NetSender) SetTLS(cfg *tls.Config) { s.tls = cfg }
 
 // NewNetSender returns a sender resolving nodes in image().
 func NewNetSender(image func() *metadata.Image, clientID string) *NetSender {
@@ -247,9 +256,9 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 	if !ok {
 		return nil, fmt.Errorf("node %d is not live", node)
 	}
-	addr := b.Replication
+	addr, tlsCfg := b.Replication, s.tls
 	if addr == "" {
-		addr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		addr, tlsCfg = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), nil
 	}
 	s.mu.Lock()
 	c := s.conns[node]
@@ -267,6 +276,17 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		if tlsCfg != nil {
+			tc := tls.Client(nc, tlsCfg)
+			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := tc.HandshakeContext(hctx)
+			cancel()
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+			}
+			nc = tc
 		}
 		c = &markerConn{addr: addr, nc: nc, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(s.clientID))}
 		s.mu.Lock()
