@@ -392,3 +392,121 @@ func waitLog(t *testing.T, nd *testkit.ClusterNode, s string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterTLSUntrustedNode: node 3 restarted with a node certificate
+// from a CA the others do not trust cannot rejoin — its raft RPCs and
+// the others' are refused at the handshake and logged on both sides,
+// it never serves, a topic created meanwhile gets no replica on it —
+// while the other two keep serving acks=all writes and groups. Restarted
+// with its own certificate it rejoins and catches up. Full run only.
+func TestClusterTLSUntrustedNode(t *testing.T) {
+	if !full() {
+		t.Skip("STROM_SECURITY=full (make security-test)")
+	}
+	tc := startTLSCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(tc.client(t, "admin", adminPassword))
+	topic := testkit.TopicName(t, "")
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceConsume(t, tc, topic, "before", 100)
+	waitReplicated(t, tc, topic, 3)
+
+	nd3 := tc.Node(3)
+	nd3.Stop(t)
+	files := tc.nodeFiles[3]
+	var saved [2][]byte
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[i] = b
+	}
+	rogue := newNodeCA(t, "rogue CA")
+	rc, rk, _ := rogue.issue(t, "node3", 99)
+	for i, src := range []string{rc, rk} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(files[i], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nd3.Start(t)
+	// Both sides log the refusal: the others refuse node 3's client
+	// certificate on their raft ports, node 3 sees its peers refuse it.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		others := strings.Contains(tc.Node(1).Logs()+tc.Node(2).Logs(), "refused a raft-port connection: TLS handshake failed")
+		own := strings.Contains(nd3.Logs(), "certificate")
+		if others && own {
+			t.Logf("node 1/2: %s", firstLine(tc.Node(1).Logs()+tc.Node(2).Logs(), "refused a raft-port connection"))
+			t.Logf("node 3: %s", firstLine(nd3.Logs(), "certificate"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handshake failures not logged (nodes 1, 2: %v; node 3: %v)", others, own)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// The other two serve on: acks=all writes to the RF=3 topic (its ISR
+	// without node 3) and a new group.
+	produceConsume(t, tc, topic, "during", 100)
+	// Node 3 never caught up, so its Kafka listener was never bound.
+	if nc, err := net.DialTimeout("tcp", nd3.KafkaAddr(), 2*time.Second); err == nil {
+		nc.Close()
+		t.Fatal("node 3 serves clients with an untrusted node certificate")
+	}
+	fresh := testkit.TopicName(t, "fresh")
+	if _, err := adm.CreateTopic(ctx, 6, 2, nil, fresh); err != nil {
+		t.Fatal(err)
+	}
+	tds, err := adm.ListTopics(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tds[fresh].Partitions {
+		for _, r := range p.Replicas {
+			if r == 3 {
+				t.Fatalf("%s[%d] placed a replica on node 3 (replicas %v)", fresh, p.Partition, p.Replicas)
+			}
+		}
+	}
+	md, err := tc.Metadata(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range md.Brokers {
+		if b.NodeID == 3 {
+			t.Fatal("node 3 is listed as a live broker")
+		}
+	}
+
+	// Its own certificate back: node 3 rejoins and catches up.
+	if nd3.Running() {
+		nd3.Kill(t)
+	}
+	for i, f := range files {
+		if err := os.WriteFile(f, saved[i], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nd3.Restart(t)
+	produceConsume(t, tc, topic, "after", 100)
+	waitReplicated(t, tc, topic, 3)
+}
+
+// firstLine is the first line of logs holding s.
+func firstLine(logs, s string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
