@@ -219,9 +219,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			peerWAL[ids.NodeID(p.ID)] = p.Replication
 		}
 		rcfg := replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}
-		if b.nodeTLS != nil {
-			rcfg.TLS = b.nodeTLS.Client()
-		}
+		rcfg.Listener, rcfg.TLS = b.cfg.InterBrokerListener, b.interBrokerTLS()
 		b.repl = replication.NewManager(rcfg, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
@@ -247,10 +245,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	// coordinators exist to answer: this build serves the verification
 	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
 	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
-		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
-		if b.nodeTLS != nil && b.cfg.Node.Addresses.Replication != "" {
-			b.txnVerifier.tls = b.nodeTLS.Client()
-		}
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers, b.cfg.InterBrokerListener), b.logger.With("component", "txn-verification"))
+		b.txnVerifier.tls = b.interBrokerTLS()
 		b.env.TxnVerifier = b.txnVerifier
 	}
 	if err := b.startReplicationListener(); err != nil {
@@ -315,6 +311,22 @@ func (b *Broker) startReplicationListener() error {
 		return fmt.Errorf("replication listener: %w", err)
 	}
 	b.replListener.Serve()
+	return nil
+}
+
+// interBrokerTLS is the client TLS config of Kafka-protocol exchanges
+// with other nodes (follower fetches, markers, transaction
+// verification): the node certificate over mutual TLS when the
+// inter-broker listener speaks TLS — the replication listener with
+// internode TLS on, or an SSL inter_broker_listener — else nil.
+func (b *Broker) interBrokerTLS() *tls.Config {
+	if b.nodeTLS == nil {
+		return nil
+	}
+	switch b.cfg.InterBrokerProtocol() {
+	case "", "SSL":
+		return b.nodeTLS.Client()
+	}
 	return nil
 }
 
@@ -494,9 +506,8 @@ func (b *Broker) startTxns(ctrl controller.Controller) {
 		cfg.Partitions = int32(len(t.Partitions))
 	}
 	b.markers = txn.NewNetSender(ctrl.Image, fmt.Sprintf("strom-txn-coordinator-%d", b.cfg.NodeID))
-	if b.nodeTLS != nil {
-		b.markers.SetTLS(b.nodeTLS.Client())
-	}
+	b.markers.SetTLS(b.interBrokerTLS())
+	b.markers.SetListener(b.cfg.InterBrokerListener)
 	b.txns = txn.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.env.AllocateProducerID,
 		ctrl.Image, b.markers, b.logger.With("component", "txn"))
 	b.txns.Start()

@@ -55,9 +55,10 @@ func newTxnVerifier(coordinator func(string) (string, bool), logger *slog.Logger
 // coordinatorFromImage finds the coordinator of a transactional id in the
 // current image: partition abs(hashCode(id)) % partitions of
 // __transaction_state (Java's String.hashCode, Kafka's partitionFor),
-// reached on the replication listener of its leader when that is known
-// (peers), otherwise on the address clients use.
-func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer) func(string) (string, bool) {
+// reached on its leader's inter_broker_listener when one is named, else
+// on the replication listener of its leader when that is known (peers),
+// otherwise on the address clients use.
+func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer, listener string) func(string) (string, bool) {
 	return func(txnID string) (string, bool) {
 		im := ctrl.Image()
 		t := im.Topics[transactionStateTopic]
@@ -68,6 +69,11 @@ func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer) func(
 		b, ok := im.LiveBroker(leader)
 		if !ok {
 			return "", false
+		}
+		for _, ep := range b.Listeners {
+			if listener != "" && ep.Name == listener {
+				return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), true
+			}
 		}
 		for _, p := range peers {
 			if ids.NodeID(p.ID) == leader && p.Replication != "" {

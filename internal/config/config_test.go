@@ -472,3 +472,66 @@ raft = "127.0.0.1:5001"
 		})
 	}
 }
+
+// TestInterBrokerListener: inter_broker_listener names a PLAINTEXT or an
+// SSL listener (SSL only with a node certificate to present); an unknown
+// name or a SASL listener is refused.
+func TestInterBrokerListener(t *testing.T) {
+	doc := func(name, tls string) string {
+		return `inter_broker_listener = "` + name + `"
+node_id = 1
+[node.addresses]
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+[[peers]]
+id = 1
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9092"
+protocol = "SASL_SSL"
+[[listeners]]
+name = "INTERNAL"
+address = "127.0.0.1:9094"
+protocol = "SSL"
+[[listeners]]
+name = "PLAIN"
+address = "127.0.0.1:9095"
+protocol = "PLAINTEXT"
+[tls]
+cert_file = "b.pem"
+key_file = "b-key.pem"
+` + tls
+	}
+	for _, tc := range []struct{ name, listener, tls, err, protocol string }{
+		{name: "default", protocol: ""},
+		{name: "plaintext", listener: "PLAIN", protocol: "PLAINTEXT"},
+		{name: "ssl", listener: "INTERNAL", tls: "ca_file = \"nodes.pem\"\n", protocol: "SSL"},
+		{name: "ssl without node TLS", listener: "INTERNAL", err: "needs internode TLS"},
+		{name: "sasl", listener: "CLIENT", err: "no SASL credentials"},
+		{name: "unknown", listener: "NOPE", err: "no listener named"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			if err := c.decodeTOML(doc(tc.listener, tc.tls)); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.InterBrokerProtocol(); got != tc.protocol {
+				t.Fatalf("InterBrokerProtocol() = %q, want %q", got, tc.protocol)
+			}
+		})
+	}
+}

@@ -42,6 +42,18 @@ type TLS struct {
 	Internode string `toml:"internode"`
 }
 
+// InterBrokerProtocol is the protocol of the inter-broker listener:
+// the listener named by InterBrokerListener, or "" for the replication
+// listener.
+func (c Config) InterBrokerProtocol() string {
+	for _, l := range c.KafkaListeners() {
+		if c.InterBrokerListener != "" && l.Name == c.InterBrokerListener {
+			return l.Protocol
+		}
+	}
+	return ""
+}
+
 // InternodeTLS reports whether the replication and Raft links of this
 // cluster node use mutual TLS.
 func (c Config) InternodeTLS() bool {
@@ -197,6 +209,21 @@ func (c Config) validateInternode() error {
 	}
 	if (c.TLS.NodeCertFile == "") != (c.TLS.NodeKeyFile == "") {
 		return fmt.Errorf("tls.node_cert_file and tls.node_key_file: set both or neither")
+	}
+	if name := c.InterBrokerListener; name != "" {
+		i := slices.IndexFunc(c.KafkaListeners(), func(l Listener) bool { return l.Name == name })
+		if i < 0 {
+			return fmt.Errorf("inter_broker_listener: no listener named %q", name)
+		}
+		switch p := c.KafkaListeners()[i].Protocol; p {
+		case "PLAINTEXT":
+		case "SSL":
+			if !c.InternodeTLS() {
+				return fmt.Errorf("inter_broker_listener: the SSL listener %q needs internode TLS (tls.ca_file and a node certificate) for nodes to present", name)
+			}
+		default:
+			return fmt.Errorf("inter_broker_listener: listener %q is %s; nodes hold no SASL credentials, name a PLAINTEXT or SSL listener", name, p)
+		}
 	}
 	if !c.InternodeTLS() {
 		return nil

@@ -225,15 +225,22 @@ type NetSender struct {
 
 	// tls, when set, dials the replication listeners with mutual TLS
 	// (SetTLS); nil dials plaintext.
-	tls *tls.Config
+	tls      *tls.Config
+	listener string // inter_broker_listener; "" for the replication listener
 
 	mu    sync.Mutex
 	conns map[ids.NodeID]*markerConn
 }
 
-// SetTLS makes the sender dial other nodes' replication listeners with
-// cfg (mutual TLS with the node certificate). Call it before Send.
+// SetTLS makes the sender dial other nodes' replication listeners (or
+// inter-broker listeners, SetListener) with cfg (mutual TLS with the node
+// certificate). Call it before Send.
 func (s *NetSender) SetTLS(cfg *tls.Config) { s.tls = cfg }
+
+// SetListener makes the sender dial each node's registered Kafka listener
+// of that name (inter_broker_listener) rather than its replication
+// listener. Call it before Send.
+func (s *NetSender) SetListener(name string) { s.listener = name }
 
 // NewNetSender returns a sender resolving nodes in image().
 func NewNetSender(image func() *metadata.Image, clientID string) *NetSender {
@@ -257,6 +264,11 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 		return nil, fmt.Errorf("node %d is not live", node)
 	}
 	addr, tlsCfg := b.Replication, s.tls
+	for _, ep := range b.Listeners {
+		if s.listener != "" && ep.Name == s.listener {
+			addr = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+		}
+	}
 	if addr == "" {
 		addr, tlsCfg = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), nil
 	}

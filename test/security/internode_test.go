@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,12 @@ func newNodeCA(t *testing.T, name string) *nodeCA {
 	return &nodeCA{dir: dir, caFile: writePEM(t, dir, "node-ca.pem", "CERTIFICATE", der), cert: cert, key: key}
 }
 
+func (ca *nodeCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
 // issue writes a node certificate (server and client use) for CN=name
 // and returns its files and its principal.
 func (ca *nodeCA) issue(t *testing.T, name string, serial int64) (certFile, keyFile, principal string) {
@@ -95,7 +102,13 @@ type tlsCluster struct {
 	clientTLS *tls.Config
 }
 
-func startTLSCluster(t *testing.T) *tlsCluster {
+func startTLSCluster(t *testing.T) *tlsCluster { return startTLSClusterWith(t, false) }
+
+// startTLSClusterWith starts the cluster of startTLSCluster; with
+// interBroker, each node also has an SSL listener INTERNAL (client
+// certificates requested, checked against the node CA) named as
+// inter_broker_listener, and one CA signs every certificate.
+func startTLSClusterWith(t *testing.T, interBroker bool) *tlsCluster {
 	t.Helper()
 	p := newPKI(t)
 	ca := newNodeCA(t, "strom node CA")
@@ -105,6 +118,17 @@ func startTLSCluster(t *testing.T) *tlsCluster {
 	}
 	tc := &tlsCluster{pki: p, ca: ca, nodeFiles: map[int32][2]string{},
 		clientTLS: &tls.Config{RootCAs: p.pool, ServerName: "127.0.0.1"}}
+	serverCert, serverKey, top, extra := p.certFile, p.keyFile, "", ""
+	internal := map[int32]string{}
+	if interBroker {
+		serverCert, serverKey, _ = ca.issue(t, "broker", 9)
+		tc.clientTLS.RootCAs = ca.pool()
+		top = "inter_broker_listener = \"INTERNAL\"\n"
+		extra = fmt.Sprintf("client_ca_file = %q\nclient_auth = \"requested\"\n", ca.caFile)
+		for id := int32(1); id <= 3; id++ {
+			internal[id] = freeAddr(t)
+		}
+	}
 	supers := []string{`"User:admin"`}
 	for id := int32(1); id <= 3; id++ {
 		cert, key, principal := ca.issue(t, fmt.Sprintf("node%d", id), int64(10+id))
@@ -113,13 +137,17 @@ func startTLSCluster(t *testing.T) *tlsCluster {
 	}
 	tc.Cluster = testkit.StartCluster(t, 3,
 		testkit.WithClientOpts(kgo.DialTLSConfig(tc.clientTLS.Clone()), kgo.SASL(scram.Auth{User: "admin", Pass: adminPassword}.AsSha512Mechanism())),
-		testkit.WithNodeTOML(fmt.Sprintf("[authorization]\nenabled = true\nsuper_users = [%s]\n\n[[sasl.users]]\nname = \"admin\"\npassword_file = %q\n",
-			strings.Join(supers, ", "), pwFile)),
+		testkit.WithNodeTOML(fmt.Sprintf("%s[authorization]\nenabled = true\nsuper_users = [%s]\n\n[[sasl.users]]\nname = \"admin\"\npassword_file = %q\n",
+			top, strings.Join(supers, ", "), pwFile)),
 		testkit.WithPerNodeTOML(func(id int32, kafka string) string {
 			f := tc.nodeFiles[id]
-			return fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\nnode_cert_file = %q\nnode_key_file = %q\nca_file = %q\n\n"+
+			s := fmt.Sprintf("[tls]\ncert_file = %q\nkey_file = %q\nnode_cert_file = %q\nnode_key_file = %q\nca_file = %q\n%s\n"+
 				"[[listeners]]\nname = \"CLIENT\"\naddress = %q\nprotocol = \"SASL_SSL\"\n",
-				p.certFile, p.keyFile, f[0], f[1], ca.caFile, kafka)
+				serverCert, serverKey, f[0], f[1], ca.caFile, extra, kafka)
+			if interBroker {
+				s += fmt.Sprintf("\n[[listeners]]\nname = \"INTERNAL\"\naddress = %q\nprotocol = \"SSL\"\n", internal[id])
+			}
+			return s
 		}))
 	return tc
 }
@@ -509,4 +537,38 @@ func firstLine(logs, s string) string {
 		}
 	}
 	return ""
+}
+
+// TestClusterInterBrokerListener: with inter_broker_listener naming an
+// SSL listener, followers fetch from the leaders' INTERNAL listener as
+// their node certificates' principals (authorization on, no ANONYMOUS
+// grant), and nothing reaches the replication listener. Full run only.
+func TestClusterInterBrokerListener(t *testing.T) {
+	if !full() {
+		t.Skip("STROM_SECURITY=full (make security-test)")
+	}
+	tc := startTLSClusterWith(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tc.client(t, "admin", adminPassword))
+	topic := testkit.TopicName(t, "")
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	produceConsume(t, tc, topic, "g1", 100)
+	waitReplicated(t, tc, topic, 3)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc.clientTLS.Clone()}, Timeout: 10 * time.Second}
+	for _, nd := range tc.Nodes() {
+		resp, err := hc.Get("https://" + nd.AdminAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, "strom_requests_total{") && strings.Contains(l, `listener="replication"`) && !strings.HasSuffix(l, " 0") {
+				t.Fatalf("node %d: requests reached the replication listener: %s", nd.ID(), l)
+			}
+		}
+	}
 }
