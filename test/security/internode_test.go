@@ -271,6 +271,40 @@ func TestClusterTLSEverywhere(t *testing.T) {
 	produceConsume(t, tc, topic, "g1", 300)
 	waitReplicated(t, tc, topic, 3)
 
+	t.Run("transactions", func(t *testing.T) {
+		// The coordinator's WriteTxnMarkers and the partition leaders'
+		// KIP-890 verification go node to node over mutual TLS, each
+		// authorized as CLUSTER_ACTION of the sender's node principal.
+		tx := tc.client(t, "admin", adminPassword, kgo.TransactionalID("tls-txn"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		var recs []*kgo.Record
+		for i := range 30 {
+			recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("txn-%d", i))})
+		}
+		if err := tx.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("transactional produce: %v", err)
+		}
+		if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		rc := tc.client(t, "admin", adminPassword, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		seen := map[string]bool{}
+		for len(seen) < len(recs) {
+			fs := rc.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("read_committed saw %d of %d committed records: %v", len(seen), len(recs), err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if strings.HasPrefix(string(r.Value), "txn-") {
+					seen[string(r.Value)] = true
+				}
+			})
+		}
+	})
+
 	t.Run("plaintext refused", func(t *testing.T) {
 		for _, nd := range tc.Nodes() {
 			// A Kafka ApiVersions v0 request in clear to the replication
