@@ -75,15 +75,20 @@ func writeTestPEM(t *testing.T, dir, name, typ string, der []byte) string {
 // reaches the client) and the principal the server sees.
 func handshake(t *testing.T, srv, cli config.TLS) (serverErr, clientErr error, principal string) {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := NewNodeTLS(srv, logger)
+	return handshakeWith(t, newNodeTLS(t, srv), newNodeTLS(t, cli))
+}
+
+func newNodeTLS(t *testing.T, cfg config.TLS) *NodeTLS {
+	t.Helper()
+	n, err := NewNodeTLS(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := NewNodeTLS(cli, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return n
+}
+
+func handshakeWith(t *testing.T, s, c *NodeTLS) (serverErr, clientErr error, principal string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -157,5 +162,39 @@ func TestNodeTLS(t *testing.T) {
 	}
 	if se, ce, _ := handshake(t, bad, n1); se == nil || ce == nil {
 		t.Fatalf("untrusted server accepted: server %v, client %v", se, ce)
+	}
+}
+
+// TestNodeTLSReload: a node certificate replaced in place is presented
+// at the next handshake, without a restart — here one from another CA,
+// which the peer then refuses.
+func TestNodeTLSReload(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "nodes")
+	rogue := newTestCA(t, dir, "rogue")
+	n1 := newNodeTLS(t, ca.node(t, dir, "node1", ca))
+	cfg2 := ca.node(t, dir, "node2", ca)
+	n2 := newNodeTLS(t, cfg2)
+	if se, ce, _ := handshakeWith(t, n1, n2); se != nil || ce != nil {
+		t.Fatalf("before the swap: server %v, client %v", se, ce)
+	}
+	bad := rogue.node(t, t.TempDir(), "node2", ca)
+	for _, f := range [][2]string{{bad.NodeCertFile, cfg2.NodeCertFile}, {bad.NodeKeyFile, cfg2.NodeKeyFile}} {
+		b, err := os.ReadFile(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Another modification time whatever the file system's clock
+		// resolution: the reload is keyed on it and the size.
+		later := time.Now().Add(time.Minute)
+		if err := os.Chtimes(f[1], later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if se, ce, _ := handshakeWith(t, n1, n2); se == nil || ce == nil {
+		t.Fatalf("after the swap to another CA's certificate: server %v, client %v", se, ce)
 	}
 }
