@@ -27,7 +27,6 @@ func NewNodeTLS(cfg config.TLS, logger *slog.Logger) (*NodeTLS, error) {
 	files := &certFiles{
 		cfg:    config.TLS{CertFile: cert, KeyFile: key, ClientCAFile: cfg.CAFile, ClientAuth: "required"},
 		logger: logger,
-		what:   "node",
 	}
 	if _, err := files.current(); err != nil {
 		return nil, fmt.Errorf("node TLS: %w", err)

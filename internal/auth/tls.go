@@ -19,7 +19,6 @@ import (
 type certFiles struct {
 	cfg    config.TLS
 	logger *slog.Logger
-	what   string // "node" for the node certificate, else empty
 
 	mu struct {
 		sync.Mutex
@@ -79,7 +78,7 @@ func (cf *certFiles) current() (*tls.Config, error) {
 		return cf.mu.config, nil
 	}
 	if cf.mu.config != nil {
-		cf.logger.Info("TLS files changed; reloaded", "cert_file", cf.cfg.CertFile, "certificate", cf.what)
+		cf.logger.Info("TLS files changed; reloaded", "cert_file", cf.cfg.CertFile)
 	}
 	cf.mu.config, cf.mu.stamp = c, st
 	return c, nil
