@@ -34,6 +34,51 @@ type TLS struct {
 	// principal name, Kafka's ssl.principal.mapping.rules:
 	// "RULE:pattern/replacement/[LU],...,DEFAULT"; empty is DEFAULT.
 	PrincipalMappingRules string `toml:"principal_mapping_rules"`
+
+	// NodeCertFile and NodeKeyFile are the certificate this node presents
+	// to the other nodes, as server and as client, on the replication and
+	// Raft links (default CertFile and KeyFile).
+	NodeCertFile string `toml:"node_cert_file"`
+	NodeKeyFile  string `toml:"node_key_file"`
+	// CAFile holds the CAs that sign node certificates: a node trusts a
+	// peer whose certificate chains to one of them.
+	CAFile string `toml:"ca_file"`
+	// Internode is "tls" (mutual TLS between nodes) or "plaintext";
+	// empty means tls when CAFile is set, plaintext otherwise.
+	Internode string `toml:"internode"`
+}
+
+// InterBrokerProtocol is the protocol of the inter-broker listener:
+// the listener named by InterBrokerListener, or "" for the replication
+// listener.
+func (c Config) InterBrokerProtocol() string {
+	for _, l := range c.KafkaListeners() {
+		if c.InterBrokerListener != "" && l.Name == c.InterBrokerListener {
+			return l.Protocol
+		}
+	}
+	return ""
+}
+
+// InternodeTLS reports whether the replication and Raft links of this
+// cluster node use mutual TLS.
+func (c Config) InternodeTLS() bool {
+	if !c.Clustered() {
+		return false
+	}
+	switch c.TLS.Internode {
+	case "tls":
+		return true
+	case "plaintext":
+		return false
+	}
+	return c.TLS.CAFile != ""
+}
+
+// NodeCert returns the certificate and key files of this node's
+// certificate on node-to-node links.
+func (t TLS) NodeCert() (certFile, keyFile string) {
+	return orDefault(t.NodeCertFile, t.CertFile), orDefault(t.NodeKeyFile, t.KeyFile)
 }
 
 // SASL holds the SASL settings ([sasl]).
@@ -182,6 +227,9 @@ func (c Config) validateSecurity() error {
 	if err := c.SASL.OAuthBearer.validate(); err != nil {
 		return err
 	}
+	if err := c.validateInternode(); err != nil {
+		return err
+	}
 	users := map[string]bool{}
 	for i, u := range c.SASL.Users {
 		key := fmt.Sprintf("sasl.users[%d]", i)
@@ -231,6 +279,43 @@ func (o OAuthBearer) validate() error {
 	}
 	if strings.TrimSpace(o.ScopeClaim) == "" {
 		return fmt.Errorf("sasl.oauthbearer.scope_claim: must be set")
+	}
+	return nil
+}
+
+// validateInternode checks the node-to-node TLS keys of [tls].
+func (c Config) validateInternode() error {
+	switch c.TLS.Internode {
+	case "", "tls", "plaintext":
+	default:
+		return fmt.Errorf("tls.internode: must be tls or plaintext, got %q", c.TLS.Internode)
+	}
+	if (c.TLS.NodeCertFile == "") != (c.TLS.NodeKeyFile == "") {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file: set both or neither")
+	}
+	if name := c.InterBrokerListener; name != "" {
+		i := slices.IndexFunc(c.KafkaListeners(), func(l Listener) bool { return l.Name == name })
+		if i < 0 {
+			return fmt.Errorf("inter_broker_listener: no listener named %q", name)
+		}
+		switch p := c.KafkaListeners()[i].Protocol; p {
+		case "PLAINTEXT":
+		case "SSL":
+			if !c.InternodeTLS() {
+				return fmt.Errorf("inter_broker_listener: the SSL listener %q needs internode TLS (tls.ca_file and a node certificate) for nodes to present", name)
+			}
+		default:
+			return fmt.Errorf("inter_broker_listener: listener %q is %s; nodes hold no SASL credentials, name a PLAINTEXT or SSL listener", name, p)
+		}
+	}
+	if !c.InternodeTLS() {
+		return nil
+	}
+	if c.TLS.CAFile == "" {
+		return fmt.Errorf("tls.ca_file: must be set with internode = \"tls\" (the CA that signs the nodes' certificates)")
+	}
+	if cert, key := c.TLS.NodeCert(); cert == "" || key == "" {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file (or tls.cert_file and tls.key_file): must be set with internode TLS")
 	}
 	return nil
 }
