@@ -41,11 +41,11 @@ type producer struct {
 	acked atomic.Int64
 }
 
-func startProducer(t *testing.T, addr, clientID, topic string) *producer {
+func startProducer(t *testing.T, addr, clientID, topic string, opts ...kgo.Opt) *producer {
 	p := &producer{hook: &throttles{}}
-	p.cl = newClient(t, addr, kgo.ClientID(clientID), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedBytes(2<<20),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchMaxBytes(64<<10), kgo.WithHooks(p.hook))
+	p.cl = newClient(t, addr, append([]kgo.Opt{kgo.ClientID(clientID), kgo.DefaultProduceTopic(topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.MaxBufferedBytes(2 << 20),
+		kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchMaxBytes(64 << 10), kgo.WithHooks(p.hook)}, opts...)...)
 	return p
 }
 
