@@ -56,6 +56,7 @@ func TestKafkaConfigsQuotas(t *testing.T) {
 		{[]string{"--entity-type", "clients", "--entity-name", "app", "--describe"}, []string{"Quota configs for client-id 'app' are", "consumer_byte_rate=2048.0", "request_percentage=25.0"}},
 		{[]string{"--entity-type", "users", "--entity-default", "--describe"}, []string{"Quota configs for the default user-principal are producer_byte_rate=1000.0"}},
 		{[]string{"--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients", "--entity-name", "app", "--describe"}, []string{"Quota configs for user-principal 'alice', client-id 'app' are controller_mutation_rate=5.0"}},
+		{[]string{"--entity-type", "users", "--describe"}, []string{"Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0", "Quota configs for the default user-principal are producer_byte_rate=1000.0"}},
 	} {
 		out := configs(tc.args...)
 		for _, w := range tc.want {
