@@ -107,6 +107,11 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
+		// A muted connection's next request stays in the socket (KIP-219);
+		// checked again below for one that arrived while the mute began.
+		if err := c.waitUnmuted(); err != nil {
+			return err
+		}
 		if c.s.cfg.ConnMaxIdle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
 		}

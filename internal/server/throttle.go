@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -9,8 +10,9 @@ import (
 // A throttled client's connection is muted once its answer is sent: no
 // further request of it is served until the throttle time has passed
 // (KIP-219, Kafka's ThrottledChannel). The handler decides the time (it
-// is the answer's throttle_time_ms); the writer starts the mute, the
-// reader holds the next request until it ends.
+// is the answer's throttle_time_ms, or Result.Throttle for a produce,
+// known on arrival); the writer starts the mute when it sends the answer,
+// the reader leaves the next request unread until the mute ends.
 
 // muteAfter mutes the connection for resp's throttle time, from now.
 func (c *conn) muteAfter(resp kmsg.Response) {
@@ -45,7 +47,7 @@ func (c *conn) waitUnmuted() error {
 		case <-t.C:
 		case <-c.ctx.Done():
 			t.Stop()
-			return c.ctx.Err()
+			return net.ErrClosed // shutdown: not worth a log line
 		}
 	}
 }
