@@ -1,6 +1,7 @@
 package quota_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
@@ -16,11 +18,9 @@ import (
 	"github.com/strom-broker/strom/internal/testkit"
 )
 
-// TestUserQuotaWithSASL: a user quota (/config/users/alice) holds the
-// clients that authenticated as alice, whatever their client id, and
-// not bob's with the same client id.
-func TestUserQuotaWithSASL(t *testing.T) {
-	t.Parallel()
+// saslBroker starts a broker with a PLAINTEXT listener (b.Addr()) and a
+// SASL_PLAINTEXT one (returned) where users log in with "secret".
+func saslBroker(t *testing.T, users []string, more func(*config.Config)) (*testkit.Broker, string) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "password")
 	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
@@ -36,11 +36,57 @@ func TestUserQuotaWithSASL(t *testing.T) {
 			{Name: "INTERNAL", Address: c.Listen, Protocol: "PLAINTEXT"},
 			{Name: "USERS", Address: saslAddr, Protocol: "SASL_PLAINTEXT", SASLMechanisms: []string{"PLAIN"}},
 		}
-		c.SASL.Users = []config.SASLUser{
-			{Name: "alice", PasswordFile: pw, Mechanisms: []string{"PLAIN"}},
-			{Name: "bob", PasswordFile: pw, Mechanisms: []string{"PLAIN"}},
+		for _, u := range users {
+			c.SASL.Users = append(c.SASL.Users, config.SASLUser{Name: u, PasswordFile: pw, Mechanisms: []string{"PLAIN"}})
+		}
+		if more != nil {
+			more(c)
 		}
 	}))
+	return b, saslAddr
+}
+
+func as(user string) kgo.Opt { return kgo.SASL(plain.Auth{User: user, Pass: "secret"}.AsMechanism()) }
+
+// TestQuotaAPIsAuthorization: DescribeClientQuotas needs DESCRIBE_CONFIGS
+// on the cluster, AlterClientQuotas ALTER_CONFIGS (Kafka's checks), each
+// refused with CLUSTER_AUTHORIZATION_FAILED.
+func TestQuotaAPIsAuthorization(t *testing.T) {
+	t.Parallel()
+	_, addr := saslBroker(t, []string{"admin", "bob"}, func(c *config.Config) {
+		c.Authorization = config.Authorization{Enabled: true, SuperUsers: []string{"User:admin"}}
+	})
+	ctx := ctxFor(t, time.Minute)
+	root := kadm.NewClient(newClient(t, addr, as("admin")))
+	bob := kadm.NewClient(newClient(t, addr, as("bob")))
+	alter := []kadm.AlterClientQuotaEntry{{Entity: ent("user", "carol"), Ops: []kadm.AlterClientQuotaOp{set("producer_byte_rate", 1000)}}}
+	if _, err := bob.DescribeClientQuotas(ctx, false, nil); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("bob describes: %v, want CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+	if res, err := bob.AlterClientQuotas(ctx, alter); err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("bob alters: %v %+v, want CLUSTER_AUTHORIZATION_FAILED", err, res)
+	}
+	if res, err := root.CreateACLs(ctx, kadm.NewACLs().Clusters().Allow("User:bob").Operations(kadm.OpDescribeConfigs).ResourcePatternType(kadm.ACLPatternLiteral)); err != nil || res[0].Err != nil {
+		t.Fatalf("grant: %v %+v", err, res)
+	}
+	if res, err := root.AlterClientQuotas(ctx, alter); err != nil || res[0].Err != nil {
+		t.Fatalf("admin alters: %v %+v", err, res)
+	}
+	qs, err := bob.DescribeClientQuotas(ctx, false, nil)
+	if err != nil || len(qs) != 1 {
+		t.Errorf("bob describes with DESCRIBE_CONFIGS: %v %+v", err, qs)
+	}
+	if res, err := bob.AlterClientQuotas(ctx, alter); err != nil || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("bob alters with DESCRIBE_CONFIGS only: %v %+v", err, res)
+	}
+}
+
+// TestUserQuotaWithSASL: a user quota (/config/users/alice) holds the
+// clients that authenticated as alice, whatever their client id, and
+// not bob's with the same client id.
+func TestUserQuotaWithSASL(t *testing.T) {
+	t.Parallel()
+	b, saslAddr := saslBroker(t, []string{"alice", "bob"}, nil)
 	ctx := ctxFor(t, time.Minute)
 	adm := admin(t, b.Addr())
 	topic := testkit.TopicName(t, "")
@@ -51,7 +97,6 @@ func TestUserQuotaWithSASL(t *testing.T) {
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("alter: %v %+v", err, res)
 	}
-	as := func(user string) kgo.Opt { return kgo.SASL(plain.Auth{User: user, Pass: "secret"}.AsMechanism()) }
 	alice := startProducer(t, saslAddr, "same", topic, as("alice"))
 	bob := startProducer(t, saslAddr, "same", topic, as("bob"))
 	end := time.Now().Add(3 * time.Second)
