@@ -49,7 +49,8 @@ func described(qs kadm.DescribedClientQuotas) string {
 func TestDescribeAlterClientQuotas(t *testing.T) {
 	t.Parallel()
 	b := testkit.StartBroker(t)
-	adm := admin(t, b.Addr())
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
 	ctx := ctxFor(t, 60*time.Second)
 
 	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
@@ -191,6 +192,9 @@ func TestDescribeAlterClientQuotas(t *testing.T) {
 	check(false, []kadm.DescribeClientQuotaComponent{exact("user", "ok")})
 
 	// The quotas are metadata: a restart keeps them.
+	// (The client goes first: a shutdown that meets a request being
+	// served can wait for the connection's idle timeout.)
+	cl.Close()
 	b.Restart(t)
 	adm = admin(t, b.Addr())
 	check(false, nil, alicePBR, aliceCBR, defUser, aliceApp, defCli, ip)
