@@ -154,6 +154,13 @@ socket_request_max_bytes = 4096
 				t.Errorf("flag defaults overrode env: %+v", c)
 			}
 		}},
+		{"connection limit flags over env", map[string]string{"STROM_MAX_CONNECTIONS": "9", "STROM_MAX_CONNECTIONS_PER_IP": "8"},
+			[]string{"--max-connections", "100", "--max-connections-per-ip-overrides", "127.0.0.2:1", "--connection-failed-authentication-delay", "1s"},
+			func(t *testing.T, c config.Config) {
+				if c.MaxConnections != 100 || c.MaxConnectionsPerIP != 8 || c.MaxConnectionsPerIPOverrides != "127.0.0.2:1" || c.ConnFailedAuthDelay != time.Second {
+					t.Errorf("connection limits: %+v", c)
+				}
+			}},
 		{"relative data dir made absolute", nil, []string{"--data-dir", "rel/dir"}, func(t *testing.T, c config.Config) {
 			want, _ := filepath.Abs("rel/dir")
 			if c.DataDir != want {

@@ -40,6 +40,9 @@ type serveFlags struct {
 	defaultPartitions                                       int32
 	socketRequestMaxBytes                                   int32
 	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
+	maxConns, maxConnsPerIP                                 int32
+	maxConnsPerIPOverrides                                  string
+	connFailedAuthDelay                                     time.Duration
 }
 
 func newServeCmd(d Deps) *cobra.Command {
@@ -78,6 +81,10 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM private key of the SSL and SASL_SSL listeners")
 	fl.StringVar(&f.tlsClientCAFile, "tls-client-ca-file", "", "PEM CA certificates client certificates are checked against")
 	fl.StringVar(&f.tlsClientAuth, "tls-client-auth", def.TLS.ClientAuth, "client certificates: none, requested or required")
+	fl.Int32Var(&f.maxConns, "max-connections", def.MaxConnections, "connections the broker accepts (max.connections); at the limit it stops accepting until one closes")
+	fl.Int32Var(&f.maxConnsPerIP, "max-connections-per-ip", def.MaxConnectionsPerIP, "connections from one IP address (max.connections.per.ip); over it a new connection is closed")
+	fl.StringVar(&f.maxConnsPerIPOverrides, "max-connections-per-ip-overrides", "", `per-host limits, "host:count,host:count" (max.connections.per.ip.overrides)`)
+	fl.DurationVar(&f.connFailedAuthDelay, "connection-failed-authentication-delay", def.ConnFailedAuthDelay, "delay of the answer to a failed SASL authentication and the close after it")
 	return cmd
 }
 
@@ -114,6 +121,10 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("tls-key-file", func() { cfg.TLS.KeyFile = f.tlsKeyFile })
 	set("tls-client-ca-file", func() { cfg.TLS.ClientCAFile = f.tlsClientCAFile })
 	set("tls-client-auth", func() { cfg.TLS.ClientAuth = f.tlsClientAuth })
+	set("max-connections", func() { cfg.MaxConnections = f.maxConns })
+	set("max-connections-per-ip", func() { cfg.MaxConnectionsPerIP = f.maxConnsPerIP })
+	set("max-connections-per-ip-overrides", func() { cfg.MaxConnectionsPerIPOverrides = f.maxConnsPerIPOverrides })
+	set("connection-failed-authentication-delay", func() { cfg.ConnFailedAuthDelay = f.connFailedAuthDelay })
 	if cfg.DataDir != "" {
 		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
