@@ -128,6 +128,8 @@ type Listener struct {
 	Protocol   Protocol
 	Mechanisms []string    // enabled SASL mechanisms, SASL protocols only
 	TLS        *tls.Config // SSL and SASL_SSL only
+	// MaxConnections bounds the listener's connections; 0 is unlimited.
+	MaxConnections int
 }
 
 // Listeners builds the Kafka listeners of cfg (validated), loading the
@@ -140,7 +142,7 @@ func Listeners(cfg config.Config, logger *slog.Logger) ([]Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}
-		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p}
+		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p, MaxConnections: int(l.MaxConnections)}
 		if p.SASL() {
 			ln.Mechanisms = l.SASLMechanisms
 			if len(ln.Mechanisms) == 0 {

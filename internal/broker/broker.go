@@ -61,6 +61,10 @@ type Broker struct {
 	replListener *server.Server
 	repl         *replication.Manager
 
+	// connLimits counts the connections of every listener against the
+	// connection limits (shared by the Kafka and replication servers).
+	connLimits *server.ConnLimits
+
 	// locks are the exclusive locks of the data and metadata directories,
 	// held from Start until Shutdown ends.
 	locks []*vfs.DirLock
@@ -131,6 +135,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	pre.SetListeners(specs)
+	if b.connLimits, err = server.NewConnLimits(ctx, b.cfg, b.logger.With("component", "connection-limits")); err != nil {
+		return err
+	}
+	pre.SetConnLimits(b.connLimits, false)
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -287,6 +295,7 @@ func (b *Broker) startReplicationListener() error {
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
 	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
+	b.replListener.SetConnLimits(b.connLimits, true)
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -69,9 +68,10 @@ func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := newLazyReader(c.nc)
 	if err := c.secure(&br); err != nil {
 		c.s.logger.Info("closing connection", "listener", c.ln.spec.Name, "remote", c.remote, "reason", err)
+		c.closedByLimit(err)
 		c.cancel()
 		c.nc.Close()
 		return
@@ -86,6 +86,7 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
 	}
+	c.closedByLimit(err)
 	<-writerDone
 	c.cancel()
 	c.nc.Close()
@@ -100,7 +101,7 @@ func isTimeout(err error) bool {
 // cannot parse.
 var errProtocol = errors.New("protocol error")
 
-func (c *conn) readLoop(br *bufio.Reader) error {
+func (c *conn) readLoop(br io.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
@@ -119,11 +120,11 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 		}
 		// Decoded byte fields (produce record batches) alias the frame: it
 		// goes back to the pool only for requests that do not keep them.
-		fp := getFrame(int(size))
-		frame := *fp
-		if _, err := io.ReadFull(br, frame); err != nil {
+		fp, err := readFrame(br, int(size))
+		if err != nil {
 			return err
 		}
+		frame := *fp
 		sl, err := c.handle(frame)
 		if err != nil {
 			if sl != nil {
@@ -186,6 +187,9 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 			sl.resp, sl.readyAt = resp, time.Now()
 			if resp == nil {
 				sl = nil
+			}
+			if errors.Is(err, errAuthFailed) {
+				c.delayAnswer(sl) // failed re-authentication
 			}
 			return sl, err
 		}

@@ -1,0 +1,258 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/strom-broker/strom/internal/config"
+	"github.com/strom-broker/strom/internal/metrics"
+)
+
+// ConnLimits counts one node's connections by listener and client address
+// and enforces Kafka's connection limits, as its SocketServer's
+// ConnectionQuotas does:
+//
+//   - max_connections_per_ip (with overrides): a connection from an
+//     address that already has its limit is closed as soon as it is
+//     accepted;
+//   - a listener's max_connections and the broker-wide max_connections:
+//     at the limit the listener stops accepting (new clients wait in the
+//     kernel's accept queue) until one of its connections closes. The
+//     inter-broker (replication) listener never waits for the broker-wide
+//     limit, only for its own, though its connections count towards the
+//     total (KIP-306, KIP-402).
+//
+// One ConnLimits is shared by every server of a node. Its lock guards
+// counters only: nothing waits on a socket with it held.
+type ConnLimits struct {
+	maxTotal  int
+	maxPerIP  int
+	overrides map[netip.Addr]int
+	logger    *slog.Logger
+
+	mu   sync.Mutex
+	cond *sync.Cond // broadcast when a connection closes or a server shuts down
+	// Guarded by mu.
+	total     int
+	perIP     map[netip.Addr]int
+	listeners []*listenerQuota
+	rejectLog rateLog
+	blockLog  rateLog
+}
+
+// listenerQuota is one listener's count and limit; count is guarded by
+// ConnLimits.mu.
+type listenerQuota struct {
+	name        string
+	max         int
+	interBroker bool
+	count       int
+}
+
+// limitLogInterval spaces the log lines about refused and held-back
+// connections: a flood logs one line per interval, not one per connection.
+const limitLogInterval = 10 * time.Second
+
+// rateLog lets one line through per limitLogInterval and counts the rest.
+type rateLog struct {
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether to log now and how many lines were held back
+// since the last one.
+func (r *rateLog) allow(now time.Time) (bool, int) {
+	if !r.last.IsZero() && now.Sub(r.last) < limitLogInterval {
+		r.suppressed++
+		return false, 0
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	return true, n
+}
+
+// NewConnLimits returns the limits of cfg. Host names in the per-IP
+// overrides are resolved once, here, as Kafka does when it reads its
+// configuration.
+func NewConnLimits(ctx context.Context, cfg config.Config, logger *slog.Logger) (*ConnLimits, error) {
+	l := &ConnLimits{
+		maxTotal:  unlimitedIfMax(int(cfg.MaxConnections)),
+		maxPerIP:  unlimitedIfMax(int(cfg.MaxConnectionsPerIP)),
+		overrides: map[netip.Addr]int{},
+		logger:    logger,
+		perIP:     map[netip.Addr]int{},
+	}
+	l.cond = sync.NewCond(&l.mu)
+	ov, err := config.ParseConnOverrides(cfg.MaxConnectionsPerIPOverrides)
+	if err != nil {
+		return nil, fmt.Errorf("max_connections_per_ip_overrides: %w", err)
+	}
+	for host, n := range ov {
+		if a, err := netip.ParseAddr(host); err == nil {
+			l.overrides[a.Unmap()] = int(n)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("max_connections_per_ip_overrides: resolve %q: %w", host, err)
+		}
+		for _, a := range addrs {
+			l.overrides[a.Unmap()] = int(n)
+		}
+	}
+	return l, nil
+}
+
+// unlimitedIfMax maps Kafka's Int.MaxValue default to no limit at all.
+func unlimitedIfMax(n int) int {
+	if n >= config.Unlimited {
+		return int(^uint(0) >> 1)
+	}
+	return n
+}
+
+// listener registers a listener; max <= 0 is unlimited. interBroker marks
+// the replication listener, exempt from the broker-wide limit once
+// another listener exists.
+func (l *ConnLimits) listener(name string, max int, interBroker bool) *listenerQuota {
+	if max <= 0 {
+		max = unlimitedIfMax(config.Unlimited)
+	}
+	q := &listenerQuota{name: name, max: max, interBroker: interBroker}
+	l.mu.Lock()
+	l.listeners = append(l.listeners, q)
+	l.mu.Unlock()
+	return q
+}
+
+// slotLocked is Kafka's connectionSlotAvailable.
+func (l *ConnLimits) slotLocked(q *listenerQuota) bool {
+	if q.count >= q.max {
+		return false
+	}
+	if q.interBroker && len(l.listeners) > 1 {
+		return true
+	}
+	return l.total < l.maxTotal
+}
+
+// waitSlot blocks until q may take one more connection, or stopped
+// reports true (then it returns false). It reserves nothing: acquire
+// checks again.
+func (l *ConnLimits) waitSlot(q *listenerQuota, stopped func() bool, m *metrics.ListenerRequests) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waitSlotLocked(q, stopped, m)
+}
+
+func (l *ConnLimits) waitSlotLocked(q *listenerQuota, stopped func() bool, m *metrics.ListenerRequests) bool {
+	if l.slotLocked(q) {
+		return !stopped()
+	}
+	start := time.Now()
+	if ok, n := l.blockLog.allow(start); ok {
+		l.logger.Warn("connection limit reached; not accepting new connections until one closes",
+			"listener", q.name, "connections", l.total, "listener_connections", q.count,
+			"max_connections", l.maxTotal, "listener_max_connections", q.max, "times_since_last_line", n)
+	}
+	for !l.slotLocked(q) {
+		if stopped() {
+			return false
+		}
+		l.cond.Wait()
+	}
+	m.AcceptorBlocked(time.Since(start))
+	return !stopped()
+}
+
+// acquire counts a new connection from ip on q, first waiting for a slot
+// (a connection accepted just as another listener took the last one
+// waits here, as Kafka's acceptor does). It returns false, counting
+// nothing, when ip is over its limit (the caller closes the connection)
+// or the server stopped.
+func (l *ConnLimits) acquire(q *listenerQuota, ip netip.Addr, remote string, stopped func() bool, m *metrics.ListenerRequests) bool {
+	l.mu.Lock()
+	if !l.waitSlotLocked(q, stopped, m) {
+		l.mu.Unlock()
+		return false
+	}
+	max := l.maxPerIP
+	if n, ok := l.overrides[ip]; ok {
+		max = n
+	}
+	if n := l.perIP[ip]; n >= max {
+		logNow, suppressed := l.rejectLog.allow(time.Now())
+		l.mu.Unlock()
+		m.ConnRejected(metrics.RejectPerIP)
+		if logNow {
+			l.logger.Warn("refused connection: address already has its maximum of connections",
+				"listener", q.name, "remote", remote, "max_connections_per_ip", max, "refused_since_last_line", suppressed)
+		}
+		return false
+	}
+	l.perIP[ip]++
+	l.total++
+	q.count++
+	l.mu.Unlock()
+	return true
+}
+
+// release uncounts a closed connection and wakes waiting listeners.
+func (l *ConnLimits) release(q *listenerQuota, ip netip.Addr) {
+	l.mu.Lock()
+	if n := l.perIP[ip]; n <= 1 {
+		delete(l.perIP, ip)
+	} else {
+		l.perIP[ip] = n - 1
+	}
+	l.total--
+	q.count--
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+// wake makes waiting listeners check again whether their server stopped.
+func (l *ConnLimits) wake() {
+	l.mu.Lock()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+// Count returns the connections counted for ip, and in all.
+func (l *ConnLimits) Count(ip netip.Addr) (fromIP, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.perIP[ip.Unmap()], l.total
+}
+
+// remoteIP is the address a connection's limits are counted by.
+func remoteIP(nc net.Conn) netip.Addr {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, err := netip.ParseAddrPort(nc.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// closedByLimit counts a connection the broker ends by its own rule: a
+// failed authentication, or no complete request within
+// connections_max_idle (not a shutdown's deadline).
+func (c *conn) closedByLimit(err error) {
+	switch {
+	case errors.Is(err, errAuthFailed):
+		c.s.metrics.ConnRejected(metrics.RejectAuthFailed)
+	case err != nil && isTimeout(err) && !c.s.stopped.Load():
+		c.s.metrics.ConnRejected(metrics.RejectIdle)
+	}
+}
