@@ -50,6 +50,11 @@ type Config struct {
 	MaxConnections               int32  `toml:"max_connections"`
 	MaxConnectionsPerIP          int32  `toml:"max_connections_per_ip"`
 	MaxConnectionsPerIPOverrides string `toml:"max_connections_per_ip_overrides"` // "host:count,host:count"
+	// MaxConnectionCreationRate bounds new connections per second across
+	// the Kafka listeners (max.connection.creation.rate, KIP-612): the
+	// listeners wait before accepting more. The replication listener is
+	// exempt. 2147483647, the default, is unlimited.
+	MaxConnectionCreationRate int32 `toml:"max_connection_creation_rate"`
 	// ConnFailedAuthDelay delays the answer to a failed SASL
 	// authentication, and the close after it
 	// (connection.failed.authentication.delay.ms).
@@ -219,9 +224,11 @@ func Default() Config {
 		SocketRequestMaxBytes:    100 * 1024 * 1024,
 		MaxInFlightPerConn:       128,
 		ConnMaxIdle:              10 * time.Minute,
-		MaxConnections:           Unlimited,
-		MaxConnectionsPerIP:      Unlimited,
-		ConnFailedAuthDelay:      100 * time.Millisecond,
+
+		MaxConnections:            Unlimited,
+		MaxConnectionsPerIP:       Unlimited,
+		MaxConnectionCreationRate: Unlimited,
+		ConnFailedAuthDelay:       100 * time.Millisecond,
 
 		ReplicaLagTimeMax:          10 * time.Second,
 		OffsetsTopicPartitions:     50,

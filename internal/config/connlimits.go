@@ -41,6 +41,9 @@ func (c Config) validateConnLimits() error {
 	if c.MaxConnections < 0 {
 		return fmt.Errorf("max_connections: must be >= 0, got %d", c.MaxConnections)
 	}
+	if c.MaxConnectionCreationRate < 1 {
+		return fmt.Errorf("max_connection_creation_rate: must be >= 1 (per second), got %d", c.MaxConnectionCreationRate)
+	}
 	if c.MaxConnectionsPerIP < 0 {
 		return fmt.Errorf("max_connections_per_ip: must be >= 0, got %d", c.MaxConnectionsPerIP)
 	}
@@ -54,6 +57,9 @@ func (c Config) validateConnLimits() error {
 	for i, l := range c.Listeners {
 		if l.MaxConnections < 0 {
 			return fmt.Errorf("listeners[%d].max_connections: must be > 0 (unset: unlimited), got %d", i, l.MaxConnections)
+		}
+		if l.MaxConnectionCreationRate < 0 {
+			return fmt.Errorf("listeners[%d].max_connection_creation_rate: must be > 0 (unset: unlimited), got %d", i, l.MaxConnectionCreationRate)
 		}
 	}
 	if c.ConnFailedAuthDelay < 0 {

@@ -15,12 +15,14 @@ func TestConnLimitsFromFileAndEnv(t *testing.T) {
 max_connections = 500
 max_connections_per_ip = 20
 max_connections_per_ip_overrides = "10.0.0.1:100, broker2.example.com:0"
+max_connection_creation_rate = 50
 connection_failed_authentication_delay = "250ms"
 [[listeners]]
 name = "CLIENT"
 address = "127.0.0.1:9092"
 protocol = "PLAINTEXT"
 max_connections = 300
+max_connection_creation_rate = 10
 `)
 	c, err := Load(p)
 	if err != nil {
@@ -29,7 +31,8 @@ max_connections = 300
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxConnections != 500 || c.MaxConnectionsPerIP != 20 || c.ConnFailedAuthDelay != 250*time.Millisecond || c.Listeners[0].MaxConnections != 300 {
+	if c.MaxConnections != 500 || c.MaxConnectionsPerIP != 20 || c.ConnFailedAuthDelay != 250*time.Millisecond || c.Listeners[0].MaxConnections != 300 ||
+		c.MaxConnectionCreationRate != 50 || c.Listeners[0].MaxConnectionCreationRate != 10 {
 		t.Fatalf("file values not applied: %+v", c)
 	}
 	ov, err := ParseConnOverrides(c.MaxConnectionsPerIPOverrides)
@@ -57,6 +60,7 @@ func TestConnLimitsValidation(t *testing.T) {
 		want string
 	}{
 		{"negative max", func(c *Config) { c.MaxConnections = -1 }, "max_connections"},
+		{"zero rate", func(c *Config) { c.MaxConnectionCreationRate = 0 }, "max_connection_creation_rate"},
 		{"negative per ip", func(c *Config) { c.MaxConnectionsPerIP = -1 }, "max_connections_per_ip"},
 		{"zero per ip without overrides", func(c *Config) { c.MaxConnectionsPerIP = 0 }, "needs max_connections_per_ip_overrides"},
 		{"bad override", func(c *Config) { c.MaxConnectionsPerIPOverrides = "10.0.0.1" }, "max_connections_per_ip_overrides"},

@@ -35,6 +35,7 @@ type ConnLimits struct {
 	maxPerIP  int
 	overrides map[netip.Addr]int
 	logger    *slog.Logger
+	rate      rateLimit // broker-wide connection creation rate, guarded by mu
 
 	mu   sync.Mutex
 	cond *sync.Cond // broadcast when a connection closes or a server shuts down
@@ -53,6 +54,44 @@ type listenerQuota struct {
 	max         int
 	interBroker bool
 	count       int
+	rate        rateLimit
+}
+
+// rateLimit spaces new connections to at most perSec a second, with
+// bursts of up to a second's worth (a generic cell rate algorithm: next
+// is when the connection after the burst may come). Kafka measures the
+// rate over its quota windows; the bound is the same.
+type rateLimit struct {
+	interval time.Duration // 0: unlimited
+	burst    time.Duration
+	next     time.Time
+}
+
+func newRateLimit(perSec int) rateLimit {
+	if perSec <= 0 || perSec >= config.Unlimited {
+		return rateLimit{}
+	}
+	iv := time.Second / time.Duration(perSec)
+	return rateLimit{interval: iv, burst: time.Duration(perSec-1) * iv}
+}
+
+// wait is how long until one more connection is within the rate.
+func (r *rateLimit) wait(now time.Time) time.Duration {
+	if r.interval == 0 || r.next.IsZero() {
+		return 0
+	}
+	return r.next.Sub(now) - r.burst
+}
+
+// take records one connection.
+func (r *rateLimit) take(now time.Time) {
+	if r.interval == 0 {
+		return
+	}
+	if r.next.Before(now) {
+		r.next = now
+	}
+	r.next = r.next.Add(r.interval)
 }
 
 // limitLogInterval spaces the log lines about refused and held-back
@@ -86,6 +125,7 @@ func NewConnLimits(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 		maxPerIP:  unlimitedIfMax(int(cfg.MaxConnectionsPerIP)),
 		overrides: map[netip.Addr]int{},
 		logger:    logger,
+		rate:      newRateLimit(int(cfg.MaxConnectionCreationRate)),
 		perIP:     map[netip.Addr]int{},
 	}
 	l.cond = sync.NewCond(&l.mu)
@@ -122,11 +162,11 @@ func unlimitedIfMax(n int) int {
 // listener registers a listener; max <= 0 is unlimited. interBroker marks
 // the replication listener, exempt from the broker-wide limit once
 // another listener exists.
-func (l *ConnLimits) listener(name string, max int, interBroker bool) *listenerQuota {
+func (l *ConnLimits) listener(name string, max, ratePerSec int, interBroker bool) *listenerQuota {
 	if max <= 0 {
 		max = unlimitedIfMax(config.Unlimited)
 	}
-	q := &listenerQuota{name: name, max: max, interBroker: interBroker}
+	q := &listenerQuota{name: name, max: max, interBroker: interBroker, rate: newRateLimit(ratePerSec)}
 	l.mu.Lock()
 	l.listeners = append(l.listeners, q)
 	l.mu.Unlock()
@@ -138,7 +178,7 @@ func (l *ConnLimits) slotLocked(q *listenerQuota) bool {
 	if q.count >= q.max {
 		return false
 	}
-	if q.interBroker && len(l.listeners) > 1 {
+	if l.protectedLocked(q) {
 		return true
 	}
 	return l.total < l.maxTotal
@@ -171,6 +211,50 @@ func (l *ConnLimits) waitSlotLocked(q *listenerQuota, stopped func() bool, m *me
 	}
 	m.AcceptorBlocked(time.Since(start))
 	return !stopped()
+}
+
+// protectedLocked is Kafka's protectedListener: the inter-broker
+// listener, once there is another.
+func (l *ConnLimits) protectedLocked(q *listenerQuota) bool {
+	return q.interBroker && len(l.listeners) > 1
+}
+
+// waitRate blocks until one more connection on q is within the
+// listener's and the broker-wide connection creation rates (the
+// inter-broker listener only its own), and records it; false when done
+// closes first. The wait holds no lock.
+func (l *ConnLimits) waitRate(q *listenerQuota, done <-chan struct{}, m *metrics.ListenerRequests) bool {
+	var waited time.Duration
+	defer func() {
+		if waited > 0 {
+			m.AcceptorBlocked(waited)
+		}
+	}()
+	for {
+		now := time.Now()
+		l.mu.Lock()
+		d := q.rate.wait(now)
+		if !l.protectedLocked(q) {
+			d = max(d, l.rate.wait(now))
+		}
+		if d <= 0 {
+			q.rate.take(now)
+			if !l.protectedLocked(q) {
+				l.rate.take(now)
+			}
+			l.mu.Unlock()
+			return true
+		}
+		l.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			waited += d
+		case <-done:
+			t.Stop()
+			return false
+		}
+	}
 }
 
 // acquire counts a new connection from ip on q, first waiting for a slot

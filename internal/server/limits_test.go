@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/strom-broker/strom/internal/config"
 )
@@ -33,7 +34,7 @@ func TestConnLimitsPerIP(t *testing.T) {
 		c.MaxConnectionsPerIP = 2
 		c.MaxConnectionsPerIPOverrides = "127.0.0.3:0, 127.0.0.4:3"
 	})
-	q := l.listener("CLIENT", 0, false)
+	q := l.listener("CLIENT", 0, 0, false)
 	a, c, d := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.4")
 	for i, want := range []bool{true, true, false, false} {
 		if got := l.acquire(q, a, "a", never, nil); got != want {
@@ -65,9 +66,9 @@ func TestConnLimitsPerIP(t *testing.T) {
 // once another listener exists (Kafka's protectedListener), not its own.
 func TestConnLimitsSlots(t *testing.T) {
 	l := newTestLimits(t, func(c *config.Config) { c.MaxConnections = 3 })
-	client := l.listener("CLIENT", 0, false)
-	small := l.listener("SMALL", 1, false)
-	repl := l.listener("replication", 2, true)
+	client := l.listener("CLIENT", 0, 0, false)
+	small := l.listener("SMALL", 1, 0, false)
+	repl := l.listener("replication", 2, 0, true)
 	ip := netip.MustParseAddr("127.0.0.1")
 	take := func(q *listenerQuota) {
 		t.Helper()
@@ -107,7 +108,7 @@ func TestConnLimitsSlots(t *testing.T) {
 // when its server stops.
 func TestConnLimitsWaitEndsOnStop(t *testing.T) {
 	l := newTestLimits(t, func(c *config.Config) { c.MaxConnections = 1 })
-	q := l.listener("CLIENT", 0, false)
+	q := l.listener("CLIENT", 0, 0, false)
 	ip := netip.MustParseAddr("127.0.0.1")
 	if !l.acquire(q, ip, "x", never, nil) {
 		t.Fatal("first connection refused")
@@ -167,5 +168,36 @@ func TestReadFrameGrowsWithData(t *testing.T) {
 	fp, err := readFrame(newLazyReader(bytes.NewReader(want)), len(want))
 	if err != nil || !bytes.Equal(*fp, want) {
 		t.Fatalf("readFrame of %d bytes: err %v, equal %v", len(want), err, err == nil && bytes.Equal(*fp, want))
+	}
+}
+
+// TestRateLimit: a second's worth of connections at once, then one per
+// interval; a pause refills the burst.
+func TestRateLimit(t *testing.T) {
+	r := newRateLimit(4) // 250ms apart, bursts of 4
+	now := time.Unix(1000, 0)
+	for i := range 4 {
+		if d := r.wait(now); d > 0 {
+			t.Fatalf("connection %d of the burst waits %s", i+1, d)
+		}
+		r.take(now)
+	}
+	if d := r.wait(now); d != 250*time.Millisecond {
+		t.Fatalf("after the burst: wait %s, want 250ms", d)
+	}
+	now = now.Add(250 * time.Millisecond)
+	if d := r.wait(now); d > 0 {
+		t.Fatalf("an interval later: wait %s", d)
+	}
+	r.take(now)
+	now = now.Add(2 * time.Second)
+	for i := range 4 {
+		if d := r.wait(now); d > 0 {
+			t.Fatalf("after a pause, connection %d waits %s", i+1, d)
+		}
+		r.take(now)
+	}
+	if u := newRateLimit(config.Unlimited); u.wait(now) != 0 {
+		t.Fatal("the default rate limits")
 	}
 }

@@ -152,7 +152,7 @@ func (s *Server) Serve() {
 		if s.interBroker {
 			name = "replication"
 		}
-		l.quota = s.limits.listener(name, l.spec.MaxConnections, s.interBroker)
+		l.quota = s.limits.listener(name, l.spec.MaxConnections, l.spec.MaxConnectionCreationRate, s.interBroker)
 	}
 	for _, l := range s.lns {
 		s.wg.Add(1)
@@ -164,7 +164,7 @@ func (s *Server) acceptLoop(l *listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
-		if !s.limits.waitSlot(l.quota, s.stopped.Load, s.metrics) {
+		if !s.limits.waitSlot(l.quota, s.stopped.Load, s.metrics) || !s.limits.waitRate(l.quota, s.ctx.Done(), s.metrics) {
 			return
 		}
 		nc, err := l.ln.Accept()

@@ -193,3 +193,36 @@ func slowloris(nc net.Conn, size uint32, every time.Duration, stop <-chan struct
 		}
 	}
 }
+
+// TestConnectionCreationRate: with max_connection_creation_rate = 50,
+// 100 clients connecting at once are all served, the last no earlier
+// than (100 - 50) / 50 s = 1 s after the first could be (a lower bound:
+// a second's worth at once, then one per 20 ms).
+func TestConnectionCreationRate(t *testing.T) {
+	t.Parallel()
+	const rate, n = 50, 100
+	b := testkit.StartBroker(t, testkit.WithConfig(func(c *config.Config) { c.MaxConnectionCreationRate = rate }))
+	start := time.Now()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			nc, err := dialFrom("127.0.0.2", b.Addr())
+			if err == nil {
+				defer nc.Close()
+				err = apiVersions(nc, 60*time.Second)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := time.Since(start), time.Duration(n-rate)*time.Second/rate; got < want {
+		t.Fatalf("%d connections served in %s, faster than %d a second allows (%s)", n, got, rate, want)
+	}
+	if got := metric(t, b.AdminAddr(), "strom_acceptor_blocked_seconds_total"); got <= 0 {
+		t.Fatalf("strom_acceptor_blocked_seconds_total = %v after the listener waited", got)
+	}
+}

@@ -155,9 +155,9 @@ socket_request_max_bytes = 4096
 			}
 		}},
 		{"connection limit flags over env", map[string]string{"STROM_MAX_CONNECTIONS": "9", "STROM_MAX_CONNECTIONS_PER_IP": "8"},
-			[]string{"--max-connections", "100", "--max-connections-per-ip-overrides", "127.0.0.2:1", "--connection-failed-authentication-delay", "1s"},
+			[]string{"--max-connections", "100", "--max-connections-per-ip-overrides", "127.0.0.2:1", "--connection-failed-authentication-delay", "1s", "--max-connection-creation-rate", "30"},
 			func(t *testing.T, c config.Config) {
-				if c.MaxConnections != 100 || c.MaxConnectionsPerIP != 8 || c.MaxConnectionsPerIPOverrides != "127.0.0.2:1" || c.ConnFailedAuthDelay != time.Second {
+				if c.MaxConnections != 100 || c.MaxConnectionsPerIP != 8 || c.MaxConnectionsPerIPOverrides != "127.0.0.2:1" || c.ConnFailedAuthDelay != time.Second || c.MaxConnectionCreationRate != 30 {
 					t.Errorf("connection limits: %+v", c)
 				}
 			}},

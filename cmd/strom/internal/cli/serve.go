@@ -40,7 +40,7 @@ type serveFlags struct {
 	defaultPartitions                                       int32
 	socketRequestMaxBytes                                   int32
 	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
-	maxConns, maxConnsPerIP                                 int32
+	maxConns, maxConnsPerIP, maxConnRate                    int32
 	maxConnsPerIPOverrides                                  string
 	connFailedAuthDelay                                     time.Duration
 }
@@ -83,6 +83,7 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.tlsClientAuth, "tls-client-auth", def.TLS.ClientAuth, "client certificates: none, requested or required")
 	fl.Int32Var(&f.maxConns, "max-connections", def.MaxConnections, "connections the broker accepts (max.connections); at the limit it stops accepting until one closes")
 	fl.Int32Var(&f.maxConnsPerIP, "max-connections-per-ip", def.MaxConnectionsPerIP, "connections from one IP address (max.connections.per.ip); over it a new connection is closed")
+	fl.Int32Var(&f.maxConnRate, "max-connection-creation-rate", def.MaxConnectionCreationRate, "new connections per second the listeners accept (max.connection.creation.rate)")
 	fl.StringVar(&f.maxConnsPerIPOverrides, "max-connections-per-ip-overrides", "", `per-host limits, "host:count,host:count" (max.connections.per.ip.overrides)`)
 	fl.DurationVar(&f.connFailedAuthDelay, "connection-failed-authentication-delay", def.ConnFailedAuthDelay, "delay of the answer to a failed SASL authentication and the close after it")
 	return cmd
@@ -123,6 +124,7 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("tls-client-auth", func() { cfg.TLS.ClientAuth = f.tlsClientAuth })
 	set("max-connections", func() { cfg.MaxConnections = f.maxConns })
 	set("max-connections-per-ip", func() { cfg.MaxConnectionsPerIP = f.maxConnsPerIP })
+	set("max-connection-creation-rate", func() { cfg.MaxConnectionCreationRate = f.maxConnRate })
 	set("max-connections-per-ip-overrides", func() { cfg.MaxConnectionsPerIPOverrides = f.maxConnsPerIPOverrides })
 	set("connection-failed-authentication-delay", func() { cfg.ConnFailedAuthDelay = f.connFailedAuthDelay })
 	if cfg.DataDir != "" {
