@@ -17,12 +17,16 @@ const (
 	RejectAuthFailed = "authentication_failed"
 	// RejectIdle: no complete request within connections_max_idle.
 	RejectIdle = "idle"
+	// RejectMaxConns: the least recently active client connection,
+	// closed because replication connections took the total over
+	// max_connections (KIP-402).
+	RejectMaxConns = "max_connections"
 )
 
 func newRejected() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strom_connections_rejected_total",
-		Help: "Connections closed by the broker's connection limits, by listener and reason: max_connections_per_ip, authentication_failed, idle.",
+		Help: "Connections closed by the broker's connection limits, by listener and reason: max_connections_per_ip, authentication_failed, idle, max_connections.",
 	}, []string{"listener", "reason"})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,12 @@ type conn struct {
 	slots  chan *slot
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// lastActive (Unix ns: when accepted, then each frame read) and
+	// evicted pick and mark the client connection closed to make room
+	// for a replication connection over max_connections (limits.go).
+	lastActive atomic.Int64
+	evicted    atomic.Bool
 
 	// Reader goroutine only.
 	rd       kbin.Reader // request header decoder, reused
@@ -125,6 +132,7 @@ func (c *conn) readLoop(br io.Reader) error {
 			return err
 		}
 		frame := *fp
+		c.lastActive.Store(time.Now().UnixNano())
 		sl, err := c.handle(frame)
 		if err != nil {
 			if sl != nil {

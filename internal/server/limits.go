@@ -43,6 +43,7 @@ type ConnLimits struct {
 	total     int
 	perIP     map[netip.Addr]int
 	listeners []*listenerQuota
+	servers   []*Server // whose connections may be evicted: all but the replication listener's
 	rejectLog rateLog
 	blockLog  rateLog
 }
@@ -285,8 +286,50 @@ func (l *ConnLimits) acquire(q *listenerQuota, ip netip.Addr, remote string, sto
 	l.perIP[ip]++
 	l.total++
 	q.count++
+	over := 0
+	if l.protectedLocked(q) {
+		over = l.total - l.maxTotal
+	}
 	l.mu.Unlock()
+	for ; over > 0; over-- {
+		l.evictLeastRecent()
+	}
 	return true
+}
+
+// addServer registers a server whose connections may be evicted.
+func (l *ConnLimits) addServer(s *Server) {
+	l.mu.Lock()
+	l.servers = append(l.servers, s)
+	l.mu.Unlock()
+}
+
+// evictLeastRecent closes the client connection that has been quiet
+// longest, as Kafka's processors close their lowest-priority channel
+// while inter-broker connections keep the total over max.connections
+// (KIP-402): replication may exceed the limit, clients then make room.
+func (l *ConnLimits) evictLeastRecent() {
+	l.mu.Lock()
+	servers := l.servers
+	l.mu.Unlock()
+	var victim *conn
+	var oldest int64
+	for _, s := range servers {
+		s.mu.Lock()
+		for c := range s.conns {
+			if t := c.lastActive.Load(); !c.evicted.Load() && (victim == nil || t < oldest) {
+				victim, oldest = c, t
+			}
+		}
+		s.mu.Unlock()
+	}
+	if victim == nil || victim.evicted.Swap(true) {
+		return
+	}
+	victim.s.metrics.ConnRejected(metrics.RejectMaxConns)
+	l.logger.Info("closing the least recently active client connection: replication connections took the total over max_connections",
+		"listener", victim.ln.spec.Name, "remote", victim.remote, "max_connections", l.maxTotal)
+	victim.raw.Close()
 }
 
 // release uncounts a closed connection and wakes waiting listeners.

@@ -147,6 +147,9 @@ func (s *Server) Serve() {
 		}
 		s.limits = l
 	}
+	if !s.interBroker {
+		s.limits.addServer(s)
+	}
 	for _, l := range s.lns {
 		name := l.spec.Name
 		if s.interBroker {
@@ -195,6 +198,7 @@ func (s *Server) acceptLoop(l *listener) {
 			continue
 		}
 		c := newConn(s, l, nc)
+		c.lastActive.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()

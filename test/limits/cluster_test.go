@@ -20,7 +20,9 @@ import (
 // killed meanwhile and restarted, still connects to their replication
 // listeners, catches up and rejoins every ISR, as Kafka's inter-broker
 // listener is exempt from max.connections, while the limit keeps holding
-// back clients on the Kafka listeners.
+// back clients on the Kafka listeners; the replication connections that
+// take a node over the limit make room by closing its least recently
+// active client connection (KIP-402).
 func TestReplicationExemptFromMaxConnections(t *testing.T) {
 	if !heavy() {
 		t.Skip("a 3-node cluster: STROM_LIMITS=full (make limits-test)")
@@ -59,6 +61,7 @@ func TestReplicationExemptFromMaxConnections(t *testing.T) {
 	// Fill nodes 1 and 2: 12 clients each, more than the limit leaves
 	// room for; each asks ApiVersions and is answered only once accepted.
 	answered := map[int32][]chan error{}
+	evicted := make(chan int32, 24)
 	for _, id := range []int32{1, 2} {
 		for range 12 {
 			nc := mustDialFrom(t, "127.0.0.2", c.Node(id).KafkaAddr())
@@ -66,7 +69,13 @@ func TestReplicationExemptFromMaxConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := make(chan error, 1)
-			go func(nc net.Conn) { ch <- readResponse(nc, kmsg.NewPtrApiVersionsResponse(), 10*time.Minute) }(nc)
+			go func(nc net.Conn) {
+				err := readResponse(nc, kmsg.NewPtrApiVersionsResponse(), 10*time.Minute)
+				ch <- err
+				if err == nil && closedByPeer(nc, 10*time.Minute) == nil {
+					evicted <- id
+				}
+			}(nc)
 			answered[id] = append(answered[id], ch)
 		}
 		n := c.Node(id)
@@ -86,6 +95,16 @@ func TestReplicationExemptFromMaxConnections(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	eventually(t, "a client connection closed to make room for replication", func() error {
+		if len(evicted) == 0 {
+			return fmt.Errorf("no client connection closed")
+		}
+		return nil
+	})
+	if got := metric(t, c.Node(1).AdminAddr(), "strom_connections_rejected_total", `reason="max_connections"`) +
+		metric(t, c.Node(2).AdminAddr(), "strom_connections_rejected_total", `reason="max_connections"`); got < 1 {
+		t.Fatalf("strom_connections_rejected_total{reason=max_connections} = %v on nodes 1 and 2", got)
 	}
 	for _, id := range []int32{1, 2} {
 		waiting := 0
