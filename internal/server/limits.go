@@ -200,9 +200,12 @@ func (l *ConnLimits) waitSlotLocked(q *listenerQuota, stopped func() bool, m *me
 	}
 	start := time.Now()
 	if ok, n := l.blockLog.allow(start); ok {
+		total, count := l.total, q.count
+		l.mu.Unlock() // no I/O under the lock; the loop below checks again
 		l.logger.Warn("connection limit reached; not accepting new connections until one closes",
-			"listener", q.name, "connections", l.total, "listener_connections", q.count,
+			"listener", q.name, "connections", total, "listener_connections", count,
 			"max_connections", l.maxTotal, "listener_max_connections", q.max, "times_since_last_line", n)
+		l.mu.Lock()
 	}
 	for !l.slotLocked(q) {
 		if stopped() {
