@@ -140,7 +140,8 @@ security-test:
 # docs/security.md, "Connection limits".
 .PHONY: limits-test
 limits-test:
-	STROM_LIMITS=full $(GO) test -count=1 -timeout 10m ./test/limits ./internal/server -run 'Limit|Flood|Idle|Auth|ReadFrame' -v
+	STROM_LIMITS=full $(GO) test -count=1 -timeout 15m ./test/limits -v
+	$(GO) test -count=1 ./internal/server -run 'TestConnLimits|TestRateLimit|TestReadFrame' -v
 # Fault soak: a 3-node cluster under idempotent producers and a consumer
 # group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
 # rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
