@@ -133,6 +133,7 @@ security-test:
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerInitial -fuzztime 20s ./internal/auth
 
 # Connection limits, the failed-authentication delay and the idle timeout
 # with real clients and raw sockets, plus 10,000 idle connections and 1,000

@@ -24,9 +24,13 @@ import (
 //   - a listener's max_connections and the broker-wide max_connections:
 //     at the limit the listener stops accepting (new clients wait in the
 //     kernel's accept queue) until one of its connections closes. The
-//     inter-broker (replication) listener never waits for the broker-wide
-//     limit, only for its own, though its connections count towards the
-//     total (KIP-306, KIP-402).
+//     inter-broker listeners (the replication listener, and the one
+//     inter_broker_listener names) never wait for the broker-wide limit,
+//     only for their own, though their connections count towards the
+//     total; over it, the quietest client connection is closed (KIP-306,
+//     KIP-402);
+//   - max_connection_creation_rate, broker-wide (inter-broker listeners
+//     exempt) and per listener (KIP-612).
 //
 // One ConnLimits is shared by every server of a node. Its lock guards
 // counters only: nothing waits on a socket with it held.
@@ -43,7 +47,7 @@ type ConnLimits struct {
 	total     int
 	perIP     map[netip.Addr]int
 	listeners []*listenerQuota
-	servers   []*Server // whose connections may be evicted: all but the replication listener's
+	servers   []*Server // whose client connections may be evicted
 	rejectLog rateLog
 	blockLog  rateLog
 }
@@ -300,7 +304,8 @@ func (l *ConnLimits) acquire(q *listenerQuota, ip netip.Addr, remote string, sto
 	return true
 }
 
-// addServer registers a server whose connections may be evicted.
+// addServer registers a server whose client connections (those not on
+// an inter-broker listener) may be evicted.
 func (l *ConnLimits) addServer(s *Server) {
 	l.mu.Lock()
 	l.servers = append(l.servers, s)
@@ -320,7 +325,10 @@ func (l *ConnLimits) evictLeastRecent() {
 	for _, s := range servers {
 		s.mu.Lock()
 		for c := range s.conns {
-			if t := c.lastActive.Load(); !c.evicted.Load() && (victim == nil || t < oldest) {
+			if c.ln.quota.interBroker || c.evicted.Load() {
+				continue
+			}
+			if t := c.lastActive.Load(); victim == nil || t < oldest {
 				victim, oldest = c, t
 			}
 		}

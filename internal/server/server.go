@@ -49,7 +49,8 @@ type Server struct {
 	closing bool
 	metrics *metrics.ListenerRequests // nil: none recorded
 	// limits counts connections against the node's connection limits
-	// (limits.go); interBroker marks the replication listener's server.
+	// (limits.go); interBroker marks the replication listener's server
+	// (the listener inter_broker_listener names is marked by its name).
 	limits      *ConnLimits
 	interBroker bool
 	stopped     atomic.Bool // set by Shutdown; read by acceptors waiting for a slot
@@ -130,6 +131,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.lns = nil
+	auth.CloseListeners(s.specs)
 	return first
 }
 
@@ -147,15 +149,16 @@ func (s *Server) Serve() {
 		}
 		s.limits = l
 	}
-	if !s.interBroker {
-		s.limits.addServer(s)
-	}
+	s.limits.addServer(s)
 	for _, l := range s.lns {
 		name := l.spec.Name
 		if s.interBroker {
 			name = "replication"
 		}
-		l.quota = s.limits.listener(name, l.spec.MaxConnections, l.spec.MaxConnectionCreationRate, s.interBroker)
+		// Other nodes dial the replication listener, or the listener
+		// inter_broker_listener names.
+		interBroker := s.interBroker || (s.cfg.InterBrokerListener != "" && l.spec.Name == s.cfg.InterBrokerListener)
+		l.quota = s.limits.listener(name, l.spec.MaxConnections, l.spec.MaxConnectionCreationRate, interBroker)
 	}
 	for _, l := range s.lns {
 		s.wg.Add(1)
@@ -240,6 +243,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.ln.Close()
 	}
 	s.cancel()
+	auth.CloseListeners(s.specs)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
