@@ -22,12 +22,32 @@ import (
 // listener is exempt from max.connections, while the limit keeps holding
 // back clients on the Kafka listeners; the replication connections that
 // take a node over the limit make room by closing its least recently
-// active client connection (KIP-402).
+// active client connection (KIP-402). Followers fetch from the
+// replication listener, then (second run) from a PLAINTEXT listener
+// INTERNAL that inter_broker_listener names.
 func TestReplicationExemptFromMaxConnections(t *testing.T) {
 	if !heavy() {
 		t.Skip("a 3-node cluster: STROM_LIMITS=full (make limits-test)")
 	}
-	c := testkit.StartCluster(t, 3, testkit.WithNodeTOML("max_connections = 8"), testkit.WithLogLevel("info"))
+	t.Run("replication listener", func(t *testing.T) {
+		exemptCluster(t, testkit.StartCluster(t, 3, testkit.WithNodeTOML("max_connections = 8"), testkit.WithLogLevel("info")))
+	})
+	t.Run("inter_broker_listener", func(t *testing.T) {
+		internal := map[int32]string{}
+		for id := int32(1); id <= 3; id++ {
+			internal[id] = freeAddr(t)
+		}
+		c := testkit.StartCluster(t, 3, testkit.WithLogLevel("info"),
+			testkit.WithNodeTOML("max_connections = 8\ninter_broker_listener = \"INTERNAL\"\n"),
+			testkit.WithPerNodeTOML(func(id int32, kafka string) string {
+				return fmt.Sprintf("[[listeners]]\nname = \"CLIENT\"\naddress = %q\nprotocol = \"PLAINTEXT\"\n\n"+
+					"[[listeners]]\nname = \"INTERNAL\"\naddress = %q\nprotocol = \"PLAINTEXT\"\n", kafka, internal[id])
+			}))
+		exemptCluster(t, c)
+	})
+}
+
+func exemptCluster(t *testing.T, c *testkit.Cluster) {
 	boot := c.Node(1).KafkaAddr()
 	const topic, partitions = "exempt", 6
 	testkit.CreateTopicRF(t, boot, topic, partitions, 3, nil)
@@ -82,7 +102,7 @@ func TestReplicationExemptFromMaxConnections(t *testing.T) {
 	c.Node(3).Start(t)
 	for _, id := range []int32{1, 2} {
 		n := c.Node(id)
-		eventually(t, fmt.Sprintf("node 3 back in node %d's ISRs through its replication listener", id), func() error {
+		eventually(t, fmt.Sprintf("node 3 back in node %d's ISRs through its inter-broker listener", id), func() error {
 			if v := metric(t, n.AdminAddr(), "strom_under_replicated_partitions"); v != 0 {
 				return fmt.Errorf("strom_under_replicated_partitions = %v", v)
 			}
