@@ -58,6 +58,9 @@ func (s Subject) topic(op Operation, name string) bool {
 type Verdict struct {
 	Deny bool
 	Fix  func(kmsg.Response)
+	// Visible, when set, is passed to the handler of a request that
+	// lists topics page by page: whether a topic may be described.
+	Visible func(topic string) bool
 }
 
 // check authorizes one API's request.

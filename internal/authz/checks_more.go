@@ -22,7 +22,7 @@ func init() {
 	checks[kmsg.CreatePartitions] = checkCreatePartitions
 	checks[kmsg.DeleteRecords] = checkDeleteRecords
 	checks[kmsg.EndTxn] = txnWrite(func(r kmsg.Request) string { return r.(*kmsg.EndTxnRequest).TransactionalID })
-	checks[kmsg.AddOffsetsToTxn] = txnWrite(func(r kmsg.Request) string { return r.(*kmsg.AddOffsetsToTxnRequest).TransactionalID })
+	checks[kmsg.AddOffsetsToTxn] = checkAddOffsetsToTxn
 	checks[kmsg.AddPartitionsToTxn] = checkAddPartitionsToTxn
 }
 
@@ -69,6 +69,12 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 			resp.(*kmsg.OffsetFetchResponse).ErrorCode = groupDenied
 		}}
 	}
+	named := map[string]bool{} // v8+: the groups asked for named topics
+	for _, g := range q.Groups {
+		if g.Topics != nil {
+			named[g.Group] = true
+		}
+	}
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.OffsetFetchResponse)
 		if q.Version < 8 {
@@ -78,7 +84,8 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 					out = append(out, t)
 				} else if q.Topics != nil {
 					for i := range t.Partitions {
-						t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = topicDenied, -1, nil
+						t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = topicDenied, -1, kmsg.StringPtr("")
+						t.Partitions[i].LeaderEpoch = -1
 					}
 					out = append(out, t)
 				}
@@ -96,6 +103,13 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 			for _, t := range g.Topics {
 				if s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic) {
 					out = append(out, t)
+				} else if named[g.Group] {
+					// Kafka's UNAUTHORIZED_PARTITION.
+					for i := range t.Partitions {
+						p := &t.Partitions[i]
+						p.ErrorCode, p.Offset, p.LeaderEpoch, p.Metadata = topicDenied, -1, -1, kmsg.StringPtr("")
+					}
+					out = append(out, t)
 				}
 			}
 			g.Topics = out
@@ -103,7 +117,8 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkDescribeGroups: DESCRIBE on each group.
+// checkDescribeGroups: DESCRIBE on each group; authorized operations,
+// when asked for, are the principal's.
 func checkDescribeGroups(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeGroupsRequest)
 	var kept, denied []string
@@ -114,12 +129,16 @@ func checkDescribeGroups(s Subject, req kmsg.Request) Verdict {
 			denied = append(denied, g)
 		}
 	}
-	if len(denied) == 0 {
+	if len(denied) == 0 && !q.IncludeAuthorizedOperations {
 		return Verdict{}
 	}
 	q.Groups = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeGroupsResponse)
+		for i := range r.Groups {
+			g := &r.Groups[i]
+			fixOperations(&g.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeGroup, g.Group) })
+		}
 		for _, g := range denied {
 			rg := kmsg.NewDescribeGroupsResponseGroup()
 			rg.Group, rg.ErrorCode = g, groupDenied
@@ -368,4 +387,17 @@ func checkAddPartitionsToTxn(s Subject, req kmsg.Request) Verdict {
 			r.Topics = append(r.Topics, rt)
 		}
 	}}
+}
+
+// checkAddOffsetsToTxn: WRITE on the transactional id, then READ on the
+// group (GROUP_AUTHORIZATION_FAILED), as Kafka.
+func checkAddOffsetsToTxn(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.AddOffsetsToTxnRequest)
+	if v := txnWrite(func(kmsg.Request) string { return q.TransactionalID })(s, req); v.Deny {
+		return v
+	}
+	if s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, q.Group) {
+		return Verdict{}
+	}
+	return Verdict{Deny: true, Fix: func(resp kmsg.Response) { resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode = groupDenied }}
 }

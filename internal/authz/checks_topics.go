@@ -65,6 +65,7 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+				rp.AbortedTransactions, rp.RecordBatches = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}, []byte{}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			r.Topics = append(r.Topics, rt)
@@ -106,27 +107,36 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 
 // checkMetadata: a topic the principal may not DESCRIBE is left out of
 // an all-topics answer and answers TOPIC_AUTHORIZATION_FAILED when
-// named; with auto-creation on, a named topic that does not exist needs
-// CREATE (cluster or topic) too.
+// named (asked by id: with the id and no name, as Kafka); with
+// auto-creation on, a named topic that does not exist needs CREATE
+// (cluster or topic) too. Authorized operations, when asked for, are
+// the principal's.
 func checkMetadata(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.MetadataRequest)
+	type refused struct {
+		name string
+		id   [16]byte // asked by id
+	}
 	var kept []kmsg.MetadataRequestTopic
-	var denied []string
+	var denied []refused
 	for _, t := range q.Topics {
-		name := ""
+		name, byID := "", false
 		if t.Topic != nil {
 			name = *t.Topic
 		} else {
-			name = s.topicByID(t.TopicID)
+			name, byID = s.topicByID(t.TopicID), true
 		}
 		ok := name == "" || s.topic(kmsg.ACLOperationDescribe, name)
 		if ok && name != "" && (q.Version < 4 || q.AllowAutoTopicCreation) && s.AutoCreate && s.Image.Topics[name] == nil {
 			ok = s.cluster(kmsg.ACLOperationCreate) || s.topic(kmsg.ACLOperationCreate, name)
 		}
-		if ok {
+		switch {
+		case ok:
 			kept = append(kept, t)
-		} else {
-			denied = append(denied, name)
+		case byID:
+			denied = append(denied, refused{id: t.TopicID})
+		default:
+			denied = append(denied, refused{name: name})
 		}
 	}
 	if q.Topics != nil {
@@ -146,45 +156,69 @@ func checkMetadata(s Subject, req kmsg.Request) Verdict {
 				break
 			}
 			if t.Topic == nil || s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *t.Topic) {
+				if t.Topic != nil {
+					name := *t.Topic
+					fixOperations(&t.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeTopic, name) })
+				}
 				out = append(out, t)
 			}
 		}
 		r.Topics = out
-		for _, name := range denied {
+		fixOperations(&r.AuthorizedOperations, s.clusterOperations)
+		for _, d := range denied {
 			rt := kmsg.NewMetadataResponseTopic()
-			n := name
-			rt.Topic, rt.ErrorCode = &n, topicDenied
+			if d.name != "" {
+				n := d.name
+				rt.Topic = &n
+			} else {
+				rt.TopicID = d.id
+			}
+			rt.ErrorCode = topicDenied
 			rt.Partitions = []kmsg.MetadataResponseTopicPartition{}
 			r.Topics = append(r.Topics, rt)
 		}
 	}}
 }
 
-// checkCreateTopics: CREATE on the cluster, or on each topic.
+// checkCreateTopics: CREATE on the cluster, or on each topic. A topic
+// created without DESCRIBE_CONFIGS on it is answered without its
+// configs, partition count and replication factor, and
+// TOPIC_AUTHORIZATION_FAILED as its config error (as Kafka's
+// controller).
 func checkCreateTopics(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.CreateTopicsRequest)
-	if s.cluster(kmsg.ACLOperationCreate) {
-		return Verdict{}
-	}
+	clusterCreate := s.cluster(kmsg.ACLOperationCreate)
 	var kept []kmsg.CreateTopicsRequestTopic
 	var denied []string
+	hidden := map[string]bool{} // no DESCRIBE_CONFIGS
 	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationCreate, t.Topic) {
+		if !s.visible(kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, t.Topic) {
+			hidden[t.Topic] = true
+		}
+		if clusterCreate || s.topic(kmsg.ACLOperationCreate, t.Topic) {
 			kept = append(kept, t)
 		} else {
 			denied = append(denied, t.Topic)
 		}
 	}
-	if len(denied) == 0 {
+	if len(denied) == 0 && len(hidden) == 0 {
 		return Verdict{}
 	}
 	q.Topics = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.CreateTopicsResponse)
+		for i := range r.Topics {
+			t := &r.Topics[i]
+			if t.ErrorCode == 0 && hidden[t.Topic] {
+				t.ConfigErrorCode, t.Configs = topicDenied, []kmsg.CreateTopicsResponseTopicConfig{}
+				t.NumPartitions, t.ReplicationFactor = -1, -1
+			}
+		}
 		for _, name := range denied {
 			rt := kmsg.NewCreateTopicsResponseTopic()
 			rt.Topic, rt.ErrorCode = name, topicDenied
 			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 			r.Topics = append(r.Topics, rt)
 		}
 	}}
