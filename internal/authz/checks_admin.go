@@ -130,7 +130,9 @@ func checkOffsetDelete(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkDescribeTransactions: DESCRIBE on each transactional id.
+// checkDescribeTransactions: DESCRIBE on each transactional id; a
+// transaction's partitions are listed only for the topics the principal
+// may describe, as Kafka.
 func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeTransactionsRequest)
 	var kept, denied []string
@@ -141,12 +143,19 @@ func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 			denied = append(denied, id)
 		}
 	}
-	if len(denied) == 0 {
-		return Verdict{}
-	}
 	q.TransactionalIDs = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeTransactionsResponse)
+		for i := range r.TransactionStates {
+			st := &r.TransactionStates[i]
+			out := st.Topics[:0]
+			for _, t := range st.Topics {
+				if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
+					out = append(out, t)
+				}
+			}
+			st.Topics = out
+		}
 		for _, id := range denied {
 			st := kmsg.NewDescribeTransactionsResponseTransactionState()
 			st.TransactionalID, st.ErrorCode = id, txnDenied

@@ -224,28 +224,42 @@ func checkCreateTopics(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkDeleteTopics: DELETE on each topic.
+// checkDeleteTopics: DELETE on the cluster, or on each topic, as Kafka's
+// controller: a topic named without DESCRIBE is refused whether it
+// exists or not; one the principal may describe but that does not exist
+// is left to the handler (UNKNOWN_TOPIC_OR_PARTITION); one asked by id is
+// refused without its name unless the principal may describe it.
 func checkDeleteTopics(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DeleteTopicsRequest)
+	if s.visible(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeCluster, ClusterName) {
+		return Verdict{}
+	}
 	var denied []kmsg.DeleteTopicsResponseTopic
-	deny := func(name string, id [16]byte) bool {
-		if name == "" || s.topic(kmsg.ACLOperationDelete, name) {
+	deny := func(name string, id [16]byte, byID bool) bool {
+		if name == "" {
+			return false // an unknown id: the handler's UNKNOWN_TOPIC_ID
+		}
+		describable := s.topic(kmsg.ACLOperationDescribe, name)
+		if describable && (s.Image.Topics[name] == nil || s.topic(kmsg.ACLOperationDelete, name)) {
 			return false
 		}
 		rt := kmsg.NewDeleteTopicsResponseTopic()
-		n := name
-		rt.Topic, rt.TopicID, rt.ErrorCode = &n, id, topicDenied
+		if !byID || describable {
+			n := name
+			rt.Topic = &n
+		}
+		rt.TopicID, rt.ErrorCode = id, topicDenied
 		denied = append(denied, rt)
 		return true
 	}
 	if q.Version >= 6 {
 		var kept []kmsg.DeleteTopicsRequestTopic
 		for _, t := range q.Topics {
-			name := s.topicByID(t.TopicID)
+			name, byID := s.topicByID(t.TopicID), true
 			if t.Topic != nil {
-				name = *t.Topic
+				name, byID = *t.Topic, false
 			}
-			if !deny(name, t.TopicID) {
+			if !deny(name, t.TopicID, byID) {
 				kept = append(kept, t)
 			}
 		}
@@ -253,7 +267,7 @@ func checkDeleteTopics(s Subject, req kmsg.Request) Verdict {
 	} else {
 		var kept []string
 		for _, name := range q.TopicNames {
-			if !deny(name, [16]byte{}) {
+			if !deny(name, [16]byte{}, false) {
 				kept = append(kept, name)
 			}
 		}

@@ -66,6 +66,9 @@ func serveConsumerGroupDescribe(e *Env, r *Request) Result {
 				dm.MemberID, dm.InstanceID, dm.RackID, dm.MemberEpoch = m.ID, m.InstanceID, m.RackID, m.Epoch
 				dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
 				dm.SubscribedTopics, dm.SubscribedTopicRegex = m.SubscribedTopics, m.SubscribedRegex
+				if dm.SubscribedTopicRegex == nil {
+					dm.SubscribedTopicRegex = kmsg.StringPtr("") // Kafka's member without a regex
+				}
 				dm.Assignment, dm.TargetAssignment = assignment(m.Assignment), assignment(m.Target)
 				dm.MemberType = 1
 				dg.Members = append(dg.Members, dm)
