@@ -1,8 +1,11 @@
 package security_test
 
 import (
+	"bytes"
 	"context"
+	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +116,40 @@ func TestAuthorizedOperations(t *testing.T) {
 				t.Errorf("DescribeTopicPartitions hidden topic: error %d, %d partitions", rt.ErrorCode, len(rt.Partitions))
 			}
 		}
+	}
+}
+
+// TestJavaAuthorizedOperations runs test/java's AuthzOpsCheck: the Java
+// AdminClient's describeTopics (sent as DescribeTopicPartitions) and
+// describeCluster with includeAuthorizedOperations, as a user granted
+// READ on one topic. Full run only (make security-test): it builds the
+// Java project with Maven.
+func TestJavaAuthorizedOperations(t *testing.T) {
+	if !full() {
+		t.Skip("full run only (STROM_SECURITY=full, make security-test)")
+	}
+	jar := testkit.MavenJar(t, "test/java", "javacheck.buildDir", "strom-javacheck.jar")
+	sb := startSecureBroker(t, "none", withAuthorizer)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin := kadm.NewClient(plainClient(t, sb, "admin"))
+	topic, hidden := testkit.TopicName(t, "read"), testkit.TopicName(t, "hidden")
+	if _, err := admin.CreateTopics(ctx, 2, 1, nil, topic, hidden); err != nil {
+		t.Fatal(err)
+	}
+	acls := kadm.NewACLs().Allow("User:bea").AllowHosts().Topics(topic).Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)
+	if _, err := admin.CreateACLs(ctx, acls); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "java", "-cp", jar, "io.strom.test.AuthzOpsCheck", sb.saslPlain, "bea", adminPassword, topic, hidden)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	t.Logf("AuthzOpsCheck output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("AuthzOpsCheck failed: %v", err)
+	}
+	if !strings.Contains(out.String(), "authzopscheck: all checks passed") {
+		t.Fatalf("AuthzOpsCheck exited 0 without its success line")
 	}
 }
