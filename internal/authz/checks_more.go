@@ -3,6 +3,8 @@ package authz
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/metadata"
 )
 
 var (
@@ -370,23 +372,61 @@ func checkAddPartitionsToTxn(s Subject, req kmsg.Request) Verdict {
 			resp.(*kmsg.AddPartitionsToTxnResponse).ErrorCode = clusterDenied
 		}}
 	}
-	if s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID) {
+	topics := q.Topics
+	fill := func(code func(topic string, partition int32) int16) Verdict {
+		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+			r := resp.(*kmsg.AddPartitionsToTxnResponse)
+			for _, t := range topics {
+				rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, code(t.Topic, p)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+		}}
+	}
+	if !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID) {
+		return fill(func(string, int32) int16 { return txnDenied })
+	}
+	// WRITE on each topic, as Kafka: an internal topic is never
+	// authorized; one refusal fails the whole request, the partitions of
+	// unknown topics UNKNOWN_TOPIC_OR_PARTITION, the others
+	// OPERATION_NOT_ATTEMPTED.
+	denied := map[string]bool{}
+	for _, t := range topics {
+		if metadata.IsInternal(t.Topic) || !s.topic(kmsg.ACLOperationWrite, t.Topic) {
+			denied[t.Topic] = true
+		}
+	}
+	if len(denied) == 0 {
 		return Verdict{}
 	}
-	topics := q.Topics
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.AddPartitionsToTxnResponse)
-		for _, t := range topics {
-			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p, txnDenied
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
+	return fill(func(topic string, partition int32) int16 {
+		switch {
+		case denied[topic]:
+			return topicDenied
+		case !s.partitionExists(topic, partition):
+			return kerr.UnknownTopicOrPartition.Code
 		}
-	}}
+		return kerr.OperationNotAttempted.Code
+	})
+}
+
+// partitionExists reports whether the image has partition p of topic.
+func (s Subject) partitionExists(topic string, p int32) bool {
+	t := s.Image.Topics[topic]
+	if t == nil {
+		return false
+	}
+	for _, part := range t.Partitions {
+		if part.Index == p {
+			return true
+		}
+	}
+	return false
 }
 
 // checkAddOffsetsToTxn: WRITE on the transactional id, then READ on the

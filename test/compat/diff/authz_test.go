@@ -483,8 +483,11 @@ func authzGroups(s *session, _ int16) {
 // authzProducers: transactional ids (prefixed ALLOW, literal DENY),
 // IDEMPOTENT_WRITE, and the cluster's authorized operations.
 func authzProducers(s *session, _ int16) {
+	writable, unwritable := s.topic("w"), s.topic("u")
 	s.as("admin")
 	s.revoke("bob")
+	s.createTopic(writable, 1, nil)
+	s.createTopic(unwritable, 1, nil)
 	s.waitTxnCoordinator(s.topic("txn"))
 	s.initProducerID()
 	s.as("bob")
@@ -509,9 +512,24 @@ func authzProducers(s *session, _ int16) {
 		allow(txnRes, s.topic("txn-"), prefixed, "bob", kmsg.ACLOperationWrite),
 		deny(txnRes, s.topic("txn-denied"), literal, "bob", kmsg.ACLOperationWrite),
 		allow(clusRes, "kafka-cluster", literal, "bob", kmsg.ACLOperationIdempotentWrite),
+		allow(topicRes, writable, literal, "bob", kmsg.ACLOperationWrite),
 	)
 	s.do("idempotent", initPID(""))
 	s.do("transactional, prefixed ALLOW", initPID(s.topic("txn-a")))
+	if v := min(s.newest(24), 3); v >= 0 {
+		add := kmsg.NewPtrAddPartitionsToTxnRequest()
+		add.Version = v
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch = s.topic("txn-a"), 1, 0
+		for _, tp := range []struct {
+			topic string
+			parts []int32
+		}{{writable, []int32{0, 5}}, {unwritable, []int32{0}}, {s.topic("missing"), []int32{0}}} {
+			t := kmsg.NewAddPartitionsToTxnRequestTopic()
+			t.Topic, t.Partitions = tp.topic, tp.parts
+			add.Topics = append(add.Topics, t)
+		}
+		s.do("add partitions, a topic without WRITE", add)
+	}
 	s.do("transactional, DENY", initPID(s.topic("txn-denied")))
 	s.do("cluster, IDEMPOTENT_WRITE", cluster)
 	s.grant(allow(clusRes, "kafka-cluster", literal, "bob", kmsg.ACLOperationDescribe))
