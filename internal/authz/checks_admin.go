@@ -223,9 +223,9 @@ func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
 	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), denied, topicDenied) }}
 }
 
-// checkOffsetForLeaderEpoch: a follower's request (ReplicaID >= 0, v3+)
-// needs CLUSTER_ACTION on the cluster, a client's DESCRIBE on each
-// topic.
+// checkOffsetForLeaderEpoch: CLUSTER_ACTION on the cluster (not logged
+// when refused) allows every topic, else DESCRIBE on each, whoever asks
+// (Kafka does not look at the replica id: KIP-320 consumers use it too).
 func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetForLeaderEpochRequest)
 	fill := func(r *kmsg.OffsetForLeaderEpochResponse, topics []kmsg.OffsetForLeaderEpochRequestTopic, code int16) {
@@ -240,14 +240,8 @@ func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
 			r.Topics = append(r.Topics, rt)
 		}
 	}
-	if q.Version >= 3 && q.ReplicaID >= 0 {
-		if s.cluster(kmsg.ACLOperationClusterAction) {
-			return Verdict{}
-		}
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			fill(resp.(*kmsg.OffsetForLeaderEpochResponse), topics, clusterDenied)
-		}}
+	if s.visible(kmsg.ACLOperationClusterAction, kmsg.ACLResourceTypeCluster, ClusterName) {
+		return Verdict{}
 	}
 	var kept, denied []kmsg.OffsetForLeaderEpochRequestTopic
 	for _, t := range q.Topics {

@@ -344,6 +344,21 @@ func authzTopics(s *session, _ int16) {
 		s.do("fetch from "+name, fetchReq(s, min(s.newest(1), 12), name, 0, 0))
 		s.do("list offsets of "+name, listOffsetsReq(s, s.newest(2), name, 0, -1))
 	}
+	// Kafka authorizes OffsetForLeaderEpoch the same whatever the replica
+	// id: CLUSTER_ACTION, else DESCRIBE on each topic.
+	for _, replica := range []int32{-1, 1} {
+		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		oe.Version, oe.ReplicaID = s.newest(23), replica
+		for _, name := range []string{read, none} {
+			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			t.Topic = name
+			p := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+			p.Partition, p.CurrentLeaderEpoch, p.LeaderEpoch = 0, -1, 0
+			t.Partitions = append(t.Partitions, p)
+			oe.Topics = append(oe.Topics, t)
+		}
+		s.do(fmt.Sprintf("offset for leader epoch, replica %d", replica), oe)
+	}
 }
 
 // authzTopicAdmin: CreateTopics, DeleteTopics, DescribeConfigs and
