@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"encoding/binary"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,9 +12,10 @@ var (
 	txnDenied   = kerr.TransactionalIDAuthorizationFailed.Code
 )
 
-// checkProduce: WRITE on the transactional id of a transactional
-// request (else every partition answers
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic (else
+// checkProduce: WRITE on the transactional id when a partition's first
+// batch is transactional (else, or without a transactional id, every
+// partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED: Kafka's
+// RequestUtils.hasTransactionalRecords), and WRITE on each topic (else
 // that topic's partitions answer TOPIC_AUTHORIZATION_FAILED).
 func checkProduce(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ProduceRequest)
@@ -29,7 +32,7 @@ func checkProduce(s Subject, req kmsg.Request) Verdict {
 			r.Topics = append(r.Topics, rt)
 		}
 	}
-	if q.TransactionID != nil && !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionID) {
+	if hasTransactionalBatch(q) && (q.TransactionID == nil || !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionID)) {
 		topics := q.Topics
 		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.ProduceResponse), topics, txnDenied) }}
 	}
@@ -369,6 +372,31 @@ func (s Subject) hasTopicACLs() bool {
 	for _, acl := range s.Image.ACLs {
 		if ResourceType(acl.ResourceType) == kmsg.ACLResourceTypeTopic {
 			return true
+		}
+	}
+	return false
+}
+
+// hasTransactionalBatch reports whether the first whole batch of some
+// partition of q is a transactional v2 batch.
+func hasTransactionalBatch(q *kmsg.ProduceRequest) bool {
+	const (
+		lengthAt, magicAt, attrsAt = 8, 16, 21
+		headerSize                 = 61 // a v2 batch header
+		transactional              = 0x10
+	)
+	for _, t := range q.Topics {
+		for _, p := range t.Partitions {
+			b := p.Records
+			if len(b) < headerSize || b[magicAt] != 2 {
+				continue
+			}
+			if n := int(binary.BigEndian.Uint32(b[lengthAt:])); n < 0 || 12+n > len(b) {
+				continue
+			}
+			if binary.BigEndian.Uint16(b[attrsAt:])&transactional != 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -546,6 +547,24 @@ func authzProducers(s *session, _ int16) {
 		s.do("add partitions, a topic without WRITE", add)
 	}
 	s.do("transactional, DENY", initPID(s.topic("txn-denied")))
+	// Produce checks the transactional id only for a transactional batch
+	// (Kafka's RequestUtils.hasTransactionalRecords).
+	txnBatch := makeBatch(batchOpts{pid: 1000, epoch: 0, seq: 0}, "t")
+	binary.BigEndian.PutUint16(txnBatch[21:], 0x10)
+	txnBatch = fixCRC(txnBatch)
+	for _, tc := range []struct {
+		step  string
+		txn   *string
+		batch []byte
+	}{
+		{"transactional batch, DENY", kmsg.StringPtr(s.topic("txn-denied")), txnBatch},
+		{"transactional batch, no transactional id", nil, txnBatch},
+		{"plain batch, transactional id DENY", kmsg.StringPtr(s.topic("txn-denied")), makeBatch(plain, "p")},
+	} {
+		req := s.produceReq(min(s.newest(0), 12), writable, 0, tc.batch)
+		req.TransactionID = tc.txn
+		s.do(tc.step, req)
+	}
 	s.do("cluster, IDEMPOTENT_WRITE", cluster)
 	s.grant(allow(clusRes, "kafka-cluster", literal, "bob", kmsg.ACLOperationDescribe))
 	s.do("cluster, DESCRIBE", cluster)
