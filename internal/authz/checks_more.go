@@ -210,8 +210,9 @@ func checkFindCoordinator(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// configsCheck: op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on each topic,
-// or on the cluster for broker resources.
+// configsCheck: op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on each topic or
+// group, or on the cluster for broker, broker-logger and client-metrics
+// resources (Kafka's ConfigHelper).
 func configsCheck(op Operation) check {
 	return func(s Subject, req kmsg.Request) Verdict {
 		type res struct {
@@ -227,9 +228,14 @@ func configsCheck(op Operation) check {
 					denied = append(denied, res{typ, name, topicDenied})
 					return false
 				}
-			case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+			case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeClientMetrics:
 				if !s.cluster(op) {
 					denied = append(denied, res{typ, name, clusterDenied})
+					return false
+				}
+			case kmsg.ConfigResourceTypeGroupConfig:
+				if !s.Allowed(op, kmsg.ACLResourceTypeGroup, name) {
+					denied = append(denied, res{typ, name, groupDenied})
 					return false
 				}
 			}

@@ -418,6 +418,11 @@ func authzTopicAdmin(s *session, _ int16) {
 	br := kmsg.NewDescribeConfigsRequestResource()
 	br.ResourceType, br.ResourceName, br.ConfigNames = kmsg.ConfigResourceTypeBroker, "", []string{"log.retention.ms"}
 	dc.Resources = append(dc.Resources, br)
+	for _, typ := range []kmsg.ConfigResourceType{kmsg.ConfigResourceTypeGroupConfig, kmsg.ConfigResourceTypeClientMetrics} {
+		r := kmsg.NewDescribeConfigsRequestResource()
+		r.ResourceType, r.ResourceName = typ, s.topic("no-acl")
+		dc.Resources = append(dc.Resources, r)
+	}
 	s.do("describe configs", dc)
 	ia := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	ia.Version = s.newest(44)
