@@ -152,6 +152,15 @@ func clusterOnly(op Operation) check {
 					res.ErrorCode = code
 					r.Results = append(r.Results, res)
 				}
+			case *kmsg.DescribeUserSCRAMCredentialsResponse:
+				// As Kafka's getErrorResponse: a result per user asked
+				// for, with the code and no name.
+				r.ErrorCode = code
+				for range req.(*kmsg.DescribeUserSCRAMCredentialsRequest).Users {
+					res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
+					res.ErrorCode = code
+					r.Results = append(r.Results, res)
+				}
 			case *kmsg.AlterUserSCRAMCredentialsResponse:
 				q := req.(*kmsg.AlterUserSCRAMCredentialsRequest)
 				seen := map[string]bool{}

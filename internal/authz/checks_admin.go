@@ -158,8 +158,7 @@ func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 		}
 		for _, id := range denied {
 			st := kmsg.NewDescribeTransactionsResponseTransactionState()
-			st.TransactionalID, st.ErrorCode = id, txnDenied
-			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+			st.TransactionalID, st.ErrorCode = id, txnDenied // the rest 0, as Kafka's
 			r.TransactionStates = append(r.TransactionStates, st)
 		}
 	}}

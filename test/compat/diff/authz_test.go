@@ -307,6 +307,7 @@ func TestAuthorizer(t *testing.T) {
 		{name: "groups", key: -1, short: false, run: authzGroups},
 		{name: "producers", key: -1, short: true, run: authzProducers},
 		{name: "describe", key: -1, short: false, run: authzDescribe},
+		{name: "denials", key: -1, short: false, run: authzDenials},
 	})
 }
 
@@ -722,4 +723,109 @@ func (s *session) doDescribeACLs(step string, req *kmsg.DescribeACLsRequest) {
 		})
 	}
 	s.record(step, normalize(r))
+}
+
+// authzDenials: the remaining APIs of the table, each sent once by a user
+// holding only READ on a topic and a group and DESCRIBE on a transactional
+// id, so each answer shows what that user may and may not do.
+func authzDenials(s *session, _ int16) {
+	topic, group, txn := s.topic("t"), s.topic("g"), s.topic("txn")
+	s.as("admin")
+	s.createTopic(topic, 1, nil)
+	s.waitCoordinator(group)
+	s.waitTxnCoordinator(txn)
+	s.grant(
+		allow(topicRes, topic, literal, "alice", kmsg.ACLOperationRead),
+		allow(groupRes, group, literal, "alice", kmsg.ACLOperationRead),
+		allow(txnRes, txn, literal, "alice", kmsg.ACLOperationDescribe),
+	)
+	s.as("alice")
+	other := s.topic("other-group")
+
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Version, sync.Group, sync.Generation, sync.MemberID = s.newest(14), other, 1, "m"
+	sync.ProtocolType, sync.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	s.do("sync, group without ACL", sync)
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.Generation, hb.MemberID = s.newest(12), other, 1, "m"
+	s.do("heartbeat, group without ACL", hb)
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group, leave.MemberID = s.newest(13), other, "m"
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = "m"
+	leave.Members = append(leave.Members, m)
+	s.do("leave, group without ACL", leave)
+	dg := kmsg.NewPtrDeleteGroupsRequest()
+	dg.Version, dg.Groups = s.newest(42), []string{group, other}
+	s.do("delete groups without DELETE", dg)
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Version, od.Group = s.newest(47), group
+	odt := kmsg.NewOffsetDeleteRequestTopic()
+	odt.Topic = topic
+	odt.Partitions = append(odt.Partitions, kmsg.OffsetDeleteRequestTopicPartition{Partition: 0})
+	od.Topics = append(od.Topics, odt)
+	s.do("offset delete without DELETE on the group", od)
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.Version = s.newest(16)
+	s.do("list groups", lg)
+
+	toc := kmsg.NewPtrTxnOffsetCommitRequest()
+	toc.Version, toc.TransactionalID, toc.Group, toc.ProducerID, toc.ProducerEpoch = min(s.newest(28), 4), txn, group, 1, 0
+	toct := kmsg.NewTxnOffsetCommitRequestTopic()
+	toct.Topic = topic
+	toct.Partitions = append(toct.Partitions, kmsg.TxnOffsetCommitRequestTopicPartition{Partition: 0, Offset: 0, LeaderEpoch: -1})
+	toc.Topics = append(toc.Topics, toct)
+	s.do("txn offset commit without WRITE on the transactional id", toc)
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version, end.TransactionalID, end.ProducerID, end.ProducerEpoch = s.newest(26), txn, 1, 0
+	s.do("end txn without WRITE", end)
+	dt := kmsg.NewPtrDescribeTransactionsRequest()
+	dt.Version, dt.TransactionalIDs = s.newest(65), []string{txn, s.topic("txn-other")}
+	s.do("describe transactions", dt)
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.Version, cp.TimeoutMillis = s.newest(37), 30000
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = topic, 2
+	cp.Topics = append(cp.Topics, cpt)
+	s.do("create partitions without ALTER", cp)
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	dr.Version, dr.TimeoutMillis = s.newest(21), 30000
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic = topic
+	drt.Partitions = append(drt.Partitions, kmsg.DeleteRecordsRequestTopicPartition{Partition: 0, Offset: 0})
+	dr.Topics = append(dr.Topics, drt)
+	s.do("delete records without DELETE", dr)
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.Version = s.newest(61)
+	dpt := kmsg.NewDescribeProducersRequestTopic()
+	dpt.Topic, dpt.Partitions = topic, []int32{0}
+	dp.Topics = append(dp.Topics, dpt)
+	s.do("describe producers with READ", dp)
+
+	el := kmsg.NewPtrElectLeadersRequest()
+	el.Version, el.TimeoutMillis = s.newest(43), 30000
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = topic, []int32{0}
+	el.Topics = append(el.Topics, elt)
+	s.do("elect leaders without ALTER on the cluster", el)
+	lr := kmsg.NewPtrListPartitionReassignmentsRequest()
+	lr.Version, lr.TimeoutMillis = s.newest(46), 30000
+	s.do("list reassignments without DESCRIBE on the cluster", lr)
+	ld := kmsg.NewPtrDescribeLogDirsRequest()
+	ld.Version = s.newest(35)
+	s.do("describe log dirs without DESCRIBE on the cluster", ld)
+	us := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	us.Version = s.newest(50)
+	usr := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+	usr.Name = "alice"
+	us.Users = append(us.Users, usr)
+	s.do("describe user scram credentials without DESCRIBE on the cluster", us)
+	da := kmsg.NewPtrDeleteACLsRequest()
+	da.Version = s.newest(31)
+	f := kmsg.NewDeleteACLsRequestFilter()
+	f.ResourceType, f.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	f.Operation, f.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	da.Filters = append(da.Filters, f)
+	s.do("delete acls without ALTER on the cluster", da)
 }
