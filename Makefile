@@ -134,6 +134,7 @@ security-test:
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerInitial -fuzztime 20s ./internal/auth
 # Fault soak: a 3-node cluster under idempotent producers and a consumer
 # group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
 # rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.

@@ -100,6 +100,11 @@ type Config struct {
 	// empty means one PLAINTEXT listener on Listen. Load sets Listen and
 	// Advertise from the first.
 	Listeners []Listener `toml:"listeners"`
+	// InterBrokerListener names the [[listeners]] entry other nodes dial
+	// for Kafka-protocol traffic between brokers (follower fetches,
+	// WriteTxnMarkers, transaction verification), Kafka's
+	// inter.broker.listener.name; empty: the replication listener (wal).
+	InterBrokerListener string `toml:"inter_broker_listener"`
 	// TLS is the certificate of the SSL and SASL_SSL listeners.
 	TLS TLS `toml:"tls"`
 	// SASL holds the bootstrap users ([[sasl.users]], file only).
@@ -254,6 +259,8 @@ func Default() Config {
 			MaxCompactionLagMs:          9223372036854775807,
 		},
 		TLS: TLS{ClientAuth: "none"},
+		// Kafka's sasl.oauthbearer.* defaults.
+		SASL: SASL{OAuthBearer: OAuthBearer{JWKSRefresh: time.Hour, SubClaim: "sub", ScopeClaim: "scope", ClockSkew: 30 * time.Second}},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,
 			SnapshotInterval:  2 * time.Minute,

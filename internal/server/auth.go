@@ -43,7 +43,10 @@ func (c *conn) secure(br **bufio.Reader) error {
 		c.nc = tc
 		*br = bufio.NewReaderSize(tc, 64<<10)
 		if spec.Protocol == auth.SSL {
-			c.principal = auth.CertPrincipal(tc.ConnectionState())
+			if c.principal, err = spec.CertPrincipal(tc.ConnectionState()); err != nil {
+				c.s.logger.Info("authentication failed", "listener", spec.Name, "remote", c.remote, "reason", err.Error())
+				return errAuthFailed
+			}
 		}
 	}
 	if !spec.Protocol.SASL() {
@@ -86,7 +89,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return err
 			}
 			if done {
-				c.startSession(mech)
+				c.startSession(mech, sess)
 				return c.authenticated(mech, sess)
 			}
 			continue
@@ -118,7 +121,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms)
 			}
 			mech = hreq.Mechanism
-			if sess, err = auth.NewSession(mech, c.s.creds, false); err != nil {
+			if sess, err = c.ln.spec.NewSession(mech, c.s.creds, false); err != nil {
 				return err
 			}
 			if err := writeNow(w, corr, false, resp); err != nil {
@@ -143,7 +146,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 			}
 			resp.SASLAuthBytes = token
 			if done {
-				resp.SessionLifetimeMillis = c.startSession(mech)
+				resp.SessionLifetimeMillis = c.startSession(mech, sess)
 			}
 			if err := writeNow(w, corr, areq.IsFlexible(), resp); err != nil {
 				return err
@@ -161,22 +164,38 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 
 // startSession records a successful authentication with mech and returns
 // the session lifetime to announce (SaslAuthenticate v1+): the
-// connections_max_reauth setting in milliseconds, 0 when sessions never
-// expire.
-func (c *conn) startSession(mech string) int64 {
+// connections_max_reauth setting in milliseconds, bounded by the
+// credential's expiry (an OAUTHBEARER token's exp), 0 when sessions never
+// expire — Kafka's SaslServerAuthenticator.
+func (c *conn) startSession(mech string, sess auth.Session) int64 {
 	c.mech = mech
+	now := time.Now()
 	max := c.s.cfg.ConnMaxReauth
-	if max <= 0 {
+	var expiry time.Time
+	if max > 0 {
+		expiry = now.Add(max)
+	}
+	if es, ok := sess.(auth.ExpiringSession); ok {
+		if exp := es.Expiry(); expiry.IsZero() || exp.Before(expiry) {
+			expiry = exp
+		}
+	}
+	if expiry.IsZero() {
+		c.sessionExpiry = time.Time{}
 		return 0
 	}
-	c.sessionExpiry = time.Now().Add(max)
-	return max.Milliseconds()
+	if expiry.Before(now) {
+		expiry = now
+	}
+	c.sessionExpiry = expiry
+	return expiry.Sub(now).Milliseconds()
 }
 
 // sessionCheck runs on every request of a connection authenticated with
-// SASL: re-authentication (KIP-368) when re-authentication is on (a
-// SaslHandshake, then SaslAuthenticate requests, answered here in order
-// with the others), and the end of an expired session, which closes the
+// SASL: re-authentication (KIP-368) when the session expires
+// (connections_max_reauth, or the credential's expiry: a SaslHandshake,
+// then SaslAuthenticate requests, answered here in order with the
+// others), and the end of an expired session, which closes the
 // connection as Kafka does. A nil response and error let the request
 // through to its handler; an error closes the connection once resp (if
 // any) is written.
@@ -204,20 +223,20 @@ func (c *conn) sessionCheck(key kmsg.Key, req kmsg.Request) (kmsg.Response, erro
 		}
 		resp.SASLAuthBytes = token
 		if done {
+			resp.SessionLifetimeMillis = c.startSession(c.mech, c.reauth)
 			c.reauth = nil
-			resp.SessionLifetimeMillis = c.startSession(c.mech)
 			c.s.logger.Debug("re-authenticated", "listener", c.ln.spec.Name, "remote", c.remote, "principal", c.principal)
 		}
 		return resp, nil
 	}
-	if hreq, ok := req.(*kmsg.SASLHandshakeRequest); ok && c.s.cfg.ConnMaxReauth > 0 && hreq.Version >= 1 {
+	if hreq, ok := req.(*kmsg.SASLHandshakeRequest); ok && !c.sessionExpiry.IsZero() && hreq.Version >= 1 {
 		resp := hreq.ResponseKind().(*kmsg.SASLHandshakeResponse)
 		resp.SupportedMechanisms = c.ln.spec.Mechanisms
 		if hreq.Mechanism != c.mech {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 			return resp, fmt.Errorf("re-authentication with mechanism %q, authenticated with %q", hreq.Mechanism, c.mech)
 		}
-		sess, err := auth.NewSession(c.mech, c.s.creds, true)
+		sess, err := c.ln.spec.NewSession(c.mech, c.s.creds, true)
 		if err != nil {
 			return nil, err
 		}

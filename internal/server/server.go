@@ -115,6 +115,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.lns = nil
+	auth.CloseListeners(s.specs)
 	return first
 }
 
@@ -192,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		l.ln.Close()
 	}
 	s.cancel()
+	auth.CloseListeners(s.specs)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
