@@ -2,6 +2,7 @@ package handler
 
 import (
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,6 +40,31 @@ func init() { register(kmsg.DescribeTopicPartitions, 0, 0, serveDescribeTopicPar
 const maxRequestPartitionSizeLimit = 2000
 
 func serveDescribeTopicPartitions(e *Env, r *Request) Result {
+	if !e.Ctrl.Fresh() {
+		// As Metadata: cut off from the metadata quorum, wait briefly,
+		// then answer without claiming any leadership (DESIGN.md §2
+		// rule 4).
+		return Result{Deferred: func() kmsg.Response {
+			deadline := time.Now().Add(time.Second)
+			for !e.Ctrl.Fresh() && time.Now().Before(deadline) && r.Ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			resp := describeTopicPartitionsPage(e, r)
+			if !e.Ctrl.Fresh() {
+				for ti := range resp.Topics {
+					for pi := range resp.Topics[ti].Partitions {
+						resp.Topics[ti].Partitions[pi].LeaderID = -1
+					}
+				}
+			}
+			return resp
+		}}
+	}
+	return Now(describeTopicPartitionsPage(e, r))
+}
+
+// describeTopicPartitionsPage answers r from the current image.
+func describeTopicPartitionsPage(e *Env, r *Request) *kmsg.DescribeTopicPartitionsResponse {
 	req := r.Body.(*kmsg.DescribeTopicPartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	im := e.Ctrl.Image()
@@ -69,7 +95,7 @@ func serveDescribeTopicPartitions(e *Env, r *Request) Result {
 			rt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
 			resp.Topics = append(resp.Topics, rt)
 		}
-		return Now(resp)
+		return resp
 	}
 	sorted := make([]string, 0, len(names))
 	for name := range names {
@@ -123,7 +149,7 @@ func serveDescribeTopicPartitions(e *Env, r *Request) Result {
 		resp.Topics = append(resp.Topics, rt)
 	}
 	resp.Topics = append(resp.Topics, refused...)
-	return Now(resp)
+	return resp
 }
 
 // describeTopicPartitions describes at most n partitions of t from index
