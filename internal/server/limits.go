@@ -164,9 +164,9 @@ func unlimitedIfMax(n int) int {
 	return n
 }
 
-// listener registers a listener; max <= 0 is unlimited. interBroker marks
-// the replication listener, exempt from the broker-wide limit once
-// another listener exists.
+// listener registers a listener; max and ratePerSec <= 0 are unlimited.
+// interBroker marks a listener other nodes dial, exempt from the
+// broker-wide limits once another listener exists.
 func (l *ConnLimits) listener(name string, max, ratePerSec int, interBroker bool) *listenerQuota {
 	if max <= 0 {
 		max = unlimitedIfMax(config.Unlimited)
