@@ -161,6 +161,11 @@ type Listener struct {
 	Protocol   Protocol
 	Mechanisms []string    // enabled SASL mechanisms, SASL protocols only
 	TLS        *tls.Config // SSL and SASL_SSL only
+	// MaxConnections bounds the listener's connections and
+	// MaxConnectionCreationRate its new connections per second; 0 is
+	// unlimited.
+	MaxConnections            int
+	MaxConnectionCreationRate int
 	// PrincipalMapper maps client certificate names (SSL only; nil:
 	// the name unchanged).
 	PrincipalMapper *PrincipalMapper
@@ -194,7 +199,7 @@ func Listeners(cfg config.Config, logger *slog.Logger) ([]Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}
-		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p}
+		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p, MaxConnections: int(l.MaxConnections), MaxConnectionCreationRate: int(l.MaxConnectionCreationRate)}
 		if p.SASL() {
 			ln.Mechanisms = l.SASLMechanisms
 			if len(ln.Mechanisms) == 0 {

@@ -62,6 +62,9 @@ type Broker struct {
 	replListener *server.Server
 	repl         *replication.Manager
 
+	// connLimits counts the connections of every listener against the
+	// connection limits (shared by the Kafka and replication servers).
+	connLimits *server.ConnLimits
 	// nodeTLS is the mutual TLS of the links to other nodes (replication
 	// listener, fetchers, markers, Raft); nil when they are plaintext.
 	nodeTLS *auth.NodeTLS
@@ -136,6 +139,10 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	pre.SetListeners(specs)
+	if b.connLimits, err = server.NewConnLimits(ctx, b.cfg, b.logger.With("component", "connection-limits")); err != nil {
+		return err
+	}
+	pre.SetConnLimits(b.connLimits, false)
 	if b.cfg.InternodeTLS() {
 		if b.nodeTLS, err = auth.NewNodeTLS(b.cfg.TLS, b.logger.With("component", "node-tls")); err != nil {
 			return err
@@ -307,6 +314,7 @@ func (b *Broker) startReplicationListener() error {
 		b.replListener.SetListeners([]auth.Listener{{Name: "REPLICATION", Address: cfg.Listen, Protocol: auth.SSL, TLS: b.nodeTLS.Server()}})
 	}
 	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
+	b.replListener.SetConnLimits(b.connLimits, true)
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)

@@ -42,6 +42,23 @@ type Config struct {
 	// client must re-authenticate (connections.max.reauth.ms, KIP-368);
 	// 0, the default, never expires a session.
 	ConnMaxReauth time.Duration `toml:"connections_max_reauth"`
+	// Connection limits (Kafka's max.connections, max.connections.per.ip,
+	// max.connections.per.ip.overrides): over the per-IP limit a new
+	// connection is closed at once; at the broker-wide limit the listeners
+	// stop accepting until a connection closes (the replication listener
+	// is exempt). 2147483647, the default, is unlimited.
+	MaxConnections               int32  `toml:"max_connections"`
+	MaxConnectionsPerIP          int32  `toml:"max_connections_per_ip"`
+	MaxConnectionsPerIPOverrides string `toml:"max_connections_per_ip_overrides"` // "host:count,host:count"
+	// MaxConnectionCreationRate bounds new connections per second across
+	// the Kafka listeners (max.connection.creation.rate, KIP-612): the
+	// listeners wait before accepting more. The replication listener is
+	// exempt. 2147483647, the default, is unlimited.
+	MaxConnectionCreationRate int32 `toml:"max_connection_creation_rate"`
+	// ConnFailedAuthDelay delays the answer to a failed SASL
+	// authentication, and the close after it
+	// (connection.failed.authentication.delay.ms).
+	ConnFailedAuthDelay time.Duration `toml:"connection_failed_authentication_delay"`
 
 	// ReplicaLagTimeMax is how long a follower may stay behind the leader's
 	// log end before the leader removes it from the ISR (replica.lag.time.max.ms).
@@ -217,6 +234,11 @@ func Default() Config {
 		MaxInFlightPerConn:       128,
 		ConnMaxIdle:              10 * time.Minute,
 
+		MaxConnections:            Unlimited,
+		MaxConnectionsPerIP:       Unlimited,
+		MaxConnectionCreationRate: Unlimited,
+		ConnFailedAuthDelay:       100 * time.Millisecond,
+
 		ReplicaLagTimeMax:          10 * time.Second,
 		OffsetsTopicPartitions:     50,
 		OffsetsRetention:           7 * 24 * time.Hour,
@@ -361,6 +383,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnMaxReauth < 0 {
 		return fmt.Errorf("connections_max_reauth: must be >= 0, got %s", c.ConnMaxReauth)
+	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
 	}
 	if c.ReplicaLagTimeMax <= 0 {
 		return fmt.Errorf("replica_lag_time_max: must be > 0, got %s", c.ReplicaLagTimeMax)

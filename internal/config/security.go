@@ -21,6 +21,13 @@ type Listener struct {
 	// SASLMechanisms are the mechanisms a SASL listener enables
 	// (sasl.enabled.mechanisms); empty enables every supported one.
 	SASLMechanisms []string `toml:"sasl_mechanisms"`
+	// MaxConnections bounds this listener's connections
+	// (listener.name.X.max.connections); 0, unset, is unlimited.
+	MaxConnections int32 `toml:"max_connections"`
+	// MaxConnectionCreationRate bounds this listener's new connections
+	// per second (listener.name.X.max.connection.creation.rate); 0,
+	// unset, is unlimited.
+	MaxConnectionCreationRate int32 `toml:"max_connection_creation_rate"`
 }
 
 // TLS is the certificate every SSL and SASL_SSL listener serves ([tls]).

@@ -41,6 +41,10 @@ type Request struct {
 	// Principal is who the connection authenticated as ("User:alice",
 	// auth.Anonymous without authentication): what an authorizer checks.
 	Principal string
+	// Visible, set by the authorizer's check, says whether the principal
+	// may describe a topic, for a handler that lists topics page by page
+	// (DescribeTopicPartitions); nil: every topic.
+	Visible func(topic string) bool
 	// Size is the request's size in bytes (header and body): what a
 	// producer quota counts.
 	Size int
@@ -137,6 +141,7 @@ func (e *Env) serve(r *Request) Result {
 		v.Fix(resp)
 		return Now(resp)
 	}
+	r.Visible = v.Visible
 	res := apis[r.Key].serve(e, r)
 	if v.Fix == nil || res.NoResponse {
 		return res

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -30,7 +29,7 @@ const tlsHandshakeTimeout = 10 * time.Second
 // secure runs the listener's security before the first request: the TLS
 // handshake (SSL, SASL_SSL), then SASL authentication (SASL_*). On
 // success c.principal is set; an error closes the connection.
-func (c *conn) secure(br **bufio.Reader) error {
+func (c *conn) secure(br *io.Reader) error {
 	spec := c.ln.spec
 	if spec.TLS != nil {
 		tc := tls.Server(c.nc, spec.TLS)
@@ -41,7 +40,7 @@ func (c *conn) secure(br **bufio.Reader) error {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
 		c.nc = tc
-		*br = bufio.NewReaderSize(tc, 64<<10)
+		*br = newLazyReader(tc)
 		if spec.Protocol == auth.SSL {
 			if c.principal, err = spec.CertPrincipal(tc.ConnectionState()); err != nil {
 				c.s.logger.Info("authentication failed", "listener", spec.Name, "remote", c.remote, "reason", err.Error())
@@ -67,7 +66,7 @@ const (
 
 // authenticate runs the SASL exchange, reading and answering one frame at
 // a time (no pipelining before authentication, as in Kafka).
-func (c *conn) authenticate(br *bufio.Reader) error {
+func (c *conn) authenticate(br io.Reader) error {
 	w := newRespWriter(c.nc)
 	state := saslHandshakeOrVersions
 	var sess auth.Session
@@ -81,7 +80,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 		if state == saslRawTokens {
 			resp, done, err := sess.Step(frame)
 			if err != nil {
-				return c.authFailed(mech, err)
+				return c.authFailedAfterDelay(mech, err, nil)
 			}
 			var size [4]byte
 			binary.BigEndian.PutUint32(size[:], uint32(len(resp)))
@@ -117,8 +116,8 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 			resp.SupportedMechanisms = c.ln.spec.Mechanisms
 			if !slices.Contains(c.ln.spec.Mechanisms, hreq.Mechanism) {
 				resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-				writeNow(w, corr, false, resp)
-				return fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms)
+				return c.authFailedAfterDelay(hreq.Mechanism, fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms),
+					func() error { return writeNow(w, corr, false, resp) })
 			}
 			mech = hreq.Mechanism
 			if sess, err = c.ln.spec.NewSession(mech, c.s.creds, false); err != nil {
@@ -141,8 +140,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				if errors.As(serr, &f) {
 					resp.ErrorMessage = &f.Message
 				}
-				writeNow(w, corr, areq.IsFlexible(), resp)
-				return c.authFailed(mech, serr)
+				return c.authFailedAfterDelay(mech, serr, func() error { return writeNow(w, corr, areq.IsFlexible(), resp) })
 			}
 			resp.SASLAuthBytes = token
 			if done {
@@ -271,11 +269,49 @@ func (c *conn) authFailed(mech string, err error) error {
 	return errAuthFailed
 }
 
+// authFailedAfterDelay ends a failed authentication as Kafka does: the
+// answer (written by answer, if any) and the close wait for
+// connection_failed_authentication_delay, so a client retrying a wrong
+// password, or guessing one, gets one attempt per delay per connection.
+// The wait holds only this connection's goroutine: nothing it waits on is
+// shared, and the connection reads nothing meanwhile. Shutdown ends it.
+func (c *conn) authFailedAfterDelay(mech string, err error, answer func() error) error {
+	err = c.authFailed(mech, err)
+	if d := c.s.cfg.ConnFailedAuthDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
+	if answer != nil {
+		answer()
+	}
+	return err
+}
+
+// delayAnswer holds a failed re-authentication's answer (sl's) back for
+// connection_failed_authentication_delay; the writer waits for it, then
+// the connection closes. A timer, not a goroutine, waits.
+func (c *conn) delayAnswer(sl *slot) {
+	d := c.s.cfg.ConnFailedAuthDelay
+	if d <= 0 || sl == nil {
+		return
+	}
+	ready := make(chan struct{})
+	sl.ready = ready
+	time.AfterFunc(d, func() {
+		sl.readyAt = time.Now()
+		close(ready)
+	})
+}
+
 // errAuthFailed ends a connection whose authentication failed; it was
 // already logged.
 var errAuthFailed = errors.New("authentication failed")
 
-func readAuthFrame(br *bufio.Reader) ([]byte, error) {
+func readAuthFrame(br io.Reader) ([]byte, error) {
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 		return nil, err
@@ -284,11 +320,11 @@ func readAuthFrame(br *bufio.Reader) ([]byte, error) {
 	if size < 0 || size > saslMaxReceive {
 		return nil, fmt.Errorf("%w: frame of %d bytes before authentication (limit %d)", errProtocol, size, saslMaxReceive)
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(br, frame); err != nil {
+	fp, err := readFrame(br, int(size))
+	if err != nil {
 		return nil, err
 	}
-	return frame, nil
+	return *fp, nil
 }
 
 // decodeAuthRequest decodes a request read before authentication; only

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -44,6 +43,12 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// lastActive (Unix ns: when accepted, then each frame read) and
+	// evicted pick and mark the client connection closed to make room
+	// for a replication connection over max_connections (limits.go).
+	lastActive atomic.Int64
+	evicted    atomic.Bool
+
 	// Reader goroutine only.
 	rd       kbin.Reader // request header decoder, reused
 	clientID string      // last client id seen
@@ -72,9 +77,10 @@ func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := newLazyReader(c.nc)
 	if err := c.secure(&br); err != nil {
 		c.s.logger.Info("closing connection", "listener", c.ln.spec.Name, "remote", c.remote, "reason", err)
+		c.closedByLimit(err)
 		c.cancel()
 		c.nc.Close()
 		return
@@ -89,6 +95,7 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
 	}
+	c.closedByLimit(err)
 	<-writerDone
 	c.cancel()
 	c.nc.Close()
@@ -103,7 +110,7 @@ func isTimeout(err error) bool {
 // cannot parse.
 var errProtocol = errors.New("protocol error")
 
-func (c *conn) readLoop(br *bufio.Reader) error {
+func (c *conn) readLoop(br io.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
@@ -127,11 +134,12 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 		}
 		// Decoded byte fields (produce record batches) alias the frame: it
 		// goes back to the pool only for requests that do not keep them.
-		fp := getFrame(int(size))
-		frame := *fp
-		if _, err := io.ReadFull(br, frame); err != nil {
+		fp, err := readFrame(br, int(size))
+		if err != nil {
 			return err
 		}
+		frame := *fp
+		c.lastActive.Store(time.Now().UnixNano())
 		if err := c.waitUnmuted(); err != nil {
 			return err
 		}
@@ -197,6 +205,9 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 			sl.resp, sl.readyAt = resp, time.Now()
 			if resp == nil {
 				sl = nil
+			}
+			if errors.Is(err, errAuthFailed) {
+				c.delayAnswer(sl) // failed re-authentication
 			}
 			return sl, err
 		}

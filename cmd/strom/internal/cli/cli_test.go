@@ -154,6 +154,13 @@ socket_request_max_bytes = 4096
 				t.Errorf("flag defaults overrode env: %+v", c)
 			}
 		}},
+		{"connection limit flags over env", map[string]string{"STROM_MAX_CONNECTIONS": "9", "STROM_MAX_CONNECTIONS_PER_IP": "8"},
+			[]string{"--max-connections", "100", "--max-connections-per-ip-overrides", "127.0.0.2:1", "--connection-failed-authentication-delay", "1s", "--max-connection-creation-rate", "30"},
+			func(t *testing.T, c config.Config) {
+				if c.MaxConnections != 100 || c.MaxConnectionsPerIP != 8 || c.MaxConnectionsPerIPOverrides != "127.0.0.2:1" || c.ConnFailedAuthDelay != time.Second || c.MaxConnectionCreationRate != 30 {
+					t.Errorf("connection limits: %+v", c)
+				}
+			}},
 		{"security flags over env", map[string]string{"STROM_SASL_OAUTHBEARER_ISSUER": "https://env", "STROM_SASL_OAUTHBEARER_JWKS_FILE": "/env/jwks.json"},
 			[]string{"--sasl-oauthbearer-issuer", "https://flag", "--sasl-oauthbearer-audience", "kafka", "--sasl-oauthbearer-clock-skew", "5s",
 				"--sasl-oauthbearer-sub-claim", "azp", "--tls-principal-mapping-rules", "RULE:^CN=(.*)$/$1/,DEFAULT"},

@@ -40,6 +40,9 @@ type serveFlags struct {
 	defaultPartitions                                       int32
 	socketRequestMaxBytes                                   int32
 	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
+	maxConns, maxConnsPerIP, maxConnRate                    int32
+	maxConnsPerIPOverrides                                  string
+	connFailedAuthDelay                                     time.Duration
 	tlsPrincipalMappingRules                                string
 	oauth                                                   config.OAuthBearer
 }
@@ -80,6 +83,11 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM private key of the SSL and SASL_SSL listeners")
 	fl.StringVar(&f.tlsClientCAFile, "tls-client-ca-file", "", "PEM CA certificates client certificates are checked against")
 	fl.StringVar(&f.tlsClientAuth, "tls-client-auth", def.TLS.ClientAuth, "client certificates: none, requested or required")
+	fl.Int32Var(&f.maxConns, "max-connections", def.MaxConnections, "connections the broker accepts (max.connections); at the limit it stops accepting until one closes")
+	fl.Int32Var(&f.maxConnsPerIP, "max-connections-per-ip", def.MaxConnectionsPerIP, "connections from one IP address (max.connections.per.ip); over it a new connection is closed")
+	fl.Int32Var(&f.maxConnRate, "max-connection-creation-rate", def.MaxConnectionCreationRate, "new connections per second the listeners accept (max.connection.creation.rate)")
+	fl.StringVar(&f.maxConnsPerIPOverrides, "max-connections-per-ip-overrides", "", `per-host limits, "host:count,host:count" (max.connections.per.ip.overrides)`)
+	fl.DurationVar(&f.connFailedAuthDelay, "connection-failed-authentication-delay", def.ConnFailedAuthDelay, "delay of the answer to a failed SASL authentication and the close after it")
 	fl.StringVar(&f.tlsPrincipalMappingRules, "tls-principal-mapping-rules", "", "client certificate subject to principal: RULE:pattern/replacement/[LU],...,DEFAULT")
 	oa := def.SASL.OAuthBearer
 	fl.StringVar(&f.oauth.JWKSFile, "sasl-oauthbearer-jwks-file", "", "JWKS file OAUTHBEARER tokens are verified against")
@@ -127,6 +135,11 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("tls-key-file", func() { cfg.TLS.KeyFile = f.tlsKeyFile })
 	set("tls-client-ca-file", func() { cfg.TLS.ClientCAFile = f.tlsClientCAFile })
 	set("tls-client-auth", func() { cfg.TLS.ClientAuth = f.tlsClientAuth })
+	set("max-connections", func() { cfg.MaxConnections = f.maxConns })
+	set("max-connections-per-ip", func() { cfg.MaxConnectionsPerIP = f.maxConnsPerIP })
+	set("max-connection-creation-rate", func() { cfg.MaxConnectionCreationRate = f.maxConnRate })
+	set("max-connections-per-ip-overrides", func() { cfg.MaxConnectionsPerIPOverrides = f.maxConnsPerIPOverrides })
+	set("connection-failed-authentication-delay", func() { cfg.ConnFailedAuthDelay = f.connFailedAuthDelay })
 	set("tls-principal-mapping-rules", func() { cfg.TLS.PrincipalMappingRules = f.tlsPrincipalMappingRules })
 	set("sasl-oauthbearer-jwks-file", func() { cfg.SASL.OAuthBearer.JWKSFile = f.oauth.JWKSFile })
 	set("sasl-oauthbearer-jwks-url", func() { cfg.SASL.OAuthBearer.JWKSURL = f.oauth.JWKSURL })
