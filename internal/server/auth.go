@@ -72,7 +72,9 @@ func (c *conn) authenticate(br io.Reader) error {
 	var sess auth.Session
 	var mech string
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+		if err := c.armIdle(); err != nil {
+			return err
+		}
 		frame, err := readAuthFrame(br)
 		if err != nil {
 			return err

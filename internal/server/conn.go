@@ -74,6 +74,20 @@ func newConn(s *Server, l *listener, nc net.Conn) *conn {
 // after the request in hand; responses already owed are still written.
 func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 
+// armIdle sets the idle deadline for the next read. Shutdown marks the
+// server stopped before it calls stopReading, so a reader that armed its
+// deadline after stopReading's sees the mark here instead of waiting out
+// the idle time.
+func (c *conn) armIdle() error {
+	if c.s.cfg.ConnMaxIdle > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+	}
+	if c.s.stopped.Load() {
+		return io.EOF
+	}
+	return nil
+}
+
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
@@ -119,8 +133,8 @@ func (c *conn) readLoop(br io.Reader) error {
 		if err := c.waitUnmuted(); err != nil {
 			return err
 		}
-		if c.s.cfg.ConnMaxIdle > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+		if err := c.armIdle(); err != nil {
+			return err
 		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
