@@ -407,6 +407,13 @@ func (b *Broker) ticker() {
 
 // Shutdown drains connections, then flushes and closes every partition
 // cleanly so the next start needs no recovery.
+//
+// Each step that waits (the controlled shutdown, the drains of the Kafka,
+// replication and admin listeners) gets a share of the time left before
+// ctx's deadline rather than all of it, so one slow step — a drain whose
+// peer stopped reading its responses — leaves the later ones, closing the
+// partitions cleanly above all, their time, and the whole returns within
+// the deadline.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
@@ -414,21 +421,27 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.raft != nil {
 			// Move leaderships away while this node still serves its
 			// followers, so clients fail over without a session timeout.
-			if e := b.raft.ControlledShutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareControlled)
+			if e := b.raft.ControlledShutdown(sctx); e != nil {
 				b.logger.Warn("controlled shutdown", "err", e)
 			}
+			cancel()
 		}
 		if b.srv != nil {
-			if e := b.srv.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareKafkaDrain)
+			if e := b.srv.Shutdown(sctx); e != nil {
 				err = fmt.Errorf("drain connections: %w", e)
 			}
+			cancel()
 		}
 		if b.replListener != nil {
 			// Followers' long polls end at once; one still open at the
 			// deadline is closed, which they retry against the new leader.
-			if e := b.replListener.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareReplicationDrain)
+			if e := b.replListener.Shutdown(sctx); e != nil {
 				b.logger.Warn("replication connections closed before they drained", "err", e)
 			}
+			cancel()
 		}
 		if b.repl != nil {
 			b.repl.Close() // before the partitions it appends to close
@@ -460,7 +473,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.lag.cl.Close()
 		}
 		if b.admin != nil {
-			if e := b.admin.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareAdminDrain)
+			defer cancel()
+			if e := b.admin.Shutdown(sctx); e != nil {
 				b.logger.Warn("admin listener closed before it drained", "err", e)
 			}
 			b.console.Close()
@@ -470,6 +485,31 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// The shares of the time left before the shutdown deadline each waiting
+// step may use (see Shutdown). With every drain stalled, about 30% of the
+// whole is left for closing the partitions, the group and transaction
+// coordinators and the Raft member, which do not wait on peers.
+const (
+	shareControlled       = 0.25
+	shareKafkaDrain       = 0.4
+	shareReplicationDrain = 0.35
+	shareAdminDrain       = 0.5
+)
+
+// stepContext is ctx ending after share of the time left before its
+// deadline (ctx itself when it has none or it has passed).
+func stepContext(ctx context.Context, share float64) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(float64(left)*share))
 }
 
 // startGroups starts the consumer-group coordinator, which follows the

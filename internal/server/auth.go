@@ -32,7 +32,7 @@ const tlsHandshakeTimeout = 10 * time.Second
 func (c *conn) secure(br *io.Reader) error {
 	spec := c.ln.spec
 	if spec.TLS != nil {
-		tc := tls.Server(c.nc, spec.TLS)
+		tc := tls.Server(&batchConn{Conn: c.nc}, spec.TLS)
 		ctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -26,6 +25,7 @@ import (
 type respWriter struct {
 	nc    net.Conn
 	raw   syscall.RawConn // nil when nc is not a TCP connection: ranges are copied
+	batch *batchConn      // under nc when it is TLS: a response's records go out together
 	pend  []byte          // nil between flushes: taken from writeBufs when needed
 	box   *[]byte         // pend's box in writeBufs
 	frame handler.Frame
@@ -62,7 +62,7 @@ var writeBufs = sync.Pool{New: func() any {
 }}
 
 func newRespWriter(nc net.Conn) *respWriter {
-	w := &respWriter{nc: nc}
+	w := &respWriter{nc: nc, batch: batchOf(nc)}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -97,8 +97,16 @@ func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error 
 	return nil
 }
 
-func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) error {
+func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) (err error) {
 	w.pend = r.AppendFrame(w.pend, corr, flexible, &w.frame)
+	if w.batch != nil && len(w.frame.Holes) > 0 {
+		w.batch.begin()
+		defer func() {
+			if e := w.batch.end(); err == nil {
+				err = e
+			}
+		}()
+	}
 	sent := 0
 	for _, h := range w.frame.Holes {
 		if _, err := w.nc.Write(w.pend[sent:h.At]); err != nil {
@@ -145,7 +153,7 @@ var errShortFile = errors.New("segment shorter than the range being sent")
 func (w *respWriter) sendFile(r FileRange) error {
 	f, pos, n := r.File(), r.Pos(), int64(r.Size())
 	if w.raw == nil {
-		m, err := io.Copy(w.nc, io.NewSectionReader(f, pos, n))
+		m, err := copyRange(w.nc, f, pos, n)
 		if err == nil && m < n {
 			err = errShortFile
 		}
