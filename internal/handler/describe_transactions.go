@@ -18,7 +18,9 @@ func serveDescribeTransactions(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
-		s.TransactionalID, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = id, -1, -1, -1
+		// An error leaves the other fields at the schema's zero values,
+		// as Kafka answers (producer id 0, not -1).
+		s.TransactionalID = id
 		switch {
 		case id == "":
 			s.ErrorCode = kerr.InvalidRequest.Code
