@@ -131,9 +131,20 @@ cluster-full:
 .PHONY: security-test
 security-test:
 	STROM_SECURITY=full $(GO) test -count=1 -timeout 10m ./test/security ./internal/auth -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/compat/diff -run 'TestAuthorizer|TestDescribeTopicPartitions' -v
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerInitial -fuzztime 20s ./internal/auth
+
+# Connection limits, the failed-authentication delay and the idle timeout
+# with real clients and raw sockets, plus 10,000 idle connections and 1,000
+# slow partial frames against a broker process (STROM_LIMITS=full); see
+# docs/security.md, "Connection limits".
+.PHONY: limits-test
+limits-test:
+	STROM_LIMITS=full $(GO) test -count=1 -timeout 15m ./test/limits -v
+	$(GO) test -count=1 ./internal/server -run 'TestConnLimits|TestRateLimit|TestReadFrame' -v
 # Fault soak: a 3-node cluster under idempotent producers and a consumer
 # group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
 # rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
@@ -173,6 +184,13 @@ image-test: image
 .PHONY: helm-test
 helm-test:
 	GO=$(GO) bash deploy/helm/check.sh
+
+# Client quotas in full: producers held to producer_byte_rate over 20 s
+# (with Kafka's windows and with short ones), Kafka's own kafka-configs
+# on users and clients. The default run keeps a short version of each.
+.PHONY: quota-test
+quota-test:
+	STROM_QUOTA=full $(GO) test -count=1 -timeout 10m ./test/quota ./internal/quota -v
 
 # Consume-transform-produce soak on a 3-node cluster: two GroupTransactSession
 # members copy a paced input while the node coordinating a member's

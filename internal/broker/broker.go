@@ -6,6 +6,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/strom-broker/strom/internal/authz"
@@ -60,6 +61,13 @@ type Broker struct {
 	// fetch from, and this node's follower fetchers.
 	replListener *server.Server
 	repl         *replication.Manager
+
+	// connLimits counts the connections of every listener against the
+	// connection limits (shared by the Kafka and replication servers).
+	connLimits *server.ConnLimits
+	// nodeTLS is the mutual TLS of the links to other nodes (replication
+	// listener, fetchers, markers, Raft); nil when they are plaintext.
+	nodeTLS *auth.NodeTLS
 
 	// locks are the exclusive locks of the data and metadata directories,
 	// held from Start until Shutdown ends.
@@ -131,6 +139,15 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	pre.SetListeners(specs)
+	if b.connLimits, err = server.NewConnLimits(ctx, b.cfg, b.logger.With("component", "connection-limits")); err != nil {
+		return err
+	}
+	pre.SetConnLimits(b.connLimits, false)
+	if b.cfg.InternodeTLS() {
+		if b.nodeTLS, err = auth.NewNodeTLS(b.cfg.TLS, b.logger.With("component", "node-tls")); err != nil {
+			return err
+		}
+	}
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -208,7 +225,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		for _, p := range b.cfg.Peers {
 			peerWAL[ids.NodeID(p.ID)] = p.Replication
 		}
-		b.repl = replication.NewManager(replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}, b.parts, b.logger.With("component", "replication"))
+		rcfg := replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}
+		rcfg.Listener, rcfg.TLS = b.cfg.InterBrokerListener, b.interBrokerTLS()
+		b.repl = replication.NewManager(rcfg, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
@@ -226,6 +245,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	b.env.Quotas = b.newQuotas(ctrl)
 	if a := b.cfg.Authorization; a.Enabled {
 		b.env.Authz = authz.New(authz.Config{SuperUsers: a.SuperUsers, AllowEveryoneIfNoACLFound: a.AllowEveryoneIfNoACLFound, Logger: b.logger.With("component", "authz")})
 	}
@@ -233,7 +253,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	// coordinators exist to answer: this build serves the verification
 	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
 	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
-		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers, b.cfg.InterBrokerListener), b.logger.With("component", "txn-verification"))
+		b.txnVerifier.tls = b.interBrokerTLS()
 		b.env.TxnVerifier = b.txnVerifier
 	}
 	if err := b.startReplicationListener(); err != nil {
@@ -286,12 +307,35 @@ func (b *Broker) startReplicationListener() error {
 	cfg := b.cfg
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	if b.nodeTLS != nil {
+		// Mutual TLS: a follower is the principal of its node
+		// certificate (User:CN=...), which the authorizer checks for
+		// CLUSTER_ACTION on its fetches and markers.
+		b.replListener.SetListeners([]auth.Listener{{Name: "REPLICATION", Address: cfg.Listen, Protocol: auth.SSL, TLS: b.nodeTLS.Server()}})
+	}
 	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
+	b.replListener.SetConnLimits(b.connLimits, true)
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
 	}
 	b.replListener.Serve()
+	return nil
+}
+
+// interBrokerTLS is the client TLS config of Kafka-protocol exchanges
+// with other nodes (follower fetches, markers, transaction
+// verification): the node certificate over mutual TLS when the
+// inter-broker listener speaks TLS — the replication listener with
+// internode TLS on, or an SSL inter_broker_listener — else nil.
+func (b *Broker) interBrokerTLS() *tls.Config {
+	if b.nodeTLS == nil {
+		return nil
+	}
+	switch b.cfg.InterBrokerProtocol() {
+	case "", "SSL":
+		return b.nodeTLS.Client()
+	}
 	return nil
 }
 
@@ -302,6 +346,10 @@ func (b *Broker) openRaft(ctx context.Context, self metadata.Broker) error {
 	for _, p := range b.cfg.Peers {
 		peers = append(peers, controller.RaftPeer{ID: ids.NodeID(p.ID), Raft: p.Raft})
 	}
+	var serverTLS, clientTLS *tls.Config
+	if b.nodeTLS != nil {
+		serverTLS, clientTLS = b.nodeTLS.Server(), b.nodeTLS.Client()
+	}
 	rc, err := controller.OpenRaft(controller.RaftConfig{
 		NodeID:        ids.NodeID(b.cfg.NodeID),
 		Self:          self,
@@ -310,6 +358,8 @@ func (b *Broker) openRaft(ctx context.Context, self metadata.Broker) error {
 		Peers:         peers,
 		Dir:           filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
 		Logger:        b.logger.With("component", "controller"),
+		ServerTLS:     serverTLS,
+		ClientTLS:     clientTLS,
 
 		SnapshotThreshold: uint64(b.cfg.Metadata.SnapshotThreshold),
 		SnapshotInterval:  b.cfg.Metadata.SnapshotInterval,
@@ -465,6 +515,8 @@ func (b *Broker) startTxns(ctrl controller.Controller) {
 		cfg.Partitions = int32(len(t.Partitions))
 	}
 	b.markers = txn.NewNetSender(ctrl.Image, fmt.Sprintf("strom-txn-coordinator-%d", b.cfg.NodeID))
+	b.markers.SetTLS(b.interBrokerTLS())
+	b.markers.SetListener(b.cfg.InterBrokerListener)
 	b.txns = txn.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.env.AllocateProducerID,
 		ctrl.Image, b.markers, b.logger.With("component", "txn"))
 	b.txns.Start()

@@ -18,9 +18,7 @@ func serveDescribeTransactions(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
-		// An error leaves the other fields at the schema's zero values,
-		// as Kafka answers (producer id 0, not -1).
-		s.TransactionalID = id
+		s.TransactionalID = id // on an error the rest stays 0, as Kafka's
 		switch {
 		case id == "":
 			s.ErrorCode = kerr.InvalidRequest.Code

@@ -54,6 +54,12 @@ type Options struct {
 	Config map[string]string
 	// StartTimeout bounds format + start-up + readiness. Default 90s.
 	StartTimeout time.Duration
+	// FormatArgs are added to kafka-storage format, e.g.
+	// "--add-scram", "SCRAM-SHA-512=[name=admin,password=secret]".
+	FormatArgs []string
+	// ClientOpts are added to the readiness client's options: the SASL
+	// login when the PLAINTEXT listener is mapped to SASL_PLAINTEXT.
+	ClientOpts []kgo.Opt
 }
 
 // Broker is a running reference cluster (one node unless Options.Nodes > 1).
@@ -202,9 +208,10 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		if err := os.WriteFile(log4j, []byte(log4jConfig(n.logPath)), 0o644); err != nil {
 			return nil, fmt.Errorf("write log4j2.properties: %w", err)
 		}
-		format := exec.CommandContext(ctx, java, "-Xmx256m",
-			"-Dlog4j2.configurationFile="+log4j, "-cp", classpath,
-			"kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+propsPath)
+		formatArgs := append([]string{"-Xmx256m",
+			"-Dlog4j2.configurationFile=" + log4j, "-cp", classpath,
+			"kafka.tools.StorageTool", "format", "--cluster-id=" + clusterID, "--config=" + propsPath}, opts.FormatArgs...)
+		format := exec.CommandContext(ctx, java, formatArgs...)
 		if out, err := format.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("format storage of node %d: %w\n%s", n.id, err, out)
 		}
@@ -240,7 +247,7 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		}(n)
 	}
 
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.waitReady(ctx, opts.ClientOpts); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -303,9 +310,9 @@ logger.request.level = WARN
 }
 
 // waitReady polls until a client lists every broker, or a node exits, or ctx ends.
-func (b *Broker) waitReady(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RequestRetries(0),
-		kgo.DialTimeout(time.Second))
+func (b *Broker) waitReady(ctx context.Context, extra []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addrs()...), kgo.RequestRetries(0),
+		kgo.DialTimeout(time.Second)}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("create readiness client: %w", err)
 	}
