@@ -25,7 +25,8 @@ man:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
-# Transactional produce, Apache Kafka vs Strom with franz-go; see docs/benchmarks.md.
+# Transactional produce, Apache Kafka vs Strom with franz-go and librdkafka
+# (read_committed and read_uncommitted read back); see docs/benchmarks.md.
 .PHONY: bench-txn
 bench-txn:
 	$(GO) run ./bench/txn --records 100000 --kafka-version $(KAFKA_VERSION)
@@ -191,3 +192,14 @@ helm-test:
 .PHONY: quota-test
 quota-test:
 	STROM_QUOTA=full $(GO) test -count=1 -timeout 10m ./test/quota ./internal/quota -v
+
+# Consume-transform-produce soak on a 3-node cluster: two GroupTransactSession
+# members copy a paced input while the node coordinating a member's
+# transactions and then an output partition's leader are SIGKILLed and
+# restarted; exactly once in the read_committed output. See docs/soak.md.
+TXN_SOAK_RECORDS ?= 40000
+TXN_SOAK_REPORT ?= $(CURDIR)/bin/txn-soak-report.md
+.PHONY: txn-soak
+txn-soak:
+	mkdir -p $(dir $(TXN_SOAK_REPORT))
+	STROM_TXN_SOAK=1 TXN_SOAK_RECORDS=$(TXN_SOAK_RECORDS) TXN_SOAK_REPORT=$(TXN_SOAK_REPORT) $(GO) test -count=1 -timeout 30m ./test/txn -run TestTxnSoak -v
