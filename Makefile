@@ -131,7 +131,7 @@ cluster-full:
 # fuzz targets for a short while each; see docs/security.md.
 .PHONY: security-test
 security-test:
-	STROM_SECURITY=full $(GO) test -count=1 -timeout 10m ./test/security ./internal/auth -v
+	STROM_SECURITY=full $(GO) test -count=1 -timeout 15m ./test/security ./internal/auth -v
 	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/compat/diff -run 'TestAuthorizer|TestDescribeTopicPartitions' -v
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
