@@ -104,8 +104,6 @@ func setErrorCode(resp kmsg.Response, code int16) {
 	switch r := resp.(type) {
 	case *kmsg.DescribeACLsResponse:
 		r.ErrorCode = code
-	case *kmsg.DescribeUserSCRAMCredentialsResponse:
-		r.ErrorCode = code
 	case *kmsg.JoinGroupResponse:
 		r.ErrorCode = code
 		r.MemberID = ""
@@ -129,6 +127,21 @@ func setErrorCode(resp kmsg.Response, code int16) {
 		r.ErrorCode = code
 	case *kmsg.ConsumerGroupHeartbeatResponse:
 		r.ErrorCode = code
+	case *kmsg.OffsetDeleteResponse:
+		r.ErrorCode = code
+	case *kmsg.OffsetFetchResponse:
+		r.ErrorCode = code
+	case *kmsg.FindCoordinatorResponse:
+		r.ErrorCode, r.NodeID, r.Port = code, -1, -1
+	case *kmsg.EndTxnResponse:
+		r.ErrorCode = code
+	case *kmsg.AddOffsetsToTxnResponse:
+		r.ErrorCode = code
+	case *kmsg.AddPartitionsToTxnResponse:
+		r.ErrorCode = code
+	case *kmsg.DescribeClientQuotasResponse:
+		msg := kerr.TypedErrorForCode(code).Description
+		r.ErrorCode, r.ErrorMessage, r.Entries = code, &msg, nil
 	}
 }
 
@@ -139,52 +152,7 @@ func clusterOnly(op Operation) check {
 		if s.cluster(op) {
 			return Verdict{}
 		}
-		code := kerr.ClusterAuthorizationFailed.Code
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			switch r := resp.(type) {
-			case *kmsg.CreateACLsResponse:
-				for range req.(*kmsg.CreateACLsRequest).Creations {
-					res := kmsg.NewCreateACLsResponseResult()
-					res.ErrorCode = code
-					r.Results = append(r.Results, res)
-				}
-			case *kmsg.DeleteACLsResponse:
-				for range req.(*kmsg.DeleteACLsRequest).Filters {
-					res := kmsg.NewDeleteACLsResponseResult()
-					res.ErrorCode = code
-					r.Results = append(r.Results, res)
-				}
-			case *kmsg.DescribeUserSCRAMCredentialsResponse:
-				// As Kafka's getErrorResponse: a result per user asked
-				// for, with the code and no name.
-				r.ErrorCode = code
-				for range req.(*kmsg.DescribeUserSCRAMCredentialsRequest).Users {
-					res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
-					res.ErrorCode = code
-					r.Results = append(r.Results, res)
-				}
-			case *kmsg.AlterUserSCRAMCredentialsResponse:
-				q := req.(*kmsg.AlterUserSCRAMCredentialsRequest)
-				seen := map[string]bool{}
-				add := func(u string) {
-					if seen[u] {
-						return
-					}
-					seen[u] = true
-					res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
-					res.User, res.ErrorCode = u, code
-					r.Results = append(r.Results, res)
-				}
-				for _, d := range q.Deletions {
-					add(d.Name)
-				}
-				for _, u := range q.Upsertions {
-					add(u.Name)
-				}
-			default:
-				setErrorCode(resp, code)
-			}
-		}}
+		return denyAll(req, clusterDenied)
 	}
 }
 
@@ -194,9 +162,7 @@ func groupRead(group func(kmsg.Request) string) check {
 		if s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, group(req)) {
 			return Verdict{}
 		}
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			setErrorCode(resp, kerr.GroupAuthorizationFailed.Code)
-		}}
+		return denyAll(req, groupDenied)
 	}
 }
 

@@ -28,21 +28,7 @@ func checkElectLeaders(s Subject, req kmsg.Request) Verdict {
 	if s.cluster(kmsg.ACLOperationAlter) {
 		return Verdict{}
 	}
-	q := req.(*kmsg.ElectLeadersRequest)
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.ElectLeadersResponse)
-		r.ErrorCode = clusterDenied
-		for _, t := range q.Topics {
-			rt := kmsg.NewElectLeadersResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewElectLeadersResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p, clusterDenied
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	return denyAll(req, clusterDenied)
 }
 
 // checkWriteTxnMarkers: ALTER (not logged when refused) or
@@ -51,83 +37,34 @@ func checkWriteTxnMarkers(s Subject, req kmsg.Request) Verdict {
 	if s.visible(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, ClusterName) || s.cluster(kmsg.ACLOperationClusterAction) {
 		return Verdict{}
 	}
-	q := req.(*kmsg.WriteTxnMarkersRequest)
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.WriteTxnMarkersResponse)
-		for _, m := range q.Markers {
-			rm := kmsg.NewWriteTxnMarkersResponseMarker()
-			rm.ProducerID = m.ProducerID
-			for _, t := range m.Topics {
-				rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
-				rt.Topic = t.Topic
-				for _, p := range t.Partitions {
-					rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
-					rp.Partition, rp.ErrorCode = p, clusterDenied
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				rm.Topics = append(rm.Topics, rt)
-			}
-			r.Markers = append(r.Markers, rm)
-		}
-	}}
+	return denyAll(req, clusterDenied)
 }
 
 // checkDeleteGroups: DELETE on each group.
 func checkDeleteGroups(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DeleteGroupsRequest)
-	var kept, denied []string
-	for _, g := range q.Groups {
-		if s.Allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, g) {
-			kept = append(kept, g)
-		} else {
-			denied = append(denied, g)
-		}
-	}
+	kept, denied := split(q.Groups, func(g string) bool { return s.Allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, g) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Groups = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.DeleteGroupsResponse)
-		for _, g := range denied {
-			rg := kmsg.NewDeleteGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, groupDenied
-			r.Groups = append(r.Groups, rg)
-		}
-	}}
+	refused := *q
+	q.Groups, refused.Groups = kept, denied
+	return refusePart(&refused, groupDenied)
 }
 
 // checkOffsetDelete: DELETE on the group, READ on each topic.
 func checkOffsetDelete(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetDeleteRequest)
 	if !s.Allowed(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, q.Group) {
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { resp.(*kmsg.OffsetDeleteResponse).ErrorCode = groupDenied }}
+		return denyCode(groupDenied)
 	}
-	var kept, denied []kmsg.OffsetDeleteRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationRead, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool { return s.topic(kmsg.ACLOperationRead, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.OffsetDeleteResponse)
-		for _, t := range denied {
-			rt := kmsg.NewOffsetDeleteResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkDescribeTransactions: DESCRIBE on each transactional id; a
@@ -135,15 +72,11 @@ func checkOffsetDelete(s Subject, req kmsg.Request) Verdict {
 // may describe, as Kafka.
 func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeTransactionsRequest)
-	var kept, denied []string
-	for _, id := range q.TransactionalIDs {
-		if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
-			kept = append(kept, id)
-		} else {
-			denied = append(denied, id)
-		}
-	}
-	q.TransactionalIDs = kept
+	kept, denied := split(q.TransactionalIDs, func(id string) bool {
+		return s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id)
+	})
+	refused := *q
+	q.TransactionalIDs, refused.TransactionalIDs = kept, denied
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeTransactionsResponse)
 		for i := range r.TransactionStates {
@@ -156,11 +89,7 @@ func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 			}
 			st.Topics = out
 		}
-		for _, id := range denied {
-			st := kmsg.NewDescribeTransactionsResponseTransactionState()
-			st.TransactionalID, st.ErrorCode = id, txnDenied // the rest 0, as Kafka's
-			r.TransactionStates = append(r.TransactionStates, st)
-		}
+		refuse(&refused, r, txnDenied)
 	}}
 }
 
@@ -184,18 +113,6 @@ func checkListTransactions(s Subject, _ kmsg.Request) Verdict {
 // topic.
 func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.TxnOffsetCommitRequest)
-	fill := func(r *kmsg.TxnOffsetCommitResponse, topics []kmsg.TxnOffsetCommitRequestTopic, code int16) {
-		for _, t := range topics {
-			rt := kmsg.NewTxnOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}
 	whole := int16(0)
 	switch {
 	case !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID):
@@ -204,22 +121,15 @@ func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
 		whole = groupDenied
 	}
 	if whole != 0 {
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), topics, whole) }}
+		return denyAll(q, whole)
 	}
-	var kept, denied []kmsg.TxnOffsetCommitRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationRead, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool { return s.topic(kmsg.ACLOperationRead, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), denied, topicDenied) }}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkOffsetForLeaderEpoch: CLUSTER_ACTION on the cluster (not logged
@@ -227,64 +137,28 @@ func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
 // (Kafka does not look at the replica id: KIP-320 consumers use it too).
 func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetForLeaderEpochRequest)
-	fill := func(r *kmsg.OffsetForLeaderEpochResponse, topics []kmsg.OffsetForLeaderEpochRequestTopic, code int16) {
-		for _, t := range topics {
-			rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-				rp.Partition, rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = p.Partition, code, -1, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}
 	if s.visible(kmsg.ACLOperationClusterAction, kmsg.ACLResourceTypeCluster, ClusterName) {
 		return Verdict{}
 	}
-	var kept, denied []kmsg.OffsetForLeaderEpochRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool { return s.topic(kmsg.ACLOperationDescribe, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.OffsetForLeaderEpochResponse), denied, topicDenied) }}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkDescribeProducers: READ on each topic.
 func checkDescribeProducers(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeProducersRequest)
-	var kept, denied []kmsg.DescribeProducersRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationRead, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.DescribeProducersRequestTopic) bool { return s.topic(kmsg.ACLOperationRead, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.DescribeProducersResponse)
-		for _, t := range denied {
-			rt := kmsg.NewDescribeProducersResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewDescribeProducersResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p, topicDenied
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkConsumerGroupHeartbeat: READ on the group, and DESCRIBE on each
@@ -314,15 +188,9 @@ func checkConsumerGroupHeartbeat(s Subject, req kmsg.Request) Verdict {
 // authorized operations, when asked for, are the principal's.
 func checkConsumerGroupDescribe(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ConsumerGroupDescribeRequest)
-	var kept, denied []string
-	for _, g := range q.Groups {
-		if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) {
-			kept = append(kept, g)
-		} else {
-			denied = append(denied, g)
-		}
-	}
-	q.Groups = kept
+	kept, denied := split(q.Groups, func(g string) bool { return s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) })
+	refused := *q
+	q.Groups, refused.Groups = kept, denied
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.ConsumerGroupDescribeResponse)
 		for i := range r.Groups {
@@ -341,11 +209,7 @@ func checkConsumerGroupDescribe(s Subject, req kmsg.Request) Verdict {
 			rg.Members = []kmsg.ConsumerGroupDescribeResponseGroupMember{}
 			*g = rg
 		}
-		for _, g := range denied {
-			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
-			rg.Group, rg.ErrorCode = g, groupDenied
-			r.Groups = append(r.Groups, rg)
-		}
+		refuse(&refused, r, groupDenied)
 	}}
 }
 

@@ -31,32 +31,13 @@ func init() {
 // checkListOffsets: DESCRIBE on each topic.
 func checkListOffsets(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ListOffsetsRequest)
-	var kept, denied []kmsg.ListOffsetsRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return s.topic(kmsg.ACLOperationDescribe, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.ListOffsetsResponse)
-		for _, t := range denied {
-			rt := kmsg.NewListOffsetsResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewListOffsetsResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
-				rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkOffsetFetch: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED
@@ -67,9 +48,7 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetFetchRequest)
 	groupOK := func(g string) bool { return s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) }
 	if q.Version < 8 && !groupOK(q.Group) {
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			resp.(*kmsg.OffsetFetchResponse).ErrorCode = groupDenied
-		}}
+		return denyCode(groupDenied)
 	}
 	named := map[string]bool{} // v8+: the groups asked for named topics
 	for _, g := range q.Groups {
@@ -123,29 +102,19 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 // when asked for, are the principal's.
 func checkDescribeGroups(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeGroupsRequest)
-	var kept, denied []string
-	for _, g := range q.Groups {
-		if s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) {
-			kept = append(kept, g)
-		} else {
-			denied = append(denied, g)
-		}
-	}
+	kept, denied := split(q.Groups, func(g string) bool { return s.Allowed(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g) })
 	if len(denied) == 0 && !q.IncludeAuthorizedOperations {
 		return Verdict{}
 	}
-	q.Groups = kept
+	refused := *q
+	q.Groups, refused.Groups = kept, denied
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeGroupsResponse)
 		for i := range r.Groups {
 			g := &r.Groups[i]
 			fixOperations(&g.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeGroup, g.Group) })
 		}
-		for _, g := range denied {
-			rg := kmsg.NewDescribeGroupsResponseGroup()
-			rg.Group, rg.ErrorCode = g, groupDenied
-			r.Groups = append(r.Groups, rg)
-		}
+		refuse(&refused, r, groupDenied)
 	}}
 }
 
@@ -183,31 +152,15 @@ func checkFindCoordinator(s Subject, req kmsg.Request) Verdict {
 		if ok(q.CoordinatorKey) {
 			return Verdict{}
 		}
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			r := resp.(*kmsg.FindCoordinatorResponse)
-			r.ErrorCode, r.NodeID, r.Port = code, -1, -1
-		}}
+		return denyCode(code)
 	}
-	var kept, denied []string
-	for _, k := range q.CoordinatorKeys {
-		if ok(k) {
-			kept = append(kept, k)
-		} else {
-			denied = append(denied, k)
-		}
-	}
+	kept, denied := split(q.CoordinatorKeys, ok)
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.CoordinatorKeys = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.FindCoordinatorResponse)
-		for _, k := range denied {
-			c := kmsg.NewFindCoordinatorResponseCoordinator()
-			c.Key, c.ErrorCode, c.NodeID, c.Port = k, code, -1, -1
-			r.Coordinators = append(r.Coordinators, c)
-		}
-	}}
+	refused := *q
+	q.CoordinatorKeys, refused.CoordinatorKeys = kept, denied
+	return refusePart(&refused, code)
 }
 
 // configsCheck: op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on each topic or
@@ -243,29 +196,11 @@ func configsCheck(op Operation) check {
 		}
 		switch q := req.(type) {
 		case *kmsg.DescribeConfigsRequest:
-			kept := q.Resources[:0]
-			for _, r := range q.Resources {
-				if ok(r.ResourceType, r.ResourceName) {
-					kept = append(kept, r)
-				}
-			}
-			q.Resources = kept
+			q.Resources = keep(q.Resources, func(r kmsg.DescribeConfigsRequestResource) bool { return ok(r.ResourceType, r.ResourceName) })
 		case *kmsg.AlterConfigsRequest:
-			kept := q.Resources[:0]
-			for _, r := range q.Resources {
-				if ok(r.ResourceType, r.ResourceName) {
-					kept = append(kept, r)
-				}
-			}
-			q.Resources = kept
+			q.Resources = keep(q.Resources, func(r kmsg.AlterConfigsRequestResource) bool { return ok(r.ResourceType, r.ResourceName) })
 		case *kmsg.IncrementalAlterConfigsRequest:
-			kept := q.Resources[:0]
-			for _, r := range q.Resources {
-				if ok(r.ResourceType, r.ResourceName) {
-					kept = append(kept, r)
-				}
-			}
-			q.Resources = kept
+			q.Resources = keep(q.Resources, func(r kmsg.IncrementalAlterConfigsRequestResource) bool { return ok(r.ResourceType, r.ResourceName) })
 		}
 		if len(denied) == 0 {
 			return Verdict{}
@@ -294,57 +229,25 @@ func configsCheck(op Operation) check {
 // checkCreatePartitions: ALTER on each topic.
 func checkCreatePartitions(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.CreatePartitionsRequest)
-	var kept []kmsg.CreatePartitionsRequestTopic
-	var denied []string
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationAlter, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t.Topic)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool { return s.topic(kmsg.ACLOperationAlter, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.CreatePartitionsResponse)
-		for _, name := range denied {
-			rt := kmsg.NewCreatePartitionsResponseTopic()
-			rt.Topic, rt.ErrorCode = name, topicDenied
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkDeleteRecords: DELETE on each topic.
 func checkDeleteRecords(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DeleteRecordsRequest)
-	var kept, denied []kmsg.DeleteRecordsRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationDelete, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool { return s.topic(kmsg.ACLOperationDelete, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.DeleteRecordsResponse)
-		for _, t := range denied {
-			rt := kmsg.NewDeleteRecordsResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewDeleteRecordsResponseTopicPartition()
-				rp.Partition, rp.ErrorCode, rp.LowWatermark = p.Partition, topicDenied, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // txnWrite needs WRITE on the transactional id.
@@ -353,14 +256,7 @@ func txnWrite(id func(kmsg.Request) string) check {
 		if s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, id(req)) {
 			return Verdict{}
 		}
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			switch r := resp.(type) {
-			case *kmsg.EndTxnResponse:
-				r.ErrorCode = txnDenied
-			case *kmsg.AddOffsetsToTxnResponse:
-				r.ErrorCode = txnDenied
-			}
-		}}
+		return denyAll(req, txnDenied)
 	}
 }
 
@@ -374,9 +270,7 @@ func checkAddPartitionsToTxn(s Subject, req kmsg.Request) Verdict {
 		if s.cluster(kmsg.ACLOperationClusterAction) {
 			return Verdict{}
 		}
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			resp.(*kmsg.AddPartitionsToTxnResponse).ErrorCode = clusterDenied
-		}}
+		return denyCode(clusterDenied)
 	}
 	topics := q.Topics
 	fill := func(code func(topic string, partition int32) int16) Verdict {
@@ -445,5 +339,5 @@ func checkAddOffsetsToTxn(s Subject, req kmsg.Request) Verdict {
 	if s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, q.Group) {
 		return Verdict{}
 	}
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) { resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode = groupDenied }}
+	return denyAll(q, groupDenied)
 }

@@ -19,40 +19,22 @@ var (
 // that topic's partitions answer TOPIC_AUTHORIZATION_FAILED).
 func checkProduce(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ProduceRequest)
-	fill := func(r *kmsg.ProduceResponse, topics []kmsg.ProduceRequestTopic, code int16) {
-		for _, t := range topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}
 	if hasTransactionalBatch(q) && (q.TransactionID == nil || !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionID)) {
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.ProduceResponse), topics, txnDenied) }}
+		return denyAll(q, txnDenied)
 	}
-	var kept, denied []kmsg.ProduceRequestTopic
-	for _, t := range q.Topics {
+	kept, denied := split(q.Topics, func(t kmsg.ProduceRequestTopic) bool {
 		name := t.Topic
 		if q.Version >= 13 {
 			name = s.topicByID(t.TopicID)
 		}
-		if name == "" || s.topic(kmsg.ACLOperationWrite, name) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+		return name == "" || s.topic(kmsg.ACLOperationWrite, name)
+	})
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.ProduceResponse), denied, topicDenied) }}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 // checkFetch: a follower's fetch needs CLUSTER_ACTION on the cluster; a
@@ -60,20 +42,6 @@ func checkProduce(s Subject, req kmsg.Request) Verdict {
 // its partitions).
 func checkFetch(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.FetchRequest)
-	fill := func(r *kmsg.FetchResponse, topics []kmsg.FetchRequestTopic) {
-		for _, t := range topics {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewFetchResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
-				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
-				rp.AbortedTransactions, rp.RecordBatches = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}, []byte{}
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}
 	replica := q.ReplicaID
 	if q.Version >= 15 {
 		replica = q.ReplicaState.ID
@@ -82,30 +50,25 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 		if s.cluster(kmsg.ACLOperationClusterAction) {
 			return Verdict{}
 		}
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.FetchResponse), topics) }}
+		return denyAll(q, topicDenied)
 	}
-	var kept, denied []kmsg.FetchRequestTopic
-	for _, t := range q.Topics {
+	kept, denied := split(q.Topics, func(t kmsg.FetchRequestTopic) bool {
 		name := t.Topic
 		if q.Version >= 13 {
 			name = s.topicByID(t.TopicID)
 		}
-		if name == "" || s.topic(kmsg.ACLOperationRead, name) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+		return name == "" || s.topic(kmsg.ACLOperationRead, name)
+	})
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
 	// An answer with errors goes out at once, as Kafka's does when no
 	// authorized partition is left to wait for; the handler still runs,
 	// so a fetch session keeps its epoch.
 	q.MaxWaitMillis = 0
-	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.FetchResponse), denied) }}
+	return refusePart(&refused, topicDenied)
 }
 
 // checkMetadata: a topic the principal may not DESCRIBE is left out of
@@ -293,12 +256,12 @@ func checkInitProducerID(s Subject, req kmsg.Request) Verdict {
 		if s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionalID) {
 			return Verdict{}
 		}
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { setErrorCode(resp, txnDenied) }}
+		return denyAll(q, txnDenied)
 	}
 	if s.cluster(kmsg.ACLOperationIdempotentWrite) || s.anyTopicWrite() {
 		return Verdict{}
 	}
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) { setErrorCode(resp, kerr.ClusterAuthorizationFailed.Code) }}
+	return denyAll(q, clusterDenied)
 }
 
 // anyTopicWrite is Kafka's authorizeByResourceType(TOPIC, WRITE): some
@@ -335,37 +298,16 @@ func (s Subject) entryMatches(principal, host string) bool {
 // GROUP_AUTHORIZATION_FAILED) and READ on each topic.
 func checkOffsetCommit(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetCommitRequest)
-	fill := func(r *kmsg.OffsetCommitResponse, topics []kmsg.OffsetCommitRequestTopic, code int16) {
-		for _, t := range topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
-		}
-	}
 	if !s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, q.Group) {
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			fill(resp.(*kmsg.OffsetCommitResponse), topics, kerr.GroupAuthorizationFailed.Code)
-		}}
+		return denyAll(q, groupDenied)
 	}
-	var kept, denied []kmsg.OffsetCommitRequestTopic
-	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationRead, t.Topic) {
-			kept = append(kept, t)
-		} else {
-			denied = append(denied, t)
-		}
-	}
+	kept, denied := split(q.Topics, func(t kmsg.OffsetCommitRequestTopic) bool { return s.topic(kmsg.ACLOperationRead, t.Topic) })
 	if len(denied) == 0 {
 		return Verdict{}
 	}
-	q.Topics = kept
-	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.OffsetCommitResponse), denied, topicDenied) }}
+	refused := *q
+	q.Topics, refused.Topics = kept, denied
+	return refusePart(&refused, topicDenied)
 }
 
 func (s Subject) hasTopicACLs() bool {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/aclreq"
@@ -24,20 +26,14 @@ type aclRow struct {
 
 func (c *Console) acls(w http.ResponseWriter, r *http.Request) {
 	var rows []aclRow
-	err := func() error {
-		_, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, _ *kadm.Client, cl *kgo.Client) error {
 		bs, err := aclreq.List(ctx, cl)
 		for _, b := range bs {
 			rows = append(rows, aclRow{ResourceType: b.ResourceType.String(), Resource: b.Resource, Pattern: b.Pattern.String(),
 				Principal: b.Principal, Host: b.Host, Operation: b.Operation.String(), Permission: b.Permission.String()})
 		}
 		return err
-	}()
+	})
 	c.render(w, r, "acls", "ACLs", rows, err)
 }
 
@@ -77,13 +73,9 @@ func (c *Console) changeACL(w http.ResponseWriter, r *http.Request, notice strin
 		if err != nil {
 			return err
 		}
-		_, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		return change(ctx, cl, b)
+		return c.withAdmin(r, func(ctx context.Context, _ *kadm.Client, cl *kgo.Client) error {
+			return change(ctx, cl, b)
+		})
 	}()
 	redirect(w, r, "/acls", err, notice)
 }

@@ -209,6 +209,18 @@ func (c *Console) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), requestTimeout)
 }
 
+// withAdmin runs fn with the clients of r (see admin) and a context that
+// bounds its Kafka requests by requestTimeout.
+func (c *Console) withAdmin(r *http.Request, fn func(ctx context.Context, adm *kadm.Client, cl *kgo.Client) error) error {
+	adm, cl, err := c.admin(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	return fn(ctx, adm, cl)
+}
+
 // page is what every template gets.
 type page struct {
 	User   string // the logged-in user, with a login

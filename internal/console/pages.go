@@ -64,18 +64,17 @@ type overviewData struct {
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
-	d, err := c.loadOverview(r)
+	var d overviewData
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, cl *kgo.Client) error {
+		var err error
+		d, err = c.loadOverview(ctx, adm, cl)
+		return err
+	})
 	c.render(w, r, "overview", "Cluster", d, err)
 }
 
-func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
+func (c *Console) loadOverview(ctx context.Context, adm *kadm.Client, cl *kgo.Client) (overviewData, error) {
 	var d overviewData
-	adm, _, err := c.admin(r)
-	if err != nil {
-		return d, err
-	}
-	ctx, cancel := c.ctx(r)
-	defer cancel()
 	md, err := adm.Metadata(ctx)
 	if err != nil {
 		return d, err
@@ -109,29 +108,27 @@ func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
 			}
 		}
 	}
-	if _, cl, err := c.admin(r); err == nil {
-		req := kmsg.NewPtrDescribeQuorumRequest()
-		rt := kmsg.NewDescribeQuorumRequestTopic()
-		rt.Topic = "__cluster_metadata"
-		rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
-		req.Topics = append(req.Topics, rt)
-		if resp, err := req.RequestWith(ctx, cl); err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
-			p := resp.Topics[0].Partitions[0]
-			d.QuorumEpoch, d.QuorumHW = p.LeaderEpoch, p.HighWatermark
-			for _, v := range p.CurrentVoters {
-				row := rows[v.ReplicaID]
-				if row == nil {
-					continue
-				}
-				row.Voter, row.Role, row.LogEnd = true, "follower", v.LogEndOffset
-				if v.ReplicaID == p.LeaderID {
-					row.Role = "leader"
-				}
-				if v.LogEndOffset >= 0 {
-					row.MetadataLag = max(p.HighWatermark-v.LogEndOffset, 0)
-				} else {
-					row.Role = "unreachable"
-				}
+	req := kmsg.NewPtrDescribeQuorumRequest()
+	rt := kmsg.NewDescribeQuorumRequestTopic()
+	rt.Topic = "__cluster_metadata"
+	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctx, cl); err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 {
+		p := resp.Topics[0].Partitions[0]
+		d.QuorumEpoch, d.QuorumHW = p.LeaderEpoch, p.HighWatermark
+		for _, v := range p.CurrentVoters {
+			row := rows[v.ReplicaID]
+			if row == nil {
+				continue
+			}
+			row.Voter, row.Role, row.LogEnd = true, "follower", v.LogEndOffset
+			if v.ReplicaID == p.LeaderID {
+				row.Role = "leader"
+			}
+			if v.LogEndOffset >= 0 {
+				row.MetadataLag = max(p.HighWatermark-v.LogEndOffset, 0)
+			} else {
+				row.Role = "unreachable"
 			}
 		}
 	}
@@ -222,13 +219,7 @@ func pageParam(r *http.Request) int {
 func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var rows []topicRow
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		details, err := adm.ListTopicsWithInternal(ctx)
 		if err != nil {
 			return err
@@ -271,7 +262,7 @@ func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 			rows = append(rows, row)
 		}
 		return nil
-	}()
+	})
 	c.render(w, r, "topics", "Topics", paginate(rows, q, pageParam(r)), err)
 }
 
@@ -290,14 +281,10 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		res, err := adm.CreateTopic(ctx, int32(parts), int16(rf), configs, name)
-		return firstErr(err, res.Err)
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			res, err := adm.CreateTopic(ctx, int32(parts), int16(rf), configs, name)
+			return firstErr(err, res.Err)
+		})
 	}()
 	if err != nil {
 		redirect(w, r, "/topics", err, "")
@@ -394,13 +381,7 @@ func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int3
 func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
 	var d topicData
-	err := func() error {
-		adm, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, cl *kgo.Client) error {
 		details, err := adm.ListTopicsWithInternal(ctx, name)
 		if err != nil {
 			return err
@@ -477,22 +458,16 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 			sort.Slice(d.Configs, func(i, j int) bool { return d.Configs[i].Name < d.Configs[j].Name })
 		}
 		return nil
-	}()
+	})
 	c.render(w, r, "topic", "Topic "+name, d, err)
 }
 
 func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		res, err := adm.DeleteTopic(ctx, name)
 		return firstErr(err, res.Err)
-	}()
+	})
 	if err != nil {
 		redirect(w, r, "/topics/"+name, err, "")
 		return
@@ -514,22 +489,18 @@ func (c *Console) alterConfigs(w http.ResponseWriter, r *http.Request) {
 			v := r.FormValue("value")
 			ac.Op, ac.Value = kadm.SetConfig, &v
 		}
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{ac}, name)
-		if err != nil {
-			return err
-		}
-		for _, one := range res {
-			if one.Err != nil {
-				return fmt.Errorf("%w: %s", one.Err, one.ErrMessage)
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{ac}, name)
+			if err != nil {
+				return err
 			}
-		}
-		return nil
+			for _, one := range res {
+				if one.Err != nil {
+					return fmt.Errorf("%w: %s", one.Err, one.ErrMessage)
+				}
+			}
+			return nil
+		})
 	}()
 	redirect(w, r, "/topics/"+name, err, "config updated")
 }
@@ -544,18 +515,14 @@ func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
 		if add < 1 {
 			return errors.New("add at least one partition")
 		}
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		res, err := adm.CreatePartitions(ctx, int(add), name)
-		if err != nil {
-			return err
-		}
-		one, err := res.On(name, nil)
-		return firstErr(err, one.Err)
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			res, err := adm.CreatePartitions(ctx, int(add), name)
+			if err != nil {
+				return err
+			}
+			one, err := res.On(name, nil)
+			return firstErr(err, one.Err)
+		})
 	}()
 	redirect(w, r, "/topics/"+name, err, "partitions added")
 }
@@ -618,22 +585,18 @@ func (c *Console) messages(w http.ResponseWriter, r *http.Request) {
 			}
 			d.Offset = n
 		}
-		msgs, parts, err := c.browse(r, d)
-		d.Messages, d.Partitions = msgs, parts
-		return err
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			msgs, parts, err := c.browse(ctx, r, adm, d)
+			d.Messages, d.Partitions = msgs, parts
+			return err
+		})
 	}()
 	c.render(w, r, "messages", "Messages of "+d.Topic, d, err)
 }
 
 // browse reads up to d.Limit messages from where d says, stopping at the
 // end offsets seen when it started (it never waits for new records).
-func (c *Console) browse(r *http.Request, d messagesData) ([]message, []int32, error) {
-	adm, _, err := c.admin(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := c.ctx(r)
-	defer cancel()
+func (c *Console) browse(ctx context.Context, r *http.Request, adm *kadm.Client, d messagesData) ([]message, []int32, error) {
 	starts, err := adm.ListStartOffsets(ctx, d.Topic)
 	if err != nil {
 		return nil, nil, err
@@ -783,11 +746,7 @@ func show(b []byte, format string) string {
 func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
 	var res *kgo.Record
-	err := func() error {
-		_, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
+	err := c.withAdmin(r, func(ctx context.Context, _ *kadm.Client, cl *kgo.Client) error {
 		rec := &kgo.Record{Topic: topic, Value: []byte(r.FormValue("value"))}
 		if k := r.FormValue("key"); k != "" {
 			rec.Key = []byte(k)
@@ -815,11 +774,10 @@ func (c *Console) produce(w http.ResponseWriter, r *http.Request) {
 			rec.Partition = int32(n)
 			cl = pc
 		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+		var err error
 		res, err = cl.ProduceSync(ctx, rec).First()
 		return err
-	}()
+	})
 	if err != nil {
 		redirect(w, r, "/topics/"+topic+"/messages", err, "")
 		return
@@ -840,13 +798,7 @@ type groupRow struct {
 func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	var rows []groupRow
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		listed, err := adm.ListGroups(ctx)
 		if err != nil && len(listed) == 0 {
 			return err
@@ -864,7 +816,7 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		return nil
-	}()
+	})
 	c.render(w, r, "groups", "Consumer groups", paginate(rows, q, pageParam(r)), err)
 }
 
@@ -943,13 +895,7 @@ type groupData struct {
 func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
 	d := groupData{Group: id}
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		listed, _ := adm.ListGroups(ctx)
 		lg, ok := listed[id]
 		if !ok {
@@ -1013,7 +959,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 		d.Lag = lag
 		d.LagPage = paginate(lag.Rows, "", pageParam(r))
 		return nil
-	}()
+	})
 	c.render(w, r, "group", "Group "+id, d, err)
 }
 
@@ -1032,13 +978,7 @@ func topicsSet(s kadm.TopicsSet, owner map[string]string, member string) string 
 
 func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		cur, err := adm.FetchOffsets(ctx, id)
 		if err != nil {
 			return err
@@ -1097,22 +1037,16 @@ func (c *Console) resetGroup(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		return res.Error()
-	}()
+	})
 	redirect(w, r, "/groups/"+id, err, "offsets reset")
 }
 
 func (c *Console) deleteGroup(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		res, err := adm.DeleteGroup(ctx, id)
 		return firstErr(err, res.Err)
-	}()
+	})
 	if err != nil {
 		redirect(w, r, "/groups/"+id, err, "")
 		return

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The users page: the SCRAM credentials of the cluster (Kafka's
@@ -22,13 +24,7 @@ type userRow struct {
 
 func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 	var rows []userRow
-	err := func() error {
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
+	err := c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 		described, err := adm.DescribeUserSCRAMs(ctx)
 		if err != nil {
 			return err
@@ -46,7 +42,7 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request) {
 		}
 		sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 		return nil
-	}()
+	})
 	c.render(w, r, "users", "Users", rows, err)
 }
 
@@ -81,17 +77,13 @@ func (c *Console) setUser(w http.ResponseWriter, r *http.Request) {
 				return fmt.Errorf("iterations %q is not a number", v)
 			}
 		}
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: name, Mechanism: mech, Iterations: int32(iterations), Password: password}})
-		if err != nil {
-			return err
-		}
-		return alterErr(res)
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: name, Mechanism: mech, Iterations: int32(iterations), Password: password}})
+			if err != nil {
+				return err
+			}
+			return alterErr(res)
+		})
 	}()
 	redirect(w, r, "/users", err, "credential of "+name+" set")
 }
@@ -103,17 +95,13 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		adm, _, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: name, Mechanism: mech}}, nil)
-		if err != nil {
-			return err
-		}
-		return alterErr(res)
+		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
+			res, err := adm.AlterUserSCRAMs(ctx, []kadm.DeleteSCRAM{{User: name, Mechanism: mech}}, nil)
+			if err != nil {
+				return err
+			}
+			return alterErr(res)
+		})
 	}()
 	redirect(w, r, "/users", err, "credential of "+name+" deleted")
 }

@@ -24,17 +24,11 @@ const (
 )
 
 func newRejected() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "strom_connections_rejected_total",
-		Help: "Connections closed by the broker's connection limits, by listener and reason: max_connections_per_ip, authentication_failed, idle, max_connections.",
-	}, []string{"listener", "reason"})
+	return newCounterVec("strom_connections_rejected_total", "Connections closed by the broker's connection limits, by listener and reason: max_connections_per_ip, authentication_failed, idle, max_connections.", "listener", "reason")
 }
 
 func newAcceptorBlocked() prometheus.Counter {
-	return prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "strom_acceptor_blocked_seconds_total",
-		Help: "Time the listeners spent not accepting because max_connections or a listener's max_connections was reached (AcceptorBlockedPercent).",
-	})
+	return newCounter("strom_acceptor_blocked_seconds_total", "Time the listeners spent not accepting because max_connections or a listener's max_connections was reached (AcceptorBlockedPercent).")
 }
 
 // ConnRejected counts a connection closed for reason (Reject*).

@@ -108,57 +108,62 @@ type stateCollector struct {
 }
 
 var (
-	dPartitions       = prometheus.NewDesc("strom_partitions", "Partition replicas hosted by this node (PartitionCount).", nil, nil)
-	dLeaders          = prometheus.NewDesc("strom_leader_partitions", "Partitions this node leads (LeaderCount).", nil, nil)
-	dUnderReplicated  = prometheus.NewDesc("strom_under_replicated_partitions", "Partitions this node leads whose ISR is smaller than their replica set (UnderReplicatedPartitions).", nil, nil)
-	dUnderMinISR      = prometheus.NewDesc("strom_under_min_isr_partitions", "Partitions this node leads whose ISR is below min.insync.replicas (UnderMinIsrPartitionCount).", nil, nil)
-	dOfflineReplicas  = prometheus.NewDesc("strom_offline_replicas", "Partition replicas failed on this node after a disk fault (OfflineReplicaCount).", nil, nil)
-	dOffline          = prometheus.NewDesc("strom_offline_partitions", "Partitions without a live leader; reported by the active controller only (OfflinePartitionsCount).", nil, nil)
-	dActiveController = prometheus.NewDesc("strom_active_controller", "1 on the node that leads the metadata quorum, or on a single node (ActiveControllerCount).", nil, nil)
-	dBrokers          = prometheus.NewDesc("strom_brokers", "Registered live brokers, as the metadata image says.", nil, nil)
+	dPartitions       = desc("strom_partitions", "Partition replicas hosted by this node (PartitionCount).")
+	dLeaders          = desc("strom_leader_partitions", "Partitions this node leads (LeaderCount).")
+	dUnderReplicated  = desc("strom_under_replicated_partitions", "Partitions this node leads whose ISR is smaller than their replica set (UnderReplicatedPartitions).")
+	dUnderMinISR      = desc("strom_under_min_isr_partitions", "Partitions this node leads whose ISR is below min.insync.replicas (UnderMinIsrPartitionCount).")
+	dOfflineReplicas  = desc("strom_offline_replicas", "Partition replicas failed on this node after a disk fault (OfflineReplicaCount).")
+	dOffline          = desc("strom_offline_partitions", "Partitions without a live leader; reported by the active controller only (OfflinePartitionsCount).")
+	dActiveController = desc("strom_active_controller", "1 on the node that leads the metadata quorum, or on a single node (ActiveControllerCount).")
+	dBrokers          = desc("strom_brokers", "Registered live brokers, as the metadata image says.")
 
-	dRaftRole    = prometheus.NewDesc("strom_raft_role", "1 for this node's current metadata quorum role.", []string{"role"}, nil)
-	dRaftTerm    = prometheus.NewDesc("strom_raft_term", "Current metadata quorum term (current-epoch).", nil, nil)
-	dRaftCommit  = prometheus.NewDesc("strom_raft_commit_index", "Highest metadata log index known committed (high-watermark).", nil, nil)
-	dRaftApplied = prometheus.NewDesc("strom_raft_applied_index", "Metadata log index applied to this node's image (last-applied-record-offset).", nil, nil)
-	dRaftLast    = prometheus.NewDesc("strom_raft_last_index", "Last index in this node's metadata log (log-end-offset).", nil, nil)
-	dMetadataLag = prometheus.NewDesc("strom_metadata_lag", "Committed metadata entries not yet applied here.", nil, nil)
+	dRaftRole    = desc("strom_raft_role", "1 for this node's current metadata quorum role.", "role")
+	dRaftTerm    = desc("strom_raft_term", "Current metadata quorum term (current-epoch).")
+	dRaftCommit  = desc("strom_raft_commit_index", "Highest metadata log index known committed (high-watermark).")
+	dRaftApplied = desc("strom_raft_applied_index", "Metadata log index applied to this node's image (last-applied-record-offset).")
+	dRaftLast    = desc("strom_raft_last_index", "Last index in this node's metadata log (log-end-offset).")
+	dMetadataLag = desc("strom_metadata_lag", "Committed metadata entries not yet applied here.")
 
-	dGroups = prometheus.NewDesc("strom_groups", "Consumer groups this node coordinates, by state and protocol (NumGroups*).", []string{"state", "protocol"}, nil)
+	dGroups = desc("strom_groups", "Consumer groups this node coordinates, by state and protocol (NumGroups*).", "state", "protocol")
 
 	pLabels      = []string{"topic", "partition"}
-	dTopicSize   = prometheus.NewDesc("strom_topic_log_size_bytes", "Size of a topic's logs on this node, summed over its partitions.", []string{"topic"}, nil)
-	dLogSize     = prometheus.NewDesc("strom_log_size_bytes", "Size of the partition's log on this node (kafka.log:type=Log,name=Size).", pLabels, nil)
-	dLogSegments = prometheus.NewDesc("strom_log_segments", "Segments of the partition's log on this node (NumLogSegments).", pLabels, nil)
-	dLogStart    = prometheus.NewDesc("strom_log_start_offset", "Log start offset on this node (LogStartOffset).", pLabels, nil)
-	dLogEnd      = prometheus.NewDesc("strom_log_end_offset", "Log end offset on this node (LogEndOffset).", pLabels, nil)
-	dHighWater   = prometheus.NewDesc("strom_high_watermark", "High watermark on this node.", pLabels, nil)
-	dReplicaLag  = prometheus.NewDesc("strom_follower_lag_offsets", "Offsets this follower is behind its own high watermark's source: log end minus high watermark seen (follower lag).", pLabels, nil)
+	dTopicSize   = desc("strom_topic_log_size_bytes", "Size of a topic's logs on this node, summed over its partitions.", "topic")
+	dLogSize     = desc("strom_log_size_bytes", "Size of the partition's log on this node (kafka.log:type=Log,name=Size).", pLabels...)
+	dLogSegments = desc("strom_log_segments", "Segments of the partition's log on this node (NumLogSegments).", pLabels...)
+	dLogStart    = desc("strom_log_start_offset", "Log start offset on this node (LogStartOffset).", pLabels...)
+	dLogEnd      = desc("strom_log_end_offset", "Log end offset on this node (LogEndOffset).", pLabels...)
+	dHighWater   = desc("strom_high_watermark", "High watermark on this node.", pLabels...)
+	dReplicaLag  = desc("strom_follower_lag_offsets", "Offsets this follower is behind its own high watermark's source: log end minus high watermark seen (follower lag).", pLabels...)
 
 	// kafka-exporter's names, so its dashboards and alerts work. Each
 	// partition is reported by its leader, each group by its coordinator,
 	// cluster-wide counts by the active controller: summing over nodes
 	// never double counts.
-	keBrokers         = prometheus.NewDesc("kafka_brokers", "Number of brokers in the cluster.", nil, nil)
-	keTopicPartitions = prometheus.NewDesc("kafka_topic_partitions", "Number of partitions of a topic.", []string{"topic"}, nil)
-	keCurrent         = prometheus.NewDesc("kafka_topic_partition_current_offset", "Current offset (high watermark) of a partition.", pLabels, nil)
-	keOldest          = prometheus.NewDesc("kafka_topic_partition_oldest_offset", "Oldest offset of a partition.", pLabels, nil)
-	keInSync          = prometheus.NewDesc("kafka_topic_partition_in_sync_replica", "In-sync replicas of a partition.", pLabels, nil)
-	keLeader          = prometheus.NewDesc("kafka_topic_partition_leader", "Leader broker id of a partition.", pLabels, nil)
-	keReplicas        = prometheus.NewDesc("kafka_topic_partition_replicas", "Replicas of a partition.", pLabels, nil)
-	keUnderReplicated = prometheus.NewDesc("kafka_topic_partition_under_replicated_partition", "1 if the partition is under-replicated.", pLabels, nil)
-	kePreferred       = prometheus.NewDesc("kafka_topic_partition_leader_is_preferred", "1 if the partition's leader is its preferred replica.", pLabels, nil)
+	keBrokers         = desc("kafka_brokers", "Number of brokers in the cluster.")
+	keTopicPartitions = desc("kafka_topic_partitions", "Number of partitions of a topic.", "topic")
+	keCurrent         = desc("kafka_topic_partition_current_offset", "Current offset (high watermark) of a partition.", pLabels...)
+	keOldest          = desc("kafka_topic_partition_oldest_offset", "Oldest offset of a partition.", pLabels...)
+	keInSync          = desc("kafka_topic_partition_in_sync_replica", "In-sync replicas of a partition.", pLabels...)
+	keLeader          = desc("kafka_topic_partition_leader", "Leader broker id of a partition.", pLabels...)
+	keReplicas        = desc("kafka_topic_partition_replicas", "Replicas of a partition.", pLabels...)
+	keUnderReplicated = desc("kafka_topic_partition_under_replicated_partition", "1 if the partition is under-replicated.", pLabels...)
+	kePreferred       = desc("kafka_topic_partition_leader_is_preferred", "1 if the partition's leader is its preferred replica.", pLabels...)
 	gLabels           = []string{"consumergroup", "topic", "partition"}
-	keGroupOffset     = prometheus.NewDesc("kafka_consumergroup_current_offset", "Committed offset of a consumer group in a partition.", gLabels, nil)
-	keGroupOffsetSum  = prometheus.NewDesc("kafka_consumergroup_current_offset_sum", "Sum of a consumer group's committed offsets in a topic.", []string{"consumergroup", "topic"}, nil)
-	keGroupLag        = prometheus.NewDesc("kafka_consumergroup_lag", "Lag of a consumer group in a partition: high watermark minus committed offset.", gLabels, nil)
-	keGroupLagSum     = prometheus.NewDesc("kafka_consumergroup_lag_sum", "Lag of a consumer group summed over a topic's partitions.", []string{"consumergroup", "topic"}, nil)
-	keGroupMembers    = prometheus.NewDesc("kafka_consumergroup_members", "Members of a consumer group.", []string{"consumergroup"}, nil)
+	keGroupOffset     = desc("kafka_consumergroup_current_offset", "Committed offset of a consumer group in a partition.", gLabels...)
+	keGroupOffsetSum  = desc("kafka_consumergroup_current_offset_sum", "Sum of a consumer group's committed offsets in a topic.", "consumergroup", "topic")
+	keGroupLag        = desc("kafka_consumergroup_lag", "Lag of a consumer group in a partition: high watermark minus committed offset.", gLabels...)
+	keGroupLagSum     = desc("kafka_consumergroup_lag_sum", "Lag of a consumer group summed over a topic's partitions.", "consumergroup", "topic")
+	keGroupMembers    = desc("kafka_consumergroup_members", "Members of a consumer group.", "consumergroup")
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	// Unchecked: the per-partition and per-group series come and go.
 	prometheus.DescribeByCollect(c, ch)
+}
+
+// desc describes a series of the state collector.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
@@ -223,12 +228,13 @@ func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, hw map[T
 		// The internal topics' many partitions would be most of a scrape:
 		// they get per-topic series only.
 		perPartition := c.perPartition && !p.Internal
+		partGauge := func(d *prometheus.Desc, v float64) { gauge(ch, d, v, p.Topic, part) }
 		if perPartition {
-			gauge(ch, dLogSize, float64(p.Size), p.Topic, part)
-			gauge(ch, dLogSegments, float64(p.Segments), p.Topic, part)
-			gauge(ch, dLogStart, float64(p.LogStart), p.Topic, part)
-			gauge(ch, dLogEnd, float64(p.LogEnd), p.Topic, part)
-			gauge(ch, dHighWater, float64(p.HW), p.Topic, part)
+			partGauge(dLogSize, float64(p.Size))
+			partGauge(dLogSegments, float64(p.Segments))
+			partGauge(dLogStart, float64(p.LogStart))
+			partGauge(dLogEnd, float64(p.LogEnd))
+			partGauge(dHighWater, float64(p.HW))
 		}
 		if !p.IsLeader {
 			continue
@@ -243,13 +249,13 @@ func (c *stateCollector) collectPartitions(ch chan<- prometheus.Metric, hw map[T
 			underMin++
 		}
 		if perPartition {
-			gauge(ch, keCurrent, float64(p.HW), p.Topic, part)
-			gauge(ch, keOldest, float64(p.LogStart), p.Topic, part)
-			gauge(ch, keInSync, float64(p.ISR), p.Topic, part)
-			gauge(ch, keLeader, float64(p.Leader), p.Topic, part)
-			gauge(ch, keReplicas, float64(p.Replicas), p.Topic, part)
-			gauge(ch, keUnderReplicated, b2f(isUnder), p.Topic, part)
-			gauge(ch, kePreferred, b2f(p.Preferred), p.Topic, part)
+			partGauge(keCurrent, float64(p.HW))
+			partGauge(keOldest, float64(p.LogStart))
+			partGauge(keInSync, float64(p.ISR))
+			partGauge(keLeader, float64(p.Leader))
+			partGauge(keReplicas, float64(p.Replicas))
+			partGauge(keUnderReplicated, b2f(isUnder))
+			partGauge(kePreferred, b2f(p.Preferred))
 		}
 	}
 	for t, size := range topicSize {

@@ -45,37 +45,13 @@ type requestSeries struct {
 func newRequests() *Requests {
 	labels := []string{"listener", "api", "version"}
 	return &Requests{
-		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strom_requests_total",
-			Help: "Requests received, by listener, API and version (RequestsPerSec).",
-		}, labels),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strom_request_errors_total",
-			Help: "Error codes in responses, by API and Kafka error name (ErrorsPerSec).",
-		}, []string{"api", "error"}),
-		local: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "strom_request_local_seconds",
-			Help:    "Time from a request's arrival to its response being ready: the handler, including waits for replication and long polls (LocalTimeMs + RemoteTimeMs).",
-			Buckets: latencyBuckets,
-		}, labels),
-		send: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "strom_request_queue_send_seconds",
-			Help:    "Time from a response being ready to its being written: waiting for earlier responses of the connection, then the write (ResponseQueueTimeMs + ResponseSendTimeMs).",
-			Buckets: latencyBuckets,
-		}, labels),
-		overall: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "strom_request_seconds",
-			Help:    "Time from a request's arrival to its response being written (TotalTimeMs).",
-			Buckets: latencyBuckets,
-		}, labels),
-		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "strom_connections",
-			Help: "Open client connections, by listener (connection-count).",
-		}, []string{"listener"}),
-		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "strom_connections_accepted_total",
-			Help: "Connections accepted, by listener (connection-creation-total).",
-		}, []string{"listener"}),
+		total:    newCounterVec("strom_requests_total", "Requests received, by listener, API and version (RequestsPerSec).", labels...),
+		errors:   newCounterVec("strom_request_errors_total", "Error codes in responses, by API and Kafka error name (ErrorsPerSec).", "api", "error"),
+		local:    newHistogramVec("strom_request_local_seconds", "Time from a request's arrival to its response being ready: the handler, including waits for replication and long polls (LocalTimeMs + RemoteTimeMs).", latencyBuckets, labels...),
+		send:     newHistogramVec("strom_request_queue_send_seconds", "Time from a response being ready to its being written: waiting for earlier responses of the connection, then the write (ResponseQueueTimeMs + ResponseSendTimeMs).", latencyBuckets, labels...),
+		overall:  newHistogramVec("strom_request_seconds", "Time from a request's arrival to its response being written (TotalTimeMs).", latencyBuckets, labels...),
+		conns:    newGaugeVec("strom_connections", "Open client connections, by listener (connection-count).", "listener"),
+		accepted: newCounterVec("strom_connections_accepted_total", "Connections accepted, by listener (connection-creation-total).", "listener"),
 		rejected: newRejected(),
 		blocked:  newAcceptorBlocked(),
 	}
