@@ -133,7 +133,6 @@ var (
 	dLogStart    = desc("strom_log_start_offset", "Log start offset on this node (LogStartOffset).", pLabels...)
 	dLogEnd      = desc("strom_log_end_offset", "Log end offset on this node (LogEndOffset).", pLabels...)
 	dHighWater   = desc("strom_high_watermark", "High watermark on this node.", pLabels...)
-	dReplicaLag  = desc("strom_follower_lag_offsets", "Offsets this follower is behind its own high watermark's source: log end minus high watermark seen (follower lag).", pLabels...)
 
 	// kafka-exporter's names, so its dashboards and alerts work. Each
 	// partition is reported by its leader, each group by its coordinator,
