@@ -171,6 +171,13 @@ socket_request_max_bytes = 4096
 					t.Errorf("security flags: %+v %+v", o, c.TLS)
 				}
 			}},
+		{"node TLS flags over env", map[string]string{"STROM_TLS_CA_FILE": "/env/nodes.pem", "STROM_TLS_NODE_KEY_FILE": "/env/n-key.pem"},
+			[]string{"--tls-node-cert-file", "/flag/n.pem", "--tls-node-key-file", "/flag/n-key.pem", "--tls-internode", "plaintext"},
+			func(t *testing.T, c config.Config) {
+				if c.TLS.NodeCertFile != "/flag/n.pem" || c.TLS.NodeKeyFile != "/flag/n-key.pem" || c.TLS.CAFile != "/env/nodes.pem" || c.TLS.Internode != "plaintext" {
+					t.Errorf("node TLS flags: %+v", c.TLS)
+				}
+			}},
 		{"relative data dir made absolute", nil, []string{"--data-dir", "rel/dir"}, func(t *testing.T, c config.Config) {
 			want, _ := filepath.Abs("rel/dir")
 			if c.DataDir != want {

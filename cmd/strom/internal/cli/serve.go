@@ -31,20 +31,22 @@ var (
 // serveFlags are serve's flags; each overrides the same config key only
 // when given on the command line.
 type serveFlags struct {
-	configPath                                              string
-	listen, advertise                                       string
-	dataDir, logLevel                                       string
-	logFormat, adminAddr                                    string
-	nodeID                                                  int32
-	autoCreateTopics                                        bool
-	defaultPartitions                                       int32
-	socketRequestMaxBytes                                   int32
-	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
-	maxConns, maxConnsPerIP, maxConnRate                    int32
-	maxConnsPerIPOverrides                                  string
-	connFailedAuthDelay                                     time.Duration
-	tlsPrincipalMappingRules                                string
-	oauth                                                   config.OAuthBearer
+	configPath                                               string
+	listen, advertise                                        string
+	dataDir, logLevel                                        string
+	logFormat, adminAddr                                     string
+	nodeID                                                   int32
+	autoCreateTopics                                         bool
+	defaultPartitions                                        int32
+	socketRequestMaxBytes                                    int32
+	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth  string
+	maxConns, maxConnsPerIP, maxConnRate                     int32
+	maxConnsPerIPOverrides                                   string
+	connFailedAuthDelay                                      time.Duration
+	tlsPrincipalMappingRules                                 string
+	tlsNodeCertFile, tlsNodeKeyFile, tlsCAFile, tlsInternode string
+	interBrokerListener                                      string
+	oauth                                                    config.OAuthBearer
 }
 
 func newServeCmd(d Deps) *cobra.Command {
@@ -89,6 +91,11 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.maxConnsPerIPOverrides, "max-connections-per-ip-overrides", "", `per-host limits, "host:count,host:count" (max.connections.per.ip.overrides)`)
 	fl.DurationVar(&f.connFailedAuthDelay, "connection-failed-authentication-delay", def.ConnFailedAuthDelay, "delay of the answer to a failed SASL authentication and the close after it")
 	fl.StringVar(&f.tlsPrincipalMappingRules, "tls-principal-mapping-rules", "", "client certificate subject to principal: RULE:pattern/replacement/[LU],...,DEFAULT")
+	fl.StringVar(&f.tlsNodeCertFile, "tls-node-cert-file", "", "PEM certificate this node presents to the other nodes (default --tls-cert-file)")
+	fl.StringVar(&f.tlsNodeKeyFile, "tls-node-key-file", "", "PEM private key of the node certificate (default --tls-key-file)")
+	fl.StringVar(&f.tlsCAFile, "tls-ca-file", "", "PEM CA certificates that sign node certificates; in a cluster it turns on TLS between nodes")
+	fl.StringVar(&f.tlsInternode, "tls-internode", "", `TLS between nodes: "tls" or "plaintext" (default tls when --tls-ca-file is set)`)
+	fl.StringVar(&f.interBrokerListener, "inter-broker-listener", "", "listener other nodes dial for follower fetches and transaction markers (inter.broker.listener.name; default the replication listener)")
 	oa := def.SASL.OAuthBearer
 	fl.StringVar(&f.oauth.JWKSFile, "sasl-oauthbearer-jwks-file", "", "JWKS file OAUTHBEARER tokens are verified against")
 	fl.StringVar(&f.oauth.JWKSURL, "sasl-oauthbearer-jwks-url", "", "JWKS URL OAUTHBEARER tokens are verified against")
@@ -141,6 +148,11 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("max-connections-per-ip-overrides", func() { cfg.MaxConnectionsPerIPOverrides = f.maxConnsPerIPOverrides })
 	set("connection-failed-authentication-delay", func() { cfg.ConnFailedAuthDelay = f.connFailedAuthDelay })
 	set("tls-principal-mapping-rules", func() { cfg.TLS.PrincipalMappingRules = f.tlsPrincipalMappingRules })
+	set("tls-node-cert-file", func() { cfg.TLS.NodeCertFile = f.tlsNodeCertFile })
+	set("tls-node-key-file", func() { cfg.TLS.NodeKeyFile = f.tlsNodeKeyFile })
+	set("tls-ca-file", func() { cfg.TLS.CAFile = f.tlsCAFile })
+	set("tls-internode", func() { cfg.TLS.Internode = f.tlsInternode })
+	set("inter-broker-listener", func() { cfg.InterBrokerListener = f.interBrokerListener })
 	set("sasl-oauthbearer-jwks-file", func() { cfg.SASL.OAuthBearer.JWKSFile = f.oauth.JWKSFile })
 	set("sasl-oauthbearer-jwks-url", func() { cfg.SASL.OAuthBearer.JWKSURL = f.oauth.JWKSURL })
 	set("sasl-oauthbearer-jwks-ca-file", func() { cfg.SASL.OAuthBearer.JWKSCAFile = f.oauth.JWKSCAFile })
