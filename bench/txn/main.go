@@ -51,6 +51,8 @@ func main() {
 	flag.StringVar(&o.outDir, "out-dir", filepath.Join(os.TempDir(), "strom-bench-txn"), "where the strom binary and data go")
 	flag.StringVar(&o.kafkaVersion, "kafka-version", kafkaref.DefaultVersion, "Apache Kafka version")
 	flag.StringVar(&o.clients, "clients", "franz,rdkafka", "producer clients: franz (franz-go), rdkafka (librdkafka)")
+	flag.StringVar(&rdkafkaDebug, "rdkafka-debug", "", "librdkafka debug contexts for the producer (e.g. eos,protocol), logged to stderr")
+	flag.BoolVar(&phases.on, "phases", false, "print where each client transaction's time goes (begin+produce, flush, commit) to stderr")
 	flag.Parse()
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
 		fatal(err)
@@ -193,6 +195,7 @@ func run(o options, client, broker, addr string, size int) error {
 		commits = append(commits, d)
 	}
 	elapsed := time.Since(t0)
+	phases.report(client + "/" + broker)
 	slices.Sort(commits)
 	total := (n + 1) * size
 	rc, err := consumeRate(addr, topic, o.partitions, total, true)
@@ -238,10 +241,57 @@ func (f franzProducer) txn(ctx context.Context, size int, value []byte) (time.Du
 	for range size {
 		f.cl.Produce(ctx, &kgo.Record{Value: value}, nil)
 	}
+	tf := time.Now()
 	if err := f.cl.Flush(ctx); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
 	err := f.cl.EndTransaction(ctx, kgo.TryCommit)
+	phases.add(tf, t0, time.Now())
 	return time.Since(t0), err
+}
+
+var rdkafkaDebug string
+
+// phases collects, per measured transaction, the time from the first
+// record to the start of the flush, the flush, and the commit.
+var phases phaseLog
+
+type phaseLog struct {
+	on                     bool
+	produce, flush, commit []time.Duration
+	last                   time.Time
+}
+
+func (l *phaseLog) add(flushStart, commitStart, end time.Time) {
+	if !l.on {
+		return
+	}
+	if !l.last.IsZero() {
+		l.produce = append(l.produce, flushStart.Sub(l.last))
+	}
+	l.flush = append(l.flush, commitStart.Sub(flushStart))
+	l.commit = append(l.commit, end.Sub(commitStart))
+	l.last = end
+}
+
+func (l *phaseLog) report(label string) {
+	if !l.on || len(l.commit) == 0 {
+		return
+	}
+	q := func(d []time.Duration) string {
+		if len(d) == 0 {
+			return "-"
+		}
+		d = slices.Clone(d)
+		slices.Sort(d)
+		var sum time.Duration
+		for _, x := range d {
+			sum += x
+		}
+		return fmt.Sprintf("mean %v p50 %v p99 %v", (sum / time.Duration(len(d))).Round(10*time.Microsecond),
+			d[len(d)/2].Round(10*time.Microsecond), d[min(len(d)-1, len(d)*99/100)].Round(10*time.Microsecond))
+	}
+	fmt.Fprintf(os.Stderr, "%s phases: begin+produce %s | flush %s | commit %s\n", label, q(l.produce), q(l.flush), q(l.commit))
+	*l = phaseLog{on: true}
 }

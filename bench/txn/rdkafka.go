@@ -10,7 +10,7 @@ import (
 )
 
 // rdkafkaProducer is librdkafka's transactional producer (acks=all and
-// idempotence are implied by transactional.id), delivery reports off.
+// idempotence are implied by transactional.id), delivery reports counted.
 type rdkafkaProducer struct {
 	p     *kafka.Producer
 	topic string
@@ -19,14 +19,19 @@ type rdkafkaProducer struct {
 }
 
 func newRdkafkaProducer(addr, topic string, size int) (txnProducer, error) {
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
+	cm := kafka.ConfigMap{
 		"bootstrap.servers":            addr,
 		"transactional.id":             topic,
 		"acks":                         "all",
 		"linger.ms":                    5,
-		"go.delivery.reports":          false,
+		"go.delivery.reports":          true,
+		"go.delivery.report.fields":    "none",
 		"queue.buffering.max.messages": max(size*2, 100000),
-	})
+	}
+	if rdkafkaDebug != "" {
+		cm["debug"] = rdkafkaDebug
+	}
+	p, err := kafka.NewProducer(&cm)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +58,7 @@ func (r *rdkafkaProducer) txn(ctx context.Context, size int, value []byte) (time
 			err := r.p.Produce(msg, nil)
 			var kerr kafka.Error
 			if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-				r.p.Flush(10)
-				continue
+				return 0, fmt.Errorf("produce queue full at %d records per transaction", size)
 			}
 			if err != nil {
 				return 0, err
@@ -62,13 +66,32 @@ func (r *rdkafkaProducer) txn(ctx context.Context, size int, value []byte) (time
 			break
 		}
 	}
-	for r.p.Flush(10_000) > 0 {
-		if ctx.Err() != nil {
+	// Wait for every record's delivery report rather than calling
+	// Flush: the Go client's Flush polls in steps of up to 100 ms and
+	// so idles up to 100 ms after the last acknowledgement, which would
+	// swamp every broker-side cost of a small transaction.
+	tf := time.Now()
+	for acked := 0; acked < size; {
+		select {
+		case ev := <-r.p.Events():
+			switch e := ev.(type) {
+			case *kafka.Message:
+				if e.TopicPartition.Error != nil {
+					return 0, e.TopicPartition.Error
+				}
+				acked++
+			case kafka.Error:
+				if e.IsFatal() {
+					return 0, e
+				}
+			}
+		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
 	}
 	t0 := time.Now()
 	err := r.p.CommitTransaction(ctx)
+	phases.add(tf, t0, time.Now())
 	return time.Since(t0), err
 }
 
