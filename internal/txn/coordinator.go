@@ -26,6 +26,15 @@ const Topic = metadata.TransactionStateTopic
 // become durable (Kafka's transaction.state.log request timeout).
 const writeTimeout = 5 * time.Second
 
+// completionWait bounds how long AddPartitionsToTxn waits for the previous
+// transaction of the same id to complete (its markers written and
+// CompleteCommit/CompleteAbort durable) before answering
+// CONCURRENT_TRANSACTIONS as Kafka does at once. Completion takes about a
+// millisecond; clients back off 20 ms or more on CONCURRENT_TRANSACTIONS,
+// which would otherwise dominate a short transaction begun right after a
+// commit.
+const completionWait = time.Second
+
 // Config is the coordinator's share of the broker config.
 type Config struct {
 	Partitions    int32         // transaction.state.log.num.partitions
@@ -90,6 +99,9 @@ type Coordinator struct {
 		sync.Mutex
 		partitions int32            // partitions of __transaction_state
 		owned      map[int32]*owned // guarded by mu
+		// settled is closed and replaced each time a coordinator write
+		// settles (AddPartitions waits on it for a completion).
+		settled chan struct{}
 	}
 	images chan *metadata.Image // latest image, one slot
 	// sweeping is set while a sweep (timed-out aborts, id expiry) runs.
@@ -112,6 +124,7 @@ func NewCoordinator(cfg Config, nodeID ids.NodeID, parts *partition.Registry, al
 	}
 	c.mu.partitions = cfg.Partitions
 	c.mu.owned = map[int32]*owned{}
+	c.mu.settled = make(chan struct{})
 	return c
 }
 
@@ -197,6 +210,9 @@ func (c *Coordinator) applyImage(im *metadata.Image) {
 			delete(c.mu.owned, p)
 			unloaded = append(unloaded, p)
 		}
+	}
+	if len(unloaded) > 0 {
+		c.settledLocked() // a waiting AddPartitions answers NOT_COORDINATOR
 	}
 	for p, e := range lead {
 		if _, ok := c.mu.owned[p]; !ok {
@@ -337,6 +353,7 @@ func (c *Coordinator) write(ctx context.Context, p int32, epoch ids.LeaderEpoch,
 	err := c.appendDurable(ctx, p, recordKey(m.ID), recordValue(t))
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.settledLocked()
 	o := c.mu.owned[p]
 	if o == nil || o.epoch != epoch || o.txns[m.ID] != m {
 		// The partition moved on; the new coordinator loads what was written.
@@ -359,6 +376,13 @@ func (c *Coordinator) write(ctx context.Context, p int32, epoch ids.LeaderEpoch,
 		after()
 	}
 	return nil
+}
+
+// settledLocked wakes every AddPartitions waiting for a completion to
+// look again.
+func (c *Coordinator) settledLocked() {
+	close(c.mu.settled)
+	c.mu.settled = make(chan struct{})
 }
 
 func (c *Coordinator) appendDurable(ctx context.Context, p int32, key, value []byte) error {
@@ -484,29 +508,52 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 // AddPartitions adds partitions to id's transaction (AddPartitionsToTxn,
 // AddOffsetsToTxn).
 func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
-	c.mu.Lock()
-	p, o, err := c.lookupLocked(id)
-	if err != nil {
+	var timeout <-chan time.Time
+	for {
+		c.mu.Lock()
+		p, o, err := c.lookupLocked(id)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		m := o.txns[id]
+		if m == nil {
+			c.mu.Unlock()
+			return ErrInvalidProducerIDMapping
+		}
+		done, err := m.CheckAdd(pid, epoch, parts)
+		if errors.Is(err, ErrConcurrentTransactions) && (m.State == PrepareCommit || m.State == PrepareAbort) {
+			// The previous transaction's markers are being written:
+			// wait for it to complete rather than send the client into
+			// its backoff (Kafka answers CONCURRENT_TRANSACTIONS at once).
+			settled := c.mu.settled
+			c.mu.Unlock()
+			if timeout == nil {
+				t := time.NewTimer(completionWait)
+				defer t.Stop()
+				timeout = t.C
+			}
+			select {
+			case <-settled:
+				continue
+			case <-timeout:
+			case <-ctx.Done():
+			case <-c.ctx.Done():
+			}
+			return err
+		}
+		if err != nil || done {
+			c.mu.Unlock()
+			return err
+		}
+		t, err := m.PrepareAdd(parts, c.now().UnixMilli())
+		cepoch := o.epoch
 		c.mu.Unlock()
-		return err
+		if err != nil {
+			return err
+		}
+		return c.write(ctx, p, cepoch, m, t, nil)
 	}
-	m := o.txns[id]
-	if m == nil {
-		c.mu.Unlock()
-		return ErrInvalidProducerIDMapping
-	}
-	done, err := m.CheckAdd(pid, epoch, parts)
-	if err != nil || done {
-		c.mu.Unlock()
-		return err
-	}
-	t, err := m.PrepareAdd(parts, c.now().UnixMilli())
-	cepoch := o.epoch
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return c.write(ctx, p, cepoch, m, t, nil)
 }
 
 // VerifyPartitions answers a VerifyOnly AddPartitionsToTxn (KIP-890 part

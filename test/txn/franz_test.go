@@ -2,6 +2,9 @@ package txn_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +113,49 @@ func TestFenceAbortsOngoing(t *testing.T) {
 	got := readCommitted(t, b.Addr(), topic, 1)
 	if len(got) != 1 || got[0] != "fresh" {
 		t.Fatalf("read_committed saw %q", got)
+	}
+}
+
+// concurrentTxnLog counts franz-go's CONCURRENT_TRANSACTIONS retries.
+type concurrentTxnLog struct{ n atomic.Int64 }
+
+func (l *concurrentTxnLog) Level() kgo.LogLevel { return kgo.LogLevelDebug }
+
+func (l *concurrentTxnLog) Log(_ kgo.LogLevel, msg string, _ ...any) {
+	if strings.Contains(msg, "CONCURRENT_TRANSACTIONS") {
+		l.n.Add(1)
+	}
+}
+
+// TestBackToBackTransactions: a transaction begun as soon as the previous
+// one's commit is answered adds its partition without meeting
+// CONCURRENT_TRANSACTIONS: AddPartitionsToTxn waits for the previous
+// transaction's markers and CompleteCommit instead of sending the client
+// into its backoff. Needs the data plane.
+func TestBackToBackTransactions(t *testing.T) {
+	needDataPlane(t)
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, 1, nil)
+	ctx := ctxFor(t)
+	var log concurrentTxnLog
+	cl := testkit.NewClient(t, b.Addr(), kgo.TransactionalID("back-to-back"), kgo.DefaultProduceTopic(topic), kgo.WithLogger(&log))
+	const n = 20
+	for i := range n {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	if got := log.n.Load(); got != 0 {
+		t.Fatalf("%d requests of %d transactions met CONCURRENT_TRANSACTIONS", got, n)
+	}
+	if got := readCommitted(t, b.Addr(), topic, n); len(got) != n {
+		t.Fatalf("read_committed saw %d records, want %d", len(got), n)
 	}
 }
