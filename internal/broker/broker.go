@@ -232,7 +232,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	// Transactional writes are verified with their coordinator only where
 	// coordinators exist to answer: this build serves the verification
 	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
-	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
+	// The verifier is wired even with transaction_partition_verification_enable
+	// off: transactions-v2 writes (Produce v12+, TxnOffsetCommit v5+) add
+	// their partition through it; the handlers skip plain verification then.
+	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 {
 		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
 		b.env.TxnVerifier = b.txnVerifier
 	}

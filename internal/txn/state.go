@@ -288,8 +288,12 @@ func (m *Metadata) CheckAdd(pid int64, epoch int16, parts []TopicPartition) (don
 	return true, nil
 }
 
-// PrepareAdd adds partitions to the transaction, starting it if needed.
-func (m *Metadata) PrepareAdd(parts []TopicPartition, nowMs int64) (Transit, error) {
+// PrepareAdd adds partitions to the transaction, starting it if needed;
+// tv is the client's transaction version as the request shows it (2 for a
+// partition leader's AddPartitionsToTxn v5 on behalf of a Produce v12+ or
+// TxnOffsetCommit v5+), which Kafka records with the transaction
+// (prepareAddPartitions' clientTransactionVersion).
+func (m *Metadata) PrepareAdd(parts []TopicPartition, tv int16, nowMs int64) (Transit, error) {
 	t := m.base()
 	if m.State != Ongoing {
 		t.StartMs = nowMs
@@ -301,7 +305,7 @@ func (m *Metadata) PrepareAdd(parts []TopicPartition, nowMs int64) (Transit, err
 	for _, tp := range parts {
 		set[tp] = struct{}{}
 	}
-	t.State, t.Partitions, t.UpdateMs, t.TV = Ongoing, sortedPartitions(set), nowMs, m.TV
+	t.State, t.Partitions, t.UpdateMs, t.TV = Ongoing, sortedPartitions(set), nowMs, tv
 	return m.prepare(t)
 }
 

@@ -35,7 +35,7 @@ func initialized(t *testing.T) *Metadata {
 
 func ongoing(t *testing.T) *Metadata {
 	m := initialized(t)
-	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 10)
+	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 0, 10)
 	must(t, m, tr, err)
 	return m
 }
@@ -74,7 +74,7 @@ func TestInitBumpsEpochAndFencesOngoing(t *testing.T) {
 		t.Fatalf("second init: epoch %d last %d", m.Epoch, m.LastEpoch)
 	}
 	// A new producer while a transaction is ongoing: fence, then abort.
-	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 10)
+	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 0, 10)
 	must(t, m, tr, err)
 	r, err = m.PrepareInit(60000, nil, 11, noID)
 	if err != nil || !r.Fence || r.Transit.State != PrepareEpochFence || r.Transit.Epoch != 2 {
@@ -150,7 +150,7 @@ func TestAddPartitionsChecks(t *testing.T) {
 	if done, err := m.CheckAdd(m.ProducerID, 0, tps); done || err != nil {
 		t.Fatalf("first add: %v %v", done, err)
 	}
-	tr, err := m.PrepareAdd(tps, 10)
+	tr, err := m.PrepareAdd(tps, 0, 10)
 	if _, err2 := m.CheckAdd(m.ProducerID, 0, tps); !errors.Is(err2, ErrConcurrentTransactions) {
 		t.Fatalf("add while writing: %v", err2)
 	}
@@ -161,7 +161,7 @@ func TestAddPartitionsChecks(t *testing.T) {
 	if done, err := m.CheckAdd(m.ProducerID, 0, []TopicPartition{{"a", 0}}); !done || err != nil {
 		t.Fatalf("re-add: %v %v", done, err)
 	}
-	tr, err = m.PrepareAdd([]TopicPartition{{"c", 0}}, 20)
+	tr, err = m.PrepareAdd([]TopicPartition{{"c", 0}}, 0, 20)
 	must(t, m, tr, err)
 	if m.StartMs != 10 || len(m.Partitions) != 3 {
 		t.Fatalf("second add keeps the start: %d %v", m.StartMs, m.Partitions)
@@ -229,7 +229,7 @@ func TestEndTxnV2BumpsEpoch(t *testing.T) {
 	}
 	// An exhausted epoch: the end carries the next producer id, taken on
 	// at completion.
-	tr, err = m.PrepareAdd([]TopicPartition{{"a", 0}}, 30)
+	tr, err = m.PrepareAdd([]TopicPartition{{"a", 0}}, 2, 30)
 	must(t, m, tr, err)
 	m.Epoch = math.MaxInt16 - 1
 	r, err = m.PrepareEnd(m.ProducerID, m.Epoch, true, true, 2, 31, newIDs(5000))
