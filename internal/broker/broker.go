@@ -185,6 +185,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
+	b.parts.SetProducerIDExpiration(b.cfg.ProducerIDExpiration, b.cfg.ProducerIDExpirationCheckInterval)
 	if b.partFS != nil {
 		b.parts.SetFS(b.partFS)
 	}

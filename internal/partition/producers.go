@@ -271,6 +271,23 @@ func (s *producerState) update(h record.BatchHeader, m *record.Marker) txnEvent 
 	return txnEvent{}
 }
 
+// removeExpired forgets the producers that wrote no batch and got no
+// marker for expiration (by the timestamps those carry, -1 when unknown)
+// and have no transaction open here, as Kafka's
+// ProducerStateManager.removeExpiredProducers (KIP-854). A forgotten
+// producer may start again at any sequence. It returns the ids removed.
+func (s *producerState) removeExpired(nowMs, expirationMs int64) []int64 {
+	var gone []int64
+	for pid, e := range s.entries {
+		if e.txnFirst < 0 && nowMs-e.lastTimestamp >= expirationMs {
+			delete(s.entries, pid)
+			delete(s.verifying, pid)
+			gone = append(gone, pid)
+		}
+	}
+	return gone
+}
+
 // firstOngoing is the first offset of the earliest transaction in
 // progress.
 func (s *producerState) firstOngoing() (int64, bool) {

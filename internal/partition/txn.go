@@ -255,6 +255,20 @@ func (p *Partition) AppendAdded(batch []byte, origin Origin, guard uint64) (Appe
 	return p.AppendVerified(batch, origin, p.StartTxnVerification(h.ProducerID, h.ProducerEpoch))
 }
 
+// ExpireProducers forgets the producers of this replica idle for longer
+// than expiration and without an open transaction here
+// (producer.id.expiration.ms): DescribeProducers no longer lists them, and
+// their next write is taken as a new producer's. Every replica expires
+// its own, as in Kafka.
+func (p *Partition) ExpireProducers(now time.Time, expiration time.Duration) {
+	p.appendMu.Lock()
+	gone := p.producers.removeExpired(now.UnixMilli(), expiration.Milliseconds())
+	p.appendMu.Unlock()
+	if len(gone) > 0 {
+		p.logger.Debug("expired producer ids", "topic", p.Topic, "partition", p.Index, "producers", gone)
+	}
+}
+
 // AbortedTxns returns the aborted transactions that overlap the offsets
 // [from, upper), for a read_committed fetch of that range.
 func (p *Partition) AbortedTxns(from, upper ids.Offset) []AbortedTxn {
