@@ -576,7 +576,7 @@ func (c *Coordinator) endTxn(ctx context.Context, id string, pid int64, epoch in
 		return noProducerID, noProducerEpoch, err
 	}
 	c.startMarkers(job)
-	return res.Transit.ProducerID, res.Transit.Epoch, nil
+	return res.ProducerID, res.Epoch, nil
 }
 
 // abortTimedOut aborts ongoing transactions past their timeout: fence the

@@ -334,9 +334,13 @@ func (m *Metadata) Verify(pid int64, epoch int16, parts []TopicPartition) (map[T
 // EndResult is what PrepareEnd decided.
 type EndResult struct {
 	Transit Transit
-	// Done: nothing to write (a retry of a completed end); answer with
-	// ProducerID/Epoch.
-	Done       bool
+	// Done: nothing to write (a retry of a completed end).
+	Done bool
+	// ProducerID and Epoch are the answer: what the producer continues
+	// with. Under transactions v2 that is the bumped epoch, or, when the
+	// epoch is exhausted, the next producer id at epoch 0, as Kafka
+	// answers from the metadata it prepares before the markers
+	// (prepareComplete); the markers carry the bumped epoch of the old id.
 	ProducerID int64
 	Epoch      int16
 }
@@ -400,7 +404,11 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		}
 		t.State, t.NextProducerID, t.UpdateMs, t.TV, t.fence = next, nextID, nowMs, tv, fencing
 		t, err := m.prepare(t)
-		return EndResult{Transit: t}, err
+		res := EndResult{Transit: t, ProducerID: t.ProducerID, Epoch: t.Epoch}
+		if nextID != noProducerID {
+			res.ProducerID, res.Epoch = nextID, 0
+		}
+		return res, err
 	case CompleteCommit:
 		if commit {
 			return done, nil

@@ -234,6 +234,12 @@ func TestEndTxnV2BumpsEpoch(t *testing.T) {
 	m.Epoch = math.MaxInt16 - 1
 	r, err = m.PrepareEnd(m.ProducerID, m.Epoch, true, true, 2, 31, newIDs(5000))
 	must(t, m, r.Transit, err)
+	// The answer names the producer id to continue with (Kafka answers
+	// from prepareComplete's metadata); the markers carry the old id at
+	// the last epoch.
+	if r.ProducerID != 5000 || r.Epoch != 0 || m.Epoch != math.MaxInt16 {
+		t.Fatalf("v2 overflow answer: id %d epoch %d (markers at epoch %d)", r.ProducerID, r.Epoch, m.Epoch)
+	}
 	tr, err = m.PrepareComplete(32)
 	must(t, m, tr, err)
 	if m.ProducerID != 5000 || m.Epoch != 0 {
