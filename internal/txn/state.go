@@ -49,7 +49,9 @@ var validPrevious = map[State][]State{
 	Empty:             {Empty, CompleteCommit, CompleteAbort},
 	Ongoing:           {Ongoing, Empty, CompleteCommit, CompleteAbort},
 	PrepareCommit:     {Ongoing},
-	PrepareAbort:      {Ongoing, PrepareEpochFence},
+	// Empty and Complete*: a transactions-v2 abort with no partitions
+	// (Kafka 4.1), which bumps the epoch and writes no marker.
+	PrepareAbort:      {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort},
 	CompleteCommit:    {PrepareCommit},
 	CompleteAbort:     {PrepareAbort},
 	Dead:              {Empty, CompleteAbort, CompleteCommit},
@@ -350,9 +352,12 @@ type EndResult struct {
 // v5+): it bumps the epoch with every end.
 func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, tv int16, nowMs int64, newID func() (int64, error)) (EndResult, error) {
 	fencing := m.pending != nil && m.pending.State == PrepareEpochFence
-	v2 := !fencing && m.TV >= 2
+	// Transactions v2 is the request's (EndTxn v5+), as Kafka chooses
+	// by the request; a retry of an end comes at the same version.
+	v2 := !fencing && tv >= 2
 	bumped := v2 && m.Epoch == epoch+1 // a retry of a v2 end that bumped
 	overflowRetry := v2 && m.PrevProducerID == pid && epoch == math.MaxInt16-1 && m.Epoch == 0
+	retry := bumped || overflowRetry
 	var validEpoch bool
 	if v2 {
 		switch m.State {
@@ -361,7 +366,7 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		case PrepareCommit, PrepareAbort:
 			validEpoch = bumped
 		default:
-			validEpoch = bumped || overflowRetry
+			validEpoch = retry || epoch == m.Epoch
 		}
 	} else {
 		validEpoch = (!fromClient || epoch == m.Epoch) && epoch >= m.Epoch
@@ -375,6 +380,27 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		return EndResult{}, ErrConcurrentTransactions
 	}
 	done := EndResult{Done: true, ProducerID: m.ProducerID, Epoch: m.Epoch}
+	if v2 {
+		// Kafka 4.1's TransactionCoordinator.endTransaction for
+		// transactions v2: a retry of a completed end is answered as
+		// done; an abort with no transaction in progress is a new, empty
+		// one (it bumps the epoch; the client aborts whenever none of
+		// its produces succeeded).
+		switch {
+		case m.State == CompleteCommit && commit, m.State == CompleteAbort && !commit:
+			if retry {
+				return done, nil
+			}
+			if commit {
+				return EndResult{}, ErrInvalidTxnState
+			}
+			return m.prepareEmptyAbort(tv, nowMs, newID)
+		case m.State == CompleteCommit && !commit && !retry, m.State == Empty && !commit:
+			return m.prepareEmptyAbort(tv, nowMs, newID)
+		case m.State == CompleteCommit, m.State == CompleteAbort, m.State == Empty:
+			return EndResult{}, ErrInvalidTxnState
+		}
+	}
 	switch m.State {
 	case Ongoing:
 		next := PrepareAbort
@@ -430,6 +456,30 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		return EndResult{}, fmt.Errorf("%w: EndTxn of %s in state %s", errIllegal, m.ID, m.State)
 	}
 	return EndResult{}, ErrInvalidTxnState
+}
+
+// prepareEmptyAbort is a transactions-v2 abort without a transaction in
+// progress: PrepareAbort with no partitions at the bumped epoch (the next
+// producer id when the epoch is exhausted), completed at once since no
+// marker is due. Its start is now, as Kafka's noPartitionAdded.
+func (m *Metadata) prepareEmptyAbort(tv int16, nowMs int64, newID func() (int64, error)) (EndResult, error) {
+	nextID := int64(noProducerID)
+	if epochExhausted(m.Epoch) {
+		id, err := newID()
+		if err != nil {
+			return EndResult{}, err
+		}
+		nextID = id
+	}
+	t := m.base()
+	t.State, t.Partitions, t.Epoch, t.LastEpoch, t.NextProducerID = PrepareAbort, nil, m.Epoch+1, m.Epoch, nextID
+	t.StartMs, t.UpdateMs, t.TV = nowMs, nowMs, tv
+	t, err := m.prepare(t)
+	res := EndResult{Transit: t, ProducerID: t.ProducerID, Epoch: t.Epoch}
+	if nextID != noProducerID {
+		res.ProducerID, res.Epoch = nextID, 0
+	}
+	return res, err
 }
 
 // PrepareComplete is the transition once every marker is written.

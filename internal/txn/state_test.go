@@ -41,11 +41,11 @@ func ongoing(t *testing.T) *Metadata {
 }
 
 func TestTransitionTable(t *testing.T) {
-	// Kafka's TransactionState.validPreviousStates, spelled out.
+	// Kafka 4.1's TransactionState.VALID_PREVIOUS_STATES, spelled out.
 	allowed := map[[2]State]bool{}
 	for to, froms := range map[State][]State{
 		Empty: {Empty, CompleteCommit, CompleteAbort}, Ongoing: {Ongoing, Empty, CompleteCommit, CompleteAbort},
-		PrepareCommit: {Ongoing}, PrepareAbort: {Ongoing, PrepareEpochFence}, CompleteCommit: {PrepareCommit},
+		PrepareCommit: {Ongoing}, PrepareAbort: {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort}, CompleteCommit: {PrepareCommit},
 		CompleteAbort: {PrepareAbort}, Dead: {Empty, CompleteAbort, CompleteCommit}, PrepareEpochFence: {Ongoing},
 	} {
 		for _, f := range froms {
@@ -299,5 +299,37 @@ func TestPartitionForMatchesKafka(t *testing.T) {
 	}
 	if got := PartitionFor("my-txn", 50); got != h%50 {
 		t.Fatalf("PartitionFor = %d, want %d", got, h%50)
+	}
+}
+
+// TestEndTxnV2EmptyAbort: under transactions v2 an abort without a
+// transaction in progress (Empty, or after a completed end) bumps the
+// epoch and completes with no partitions, as Kafka 4.1; a commit of none
+// stays INVALID_TXN_STATE, and a retry of a completed end is done.
+func TestEndTxnV2EmptyAbort(t *testing.T) {
+	m := NewMetadata("tx", 1000, 60000, 0)
+	tr, err := m.PrepareInit(60000, nil, 1, noID)
+	must(t, m, tr.Transit, err)
+	if _, err := m.PrepareEnd(1000, 0, true, true, 2, 2, noID); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("v2 commit of nothing: %v", err)
+	}
+	if _, err := m.PrepareEnd(1000, 0, false, true, 0, 2, noID); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("v1 abort of nothing: %v", err)
+	}
+	r, err := m.PrepareEnd(1000, 0, false, true, 2, 3, noID)
+	must(t, m, r.Transit, err)
+	if m.State != PrepareAbort || len(m.Partitions) != 0 || r.Epoch != 1 || m.StartMs != 3 {
+		t.Fatalf("v2 empty abort: %s %v answer epoch %d start %d", m.State, m.Partitions, r.Epoch, m.StartMs)
+	}
+	tr2, err := m.PrepareComplete(4)
+	must(t, m, tr2, err)
+	if r, err := m.PrepareEnd(1000, 0, false, true, 2, 5, noID); err != nil || !r.Done || r.Epoch != 1 {
+		t.Fatalf("retry of the empty abort: %+v %v", r, err)
+	}
+	// Another empty abort, at the current epoch, after a completed one.
+	r, err = m.PrepareEnd(1000, 1, false, true, 2, 6, noID)
+	must(t, m, r.Transit, err)
+	if m.State != PrepareAbort || r.Epoch != 2 {
+		t.Fatalf("second empty abort: %s epoch %d", m.State, r.Epoch)
 	}
 }
