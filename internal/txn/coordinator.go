@@ -19,6 +19,11 @@ import (
 	"github.com/strom-broker/strom/internal/record"
 )
 
+// TransactionVersion is the transaction.version the cluster finalizes
+// (KIP-890 part 2, advertised in ApiVersions): the coordinator's own
+// aborts (fences, timeouts) run at it, as Kafka's do at the finalized level.
+const TransactionVersion = 2
+
 // Topic is the coordinator's internal topic.
 const Topic = metadata.TransactionStateTopic
 
@@ -457,7 +462,9 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		o.txns[id] = m
 	}
 	res, err := m.PrepareInit(timeoutMs, expected, nowMs, newID)
-	epoch, tv := o.epoch, m.TV
+	// The abort after a fence runs at the cluster's transaction.version,
+	// as Kafka's (txnManager.transactionVersionLevel).
+	epoch, tv := o.epoch, int16(TransactionVersion)
 	c.mu.Unlock()
 	if err != nil {
 		return noProducerID, noProducerEpoch, err
@@ -613,7 +620,7 @@ func (c *Coordinator) abortTimedOut() {
 			continue
 		}
 		t, err = m.PrepareFence()
-		tv := m.TV
+		tv := int16(TransactionVersion) // the cluster's, as for a fence
 		c.mu.Unlock()
 		if err != nil {
 			c.logger.Warn("fencing a timed-out transaction", "id", v.id, "err", err)
