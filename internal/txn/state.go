@@ -364,7 +364,10 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		case Ongoing, Empty, Dead, PrepareEpochFence:
 			validEpoch = epoch == m.Epoch
 		case PrepareCommit, PrepareAbort:
-			validEpoch = bumped
+			// A retry of this end (the old epoch), or the producer's next
+			// end at the bumped epoch while this one's markers are still
+			// being written (it waits: CONCURRENT_TRANSACTIONS).
+			validEpoch = bumped || epoch == m.Epoch
 		default:
 			validEpoch = retry || epoch == m.Epoch
 		}
@@ -387,6 +390,10 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		// one (it bumps the epoch; the client aborts whenever none of
 		// its produces succeeded).
 		switch {
+		case (m.State == PrepareCommit || m.State == PrepareAbort) && epoch == m.Epoch:
+			// franz-go aborts its next, empty, transaction right after
+			// EndTxn answered, before the markers are written.
+			return EndResult{}, ErrConcurrentTransactions
 		case m.State == CompleteCommit && commit, m.State == CompleteAbort && !commit:
 			if retry {
 				return done, nil

@@ -326,10 +326,14 @@ func TestEndTxnV2EmptyAbort(t *testing.T) {
 	if r, err := m.PrepareEnd(1000, 0, false, true, 2, 5, noID); err != nil || !r.Done || r.Epoch != 1 {
 		t.Fatalf("retry of the empty abort: %+v %v", r, err)
 	}
-	// Another empty abort, at the current epoch, after a completed one.
+	// Another empty abort, at the current epoch, after a completed one;
+	// the next end while its markers are out waits.
 	r, err = m.PrepareEnd(1000, 1, false, true, 2, 6, noID)
 	must(t, m, r.Transit, err)
 	if m.State != PrepareAbort || r.Epoch != 2 {
 		t.Fatalf("second empty abort: %s epoch %d", m.State, r.Epoch)
+	}
+	if _, err := m.PrepareEnd(1000, 2, false, true, 2, 7, noID); !errors.Is(err, ErrConcurrentTransactions) {
+		t.Fatalf("an end during the previous one's markers: %v, want CONCURRENT_TRANSACTIONS", err)
 	}
 }
