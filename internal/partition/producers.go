@@ -201,6 +201,14 @@ func (s *producerState) check(h record.BatchHeader, guard uint64, origin Origin)
 	if l := e.last(); l != nil && !inSequence(l.lastSeq, h.BaseSequence) {
 		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d: got sequence %d, expected %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence, l.lastSeq+1)
 	}
+	if e.last() == nil && h.BaseSequence != 0 && e.epoch >= 0 {
+		// The epoch is known (a marker moved the producer to it, as a
+		// transactions-v2 marker does) but holds no batch yet: its first
+		// batch starts at 0, as in Kafka's checkSequence. A pipelined
+		// second batch that got ahead of a failed first one is refused
+		// rather than appended before it.
+		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d: got sequence %d, expected 0 (no batch of this epoch yet)", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+	}
 	return batchMeta{}, false, nil
 }
 

@@ -340,3 +340,19 @@ func TestExpireProducers(t *testing.T) {
 	must(t, err)
 	appendVisible(t, p, next)
 }
+
+// TestTxnFirstSequenceAfterBumpedMarker: a transactions-v2 marker moves
+// the producer to the new epoch with no batch yet; the epoch's first
+// batch must start at sequence 0 (Kafka's checkSequence), so a pipelined
+// later batch cannot be appended ahead of a first one that failed.
+func TestTxnFirstSequenceAfterBumpedMarker(t *testing.T) {
+	p := openTxnPartition(t, filepath.Join(t.TempDir(), "t-0"))
+	defer func() { must(t, p.Close()) }()
+	appendVisible(t, p, txnBatch(t, 3, 5, 0, 0, "first"))
+	marker(t, p, 5, 1, record.ControlCommit)
+	if _, err := p.Append(txnBatch(t, 2, 5, 1, 3, "ahead"), FromClient); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("sequence 3 as the epoch's first batch: %v, want ErrOutOfOrderSequence", err)
+	}
+	appendVisible(t, p, txnBatch(t, 3, 5, 1, 0, "next"))
+	appendVisible(t, p, txnBatch(t, 2, 5, 1, 3, "ahead"))
+}
