@@ -25,7 +25,8 @@ man:
 bench:
 	$(GO) run ./bench/compare --num-records $(BENCH_RECORDS) --kafka-version $(KAFKA_VERSION)
 
-# Transactional produce, Apache Kafka vs Strom with franz-go; see docs/benchmarks.md.
+# Transactional produce, Apache Kafka vs Strom with franz-go and librdkafka
+# (read_committed and read_uncommitted read back); see docs/benchmarks.md.
 .PHONY: bench-txn
 bench-txn:
 	$(GO) run ./bench/txn --records 100000 --kafka-version $(KAFKA_VERSION)
@@ -89,11 +90,12 @@ restart-full:
 
 # The web console in headless Chromium: the single-broker walk of the
 # default run plus the walk over a 3-node cluster, saving a screenshot of
-# each page into docs/console/ (the README shows them).
+# each page into docs/console/ (the README shows them), and every page
+# timed on a 3-node cluster of 10,000 partitions (docs/console.md).
 .PHONY: console-test
 console-test:
 	mkdir -p docs/console
-	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 15m ./test/console -v
+	STROM_CONSOLE=full STROM_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -timeout 25m ./test/console -v
 
 # Disk faults: every case of the fault matrix (ENOSPC, EIO and short writes on
 # each file a partition writes) plus the real full disk and the failing disk
@@ -130,9 +132,20 @@ cluster-full:
 .PHONY: security-test
 security-test:
 	STROM_SECURITY=full $(GO) test -count=1 -timeout 10m ./test/security ./internal/auth -v
+	STROM_COMPAT=full $(GO) test -count=1 -timeout 10m ./test/compat/diff -run 'TestAuthorizer|TestDescribeTopicPartitions' -v
 	$(GO) test -run '^$$' -fuzz FuzzParsePlain -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime 20s ./internal/auth
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime 20s ./internal/auth
+	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerInitial -fuzztime 20s ./internal/auth
+
+# Connection limits, the failed-authentication delay and the idle timeout
+# with real clients and raw sockets, plus 10,000 idle connections and 1,000
+# slow partial frames against a broker process (STROM_LIMITS=full); see
+# docs/security.md, "Connection limits".
+.PHONY: limits-test
+limits-test:
+	STROM_LIMITS=full $(GO) test -count=1 -timeout 15m ./test/limits -v
+	$(GO) test -count=1 ./internal/server -run 'TestConnLimits|TestRateLimit|TestReadFrame' -v
 # Fault soak: a 3-node cluster under idempotent producers and a consumer
 # group while kill -9, SIGSTOP, network cuts and whole-cluster restarts
 # rotate; prints the figures (and writes them to SOAK_REPORT). See docs/soak.md.
@@ -172,3 +185,21 @@ image-test: image
 .PHONY: helm-test
 helm-test:
 	GO=$(GO) bash deploy/helm/check.sh
+
+# Client quotas in full: producers held to producer_byte_rate over 20 s
+# (with Kafka's windows and with short ones), Kafka's own kafka-configs
+# on users and clients. The default run keeps a short version of each.
+.PHONY: quota-test
+quota-test:
+	STROM_QUOTA=full $(GO) test -count=1 -timeout 10m ./test/quota ./internal/quota -v
+
+# Consume-transform-produce soak on a 3-node cluster: two GroupTransactSession
+# members copy a paced input while the node coordinating a member's
+# transactions and then an output partition's leader are SIGKILLed and
+# restarted; exactly once in the read_committed output. See docs/soak.md.
+TXN_SOAK_RECORDS ?= 40000
+TXN_SOAK_REPORT ?= $(CURDIR)/bin/txn-soak-report.md
+.PHONY: txn-soak
+txn-soak:
+	mkdir -p $(dir $(TXN_SOAK_REPORT))
+	STROM_TXN_SOAK=1 TXN_SOAK_RECORDS=$(TXN_SOAK_RECORDS) TXN_SOAK_REPORT=$(TXN_SOAK_REPORT) $(GO) test -count=1 -timeout 30m ./test/txn -run TestTxnSoak -v

@@ -50,6 +50,9 @@ type options struct {
 	jsonOut      string
 	runs         int
 	ballast      bool
+	security     string
+	modes        []string  // parsed security
+	tls          *tlsFiles // with a mode other than plaintext
 }
 
 // result mirrors the JSON line printed by bench/rdkafka.
@@ -89,10 +92,23 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "measured runs per broker; each metric reported is the median over runs")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON lines to this file")
 	flag.BoolVar(&o.ballast, "ballast", true, "fill free memory with page-cached files before measuring each broker (see ballast.go), removed at the end")
+	flag.StringVar(&o.security, "security", modePlaintext, "listeners to measure on each single-node broker, comma separated: plaintext, ssl (TLS), sasl_ssl (SCRAM-SHA-512 over TLS); each broker serves them all at once, with the same certificate (clusters: plaintext only)")
 	flag.Parse()
 
 	if err := os.MkdirAll(o.outDir, 0o755); err != nil {
 		fail(err)
+	}
+	modes, err := parseModes(o.security)
+	if err != nil {
+		fail(err)
+	}
+	o.modes = modes
+	for _, m := range modes {
+		if m != modePlaintext && o.tls == nil {
+			if o.tls, err = newTLSFiles(filepath.Join(o.outDir, "tls")); err != nil {
+				fail(err)
+			}
+		}
 	}
 	rdkafka := filepath.Join(o.outDir, "rdkafka")
 	if err := goBuild(rdkafka, "./bench/rdkafka", "CGO_ENABLED=1"); err != nil {
@@ -119,26 +135,29 @@ func main() {
 		}
 		var (
 			r   result
+			rs  []result
 			err error
 		)
 		switch strings.TrimSpace(name) {
 		case "kafka":
-			r, err = benchKafka(o, rdkafka)
+			rs, err = benchKafka(o, rdkafka)
 		case "strom":
-			r, err = benchStrom(o, rdkafka)
+			rs, err = benchStrom(o, rdkafka)
 		case "strom-cluster":
 			r, err = benchStromCluster(o, rdkafka)
+			rs = []result{r}
 		case "kafka-cluster":
 			r, err = benchKafkaCluster(o, rdkafka)
+			rs = []result{r}
 		default:
 			err = fmt.Errorf("unknown broker %q", name)
 		}
+		results = append(results, rs...)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "\n%s: %v\n", name, err)
 			failures = append(failures, name)
 			continue
 		}
-		results = append(results, r)
 	}
 
 	printTable(os.Stdout, o, results)
@@ -175,46 +194,92 @@ func goBuild(out, pkg string, env ...string) error {
 	return cmd.Run()
 }
 
-func benchKafka(o options, rdkafka string) (result, error) {
+func benchKafka(o options, rdkafka string) ([]result, error) {
 	fmt.Printf("== Apache Kafka %s (KRaft, one node, JVM -Xmx1g)\n", o.kafkaVersion)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	b, err := kafkaref.StartProcess(ctx, kafkaref.Options{Version: o.kafkaVersion})
+	opts := kafkaref.Options{Version: o.kafkaVersion}
+	if o.tls != nil {
+		opts.ExtraListeners, opts.Config, opts.FormatArgs = o.tls.kafkaSecurity(o.modes)
+	}
+	b, err := kafkaref.StartProcess(ctx, opts)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	defer b.Stop()
-	return runBench(o, rdkafka, "kafka", b.Addr(), b.PID())
+	var rs []result
+	for _, m := range o.modes {
+		addr := b.Addr()
+		if m != modePlaintext {
+			addr = b.ListenerAddr(listenerName(m))
+		}
+		r, err := runBenchRF(o, rdkafka, "kafka"+suffix(m), addr, []int{b.PID()}, 1, o.tlsArgs(m)...)
+		if err != nil {
+			return rs, fmt.Errorf("%s: %w", m, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }
 
-func benchStrom(o options, rdkafka string) (result, error) {
+// tlsArgs are bench/rdkafka's flags for mode.
+func (o options) tlsArgs(mode string) []string {
+	if o.tls == nil {
+		return nil
+	}
+	return o.tls.clientArgs(mode)
+}
+
+func benchStrom(o options, rdkafka string) ([]result, error) {
 	fmt.Println("== Strom (one node)")
 	bin := filepath.Join(o.outDir, "strom")
 	if err := goBuild(bin, "./cmd/strom", "CGO_ENABLED=0"); err != nil {
-		return result{}, fmt.Errorf("build ./cmd/strom: %w", err)
+		return nil, fmt.Errorf("build ./cmd/strom: %w", err)
 	}
 	dataDir, err := os.MkdirTemp(o.outDir, "strom-data-")
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	defer os.RemoveAll(dataDir)
 	port, err := freePort()
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	args := append([]string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--data-dir", dataDir}, strings.Fields(o.stromArgs)...)
+	args := []string{"serve", "--listen", addr, "--admin-listen", "127.0.0.1:0", "--data-dir", dataDir}
+	addrs := map[string]string{modePlaintext: addr}
+	if o.tls != nil {
+		// Every mode's listener, plaintext first (the readiness check's).
+		listeners := []string{modePlaintext}
+		for _, m := range o.modes {
+			if m != modePlaintext {
+				p, err := freePort()
+				if err != nil {
+					return nil, err
+				}
+				addrs[m] = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+				listeners = append(listeners, m)
+			}
+		}
+		cfg := filepath.Join(dataDir + "-strom.toml")
+		if err := os.WriteFile(cfg, []byte(o.tls.stromConfig(listeners, addrs)), 0o600); err != nil {
+			return nil, err
+		}
+		defer os.Remove(cfg)
+		args = []string{"serve", "--config", cfg, "--admin-listen", "127.0.0.1:0", "--data-dir", dataDir}
+	}
+	args = append(args, strings.Fields(o.stromArgs)...)
 	logPath := filepath.Join(o.outDir, "strom.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return result{}, fmt.Errorf("start strom: %w", err)
+		return nil, fmt.Errorf("start strom: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -228,9 +293,17 @@ func benchStrom(o options, rdkafka string) (result, error) {
 		}
 	}()
 	if err := waitBroker(addr, exited, 30*time.Second); err != nil {
-		return result{}, fmt.Errorf("%w (log: %s)", err, logPath)
+		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
-	return runBench(o, rdkafka, "strom", addr, cmd.Process.Pid)
+	var rs []result
+	for _, m := range o.modes {
+		r, err := runBenchRF(o, rdkafka, "strom"+suffix(m), addrs[m], []int{cmd.Process.Pid}, 1, o.tlsArgs(m)...)
+		if err != nil {
+			return rs, fmt.Errorf("%s: %w", m, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }
 
 // waitBroker polls until a client lists at least one broker at addr.
@@ -271,7 +344,7 @@ func runBench(o options, rdkafka, label, addr string, pid int) (result, error) {
 
 // runBenchRF measures the brokers at addr; pids are their processes, whose
 // CPU time is summed (none: not reported).
-func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int) (result, error) {
+func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int, extra ...string) (result, error) {
 	base := []string{
 		"--bootstrap", addr, "--partitions", strconv.Itoa(o.partitions), "--replication", strconv.Itoa(rf),
 		"--record-size", strconv.Itoa(o.recordSize), "--acks", o.acks, "--compression", o.compression,
@@ -280,6 +353,7 @@ func runBenchRF(o options, rdkafka, label, addr string, pids []int, rf int) (res
 	if o.group {
 		base = append(base, "--group")
 	}
+	base = append(base, extra...)
 	client := []string{rdkafka}
 	if o.pin {
 		if runtime.NumCPU() < 2 {
@@ -383,23 +457,26 @@ func printTable(w io.Writer, o options, rs []result) {
 		byLabel[r.Label] = r
 		cols = append(cols, r.Label)
 	}
-	k, hasK := byLabel["kafka"]
-	s, hasS := byLabel["strom"]
-	ratio := hasK && hasS
+	// A strom/kafka ratio for each security mode both were measured in.
+	var ratios []string
+	for _, m := range []string{modePlaintext, modeSSL, modeSASLSSL} {
+		_, hasK := byLabel["kafka"+suffix(m)]
+		_, hasS := byLabel["strom"+suffix(m)]
+		if hasK && hasS {
+			ratios = append(ratios, suffix(m))
+		}
+	}
 	fmt.Fprintf(w, "| %-34s |", "metric")
 	for _, c := range cols {
-		fmt.Fprintf(w, " %12s |", c)
+		fmt.Fprintf(w, " %14s |", c)
 	}
-	if ratio {
-		fmt.Fprintf(w, " %12s |", "strom/kafka")
+	for _, sfx := range ratios {
+		fmt.Fprintf(w, " %14s |", "strom/kafka"+sfx)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 36))
-	for range cols {
-		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 13))
-	}
-	if ratio {
-		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 13))
+	for range len(cols) + len(ratios) {
+		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 15))
 	}
 	fmt.Fprintln(w)
 	rows := []struct {
@@ -418,13 +495,13 @@ func printTable(w io.Writer, o options, rs []result) {
 	for _, row := range rows {
 		fmt.Fprintf(w, "| %-34s |", row.name)
 		for _, c := range cols {
-			fmt.Fprintf(w, " "+row.fmt+" |", row.get(byLabel[c]))
+			fmt.Fprintf(w, "   "+row.fmt+" |", row.get(byLabel[c]))
 		}
-		if ratio {
-			if d := row.get(k); d != 0 {
-				fmt.Fprintf(w, " %12.2f |", row.get(s)/d)
+		for _, sfx := range ratios {
+			if d := row.get(byLabel["kafka"+sfx]); d != 0 {
+				fmt.Fprintf(w, " %14.2f |", row.get(byLabel["strom"+sfx])/d)
 			} else {
-				fmt.Fprintf(w, " %12s |", "-")
+				fmt.Fprintf(w, " %14s |", "-")
 			}
 		}
 		fmt.Fprintln(w)

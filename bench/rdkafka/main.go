@@ -34,6 +34,7 @@ import (
 const clockTicks = 100
 
 type config struct {
+	extra       map[string]string // --config: librdkafka properties for every client
 	bootstrap   string
 	client      string
 	group       bool
@@ -110,6 +111,15 @@ func main() {
 		}
 		return nil
 	})
+	c.extra = map[string]string{}
+	flag.Func("config", "a librdkafka property key=value given to every client (security.protocol, ssl.ca.location, sasl.mechanism, sasl.username, sasl.password, ...); repeat", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--config %q: want key=value", v)
+		}
+		c.extra[k] = val
+		return nil
+	})
 	flag.StringVar(&c.label, "label", "", "name of the broker under test, copied into the JSON line")
 	flag.DurationVar(&c.timeout, "timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
@@ -140,6 +150,9 @@ func run(c config) error {
 		"enable.partition.eof":   "false",
 		"fetch.queue.backoff.ms": strconv.Itoa(c.fetchBackMs),
 		"queued.min.messages":    strconv.Itoa(c.queuedMin),
+	}
+	for k, v := range c.extra {
+		producerConf[k], consumerConf[k] = v, v
 	}
 	ac := toConfigMap(producerConf)
 	adm, err := kafka.NewAdminClient(&ac)

@@ -37,7 +37,11 @@ type Config struct {
 	MetricsPasswordFile string
 	// Console, when set, serves every other path (the web console).
 	Console http.Handler
-	Logger  *slog.Logger
+	// ProtectProfiles, when set, guards /debug/pprof/ (the console's
+	// login); a request carrying the metrics basic-auth credentials
+	// passes too.
+	ProtectProfiles func(http.Handler) http.Handler
+	Logger          *slog.Logger
 }
 
 // Server is a running admin listener.
@@ -56,12 +60,14 @@ func Start(cfg Config) (*Server, error) {
 		EnableOpenMetrics: true,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	})
+	var metricsPW string
 	if cfg.MetricsUsername != "" {
 		pw, err := os.ReadFile(cfg.MetricsPasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("admin.metrics_password_file: %w", err)
 		}
-		metrics = basicAuth(cfg.MetricsUsername, strings.TrimSpace(string(pw)), metrics)
+		metricsPW = strings.TrimSpace(string(pw))
+		metrics = basicAuth(cfg.MetricsUsername, metricsPW, metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -77,11 +83,24 @@ func Start(cfg Config) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	profiles := http.NewServeMux()
+	profiles.HandleFunc("/debug/pprof/", pprof.Index)
+	profiles.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	profiles.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	profiles.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	profiles.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	var prof http.Handler = profiles
+	if cfg.ProtectProfiles != nil {
+		guarded := cfg.ProtectProfiles(profiles)
+		prof = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if cfg.MetricsUsername != "" && credentialsMatch(r, cfg.MetricsUsername, metricsPW) {
+				profiles.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("/debug/pprof/", prof)
 	if cfg.Console != nil {
 		mux.Handle("/", cfg.Console)
 	}
@@ -121,10 +140,15 @@ func (s *Server) URL() string {
 // Shutdown stops accepting and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
+// credentialsMatch reports whether r carries basic credentials user:password.
+func credentialsMatch(r *http.Request, user, password string) bool {
+	u, p, ok := r.BasicAuth()
+	return ok && subtle.ConstantTimeCompare([]byte(u), []byte(user)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(password)) == 1
+}
+
 func basicAuth(user, password string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+		if !credentialsMatch(r, user, password) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="strom metrics"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

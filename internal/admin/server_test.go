@@ -88,3 +88,39 @@ func TestMetricsBasicAuth(t *testing.T) {
 		t.Fatalf("/readyz = %d without credentials", code)
 	}
 }
+
+// TestProtectedProfiles: with ProtectProfiles the profiles answer what the
+// guard says, except to the metrics credentials, which pass; the probes
+// and /metrics are not guarded by it.
+func TestProtectedProfiles(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deny := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "login required", http.StatusUnauthorized)
+		})
+	}
+	base := start(t, Config{MetricsUsername: "prom", MetricsPasswordFile: pw, ProtectProfiles: deny})
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+		req, _ := http.NewRequest(http.MethodGet, base+p, nil)
+		if code, _ := fetch(t, req); code != http.StatusUnauthorized {
+			t.Fatalf("%s without credentials = %d, want 401", p, code)
+		}
+		req.SetBasicAuth("prom", "wrong")
+		if code, _ := fetch(t, req); code != http.StatusUnauthorized {
+			t.Fatalf("%s with a wrong password = %d, want 401", p, code)
+		}
+		req.SetBasicAuth("prom", "s3cret")
+		if code, _ := fetch(t, req); code != http.StatusOK {
+			t.Fatalf("%s with the metrics credentials = %d, want 200", p, code)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		req, _ := http.NewRequest(http.MethodGet, base+p, nil)
+		if code, _ := fetch(t, req); code != http.StatusOK {
+			t.Fatalf("%s = %d", p, code)
+		}
+	}
+}

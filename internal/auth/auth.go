@@ -1,8 +1,9 @@
 // Package auth owns the security of the Kafka listeners: their protocols
 // (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), TLS with certificates
 // reloaded when their files change, the SASL mechanisms (PLAIN,
-// SCRAM-SHA-256, SCRAM-SHA-512) and the principal each connection
-// authenticates as ("User:alice").
+// SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER with JWTs checked against a
+// JWKS) and the principal each connection authenticates as ("User:alice",
+// a client certificate's name mapped by Kafka's principal mapping rules).
 //
 // The server drives a mechanism's Session one client token at a time and
 // hands the principal to every handler (handler.Request.Principal); an

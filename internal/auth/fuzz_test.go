@@ -106,3 +106,48 @@ func FuzzScramClientFinal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOAuthBearerInitial: the OAUTHBEARER initial response parser and a
+// session fed any message never panic; a message is accepted only with
+// a token signed by the JWKS key, and a refused token is answered with
+// the RFC 7628 error challenge, never a success.
+func FuzzOAuthBearerInitial(f *testing.F) {
+	key := newECKey(f, "k1")
+	v, err := NewOAuthValidator(oauthConfig(writeJWKS(f, f.TempDir(), key)), quietLogger)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		"n,,\x01auth=Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln\x01\x01",
+		"n,a=alice,\x01auth=Bearer t\x01traceId=1\x01\x01",
+		"n,a=a=2Cb=3D,\x01auth=bearer x==\x01k=v v\x01\x01",
+		"n,,\x01auth=Basic x\x01\x01",
+		"n,,\x01auth=Bearer\x01\x01",
+		"n,,\x01foo=bar\x01\x01",
+		"n,,\x01\x01",
+		"\x01",
+		"y,,\x01auth=Bearer t\x01\x01",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		in, err := ParseOAuthBearerInitial(msg)
+		if err == nil && (in.Token == "" || !bytes.HasPrefix(msg, []byte("n,")) || !bytes.HasSuffix(msg, []byte{1, 1})) {
+			t.Fatalf("accepted %q as %+v", msg, in)
+		}
+		s := NewOAuthBearerSession(v, false)
+		resp, done, err := s.Step(msg)
+		if done {
+			t.Fatalf("authenticated by %q", msg)
+		}
+		if err == nil && string(resp) != oauthInvalidToken {
+			t.Fatalf("answer %q to %q", resp, msg)
+		}
+		if err == nil {
+			if _, done, err := s.Step([]byte{1}); done || err == nil {
+				t.Fatalf("%%x01 after the challenge: done %v err %v", done, err)
+			}
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,6 +121,38 @@ func CertPrincipal(cs tls.ConnectionState) string {
 	return "User:" + cs.PeerCertificates[0].Subject.String()
 }
 
+// CertPrincipal is the principal of a connection's client certificate on
+// an SSL listener: its subject's distinguished name mapped by
+// tls.principal_mapping_rules (Kafka's ssl.principal.mapping.rules);
+// User:ANONYMOUS without a certificate. A name no rule maps is an error:
+// the connection is refused, as Kafka's NoMatchingRule.
+func (l Listener) CertPrincipal(cs tls.ConnectionState) (string, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return Anonymous, nil
+	}
+	dn := cs.PeerCertificates[0].Subject.String()
+	if l.PrincipalMapper == nil {
+		return UserPrincipal(dn), nil
+	}
+	name, ok := l.PrincipalMapper.Name(dn)
+	if !ok {
+		return "", fmt.Errorf("no tls.principal_mapping_rules rule applies to %s, rules %s", dn, l.PrincipalMapper)
+	}
+	return UserPrincipal(name), nil
+}
+
+// NewSession starts mechanism mech on this listener: OAUTHBEARER with the
+// listener's token validator, the others with creds.
+func (l Listener) NewSession(mech string, creds CredentialSource, reauth bool) (Session, error) {
+	if mech == MechOAuthBearer {
+		if l.OAuth == nil {
+			return nil, fmt.Errorf("%w %q: no [sasl.oauthbearer] keys", errUnsupportedMechanism, mech)
+		}
+		return NewOAuthBearerSession(l.OAuth, reauth), nil
+	}
+	return NewSession(mech, creds, reauth)
+}
+
 // Listener is one Kafka listener ready to bind.
 type Listener struct {
 	Name       string
@@ -128,6 +161,27 @@ type Listener struct {
 	Protocol   Protocol
 	Mechanisms []string    // enabled SASL mechanisms, SASL protocols only
 	TLS        *tls.Config // SSL and SASL_SSL only
+	// MaxConnections bounds the listener's connections and
+	// MaxConnectionCreationRate its new connections per second; 0 is
+	// unlimited.
+	MaxConnections            int
+	MaxConnectionCreationRate int
+	// PrincipalMapper maps client certificate names (SSL only; nil:
+	// the name unchanged).
+	PrincipalMapper *PrincipalMapper
+	// OAuth validates OAUTHBEARER tokens when Mechanisms names it;
+	// shared by the listeners, closed by CloseListeners.
+	OAuth *OAuthValidator
+}
+
+// CloseListeners stops what the listeners' specs run in the background
+// (the OAUTHBEARER JWKS refresh).
+func CloseListeners(specs []Listener) {
+	for _, l := range specs {
+		if l.OAuth != nil {
+			l.OAuth.Close()
+		}
+	}
 }
 
 // Listeners builds the Kafka listeners of cfg (validated), loading the
@@ -135,17 +189,33 @@ type Listener struct {
 func Listeners(cfg config.Config, logger *slog.Logger) ([]Listener, error) {
 	var tlsCfg *tls.Config
 	var out []Listener
+	mapper, err := ParsePrincipalMappingRules(cfg.TLS.PrincipalMappingRules)
+	if err != nil {
+		return nil, fmt.Errorf("tls.principal_mapping_rules: %w", err)
+	}
+	var oauth *OAuthValidator
 	for _, l := range cfg.KafkaListeners() {
 		p, err := ParseProtocol(l.Protocol)
 		if err != nil {
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}
-		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p}
+		ln := Listener{Name: l.Name, Address: l.Address, Advertise: l.Advertise, Protocol: p, MaxConnections: int(l.MaxConnections), MaxConnectionCreationRate: int(l.MaxConnectionCreationRate)}
 		if p.SASL() {
 			ln.Mechanisms = l.SASLMechanisms
 			if len(ln.Mechanisms) == 0 {
 				ln.Mechanisms = Mechanisms()
 			}
+			if slices.Contains(ln.Mechanisms, MechOAuthBearer) {
+				if oauth == nil {
+					if oauth, err = NewOAuthValidator(cfg.SASL.OAuthBearer, logger); err != nil {
+						return nil, err
+					}
+				}
+				ln.OAuth = oauth
+			}
+		}
+		if p == SSL {
+			ln.PrincipalMapper = mapper
 		}
 		if p.TLS() {
 			if tlsCfg == nil {

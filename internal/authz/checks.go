@@ -58,6 +58,9 @@ func (s Subject) topic(op Operation, name string) bool {
 type Verdict struct {
 	Deny bool
 	Fix  func(kmsg.Response)
+	// Visible, when set, is passed to the handler of a request that
+	// lists topics page by page: whether a topic may be described.
+	Visible func(topic string) bool
 }
 
 // check authorizes one API's request.
@@ -82,6 +85,8 @@ var checks = map[kmsg.Key]check{
 	kmsg.Heartbeat:                    groupRead(func(r kmsg.Request) string { return r.(*kmsg.HeartbeatRequest).Group }),
 	kmsg.LeaveGroup:                   groupRead(func(r kmsg.Request) string { return r.(*kmsg.LeaveGroupRequest).Group }),
 	kmsg.OffsetCommit:                 checkOffsetCommit,
+	kmsg.DescribeClientQuotas:         checkDescribeClientQuotas,
+	kmsg.AlterClientQuotas:            checkAlterClientQuotas,
 }
 
 // Check authorizes req (of API key) for s.
@@ -146,6 +151,15 @@ func clusterOnly(op Operation) check {
 			case *kmsg.DeleteACLsResponse:
 				for range req.(*kmsg.DeleteACLsRequest).Filters {
 					res := kmsg.NewDeleteACLsResponseResult()
+					res.ErrorCode = code
+					r.Results = append(r.Results, res)
+				}
+			case *kmsg.DescribeUserSCRAMCredentialsResponse:
+				// As Kafka's getErrorResponse: a result per user asked
+				// for, with the code and no name.
+				r.ErrorCode = code
+				for range req.(*kmsg.DescribeUserSCRAMCredentialsRequest).Users {
+					res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
 					res.ErrorCode = code
 					r.Results = append(r.Results, res)
 				}

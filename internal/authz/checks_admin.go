@@ -18,7 +18,7 @@ func init() {
 	checks[kmsg.TxnOffsetCommit] = checkTxnOffsetCommit
 	checks[kmsg.OffsetForLeaderEpoch] = checkOffsetForLeaderEpoch
 	checks[kmsg.DescribeProducers] = checkDescribeProducers
-	checks[kmsg.ConsumerGroupHeartbeat] = groupRead(func(r kmsg.Request) string { return r.(*kmsg.ConsumerGroupHeartbeatRequest).Group })
+	checks[kmsg.ConsumerGroupHeartbeat] = checkConsumerGroupHeartbeat
 	checks[kmsg.ConsumerGroupDescribe] = checkConsumerGroupDescribe
 }
 
@@ -45,10 +45,10 @@ func checkElectLeaders(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkWriteTxnMarkers: CLUSTER_ACTION on the cluster (a coordinator's
-// request).
+// checkWriteTxnMarkers: ALTER (not logged when refused) or
+// CLUSTER_ACTION on the cluster (a coordinator's request), as Kafka.
 func checkWriteTxnMarkers(s Subject, req kmsg.Request) Verdict {
-	if s.cluster(kmsg.ACLOperationClusterAction) {
+	if s.visible(kmsg.ACLOperationAlter, kmsg.ACLResourceTypeCluster, ClusterName) || s.cluster(kmsg.ACLOperationClusterAction) {
 		return Verdict{}
 	}
 	q := req.(*kmsg.WriteTxnMarkersRequest)
@@ -130,7 +130,9 @@ func checkOffsetDelete(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkDescribeTransactions: DESCRIBE on each transactional id.
+// checkDescribeTransactions: DESCRIBE on each transactional id; a
+// transaction's partitions are listed only for the topics the principal
+// may describe, as Kafka.
 func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeTransactionsRequest)
 	var kept, denied []string
@@ -141,16 +143,22 @@ func checkDescribeTransactions(s Subject, req kmsg.Request) Verdict {
 			denied = append(denied, id)
 		}
 	}
-	if len(denied) == 0 {
-		return Verdict{}
-	}
 	q.TransactionalIDs = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeTransactionsResponse)
+		for i := range r.TransactionStates {
+			st := &r.TransactionStates[i]
+			out := st.Topics[:0]
+			for _, t := range st.Topics {
+				if s.topic(kmsg.ACLOperationDescribe, t.Topic) {
+					out = append(out, t)
+				}
+			}
+			st.Topics = out
+		}
 		for _, id := range denied {
 			st := kmsg.NewDescribeTransactionsResponseTransactionState()
-			st.TransactionalID, st.ErrorCode = id, txnDenied
-			st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+			st.TransactionalID, st.ErrorCode = id, txnDenied // the rest 0, as Kafka's
 			r.TransactionStates = append(r.TransactionStates, st)
 		}
 	}}
@@ -214,9 +222,9 @@ func checkTxnOffsetCommit(s Subject, req kmsg.Request) Verdict {
 	return Verdict{Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.TxnOffsetCommitResponse), denied, topicDenied) }}
 }
 
-// checkOffsetForLeaderEpoch: a follower's request (ReplicaID >= 0, v3+)
-// needs CLUSTER_ACTION on the cluster, a client's DESCRIBE on each
-// topic.
+// checkOffsetForLeaderEpoch: CLUSTER_ACTION on the cluster (not logged
+// when refused) allows every topic, else DESCRIBE on each, whoever asks
+// (Kafka does not look at the replica id: KIP-320 consumers use it too).
 func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.OffsetForLeaderEpochRequest)
 	fill := func(r *kmsg.OffsetForLeaderEpochResponse, topics []kmsg.OffsetForLeaderEpochRequestTopic, code int16) {
@@ -231,14 +239,8 @@ func checkOffsetForLeaderEpoch(s Subject, req kmsg.Request) Verdict {
 			r.Topics = append(r.Topics, rt)
 		}
 	}
-	if q.Version >= 3 && q.ReplicaID >= 0 {
-		if s.cluster(kmsg.ACLOperationClusterAction) {
-			return Verdict{}
-		}
-		topics := q.Topics
-		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-			fill(resp.(*kmsg.OffsetForLeaderEpochResponse), topics, clusterDenied)
-		}}
+	if s.visible(kmsg.ACLOperationClusterAction, kmsg.ACLResourceTypeCluster, ClusterName) {
+		return Verdict{}
 	}
 	var kept, denied []kmsg.OffsetForLeaderEpochRequestTopic
 	for _, t := range q.Topics {
@@ -285,7 +287,31 @@ func checkDescribeProducers(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkConsumerGroupDescribe: DESCRIBE on each group.
+// checkConsumerGroupHeartbeat: READ on the group, and DESCRIBE on each
+// subscribed topic (else the whole request answers
+// TOPIC_AUTHORIZATION_FAILED, as Kafka 4.1).
+func checkConsumerGroupHeartbeat(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if v := groupRead(func(kmsg.Request) string { return q.Group })(s, req); v.Deny {
+		return v
+	}
+	for _, t := range q.SubscribedTopicNames {
+		if !s.topic(kmsg.ACLOperationDescribe, t) {
+			return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+				r := resp.(*kmsg.ConsumerGroupHeartbeatResponse)
+				r.ErrorCode = topicDenied
+				msg := "The group has subscribed topics that the client is not authorized to describe."
+				r.ErrorMessage = &msg
+			}}
+		}
+	}
+	return Verdict{}
+}
+
+// checkConsumerGroupDescribe: DESCRIBE on each group; a group whose
+// members' assignments name a topic the principal may not DESCRIBE
+// answers TOPIC_AUTHORIZATION_FAILED with no members (Kafka 4.1);
+// authorized operations, when asked for, are the principal's.
 func checkConsumerGroupDescribe(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ConsumerGroupDescribeRequest)
 	var kept, denied []string
@@ -296,16 +322,44 @@ func checkConsumerGroupDescribe(s Subject, req kmsg.Request) Verdict {
 			denied = append(denied, g)
 		}
 	}
-	if len(denied) == 0 {
-		return Verdict{}
-	}
 	q.Groups = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.ConsumerGroupDescribeResponse)
+		for i := range r.Groups {
+			g := &r.Groups[i]
+			if g.ErrorCode != 0 {
+				continue
+			}
+			if s.describesAssignedTopics(g) {
+				fixOperations(&g.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeGroup, g.Group) })
+				continue
+			}
+			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			rg.Group, rg.ErrorCode = g.Group, topicDenied
+			msg := "The group has described topic(s) that the client is not authorized to describe."
+			rg.ErrorMessage = &msg
+			rg.Members = []kmsg.ConsumerGroupDescribeResponseGroupMember{}
+			*g = rg
+		}
 		for _, g := range denied {
 			rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 			rg.Group, rg.ErrorCode = g, groupDenied
 			r.Groups = append(r.Groups, rg)
 		}
 	}}
+}
+
+// describesAssignedTopics reports whether s may DESCRIBE every topic in
+// the current and target assignments of g's members.
+func (s Subject) describesAssignedTopics(g *kmsg.ConsumerGroupDescribeResponseGroup) bool {
+	for _, m := range g.Members {
+		for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range a.TopicPartitions {
+				if !s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, tp.Topic) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

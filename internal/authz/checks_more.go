@@ -3,6 +3,8 @@ package authz
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/metadata"
 )
 
 var (
@@ -22,7 +24,7 @@ func init() {
 	checks[kmsg.CreatePartitions] = checkCreatePartitions
 	checks[kmsg.DeleteRecords] = checkDeleteRecords
 	checks[kmsg.EndTxn] = txnWrite(func(r kmsg.Request) string { return r.(*kmsg.EndTxnRequest).TransactionalID })
-	checks[kmsg.AddOffsetsToTxn] = txnWrite(func(r kmsg.Request) string { return r.(*kmsg.AddOffsetsToTxnRequest).TransactionalID })
+	checks[kmsg.AddOffsetsToTxn] = checkAddOffsetsToTxn
 	checks[kmsg.AddPartitionsToTxn] = checkAddPartitionsToTxn
 }
 
@@ -69,6 +71,12 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 			resp.(*kmsg.OffsetFetchResponse).ErrorCode = groupDenied
 		}}
 	}
+	named := map[string]bool{} // v8+: the groups asked for named topics
+	for _, g := range q.Groups {
+		if g.Topics != nil {
+			named[g.Group] = true
+		}
+	}
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.OffsetFetchResponse)
 		if q.Version < 8 {
@@ -78,7 +86,8 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 					out = append(out, t)
 				} else if q.Topics != nil {
 					for i := range t.Partitions {
-						t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = topicDenied, -1, nil
+						t.Partitions[i].ErrorCode, t.Partitions[i].Offset, t.Partitions[i].Metadata = topicDenied, -1, kmsg.StringPtr("")
+						t.Partitions[i].LeaderEpoch = -1
 					}
 					out = append(out, t)
 				}
@@ -96,6 +105,13 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 			for _, t := range g.Topics {
 				if s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic) {
 					out = append(out, t)
+				} else if named[g.Group] {
+					// Kafka's UNAUTHORIZED_PARTITION.
+					for i := range t.Partitions {
+						p := &t.Partitions[i]
+						p.ErrorCode, p.Offset, p.LeaderEpoch, p.Metadata = topicDenied, -1, -1, kmsg.StringPtr("")
+					}
+					out = append(out, t)
 				}
 			}
 			g.Topics = out
@@ -103,7 +119,8 @@ func checkOffsetFetch(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// checkDescribeGroups: DESCRIBE on each group.
+// checkDescribeGroups: DESCRIBE on each group; authorized operations,
+// when asked for, are the principal's.
 func checkDescribeGroups(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DescribeGroupsRequest)
 	var kept, denied []string
@@ -114,12 +131,16 @@ func checkDescribeGroups(s Subject, req kmsg.Request) Verdict {
 			denied = append(denied, g)
 		}
 	}
-	if len(denied) == 0 {
+	if len(denied) == 0 && !q.IncludeAuthorizedOperations {
 		return Verdict{}
 	}
 	q.Groups = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.DescribeGroupsResponse)
+		for i := range r.Groups {
+			g := &r.Groups[i]
+			fixOperations(&g.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeGroup, g.Group) })
+		}
 		for _, g := range denied {
 			rg := kmsg.NewDescribeGroupsResponseGroup()
 			rg.Group, rg.ErrorCode = g, groupDenied
@@ -189,8 +210,9 @@ func checkFindCoordinator(s Subject, req kmsg.Request) Verdict {
 	}}
 }
 
-// configsCheck: op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on each topic,
-// or on the cluster for broker resources.
+// configsCheck: op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on each topic or
+// group, or on the cluster for broker, broker-logger and client-metrics
+// resources (Kafka's ConfigHelper).
 func configsCheck(op Operation) check {
 	return func(s Subject, req kmsg.Request) Verdict {
 		type res struct {
@@ -206,9 +228,14 @@ func configsCheck(op Operation) check {
 					denied = append(denied, res{typ, name, topicDenied})
 					return false
 				}
-			case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+			case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeClientMetrics:
 				if !s.cluster(op) {
 					denied = append(denied, res{typ, name, clusterDenied})
+					return false
+				}
+			case kmsg.ConfigResourceTypeGroupConfig:
+				if !s.Allowed(op, kmsg.ACLResourceTypeGroup, name) {
+					denied = append(denied, res{typ, name, groupDenied})
 					return false
 				}
 			}
@@ -351,21 +378,72 @@ func checkAddPartitionsToTxn(s Subject, req kmsg.Request) Verdict {
 			resp.(*kmsg.AddPartitionsToTxnResponse).ErrorCode = clusterDenied
 		}}
 	}
-	if s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID) {
+	topics := q.Topics
+	fill := func(code func(topic string, partition int32) int16) Verdict {
+		return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
+			r := resp.(*kmsg.AddPartitionsToTxnResponse)
+			for _, t := range topics {
+				rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+					rp.Partition, rp.ErrorCode = p, code(t.Topic, p)
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				r.Topics = append(r.Topics, rt)
+			}
+		}}
+	}
+	if !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, q.TransactionalID) {
+		return fill(func(string, int32) int16 { return txnDenied })
+	}
+	// WRITE on each topic, as Kafka: an internal topic is never
+	// authorized; one refusal fails the whole request, the partitions of
+	// unknown topics UNKNOWN_TOPIC_OR_PARTITION, the others
+	// OPERATION_NOT_ATTEMPTED.
+	denied := map[string]bool{}
+	for _, t := range topics {
+		if metadata.IsInternal(t.Topic) || !s.topic(kmsg.ACLOperationWrite, t.Topic) {
+			denied[t.Topic] = true
+		}
+	}
+	if len(denied) == 0 {
 		return Verdict{}
 	}
-	topics := q.Topics
-	return Verdict{Deny: true, Fix: func(resp kmsg.Response) {
-		r := resp.(*kmsg.AddPartitionsToTxnResponse)
-		for _, t := range topics {
-			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
-			rt.Topic = t.Topic
-			for _, p := range t.Partitions {
-				rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p, txnDenied
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			r.Topics = append(r.Topics, rt)
+	return fill(func(topic string, partition int32) int16 {
+		switch {
+		case denied[topic]:
+			return topicDenied
+		case !s.partitionExists(topic, partition):
+			return kerr.UnknownTopicOrPartition.Code
 		}
-	}}
+		return kerr.OperationNotAttempted.Code
+	})
+}
+
+// partitionExists reports whether the image has partition p of topic.
+func (s Subject) partitionExists(topic string, p int32) bool {
+	t := s.Image.Topics[topic]
+	if t == nil {
+		return false
+	}
+	for _, part := range t.Partitions {
+		if part.Index == p {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAddOffsetsToTxn: WRITE on the transactional id, then READ on the
+// group (GROUP_AUTHORIZATION_FAILED), as Kafka.
+func checkAddOffsetsToTxn(s Subject, req kmsg.Request) Verdict {
+	q := req.(*kmsg.AddOffsetsToTxnRequest)
+	if v := txnWrite(func(kmsg.Request) string { return q.TransactionalID })(s, req); v.Deny {
+		return v
+	}
+	if s.Allowed(kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, q.Group) {
+		return Verdict{}
+	}
+	return Verdict{Deny: true, Fix: func(resp kmsg.Response) { resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode = groupDenied }}
 }

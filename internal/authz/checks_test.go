@@ -29,6 +29,11 @@ func TestChecksRefuseWithKafkasCodes(t *testing.T) {
 			// Listings are only filtered; an OffsetFetch v8+ group refused
 			// is marked in the handler's answer; a topic id this image
 			// does not know is the handler's UNKNOWN_TOPIC_ID.
+			// DescribeCluster needs nothing (as Kafka); DescribeTopicPartitions
+			// is refused by its handler through Verdict.Visible.
+			if key == kmsg.DescribeCluster || key == kmsg.DescribeTopicPartitions {
+				continue
+			}
 			if key == kmsg.ListGroups || key == kmsg.ListTransactions || (key == kmsg.OffsetFetch && v >= 8) ||
 				((key == kmsg.Produce || key == kmsg.Fetch) && v >= 13) {
 				continue
@@ -72,6 +77,12 @@ func fill(key kmsg.Key, v int16) kmsg.Request {
 		r.Creations = append(r.Creations, kmsg.NewCreateACLsRequestCreation())
 	case *kmsg.DeleteACLsRequest:
 		r.Filters = append(r.Filters, kmsg.NewDeleteACLsRequestFilter())
+	case *kmsg.AlterClientQuotasRequest:
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		c := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		c.Type, c.Name = "user", &name
+		e.Entity = append(e.Entity, c)
+		r.Entries = append(r.Entries, e)
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
 		d.Name = name

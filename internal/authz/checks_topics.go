@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"encoding/binary"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,9 +12,10 @@ var (
 	txnDenied   = kerr.TransactionalIDAuthorizationFailed.Code
 )
 
-// checkProduce: WRITE on the transactional id of a transactional
-// request (else every partition answers
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and WRITE on each topic (else
+// checkProduce: WRITE on the transactional id when a partition's first
+// batch is transactional (else, or without a transactional id, every
+// partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED: Kafka's
+// RequestUtils.hasTransactionalRecords), and WRITE on each topic (else
 // that topic's partitions answer TOPIC_AUTHORIZATION_FAILED).
 func checkProduce(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.ProduceRequest)
@@ -29,7 +32,7 @@ func checkProduce(s Subject, req kmsg.Request) Verdict {
 			r.Topics = append(r.Topics, rt)
 		}
 	}
-	if q.TransactionID != nil && !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionID) {
+	if hasTransactionalBatch(q) && (q.TransactionID == nil || !s.Allowed(kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *q.TransactionID)) {
 		topics := q.Topics
 		return Verdict{Deny: true, Fix: func(resp kmsg.Response) { fill(resp.(*kmsg.ProduceResponse), topics, txnDenied) }}
 	}
@@ -65,6 +68,7 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 				rp := kmsg.NewFetchResponseTopicPartition()
 				rp.Partition, rp.ErrorCode = p.Partition, topicDenied
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+				rp.AbortedTransactions, rp.RecordBatches = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}, []byte{}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			r.Topics = append(r.Topics, rt)
@@ -106,27 +110,36 @@ func checkFetch(s Subject, req kmsg.Request) Verdict {
 
 // checkMetadata: a topic the principal may not DESCRIBE is left out of
 // an all-topics answer and answers TOPIC_AUTHORIZATION_FAILED when
-// named; with auto-creation on, a named topic that does not exist needs
-// CREATE (cluster or topic) too.
+// named (asked by id: with the id and no name, as Kafka); with
+// auto-creation on, a named topic that does not exist needs CREATE
+// (cluster or topic) too. Authorized operations, when asked for, are
+// the principal's.
 func checkMetadata(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.MetadataRequest)
+	type refused struct {
+		name string
+		id   [16]byte // asked by id
+	}
 	var kept []kmsg.MetadataRequestTopic
-	var denied []string
+	var denied []refused
 	for _, t := range q.Topics {
-		name := ""
+		name, byID := "", false
 		if t.Topic != nil {
 			name = *t.Topic
 		} else {
-			name = s.topicByID(t.TopicID)
+			name, byID = s.topicByID(t.TopicID), true
 		}
 		ok := name == "" || s.topic(kmsg.ACLOperationDescribe, name)
 		if ok && name != "" && (q.Version < 4 || q.AllowAutoTopicCreation) && s.AutoCreate && s.Image.Topics[name] == nil {
 			ok = s.cluster(kmsg.ACLOperationCreate) || s.topic(kmsg.ACLOperationCreate, name)
 		}
-		if ok {
+		switch {
+		case ok:
 			kept = append(kept, t)
-		} else {
-			denied = append(denied, name)
+		case byID:
+			denied = append(denied, refused{id: t.TopicID})
+		default:
+			denied = append(denied, refused{name: name})
 		}
 	}
 	if q.Topics != nil {
@@ -146,72 +159,110 @@ func checkMetadata(s Subject, req kmsg.Request) Verdict {
 				break
 			}
 			if t.Topic == nil || s.visible(kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *t.Topic) {
+				if t.Topic != nil {
+					name := *t.Topic
+					fixOperations(&t.AuthorizedOperations, func() int32 { return s.Operations(kmsg.ACLResourceTypeTopic, name) })
+				}
 				out = append(out, t)
 			}
 		}
 		r.Topics = out
-		for _, name := range denied {
+		fixOperations(&r.AuthorizedOperations, s.clusterOperations)
+		for _, d := range denied {
 			rt := kmsg.NewMetadataResponseTopic()
-			n := name
-			rt.Topic, rt.ErrorCode = &n, topicDenied
+			if d.name != "" {
+				n := d.name
+				rt.Topic = &n
+			} else {
+				rt.TopicID = d.id
+			}
+			rt.ErrorCode = topicDenied
 			rt.Partitions = []kmsg.MetadataResponseTopicPartition{}
 			r.Topics = append(r.Topics, rt)
 		}
 	}}
 }
 
-// checkCreateTopics: CREATE on the cluster, or on each topic.
+// checkCreateTopics: CREATE on the cluster, or on each topic. A topic
+// created without DESCRIBE_CONFIGS on it is answered without its
+// configs, partition count and replication factor, and
+// TOPIC_AUTHORIZATION_FAILED as its config error (as Kafka's
+// controller).
 func checkCreateTopics(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.CreateTopicsRequest)
-	if s.cluster(kmsg.ACLOperationCreate) {
-		return Verdict{}
-	}
+	clusterCreate := s.cluster(kmsg.ACLOperationCreate)
 	var kept []kmsg.CreateTopicsRequestTopic
 	var denied []string
+	hidden := map[string]bool{} // no DESCRIBE_CONFIGS
 	for _, t := range q.Topics {
-		if s.topic(kmsg.ACLOperationCreate, t.Topic) {
+		if !s.visible(kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, t.Topic) {
+			hidden[t.Topic] = true
+		}
+		if clusterCreate || s.topic(kmsg.ACLOperationCreate, t.Topic) {
 			kept = append(kept, t)
 		} else {
 			denied = append(denied, t.Topic)
 		}
 	}
-	if len(denied) == 0 {
+	if len(denied) == 0 && len(hidden) == 0 {
 		return Verdict{}
 	}
 	q.Topics = kept
 	return Verdict{Fix: func(resp kmsg.Response) {
 		r := resp.(*kmsg.CreateTopicsResponse)
+		for i := range r.Topics {
+			t := &r.Topics[i]
+			if t.ErrorCode == 0 && hidden[t.Topic] {
+				t.ConfigErrorCode, t.Configs = topicDenied, []kmsg.CreateTopicsResponseTopicConfig{}
+				t.NumPartitions, t.ReplicationFactor = -1, -1
+			}
+		}
 		for _, name := range denied {
 			rt := kmsg.NewCreateTopicsResponseTopic()
 			rt.Topic, rt.ErrorCode = name, topicDenied
 			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 			r.Topics = append(r.Topics, rt)
 		}
 	}}
 }
 
-// checkDeleteTopics: DELETE on each topic.
+// checkDeleteTopics: DELETE on the cluster, or on each topic, as Kafka's
+// controller: a topic named without DESCRIBE is refused whether it
+// exists or not; one the principal may describe but that does not exist
+// is left to the handler (UNKNOWN_TOPIC_OR_PARTITION); one asked by id is
+// refused without its name unless the principal may describe it.
 func checkDeleteTopics(s Subject, req kmsg.Request) Verdict {
 	q := req.(*kmsg.DeleteTopicsRequest)
+	if s.visible(kmsg.ACLOperationDelete, kmsg.ACLResourceTypeCluster, ClusterName) {
+		return Verdict{}
+	}
 	var denied []kmsg.DeleteTopicsResponseTopic
-	deny := func(name string, id [16]byte) bool {
-		if name == "" || s.topic(kmsg.ACLOperationDelete, name) {
+	deny := func(name string, id [16]byte, byID bool) bool {
+		if name == "" {
+			return false // an unknown id: the handler's UNKNOWN_TOPIC_ID
+		}
+		describable := s.topic(kmsg.ACLOperationDescribe, name)
+		if describable && (s.Image.Topics[name] == nil || s.topic(kmsg.ACLOperationDelete, name)) {
 			return false
 		}
 		rt := kmsg.NewDeleteTopicsResponseTopic()
-		n := name
-		rt.Topic, rt.TopicID, rt.ErrorCode = &n, id, topicDenied
+		if !byID || describable {
+			n := name
+			rt.Topic = &n
+		}
+		rt.TopicID, rt.ErrorCode = id, topicDenied
 		denied = append(denied, rt)
 		return true
 	}
 	if q.Version >= 6 {
 		var kept []kmsg.DeleteTopicsRequestTopic
 		for _, t := range q.Topics {
-			name := s.topicByID(t.TopicID)
+			name, byID := s.topicByID(t.TopicID), true
 			if t.Topic != nil {
-				name = *t.Topic
+				name, byID = *t.Topic, false
 			}
-			if !deny(name, t.TopicID) {
+			if !deny(name, t.TopicID, byID) {
 				kept = append(kept, t)
 			}
 		}
@@ -219,7 +270,7 @@ func checkDeleteTopics(s Subject, req kmsg.Request) Verdict {
 	} else {
 		var kept []string
 		for _, name := range q.TopicNames {
-			if !deny(name, [16]byte{}) {
+			if !deny(name, [16]byte{}, false) {
 				kept = append(kept, name)
 			}
 		}
@@ -321,6 +372,31 @@ func (s Subject) hasTopicACLs() bool {
 	for _, acl := range s.Image.ACLs {
 		if ResourceType(acl.ResourceType) == kmsg.ACLResourceTypeTopic {
 			return true
+		}
+	}
+	return false
+}
+
+// hasTransactionalBatch reports whether the first whole batch of some
+// partition of q is a transactional v2 batch.
+func hasTransactionalBatch(q *kmsg.ProduceRequest) bool {
+	const (
+		lengthAt, magicAt, attrsAt = 8, 16, 21
+		headerSize                 = 61 // a v2 batch header
+		transactional              = 0x10
+	)
+	for _, t := range q.Topics {
+		for _, p := range t.Partitions {
+			b := p.Records
+			if len(b) < headerSize || b[magicAt] != 2 {
+				continue
+			}
+			if n := int(binary.BigEndian.Uint32(b[lengthAt:])); n < 0 || 12+n > len(b) {
+				continue
+			}
+			if binary.BigEndian.Uint16(b[attrsAt:])&transactional != 0 {
+				return true
+			}
 		}
 	}
 	return false

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/strom-broker/strom/internal/authz"
@@ -60,6 +61,13 @@ type Broker struct {
 	// fetch from, and this node's follower fetchers.
 	replListener *server.Server
 	repl         *replication.Manager
+
+	// connLimits counts the connections of every listener against the
+	// connection limits (shared by the Kafka and replication servers).
+	connLimits *server.ConnLimits
+	// nodeTLS is the mutual TLS of the links to other nodes (replication
+	// listener, fetchers, markers, Raft); nil when they are plaintext.
+	nodeTLS *auth.NodeTLS
 
 	// locks are the exclusive locks of the data and metadata directories,
 	// held from Start until Shutdown ends.
@@ -131,6 +139,15 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	pre.SetListeners(specs)
+	if b.connLimits, err = server.NewConnLimits(ctx, b.cfg, b.logger.With("component", "connection-limits")); err != nil {
+		return err
+	}
+	pre.SetConnLimits(b.connLimits, false)
+	if b.cfg.InternodeTLS() {
+		if b.nodeTLS, err = auth.NewNodeTLS(b.cfg.TLS, b.logger.With("component", "node-tls")); err != nil {
+			return err
+		}
+	}
 	if b.cfg.Clustered() {
 		// The Kafka listener is bound only once this node has caught up
 		// with the metadata log: until then clients get "connection
@@ -209,7 +226,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		for _, p := range b.cfg.Peers {
 			peerWAL[ids.NodeID(p.ID)] = p.Replication
 		}
-		b.repl = replication.NewManager(replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}, b.parts, b.logger.With("component", "replication"))
+		rcfg := replication.Config{NodeID: ids.NodeID(b.cfg.NodeID), PeerReplication: peerWAL}
+		rcfg.Listener, rcfg.TLS = b.cfg.InterBrokerListener, b.interBrokerTLS()
+		b.repl = replication.NewManager(rcfg, b.parts, b.logger.With("component", "replication"))
 		b.repl.Apply(im)
 	}
 	ctrl.Subscribe(func(prev, next *metadata.Image) {
@@ -227,6 +246,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		}
 	})
 	b.env = handler.NewEnv(b.cfg, ctrl, b.parts, b.logger)
+	b.env.Quotas = b.newQuotas(ctrl)
 	if a := b.cfg.Authorization; a.Enabled {
 		b.env.Authz = authz.New(authz.Config{SuperUsers: a.SuperUsers, AllowEveryoneIfNoACLFound: a.AllowEveryoneIfNoACLFound, Logger: b.logger.With("component", "authz")})
 	}
@@ -237,7 +257,8 @@ func (b *Broker) Start(ctx context.Context) error {
 	// off: transactions-v2 writes (Produce v12+, TxnOffsetCommit v5+) add
 	// their partition through it; the handlers skip plain verification then.
 	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 {
-		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers), b.logger.With("component", "txn-verification"))
+		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers, b.cfg.InterBrokerListener), b.logger.With("component", "txn-verification"))
+		b.txnVerifier.tls = b.interBrokerTLS()
 		b.env.TxnVerifier = b.txnVerifier
 	}
 	if err := b.startReplicationListener(); err != nil {
@@ -290,12 +311,35 @@ func (b *Broker) startReplicationListener() error {
 	cfg := b.cfg
 	cfg.Listen = b.cfg.Node.Addresses.Replication
 	b.replListener = server.New(cfg, b.env, b.logger.With("listener", "wal"))
+	if b.nodeTLS != nil {
+		// Mutual TLS: a follower is the principal of its node
+		// certificate (User:CN=...), which the authorizer checks for
+		// CLUSTER_ACTION on its fetches and markers.
+		b.replListener.SetListeners([]auth.Listener{{Name: "REPLICATION", Address: cfg.Listen, Protocol: auth.SSL, TLS: b.nodeTLS.Server()}})
+	}
 	b.replListener.SetMetrics(b.metrics.Requests.Listener("replication"))
+	b.replListener.SetConnLimits(b.connLimits, true)
 	if err := b.replListener.Listen(); err != nil {
 		b.replListener = nil
 		return fmt.Errorf("replication listener: %w", err)
 	}
 	b.replListener.Serve()
+	return nil
+}
+
+// interBrokerTLS is the client TLS config of Kafka-protocol exchanges
+// with other nodes (follower fetches, markers, transaction
+// verification): the node certificate over mutual TLS when the
+// inter-broker listener speaks TLS — the replication listener with
+// internode TLS on, or an SSL inter_broker_listener — else nil.
+func (b *Broker) interBrokerTLS() *tls.Config {
+	if b.nodeTLS == nil {
+		return nil
+	}
+	switch b.cfg.InterBrokerProtocol() {
+	case "", "SSL":
+		return b.nodeTLS.Client()
+	}
 	return nil
 }
 
@@ -306,6 +350,10 @@ func (b *Broker) openRaft(ctx context.Context, self metadata.Broker) error {
 	for _, p := range b.cfg.Peers {
 		peers = append(peers, controller.RaftPeer{ID: ids.NodeID(p.ID), Raft: p.Raft})
 	}
+	var serverTLS, clientTLS *tls.Config
+	if b.nodeTLS != nil {
+		serverTLS, clientTLS = b.nodeTLS.Server(), b.nodeTLS.Client()
+	}
 	rc, err := controller.OpenRaft(controller.RaftConfig{
 		NodeID:        ids.NodeID(b.cfg.NodeID),
 		Self:          self,
@@ -314,6 +362,8 @@ func (b *Broker) openRaft(ctx context.Context, self metadata.Broker) error {
 		Peers:         peers,
 		Dir:           filepath.Join(b.cfg.DataDir, "__cluster_metadata"),
 		Logger:        b.logger.With("component", "controller"),
+		ServerTLS:     serverTLS,
+		ClientTLS:     clientTLS,
 
 		SnapshotThreshold: uint64(b.cfg.Metadata.SnapshotThreshold),
 		SnapshotInterval:  b.cfg.Metadata.SnapshotInterval,
@@ -361,6 +411,13 @@ func (b *Broker) ticker() {
 
 // Shutdown drains connections, then flushes and closes every partition
 // cleanly so the next start needs no recovery.
+//
+// Each step that waits (the controlled shutdown, the drains of the Kafka,
+// replication and admin listeners) gets a share of the time left before
+// ctx's deadline rather than all of it, so one slow step — a drain whose
+// peer stopped reading its responses — leaves the later ones, closing the
+// partitions cleanly above all, their time, and the whole returns within
+// the deadline.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	var err error
 	b.shutdown.Do(func() {
@@ -368,21 +425,27 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		if b.raft != nil {
 			// Move leaderships away while this node still serves its
 			// followers, so clients fail over without a session timeout.
-			if e := b.raft.ControlledShutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareControlled)
+			if e := b.raft.ControlledShutdown(sctx); e != nil {
 				b.logger.Warn("controlled shutdown", "err", e)
 			}
+			cancel()
 		}
 		if b.srv != nil {
-			if e := b.srv.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareKafkaDrain)
+			if e := b.srv.Shutdown(sctx); e != nil {
 				err = fmt.Errorf("drain connections: %w", e)
 			}
+			cancel()
 		}
 		if b.replListener != nil {
 			// Followers' long polls end at once; one still open at the
 			// deadline is closed, which they retry against the new leader.
-			if e := b.replListener.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareReplicationDrain)
+			if e := b.replListener.Shutdown(sctx); e != nil {
 				b.logger.Warn("replication connections closed before they drained", "err", e)
 			}
+			cancel()
 		}
 		if b.repl != nil {
 			b.repl.Close() // before the partitions it appends to close
@@ -414,7 +477,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			b.lag.cl.Close()
 		}
 		if b.admin != nil {
-			if e := b.admin.Shutdown(ctx); e != nil {
+			sctx, cancel := stepContext(ctx, shareAdminDrain)
+			defer cancel()
+			if e := b.admin.Shutdown(sctx); e != nil {
 				b.logger.Warn("admin listener closed before it drained", "err", e)
 			}
 			b.console.Close()
@@ -424,6 +489,31 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// The shares of the time left before the shutdown deadline each waiting
+// step may use (see Shutdown). With every drain stalled, about 30% of the
+// whole is left for closing the partitions, the group and transaction
+// coordinators and the Raft member, which do not wait on peers.
+const (
+	shareControlled       = 0.25
+	shareKafkaDrain       = 0.4
+	shareReplicationDrain = 0.35
+	shareAdminDrain       = 0.5
+)
+
+// stepContext is ctx ending after share of the time left before its
+// deadline (ctx itself when it has none or it has passed).
+func stepContext(ctx context.Context, share float64) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(float64(left)*share))
 }
 
 // startGroups starts the consumer-group coordinator, which follows the
@@ -469,6 +559,8 @@ func (b *Broker) startTxns(ctrl controller.Controller) {
 		cfg.Partitions = int32(len(t.Partitions))
 	}
 	b.markers = txn.NewNetSender(ctrl.Image, fmt.Sprintf("strom-txn-coordinator-%d", b.cfg.NodeID))
+	b.markers.SetTLS(b.interBrokerTLS())
+	b.markers.SetListener(b.cfg.InterBrokerListener)
 	b.txns = txn.NewCoordinator(cfg, ids.NodeID(b.cfg.NodeID), b.parts, b.env.AllocateProducerID,
 		ctrl.Image, b.markers, b.logger.With("component", "txn"))
 	b.txns.Start()

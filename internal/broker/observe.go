@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -75,9 +76,26 @@ func (b *Broker) startAdmin() error {
 		return err
 	}
 	b.console = con
+	// With security configured the profiles need the console's login or
+	// the metrics credentials; with TLS only (no users to sign in with)
+	// the metrics credentials when set, else they stay open as the
+	// console does.
+	var protect func(http.Handler) http.Handler
+	switch {
+	case login != nil:
+		protect = con.RequireOperator
+	case secured(b.cfg) && b.cfg.Admin.MetricsUsername != "":
+		protect = func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="strom", charset="UTF-8"`)
+				http.Error(w, "credentials required", http.StatusUnauthorized)
+			})
+		}
+	}
 	s, err := admin.Start(admin.Config{
 		TLS:                 tlsCfg,
 		Console:             con,
+		ProtectProfiles:     protect,
 		Address:             b.cfg.Admin.Address,
 		Registry:            b.metrics.Registry,
 		Ready:               b.Ready,

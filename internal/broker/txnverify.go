@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"strconv"
@@ -35,6 +36,9 @@ type txnVerifier struct {
 	// __transaction_state, or its partition has no live leader).
 	coordinator func(transactionalID string) (addr string, ok bool)
 	logger      *slog.Logger
+	// tls, when set, dials coordinators' replication listeners with
+	// mutual TLS (the node certificate).
+	tls *tls.Config
 
 	mu      sync.Mutex
 	clients map[string]*kgo.Client // by address; closed by close
@@ -52,9 +56,10 @@ func newTxnVerifier(coordinator func(string) (string, bool), logger *slog.Logger
 // coordinatorFromImage finds the coordinator of a transactional id in the
 // current image: partition abs(hashCode(id)) % partitions of
 // __transaction_state (Java's String.hashCode, Kafka's partitionFor),
-// reached on the replication listener of its leader when that is known
-// (peers), otherwise on the address clients use.
-func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer) func(string) (string, bool) {
+// reached on its leader's inter_broker_listener when one is named, else
+// on the replication listener of its leader when that is known (peers),
+// otherwise on the address clients use.
+func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer, listener string) func(string) (string, bool) {
 	return func(txnID string) (string, bool) {
 		im := ctrl.Image()
 		t := im.Topics[transactionStateTopic]
@@ -66,10 +71,18 @@ func coordinatorFromImage(ctrl controller.Controller, peers []config.Peer) func(
 		if !ok {
 			return "", false
 		}
+		for _, ep := range b.Listeners {
+			if listener != "" && ep.Name == listener {
+				return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), true
+			}
+		}
 		for _, p := range peers {
 			if ids.NodeID(p.ID) == leader && p.Replication != "" {
 				return p.Replication, true
 			}
+		}
+		if b.Replication != "" {
+			return b.Replication, true
 		}
 		return brokerAddr(b), true
 	}
@@ -94,8 +107,11 @@ func (v *txnVerifier) client(addr string) *kgo.Client {
 	if cl := v.clients[addr]; cl != nil {
 		return cl
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("strom-txn-verification"),
-		kgo.MetadataMinAge(verifyVersionCheck))
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("strom-txn-verification"), kgo.MetadataMinAge(verifyVersionCheck)}
+	if v.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(v.tls.Clone()))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		v.logger.Warn("transaction verification client", "addr", addr, "err", err)
 		return nil

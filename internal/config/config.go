@@ -42,6 +42,23 @@ type Config struct {
 	// client must re-authenticate (connections.max.reauth.ms, KIP-368);
 	// 0, the default, never expires a session.
 	ConnMaxReauth time.Duration `toml:"connections_max_reauth"`
+	// Connection limits (Kafka's max.connections, max.connections.per.ip,
+	// max.connections.per.ip.overrides): over the per-IP limit a new
+	// connection is closed at once; at the broker-wide limit the listeners
+	// stop accepting until a connection closes (the replication listener
+	// is exempt). 2147483647, the default, is unlimited.
+	MaxConnections               int32  `toml:"max_connections"`
+	MaxConnectionsPerIP          int32  `toml:"max_connections_per_ip"`
+	MaxConnectionsPerIPOverrides string `toml:"max_connections_per_ip_overrides"` // "host:count,host:count"
+	// MaxConnectionCreationRate bounds new connections per second across
+	// the Kafka listeners (max.connection.creation.rate, KIP-612): the
+	// listeners wait before accepting more. The replication listener is
+	// exempt. 2147483647, the default, is unlimited.
+	MaxConnectionCreationRate int32 `toml:"max_connection_creation_rate"`
+	// ConnFailedAuthDelay delays the answer to a failed SASL
+	// authentication, and the close after it
+	// (connection.failed.authentication.delay.ms).
+	ConnFailedAuthDelay time.Duration `toml:"connection_failed_authentication_delay"`
 
 	// ReplicaLagTimeMax is how long a follower may stay behind the leader's
 	// log end before the leader removes it from the ISR (replica.lag.time.max.ms).
@@ -78,6 +95,10 @@ type Config struct {
 	// ProducerIDExpirationCheckInterval is how often partitions look for
 	// expired producer ids (producer.id.expiration.check.interval.ms).
 	ProducerIDExpirationCheckInterval time.Duration `toml:"producer_id_expiration_check_interval"`
+	// Client quotas measure rates over QuotaWindowNum samples of
+	// QuotaWindowSize each (quota.window.num, quota.window.size.seconds).
+	QuotaWindowNum  int           `toml:"quota_window_num"`
+	QuotaWindowSize time.Duration `toml:"quota_window_size"`
 	// Kafka's defaults that cannot be set yet (no TOML key, no variable).
 	OffsetsRetentionCheckInterval time.Duration `toml:"-"` // offsets.retention.check.interval.ms
 	OffsetMetadataMaxBytes        int           `toml:"-"` // offset.metadata.max.bytes
@@ -108,6 +129,11 @@ type Config struct {
 	// empty means one PLAINTEXT listener on Listen. Load sets Listen and
 	// Advertise from the first.
 	Listeners []Listener `toml:"listeners"`
+	// InterBrokerListener names the [[listeners]] entry other nodes dial
+	// for Kafka-protocol traffic between brokers (follower fetches,
+	// WriteTxnMarkers, transaction verification), Kafka's
+	// inter.broker.listener.name; empty: the replication listener (wal).
+	InterBrokerListener string `toml:"inter_broker_listener"`
 	// TLS is the certificate of the SSL and SASL_SSL listeners.
 	TLS TLS `toml:"tls"`
 	// SASL holds the bootstrap users ([[sasl.users]], file only).
@@ -216,6 +242,11 @@ func Default() Config {
 		MaxInFlightPerConn:       128,
 		ConnMaxIdle:              10 * time.Minute,
 
+		MaxConnections:            Unlimited,
+		MaxConnectionsPerIP:       Unlimited,
+		MaxConnectionCreationRate: Unlimited,
+		ConnFailedAuthDelay:       100 * time.Millisecond,
+
 		ReplicaLagTimeMax:          10 * time.Second,
 		OffsetsTopicPartitions:     50,
 		OffsetsRetention:           7 * 24 * time.Hour,
@@ -234,6 +265,8 @@ func Default() Config {
 		TransactionalIDExpiration:         7 * 24 * time.Hour,
 		TransactionAbortInterval:          10 * time.Second,
 		TransactionPartitionVerification:  true,
+		QuotaWindowNum:                    11,
+		QuotaWindowSize:                   time.Second,
 		ProducerIDExpiration:              24 * time.Hour,
 		ProducerIDExpirationCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:            4096,
@@ -264,6 +297,8 @@ func Default() Config {
 			MaxCompactionLagMs:          9223372036854775807,
 		},
 		TLS: TLS{ClientAuth: "none"},
+		// Kafka's sasl.oauthbearer.* defaults.
+		SASL: SASL{OAuthBearer: OAuthBearer{JWKSRefresh: time.Hour, SubClaim: "sub", ScopeClaim: "scope", ClockSkew: 30 * time.Second}},
 		Metadata: MetadataLog{
 			SnapshotThreshold: 4096,
 			SnapshotInterval:  2 * time.Minute,
@@ -353,8 +388,14 @@ func (c Config) Validate() error {
 	if c.ConnMaxIdle <= 0 {
 		return fmt.Errorf("connections_max_idle: must be > 0, got %s", c.ConnMaxIdle)
 	}
+	if c.QuotaWindowNum < 2 || c.QuotaWindowSize < time.Millisecond {
+		return fmt.Errorf("quota_window_num must be >= 2 and quota_window_size >= 1ms, got %d and %s", c.QuotaWindowNum, c.QuotaWindowSize)
+	}
 	if c.ConnMaxReauth < 0 {
 		return fmt.Errorf("connections_max_reauth: must be >= 0, got %s", c.ConnMaxReauth)
+	}
+	if err := c.validateConnLimits(); err != nil {
+		return err
 	}
 	if c.ReplicaLagTimeMax <= 0 {
 		return fmt.Errorf("replica_lag_time_max: must be > 0, got %s", c.ReplicaLagTimeMax)

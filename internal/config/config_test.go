@@ -371,8 +371,16 @@ mechanisms = ["SCRAM-SHA-512", "PLAIN"]
 	bad.Listeners = append([]Listener(nil), c.Listeners...)
 	bad.Listeners[1].SASLMechanisms = []string{"OAUTHBEARER"}
 	bad.Listeners[1].Protocol = "SASL_PLAINTEXT"
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "OAUTHBEARER") {
-		t.Fatalf("OAUTHBEARER accepted: %v", err)
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "OAUTHBEARER needs sasl.oauthbearer") {
+		t.Fatalf("OAUTHBEARER accepted without keys: %v", err)
+	}
+	bad.SASL.OAuthBearer.JWKSFile = "jwks.json"
+	if err := bad.Validate(); err != nil {
+		t.Fatalf("OAUTHBEARER with a JWKS file: %v", err)
+	}
+	bad.Listeners[1].SASLMechanisms = []string{"GSSAPI"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "GSSAPI") {
+		t.Fatalf("GSSAPI accepted: %v", err)
 	}
 	if d := Default().KafkaListeners(); len(d) != 1 || d[0].Protocol != "PLAINTEXT" || d[0].Address != "127.0.0.1:9092" {
 		t.Fatalf("single-listener form: %+v", d)
@@ -408,5 +416,193 @@ kafka = "` + kafka + `"
 	c = Default()
 	if err := c.decodeTOML(doc("127.0.0.1:9999")); err == nil || !strings.Contains(err.Error(), "node.addresses.kafka") {
 		t.Fatalf("a second Kafka address accepted: %v", err)
+	}
+}
+
+// TestOAuthBearerConfig reads [sasl.oauthbearer] with Kafka's defaults and
+// refuses what cannot validate a token.
+func TestOAuthBearerConfig(t *testing.T) {
+	c := Default()
+	if o := c.SASL.OAuthBearer; o.SubClaim != "sub" || o.ScopeClaim != "scope" || o.ClockSkew != 30*time.Second || o.JWKSRefresh != time.Hour || o.Enabled() {
+		t.Fatalf("defaults: %+v", o)
+	}
+	err := c.decodeTOML(`
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9093"
+protocol = "SASL_SSL"
+sasl_mechanisms = ["OAUTHBEARER", "SCRAM-SHA-512"]
+
+[tls]
+cert_file = "broker.pem"
+key_file = "broker-key.pem"
+principal_mapping_rules = "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT"
+
+[sasl.oauthbearer]
+jwks_url = "https://idp.example.com/jwks"
+issuer = "https://idp.example.com"
+audience = "kafka,strom"
+sub_claim = "client_id"
+clock_skew = "5s"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o := c.SASL.OAuthBearer; o.JWKSURL != "https://idp.example.com/jwks" || o.Audience != "kafka,strom" || o.SubClaim != "client_id" || o.ClockSkew != 5*time.Second {
+		t.Fatalf("[sasl.oauthbearer] not read: %+v", o)
+	}
+	if c.TLS.PrincipalMappingRules == "" {
+		t.Fatal("tls.principal_mapping_rules not read")
+	}
+	env := map[string]string{"STROM_SASL_OAUTHBEARER_ISSUER": "https://other", "STROM_SASL_OAUTHBEARER_CLOCK_SKEW": "1m", "STROM_TLS_PRINCIPAL_MAPPING_RULES": "DEFAULT"}
+	if err := c.ApplyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if c.SASL.OAuthBearer.Issuer != "https://other" || c.SASL.OAuthBearer.ClockSkew != time.Minute || c.TLS.PrincipalMappingRules != "DEFAULT" {
+		t.Fatalf("env not applied: %+v %+v", c.SASL.OAuthBearer, c.TLS)
+	}
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.SASL.OAuthBearer.JWKSFile = "jwks.json" },
+		func(c *Config) { c.SASL.OAuthBearer.JWKSURL = "ftp://idp/jwks" },
+		func(c *Config) { c.SASL.OAuthBearer.ClockSkew = -time.Second },
+		func(c *Config) { c.SASL.OAuthBearer.SubClaim = " " },
+		func(c *Config) { c.SASL.OAuthBearer.JWKSRefresh = 0 },
+		func(c *Config) {
+			c.SASL.OAuthBearer.JWKSURL, c.SASL.OAuthBearer.JWKSCAFile = "http://idp/jwks", "ca.pem"
+		},
+	} {
+		b := c
+		bad(&b)
+		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "sasl.oauthbearer") {
+			t.Errorf("%+v accepted: %v", b.SASL.OAuthBearer, err)
+		}
+	}
+}
+
+// TestInternodeTLS: node-to-node TLS is on in a cluster once [tls] names
+// the node CA (ca_file), off without one or on a single node, and
+// internode = "plaintext" turns it off; node_cert_file defaults to
+// cert_file; a half-set pair or a switch without a CA is refused.
+func TestInternodeTLS(t *testing.T) {
+	cluster := `
+node_id = 1
+[node.addresses]
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+[[peers]]
+id = 1
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+`
+	load := func(doc string) (Config, error) {
+		c := Default()
+		if err := c.decodeTOML(doc); err != nil {
+			return c, err
+		}
+		return c, c.Validate()
+	}
+	for _, tc := range []struct {
+		name, doc string
+		on        bool
+		err       string
+		cert      string
+	}{
+		{name: "no security", doc: cluster},
+		{name: "listener TLS only", doc: cluster + "[tls]\ncert_file = \"b.pem\"\nkey_file = \"b-key.pem\"\n", cert: "b.pem"},
+		{name: "node CA", doc: cluster + "[tls]\ncert_file = \"b.pem\"\nkey_file = \"b-key.pem\"\nca_file = \"nodes.pem\"\n", on: true, cert: "b.pem"},
+		{name: "node certificate", doc: cluster + "[tls]\nnode_cert_file = \"n.pem\"\nnode_key_file = \"n-key.pem\"\nca_file = \"nodes.pem\"\n", on: true, cert: "n.pem"},
+		{name: "switched off", doc: cluster + "[tls]\ncert_file = \"b.pem\"\nkey_file = \"b-key.pem\"\nca_file = \"nodes.pem\"\ninternode = \"plaintext\"\n", cert: "b.pem"},
+		{name: "single node", doc: "[tls]\ncert_file = \"b.pem\"\nkey_file = \"b-key.pem\"\nca_file = \"nodes.pem\"\n", cert: "b.pem"},
+		{name: "switch without CA", doc: cluster + "[tls]\ncert_file = \"b.pem\"\nkey_file = \"b-key.pem\"\ninternode = \"tls\"\n", err: "tls.ca_file"},
+		{name: "no certificate", doc: cluster + "[tls]\nca_file = \"nodes.pem\"\n", err: "tls.node_cert_file"},
+		{name: "half a pair", doc: cluster + "[tls]\nnode_cert_file = \"n.pem\"\nca_file = \"nodes.pem\"\n", err: "tls.node_cert_file and tls.node_key_file"},
+		{name: "unknown mode", doc: cluster + "[tls]\ninternode = \"ssl\"\n", err: "tls.internode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(tc.doc)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one naming %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.InternodeTLS(); got != tc.on {
+				t.Fatalf("InternodeTLS() = %v, want %v", got, tc.on)
+			}
+			if cert, _ := c.TLS.NodeCert(); cert != tc.cert {
+				t.Fatalf("node certificate %q, want %q", cert, tc.cert)
+			}
+		})
+	}
+}
+
+// TestInterBrokerListener: inter_broker_listener names a PLAINTEXT or an
+// SSL listener (SSL only with a node certificate to present); an unknown
+// name or a SASL listener is refused.
+func TestInterBrokerListener(t *testing.T) {
+	doc := func(name, tls string) string {
+		return `inter_broker_listener = "` + name + `"
+node_id = 1
+[node.addresses]
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+[[peers]]
+id = 1
+kafka = "127.0.0.1:9092"
+wal = "127.0.0.1:9291"
+raft = "127.0.0.1:5001"
+[[listeners]]
+name = "CLIENT"
+address = "127.0.0.1:9092"
+protocol = "SASL_SSL"
+[[listeners]]
+name = "INTERNAL"
+address = "127.0.0.1:9094"
+protocol = "SSL"
+[[listeners]]
+name = "PLAIN"
+address = "127.0.0.1:9095"
+protocol = "PLAINTEXT"
+[tls]
+cert_file = "b.pem"
+key_file = "b-key.pem"
+` + tls
+	}
+	for _, tc := range []struct{ name, listener, tls, err, protocol string }{
+		{name: "default", protocol: ""},
+		{name: "plaintext", listener: "PLAIN", protocol: "PLAINTEXT"},
+		{name: "ssl", listener: "INTERNAL", tls: "ca_file = \"nodes.pem\"\n", protocol: "SSL"},
+		{name: "ssl without node TLS", listener: "INTERNAL", err: "needs internode TLS"},
+		{name: "sasl", listener: "CLIENT", err: "no SASL credentials"},
+		{name: "unknown", listener: "NOPE", err: "no listener named"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			if err := c.decodeTOML(doc(tc.listener, tc.tls)); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.InterBrokerProtocol(); got != tc.protocol {
+				t.Fatalf("InterBrokerProtocol() = %q, want %q", got, tc.protocol)
+			}
+		})
 	}
 }

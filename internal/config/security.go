@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Listener is one named Kafka listener ([[listeners]]), Kafka's
@@ -19,6 +21,13 @@ type Listener struct {
 	// SASLMechanisms are the mechanisms a SASL listener enables
 	// (sasl.enabled.mechanisms); empty enables every supported one.
 	SASLMechanisms []string `toml:"sasl_mechanisms"`
+	// MaxConnections bounds this listener's connections
+	// (listener.name.X.max.connections); 0, unset, is unlimited.
+	MaxConnections int32 `toml:"max_connections"`
+	// MaxConnectionCreationRate bounds this listener's new connections
+	// per second (listener.name.X.max.connection.creation.rate); 0,
+	// unset, is unlimited.
+	MaxConnectionCreationRate int32 `toml:"max_connection_creation_rate"`
 }
 
 // TLS is the certificate every SSL and SASL_SSL listener serves ([tls]).
@@ -28,6 +37,55 @@ type TLS struct {
 	ClientCAFile string `toml:"client_ca_file"`
 	// ClientAuth is none, requested or required (ssl.client.auth).
 	ClientAuth string `toml:"client_auth"`
+	// PrincipalMappingRules maps a client certificate's subject to a
+	// principal name, Kafka's ssl.principal.mapping.rules:
+	// "RULE:pattern/replacement/[LU],...,DEFAULT"; empty is DEFAULT.
+	PrincipalMappingRules string `toml:"principal_mapping_rules"`
+
+	// NodeCertFile and NodeKeyFile are the certificate this node presents
+	// to the other nodes, as server and as client, on the replication and
+	// Raft links (default CertFile and KeyFile).
+	NodeCertFile string `toml:"node_cert_file"`
+	NodeKeyFile  string `toml:"node_key_file"`
+	// CAFile holds the CAs that sign node certificates: a node trusts a
+	// peer whose certificate chains to one of them.
+	CAFile string `toml:"ca_file"`
+	// Internode is "tls" (mutual TLS between nodes) or "plaintext";
+	// empty means tls when CAFile is set, plaintext otherwise.
+	Internode string `toml:"internode"`
+}
+
+// InterBrokerProtocol is the protocol of the inter-broker listener:
+// the listener named by InterBrokerListener, or "" for the replication
+// listener.
+func (c Config) InterBrokerProtocol() string {
+	for _, l := range c.KafkaListeners() {
+		if c.InterBrokerListener != "" && l.Name == c.InterBrokerListener {
+			return l.Protocol
+		}
+	}
+	return ""
+}
+
+// InternodeTLS reports whether the replication and Raft links of this
+// cluster node use mutual TLS.
+func (c Config) InternodeTLS() bool {
+	if !c.Clustered() {
+		return false
+	}
+	switch c.TLS.Internode {
+	case "tls":
+		return true
+	case "plaintext":
+		return false
+	}
+	return c.TLS.CAFile != ""
+}
+
+// NodeCert returns the certificate and key files of this node's
+// certificate on node-to-node links.
+func (t TLS) NodeCert() (certFile, keyFile string) {
+	return orDefault(t.NodeCertFile, t.CertFile), orDefault(t.NodeKeyFile, t.KeyFile)
 }
 
 // SASL holds the SASL settings ([sasl]).
@@ -35,7 +93,44 @@ type SASL struct {
 	// Users are bootstrap credentials ([[sasl.users]]), created at start
 	// only when the user has no credential yet.
 	Users []SASLUser `toml:"users"`
+	// OAuthBearer validates OAUTHBEARER tokens ([sasl.oauthbearer]).
+	OAuthBearer OAuthBearer `toml:"oauthbearer"`
 }
+
+// OAuthBearer is how OAUTHBEARER JWTs are validated, Kafka's
+// sasl.oauthbearer.* broker settings (OAuthBearerValidatorCallbackHandler).
+type OAuthBearer struct {
+	// JWKSFile or JWKSURL holds the issuer's public keys
+	// (sasl.oauthbearer.jwks.endpoint.url, file: or http(s):); exactly
+	// one must be set to enable the mechanism. The file is re-read when
+	// it changes.
+	JWKSFile string `toml:"jwks_file"`
+	JWKSURL  string `toml:"jwks_url"`
+	// JWKSCAFile holds the PEM CAs an https jwks_url is verified against
+	// instead of the system's.
+	JWKSCAFile string `toml:"jwks_ca_file"`
+	// JWKSRefresh is how often the URL is fetched again
+	// (sasl.oauthbearer.jwks.endpoint.refresh.ms); a token naming an
+	// unknown key id also fetches it (rate-limited).
+	JWKSRefresh time.Duration `toml:"jwks_refresh"`
+	// Issuer is the iss a token must carry (sasl.oauthbearer.expected.issuer);
+	// empty accepts any.
+	Issuer string `toml:"issuer"`
+	// Audience is a comma-separated list; a token's aud must name one of
+	// them (sasl.oauthbearer.expected.audience); empty accepts any.
+	Audience string `toml:"audience"`
+	// SubClaim names the claim the principal comes from
+	// (sasl.oauthbearer.sub.claim.name).
+	SubClaim string `toml:"sub_claim"`
+	// ScopeClaim names the scope claim (sasl.oauthbearer.scope.claim.name).
+	ScopeClaim string `toml:"scope_claim"`
+	// ClockSkew is the tolerance on exp, nbf and iat
+	// (sasl.oauthbearer.clock.skew.seconds).
+	ClockSkew time.Duration `toml:"clock_skew"`
+}
+
+// Enabled reports whether OAUTHBEARER has keys to validate against.
+func (o OAuthBearer) Enabled() bool { return o.JWKSFile != "" || o.JWKSURL != "" }
 
 // SASLUser is one bootstrap user.
 type SASLUser struct {
@@ -107,8 +202,14 @@ func (c Config) validateSecurity() error {
 			return fmt.Errorf("%s.sasl_mechanisms: set on a %s listener", key, l.Protocol)
 		}
 		for _, m := range l.SASLMechanisms {
+			if m == "OAUTHBEARER" {
+				if !c.SASL.OAuthBearer.Enabled() {
+					return fmt.Errorf("%s.sasl_mechanisms: OAUTHBEARER needs sasl.oauthbearer.jwks_file or jwks_url", key)
+				}
+				continue
+			}
 			if !slices.Contains(saslMechanisms, m) {
-				return fmt.Errorf("%s.sasl_mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", key, m)
+				return fmt.Errorf("%s.sasl_mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", key, m)
 			}
 		}
 		needTLS = needTLS || l.Protocol == "SSL" || l.Protocol == "SASL_SSL"
@@ -130,6 +231,12 @@ func (c Config) validateSecurity() error {
 	if (c.TLS.ClientAuth == "requested" || c.TLS.ClientAuth == "required") && c.TLS.ClientCAFile == "" {
 		return fmt.Errorf("tls.client_ca_file: must be set with client_auth = %q", c.TLS.ClientAuth)
 	}
+	if err := c.SASL.OAuthBearer.validate(); err != nil {
+		return err
+	}
+	if err := c.validateInternode(); err != nil {
+		return err
+	}
 	users := map[string]bool{}
 	for i, u := range c.SASL.Users {
 		key := fmt.Sprintf("sasl.users[%d]", i)
@@ -148,6 +255,74 @@ func (c Config) validateSecurity() error {
 				return fmt.Errorf("%s.mechanisms: %q is not supported (supported: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", key, m)
 			}
 		}
+	}
+	return nil
+}
+
+func (o OAuthBearer) validate() error {
+	if o.JWKSFile != "" && o.JWKSURL != "" {
+		return fmt.Errorf("sasl.oauthbearer: set jwks_file or jwks_url, not both")
+	}
+	if o.JWKSURL != "" {
+		u, err := url.Parse(o.JWKSURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("sasl.oauthbearer.jwks_url: %q is not an http(s) URL", o.JWKSURL)
+		}
+	}
+	if o.JWKSCAFile != "" && !strings.HasPrefix(o.JWKSURL, "https://") {
+		return fmt.Errorf("sasl.oauthbearer.jwks_ca_file: set without an https jwks_url")
+	}
+	if !o.Enabled() {
+		return nil
+	}
+	if o.JWKSRefresh < time.Second {
+		return fmt.Errorf("sasl.oauthbearer.jwks_refresh: must be at least 1s, got %s", o.JWKSRefresh)
+	}
+	if o.ClockSkew < 0 {
+		return fmt.Errorf("sasl.oauthbearer.clock_skew: must be >= 0, got %s", o.ClockSkew)
+	}
+	if strings.TrimSpace(o.SubClaim) == "" {
+		return fmt.Errorf("sasl.oauthbearer.sub_claim: must be set")
+	}
+	if strings.TrimSpace(o.ScopeClaim) == "" {
+		return fmt.Errorf("sasl.oauthbearer.scope_claim: must be set")
+	}
+	return nil
+}
+
+// validateInternode checks the node-to-node TLS keys of [tls].
+func (c Config) validateInternode() error {
+	switch c.TLS.Internode {
+	case "", "tls", "plaintext":
+	default:
+		return fmt.Errorf("tls.internode: must be tls or plaintext, got %q", c.TLS.Internode)
+	}
+	if (c.TLS.NodeCertFile == "") != (c.TLS.NodeKeyFile == "") {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file: set both or neither")
+	}
+	if name := c.InterBrokerListener; name != "" {
+		i := slices.IndexFunc(c.KafkaListeners(), func(l Listener) bool { return l.Name == name })
+		if i < 0 {
+			return fmt.Errorf("inter_broker_listener: no listener named %q", name)
+		}
+		switch p := c.KafkaListeners()[i].Protocol; p {
+		case "PLAINTEXT":
+		case "SSL":
+			if !c.InternodeTLS() {
+				return fmt.Errorf("inter_broker_listener: the SSL listener %q needs internode TLS (tls.ca_file and a node certificate) for nodes to present", name)
+			}
+		default:
+			return fmt.Errorf("inter_broker_listener: listener %q is %s; nodes hold no SASL credentials, name a PLAINTEXT or SSL listener", name, p)
+		}
+	}
+	if !c.InternodeTLS() {
+		return nil
+	}
+	if c.TLS.CAFile == "" {
+		return fmt.Errorf("tls.ca_file: must be set with internode = \"tls\" (the CA that signs the nodes' certificates)")
+	}
+	if cert, key := c.TLS.NodeCert(); cert == "" || key == "" {
+		return fmt.Errorf("tls.node_cert_file and tls.node_key_file (or tls.cert_file and tls.key_file): must be set with internode TLS")
 	}
 	return nil
 }

@@ -1,13 +1,14 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/aclreq"
 )
 
 // The ACLs page: every ACL of the cluster (DescribeAcls with a match-all
@@ -30,43 +31,19 @@ func (c *Console) acls(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx, cancel := c.ctx(r)
 		defer cancel()
-		req := kmsg.NewPtrDescribeACLsRequest()
-		req.ResourceType = kmsg.ACLResourceTypeAny
-		req.ResourcePatternType = kmsg.ACLResourcePatternTypeAny
-		req.Operation = kmsg.ACLOperationAny
-		req.PermissionType = kmsg.ACLPermissionTypeAny
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return err
+		bs, err := aclreq.List(ctx, cl)
+		for _, b := range bs {
+			rows = append(rows, aclRow{ResourceType: b.ResourceType.String(), Resource: b.Resource, Pattern: b.Pattern.String(),
+				Principal: b.Principal, Host: b.Host, Operation: b.Operation.String(), Permission: b.Permission.String()})
 		}
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return withMessage(err, resp.ErrorMessage)
-		}
-		for _, res := range resp.Resources {
-			for _, a := range res.ACLs {
-				rows = append(rows, aclRow{ResourceType: res.ResourceType.String(), Resource: res.ResourceName, Pattern: res.ResourcePatternType.String(),
-					Principal: a.Principal, Host: a.Host, Operation: a.Operation.String(), Permission: a.PermissionType.String()})
-			}
-		}
-		sort.Slice(rows, func(i, j int) bool {
-			a, b := rows[i], rows[j]
-			return fmt.Sprint(a.ResourceType, a.Resource, a.Principal, a.Operation) < fmt.Sprint(b.ResourceType, b.Resource, b.Principal, b.Operation)
-		})
-		return nil
+		return err
 	}()
 	c.render(w, r, "acls", "ACLs", rows, err)
 }
 
-func withMessage(err error, msg *string) error {
-	if msg != nil && *msg != "" {
-		return fmt.Errorf("%w: %s", err, *msg)
-	}
-	return err
-}
-
 // aclForm reads one binding from a form; every field must name a single
 // value (no ANY/MATCH), as creating or removing exactly it requires.
-func aclForm(r *http.Request) (rt kmsg.ACLResourceType, name string, pt kmsg.ACLResourcePatternType, principal, host string, op kmsg.ACLOperation, perm kmsg.ACLPermissionType, err error) {
+func aclForm(r *http.Request) (b aclreq.Binding, err error) {
 	parse := func(field string, f func(string) (int8, error)) int8 {
 		if err != nil {
 			return 0
@@ -77,80 +54,49 @@ func aclForm(r *http.Request) (rt kmsg.ACLResourceType, name string, pt kmsg.ACL
 		}
 		return v
 	}
-	rt = kmsg.ACLResourceType(parse("resource_type", func(s string) (int8, error) { v, e := kmsg.ParseACLResourceType(s); return int8(v), e }))
-	pt = kmsg.ACLResourcePatternType(parse("pattern", func(s string) (int8, error) { v, e := kmsg.ParseACLResourcePatternType(s); return int8(v), e }))
-	op = kmsg.ACLOperation(parse("operation", func(s string) (int8, error) { v, e := kmsg.ParseACLOperation(s); return int8(v), e }))
-	perm = kmsg.ACLPermissionType(parse("permission", func(s string) (int8, error) { v, e := kmsg.ParseACLPermissionType(s); return int8(v), e }))
-	name = strings.TrimSpace(r.FormValue("resource"))
-	principal = strings.TrimSpace(r.FormValue("principal"))
-	host = strings.TrimSpace(r.FormValue("host"))
-	if host == "" {
-		host = "*"
+	b.ResourceType = kmsg.ACLResourceType(parse("resource_type", func(s string) (int8, error) { v, e := kmsg.ParseACLResourceType(s); return int8(v), e }))
+	b.Pattern = kmsg.ACLResourcePatternType(parse("pattern", func(s string) (int8, error) { v, e := kmsg.ParseACLResourcePatternType(s); return int8(v), e }))
+	b.Operation = kmsg.ACLOperation(parse("operation", func(s string) (int8, error) { v, e := kmsg.ParseACLOperation(s); return int8(v), e }))
+	b.Permission = kmsg.ACLPermissionType(parse("permission", func(s string) (int8, error) { v, e := kmsg.ParseACLPermissionType(s); return int8(v), e }))
+	b.Resource = strings.TrimSpace(r.FormValue("resource"))
+	b.Principal = strings.TrimSpace(r.FormValue("principal"))
+	b.Host = strings.TrimSpace(r.FormValue("host"))
+	if b.Host == "" {
+		b.Host = "*"
 	}
-	if err == nil && (name == "" || principal == "") {
+	if err == nil && (b.Resource == "" || b.Principal == "") {
 		err = fmt.Errorf("resource and principal are required")
 	}
-	return
+	return b, err
+}
+
+// changeACL runs one binding from the form through add or remove.
+func (c *Console) changeACL(w http.ResponseWriter, r *http.Request, notice string, change func(context.Context, kmsg.Requestor, aclreq.Binding) error) {
+	err := func() error {
+		b, err := aclForm(r)
+		if err != nil {
+			return err
+		}
+		_, cl, err := c.admin(r)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := c.ctx(r)
+		defer cancel()
+		return change(ctx, cl, b)
+	}()
+	redirect(w, r, "/acls", err, notice)
 }
 
 func (c *Console) createACL(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		rt, name, pt, principal, host, op, perm, err := aclForm(r)
-		if err != nil {
-			return err
-		}
-		_, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		req := kmsg.NewPtrCreateACLsRequest()
-		cr := kmsg.NewCreateACLsRequestCreation()
-		cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = rt, name, pt
-		cr.Principal, cr.Host, cr.Operation, cr.PermissionType = principal, host, op, perm
-		req.Creations = append(req.Creations, cr)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return err
-		}
-		for _, res := range resp.Results {
-			if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
-				return withMessage(err, res.ErrorMessage)
-			}
-		}
-		return nil
-	}()
-	redirect(w, r, "/acls", err, "ACL added")
+	c.changeACL(w, r, "ACL added", func(ctx context.Context, cl kmsg.Requestor, b aclreq.Binding) error {
+		return aclreq.Create(ctx, cl, []aclreq.Binding{b})
+	})
 }
 
 func (c *Console) deleteACL(w http.ResponseWriter, r *http.Request) {
-	err := func() error {
-		rt, name, pt, principal, host, op, perm, err := aclForm(r)
-		if err != nil {
-			return err
-		}
-		_, cl, err := c.admin(r)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.ctx(r)
-		defer cancel()
-		req := kmsg.NewPtrDeleteACLsRequest()
-		f := kmsg.NewDeleteACLsRequestFilter()
-		f.ResourceType, f.ResourceName, f.ResourcePatternType = rt, &name, pt
-		f.Principal, f.Host, f.Operation, f.PermissionType = &principal, &host, op, perm
-		req.Filters = append(req.Filters, f)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return err
-		}
-		for _, res := range resp.Results {
-			if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
-				return withMessage(err, res.ErrorMessage)
-			}
-		}
-		return nil
-	}()
-	redirect(w, r, "/acls", err, "ACL removed")
+	c.changeACL(w, r, "ACL removed", func(ctx context.Context, cl kmsg.Requestor, b aclreq.Binding) error {
+		_, err := aclreq.Delete(ctx, cl, []aclreq.Binding{b})
+		return err
+	})
 }

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,15 +48,19 @@ type partRef struct {
 }
 
 type overviewData struct {
-	ClusterID       string
-	Controller      int32
-	QuorumEpoch     int32
-	QuorumHW        int64
-	Nodes           []nodeRow
-	Topics          int
-	Partitions      int
+	ClusterID   string
+	Controller  int32
+	QuorumEpoch int32
+	QuorumHW    int64
+	Nodes       []nodeRow
+	Topics      int
+	Partitions  int
+	// The first pageSize of each (by topic and partition) and how many
+	// there are: a node down in a large cluster leaves thousands.
 	UnderReplicated []partRef
 	Offline         []partRef
+	UnderCount      int
+	OfflineCount    int
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
@@ -157,6 +162,9 @@ func (c *Console) loadOverview(r *http.Request) (overviewData, error) {
 	sort.Slice(d.Nodes, func(i, j int) bool { return d.Nodes[i].ID < d.Nodes[j].ID })
 	sortRefs(d.UnderReplicated)
 	sortRefs(d.Offline)
+	d.UnderCount, d.OfflineCount = len(d.UnderReplicated), len(d.Offline)
+	d.UnderReplicated = d.UnderReplicated[:min(len(d.UnderReplicated), pageSize)]
+	d.Offline = d.Offline[:min(len(d.Offline), pageSize)]
 	return d, nil
 }
 
@@ -334,17 +342,60 @@ type configRow struct {
 }
 
 type topicData struct {
-	Name       string
-	Internal   bool
-	Partitions []partitionRow
-	Configs    []configRow
+	Name     string
+	Internal bool
+	// Partitions is the page shown of the topic's partitions (offsets
+	// and sizes asked for these only); Count, Under and Offline are over
+	// all of them.
+	Partitions             []partitionRow
+	Count, Under, Offline  int
+	Page, Pages            int
+	PrevPage, NextPg, Last int
+	Configs                []configRow
+}
+
+// partitionPageSize is how many partitions a topic's page shows.
+const partitionPageSize = 100
+
+// listOffsets asks the leaders of topic's partitions parts for the offset
+// at ts (-2: the log start, -1: the end), in one request the client
+// splits by leader; a partition that fails is left out (shown as 0).
+func listOffsets(ctx context.Context, cl *kgo.Client, topic string, parts []int32, ts int64) map[int32]int64 {
+	out := make(map[int32]int64, len(parts))
+	if len(parts) == 0 {
+		return out
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range parts {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, ts, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	for _, sh := range cl.RequestSharded(ctx, req) {
+		resp, ok := sh.Resp.(*kmsg.ListOffsetsResponse)
+		if sh.Err != nil || !ok {
+			continue
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode == 0 {
+					out[p.Partition] = p.Offset
+				}
+			}
+		}
+	}
+	return out
 }
 
 func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("topic")
 	var d topicData
 	err := func() error {
-		adm, _, err := c.admin(r)
+		adm, cl, err := c.admin(r)
 		if err != nil {
 			return err
 		}
@@ -358,14 +409,43 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 		if !ok || t.Err != nil {
 			return fmt.Errorf("topic %s: %v", name, firstErr(t.Err, errors.New("unknown topic")))
 		}
-		d = topicData{Name: name, Internal: t.IsInternal}
-		starts, _ := adm.ListStartOffsets(ctx, name)
-		ends, _ := adm.ListEndOffsets(ctx, name)
-		sizes := map[int32]int64{}
-		set := kadm.TopicsSet{}
-		for p := range t.Partitions {
-			set.Add(name, p)
+		d = topicData{Name: name, Internal: t.IsInternal, Count: len(t.Partitions)}
+		all := t.Partitions.Sorted()
+		for _, p := range all {
+			if p.Leader < 0 {
+				d.Offline++
+			} else if len(p.ISR) < len(p.Replicas) {
+				d.Under++
+			}
 		}
+		// The page asked for, or the one holding ?partition=N.
+		page := pageParam(r)
+		if v := r.URL.Query().Get("partition"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 0 || int(n) >= len(all) {
+				return fmt.Errorf("topic %s has no partition %q", name, v)
+			}
+			page = sort.Search(len(all), func(i int) bool { return all[i].Partition >= int32(n) })/partitionPageSize + 1
+		}
+		d.Pages = max((len(all)+partitionPageSize-1)/partitionPageSize, 1)
+		d.Page = min(max(page, 1), d.Pages)
+		if d.Page > 1 {
+			d.PrevPage = d.Page - 1
+		}
+		if d.Page < d.Pages {
+			d.NextPg, d.Last = d.Page+1, d.Pages
+		}
+		lo := (d.Page - 1) * partitionPageSize
+		shown := all[lo:min(lo+partitionPageSize, len(all))]
+		nums := make([]int32, len(shown))
+		set := kadm.TopicsSet{}
+		for i, p := range shown {
+			nums[i] = p.Partition
+			set.Add(name, p.Partition)
+		}
+		starts := listOffsets(ctx, cl, name, nums, -2)
+		ends := listOffsets(ctx, cl, name, nums, -1)
+		sizes := map[int32]int64{}
 		if dirs, err := adm.DescribeAllLogDirs(ctx, set); err == nil {
 			for _, bd := range dirs {
 				bd.Each(func(ld kadm.DescribedLogDir) {
@@ -375,15 +455,10 @@ func (c *Console) topic(w http.ResponseWriter, r *http.Request) {
 				})
 			}
 		}
-		for _, p := range t.Partitions.Sorted() {
+		for _, p := range shown {
 			row := partitionRow{Partition: p.Partition, Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR,
 				Under: len(p.ISR) < len(p.Replicas), Offline: p.Leader < 0, Size: sizes[p.Partition]}
-			if s, ok := starts.Lookup(name, p.Partition); ok && s.Err == nil {
-				row.Start = s.Offset
-			}
-			if e, ok := ends.Lookup(name, p.Partition); ok && e.Err == nil {
-				row.End = e.Offset
-			}
+			row.Start, row.End = starts[p.Partition], ends[p.Partition]
 			d.Partitions = append(d.Partitions, row)
 		}
 		rcs, err := adm.DescribeTopicConfigs(ctx, name)
@@ -860,7 +935,9 @@ type groupData struct {
 	Epoch                        int32
 	Members                      []memberRow
 	Lag                          groupLag
-	Empty                        bool
+	// LagPage is the page of Lag.Rows shown.
+	LagPage listData[lagRow]
+	Empty   bool
 }
 
 func (c *Console) group(w http.ResponseWriter, r *http.Request) {
@@ -934,6 +1011,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request) {
 			lag.Rows[i].Member = owner[fmt.Sprintf("%s/%d", lag.Rows[i].Topic, lag.Rows[i].Partition)]
 		}
 		d.Lag = lag
+		d.LagPage = paginate(lag.Rows, "", pageParam(r))
 		return nil
 	}()
 	c.render(w, r, "group", "Group "+id, d, err)

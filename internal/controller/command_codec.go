@@ -52,6 +52,7 @@ var commandTypes = map[string]func() command{
 	// misreading it.
 	opAlterScramCredentials: func() command { return new(AlterScramCredentials) },
 	opAlterACLs:             func() command { return new(AlterACLs) },
+	opAlterClientQuotas:     func() command { return new(AlterClientQuotas) },
 }
 
 // encodeCommand writes cmd in the current layout: the header fields, then

@@ -90,7 +90,7 @@ func TestDecodeVersion0(t *testing.T) {
 
 // sinceVersion1 are the commands added after version 0: they never had a
 // version-0 form.
-var sinceVersion1 = map[string]bool{opReplicaOffline: true, opAlterScramCredentials: true, opAlterACLs: true}
+var sinceVersion1 = map[string]bool{opReplicaOffline: true, opAlterScramCredentials: true, opAlterACLs: true, opAlterClientQuotas: true}
 
 // TestVersion1Additions round-trips what version 1 added: the SCRAM
 // command, and broker listeners in register_broker (an older broker reads
@@ -106,6 +106,8 @@ func TestVersion1Additions(t *testing.T) {
 			`{"v":1,"op":"alter_scram_credentials","upserts":[{"user":"alice","mechanism":"SCRAM-SHA-512","credential":{"Salt":"AQI=","StoredKey":"Aw==","ServerKey":"BA==","Iterations":4096}}],"deletions":[{"user":"bob","mechanism":"SCRAM-SHA-256"}],"if_absent":true}`},
 		{&AlterACLs{Creations: []metadata.ACL{{ResourceType: 2, ResourceName: "t", PatternType: 3, Principal: "User:alice", Host: "*", Operation: 3, Permission: 3}}, Deletions: []metadata.ACL{{ResourceType: 3, ResourceName: "g", PatternType: 4, Principal: "User:*", Host: "*", Operation: 2, Permission: 2}}},
 			`{"v":1,"op":"alter_acls","creations":[{"resource_type":2,"resource_name":"t","pattern_type":3,"principal":"User:alice","host":"*","operation":3,"permission":3}],"deletions":[{"resource_type":3,"resource_name":"g","pattern_type":4,"principal":"User:*","host":"*","operation":2,"permission":2}]}`},
+		{&AlterClientQuotas{Changes: []ClientQuotaChange{{Entity: []metadata.QuotaComponent{{Type: "user", Name: strp("alice")}, {Type: "client-id"}}, Key: "producer_byte_rate", Value: f64p(1048576)}, {Entity: []metadata.QuotaComponent{{Type: "client-id", Name: strp("c")}}, Key: "request_percentage"}}},
+			`{"v":1,"op":"alter_client_quotas","changes":[{"entity":[{"type":"user","name":"alice"},{"type":"client-id","name":null}],"key":"producer_byte_rate","value":1048576},{"entity":[{"type":"client-id","name":"c"}],"key":"request_percentage"}]}`},
 		{&RegisterBroker{Broker: &metadata.Broker{ID: 1, Host: "h", Port: 9093, Listeners: []metadata.Endpoint{{Name: "CLIENT", Host: "h", Port: 9093, Protocol: "SASL_SSL"}, {Name: "INTERNAL", Host: "i", Port: 9092, Protocol: "PLAINTEXT"}}}},
 			`{"v":1,"op":"register_broker","broker":{"ID":1,"Host":"h","Port":9093,"Listeners":[{"Name":"CLIENT","Host":"h","Port":9093,"Protocol":"SASL_SSL"},{"Name":"INTERNAL","Host":"i","Port":9092,"Protocol":"PLAINTEXT"}]}}`},
 	} {
@@ -279,6 +281,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			f.Add(v1)
 		}
 	}
+	fuzzseed.Add(f, []byte(`{"v":1,"op":"alter_client_quotas","changes":[{"entity":[{"type":"user","name":"alice"},{"type":"client-id","name":null}],"key":"producer_byte_rate","value":1048576},{"entity":[{"type":"ip","name":"127.0.0.1"}],"key":"connection_creation_rate"}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cmd, err := decodeCommand(raw)
 		if err != nil {

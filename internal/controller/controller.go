@@ -94,6 +94,8 @@ type Controller interface {
 	AlterScramCredentials(ctx context.Context, cmd AlterScramCredentials) error
 	// AlterACLs adds and removes access control entries in the metadata.
 	AlterACLs(ctx context.Context, cmd AlterACLs) error
+	// AlterClientQuotas changes client quotas in the metadata.
+	AlterClientQuotas(ctx context.Context, cmd AlterClientQuotas) error
 	// DescribeQuorum describes the metadata quorum (Kafka's
 	// DescribeQuorum).
 	DescribeQuorum(ctx context.Context) (QuorumInfo, error)

@@ -27,6 +27,14 @@ type persisted struct {
 	ScramCredentials map[string]map[string]metadata.ScramCredential `json:"scram_credentials,omitempty"`
 	// ACLs are the access control entries, in creation order.
 	ACLs []metadata.ACL `json:"acls,omitempty"`
+	// ClientQuotas are the client quotas, one entry per entity.
+	ClientQuotas []persistQuota `json:"client_quotas,omitempty"`
+}
+
+// persistQuota is one entity's client quotas.
+type persistQuota struct {
+	Entity []metadata.QuotaComponent `json:"entity"`
+	Values map[string]float64        `json:"values"`
 }
 
 type persistTopic struct {
@@ -48,6 +56,9 @@ func emptyImage() *metadata.Image {
 
 func encodeImage(im *metadata.Image) ([]byte, error) {
 	p := persisted{Version: imageVersion, ClusterID: im.ClusterID, NextProducerID: im.NextProducerID, Brokers: im.Brokers, BrokerConfigs: im.BrokerConfigs, ScramCredentials: im.ScramCredentials, ACLs: im.ACLs}
+	for _, e := range im.SortedQuotaEntities() {
+		p.ClientQuotas = append(p.ClientQuotas, persistQuota{Entity: e.Components(), Values: im.ClientQuotas[e]})
+	}
 	for _, name := range im.SortedTopicNames() {
 		t := im.Topics[name]
 		p.Topics = append(p.Topics, &persistTopic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: t.Configs, Partitions: t.Partitions})
@@ -73,6 +84,16 @@ func decodeImage(raw []byte) (*metadata.Image, error) {
 	im.Brokers = p.Brokers
 	im.ScramCredentials = p.ScramCredentials
 	im.ACLs = p.ACLs
+	for i, q := range p.ClientQuotas {
+		e, ok := metadata.QuotaEntityOf(q.Entity)
+		if !ok || len(q.Entity) == 0 {
+			return nil, fmt.Errorf("decode metadata: client quota %d has a bad entity", i)
+		}
+		if im.ClientQuotas == nil {
+			im.ClientQuotas = map[metadata.QuotaEntity]map[string]float64{}
+		}
+		im.ClientQuotas[e] = q.Values
+	}
 	for k, v := range p.BrokerConfigs {
 		im.BrokerConfigs[k] = v
 	}

@@ -37,6 +37,7 @@ func FuzzDecodeImage(f *testing.F) {
 	}
 	fuzzseed.Add(f, []byte(`{"version":1,"cluster_id":"c","next_producer_id":0,"topics":null}`))
 	fuzzseed.Add(f, []byte(`{"version":2,"cluster_id":"c","next_producer_id":0,"topics":null}`))
+	fuzzseed.Add(f, []byte(`{"version":1,"cluster_id":"c","next_producer_id":0,"topics":null,"client_quotas":[{"entity":[{"type":"user","name":null}],"values":{"producer_byte_rate":1000}},{"entity":[{"type":"client-id","name":"app"}],"values":{"request_percentage":12.5}}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		im, err := decodeImage(raw)
 		if err != nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,11 @@ type RaftConfig struct {
 	Peers         []RaftPeer // every node of the initial cluster, self included
 	Dir           string
 	Logger        *slog.Logger
+	// ServerTLS and ClientTLS, when set, put the raft port under mutual
+	// TLS: every connection, raft's and the controller RPCs', is a TLS
+	// connection accepted with ServerTLS and dialed with ClientTLS. Both
+	// or neither.
+	ServerTLS, ClientTLS *tls.Config
 
 	// SessionTimeout is how long a broker may go without a heartbeat
 	// before it is fenced; HeartbeatInterval how often brokers send one.
@@ -114,12 +120,15 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 	if cfg.TrailingLogs == 0 {
 		cfg.TrailingLogs = 10240
 	}
-	c := &Raft{cfg: cfg, logger: cfg.Logger, fsm: newFSM(), rpc: newRPCClient(), stop: make(chan struct{}), ready: make(chan struct{})}
+	c := &Raft{cfg: cfg, logger: cfg.Logger, fsm: newFSM(), rpc: newRPCClient(cfg.ClientTLS), stop: make(chan struct{}), ready: make(chan struct{})}
 	c.mu.lastSeen = map[ids.NodeID]time.Time{}
 
 	ln, err := net.Listen("tcp", cfg.RaftListen)
 	if err != nil {
 		return nil, fmt.Errorf("listen raft on %s: %w", cfg.RaftListen, err)
+	}
+	if cfg.ServerTLS != nil {
+		ln = tls.NewListener(ln, cfg.ServerTLS)
 	}
 	c.mux, err = newMux(ln, cfg.RaftAdvertise, c.logger)
 	if err != nil {
@@ -128,7 +137,7 @@ func OpenRaft(cfg RaftConfig) (*Raft, error) {
 	}
 	hl := raftLogger(c.logger, &c.quiet)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: &raftLayer{subListener{c.mux, c.mux.raftCh}}, MaxPool: 3, Timeout: 5 * time.Second, Logger: hl,
+		Stream: &raftLayer{subListener{c.mux, c.mux.raftCh}, cfg.ClientTLS}, MaxPool: 3, Timeout: 5 * time.Second, Logger: hl,
 	})
 	c.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db"))
 	if err != nil {

@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,6 +68,16 @@ func (m *muxListener) acceptLoop() {
 func (m *muxListener) route(c net.Conn) {
 	var tag [1]byte
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if tc, ok := c.(*tls.Conn); ok {
+		// A peer without a certificate from the node CA (or not
+		// speaking TLS at all) is refused here, before any byte of
+		// raft or of the controller's RPCs is read.
+		if err := tc.Handshake(); err != nil {
+			m.logger.Warn("refused a raft-port connection: TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
+			c.Close()
+			return
+		}
+	}
 	if _, err := io.ReadFull(c, tag[:]); err != nil {
 		c.Close()
 		return
@@ -114,17 +125,33 @@ func (s *subListener) Accept() (net.Conn, error) {
 func (s *subListener) Close() error   { s.m.close(); return nil }
 func (s *subListener) Addr() net.Addr { return s.m.adv }
 
-// raftLayer is the raft StreamLayer over the mux.
-type raftLayer struct{ subListener }
-
-func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialTagged(string(addr), tagRaft, timeout)
+// raftLayer is the raft StreamLayer over the mux; with tlsCfg set it
+// dials other nodes with mutual TLS.
+type raftLayer struct {
+	subListener
+	tlsCfg *tls.Config
 }
 
-func dialTagged(addr string, tag byte, timeout time.Duration) (net.Conn, error) {
+func (l *raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return dialTagged(string(addr), tagRaft, timeout, l.tlsCfg)
+}
+
+// dialTagged connects to a raft port and sends the tag byte; with tlsCfg
+// set the TLS handshake comes first and the tag goes inside it.
+func dialTagged(addr string, tag byte, timeout time.Duration, tlsCfg *tls.Config) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if tlsCfg != nil {
+		tc := tls.Client(c, tlsCfg)
+		tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with node at %s: %w", addr, err)
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
 	}
 	if _, err := c.Write([]byte{tag}); err != nil {
 		c.Close()
@@ -136,14 +163,14 @@ func dialTagged(addr string, tag byte, timeout time.Duration) (net.Conn, error) 
 // rpcClient calls other controllers' HTTP RPCs.
 type rpcClient struct{ hc *http.Client }
 
-func newRPCClient() *rpcClient {
+func newRPCClient(tlsCfg *tls.Config) *rpcClient {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			timeout := 3 * time.Second
 			if dl, ok := ctx.Deadline(); ok {
 				timeout = time.Until(dl)
 			}
-			return dialTagged(addr, tagRPC, timeout)
+			return dialTagged(addr, tagRPC, timeout, tlsCfg)
 		},
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     time.Minute,

@@ -13,7 +13,8 @@ import (
 // Adds the group's __consumer_offsets partition to the transaction, so
 // that the markers reach the group coordinator, which makes the
 // transaction's TxnOffsetCommits visible on commit. PRODUCER_FENCED is
-// INVALID_PRODUCER_EPOCH before v2.
+// INVALID_PRODUCER_EPOCH before v2. An empty group id is added like any
+// other, as Kafka does (its TxnOffsetCommit is what fails).
 
 func init() { register(kmsg.AddOffsetsToTxn, 0, 4, serveAddOffsetsToTxn) }
 
@@ -23,9 +24,6 @@ func serveAddOffsetsToTxn(e *Env, r *Request) Result {
 	switch {
 	case req.TransactionalID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
-		return Now(resp)
-	case req.Group == "":
-		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return Now(resp)
 	case e.Txns == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

@@ -12,7 +12,10 @@ import (
 // assignment epochs. A classic or unknown group gets GROUP_ID_NOT_FOUND,
 // an empty group id INVALID_GROUP_ID. Topic names in assignments come from
 // the metadata image (a topic deleted meanwhile is left unnamed).
-// Authorized operations are not computed (no ACLs). v1 adds the member
+// Authorized operations, when asked for, are every group operation (as
+// Kafka without an authorizer); with one, internal/authz narrows them to
+// the principal's and refuses groups assigned topics it may not
+// describe. v1 adds the member
 // type: always 1 (consumer protocol) here.
 
 func init() { register(kmsg.ConsumerGroupDescribe, 0, 1, serveConsumerGroupDescribe) }
@@ -54,12 +57,18 @@ func serveConsumerGroupDescribe(e *Env, r *Request) Result {
 				continue
 			}
 			dg.State, dg.Epoch, dg.AssignmentEpoch, dg.AssignorName = d.State, d.Epoch, d.AssignmentEpoch, d.Assignor
+			if req.IncludeAuthorizedOperations {
+				dg.AuthorizedOperations = groupOperations // internal/authz narrows it
+			}
 			dg.Members = []kmsg.ConsumerGroupDescribeResponseGroupMember{}
 			for _, m := range d.Members {
 				dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 				dm.MemberID, dm.InstanceID, dm.RackID, dm.MemberEpoch = m.ID, m.InstanceID, m.RackID, m.Epoch
 				dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
 				dm.SubscribedTopics, dm.SubscribedTopicRegex = m.SubscribedTopics, m.SubscribedRegex
+				if dm.SubscribedTopicRegex == nil {
+					dm.SubscribedTopicRegex = kmsg.StringPtr("") // Kafka's member without a regex
+				}
 				dm.Assignment, dm.TargetAssignment = assignment(m.Assignment), assignment(m.Target)
 				dm.MemberType = 1
 				dg.Members = append(dg.Members, dm)

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,15 +61,19 @@ func serveCreatePartitions(e *Env, r *Request) Result {
 		if counts[rt.Topic] > 1 {
 			err = fmt.Errorf("%w: duplicate topic in request: %s", errInvalidRequest, rt.Topic)
 		} else {
-			err = e.createPartitions(ctx, r.ClientID, rt, req.ValidateOnly)
+			err = e.createPartitions(ctx, r, rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = e.errCode(err), errMsg(err)
+		if errors.Is(err, errThrottled) {
+			st.ErrorCode = kerr.ThrottlingQuotaExceeded.Code
+		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return Now(resp)
 }
 
-func (e *Env) createPartitions(ctx context.Context, clientID string, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+func (e *Env) createPartitions(ctx context.Context, r *Request, rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	clientID := r.ClientID
 	im := e.Ctrl.Image()
 	t := im.Topics[rt.Topic]
 	if t == nil {
@@ -88,6 +93,9 @@ func (e *Env) createPartitions(ctx context.Context, clientID string, rt kmsg.Cre
 		if err := checkAssignment(im, t, rt); err != nil {
 			return err
 		}
+	}
+	if !r.mutationAllowed(e, int(rt.Count-cur)) {
+		return errThrottled
 	}
 	if validateOnly {
 		return nil

@@ -10,8 +10,9 @@ import (
 //
 // As Kafka's GroupMetadata.summary: member metadata and assignments only
 // for a Stable group; an unknown group is described as Dead with no error.
-// Authorized operations (v3+) are not computed (no ACLs) and stay at
-// Kafka's "not requested" value. v6 (KIP-1043 errors) is not served.
+// Authorized operations (v3+), when asked for, are every group operation
+// (as Kafka without an authorizer); with one, internal/authz narrows them
+// to the principal's. v6 (KIP-1043 errors) is not served.
 
 func init() { register(kmsg.DescribeGroups, 0, 5, serveDescribeGroups) }
 

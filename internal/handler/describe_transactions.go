@@ -18,7 +18,7 @@ func serveDescribeTransactions(e *Env, r *Request) Result {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
-		s.TransactionalID, s.ProducerID, s.ProducerEpoch, s.StartTimestamp = id, -1, -1, -1
+		s.TransactionalID = id // on an error the rest stays 0, as Kafka's
 		switch {
 		case id == "":
 			s.ErrorCode = kerr.InvalidRequest.Code

@@ -17,6 +17,7 @@ import (
 	"github.com/strom-broker/strom/internal/ids"
 	"github.com/strom-broker/strom/internal/metadata"
 	"github.com/strom-broker/strom/internal/partition"
+	"github.com/strom-broker/strom/internal/quota"
 	"github.com/strom-broker/strom/internal/txn"
 )
 
@@ -49,6 +50,9 @@ type Env struct {
 	// Authz is the authorizer ([authorization] enabled); nil: every
 	// request is allowed and the ACL APIs answer SECURITY_DISABLED.
 	Authz *authz.Authorizer
+	// Quotas measures clients against their quotas (internal/quota);
+	// nil: no client is ever throttled.
+	Quotas *quota.Manager
 
 	sessions *fetchSessions
 	pids     *producerIDs

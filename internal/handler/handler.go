@@ -17,8 +17,11 @@ package handler
 
 import (
 	"context"
-	"github.com/strom-broker/strom/internal/authz"
 	"sort"
+	"time"
+
+	"github.com/strom-broker/strom/internal/authz"
+	"github.com/strom-broker/strom/internal/quota"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -38,6 +41,15 @@ type Request struct {
 	// Principal is who the connection authenticated as ("User:alice",
 	// auth.Anonymous without authentication): what an authorizer checks.
 	Principal string
+	// Visible, set by the authorizer's check, says whether the principal
+	// may describe a topic, for a handler that lists topics page by page
+	// (DescribeTopicPartitions); nil: every topic.
+	Visible func(topic string) bool
+	// Size is the request's size in bytes (header and body): what a
+	// producer quota counts.
+	Size int
+
+	mutation *quota.Mutation // controller mutation quota (quotas.go)
 }
 
 // Result is a handler's answer: a response now, a function that produces
@@ -46,6 +58,11 @@ type Result struct {
 	Resp       kmsg.Response
 	Deferred   func() kmsg.Response
 	NoResponse bool
+	// Throttle is a throttle time known when the request is handled
+	// (a produce over its quota): the server mutes the connection from
+	// then, before the answer, which carries it too, is sent; with
+	// NoResponse (acks=0) this is the only mute.
+	Throttle time.Duration
 }
 
 // Now wraps an immediate response.
@@ -103,6 +120,13 @@ func Lookup(key kmsg.Key) (VersionRange, bool) {
 // handler; a partly refused one (some topics) is served without the
 // refused part, which is added back to the answer with its error code.
 func (e *Env) Serve(r *Request) Result {
+	if e.Quotas.Any() {
+		return e.serveWithQuotas(r)
+	}
+	return e.serve(r)
+}
+
+func (e *Env) serve(r *Request) Result {
 	if e.Authz == nil {
 		return apis[r.Key].serve(e, r)
 	}
@@ -117,6 +141,7 @@ func (e *Env) Serve(r *Request) Result {
 		v.Fix(resp)
 		return Now(resp)
 	}
+	r.Visible = v.Visible
 	res := apis[r.Key].serve(e, r)
 	if v.Fix == nil || res.NoResponse {
 		return res

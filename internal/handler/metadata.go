@@ -20,8 +20,9 @@ import (
 // list. Topics that do not exist are auto-created when the broker allows
 // it and the request asks (always for v0-3), with the default partition
 // count. v10+ carries topic ids; v12+ may ask by id (UNKNOWN_TOPIC_ID when
-// none matches). Authorized operations, when asked for, are everything
-// (there are no ACLs), as on a Kafka without an authorizer.
+// none matches). Authorized operations, when asked for, are everything,
+// as on a Kafka without an authorizer; with one, internal/authz answers
+// the principal's.
 
 func init() { register(kmsg.Metadata, 0, 13, serveMetadata) }
 
@@ -130,8 +131,11 @@ func buildMetadata(e *Env, r *Request) *kmsg.MetadataResponse {
 	resp.ClusterID = &cid
 	resp.ControllerID = int32(im.ControllerID)
 	if req.IncludeTopicAuthorizedOperations {
+		// Every named topic, found or not (Kafka leaves out only unknown
+		// topic ids); with an authorizer, internal/authz puts the
+		// principal's operations in their place.
 		for i := range out {
-			if out[i].ErrorCode == 0 {
+			if out[i].Topic != nil {
 				out[i].AuthorizedOperations = topicOperations
 			}
 		}

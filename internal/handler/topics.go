@@ -82,6 +82,9 @@ func serveCreateTopics(e *Env, r *Request) Result {
 			continue
 		}
 		spec, code, err := e.topicSpec(rt)
+		if code == 0 && !r.mutationAllowed(e, int(spec.Partitions)) {
+			code, err = kerr.ThrottlingQuotaExceeded.Code, errThrottled
+		}
 		if code == 0 && !req.ValidateOnly {
 			var t *metadata.Topic
 			t, err = e.Ctrl.CreateTopic(ctx, spec)
@@ -223,10 +226,15 @@ func serveDeleteTopics(e *Env, r *Request) Result {
 			name := t.Name
 			st.Topic, st.TopicID = &name, t.ID
 			err := metadata.CheckClientOp(name, metadata.OpDeleteTopic, r.ClientID, nil)
-			if err == nil {
+			throttled := err == nil && !r.mutationAllowed(e, len(t.Partitions))
+			if throttled {
+				err = errThrottled
+			} else if err == nil {
 				err = e.Ctrl.DeleteTopic(ctx, name)
 			}
-			if err != nil {
+			if throttled {
+				st.ErrorCode, st.ErrorMessage = kerr.ThrottlingQuotaExceeded.Code, errMsg(err)
+			} else if err != nil {
 				st.ErrorCode = e.errCode(err)
 				st.ErrorMessage = errMsg(err)
 			} else {

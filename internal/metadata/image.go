@@ -167,6 +167,10 @@ type Image struct {
 	// at most once, in the order they were created. Nil when there are
 	// none.
 	ACLs []ACL
+	// ClientQuotas are the client quotas (Kafka's ClientQuotaRecord):
+	// entity, then quota key (producer_byte_rate, ...) and value. Nil
+	// when there are none.
+	ClientQuotas map[QuotaEntity]map[string]float64
 	// FromSnapshot marks an image published straight from a metadata
 	// snapshot (a node restoring one at start or being sent one when it
 	// fell behind), not by applying records to the image before it: the
@@ -241,6 +245,7 @@ func (im *Image) Clone() *Image {
 		}
 	}
 	out.ACLs = append([]ACL(nil), im.ACLs...)
+	out.ClientQuotas = cloneQuotas(im.ClientQuotas)
 	for name, t := range im.Topics {
 		ct := t.Clone()
 		out.Topics[name] = ct

@@ -22,6 +22,8 @@ type Requests struct {
 	overall  *prometheus.HistogramVec
 	conns    *prometheus.GaugeVec
 	accepted *prometheus.CounterVec
+	rejected *prometheus.CounterVec // connections.go
+	blocked  prometheus.Counter     // connections.go
 
 	// series caches the label-resolved instruments of each key and
 	// version, so the request path does no label hashing.
@@ -74,11 +76,13 @@ func newRequests() *Requests {
 			Name: "strom_connections_accepted_total",
 			Help: "Connections accepted, by listener (connection-creation-total).",
 		}, []string{"listener"}),
+		rejected: newRejected(),
+		blocked:  newAcceptorBlocked(),
 	}
 }
 
 func (r *Requests) collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.total, r.errors, r.local, r.send, r.overall, r.conns, r.accepted}
+	return []prometheus.Collector{r.total, r.errors, r.local, r.send, r.overall, r.conns, r.accepted, r.rejected, r.blocked}
 }
 
 // Listener returns the instruments of one listener; nil-safe, so a server

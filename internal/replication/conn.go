@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,7 +35,11 @@ type leaderConn struct {
 	answering atomic.Bool
 }
 
-func dialLeader(ctx context.Context, addr string, timeout time.Duration, clientID string) (*leaderConn, error) {
+// errHandshake marks a connection refused at the TLS handshake: the
+// leader does not trust this node's certificate or this node the leader's.
+var errHandshake = errors.New("TLS handshake with the leader failed")
+
+func dialLeader(ctx context.Context, addr string, timeout time.Duration, clientID string, tlsCfg *tls.Config) (*leaderConn, error) {
 	d := net.Dialer{Timeout: timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -42,6 +47,17 @@ func dialLeader(ctx context.Context, addr string, timeout time.Duration, clientI
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+	}
+	if tlsCfg != nil {
+		tc := tls.Client(nc, tlsCfg)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("%w: %s: %w", errHandshake, addr, err)
+		}
+		nc = tc
 	}
 	return &leaderConn{nc: nc, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
 }

@@ -168,9 +168,13 @@ func (f *fetcher) run() {
 			continue
 		}
 		if f.conn == nil {
-			c, err := dialLeader(f.ctx, f.addr, f.m.cfg.DialTimeout, "strom-replica-"+strconv.Itoa(int(f.m.cfg.NodeID)))
+			c, err := dialLeader(f.ctx, f.addr, f.m.cfg.DialTimeout, "strom-replica-"+strconv.Itoa(int(f.m.cfg.NodeID)), f.m.cfg.TLS)
 			if err != nil {
-				log.Debug("connecting to leader failed", "err", err)
+				level := slog.LevelDebug
+				if errors.Is(err, errHandshake) {
+					level = slog.LevelWarn // a certificate problem, not a node down
+				}
+				log.Log(f.ctx, level, "connecting to leader failed", "err", err)
 				f.sleep(f.m.cfg.Backoff)
 				continue
 			}

@@ -15,6 +15,7 @@ package replication
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sort"
@@ -41,6 +42,13 @@ type Config struct {
 	// node's peer list; it wins over the address a broker registered
 	// (links between nodes may go through addresses only this node knows).
 	PeerReplication map[ids.NodeID]string
+	// Listener, when set (inter_broker_listener), names the registered
+	// Kafka listener of the leader to dial instead of its replication
+	// listener; a leader without it is dialed as before.
+	Listener string
+	// TLS, when set, is the client config leaders are dialed with (mutual
+	// TLS with the node certificate); nil dials plaintext.
+	TLS *tls.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -141,7 +149,13 @@ func (m *Manager) Apply(im *metadata.Image) {
 			if !live {
 				continue // idle until the leader is back or replaced
 			}
-			addr := m.cfg.PeerReplication[pm.Leader]
+			addr := ""
+			if m.cfg.Listener != "" {
+				addr = listenerAddr(b, m.cfg.Listener)
+			}
+			if addr == "" {
+				addr = m.cfg.PeerReplication[pm.Leader]
+			}
 			if addr == "" {
 				addr = b.Replication
 			}
@@ -212,4 +226,14 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+}
+
+// listenerAddr is b's registered address of the named listener, or "".
+func listenerAddr(b metadata.Broker, name string) string {
+	for _, ep := range b.Listeners {
+		if ep.Name == name {
+			return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+		}
+	}
+	return ""
 }

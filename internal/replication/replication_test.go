@@ -457,7 +457,7 @@ func TestFollowerRefusesConsumersAndProducers(t *testing.T) {
 	c := newCluster(t, 2, time.Minute)
 	c.acksAll(1, c.produce(1, 2, "a"))
 	c.converged(1)
-	conn, err := dialLeader(context.Background(), c.nodes[2].addr, time.Second, "test")
+	conn, err := dialLeader(context.Background(), c.nodes[2].addr, time.Second, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestFollowerRefusesConsumersAndProducers(t *testing.T) {
 		t.Fatalf("consumer fetch at a follower: %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))
 	}
 	// A replica fetch from a stale epoch is fenced by the leader.
-	conn1, err := dialLeader(context.Background(), c.nodes[1].addr, time.Second, "test")
+	conn1, err := dialLeader(context.Background(), c.nodes[1].addr, time.Second, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +503,7 @@ func (c *cluster) produceRequest(id ids.NodeID, tag string) *kmsg.ProduceRespons
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	conn, err := dialLeader(context.Background(), c.nodes[id].addr, time.Second, "test")
+	conn, err := dialLeader(context.Background(), c.nodes[id].addr, time.Second, "test", nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}

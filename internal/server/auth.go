@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -30,10 +29,10 @@ const tlsHandshakeTimeout = 10 * time.Second
 // secure runs the listener's security before the first request: the TLS
 // handshake (SSL, SASL_SSL), then SASL authentication (SASL_*). On
 // success c.principal is set; an error closes the connection.
-func (c *conn) secure(br **bufio.Reader) error {
+func (c *conn) secure(br *io.Reader) error {
 	spec := c.ln.spec
 	if spec.TLS != nil {
-		tc := tls.Server(c.nc, spec.TLS)
+		tc := tls.Server(&batchConn{Conn: c.nc}, spec.TLS)
 		ctx, cancel := context.WithTimeout(c.ctx, tlsHandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -41,9 +40,12 @@ func (c *conn) secure(br **bufio.Reader) error {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
 		c.nc = tc
-		*br = bufio.NewReaderSize(tc, 64<<10)
+		*br = newLazyReader(tc)
 		if spec.Protocol == auth.SSL {
-			c.principal = auth.CertPrincipal(tc.ConnectionState())
+			if c.principal, err = spec.CertPrincipal(tc.ConnectionState()); err != nil {
+				c.s.logger.Info("authentication failed", "listener", spec.Name, "remote", c.remote, "reason", err.Error())
+				return errAuthFailed
+			}
 		}
 	}
 	if !spec.Protocol.SASL() {
@@ -64,13 +66,15 @@ const (
 
 // authenticate runs the SASL exchange, reading and answering one frame at
 // a time (no pipelining before authentication, as in Kafka).
-func (c *conn) authenticate(br *bufio.Reader) error {
+func (c *conn) authenticate(br io.Reader) error {
 	w := newRespWriter(c.nc)
 	state := saslHandshakeOrVersions
 	var sess auth.Session
 	var mech string
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+		if err := c.armIdle(); err != nil {
+			return err
+		}
 		frame, err := readAuthFrame(br)
 		if err != nil {
 			return err
@@ -78,7 +82,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 		if state == saslRawTokens {
 			resp, done, err := sess.Step(frame)
 			if err != nil {
-				return c.authFailed(mech, err)
+				return c.authFailedAfterDelay(mech, err, nil)
 			}
 			var size [4]byte
 			binary.BigEndian.PutUint32(size[:], uint32(len(resp)))
@@ -86,7 +90,7 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				return err
 			}
 			if done {
-				c.startSession(mech)
+				c.startSession(mech, sess)
 				return c.authenticated(mech, sess)
 			}
 			continue
@@ -114,11 +118,11 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 			resp.SupportedMechanisms = c.ln.spec.Mechanisms
 			if !slices.Contains(c.ln.spec.Mechanisms, hreq.Mechanism) {
 				resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
-				writeNow(w, corr, false, resp)
-				return fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms)
+				return c.authFailedAfterDelay(hreq.Mechanism, fmt.Errorf("unsupported SASL mechanism %q (enabled: %v)", hreq.Mechanism, c.ln.spec.Mechanisms),
+					func() error { return writeNow(w, corr, false, resp) })
 			}
 			mech = hreq.Mechanism
-			if sess, err = auth.NewSession(mech, c.s.creds, false); err != nil {
+			if sess, err = c.ln.spec.NewSession(mech, c.s.creds, false); err != nil {
 				return err
 			}
 			if err := writeNow(w, corr, false, resp); err != nil {
@@ -138,12 +142,11 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 				if errors.As(serr, &f) {
 					resp.ErrorMessage = &f.Message
 				}
-				writeNow(w, corr, areq.IsFlexible(), resp)
-				return c.authFailed(mech, serr)
+				return c.authFailedAfterDelay(mech, serr, func() error { return writeNow(w, corr, areq.IsFlexible(), resp) })
 			}
 			resp.SASLAuthBytes = token
 			if done {
-				resp.SessionLifetimeMillis = c.startSession(mech)
+				resp.SessionLifetimeMillis = c.startSession(mech, sess)
 			}
 			if err := writeNow(w, corr, areq.IsFlexible(), resp); err != nil {
 				return err
@@ -161,22 +164,38 @@ func (c *conn) authenticate(br *bufio.Reader) error {
 
 // startSession records a successful authentication with mech and returns
 // the session lifetime to announce (SaslAuthenticate v1+): the
-// connections_max_reauth setting in milliseconds, 0 when sessions never
-// expire.
-func (c *conn) startSession(mech string) int64 {
+// connections_max_reauth setting in milliseconds, bounded by the
+// credential's expiry (an OAUTHBEARER token's exp), 0 when sessions never
+// expire — Kafka's SaslServerAuthenticator.
+func (c *conn) startSession(mech string, sess auth.Session) int64 {
 	c.mech = mech
+	now := time.Now()
 	max := c.s.cfg.ConnMaxReauth
-	if max <= 0 {
+	var expiry time.Time
+	if max > 0 {
+		expiry = now.Add(max)
+	}
+	if es, ok := sess.(auth.ExpiringSession); ok {
+		if exp := es.Expiry(); expiry.IsZero() || exp.Before(expiry) {
+			expiry = exp
+		}
+	}
+	if expiry.IsZero() {
+		c.sessionExpiry = time.Time{}
 		return 0
 	}
-	c.sessionExpiry = time.Now().Add(max)
-	return max.Milliseconds()
+	if expiry.Before(now) {
+		expiry = now
+	}
+	c.sessionExpiry = expiry
+	return expiry.Sub(now).Milliseconds()
 }
 
 // sessionCheck runs on every request of a connection authenticated with
-// SASL: re-authentication (KIP-368) when re-authentication is on (a
-// SaslHandshake, then SaslAuthenticate requests, answered here in order
-// with the others), and the end of an expired session, which closes the
+// SASL: re-authentication (KIP-368) when the session expires
+// (connections_max_reauth, or the credential's expiry: a SaslHandshake,
+// then SaslAuthenticate requests, answered here in order with the
+// others), and the end of an expired session, which closes the
 // connection as Kafka does. A nil response and error let the request
 // through to its handler; an error closes the connection once resp (if
 // any) is written.
@@ -204,20 +223,20 @@ func (c *conn) sessionCheck(key kmsg.Key, req kmsg.Request) (kmsg.Response, erro
 		}
 		resp.SASLAuthBytes = token
 		if done {
+			resp.SessionLifetimeMillis = c.startSession(c.mech, c.reauth)
 			c.reauth = nil
-			resp.SessionLifetimeMillis = c.startSession(c.mech)
 			c.s.logger.Debug("re-authenticated", "listener", c.ln.spec.Name, "remote", c.remote, "principal", c.principal)
 		}
 		return resp, nil
 	}
-	if hreq, ok := req.(*kmsg.SASLHandshakeRequest); ok && c.s.cfg.ConnMaxReauth > 0 && hreq.Version >= 1 {
+	if hreq, ok := req.(*kmsg.SASLHandshakeRequest); ok && !c.sessionExpiry.IsZero() && hreq.Version >= 1 {
 		resp := hreq.ResponseKind().(*kmsg.SASLHandshakeResponse)
 		resp.SupportedMechanisms = c.ln.spec.Mechanisms
 		if hreq.Mechanism != c.mech {
 			resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 			return resp, fmt.Errorf("re-authentication with mechanism %q, authenticated with %q", hreq.Mechanism, c.mech)
 		}
-		sess, err := auth.NewSession(c.mech, c.s.creds, true)
+		sess, err := c.ln.spec.NewSession(c.mech, c.s.creds, true)
 		if err != nil {
 			return nil, err
 		}
@@ -252,11 +271,49 @@ func (c *conn) authFailed(mech string, err error) error {
 	return errAuthFailed
 }
 
+// authFailedAfterDelay ends a failed authentication as Kafka does: the
+// answer (written by answer, if any) and the close wait for
+// connection_failed_authentication_delay, so a client retrying a wrong
+// password, or guessing one, gets one attempt per delay per connection.
+// The wait holds only this connection's goroutine: nothing it waits on is
+// shared, and the connection reads nothing meanwhile. Shutdown ends it.
+func (c *conn) authFailedAfterDelay(mech string, err error, answer func() error) error {
+	err = c.authFailed(mech, err)
+	if d := c.s.cfg.ConnFailedAuthDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
+	if answer != nil {
+		answer()
+	}
+	return err
+}
+
+// delayAnswer holds a failed re-authentication's answer (sl's) back for
+// connection_failed_authentication_delay; the writer waits for it, then
+// the connection closes. A timer, not a goroutine, waits.
+func (c *conn) delayAnswer(sl *slot) {
+	d := c.s.cfg.ConnFailedAuthDelay
+	if d <= 0 || sl == nil {
+		return
+	}
+	ready := make(chan struct{})
+	sl.ready = ready
+	time.AfterFunc(d, func() {
+		sl.readyAt = time.Now()
+		close(ready)
+	})
+}
+
 // errAuthFailed ends a connection whose authentication failed; it was
 // already logged.
 var errAuthFailed = errors.New("authentication failed")
 
-func readAuthFrame(br *bufio.Reader) ([]byte, error) {
+func readAuthFrame(br io.Reader) ([]byte, error) {
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 		return nil, err
@@ -265,11 +322,11 @@ func readAuthFrame(br *bufio.Reader) ([]byte, error) {
 	if size < 0 || size > saslMaxReceive {
 		return nil, fmt.Errorf("%w: frame of %d bytes before authentication (limit %d)", errProtocol, size, saslMaxReceive)
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(br, frame); err != nil {
+	fp, err := readFrame(br, int(size))
+	if err != nil {
 		return nil, err
 	}
-	return frame, nil
+	return *fp, nil
 }
 
 // decodeAuthRequest decodes a request read before authentication; only

@@ -1,13 +1,13 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +43,12 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// lastActive (Unix ns: when accepted, then each frame read) and
+	// evicted pick and mark the client connection closed to make room
+	// for a replication connection over max_connections (limits.go).
+	lastActive atomic.Int64
+	evicted    atomic.Bool
+
 	// Reader goroutine only.
 	rd       kbin.Reader // request header decoder, reused
 	clientID string      // last client id seen
@@ -55,6 +61,8 @@ type conn struct {
 	mech          string
 	sessionExpiry time.Time
 	reauth        auth.Session
+
+	mutedUntil atomic.Int64 // unix nanos; a throttled client's mute (throttle.go)
 }
 
 func newConn(s *Server, l *listener, nc net.Conn) *conn {
@@ -66,12 +74,27 @@ func newConn(s *Server, l *listener, nc net.Conn) *conn {
 // after the request in hand; responses already owed are still written.
 func (c *conn) stopReading() { c.raw.SetReadDeadline(time.Now()) }
 
+// armIdle sets the idle deadline for the next read. Shutdown marks the
+// server stopped before it calls stopReading, so a reader that armed its
+// deadline after stopReading's sees the mark here instead of waiting out
+// the idle time.
+func (c *conn) armIdle() error {
+	if c.s.cfg.ConnMaxIdle > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+	}
+	if c.s.stopped.Load() {
+		return io.EOF
+	}
+	return nil
+}
+
 // serve runs the connection until the peer closes, a protocol error, or
 // shutdown.
 func (c *conn) serve() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
+	br := newLazyReader(c.nc)
 	if err := c.secure(&br); err != nil {
 		c.s.logger.Info("closing connection", "listener", c.ln.spec.Name, "remote", c.remote, "reason", err)
+		c.closedByLimit(err)
 		c.cancel()
 		c.nc.Close()
 		return
@@ -86,6 +109,7 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
 		c.s.logger.Info("closing connection", "remote", c.remote, "reason", err)
 	}
+	c.closedByLimit(err)
 	<-writerDone
 	c.cancel()
 	c.nc.Close()
@@ -100,12 +124,17 @@ func isTimeout(err error) bool {
 // cannot parse.
 var errProtocol = errors.New("protocol error")
 
-func (c *conn) readLoop(br *bufio.Reader) error {
+func (c *conn) readLoop(br io.Reader) error {
 	var sizeBuf [4]byte
 	maxSize := c.s.cfg.SocketRequestMaxBytes
 	for {
-		if c.s.cfg.ConnMaxIdle > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnMaxIdle))
+		// A muted connection's next request stays in the socket (KIP-219);
+		// checked again below for one that arrived while the mute began.
+		if err := c.waitUnmuted(); err != nil {
+			return err
+		}
+		if err := c.armIdle(); err != nil {
+			return err
 		}
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			return err
@@ -119,9 +148,13 @@ func (c *conn) readLoop(br *bufio.Reader) error {
 		}
 		// Decoded byte fields (produce record batches) alias the frame: it
 		// goes back to the pool only for requests that do not keep them.
-		fp := getFrame(int(size))
+		fp, err := readFrame(br, int(size))
+		if err != nil {
+			return err
+		}
 		frame := *fp
-		if _, err := io.ReadFull(br, frame); err != nil {
+		c.lastActive.Store(time.Now().UnixNano())
+		if err := c.waitUnmuted(); err != nil {
 			return err
 		}
 		sl, err := c.handle(frame)
@@ -187,12 +220,18 @@ func (c *conn) handle(frame []byte) (*slot, error) {
 			if resp == nil {
 				sl = nil
 			}
+			if errors.Is(err, errAuthFailed) {
+				c.delayAnswer(sl) // failed re-authentication
+			}
 			return sl, err
 		}
 	}
-	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal}
+	sl.req = handler.Request{Ctx: c.ctx, Key: key, Version: version, CorrelationID: corr, ClientID: clientID, ClientAddr: c.remote, Body: req, Listener: c.ln.spec.Name, Principal: c.principal, Size: len(frame)}
 	r := &sl.req
 	res := c.serveSafely(r)
+	if res.Throttle > 0 {
+		c.muteFor(res.Throttle)
+	}
 	switch {
 	case res.NoResponse:
 	case res.Deferred != nil:
@@ -290,6 +329,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.s.metrics.Done(sl.key, sl.version, sl.arrived, sl.readyAt, time.Now(), sl.resp)
+		c.muteAfter(sl.resp)
 		if len(c.slots) == 0 {
 			if err := w.flush(); err != nil {
 				fail(err)

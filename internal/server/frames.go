@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"io"
 	"math/bits"
 	"sync"
 
@@ -50,4 +52,67 @@ func putFrame(p *[]byte) {
 		return
 	}
 	framePools[c-minFrameClass].Put(p)
+}
+
+// frameGrowFrom is the largest frame allocated whole as soon as its size
+// is read. A larger one is read into a buffer that doubles as it fills,
+// so a peer that announces a large frame and sends it slowly holds about
+// as much memory as it has sent, not what it announced (Kafka allocates
+// the announced size at once).
+const frameGrowFrom = 64 << 10
+
+// readFrame reads a frame of size bytes from r.
+func readFrame(r io.Reader, size int) (*[]byte, error) {
+	fp := getFrame(min(size, frameGrowFrom))
+	got := 0
+	for {
+		buf := *fp
+		n, err := io.ReadFull(r, buf[got:])
+		got += n
+		if err != nil {
+			return nil, err
+		}
+		if got == size {
+			return fp, nil
+		}
+		next := getFrame(min(2*len(buf), size))
+		copy(*next, buf)
+		putFrame(fp)
+		fp = next
+	}
+}
+
+// readBufSize is the read buffer a connection holds while a frame's bytes
+// are arriving: pipelined requests share one read syscall.
+const readBufSize = 64 << 10
+
+var readBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// lazyReader buffers a connection's reads only while bytes are arriving.
+// An idle connection waits for the size of its next frame with no buffer
+// at all: the buffer goes back to the pool whenever it is empty, and a
+// small read (the 4-byte size) on an empty buffer goes straight to the
+// connection. Idle connections therefore cost their goroutines and the
+// socket, not a read buffer each.
+type lazyReader struct {
+	r  io.Reader
+	br *bufio.Reader // nil while nothing is buffered
+}
+
+func newLazyReader(r io.Reader) io.Reader { return &lazyReader{r: r} }
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.br != nil && l.br.Buffered() == 0 {
+		l.br.Reset(nil)
+		readBufs.Put(l.br)
+		l.br = nil
+	}
+	if l.br == nil {
+		if len(p) <= 8 {
+			return l.r.Read(p)
+		}
+		l.br = readBufs.Get().(*bufio.Reader)
+		l.br.Reset(l.r)
+	}
+	return l.br.Read(p)
 }

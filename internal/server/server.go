@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strom-broker/strom/internal/auth"
@@ -47,12 +48,19 @@ type Server struct {
 	conns   map[*conn]struct{}
 	closing bool
 	metrics *metrics.ListenerRequests // nil: none recorded
+	// limits counts connections against the node's connection limits
+	// (limits.go); interBroker marks the replication listener's server
+	// (the listener inter_broker_listener names is marked by its name).
+	limits      *ConnLimits
+	interBroker bool
+	stopped     atomic.Bool // set by Shutdown; read by acceptors waiting for a slot
 }
 
 // listener is one bound listener.
 type listener struct {
-	spec auth.Listener
-	ln   net.Listener
+	spec  auth.Listener
+	ln    net.Listener
+	quota *listenerQuota
 }
 
 // New returns a server that will serve env's handlers on one PLAINTEXT
@@ -103,6 +111,14 @@ func (s *Server) Listeners() []BoundListener {
 // called before Serve.
 func (s *Server) SetMetrics(m *metrics.ListenerRequests) { s.metrics = m }
 
+// SetConnLimits sets the node's connection limits, shared by its
+// servers; interBroker marks the replication listener, exempt from the
+// broker-wide limit. It must be called before Serve; a server without
+// limits makes its own from its config.
+func (s *Server) SetConnLimits(l *ConnLimits, interBroker bool) {
+	s.limits, s.interBroker = l, interBroker
+}
+
 // SetEnv sets the handler environment; it must be called before Serve.
 func (s *Server) SetEnv(env *handler.Env) { s.env = env }
 
@@ -115,6 +131,7 @@ func (s *Server) Close() error {
 		}
 	}
 	s.lns = nil
+	auth.CloseListeners(s.specs)
 	return first
 }
 
@@ -124,6 +141,25 @@ func (s *Server) Addr() net.Addr { return s.lns[0].ln.Addr() }
 // Serve accepts connections until Shutdown; it returns at once, running
 // an accept loop per listener on its own goroutine.
 func (s *Server) Serve() {
+	if s.limits == nil {
+		l, err := NewConnLimits(s.ctx, s.cfg, s.logger)
+		if err != nil {
+			s.logger.Error("connection limits: serving without", "err", err)
+			l, _ = NewConnLimits(s.ctx, config.Default(), s.logger)
+		}
+		s.limits = l
+	}
+	s.limits.addServer(s)
+	for _, l := range s.lns {
+		name := l.spec.Name
+		if s.interBroker {
+			name = "replication"
+		}
+		// Other nodes dial the replication listener, or the listener
+		// inter_broker_listener names.
+		interBroker := s.interBroker || (s.cfg.InterBrokerListener != "" && l.spec.Name == s.cfg.InterBrokerListener)
+		l.quota = s.limits.listener(name, l.spec.MaxConnections, l.spec.MaxConnectionCreationRate, interBroker)
+	}
 	for _, l := range s.lns {
 		s.wg.Add(1)
 		go s.acceptLoop(l)
@@ -134,6 +170,9 @@ func (s *Server) acceptLoop(l *listener) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
+		if !s.limits.waitSlot(l.quota, s.stopped.Load, s.metrics) || !s.limits.waitRate(l.quota, s.ctx.Done(), s.metrics) {
+			return
+		}
 		nc, err := l.ln.Accept()
 		if err != nil {
 			s.mu.Lock()
@@ -156,10 +195,17 @@ func (s *Server) acceptLoop(l *listener) {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		ip := remoteIP(nc)
+		if !s.limits.acquire(l.quota, ip, nc.RemoteAddr().String(), s.stopped.Load, s.metrics) {
+			nc.Close()
+			continue
+		}
 		c := newConn(s, l, nc)
+		c.lastActive.Store(time.Now().UnixNano())
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
+			s.limits.release(l.quota, ip)
 			nc.Close()
 			return
 		}
@@ -170,6 +216,7 @@ func (s *Server) acceptLoop(l *listener) {
 		go func() {
 			defer s.wg.Done()
 			c.serve()
+			s.limits.release(l.quota, ip)
 			s.metrics.ConnClosed()
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -182,16 +229,21 @@ func (s *Server) acceptLoop(l *listener) {
 // has read (long polls end early), writes their responses, and closes the
 // connections. It returns when all are closed or ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopped.Store(true)
 	s.mu.Lock()
 	s.closing = true
 	for c := range s.conns {
 		c.stopReading()
 	}
 	s.mu.Unlock()
+	if s.limits != nil {
+		s.limits.wake()
+	}
 	for _, l := range s.lns {
 		l.ln.Close()
 	}
 	s.cancel()
+	auth.CloseListeners(s.specs)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

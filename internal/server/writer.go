@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -25,7 +25,9 @@ import (
 type respWriter struct {
 	nc    net.Conn
 	raw   syscall.RawConn // nil when nc is not a TCP connection: ranges are copied
-	pend  []byte
+	batch *batchConn      // under nc when it is TLS: a response's records go out together
+	pend  []byte          // nil between flushes: taken from writeBufs when needed
+	box   *[]byte         // pend's box in writeBufs
 	frame handler.Frame
 	sf    sendfileOp
 }
@@ -53,8 +55,14 @@ const (
 	maxKeptBuf   = 1 << 20 // a larger pending buffer is dropped once written
 )
 
+// writeBufs holds the pending buffers of connections between flushes.
+var writeBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, writeBufSize)
+	return &b
+}}
+
 func newRespWriter(nc net.Conn) *respWriter {
-	w := &respWriter{nc: nc, pend: make([]byte, 0, writeBufSize)}
+	w := &respWriter{nc: nc, batch: batchOf(nc)}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
 			w.raw = raw
@@ -67,6 +75,10 @@ func newRespWriter(nc net.Conn) *respWriter {
 // they fill the buffer. It takes over resp: a FetchResponse's ranges are
 // released.
 func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error {
+	if w.box == nil {
+		w.box = writeBufs.Get().(*[]byte)
+		w.pend = (*w.box)[:0]
+	}
 	if fr, ok := resp.(framed); ok {
 		defer fr.Release()
 		return w.writeFramed(corr, flexible, fr)
@@ -85,8 +97,16 @@ func (w *respWriter) write(corr int32, flexible bool, resp kmsg.Response) error 
 	return nil
 }
 
-func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) error {
+func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) (err error) {
 	w.pend = r.AppendFrame(w.pend, corr, flexible, &w.frame)
+	if w.batch != nil && len(w.frame.Holes) > 0 {
+		w.batch.begin()
+		defer func() {
+			if e := w.batch.end(); err == nil {
+				err = e
+			}
+		}()
+	}
 	sent := 0
 	for _, h := range w.frame.Holes {
 		if _, err := w.nc.Write(w.pend[sent:h.At]); err != nil {
@@ -108,14 +128,20 @@ func (w *respWriter) writeFramed(corr int32, flexible bool, r framed) error {
 
 // flush writes the pending bytes.
 func (w *respWriter) flush() error {
-	if len(w.pend) == 0 {
+	if w.box == nil {
 		return nil
 	}
-	_, err := w.nc.Write(w.pend)
-	w.pend = w.pend[:0]
-	if cap(w.pend) > maxKeptBuf {
-		w.pend = make([]byte, 0, writeBufSize)
+	var err error
+	if len(w.pend) > 0 {
+		_, err = w.nc.Write(w.pend)
 	}
+	// An idle connection holds no write buffer: it goes back to the pool
+	// (a grown one only if not too large).
+	if cap(w.pend) <= maxKeptBuf {
+		*w.box = w.pend[:0]
+		writeBufs.Put(w.box)
+	}
+	w.pend, w.box = nil, nil
 	return err
 }
 
@@ -127,7 +153,7 @@ var errShortFile = errors.New("segment shorter than the range being sent")
 func (w *respWriter) sendFile(r FileRange) error {
 	f, pos, n := r.File(), r.Pos(), int64(r.Size())
 	if w.raw == nil {
-		m, err := io.Copy(w.nc, io.NewSectionReader(f, pos, n))
+		m, err := copyRange(w.nc, f, pos, n)
 		if err == nil && m < n {
 			err = errShortFile
 		}

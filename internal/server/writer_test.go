@@ -2,12 +2,20 @@ package server
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,11 +109,30 @@ func released(r *handler.FetchResponse) bool {
 // the stream and that every record set was released.
 func TestRespWriterSendsRanges(t *testing.T) {
 	p := testPartition(t)
-	for _, kind := range []string{"tcp", "pipe"} {
+	for _, kind := range []string{"tcp", "pipe", "tls"} {
 		t.Run(kind, func(t *testing.T) {
 			var client, server net.Conn
 			if kind == "pipe" {
 				client, server = net.Pipe()
+			} else if kind == "tls" {
+				// TLS over a pipe, the server's records batched as a
+				// TLS listener's are.
+				c, s := net.Pipe()
+				cert, pool := selfSigned(t)
+				ts := tls.Server(&batchConn{Conn: s}, &tls.Config{Certificates: []tls.Certificate{cert}})
+				tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+				// Handshake first, as the listener does before any
+				// response: a handshake inside a batch would wait for
+				// an answer to records not yet sent.
+				hs := make(chan error, 1)
+				go func() { hs <- ts.Handshake() }()
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-hs; err != nil {
+					t.Fatal(err)
+				}
+				server, client = ts, tc
 			} else {
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
@@ -138,6 +165,9 @@ func TestRespWriterSendsRanges(t *testing.T) {
 			resps = append(resps, meta)
 
 			w := newRespWriter(server)
+			if (w.batch != nil) != (kind == "tls") {
+				t.Fatalf("%s: batching %v", kind, w.batch != nil)
+			}
 			errc := make(chan error, 1)
 			go func() {
 				for i, r := range resps {
@@ -183,4 +213,103 @@ func TestRespWriterReleasesOnDeadConn(t *testing.T) {
 		t.Fatal("record sets not released")
 	}
 	release(nil)
+}
+
+// selfSigned is a certificate for localhost and a pool trusting it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// countingConn counts the writes that reach it.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestBatchConnGathersRecords: 1 MiB written through TLS inside a batch
+// reaches the socket in a few writes, not one per 16 KiB record, and the
+// peer reads it whole; outside a batch every record is its own write.
+func TestBatchConnGathersRecords(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, pool := selfSigned(t)
+	counted := &countingConn{Conn: <-accepted}
+	bc := &batchConn{Conn: counted}
+	server := tls.Server(bc, &tls.Config{Certificates: []tls.Certificate{cert}, DynamicRecordSizingDisabled: true})
+	client := tls.Client(cc, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	defer server.Close()
+	defer client.Close()
+
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	for _, batched := range []bool{true, false} {
+		errc := make(chan error, 1)
+		go func() {
+			if err := server.Handshake(); err != nil {
+				errc <- err
+				return
+			}
+			before := counted.writes.Load()
+			if batched {
+				bc.begin()
+			}
+			_, err := server.Write(payload)
+			if batched {
+				if e := bc.end(); err == nil {
+					err = e
+				}
+			}
+			n := counted.writes.Load() - before
+			switch {
+			case err != nil:
+			case batched && n > int64(len(payload)/batchMax+1):
+				err = fmt.Errorf("1 MiB in a batch took %d writes", n)
+			case !batched && n < int64(len(payload)/(16<<10)):
+				err = fmt.Errorf("1 MiB outside a batch took only %d writes", n)
+			}
+			errc <- err
+		}()
+		got := make([]byte, len(payload))
+		client.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.ReadFull(client, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("batched=%v: the peer read other bytes", batched)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -49,6 +50,10 @@ type ClusterOptions struct {
 	// DataDirs gives chosen nodes their data directory (a file system a
 	// test prepared); the others get one in the test's temporary directory.
 	DataDirs map[int32]string
+	// ClientOpts are added to the clients the harness itself uses on the
+	// nodes' Kafka addresses (Request, Metadata, WaitFormed): TLS and SASL
+	// when the first listener is secured.
+	ClientOpts []kgo.Opt
 }
 
 // ClusterOption adjusts ClusterOptions.
@@ -90,6 +95,12 @@ func WithNodeDataDir(id int32, dir string) ClusterOption {
 		}
 		o.DataDirs[id] = dir
 	}
+}
+
+// WithClientOpts sets the options of the harness's own clients (see
+// ClusterOptions.ClientOpts).
+func WithClientOpts(opts ...kgo.Opt) ClusterOption {
+	return func(o *ClusterOptions) { o.ClientOpts = append(o.ClientOpts, opts...) }
 }
 
 // WithReadyTimeout sets how long the cluster may take to form.

@@ -16,9 +16,9 @@ import (
 
 // RequestTo sends req to the broker at addr, and only to it, on a fresh
 // connection (a seed-only franz-go client, no retries).
-func RequestTo(ctx context.Context, addr string, req kmsg.Request) (kmsg.Response, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0),
-		kgo.DialTimeout(2*time.Second), kgo.ClientID("strom-testkit"))
+func RequestTo(ctx context.Context, addr string, req kmsg.Request, opts ...kgo.Opt) (kmsg.Response, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestRetries(0),
+		kgo.DialTimeout(2 * time.Second), kgo.ClientID("strom-testkit")}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func RequestTo(ctx context.Context, addr string, req kmsg.Request) (kmsg.Respons
 
 // Request sends req to node id only.
 func (c *Cluster) Request(ctx context.Context, id int32, req kmsg.Request) (kmsg.Response, error) {
-	return RequestTo(ctx, c.Node(id).kafka, req)
+	return RequestTo(ctx, c.Node(id).kafka, req, c.opts.ClientOpts...)
 }
 
 // Metadata asks node id, and only it, for the broker list and the given

@@ -380,7 +380,11 @@ func (c *Coordinator) appendDurable(ctx context.Context, p int32, key, value []b
 	res, err := part.Append(batch, partition.FromCoordinator)
 	if err != nil {
 		if errors.Is(err, partition.ErrNotLeader) {
-			return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
+			// The cause is not wrapped: NOT_LEADER_OR_FOLLOWER comes
+			// before NOT_COORDINATOR in errcode's table, and clients of
+			// the transaction APIs re-find the coordinator only on the
+			// latter (Kafka's TransactionStateManager maps it so too).
+			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 		}
 		return err
 	}
@@ -390,7 +394,7 @@ func (c *Coordinator) appendDurable(ctx context.Context, p int32, key, value []b
 	defer stop()
 	if err := part.WaitVisible(wctx, res.LastOffset); err != nil {
 		if errors.Is(err, partition.ErrNotLeader) {
-			return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
+			return fmt.Errorf("%w: %v", ErrNotCoordinator, err)
 		}
 		// Kafka answers a write that timed out COORDINATOR_NOT_AVAILABLE
 		// (retryable), not a storage error.

@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -222,9 +223,24 @@ type NetSender struct {
 	image    func() *metadata.Image
 	clientID string
 
+	// tls, when set, dials the replication listeners with mutual TLS
+	// (SetTLS); nil dials plaintext.
+	tls      *tls.Config
+	listener string // inter_broker_listener; "" for the replication listener
+
 	mu    sync.Mutex
 	conns map[ids.NodeID]*markerConn
 }
+
+// SetTLS makes the sender dial other nodes' replication listeners (or
+// inter-broker listeners, SetListener) with cfg (mutual TLS with the node
+// certificate). Call it before Send.
+func (s *NetSender) SetTLS(cfg *tls.Config) { s.tls = cfg }
+
+// SetListener makes the sender dial each node's registered Kafka listener
+// of that name (inter_broker_listener) rather than its replication
+// listener. Call it before Send.
+func (s *NetSender) SetListener(name string) { s.listener = name }
 
 // NewNetSender returns a sender resolving nodes in image().
 func NewNetSender(image func() *metadata.Image, clientID string) *NetSender {
@@ -247,9 +263,14 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 	if !ok {
 		return nil, fmt.Errorf("node %d is not live", node)
 	}
-	addr := b.Replication
+	addr, tlsCfg := b.Replication, s.tls
+	for _, ep := range b.Listeners {
+		if s.listener != "" && ep.Name == s.listener {
+			addr = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+		}
+	}
 	if addr == "" {
-		addr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		addr, tlsCfg = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), nil
 	}
 	s.mu.Lock()
 	c := s.conns[node]
@@ -267,6 +288,17 @@ func (s *NetSender) Send(ctx context.Context, node ids.NodeID, req *kmsg.WriteTx
 		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		if tlsCfg != nil {
+			tc := tls.Client(nc, tlsCfg)
+			hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := tc.HandshakeContext(hctx)
+			cancel()
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+			}
+			nc = tc
 		}
 		c = &markerConn{addr: addr, nc: nc, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(s.clientID))}
 		s.mu.Lock()

@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/testkit"
@@ -186,6 +189,21 @@ func TestConsoleLogin(t *testing.T) {
 		t.Fatalf("/metrics with the password = %d, want 200", r.StatusCode)
 	}
 
+	// Profiles: the console's login or the metrics credentials.
+	if r := get("/debug/pprof/cmdline", nil); r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("/debug/pprof/ without credentials = %d (%q), want 401 asking for basic auth", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	for _, who := range [][2]string{{"admin", "wrong"}, {"nobody", "admin-secret"}, {"prom", "wrong"}} {
+		if r := get("/debug/pprof/cmdline", func(q *http.Request) { q.SetBasicAuth(who[0], who[1]) }); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/debug/pprof/ as %s:%s = %d, want 401", who[0], who[1], r.StatusCode)
+		}
+	}
+	for _, who := range [][2]string{{"prom", "scrape-secret"}, {"admin", "admin-secret"}, {"bea", "bea-secret"}} {
+		if r := get("/debug/pprof/goroutine?debug=1", func(q *http.Request) { q.SetBasicAuth(who[0], who[1]) }); r.StatusCode != http.StatusOK {
+			t.Fatalf("/debug/pprof/goroutine as %s = %d, want 200", who[0], r.StatusCode)
+		}
+	}
+
 	// Without a session: pages redirect, the API answers 401, changes 403.
 	if r := get("/topics", nil); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 		t.Fatalf("/topics without login = %d to %q, want 303 to /login", r.StatusCode, r.Header.Get("Location"))
@@ -224,8 +242,43 @@ func TestConsoleLogin(t *testing.T) {
 	if r := get("/groups", func(q *http.Request) { q.AddCookie(ck) }); r.StatusCode != http.StatusOK {
 		t.Fatalf("/groups as bea = %d", r.StatusCode)
 	}
+	if r := get("/debug/pprof/cmdline", func(q *http.Request) { q.AddCookie(ck) }); r.StatusCode != http.StatusOK {
+		t.Fatalf("/debug/pprof/ with bea's session = %d, want 200", r.StatusCode)
+	}
 
 	loginWalk(t, base, tc.spki, 2, 1, true)
+
+	// The profiles need DESCRIBE_CONFIGS on the cluster: denied to bea by
+	// an ACL, her credentials and her session are refused with 403.
+	adm := kadm.NewClient(testkit.NewClient(t, kafka,
+		kgo.DialTLSConfig(&tls.Config{RootCAs: tc.pool}),
+		kgo.SASL(scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism())))
+	acl := kadm.NewACLs().Deny("User:bea").DenyHosts("*").Clusters().Operations(kadm.OpDescribeConfigs)
+	if res, err := adm.CreateACLs(t.Context(), acl); err != nil || res[0].Err != nil {
+		t.Fatalf("deny bea DESCRIBE_CONFIGS on the cluster: %v %v", err, res)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		r := get("/debug/pprof/cmdline", func(q *http.Request) { q.SetBasicAuth("bea", "bea-secret") })
+		if r.StatusCode == http.StatusForbidden {
+			break
+		}
+		if r.StatusCode != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("/debug/pprof/ as bea denied DESCRIBE_CONFIGS = %d, want 403", r.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := get("/debug/pprof/cmdline", func(q *http.Request) { q.AddCookie(ck) }); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("/debug/pprof/ with bea's session, denied = %d, want 403", r.StatusCode)
+	}
+	if r := get("/debug/pprof/cmdline", func(q *http.Request) { q.SetBasicAuth("admin", "admin-secret") }); r.StatusCode != http.StatusOK {
+		t.Fatalf("/debug/pprof/ as the super user = %d, want 200", r.StatusCode)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := get(p, nil); r.StatusCode != http.StatusOK {
+			t.Fatalf("%s = %d", p, r.StatusCode)
+		}
+	}
 }
 
 // loginWalk signs in to the console at base in Chromium (trusting the key

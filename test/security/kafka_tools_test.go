@@ -19,8 +19,7 @@ import (
 // TestKafkaConfigsScram: Kafka's own kafka-configs (kafka.admin.ConfigCommand
 // from the Maven jars) adds a SCRAM user, who then logs in over SASL_SSL;
 // --delete-config removes it. Full run only (a JVM per command).
-// (kafka-configs --describe --entity-type users also asks
-// DescribeClientQuotas, which comes with quotas.)
+// (Quotas through kafka-configs: test/quota.)
 func TestKafkaConfigsScram(t *testing.T) {
 	if !full() {
 		t.Skip("STROM_SECURITY=full (make security-test)")

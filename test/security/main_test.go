@@ -1,8 +1,10 @@
 // Package security_test runs real clients against a broker with named
-// listeners, TLS and SASL: franz-go (sasl/plain, sasl/scram) and
-// confluent-kafka-go (librdkafka) over SASL_SSL, mTLS, the negative cases
-// (wrong password, unknown mechanism, requests before authentication) and
-// the KIP-554 credential APIs. The default run keeps a quick subset;
+// listeners, TLS and SASL: franz-go (sasl/plain, sasl/scram, sasl/oauth),
+// confluent-kafka-go (librdkafka), sarama and the Java client over
+// SASL_SSL with PLAIN, SCRAM and OAUTHBEARER (JWTs signed by a test
+// issuer), mTLS with principal mapping rules, the negative cases (wrong
+// password, refused tokens, unknown mechanism, requests before
+// authentication) and the KIP-554 credential APIs. The default run keeps a quick subset;
 // STROM_SECURITY=full (make security-test) runs the whole matrix.
 package security_test
 

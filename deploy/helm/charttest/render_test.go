@@ -351,6 +351,7 @@ func TestRenderSecureNodePort(t *testing.T) {
 			fmt.Sprintf("advertise = \"kafka.example.com:%d\"\nprotocol = \"SASL_SSL\"", 31090+i),
 			`cert_file = "/etc/strom/tls/tls.crt"`,
 			`client_ca_file = "/etc/strom/tls/ca.crt"`,
+			"\nca_file = \"/etc/strom/tls/ca.crt\"", // TLS between nodes
 			`password_file = "/etc/strom/sasl/admin"`,
 			"segment_bytes = 268435456",
 		} {

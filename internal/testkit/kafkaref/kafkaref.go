@@ -54,6 +54,17 @@ type Options struct {
 	Config map[string]string
 	// StartTimeout bounds format + start-up + readiness. Default 90s.
 	StartTimeout time.Duration
+	// ExtraListeners are more client listeners on every node beside
+	// PLAINTEXT, by name (SSL, SASL_SSL, ...) with their security
+	// protocol, each on a port of its own (ListenerAddr); their ssl.* and
+	// sasl.* settings go in Config.
+	ExtraListeners map[string]string
+	// FormatArgs are added to kafka-storage format, e.g.
+	// "--add-scram", "SCRAM-SHA-512=[name=admin,password=secret]".
+	FormatArgs []string
+	// ClientOpts are added to the readiness client's options: the SASL
+	// login when the PLAINTEXT listener is mapped to SASL_PLAINTEXT.
+	ClientOpts []kgo.Opt
 }
 
 // Broker is a running reference cluster (one node unless Options.Nodes > 1).
@@ -67,8 +78,9 @@ type Broker struct {
 
 type node struct {
 	id       int
-	addr     string // PLAINTEXT listener, host:port
-	ctrlAddr string // CONTROLLER listener
+	addr     string            // PLAINTEXT listener, host:port
+	extra    map[string]string // ExtraListeners: name → host:port
+	ctrlAddr string            // CONTROLLER listener
 	dir      string
 	logPath  string
 	cmd      *exec.Cmd
@@ -169,7 +181,12 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		}
 	}()
 
-	ports, err := freePorts(2 * opts.Nodes)
+	names := make([]string, 0, len(opts.ExtraListeners))
+	for name := range opts.ExtraListeners {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	ports, err := freePorts((2 + len(names)) * opts.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +200,10 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 			exited:   make(chan struct{}),
 		}
 		n.logPath = filepath.Join(n.dir, "server.log")
+		n.extra = map[string]string{}
+		for j, name := range names {
+			n.extra[name] = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*opts.Nodes+i*len(names)+j]))
+		}
 		b.nodes = append(b.nodes, n)
 		voters = append(voters, fmt.Sprintf("%d@%s", n.id, n.ctrlAddr))
 	}
@@ -202,9 +223,10 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		if err := os.WriteFile(log4j, []byte(log4jConfig(n.logPath)), 0o644); err != nil {
 			return nil, fmt.Errorf("write log4j2.properties: %w", err)
 		}
-		format := exec.CommandContext(ctx, java, "-Xmx256m",
-			"-Dlog4j2.configurationFile="+log4j, "-cp", classpath,
-			"kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "--config="+propsPath)
+		formatArgs := append([]string{"-Xmx256m",
+			"-Dlog4j2.configurationFile=" + log4j, "-cp", classpath,
+			"kafka.tools.StorageTool", "format", "--cluster-id=" + clusterID, "--config=" + propsPath}, opts.FormatArgs...)
+		format := exec.CommandContext(ctx, java, formatArgs...)
 		if out, err := format.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("format storage of node %d: %w\n%s", n.id, err, out)
 		}
@@ -240,7 +262,7 @@ func start(ctx context.Context, java, libDir string, opts Options) (*Broker, err
 		}(n)
 	}
 
-	if err := b.waitReady(ctx); err != nil {
+	if err := b.waitReady(ctx, opts.ClientOpts); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -268,6 +290,16 @@ func serverProperties(n *node, voters string, opts Options) string {
 		"share.coordinator.state.topic.replication.factor": rf,
 		"share.coordinator.state.topic.min.isr":            minISR,
 		"group.initial.rebalance.delay.ms":                 "0",
+	}
+	names := make([]string, 0, len(n.extra))
+	for name := range n.extra {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		conf["listeners"] += "," + name + "://" + n.extra[name]
+		conf["advertised.listeners"] += "," + name + "://" + n.extra[name]
+		conf["listener.security.protocol.map"] += "," + name + ":" + opts.ExtraListeners[name]
 	}
 	for k, v := range opts.Config {
 		conf[k] = v
@@ -303,9 +335,9 @@ logger.request.level = WARN
 }
 
 // waitReady polls until a client lists every broker, or a node exits, or ctx ends.
-func (b *Broker) waitReady(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...), kgo.RequestRetries(0),
-		kgo.DialTimeout(time.Second))
+func (b *Broker) waitReady(ctx context.Context, extra []kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addrs()...), kgo.RequestRetries(0),
+		kgo.DialTimeout(time.Second)}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("create readiness client: %w", err)
 	}
@@ -343,6 +375,10 @@ func (b *Broker) waitReady(ctx context.Context) error {
 
 // Addr is the bootstrap address (host:port) of the first node.
 func (b *Broker) Addr() string { return b.nodes[0].addr }
+
+// ListenerAddr is the address of the first node's extra listener name
+// (Options.ExtraListeners); "" without one.
+func (b *Broker) ListenerAddr(name string) string { return b.nodes[0].extra[name] }
 
 // Addrs are the client addresses of every node, in node id order.
 func (b *Broker) Addrs() []string {

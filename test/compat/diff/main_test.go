@@ -53,6 +53,9 @@ func TestMain(m *testing.M) {
 	if shared != nil {
 		shared.stop()
 	}
+	if authzShared != nil {
+		authzShared.stop()
+	}
 	if code == 0 {
 		if err := goleak.Find(testkit.LeakIgnores()...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)

@@ -40,6 +40,9 @@ type session struct {
 	obs   []observation
 	abort string // why the scenario stopped early
 	ids   map[string][16]byte
+	// user, when set, is the SASL/SCRAM-SHA-512 user each new
+	// connection authenticates as (the authorizer pair, authz_test.go).
+	user string
 }
 
 // errAbort stops a scenario on one side; the reason is recorded as an
@@ -60,6 +63,12 @@ func (s *session) send(req kmsg.Request) (kmsg.Response, error) {
 		c, err := dial(s.addr)
 		if err != nil {
 			return nil, err
+		}
+		if s.user != "" {
+			if err := c.login(s.user, passwords[s.user]); err != nil {
+				c.Close()
+				return nil, err
+			}
 		}
 		s.conn = c
 	}
@@ -134,7 +143,11 @@ var slug = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 // runScenarios runs each scenario at each common version of its API
 // against both brokers and compares what they answered.
 func runScenarios(t *testing.T, list []scenario) {
-	p := brokers(t)
+	runScenariosOn(t, brokers(t), list)
+}
+
+// runScenariosOn is runScenarios against the pair p.
+func runScenariosOn(t *testing.T, p *pair, list []scenario) {
 	for _, sc := range list {
 		t.Run(sc.name, func(t *testing.T) {
 			if !sc.short && !fullSuite() {

@@ -154,6 +154,23 @@ socket_request_max_bytes = 4096
 				t.Errorf("flag defaults overrode env: %+v", c)
 			}
 		}},
+		{"connection limit flags over env", map[string]string{"STROM_MAX_CONNECTIONS": "9", "STROM_MAX_CONNECTIONS_PER_IP": "8"},
+			[]string{"--max-connections", "100", "--max-connections-per-ip-overrides", "127.0.0.2:1", "--connection-failed-authentication-delay", "1s", "--max-connection-creation-rate", "30"},
+			func(t *testing.T, c config.Config) {
+				if c.MaxConnections != 100 || c.MaxConnectionsPerIP != 8 || c.MaxConnectionsPerIPOverrides != "127.0.0.2:1" || c.ConnFailedAuthDelay != time.Second || c.MaxConnectionCreationRate != 30 {
+					t.Errorf("connection limits: %+v", c)
+				}
+			}},
+		{"security flags over env", map[string]string{"STROM_SASL_OAUTHBEARER_ISSUER": "https://env", "STROM_SASL_OAUTHBEARER_JWKS_FILE": "/env/jwks.json"},
+			[]string{"--sasl-oauthbearer-issuer", "https://flag", "--sasl-oauthbearer-audience", "kafka", "--sasl-oauthbearer-clock-skew", "5s",
+				"--sasl-oauthbearer-sub-claim", "azp", "--tls-principal-mapping-rules", "RULE:^CN=(.*)$/$1/,DEFAULT"},
+			func(t *testing.T, c config.Config) {
+				o := c.SASL.OAuthBearer
+				if o.Issuer != "https://flag" || o.JWKSFile != "/env/jwks.json" || o.Audience != "kafka" || o.ClockSkew != 5*time.Second ||
+					o.SubClaim != "azp" || o.ScopeClaim != "scope" || c.TLS.PrincipalMappingRules != "RULE:^CN=(.*)$/$1/,DEFAULT" {
+					t.Errorf("security flags: %+v %+v", o, c.TLS)
+				}
+			}},
 		{"relative data dir made absolute", nil, []string{"--data-dir", "rel/dir"}, func(t *testing.T, c config.Config) {
 			want, _ := filepath.Abs("rel/dir")
 			if c.DataDir != want {

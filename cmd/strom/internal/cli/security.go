@@ -12,8 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/strom-broker/strom/internal/aclreq"
 )
 
 // strom user: SCRAM credentials, as kafka-configs --entity-type users
@@ -220,38 +222,47 @@ func (f *aclFlags) permission() kmsg.ACLPermissionType {
 	return kmsg.ACLPermissionTypeAllow
 }
 
+// bindings crosses every --principal, --host and --operation on the one
+// resource the flags name.
+func (f *aclFlags) bindings() ([]aclreq.Binding, error) {
+	rt, name, err := f.resource()
+	if err != nil {
+		return nil, err
+	}
+	ops, err := f.ops()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.principals) == 0 {
+		return nil, usageError{errors.New("give at least one --principal")}
+	}
+	var out []aclreq.Binding
+	for _, p := range f.principals {
+		for _, h := range f.hosts {
+			for _, op := range ops {
+				out = append(out, aclreq.Binding{ResourceType: rt, Resource: name, Pattern: f.pattern(),
+					Principal: p, Host: h, Operation: op, Permission: f.permission()})
+			}
+		}
+	}
+	return out, nil
+}
+
 // strom acl: the cluster's ACLs, as kafka-acls --list/--add/--remove
 // (DescribeAcls, CreateAcls, DeleteAcls).
 func newACLCmd(d Deps) *cobra.Command {
 	cmd := groupCmd(&cobra.Command{Use: "acl", Short: "List, add and remove ACLs"})
-	cf := addClientFlags(cmd, d)
-	withAdmin := adminRunner(cf)
-	// request sends one ACL request on the admin's client.
-	request := func(ctx context.Context, adm *kadm.Client, req kmsg.Request) (kmsg.Response, error) {
-		cl, err := cf.newClient()
-		if err != nil {
-			return nil, err
-		}
-		defer cl.Close()
-		return cl.Request(ctx, req)
-	}
+	withClient := clientRunner(addClientFlags(cmd, d))
 
 	list := &cobra.Command{Use: "list", Short: "List every ACL", Args: cobra.NoArgs}
 	listFormat := outputFlag(list)
-	list.RunE = withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
+	list.RunE = withClient(func(ctx context.Context, cl *kgo.Client, out io.Writer, _ []string) error {
 		if err := checkFormat(*listFormat); err != nil {
 			return err
 		}
-		req := kmsg.NewPtrDescribeACLsRequest()
-		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
-		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-		r, err := request(ctx, adm, req)
+		bs, err := aclreq.List(ctx, cl)
 		if err != nil {
 			return fmt.Errorf("list ACLs: %w", err)
-		}
-		resp := r.(*kmsg.DescribeACLsResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return fmt.Errorf("list ACLs: %w", withMsg(err, resp.ErrorMessage))
 		}
 		type acl struct {
 			ResourceType string `json:"resource_type" yaml:"resource_type"`
@@ -263,11 +274,9 @@ func newACLCmd(d Deps) *cobra.Command {
 			Permission   string `json:"permission" yaml:"permission"`
 		}
 		acls := []acl{}
-		for _, res := range resp.Resources {
-			for _, a := range res.ACLs {
-				acls = append(acls, acl{res.ResourceType.String(), res.ResourceName, res.ResourcePatternType.String(),
-					a.Principal, a.Host, a.Operation.String(), a.PermissionType.String()})
-			}
+		for _, b := range bs {
+			acls = append(acls, acl{b.ResourceType.String(), b.Resource, b.Pattern.String(),
+				b.Principal, b.Host, b.Operation.String(), b.Permission.String()})
 		}
 		return render(out, *listFormat, acls, func() error {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -284,39 +293,15 @@ func newACLCmd(d Deps) *cobra.Command {
 		Use:   "add",
 		Short: "Add ACLs: every --principal, --host and --operation on one resource",
 		Args:  cobra.NoArgs,
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
-			rt, name, err := add.resource()
+		RunE: withClient(func(ctx context.Context, cl *kgo.Client, out io.Writer, _ []string) error {
+			bs, err := add.bindings()
 			if err != nil {
 				return err
 			}
-			ops, err := add.ops()
-			if err != nil {
-				return err
-			}
-			if len(add.principals) == 0 {
-				return usageError{errors.New("give at least one --principal")}
-			}
-			req := kmsg.NewPtrCreateACLsRequest()
-			for _, p := range add.principals {
-				for _, h := range add.hosts {
-					for _, op := range ops {
-						c := kmsg.NewCreateACLsRequestCreation()
-						c.ResourceType, c.ResourceName, c.ResourcePatternType = rt, name, add.pattern()
-						c.Principal, c.Host, c.Operation, c.PermissionType = p, h, op, add.permission()
-						req.Creations = append(req.Creations, c)
-					}
-				}
-			}
-			r, err := request(ctx, adm, req)
-			if err != nil {
+			if err := aclreq.Create(ctx, cl, bs); err != nil {
 				return fmt.Errorf("add ACLs: %w", err)
 			}
-			for _, res := range r.(*kmsg.CreateACLsResponse).Results {
-				if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
-					return fmt.Errorf("add ACLs: %w", withMsg(err, res.ErrorMessage))
-				}
-			}
-			fmt.Fprintf(out, "added %d ACLs\n", len(req.Creations))
+			fmt.Fprintf(out, "added %d ACLs\n", len(bs))
 			return nil
 		}),
 	}
@@ -327,40 +312,14 @@ func newACLCmd(d Deps) *cobra.Command {
 		Use:   "remove",
 		Short: "Remove the ACLs matching every --principal, --host and --operation on one resource",
 		Args:  cobra.NoArgs,
-		RunE: withAdmin(func(ctx context.Context, adm *kadm.Client, out io.Writer, _ []string) error {
-			rt, name, err := rm.resource()
+		RunE: withClient(func(ctx context.Context, cl *kgo.Client, out io.Writer, _ []string) error {
+			bs, err := rm.bindings()
 			if err != nil {
 				return err
 			}
-			ops, err := rm.ops()
-			if err != nil {
-				return err
-			}
-			if len(rm.principals) == 0 {
-				return usageError{errors.New("give at least one --principal")}
-			}
-			req := kmsg.NewPtrDeleteACLsRequest()
-			for _, p := range rm.principals {
-				for _, h := range rm.hosts {
-					for _, op := range ops {
-						f := kmsg.NewDeleteACLsRequestFilter()
-						p, h, name := p, h, name
-						f.ResourceType, f.ResourceName, f.ResourcePatternType = rt, &name, rm.pattern()
-						f.Principal, f.Host, f.Operation, f.PermissionType = &p, &h, op, rm.permission()
-						req.Filters = append(req.Filters, f)
-					}
-				}
-			}
-			r, err := request(ctx, adm, req)
+			removed, err := aclreq.Delete(ctx, cl, bs)
 			if err != nil {
 				return fmt.Errorf("remove ACLs: %w", err)
-			}
-			removed := 0
-			for _, res := range r.(*kmsg.DeleteACLsResponse).Results {
-				if err := kerr.ErrorForCode(res.ErrorCode); err != nil {
-					return fmt.Errorf("remove ACLs: %w", withMsg(err, res.ErrorMessage))
-				}
-				removed += len(res.MatchingACLs)
 			}
 			fmt.Fprintf(out, "removed %d ACLs\n", removed)
 			return nil
@@ -369,11 +328,4 @@ func newACLCmd(d Deps) *cobra.Command {
 	rm.register(rmCmd)
 	cmd.AddCommand(list, addCmd, rmCmd)
 	return cmd
-}
-
-func withMsg(err error, msg *string) error {
-	if msg != nil && *msg != "" {
-		return fmt.Errorf("%w: %s", err, *msg)
-	}
-	return err
 }

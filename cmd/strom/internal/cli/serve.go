@@ -40,6 +40,11 @@ type serveFlags struct {
 	defaultPartitions                                       int32
 	socketRequestMaxBytes                                   int32
 	tlsCertFile, tlsKeyFile, tlsClientCAFile, tlsClientAuth string
+	maxConns, maxConnsPerIP, maxConnRate                    int32
+	maxConnsPerIPOverrides                                  string
+	connFailedAuthDelay                                     time.Duration
+	tlsPrincipalMappingRules                                string
+	oauth                                                   config.OAuthBearer
 }
 
 func newServeCmd(d Deps) *cobra.Command {
@@ -78,6 +83,22 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM private key of the SSL and SASL_SSL listeners")
 	fl.StringVar(&f.tlsClientCAFile, "tls-client-ca-file", "", "PEM CA certificates client certificates are checked against")
 	fl.StringVar(&f.tlsClientAuth, "tls-client-auth", def.TLS.ClientAuth, "client certificates: none, requested or required")
+	fl.Int32Var(&f.maxConns, "max-connections", def.MaxConnections, "connections the broker accepts (max.connections); at the limit it stops accepting until one closes")
+	fl.Int32Var(&f.maxConnsPerIP, "max-connections-per-ip", def.MaxConnectionsPerIP, "connections from one IP address (max.connections.per.ip); over it a new connection is closed")
+	fl.Int32Var(&f.maxConnRate, "max-connection-creation-rate", def.MaxConnectionCreationRate, "new connections per second the listeners accept (max.connection.creation.rate)")
+	fl.StringVar(&f.maxConnsPerIPOverrides, "max-connections-per-ip-overrides", "", `per-host limits, "host:count,host:count" (max.connections.per.ip.overrides)`)
+	fl.DurationVar(&f.connFailedAuthDelay, "connection-failed-authentication-delay", def.ConnFailedAuthDelay, "delay of the answer to a failed SASL authentication and the close after it")
+	fl.StringVar(&f.tlsPrincipalMappingRules, "tls-principal-mapping-rules", "", "client certificate subject to principal: RULE:pattern/replacement/[LU],...,DEFAULT")
+	oa := def.SASL.OAuthBearer
+	fl.StringVar(&f.oauth.JWKSFile, "sasl-oauthbearer-jwks-file", "", "JWKS file OAUTHBEARER tokens are verified against")
+	fl.StringVar(&f.oauth.JWKSURL, "sasl-oauthbearer-jwks-url", "", "JWKS URL OAUTHBEARER tokens are verified against")
+	fl.StringVar(&f.oauth.JWKSCAFile, "sasl-oauthbearer-jwks-ca-file", "", "PEM CAs an https JWKS URL is verified against")
+	fl.DurationVar(&f.oauth.JWKSRefresh, "sasl-oauthbearer-jwks-refresh", oa.JWKSRefresh, "how often the JWKS URL is fetched again")
+	fl.StringVar(&f.oauth.Issuer, "sasl-oauthbearer-issuer", "", "iss an OAUTHBEARER token must carry")
+	fl.StringVar(&f.oauth.Audience, "sasl-oauthbearer-audience", "", "comma-separated audiences, one of which an OAUTHBEARER token's aud must name")
+	fl.StringVar(&f.oauth.SubClaim, "sasl-oauthbearer-sub-claim", oa.SubClaim, "claim an OAUTHBEARER principal comes from")
+	fl.StringVar(&f.oauth.ScopeClaim, "sasl-oauthbearer-scope-claim", oa.ScopeClaim, "scope claim of OAUTHBEARER tokens")
+	fl.DurationVar(&f.oauth.ClockSkew, "sasl-oauthbearer-clock-skew", oa.ClockSkew, "tolerance on OAUTHBEARER exp, nbf and iat")
 	return cmd
 }
 
@@ -114,6 +135,21 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("tls-key-file", func() { cfg.TLS.KeyFile = f.tlsKeyFile })
 	set("tls-client-ca-file", func() { cfg.TLS.ClientCAFile = f.tlsClientCAFile })
 	set("tls-client-auth", func() { cfg.TLS.ClientAuth = f.tlsClientAuth })
+	set("max-connections", func() { cfg.MaxConnections = f.maxConns })
+	set("max-connections-per-ip", func() { cfg.MaxConnectionsPerIP = f.maxConnsPerIP })
+	set("max-connection-creation-rate", func() { cfg.MaxConnectionCreationRate = f.maxConnRate })
+	set("max-connections-per-ip-overrides", func() { cfg.MaxConnectionsPerIPOverrides = f.maxConnsPerIPOverrides })
+	set("connection-failed-authentication-delay", func() { cfg.ConnFailedAuthDelay = f.connFailedAuthDelay })
+	set("tls-principal-mapping-rules", func() { cfg.TLS.PrincipalMappingRules = f.tlsPrincipalMappingRules })
+	set("sasl-oauthbearer-jwks-file", func() { cfg.SASL.OAuthBearer.JWKSFile = f.oauth.JWKSFile })
+	set("sasl-oauthbearer-jwks-url", func() { cfg.SASL.OAuthBearer.JWKSURL = f.oauth.JWKSURL })
+	set("sasl-oauthbearer-jwks-ca-file", func() { cfg.SASL.OAuthBearer.JWKSCAFile = f.oauth.JWKSCAFile })
+	set("sasl-oauthbearer-jwks-refresh", func() { cfg.SASL.OAuthBearer.JWKSRefresh = f.oauth.JWKSRefresh })
+	set("sasl-oauthbearer-issuer", func() { cfg.SASL.OAuthBearer.Issuer = f.oauth.Issuer })
+	set("sasl-oauthbearer-audience", func() { cfg.SASL.OAuthBearer.Audience = f.oauth.Audience })
+	set("sasl-oauthbearer-sub-claim", func() { cfg.SASL.OAuthBearer.SubClaim = f.oauth.SubClaim })
+	set("sasl-oauthbearer-scope-claim", func() { cfg.SASL.OAuthBearer.ScopeClaim = f.oauth.ScopeClaim })
+	set("sasl-oauthbearer-clock-skew", func() { cfg.SASL.OAuthBearer.ClockSkew = f.oauth.ClockSkew })
 	if cfg.DataDir != "" {
 		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {

@@ -12,17 +12,21 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // adminFunc is a subcommand body that talks to the cluster through kadm.
 type adminFunc func(ctx context.Context, adm *kadm.Client, out io.Writer, args []string) error
 
-// adminRunner turns an adminFunc into a cobra RunE that connects to the
+// clientFunc is a subcommand body that sends Kafka requests itself.
+type clientFunc func(ctx context.Context, cl *kgo.Client, out io.Writer, args []string) error
+
+// clientRunner turns a clientFunc into a cobra RunE that connects to the
 // cluster for the duration of the command. A cluster that cannot be reached
 // fails at once with a hint instead of the request's shard errors.
-func adminRunner(cf *clientFlags) withAdminFunc {
-	return func(run adminFunc) func(*cobra.Command, []string) error {
+func clientRunner(cf *clientFlags) func(clientFunc) func(*cobra.Command, []string) error {
+	return func(run clientFunc) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
 			cl, err := cf.newClient()
 			if err != nil {
@@ -32,12 +36,22 @@ func adminRunner(cf *clientFlags) withAdminFunc {
 			if err := cf.reachable(cmd.Context(), cl); err != nil {
 				return err
 			}
-			err = run(cmd.Context(), kadm.NewClient(cl), cmd.OutOrStdout(), args)
+			err = run(cmd.Context(), cl, cmd.OutOrStdout(), args)
 			if err != nil && isDialError(err) {
 				return unreachable(cf.seedList(), err)
 			}
 			return err
 		}
+	}
+}
+
+// adminRunner is clientRunner for bodies that use kadm.
+func adminRunner(cf *clientFlags) withAdminFunc {
+	withClient := clientRunner(cf)
+	return func(run adminFunc) func(*cobra.Command, []string) error {
+		return withClient(func(ctx context.Context, cl *kgo.Client, out io.Writer, args []string) error {
+			return run(ctx, kadm.NewClient(cl), out, args)
+		})
 	}
 }
 

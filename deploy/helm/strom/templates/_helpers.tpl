@@ -155,6 +155,9 @@ client_auth = {{ $.Values.tls.clientAuth | quote }}
 {{- if ne $.Values.tls.clientAuth "none" }}
 client_ca_file = "/etc/strom/tls/ca.crt"
 {{- end }}
+{{- if $.Values.tls.internode }}
+ca_file = "/etc/strom/tls/ca.crt"
+{{- end }}
 {{- end }}
 {{- if $.Values.sasl.enabled }}
 {{- range $.Values.sasl.users }}
