@@ -17,8 +17,8 @@ import (
 // client software name and version as Kafka does (INVALID_REQUEST).
 //
 // v3+ carries the features (KIP-584) Strom implements, as a KRaft cluster
-// of Kafka 4.1 reports them: `transaction.version` supported 0-2 and
-// finalized at level 2, so that clients use transactions v2 (KIP-890 part
+// of Kafka 4.1 reports them: `transaction.version` supported 0-2 (v4+)
+// and finalized at level 2, so that clients use transactions v2 (KIP-890 part
 // 2: Produce v12+ and TxnOffsetCommit v5+ add their partitions
 // implicitly, EndTxn v5 bumps the epoch); clients that do not know it keep
 // the protocol of before, chosen per request version. Kafka's other
@@ -50,7 +50,7 @@ func serveApiVersions(e *Env, r *Request) Result {
 	}
 	resp.ApiKeys = apiKeys()
 	if req.Version >= 3 {
-		addFeatures(resp)
+		addFeatures(resp, req.Version)
 	}
 	return Now(resp)
 }
@@ -69,11 +69,16 @@ const transactionVersionMax = txn.TransactionVersion
 // epoch is too; a build that changes a level must raise it.
 const finalizedFeaturesEpoch = 1
 
-// addFeatures fills the features of an ApiVersions v3+ answer.
-func addFeatures(resp *kmsg.ApiVersionsResponse) {
-	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = TransactionVersionFeature, 0, transactionVersionMax
-	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+// addFeatures fills the features of an ApiVersions v3+ answer. A
+// supported range starting at 0 is left out below v4, whose clients
+// cannot read a minimum of 0 (KIP-1022), as Kafka does; the finalized
+// level is listed at every version.
+func addFeatures(resp *kmsg.ApiVersionsResponse, version int16) {
+	if version >= 4 {
+		sf := kmsg.NewApiVersionsResponseSupportedFeature()
+		sf.Name, sf.MinVersion, sf.MaxVersion = TransactionVersionFeature, 0, transactionVersionMax
+		resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	}
 	ff := kmsg.NewApiVersionsResponseFinalizedFeature()
 	ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = TransactionVersionFeature, transactionVersionMax, transactionVersionMax
 	resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)

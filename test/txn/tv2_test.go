@@ -83,8 +83,8 @@ func txnHolds(d kadm.DescribedTransaction, topic string, part int32) bool {
 // feature.
 func TestApiVersionsTransactionVersion(t *testing.T) {
 	b := startBroker(t)
-	cl := testkit.NewClient(t, b.Addr())
 	for _, v := range []int16{3, 4} {
+		cl := capped(t, b.Addr(), map[kmsg.Key]int16{kmsg.ApiVersions: v})
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.Version = v
 		req.ClientSoftwareName, req.ClientSoftwareVersion = "strom-test", "1"
@@ -98,7 +98,11 @@ func TestApiVersionsTransactionVersion(t *testing.T) {
 		fin := slices.IndexFunc(resp.FinalizedFeatures, func(f kmsg.ApiVersionsResponseFinalizedFeature) bool {
 			return f.Name == "transaction.version"
 		})
-		if sup < 0 || resp.SupportedFeatures[sup].MinVersion != 0 || resp.SupportedFeatures[sup].MaxVersion != 2 {
+		switch {
+		case v < 4 && sup >= 0:
+			// KIP-1022: a supported minimum of 0 is not shown to v3 clients.
+			t.Fatalf("v3 supported features %+v, want no transaction.version (its minimum is 0)", resp.SupportedFeatures)
+		case v >= 4 && (sup < 0 || resp.SupportedFeatures[sup].MinVersion != 0 || resp.SupportedFeatures[sup].MaxVersion != 2):
 			t.Fatalf("v%d supported features %+v, want transaction.version 0-2", v, resp.SupportedFeatures)
 		}
 		if fin < 0 || resp.FinalizedFeatures[fin].MinVersionLevel != 2 || resp.FinalizedFeatures[fin].MaxVersionLevel != 2 {
