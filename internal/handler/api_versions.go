@@ -5,8 +5,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/strom-broker/strom/internal/txn"
 )
 
 // ApiVersions v0-4.
@@ -61,7 +59,7 @@ const TransactionVersionFeature = "transaction.version"
 
 // transactionVersionMax is the highest transaction.version Strom
 // implements, and the level it finalizes.
-const transactionVersionMax = txn.TransactionVersion
+const transactionVersionMax = 2
 
 // finalizedFeaturesEpoch is the epoch of the finalized features: Kafka
 // gives the metadata offset of their last change, which clients compare

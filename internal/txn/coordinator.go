@@ -19,11 +19,6 @@ import (
 	"github.com/strom-broker/strom/internal/record"
 )
 
-// TransactionVersion is the transaction.version the cluster finalizes
-// (KIP-890 part 2, advertised in ApiVersions): the coordinator's own
-// aborts (fences, timeouts) run at it, as Kafka's do at the finalized level.
-const TransactionVersion = 2
-
 // Topic is the coordinator's internal topic.
 const Topic = metadata.TransactionStateTopic
 
@@ -466,9 +461,7 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 		o.txns[id] = m
 	}
 	res, err := m.PrepareInit(timeoutMs, expected, nowMs, newID)
-	// The abort after a fence runs at the cluster's transaction.version,
-	// as Kafka's (txnManager.transactionVersionLevel).
-	epoch, tv := o.epoch, int16(TransactionVersion)
+	epoch, tv := o.epoch, m.TV
 	c.mu.Unlock()
 	if err != nil {
 		return noProducerID, noProducerEpoch, err
@@ -624,7 +617,7 @@ func (c *Coordinator) abortTimedOut() {
 			continue
 		}
 		t, err = m.PrepareFence()
-		tv := int16(TransactionVersion) // the cluster's, as for a fence
+		tv := m.TV
 		c.mu.Unlock()
 		if err != nil {
 			c.logger.Warn("fencing a timed-out transaction", "id", v.id, "err", err)

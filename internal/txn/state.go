@@ -46,9 +46,9 @@ func ParseState(name string) (State, bool) {
 // validPrevious is Kafka's table of allowed transitions: the states each
 // state may be entered from.
 var validPrevious = map[State][]State{
-	Empty:         {Empty, CompleteCommit, CompleteAbort},
-	Ongoing:       {Ongoing, Empty, CompleteCommit, CompleteAbort},
-	PrepareCommit: {Ongoing},
+	Empty:             {Empty, CompleteCommit, CompleteAbort},
+	Ongoing:           {Ongoing, Empty, CompleteCommit, CompleteAbort},
+	PrepareCommit:     {Ongoing},
 	// Empty and Complete*: a transactions-v2 abort with no partitions
 	// (Kafka 4.1), which bumps the epoch and writes no marker.
 	PrepareAbort:      {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort},
@@ -432,11 +432,7 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 			m.Epoch, m.LastEpoch = epoch, noProducerEpoch
 		}
 		t := m.base()
-		if tv >= 2 && m.Epoch < math.MaxInt16 {
-			// Transactions v2 bumps the epoch with every end, after a
-			// fence too: Kafka aborts a fenced transaction at the
-			// cluster's transaction.version, so the fenced producer's
-			// own end is PRODUCER_FENCED rather than taken for a retry.
+		if tv >= 2 && !fencing {
 			t.Epoch, t.LastEpoch = m.Epoch+1, m.Epoch
 		}
 		t.State, t.NextProducerID, t.UpdateMs, t.TV, t.fence = next, nextID, nowMs, tv, fencing
