@@ -112,6 +112,10 @@ type Metadata struct {
 	// failedFence: a fence whose write failed already bumped the epoch
 	// (never returned to a client); the next fence does not bump again.
 	failedFence bool
+	// endFenced: the last end was the coordinator's abort after a fence,
+	// whose epoch is one above the fenced producer's: that producer's
+	// own end is then PRODUCER_FENCED, not a retry of a bumped end.
+	endFenced bool
 }
 
 // NewMetadata is a transactional id seen for the first time.
@@ -355,7 +359,7 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 	// Transactions v2 is the request's (EndTxn v5+), as Kafka chooses
 	// by the request; a retry of an end comes at the same version.
 	v2 := !fencing && tv >= 2
-	bumped := v2 && m.Epoch == epoch+1 // a retry of a v2 end that bumped
+	bumped := v2 && m.Epoch == epoch+1 && !m.endFenced // a retry of a v2 end that bumped
 	overflowRetry := v2 && m.PrevProducerID == pid && epoch == math.MaxInt16-1 && m.Epoch == 0
 	retry := bumped || overflowRetry
 	var validEpoch bool
@@ -519,6 +523,9 @@ func (m *Metadata) Complete(t Transit) {
 		m.PrevProducerID = t.PrevProducerID
 	}
 	m.NextProducerID = t.NextProducerID
+	if t.State == PrepareCommit || t.State == PrepareAbort {
+		m.endFenced = t.fence
+	}
 	m.State, m.StartMs, m.UpdateMs, m.TV = t.State, t.StartMs, t.UpdateMs, t.TV
 	m.Partitions = make(map[TopicPartition]struct{}, len(t.Partitions))
 	for _, tp := range t.Partitions {
