@@ -46,9 +46,9 @@ func ParseState(name string) (State, bool) {
 // validPrevious is Kafka's table of allowed transitions: the states each
 // state may be entered from.
 var validPrevious = map[State][]State{
-	Empty:             {Empty, CompleteCommit, CompleteAbort},
-	Ongoing:           {Ongoing, Empty, CompleteCommit, CompleteAbort},
-	PrepareCommit:     {Ongoing},
+	Empty:         {Empty, CompleteCommit, CompleteAbort},
+	Ongoing:       {Ongoing, Empty, CompleteCommit, CompleteAbort},
+	PrepareCommit: {Ongoing},
 	// Empty and Complete*: a transactions-v2 abort with no partitions
 	// (Kafka 4.1), which bumps the epoch and writes no marker.
 	PrepareAbort:      {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort},
