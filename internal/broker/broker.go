@@ -202,6 +202,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	ctrl := b.ctrl
 	b.parts = partition.NewRegistry(b.cfg.DataDir, ids.NodeID(b.cfg.NodeID), b.cfg.Log, b.logger)
+	b.parts.SetProducerIDExpiration(b.cfg.ProducerIDExpiration, b.cfg.ProducerIDExpirationCheckInterval)
 	if b.partFS != nil {
 		b.parts.SetFS(b.partFS)
 	}
@@ -252,7 +253,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	// Transactional writes are verified with their coordinator only where
 	// coordinators exist to answer: this build serves the verification
 	// (AddPartitionsToTxn v4+), and every coordinator is a Strom node.
-	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 && b.cfg.TransactionPartitionVerification {
+	// The verifier is wired even with transaction_partition_verification_enable
+	// off: transactions-v2 writes (Produce v12+, TxnOffsetCommit v5+) add
+	// their partition through it; the handlers skip plain verification then.
+	if vr, ok := handler.Lookup(kmsg.AddPartitionsToTxn); ok && vr.Max >= 4 {
 		b.txnVerifier = newTxnVerifier(coordinatorFromImage(ctrl, b.cfg.Peers, b.cfg.InterBrokerListener), b.logger.With("component", "txn-verification"))
 		b.txnVerifier.tls = b.interBrokerTLS()
 		b.env.TxnVerifier = b.txnVerifier

@@ -27,8 +27,9 @@ const transactionStateTopic = "__transaction_state"
 
 // txnVerifier is handler.TxnVerifier over the network: it sends
 // AddPartitionsToTxn v4+ with VerifyOnly to the coordinator of the
-// transactional id (KIP-890 part 1), as Kafka's AddPartitionsToTxnManager
-// does, over the coordinator's inter-broker listener.
+// transactional id (KIP-890 part 1), or v5 without it to add the
+// partitions (part 2), as Kafka's AddPartitionsToTxnManager does, over the
+// coordinator's inter-broker listener.
 type txnVerifier struct {
 	// coordinator returns the address of the coordinator of a
 	// transactional id; ok false when there is none (no
@@ -129,8 +130,44 @@ func (v *txnVerifier) close() {
 	v.clients = nil
 }
 
-// VerifyTxn implements handler.TxnVerifier.
-func (v *txnVerifier) VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, parts []handler.TxnPartition) map[handler.TxnPartition]int16 {
+// Kafka's add.partitions.to.txn.retry.backoff.ms and
+// .retry.backoff.max.ms defaults: how a partition leader retries adding a
+// partition while the transaction's previous end is still writing its
+// markers (CONCURRENT_TRANSACTIONS), which a transactions-v2 producer hits
+// whenever it starts its next transaction right after EndTxn.
+const (
+	addRetryBackoff = 20 * time.Millisecond
+	addRetryMax     = 100 * time.Millisecond
+)
+
+// VerifyTxn implements handler.TxnVerifier. With add, the partitions are
+// added to the transaction (AddPartitionsToTxn v5 without VerifyOnly,
+// Kafka's ADD_PARTITION operation for transactions-v2 clients), and
+// CONCURRENT_TRANSACTIONS is retried for a short while first.
+func (v *txnVerifier) VerifyTxn(ctx context.Context, txnID string, pid int64, epoch int16, parts []handler.TxnPartition, add bool) map[handler.TxnPartition]int16 {
+	out := v.verifyOnce(ctx, txnID, pid, epoch, parts, add)
+	start := time.Now()
+	for add && concurrent(out) && time.Since(start) < addRetryMax {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-time.After(addRetryBackoff):
+		}
+		out = v.verifyOnce(ctx, txnID, pid, epoch, parts, add)
+	}
+	return out
+}
+
+func concurrent(codes map[handler.TxnPartition]int16) bool {
+	for _, c := range codes {
+		if c == kerr.ConcurrentTransactions.Code {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *txnVerifier) verifyOnce(ctx context.Context, txnID string, pid int64, epoch int16, parts []handler.TxnPartition, add bool) map[handler.TxnPartition]int16 {
 	all := func(code int16) map[handler.TxnPartition]int16 {
 		out := make(map[handler.TxnPartition]int16, len(parts))
 		for _, p := range parts {
@@ -149,21 +186,35 @@ func (v *txnVerifier) VerifyTxn(ctx context.Context, txnID string, pid int64, ep
 	br := cl.SeedBrokers()[0]
 	// A coordinator that cannot verify (AddPartitionsToTxn below v4, or
 	// none) lets the write through, as Kafka does on a version mismatch.
-	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, br)
+	// v3+ must name the client software, or the answer is
+	// INVALID_REQUEST with no keys (which read as "cannot verify").
+	avReq := kmsg.NewPtrApiVersionsRequest()
+	avReq.ClientSoftwareName, avReq.ClientSoftwareVersion = "strom", "1"
+	av, err := avReq.RequestWith(ctx, br)
+	if err == nil && av.ErrorCode != 0 {
+		err = kerr.ErrorForCode(av.ErrorCode)
+	}
 	if err != nil {
 		v.logger.Debug("transaction verification: ApiVersions failed", "coordinator", addr, "err", err)
 		return all(kerr.NetworkException.Code)
 	}
+	need := int16(4)
+	if add {
+		need = 5 // the version that tells the coordinator the client's TV2
+	}
 	supported := false
 	for _, k := range av.ApiKeys {
-		supported = supported || k.ApiKey == kmsg.AddPartitionsToTxn.Int16() && k.MaxVersion >= 4
+		supported = supported || k.ApiKey == kmsg.AddPartitionsToTxn.Int16() && k.MaxVersion >= need
 	}
 	if !supported {
 		return nil
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	if add {
+		req.Version = 5
+	}
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, pid, epoch, true
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, pid, epoch, !add
 	byTopic := map[string]int{}
 	for _, p := range parts {
 		i, ok := byTopic[p.Topic]

@@ -34,10 +34,11 @@ func TestTxnPartition(t *testing.T) {
 }
 
 // TestTxnVerifierFailurePaths: Kafka's answers when verification cannot
-// happen. No coordinator: COORDINATOR_NOT_AVAILABLE; a coordinator that
-// does not serve AddPartitionsToTxn v4 (this build's broker): nothing to
-// report, the write goes ahead; one that cannot be reached:
-// NETWORK_EXCEPTION.
+// happen. No coordinator: COORDINATOR_NOT_AVAILABLE; one that cannot be
+// reached: NETWORK_EXCEPTION. A coordinator of this build answers (here
+// for a topic it does not know); its ApiVersions answer must list
+// AddPartitionsToTxn v4+, or the check was silently skipped (the request
+// once named no client software and got INVALID_REQUEST without keys).
 func TestTxnVerifierFailurePaths(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen, cfg.DataDir = "127.0.0.1:0", t.TempDir()
@@ -69,12 +70,12 @@ func TestTxnVerifierFailurePaths(t *testing.T) {
 		want int16 // for every partition; -1: an empty answer
 	}{
 		{"no coordinator", "", false, kerr.CoordinatorNotAvailable.Code},
-		{"coordinator without verification", b.Addr().String(), true, -1},
+		{"coordinator of this build", b.Addr().String(), true, kerr.UnknownTopicOrPartition.Code},
 		{"unreachable coordinator", dead, true, kerr.NetworkException.Code},
 	} {
 		v := newTxnVerifier(func(string) (string, bool) { return tc.addr, tc.ok }, logger)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		got := v.VerifyTxn(ctx, "tx", 1, 0, parts)
+		got := v.VerifyTxn(ctx, "tx", 1, 0, parts, false)
 		cancel()
 		v.close()
 		if tc.want < 0 {

@@ -87,6 +87,14 @@ type Config struct {
 	// transaction coordinator before it appends the first batch of a
 	// transaction (KIP-890; transaction.partition.verification.enable).
 	TransactionPartitionVerification bool `toml:"transaction_partition_verification_enable"`
+	// ProducerIDExpiration: a producer id a partition saw no write or
+	// marker of for this long is forgotten by that partition, unless it
+	// has a transaction open there (producer.id.expiration.ms, KIP-854;
+	// also a dynamic cluster-wide broker config).
+	ProducerIDExpiration time.Duration `toml:"producer_id_expiration"`
+	// ProducerIDExpirationCheckInterval is how often partitions look for
+	// expired producer ids (producer.id.expiration.check.interval.ms).
+	ProducerIDExpirationCheckInterval time.Duration `toml:"producer_id_expiration_check_interval"`
 	// Client quotas measure rates over QuotaWindowNum samples of
 	// QuotaWindowSize each (quota.window.num, quota.window.size.seconds).
 	QuotaWindowNum  int           `toml:"quota_window_num"`
@@ -247,19 +255,21 @@ func Default() Config {
 		GroupMaxSessionTimeout:     30 * time.Minute,
 		GroupMaxSize:               2147483647,
 
-		ConsumerGroupHeartbeatInterval:   5 * time.Second,
-		ConsumerGroupSessionTimeout:      45 * time.Second,
-		ConsumerGroupMaxSize:             2147483647,
-		ConsumerGroupAssignor:            "uniform",
-		OffsetsRetentionCheckInterval:    10 * time.Minute,
-		TransactionStatePartitions:       50,
-		TransactionMaxTimeout:            15 * time.Minute,
-		TransactionalIDExpiration:        7 * 24 * time.Hour,
-		TransactionAbortInterval:         10 * time.Second,
-		TransactionPartitionVerification: true,
-		QuotaWindowNum:                   11,
-		QuotaWindowSize:                  time.Second,
-		OffsetMetadataMaxBytes:           4096,
+		ConsumerGroupHeartbeatInterval:    5 * time.Second,
+		ConsumerGroupSessionTimeout:       45 * time.Second,
+		ConsumerGroupMaxSize:              2147483647,
+		ConsumerGroupAssignor:             "uniform",
+		OffsetsRetentionCheckInterval:     10 * time.Minute,
+		TransactionStatePartitions:        50,
+		TransactionMaxTimeout:             15 * time.Minute,
+		TransactionalIDExpiration:         7 * 24 * time.Hour,
+		TransactionAbortInterval:          10 * time.Second,
+		TransactionPartitionVerification:  true,
+		QuotaWindowNum:                    11,
+		QuotaWindowSize:                   time.Second,
+		ProducerIDExpiration:              24 * time.Hour,
+		ProducerIDExpirationCheckInterval: 10 * time.Minute,
+		OffsetMetadataMaxBytes:            4096,
 		Log: LogDefaults{
 			SegmentBytes:    1 << 30,
 			SegmentMs:       7 * 24 * 3600 * 1000,
@@ -444,6 +454,9 @@ func (c Config) validateGroups() error {
 	case c.TransactionMaxTimeout <= 0 || c.TransactionalIDExpiration <= 0 || c.TransactionAbortInterval <= 0:
 		return fmt.Errorf("transaction_max_timeout %s, transactional_id_expiration %s, transaction_abort_interval %s: must be > 0",
 			c.TransactionMaxTimeout, c.TransactionalIDExpiration, c.TransactionAbortInterval)
+	case c.ProducerIDExpiration < time.Millisecond || c.ProducerIDExpirationCheckInterval < time.Millisecond:
+		return fmt.Errorf("producer_id_expiration %s, producer_id_expiration_check_interval %s: must be >= 1ms",
+			c.ProducerIDExpiration, c.ProducerIDExpirationCheckInterval)
 	case c.GroupInitialRebalanceDelay < 0:
 		return fmt.Errorf("group_initial_rebalance_delay: must be >= 0, got %s", c.GroupInitialRebalanceDelay)
 	case c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout:

@@ -167,7 +167,15 @@ func (c *Coordinator) startWrite(w Write) error {
 	if err != nil {
 		return err
 	}
-	res, err := p.Append(batch, partition.FromCoordinator)
+	var guard uint64
+	appendBatch := p.AppendVerified
+	if w.Txn != nil {
+		guard = w.Txn.Guard
+		if w.Txn.Added {
+			appendBatch = p.AppendAdded
+		}
+	}
+	res, err := appendBatch(batch, partition.FromCoordinator, guard)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,14 @@ type TxnWrite struct {
 	Control  bool
 	Commit   bool  // Control: COMMIT, else ABORT
 	Epoch    int32 // Control: the transaction coordinator's epoch
+	// Guard is the KIP-890 verification the commit passed (0: none): a
+	// marker of the producer between the verification and the append
+	// voids it, and the append is refused (INVALID_TXN_STATE).
+	Guard uint64
+	// Added: the transaction coordinator added the partition for this
+	// commit (TxnOffsetCommit v5+), so the append is
+	// partition.AppendAdded's.
+	Added bool
 }
 
 // TxnCommitRequest is a TxnOffsetCommit, decoded, for partitions the
@@ -42,6 +50,11 @@ type TxnCommitRequest struct {
 	MemberID      string
 	InstanceID    *string
 	Offsets       []CommitOffset
+	// Guard: the partition's token of the verification (or implicit add,
+	// TxnOffsetCommit v5+) the handler did with the transaction
+	// coordinator before the commit, 0 when none (KIP-890).
+	Guard uint64
+	Added bool // the coordinator added the partition (v5+)
 }
 
 // txnSeqKey names a producer's sequence on one __consumer_offsets partition.
@@ -161,13 +174,14 @@ func (m *Machine) TxnCommit(now time.Time, to ReplyID, req TxnCommitRequest) {
 	}
 	p := m.PartitionFor(req.Group)
 	tw := &TxnWrite{ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch,
-		Sequence: m.nextSequence(p, req.ProducerID, req.ProducerEpoch, len(recs))}
+		Sequence: m.nextSequence(p, req.ProducerID, req.ProducerEpoch, len(recs)), Guard: req.Guard, Added: req.Added}
 	m.writeTxn(p, recs, tw, func(_ time.Time, err error) {
 		if err != nil {
 			// A fenced producer's batch is refused by the partition's
-			// producer state (INVALID_PRODUCER_EPOCH); anything else is a
-			// failed write the client retries.
-			if !errors.Is(err, partition.ErrInvalidProducerEpoch) {
+			// producer state (INVALID_PRODUCER_EPOCH), and so is one whose
+			// verification a marker voided (INVALID_TXN_STATE); anything
+			// else is a failed write the client retries.
+			if !errors.Is(err, partition.ErrInvalidProducerEpoch) && !errors.Is(err, partition.ErrTxnState) {
 				err = ErrCoordinatorNotAvailable
 			}
 			for _, i := range written {

@@ -36,7 +36,7 @@ func serveAddOffsetsToTxn(e *Env, r *Request) Result {
 	}
 	tp := txn.TopicPartition{Topic: group.OffsetsTopic, Partition: group.PartitionFor(req.Group, int32(len(t.Partitions)))}
 	return Result{Deferred: func() kmsg.Response {
-		err := e.Txns.AddPartitions(r.Ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp})
+		err := e.Txns.AddPartitions(r.Ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []txn.TopicPartition{tp}, 0)
 		resp.ErrorCode = e.txnErrCode(err, req.Version, 2)
 		return resp
 	}}

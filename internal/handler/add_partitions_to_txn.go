@@ -16,7 +16,9 @@ import (
 // nothing added, as in Kafka; PRODUCER_FENCED is INVALID_PRODUCER_EPOCH
 // before v2. v4+ are a broker's, batched: VerifyOnly transactions are
 // checked (KIP-890 part 1: TRANSACTION_ABORTABLE for a partition not in
-// the transaction), the others added. Without ACLs any client may send
+// the transaction), the others added (v5: implicitly, for a
+// transactions-v2 client, whose version the transaction then records).
+// Without ACLs any client may send
 // v4+ (Kafka requires CLUSTER_ACTION).
 
 func init() { register(kmsg.AddPartitionsToTxn, 0, 5, serveAddPartitionsToTxn) }
@@ -97,7 +99,15 @@ func (e *Env) addPartitions(r *Request, im *metadata.Image, tx kmsg.AddPartition
 			}
 		}
 	default:
-		err := e.Txns.AddPartitions(r.Ctx, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tps)
+		// v5 is what a partition leader sends for a transactions-v2
+		// client's Produce v12+ or TxnOffsetCommit v5+ (KIP-890 part 2),
+		// and the transaction records the client's version, as Kafka's
+		// KafkaApis does.
+		tv := int16(0)
+		if version >= 5 {
+			tv = 2
+		}
+		err := e.Txns.AddPartitions(r.Ctx, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tps, tv)
 		code := e.txnErrCode(err, version, 2)
 		for _, tp := range tps {
 			codes[tp] = code

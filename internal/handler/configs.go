@@ -96,6 +96,21 @@ func (e *Env) brokerSynonyms(im *metadata.Image, d metadata.TopicConfigDef) []co
 	return out
 }
 
+// brokerOnlySynonyms is the chain of a dynamic broker config that is no
+// topic default: the dynamic cluster default, the static node config when
+// it differs from the built-in default, the built-in default.
+func (e *Env) brokerOnlySynonyms(im *metadata.Image, d metadata.BrokerOnlyConfig) []configSynonym {
+	var out []configSynonym
+	if v, ok := im.BrokerConfigs[d.Name]; ok {
+		out = append(out, configSynonym{d.Name, v, sourceDynamicDefaultBroker})
+	}
+	static, builtin := d.Default(e.Cfg), d.Default(config.Default())
+	if static != builtin {
+		out = append(out, configSynonym{d.Name, static, sourceStaticBroker})
+	}
+	return append(out, configSynonym{d.Name, builtin, sourceDefault})
+}
+
 // topicConfigEntry resolves one topic config: the topic's override, else
 // the broker-level chain, else the topic config's own default.
 func (e *Env) topicConfigEntry(im *metadata.Image, d metadata.TopicConfigDef, overrides map[string]string) configEntry {
@@ -147,6 +162,10 @@ func (e *Env) brokerConfigEntries(im *metadata.Image) []configEntry {
 		}
 		out = append(out, configEntry{name: d.BrokerKey, kind: d.Kind, doc: d.Doc, value: v, source: src, synonyms: syn})
 	}
+	for _, d := range metadata.BrokerOnlyConfigs {
+		syn := e.brokerOnlySynonyms(im, d)
+		out = append(out, configEntry{name: d.Name, kind: d.Kind, doc: d.Doc, value: syn[0].value, source: syn[0].source, synonyms: syn})
+	}
 	def := config.Default()
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
 	node := itoa(int64(e.Cfg.NodeID))
@@ -173,11 +192,15 @@ func (e *Env) brokerConfigEntries(im *metadata.Image) []configEntry {
 func dynamicDefaultEntries(im *metadata.Image) []configEntry {
 	var out []configEntry
 	for key, v := range im.BrokerConfigs {
-		d, ok := metadata.LookupBrokerConfig(key)
-		if !ok {
+		kind, doc := metadata.ConfigKind(0), ""
+		if d, ok := metadata.LookupBrokerConfig(key); ok {
+			kind, doc = d.Kind, d.Doc
+		} else if d, ok := metadata.LookupBrokerOnlyConfig(key); ok {
+			kind, doc = d.Kind, d.Doc
+		} else {
 			continue
 		}
-		out = append(out, configEntry{name: key, kind: d.Kind, doc: d.Doc, value: v, source: sourceDynamicDefaultBroker,
+		out = append(out, configEntry{name: key, kind: kind, doc: doc, value: v, source: sourceDynamicDefaultBroker,
 			synonyms: []configSynonym{{key, v, sourceDynamicDefaultBroker}}})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
@@ -489,7 +512,7 @@ func (e *Env) alterResource(r *Request, typ kmsg.ConfigResourceType, name string
 				if replace {
 					return e.alterFailed(fmt.Errorf("%w: null value not supported for %s", errInvalidRequest, c.Name))
 				}
-				if _, ok := metadata.LookupBrokerConfig(c.Name); !ok {
+				if !metadata.IsDynamicBrokerConfig(c.Name) {
 					return e.alterFailed(fmt.Errorf("%w: %s is not a dynamic broker config", errInvalidRequest, c.Name))
 				}
 				continue

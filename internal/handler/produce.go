@@ -36,7 +36,11 @@ import (
 // has a TxnVerifier (KIP-890 part 1, txn_verify.go), and the partition
 // checks the producer's transaction state (INVALID_TXN_STATE for a plain
 // batch inside a transaction or an unverified write after its transaction
-// ended).
+// ended). v12+ (transactions v2, KIP-890 part 2): the first write of a
+// transaction to a partition adds the partition to the transaction through
+// the coordinator instead of being verified (with
+// transaction_partition_verification_enable off too); older versions keep
+// the behaviour of before, chosen per request as Kafka does.
 
 func init() { register(kmsg.Produce, 3, 13, serveProduce) }
 
@@ -59,7 +63,7 @@ func serveProduce(e *Env, r *Request) Result {
 	hasTxn, mixedTxn := transactionalProducers(req)
 	noTxnID := req.TransactionID == nil && hasTxn
 	verifier := e.TxnVerifier
-	if req.TransactionID == nil || noTxnID {
+	if req.TransactionID == nil || noTxnID || req.Version < firstAddPartitionProduce && !e.Cfg.TransactionPartitionVerification {
 		verifier = nil
 	}
 
@@ -217,7 +221,11 @@ func serveProduce(e *Env, r *Request) Result {
 // verification, 0 none) and fills its answer; it reports whether the
 // answer must wait for replication or the disk, and for which offset.
 func (e *Env) produceAppend(req *kmsg.ProduceRequest, sp *kmsg.ProduceResponseTopicPartition, p *partition.Partition, topic string, batch []byte, guard uint64) (ids.Offset, bool) {
-	res, err := p.AppendVerified(batch, partition.FromClient, guard)
+	appendBatch := p.AppendVerified
+	if req.Version >= firstAddPartitionProduce && req.TransactionID != nil {
+		appendBatch = p.AppendAdded // the coordinator added the partition
+	}
+	res, err := appendBatch(batch, partition.FromClient, guard)
 	if err != nil {
 		sp.ErrorCode = e.errCode(err)
 		// Kafka reports the log start for errors found against

@@ -1,10 +1,14 @@
 package handler
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/strom-broker/strom/internal/group"
+	"github.com/strom-broker/strom/internal/metadata"
+	"github.com/strom-broker/strom/internal/partition"
 )
 
 // TxnOffsetCommit v0-4.
@@ -17,11 +21,18 @@ import (
 // member are checked (KIP-447): ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
 // FENCED_INSTANCE_ID; a group that does not exist is created for a commit
 // without a generation. Partitions of unknown topics get
-// UNKNOWN_TOPIC_OR_PARTITION and the rest are committed. v5 (transactions
-// v2: the partition is added to the transaction implicitly) is served
-// once the transaction.version feature is.
+// UNKNOWN_TOPIC_OR_PARTITION and the rest are committed.
+//
+// KIP-890, as Kafka's group coordinator does it: before the offsets are
+// appended, the group's __consumer_offsets partition is checked with the
+// transaction coordinator when the producer has no transaction in progress
+// there (v0-4, with transaction_partition_verification_enable; a partition
+// the transaction does not hold is INVALID_TXN_STATE, TRANSACTION_ABORTABLE
+// from v4), or added to the transaction (v5+, transactions v2: the client
+// sends no AddOffsetsToTxn). A marker between that check and the append
+// voids it (INVALID_TXN_STATE).
 
-func init() { register(kmsg.TxnOffsetCommit, 0, 4, serveTxnOffsetCommit) }
+func init() { register(kmsg.TxnOffsetCommit, 0, 5, serveTxnOffsetCommit) }
 
 func serveTxnOffsetCommit(e *Env, r *Request) Result {
 	req := r.Body.(*kmsg.TxnOffsetCommitRequest)
@@ -77,7 +88,17 @@ func serveTxnOffsetCommit(e *Env, r *Request) Result {
 	if len(slots) == 0 {
 		return Now(resp)
 	}
+	op := e.txnOffsetsPartition(req, im)
 	return Result{Deferred: func() kmsg.Response {
+		if op.p != nil {
+			if code := e.verifyTxnOffsets(r.Ctx, req, op); code != 0 {
+				for _, s := range slots {
+					resp.Topics[s.t].Partitions[s.p].ErrorCode = code
+				}
+				return resp
+			}
+			tr.Guard, tr.Added = op.guard, req.Version >= firstAddPartitionTxnOffsetCommit
+		}
 		res := e.Groups.TxnCommit(r.Ctx, tr)
 		for i, s := range slots {
 			err := res.Err
@@ -88,4 +109,65 @@ func serveTxnOffsetCommit(e *Env, r *Request) Result {
 		}
 		return resp
 	}}
+}
+
+// txnOffsetsCheck is the group's __consumer_offsets partition to check
+// with the transaction coordinator before a TxnOffsetCommit, and the
+// partition's verification guard; p nil when nothing is checked.
+type txnOffsetsCheck struct {
+	p     *partition.Partition
+	tp    TxnPartition
+	guard uint64
+}
+
+// txnOffsetsPartition starts the KIP-890 check of a TxnOffsetCommit when
+// one is due: a verifier, v5+ or verification enabled, the group's
+// partition led here, and no transaction of this producer and epoch in
+// progress on it.
+func (e *Env) txnOffsetsPartition(req *kmsg.TxnOffsetCommitRequest, im *metadata.Image) txnOffsetsCheck {
+	if e.TxnVerifier == nil || e.Groups == nil || req.TransactionalID == "" ||
+		req.Version < firstAddPartitionTxnOffsetCommit && !e.Cfg.TransactionPartitionVerification {
+		return txnOffsetsCheck{}
+	}
+	t := im.Topics[group.OffsetsTopic]
+	if t == nil || len(t.Partitions) == 0 {
+		return txnOffsetsCheck{}
+	}
+	idx := group.PartitionFor(req.Group, int32(len(t.Partitions)))
+	p := e.Partitions.Get(group.OffsetsTopic, idx)
+	if p == nil || !p.IsLeader() {
+		return txnOffsetsCheck{} // the group coordinator answers NOT_COORDINATOR
+	}
+	g := p.StartTxnVerification(req.ProducerID, req.ProducerEpoch)
+	if g == 0 {
+		return txnOffsetsCheck{}
+	}
+	return txnOffsetsCheck{p: p, tp: TxnPartition{Topic: group.OffsetsTopic, Partition: idx}, guard: g}
+}
+
+// verifyTxnOffsets asks the transaction coordinator about (or, v5+, adds)
+// the group's partition; it returns the error code to answer for every
+// partition of the request, 0 when the commit may go ahead. The codes are
+// Kafka's (AddPartitionsToTxnManager, then the group coordinator's
+// mapping): TRANSACTION_ABORTABLE is INVALID_TXN_STATE below v4; a
+// coordinator that cannot be reached is COORDINATOR_NOT_AVAILABLE, which
+// clients retry after finding the coordinator again.
+func (e *Env) verifyTxnOffsets(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, op txnOffsetsCheck) int16 {
+	codes := e.TxnVerifier.VerifyTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch,
+		[]TxnPartition{op.tp}, req.Version >= firstAddPartitionTxnOffsetCommit)
+	code := codes[op.tp]
+	switch code {
+	case 0:
+	case kerr.TransactionAbortable.Code:
+		if req.Version < 4 {
+			code = kerr.InvalidTxnState.Code
+		}
+	case kerr.NetworkException.Code, kerr.NotEnoughReplicas.Code, kerr.RequestTimedOut.Code:
+		code = kerr.CoordinatorNotAvailable.Code
+	}
+	if code != 0 {
+		e.Logger.Debug("transactional offset commit not verified", "group", req.Group, "transactional_id", req.TransactionalID,
+			"producer_id", req.ProducerID, "epoch", req.ProducerEpoch, "code", code)
+	}
+	return code
 }

@@ -10,13 +10,15 @@ import (
 	"github.com/strom-broker/strom/internal/partition"
 )
 
-// KIP-890 part 1, the partition side: before a partition leader appends
+// KIP-890 parts 1 and 2, the partition side: before a partition leader appends
 // the first transactional batch of a producer's transaction, it asks the
 // transaction coordinator whether the partition was added to that
 // transaction (AddPartitionsToTxn v4+, VerifyOnly), so that a write
 // arriving after its transaction ended cannot open a transaction that no
 // coordinator will ever end (a "hanging" transaction, which would hold the
-// last stable offset forever). Kafka: ReplicaManager.
+// last stable offset forever). A transactions-v2 client (Produce v12+)
+// sends no AddPartitionsToTxn: the same request, without VerifyOnly, adds
+// the partition instead. Kafka: ReplicaManager.
 // appendRecordsWithTransactionVerification and AddPartitionsToTxnManager.
 
 // TxnPartition names one partition in a verification.
@@ -42,9 +44,24 @@ type TxnPartition struct {
 // to ask (or transaction.partition.verification.enable is false): then
 // transactional writes are appended unverified, as Kafka does with the
 // check disabled.
+//
+// With add the partitions are added to the transaction rather than checked
+// (KIP-890 part 2: a transactions-v2 client's Produce v12+ and
+// TxnOffsetCommit v5+ send no AddPartitionsToTxn/AddOffsetsToTxn; the
+// partition leader adds the partition, as Kafka's ADD_PARTITION
+// operation), and the errors are the same.
 type TxnVerifier interface {
-	VerifyTxn(ctx context.Context, transactionalID string, producerID int64, epoch int16, parts []TxnPartition) map[TxnPartition]int16
+	VerifyTxn(ctx context.Context, transactionalID string, producerID int64, epoch int16, parts []TxnPartition, add bool) map[TxnPartition]int16
 }
+
+// firstAddPartitionProduce is the first Produce version whose transactional
+// writes add their partition to the transaction (Kafka's
+// produceRequestVersionToTransactionSupportedOperation: ADD_PARTITION above
+// v11); firstAddPartitionTxnOffsetCommit is TxnOffsetCommit's (above v4).
+const (
+	firstAddPartitionProduce         = 12
+	firstAddPartitionTxnOffsetCommit = 5
+)
 
 // produceVerify is a partition whose transactional batch waits for the
 // coordinator, or for an earlier write of its producer that does, before
@@ -152,7 +169,7 @@ func (e *Env) verifyAndAppend(ctx context.Context, req *kmsg.ProduceRequest, res
 	}
 	var codes map[TxnPartition]int16
 	if len(parts) > 0 {
-		codes = e.TxnVerifier.VerifyTxn(ctx, *req.TransactionID, vs[0].pid, vs[0].epoch, parts)
+		codes = e.TxnVerifier.VerifyTxn(ctx, *req.TransactionID, vs[0].pid, vs[0].epoch, parts, req.Version >= firstAddPartitionProduce)
 	}
 	var waits []produceWait
 	for i, v := range vs {

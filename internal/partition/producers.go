@@ -201,6 +201,14 @@ func (s *producerState) check(h record.BatchHeader, guard uint64, origin Origin)
 	if l := e.last(); l != nil && !inSequence(l.lastSeq, h.BaseSequence) {
 		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d: got sequence %d, expected %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence, l.lastSeq+1)
 	}
+	if e.last() == nil && h.BaseSequence != 0 && e.epoch >= 0 {
+		// The epoch is known (a marker moved the producer to it, as a
+		// transactions-v2 marker does) but holds no batch yet: its first
+		// batch starts at 0, as in Kafka's checkSequence. A pipelined
+		// second batch that got ahead of a failed first one is refused
+		// rather than appended before it.
+		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d: got sequence %d, expected 0 (no batch of this epoch yet)", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+	}
 	return batchMeta{}, false, nil
 }
 
@@ -269,6 +277,23 @@ func (s *producerState) update(h record.BatchHeader, m *record.Marker) txnEvent 
 		return txnEvent{kind: txnStarted, producerID: h.ProducerID, first: h.BaseOffset}
 	}
 	return txnEvent{}
+}
+
+// removeExpired forgets the producers that wrote no batch and got no
+// marker for expiration (by the timestamps those carry, -1 when unknown)
+// and have no transaction open here, as Kafka's
+// ProducerStateManager.removeExpiredProducers (KIP-854). A forgotten
+// producer may start again at any sequence. It returns the ids removed.
+func (s *producerState) removeExpired(nowMs, expirationMs int64) []int64 {
+	var gone []int64
+	for pid, e := range s.entries {
+		if e.txnFirst < 0 && nowMs-e.lastTimestamp >= expirationMs {
+			delete(s.entries, pid)
+			delete(s.verifying, pid)
+			gone = append(gone, pid)
+		}
+	}
+	return gone
 }
 
 // firstOngoing is the first offset of the earliest transaction in

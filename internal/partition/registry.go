@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strom-broker/strom/internal/config"
@@ -42,6 +43,13 @@ type Registry struct {
 	defaults config.LogDefaults
 	logger   *slog.Logger
 
+	// producerExpiry: producer.id.expiration.ms in effect (the static
+	// value, or the image's dynamic one) and how often it is applied.
+	producerExpiry struct {
+		static, interval time.Duration
+		current          atomic.Int64 // ns; 0 before the first Apply
+		last             time.Time    // of the last check; the ticker's only
+	}
 	alterISR       AlterISRFunc
 	replicaOffline ReplicaOfflineFunc
 	lagMax         time.Duration
@@ -80,6 +88,13 @@ func NewRegistry(dataDir string, nodeID ids.NodeID, defaults config.LogDefaults,
 	r.mu.parts = map[Key]*Partition{}
 	r.mu.offline = map[Key]offlinePartition{}
 	return r
+}
+
+// SetProducerIDExpiration sets producer.id.expiration.ms and its check
+// interval; without it producer ids never expire. Call before the first
+// Apply.
+func (r *Registry) SetProducerIDExpiration(expiration, interval time.Duration) {
+	r.producerExpiry.static, r.producerExpiry.interval = expiration, interval
 }
 
 // SetReplicaOffline sets how a replica that goes offline on this node is
@@ -233,6 +248,9 @@ func (r *Registry) Apply(next *metadata.Image) error {
 	var errs []error
 	want := map[Key]metadata.TopicID{}
 	defaults := next.TopicDefaults(r.defaults)
+	if r.producerExpiry.static > 0 {
+		r.producerExpiry.current.Store(int64(next.ProducerIDExpiration(r.producerExpiry.static)))
+	}
 	now := time.Now()
 	for _, t := range next.Topics {
 		cfg := t.EffectiveConfig(defaults)
@@ -516,10 +534,19 @@ func parseDirName(name string) (topic string, idx int, ok bool) {
 	return name[:i], idx, true
 }
 
-// Tick runs periodic partition work (flush.ms, retention).
+// Tick runs periodic partition work (flush.ms, retention, producer id
+// expiry). One goroutine calls it.
 func (r *Registry) Tick(now time.Time, retention bool) {
+	expiration := time.Duration(r.producerExpiry.current.Load())
+	expire := expiration > 0 && now.Sub(r.producerExpiry.last) >= r.producerExpiry.interval
+	if expire {
+		r.producerExpiry.last = now
+	}
 	for _, p := range r.All() {
 		p.Tick(now, retention)
+		if expire {
+			p.ExpireProducers(now, expiration)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ package partition
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -228,6 +229,44 @@ func (p *Partition) StartTxnVerification(pid int64, epoch int16) uint64 {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	return p.producers.startVerification(pid, epoch)
+}
+
+// AppendAdded is AppendVerified for a transactional batch whose partition
+// the coordinator added to the producer's transaction (transactions v2,
+// KIP-890 part 2) after the verification under guard started. A client of
+// transactions v2 starts its next transaction as soon as EndTxn answers,
+// so the marker of the previous transaction often lands between the start
+// of the verification and the add (which waits for that marker): it voids
+// guard, though the batch is legitimate. Such a marker carries the epoch
+// of the new transaction at most (EndTxn v5 bumped it once); the end of
+// the new transaction itself, by EndTxn or a coordinator's abort, bumps
+// the epoch again, and its marker refuses the batch by epoch. So the batch
+// is guarded afresh and appended once more; a marker of a later epoch still
+// refuses it.
+func (p *Partition) AppendAdded(batch []byte, origin Origin, guard uint64) (AppendResult, error) {
+	res, err := p.AppendVerified(batch, origin, guard)
+	if guard == 0 || !errors.Is(err, ErrTxnState) {
+		return res, err
+	}
+	h, herr := record.ParseHeader(batch)
+	if herr != nil || !h.IsTransactional() {
+		return res, err
+	}
+	return p.AppendVerified(batch, origin, p.StartTxnVerification(h.ProducerID, h.ProducerEpoch))
+}
+
+// ExpireProducers forgets the producers of this replica idle for longer
+// than expiration and without an open transaction here
+// (producer.id.expiration.ms): DescribeProducers no longer lists them, and
+// their next write is taken as a new producer's. Every replica expires
+// its own, as in Kafka.
+func (p *Partition) ExpireProducers(now time.Time, expiration time.Duration) {
+	p.appendMu.Lock()
+	gone := p.producers.removeExpired(now.UnixMilli(), expiration.Milliseconds())
+	p.appendMu.Unlock()
+	if len(gone) > 0 {
+		p.logger.Debug("expired producer ids", "topic", p.Topic, "partition", p.Index, "producers", gone)
+	}
 }
 
 // AbortedTxns returns the aborted transactions that overlap the offsets

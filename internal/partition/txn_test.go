@@ -281,3 +281,78 @@ func TestTxnRestoredHighWatermarkKeepsMarkerUnstable(t *testing.T) {
 		t.Fatalf("marker replicated: %+v, want HW = LSO = 3", o)
 	}
 }
+
+// TestTxnAppendAdded: transactions v2. The marker of the producer's
+// previous transaction (at the bumped epoch the new one uses) lands
+// between the start of the new write's check and its append: AppendAdded
+// appends it anyway (the coordinator added the partition after that
+// marker); a marker of a later epoch (the new transaction's own end)
+// still refuses the late write, by its epoch.
+func TestTxnAppendAdded(t *testing.T) {
+	p := openTxnPartition(t, filepath.Join(t.TempDir(), "t-0"))
+	defer func() { must(t, p.Close()) }()
+	appendVisible(t, p, txnBatch(t, 1, 5, 0, 0, "first"))
+	g := p.StartTxnVerification(5, 1) // the next transaction, epoch 1
+	marker(t, p, 5, 1, record.ControlCommit)
+	if _, err := p.AppendVerified(txnBatch(t, 1, 5, 1, 0, "next"), FromClient, g); !errors.Is(err, ErrTxnState) {
+		t.Fatalf("verified write after the marker: %v, want ErrTxnState", err)
+	}
+	res, err := p.AppendAdded(txnBatch(t, 1, 5, 1, 0, "next"), FromClient, g)
+	must(t, err)
+	if o := p.Offsets(); o.LastStable != res.BaseOffset {
+		t.Fatalf("LSO %d, want %d (the new transaction's start)", o.LastStable, res.BaseOffset)
+	}
+	// The new transaction ends (epoch 2); a late write of it is refused.
+	marker(t, p, 5, 2, record.ControlAbort)
+	g = p.StartTxnVerification(5, 1)
+	if _, err := p.AppendAdded(txnBatch(t, 1, 5, 1, 1, "late"), FromClient, g); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("late write after its transaction's end: %v, want ErrInvalidProducerEpoch", err)
+	}
+}
+
+// TestExpireProducers: producer.id.expiration.ms forgets an idle producer
+// (by its batches' timestamps) but not one with a transaction open here.
+func TestExpireProducers(t *testing.T) {
+	p := openTxnPartition(t, filepath.Join(t.TempDir(), "t-0"))
+	defer func() { must(t, p.Close()) }()
+	idem, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 1000, ProducerID: 7, ProducerEpoch: 0, BaseSequence: 0},
+		[]record.Record{{Value: []byte("v")}})
+	must(t, err)
+	appendVisible(t, p, idem)
+	appendVisible(t, p, txnBatch(t, 1, 8, 0, 0, "open")) // timestamp 1000 too
+	p.ExpireProducers(time.UnixMilli(1500), time.Second)
+	if n := len(p.Producers()); n != 2 {
+		t.Fatalf("%d producers after 0.5s idle, want 2", n)
+	}
+	p.ExpireProducers(time.UnixMilli(2000), time.Second)
+	ps := p.Producers()
+	if len(ps) != 1 || ps[0].ProducerID != 8 {
+		t.Fatalf("after 1s idle: %+v, want only producer 8 (transaction open)", ps)
+	}
+	marker(t, p, 8, 0, record.ControlCommit)
+	p.ExpireProducers(time.Now().Add(time.Second), time.Second)
+	if ps := p.Producers(); len(ps) != 0 {
+		t.Fatalf("after the commit: %+v, want none", ps)
+	}
+	// The forgotten producer writes on at its next sequence.
+	next, err := record.AppendBatch(nil, record.BatchOptions{FirstTimestamp: 3000, ProducerID: 7, ProducerEpoch: 0, BaseSequence: 1},
+		[]record.Record{{Value: []byte("w")}})
+	must(t, err)
+	appendVisible(t, p, next)
+}
+
+// TestTxnFirstSequenceAfterBumpedMarker: a transactions-v2 marker moves
+// the producer to the new epoch with no batch yet; the epoch's first
+// batch must start at sequence 0 (Kafka's checkSequence), so a pipelined
+// later batch cannot be appended ahead of a first one that failed.
+func TestTxnFirstSequenceAfterBumpedMarker(t *testing.T) {
+	p := openTxnPartition(t, filepath.Join(t.TempDir(), "t-0"))
+	defer func() { must(t, p.Close()) }()
+	appendVisible(t, p, txnBatch(t, 3, 5, 0, 0, "first"))
+	marker(t, p, 5, 1, record.ControlCommit)
+	if _, err := p.Append(txnBatch(t, 2, 5, 1, 3, "ahead"), FromClient); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("sequence 3 as the epoch's first batch: %v, want ErrOutOfOrderSequence", err)
+	}
+	appendVisible(t, p, txnBatch(t, 3, 5, 1, 0, "next"))
+	appendVisible(t, p, txnBatch(t, 2, 5, 1, 3, "ahead"))
+}

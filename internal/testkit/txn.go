@@ -18,11 +18,14 @@ import (
 // producer ids from InitProducerId, and WriteTxnMarkers (sent with kmsg,
 // standing in for the coordinator) commits or aborts their transactions.
 
-// NewRawClient is a client for hand-built requests: Produce and Fetch stay
-// below v13, which name topics by id. WriteTxnMarker sends to addr.
+// NewRawClient is a client for hand-built requests: Fetch stays below
+// v13, which names topics by id, and Produce below v12, whose
+// transactional batches add their partition through the coordinator
+// (transactions v2), which these producers, standing in for one, do not
+// have. WriteTxnMarker sends to addr.
 func NewRawClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	v := kversion.Stable()
-	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 12)
+	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 11)
 	v.SetMaxKeyVersion(kmsg.Fetch.Int16(), 12)
 	return NewClient(t, addr, append([]kgo.Opt{kgo.MaxVersions(v)}, opts...)...)
 }

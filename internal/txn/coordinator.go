@@ -506,8 +506,10 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 }
 
 // AddPartitions adds partitions to id's transaction (AddPartitionsToTxn,
-// AddOffsetsToTxn).
-func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition) error {
+// AddOffsetsToTxn); tv is the client's transaction version the request
+// implies (2: a partition leader adding a partition implicitly, KIP-890
+// part 2).
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TopicPartition, tv int16) error {
 	var timeout <-chan time.Time
 	for {
 		c.mu.Lock()
@@ -546,7 +548,7 @@ func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, e
 			c.mu.Unlock()
 			return err
 		}
-		t, err := m.PrepareAdd(parts, c.now().UnixMilli())
+		t, err := m.PrepareAdd(parts, tv, c.now().UnixMilli())
 		cepoch := o.epoch
 		c.mu.Unlock()
 		if err != nil {
@@ -625,7 +627,7 @@ func (c *Coordinator) endTxn(ctx context.Context, id string, pid int64, epoch in
 		return noProducerID, noProducerEpoch, err
 	}
 	c.startMarkers(job)
-	return res.Transit.ProducerID, res.Transit.Epoch, nil
+	return res.ProducerID, res.Epoch, nil
 }
 
 // abortTimedOut aborts ongoing transactions past their timeout: fence the

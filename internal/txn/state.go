@@ -46,10 +46,12 @@ func ParseState(name string) (State, bool) {
 // validPrevious is Kafka's table of allowed transitions: the states each
 // state may be entered from.
 var validPrevious = map[State][]State{
-	Empty:             {Empty, CompleteCommit, CompleteAbort},
-	Ongoing:           {Ongoing, Empty, CompleteCommit, CompleteAbort},
-	PrepareCommit:     {Ongoing},
-	PrepareAbort:      {Ongoing, PrepareEpochFence},
+	Empty:         {Empty, CompleteCommit, CompleteAbort},
+	Ongoing:       {Ongoing, Empty, CompleteCommit, CompleteAbort},
+	PrepareCommit: {Ongoing},
+	// Empty and Complete*: a transactions-v2 abort with no partitions
+	// (Kafka 4.1), which bumps the epoch and writes no marker.
+	PrepareAbort:      {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort},
 	CompleteCommit:    {PrepareCommit},
 	CompleteAbort:     {PrepareAbort},
 	Dead:              {Empty, CompleteAbort, CompleteCommit},
@@ -110,6 +112,10 @@ type Metadata struct {
 	// failedFence: a fence whose write failed already bumped the epoch
 	// (never returned to a client); the next fence does not bump again.
 	failedFence bool
+	// endFenced: the last end was the coordinator's abort after a fence,
+	// whose epoch is one above the fenced producer's: that producer's
+	// own end is then PRODUCER_FENCED, not a retry of a bumped end.
+	endFenced bool
 }
 
 // NewMetadata is a transactional id seen for the first time.
@@ -288,8 +294,12 @@ func (m *Metadata) CheckAdd(pid int64, epoch int16, parts []TopicPartition) (don
 	return true, nil
 }
 
-// PrepareAdd adds partitions to the transaction, starting it if needed.
-func (m *Metadata) PrepareAdd(parts []TopicPartition, nowMs int64) (Transit, error) {
+// PrepareAdd adds partitions to the transaction, starting it if needed;
+// tv is the client's transaction version as the request shows it (2 for a
+// partition leader's AddPartitionsToTxn v5 on behalf of a Produce v12+ or
+// TxnOffsetCommit v5+), which Kafka records with the transaction
+// (prepareAddPartitions' clientTransactionVersion).
+func (m *Metadata) PrepareAdd(parts []TopicPartition, tv int16, nowMs int64) (Transit, error) {
 	t := m.base()
 	if m.State != Ongoing {
 		t.StartMs = nowMs
@@ -301,7 +311,7 @@ func (m *Metadata) PrepareAdd(parts []TopicPartition, nowMs int64) (Transit, err
 	for _, tp := range parts {
 		set[tp] = struct{}{}
 	}
-	t.State, t.Partitions, t.UpdateMs, t.TV = Ongoing, sortedPartitions(set), nowMs, m.TV
+	t.State, t.Partitions, t.UpdateMs, t.TV = Ongoing, sortedPartitions(set), nowMs, tv
 	return m.prepare(t)
 }
 
@@ -330,9 +340,13 @@ func (m *Metadata) Verify(pid int64, epoch int16, parts []TopicPartition) (map[T
 // EndResult is what PrepareEnd decided.
 type EndResult struct {
 	Transit Transit
-	// Done: nothing to write (a retry of a completed end); answer with
-	// ProducerID/Epoch.
-	Done       bool
+	// Done: nothing to write (a retry of a completed end).
+	Done bool
+	// ProducerID and Epoch are the answer: what the producer continues
+	// with. Under transactions v2 that is the bumped epoch, or, when the
+	// epoch is exhausted, the next producer id at epoch 0, as Kafka
+	// answers from the metadata it prepares before the markers
+	// (prepareComplete); the markers carry the bumped epoch of the old id.
 	ProducerID int64
 	Epoch      int16
 }
@@ -342,18 +356,24 @@ type EndResult struct {
 // v5+): it bumps the epoch with every end.
 func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, tv int16, nowMs int64, newID func() (int64, error)) (EndResult, error) {
 	fencing := m.pending != nil && m.pending.State == PrepareEpochFence
-	v2 := !fencing && m.TV >= 2
-	bumped := v2 && m.Epoch == epoch+1 // a retry of a v2 end that bumped
+	// Transactions v2 is the request's (EndTxn v5+), as Kafka chooses
+	// by the request; a retry of an end comes at the same version.
+	v2 := !fencing && tv >= 2
+	bumped := v2 && m.Epoch == epoch+1 && !m.endFenced // a retry of a v2 end that bumped
 	overflowRetry := v2 && m.PrevProducerID == pid && epoch == math.MaxInt16-1 && m.Epoch == 0
+	retry := bumped || overflowRetry
 	var validEpoch bool
 	if v2 {
 		switch m.State {
 		case Ongoing, Empty, Dead, PrepareEpochFence:
 			validEpoch = epoch == m.Epoch
 		case PrepareCommit, PrepareAbort:
-			validEpoch = bumped
+			// A retry of this end (the old epoch), or the producer's next
+			// end at the bumped epoch while this one's markers are still
+			// being written (it waits: CONCURRENT_TRANSACTIONS).
+			validEpoch = bumped || epoch == m.Epoch
 		default:
-			validEpoch = bumped || overflowRetry
+			validEpoch = retry || epoch == m.Epoch
 		}
 	} else {
 		validEpoch = (!fromClient || epoch == m.Epoch) && epoch >= m.Epoch
@@ -367,6 +387,31 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		return EndResult{}, ErrConcurrentTransactions
 	}
 	done := EndResult{Done: true, ProducerID: m.ProducerID, Epoch: m.Epoch}
+	if v2 {
+		// Kafka 4.1's TransactionCoordinator.endTransaction for
+		// transactions v2: a retry of a completed end is answered as
+		// done; an abort with no transaction in progress is a new, empty
+		// one (it bumps the epoch; the client aborts whenever none of
+		// its produces succeeded).
+		switch {
+		case (m.State == PrepareCommit || m.State == PrepareAbort) && epoch == m.Epoch:
+			// franz-go aborts its next, empty, transaction right after
+			// EndTxn answered, before the markers are written.
+			return EndResult{}, ErrConcurrentTransactions
+		case m.State == CompleteCommit && commit, m.State == CompleteAbort && !commit:
+			if retry {
+				return done, nil
+			}
+			if commit {
+				return EndResult{}, ErrInvalidTxnState
+			}
+			return m.prepareEmptyAbort(tv, nowMs, newID)
+		case m.State == CompleteCommit && !commit && !retry, m.State == Empty && !commit:
+			return m.prepareEmptyAbort(tv, nowMs, newID)
+		case m.State == CompleteCommit, m.State == CompleteAbort, m.State == Empty:
+			return EndResult{}, ErrInvalidTxnState
+		}
+	}
 	switch m.State {
 	case Ongoing:
 		next := PrepareAbort
@@ -396,7 +441,11 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		}
 		t.State, t.NextProducerID, t.UpdateMs, t.TV, t.fence = next, nextID, nowMs, tv, fencing
 		t, err := m.prepare(t)
-		return EndResult{Transit: t}, err
+		res := EndResult{Transit: t, ProducerID: t.ProducerID, Epoch: t.Epoch}
+		if nextID != noProducerID {
+			res.ProducerID, res.Epoch = nextID, 0
+		}
+		return res, err
 	case CompleteCommit:
 		if commit {
 			return done, nil
@@ -418,6 +467,30 @@ func (m *Metadata) PrepareEnd(pid int64, epoch int16, commit, fromClient bool, t
 		return EndResult{}, fmt.Errorf("%w: EndTxn of %s in state %s", errIllegal, m.ID, m.State)
 	}
 	return EndResult{}, ErrInvalidTxnState
+}
+
+// prepareEmptyAbort is a transactions-v2 abort without a transaction in
+// progress: PrepareAbort with no partitions at the bumped epoch (the next
+// producer id when the epoch is exhausted), completed at once since no
+// marker is due. Its start is now, as Kafka's noPartitionAdded.
+func (m *Metadata) prepareEmptyAbort(tv int16, nowMs int64, newID func() (int64, error)) (EndResult, error) {
+	nextID := int64(noProducerID)
+	if epochExhausted(m.Epoch) {
+		id, err := newID()
+		if err != nil {
+			return EndResult{}, err
+		}
+		nextID = id
+	}
+	t := m.base()
+	t.State, t.Partitions, t.Epoch, t.LastEpoch, t.NextProducerID = PrepareAbort, nil, m.Epoch+1, m.Epoch, nextID
+	t.StartMs, t.UpdateMs, t.TV = nowMs, nowMs, tv
+	t, err := m.prepare(t)
+	res := EndResult{Transit: t, ProducerID: t.ProducerID, Epoch: t.Epoch}
+	if nextID != noProducerID {
+		res.ProducerID, res.Epoch = nextID, 0
+	}
+	return res, err
 }
 
 // PrepareComplete is the transition once every marker is written.
@@ -450,6 +523,9 @@ func (m *Metadata) Complete(t Transit) {
 		m.PrevProducerID = t.PrevProducerID
 	}
 	m.NextProducerID = t.NextProducerID
+	if t.State == PrepareCommit || t.State == PrepareAbort {
+		m.endFenced = t.fence
+	}
 	m.State, m.StartMs, m.UpdateMs, m.TV = t.State, t.StartMs, t.UpdateMs, t.TV
 	m.Partitions = make(map[TopicPartition]struct{}, len(t.Partitions))
 	for _, tp := range t.Partitions {

@@ -35,17 +35,17 @@ func initialized(t *testing.T) *Metadata {
 
 func ongoing(t *testing.T) *Metadata {
 	m := initialized(t)
-	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 10)
+	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 0, 10)
 	must(t, m, tr, err)
 	return m
 }
 
 func TestTransitionTable(t *testing.T) {
-	// Kafka's TransactionState.validPreviousStates, spelled out.
+	// Kafka 4.1's TransactionState.VALID_PREVIOUS_STATES, spelled out.
 	allowed := map[[2]State]bool{}
 	for to, froms := range map[State][]State{
 		Empty: {Empty, CompleteCommit, CompleteAbort}, Ongoing: {Ongoing, Empty, CompleteCommit, CompleteAbort},
-		PrepareCommit: {Ongoing}, PrepareAbort: {Ongoing, PrepareEpochFence}, CompleteCommit: {PrepareCommit},
+		PrepareCommit: {Ongoing}, PrepareAbort: {Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort}, CompleteCommit: {PrepareCommit},
 		CompleteAbort: {PrepareAbort}, Dead: {Empty, CompleteAbort, CompleteCommit}, PrepareEpochFence: {Ongoing},
 	} {
 		for _, f := range froms {
@@ -74,7 +74,7 @@ func TestInitBumpsEpochAndFencesOngoing(t *testing.T) {
 		t.Fatalf("second init: epoch %d last %d", m.Epoch, m.LastEpoch)
 	}
 	// A new producer while a transaction is ongoing: fence, then abort.
-	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 10)
+	tr, err := m.PrepareAdd([]TopicPartition{{"a", 0}}, 0, 10)
 	must(t, m, tr, err)
 	r, err = m.PrepareInit(60000, nil, 11, noID)
 	if err != nil || !r.Fence || r.Transit.State != PrepareEpochFence || r.Transit.Epoch != 2 {
@@ -150,7 +150,7 @@ func TestAddPartitionsChecks(t *testing.T) {
 	if done, err := m.CheckAdd(m.ProducerID, 0, tps); done || err != nil {
 		t.Fatalf("first add: %v %v", done, err)
 	}
-	tr, err := m.PrepareAdd(tps, 10)
+	tr, err := m.PrepareAdd(tps, 0, 10)
 	if _, err2 := m.CheckAdd(m.ProducerID, 0, tps); !errors.Is(err2, ErrConcurrentTransactions) {
 		t.Fatalf("add while writing: %v", err2)
 	}
@@ -161,7 +161,7 @@ func TestAddPartitionsChecks(t *testing.T) {
 	if done, err := m.CheckAdd(m.ProducerID, 0, []TopicPartition{{"a", 0}}); !done || err != nil {
 		t.Fatalf("re-add: %v %v", done, err)
 	}
-	tr, err = m.PrepareAdd([]TopicPartition{{"c", 0}}, 20)
+	tr, err = m.PrepareAdd([]TopicPartition{{"c", 0}}, 0, 20)
 	must(t, m, tr, err)
 	if m.StartMs != 10 || len(m.Partitions) != 3 {
 		t.Fatalf("second add keeps the start: %d %v", m.StartMs, m.Partitions)
@@ -229,11 +229,17 @@ func TestEndTxnV2BumpsEpoch(t *testing.T) {
 	}
 	// An exhausted epoch: the end carries the next producer id, taken on
 	// at completion.
-	tr, err = m.PrepareAdd([]TopicPartition{{"a", 0}}, 30)
+	tr, err = m.PrepareAdd([]TopicPartition{{"a", 0}}, 2, 30)
 	must(t, m, tr, err)
 	m.Epoch = math.MaxInt16 - 1
 	r, err = m.PrepareEnd(m.ProducerID, m.Epoch, true, true, 2, 31, newIDs(5000))
 	must(t, m, r.Transit, err)
+	// The answer names the producer id to continue with (Kafka answers
+	// from prepareComplete's metadata); the markers carry the old id at
+	// the last epoch.
+	if r.ProducerID != 5000 || r.Epoch != 0 || m.Epoch != math.MaxInt16 {
+		t.Fatalf("v2 overflow answer: id %d epoch %d (markers at epoch %d)", r.ProducerID, r.Epoch, m.Epoch)
+	}
 	tr, err = m.PrepareComplete(32)
 	must(t, m, tr, err)
 	if m.ProducerID != 5000 || m.Epoch != 0 {
@@ -293,5 +299,41 @@ func TestPartitionForMatchesKafka(t *testing.T) {
 	}
 	if got := PartitionFor("my-txn", 50); got != h%50 {
 		t.Fatalf("PartitionFor = %d, want %d", got, h%50)
+	}
+}
+
+// TestEndTxnV2EmptyAbort: under transactions v2 an abort without a
+// transaction in progress (Empty, or after a completed end) bumps the
+// epoch and completes with no partitions, as Kafka 4.1; a commit of none
+// stays INVALID_TXN_STATE, and a retry of a completed end is done.
+func TestEndTxnV2EmptyAbort(t *testing.T) {
+	m := NewMetadata("tx", 1000, 60000, 0)
+	tr, err := m.PrepareInit(60000, nil, 1, noID)
+	must(t, m, tr.Transit, err)
+	if _, err := m.PrepareEnd(1000, 0, true, true, 2, 2, noID); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("v2 commit of nothing: %v", err)
+	}
+	if _, err := m.PrepareEnd(1000, 0, false, true, 0, 2, noID); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("v1 abort of nothing: %v", err)
+	}
+	r, err := m.PrepareEnd(1000, 0, false, true, 2, 3, noID)
+	must(t, m, r.Transit, err)
+	if m.State != PrepareAbort || len(m.Partitions) != 0 || r.Epoch != 1 || m.StartMs != 3 {
+		t.Fatalf("v2 empty abort: %s %v answer epoch %d start %d", m.State, m.Partitions, r.Epoch, m.StartMs)
+	}
+	tr2, err := m.PrepareComplete(4)
+	must(t, m, tr2, err)
+	if r, err := m.PrepareEnd(1000, 0, false, true, 2, 5, noID); err != nil || !r.Done || r.Epoch != 1 {
+		t.Fatalf("retry of the empty abort: %+v %v", r, err)
+	}
+	// Another empty abort, at the current epoch, after a completed one;
+	// the next end while its markers are out waits.
+	r, err = m.PrepareEnd(1000, 1, false, true, 2, 6, noID)
+	must(t, m, r.Transit, err)
+	if m.State != PrepareAbort || r.Epoch != 2 {
+		t.Fatalf("second empty abort: %s epoch %d", m.State, r.Epoch)
+	}
+	if _, err := m.PrepareEnd(1000, 2, false, true, 2, 7, noID); !errors.Is(err, ErrConcurrentTransactions) {
+		t.Fatalf("an end during the previous one's markers: %v, want CONCURRENT_TRANSACTIONS", err)
 	}
 }

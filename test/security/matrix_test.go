@@ -254,9 +254,19 @@ func TestClusterClientMatrix(t *testing.T) {
 		if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 3}, false); err != nil {
 			t.Fatalf("create topic: %v", err)
 		}
-		entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
-		if err != nil || len(entries) == 0 {
-			t.Fatalf("describe configs: %v (%d entries)", err, len(entries))
+		// sarama asks any broker, which may not have applied the new
+		// topic yet (as with Kafka's brokers): ask until it has.
+		var entries []sarama.ConfigEntry
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			entries, err = adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+			if err == nil && len(entries) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("describe configs: %v (%d entries)", err, len(entries))
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		prod, err := sarama.NewSyncProducer(brokers, cfg())
 		if err != nil {

@@ -18,9 +18,27 @@ import (
 func TestJavaTransactions(t *testing.T) {
 	jar := testkit.MavenJar(t, "test/java", "javacheck.buildDir", "strom-javacheck.jar")
 	b := startBroker(t)
+	runTxnCheck(t, jar, b.Addr())
+}
+
+// TestJavaTransactionsCluster is TestJavaTransactions against a 3-node
+// cluster (topics at replication factor 3): the transaction coordinator,
+// the group coordinator and the partition leaders are different nodes,
+// so the implicit adds of transactions v2 cross the network.
+func TestJavaTransactionsCluster(t *testing.T) {
+	fullTxn(t)
+	jar := testkit.MavenJar(t, "test/java", "javacheck.buildDir", "strom-javacheck.jar")
+	c := testkit.StartCluster(t, 3)
+	runTxnCheck(t, jar, c.Bootstrap())
+}
+
+// runTxnCheck runs TxnCheck against bootstrap and requires every check to
+// pass, under transactions v2.
+func runTxnCheck(t *testing.T, jar, bootstrap string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", "-cp", jar, "io.strom.test.TxnCheck", b.Addr(), testkit.TopicName(t, ""), "50")
+	cmd := exec.CommandContext(ctx, "java", "-cp", jar, "io.strom.test.TxnCheck", bootstrap, testkit.TopicName(t, ""), "50")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -30,5 +48,10 @@ func TestJavaTransactions(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "txncheck: all checks passed") {
 		t.Fatalf("TxnCheck exited 0 without its success line")
+	}
+	// Strom finalizes transaction.version 2: the Java client 4.x must have
+	// run transactions v2 (an epoch bump per commit and abort).
+	if !strings.Contains(out.String(), "txncheck: transactions v2") {
+		t.Fatalf("TxnCheck did not run transactions v2")
 	}
 }

@@ -31,8 +31,26 @@ func apiVersions(s *session, v int16) {
 		}
 	}
 	r.ApiKeys = keep
-	// Strom has no KRaft feature flags (docs/compatibility.md#features).
-	r.SupportedFeatures, r.FinalizedFeatures, r.FinalizedFeaturesEpoch, r.ZkMigrationReady = nil, nil, -1, false
+	// Features are compared for those Strom implements, exactly (supported
+	// range, finalized levels); Kafka's others describe KRaft internals
+	// (docs/compatibility.md#features). The finalized features epoch is a
+	// metadata offset in Kafka: only set vs unset is compared.
+	var sup []kmsg.ApiVersionsResponseSupportedFeature
+	for _, f := range r.SupportedFeatures {
+		if stromFeatures[f.Name] {
+			sup = append(sup, f)
+		}
+	}
+	var fin []kmsg.ApiVersionsResponseFinalizedFeature
+	for _, f := range r.FinalizedFeatures {
+		if stromFeatures[f.Name] {
+			fin = append(fin, f)
+		}
+	}
+	r.SupportedFeatures, r.FinalizedFeatures = sup, fin
+	if r.FinalizedFeaturesEpoch >= 0 {
+		r.FinalizedFeaturesEpoch = 0
+	}
 	s.record("ApiVersions", normalize(r))
 
 	bad := kmsg.NewPtrApiVersionsRequest()
@@ -42,6 +60,9 @@ func apiVersions(s *session, v int16) {
 		s.do("invalid client software name", bad)
 	}
 }
+
+// stromFeatures are the feature flags Strom advertises in ApiVersions.
+var stromFeatures = map[string]bool{"transaction.version": true}
 
 func metadataReq(v int16, topics ...string) *kmsg.MetadataRequest {
 	req := kmsg.NewPtrMetadataRequest()

@@ -34,9 +34,7 @@ var knownDifferences = []known{
 	{id: "metadata-auto-create-sync", kind: "legit", test: `^TestMetadata/auto-create`, step: `^unknown topic, auto-create`, path: `^Topics\[`},
 	{id: "internal-topics", kind: "deliberate", test: `^TestInternalTopics/(incremental-alter-configs|alter-configs|create-partitions|delete-topics)/`,
 		step: `^(internal topic: (cleanup\.policy=|append delete|delete cleanup|without)|grow an internal topic|delete an internal topic)`, path: `ErrorCode$`},
-	{id: "endtxn-v5-empty-abort", kind: "scope", test: `^TestTransactions/end-txn/v5`, step: `^abort without a transaction`, path: `^(ErrorCode|ProducerEpoch|ProducerID)$`},
 	{id: "fetch-aborted-beyond-records", kind: "legit", test: `^TestTransactions/read-committed-fetch/`, step: `^read_committed after the second abort from 4 `, path: `\.AbortedTransactions(\[\d+\]\.(FirstOffset|ProducerID))?$`},
-	{id: "txn-offset-commit-verification", kind: "scope", test: `^TestTransactions/txn-offset-commit/`, step: `^commit offsets outside a transaction`, path: `\.ErrorCode$`},
 	{id: "add-partitions-waits-for-completion", kind: "legit", test: `^TestTransactions/add-partitions/v[0-3]$`, step: `^add while the abort completes or after`, path: `ErrorCode$`},
 }
 

@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.FinalizedVersionRange;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
@@ -71,6 +72,7 @@ public final class TxnCheck {
             }
             try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProps(bootstrap, txnID))) {
                 producer.initTransactions();
+                int epoch0 = producerEpoch(admin, txnID);
                 transaction(producer, out, "committed-a", n);
                 producer.commitTransaction();
                 transaction(producer, out, "aborted", n);
@@ -79,6 +81,17 @@ public final class TxnCheck {
                 producer.sendOffsetsToTransaction(offsets, new ConsumerGroupMetadata(group));
                 producer.commitTransaction();
                 System.out.println("txncheck: commit, abort, commit with offsets done");
+                // Transactions v2 (KIP-890 part 2) is on when the cluster finalizes
+                // transaction.version 2: every commit and abort then bumps the epoch, and the
+                // producer adds partitions and the group implicitly (Produce v12, TxnOffsetCommit v5).
+                FinalizedVersionRange tv = admin.describeFeatures().featureMetadata().get(30, TimeUnit.SECONDS)
+                        .finalizedFeatures().get("transaction.version");
+                boolean v2 = tv != null && tv.maxVersionLevel() >= 2;
+                int epoch3 = producerEpoch(admin, txnID);
+                if (epoch3 != epoch0 + (v2 ? 3 : 0)) {
+                    failures.add("producer epoch " + epoch0 + " before three transactions, " + epoch3 + " after (transactions v" + (v2 ? 2 : 1) + ")");
+                }
+                System.out.println("txncheck: transactions v" + (v2 ? 2 : 1) + ", producer epoch " + epoch0 + " -> " + epoch3);
 
                 // A second producer with the same id fences the first.
                 try (KafkaProducer<String, String> zombieKiller = new KafkaProducer<>(producerProps(bootstrap, txnID))) {
@@ -123,6 +136,10 @@ public final class TxnCheck {
         }
         System.out.println("txncheck: all checks passed");
         System.exit(0);
+    }
+
+    private static int producerEpoch(Admin admin, String txnID) throws Exception {
+        return admin.describeTransactions(List.of(txnID)).description(txnID).get(30, TimeUnit.SECONDS).producerEpoch();
     }
 
     private static Properties producerProps(String bootstrap, String txnID) {
