@@ -326,3 +326,34 @@ func TestListAndDescribe(t *testing.T) {
 		t.Fatalf("DescribeTransactions: %+v", d)
 	}
 }
+
+// TestAddPartitionsAfterCommit: AddPartitionsToTxn v3 sent as soon as the
+// previous commit is answered (its markers and CompleteCommit still being
+// written) succeeds instead of answering CONCURRENT_TRANSACTIONS: the
+// coordinator waits for the completion (docs/compatibility.md,
+// add-partitions-waits-for-completion). Needs the data plane.
+func TestAddPartitionsAfterCommit(t *testing.T) {
+	needDataPlane(t)
+	b := startBroker(t)
+	topic := testkit.TopicName(t, "")
+	testkit.CreateTopic(t, b.Addr(), topic, 1, nil)
+	cl := versionedClient(t, b.Addr(), 3)
+	p := initPID(t, cl, "add-after-commit", 60000, 5)
+	concurrent := 0
+	for i := range 20 {
+		code := partitionCodes(addPartitions(t, cl, "add-after-commit", p.ProducerID, p.ProducerEpoch, topic, 0))[0]
+		switch {
+		case code == kerr.ConcurrentTransactions.Code:
+			concurrent++
+			continue
+		case code != 0:
+			t.Fatalf("AddPartitionsToTxn %d: %v", i, kerr.ErrorForCode(code))
+		}
+		if code := endTxn(t, cl, "add-after-commit", p.ProducerID, p.ProducerEpoch, true).ErrorCode; code != 0 {
+			t.Fatalf("EndTxn %d: %v", i, kerr.ErrorForCode(code))
+		}
+	}
+	if concurrent > 0 {
+		t.Fatalf("%d of 20 AddPartitionsToTxn right after a commit answered CONCURRENT_TRANSACTIONS", concurrent)
+	}
+}

@@ -2,6 +2,7 @@ package txn_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -117,15 +118,20 @@ func TestFenceAbortsOngoing(t *testing.T) {
 }
 
 // concurrentTxnLog counts franz-go's CONCURRENT_TRANSACTIONS retries of
-// requests within a transaction. InitProducerID is not counted: franz-go
-// re-initializes once, right after its first EndTxn, when it notices
-// transactions v2, and that meets the commit's completion as in Kafka.
+// requests within a transaction: AddPartitionsToTxn (transactions v1) and
+// Produce (v2, the partition added implicitly), both in its debug log.
+// InitProducerID is not counted: franz-go re-initializes once, right after
+// its first EndTxn, when it notices transactions v2, and that meets the
+// commit's completion as in Kafka.
 type concurrentTxnLog struct{ n atomic.Int64 }
 
 func (l *concurrentTxnLog) Level() kgo.LogLevel { return kgo.LogLevelDebug }
 
-func (l *concurrentTxnLog) Log(_ kgo.LogLevel, msg string, _ ...any) {
-	if strings.Contains(msg, "CONCURRENT_TRANSACTIONS") && !strings.HasPrefix(msg, "InitProducerID") {
+func (l *concurrentTxnLog) Log(_ kgo.LogLevel, msg string, kv ...any) {
+	if strings.HasPrefix(msg, "InitProducerID") {
+		return
+	}
+	if strings.Contains(msg, "CONCURRENT_TRANSACTIONS") || strings.Contains(fmt.Sprint(kv...), "CONCURRENT_TRANSACTIONS") {
 		l.n.Add(1)
 	}
 }
