@@ -146,13 +146,31 @@ func groupTransactETL(t *testing.T, addr string, rf int16, n int, midRun func(gr
 }
 
 // waitCommitted polls the group's committed offsets on topic until they
-// sum to at least want.
+// sum to at least want. A failed poll replaces the client: franz-go keeps
+// the group coordinator it found for a batched OffsetFetch even when that
+// node no longer answers (a dial error there does not drop the cached
+// coordinator, and an admin-only client refreshes its metadata only every
+// few minutes), so a client that looked the coordinator up in the moments
+// between a node's kill and the cluster moving its leaderships would ask
+// the dead node until the deadline while the group goes on committing.
 func waitCommitted(t *testing.T, addr, group, topic string, want int) {
 	t.Helper()
-	adm := kadm.NewClient(testkit.NewClient(t, addr, seeds(addr)))
+	newAdm := func() *kadm.Client {
+		cl, err := kgo.NewClient(seeds(addr), kgo.ClientID("strom-testkit"))
+		if err != nil {
+			t.Fatalf("kgo.NewClient: %v", err)
+		}
+		return kadm.NewClient(cl)
+	}
+	adm := newAdm()
+	defer func() { adm.Close() }()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		os, err := adm.FetchOffsets(context.Background(), group)
+		if err != nil {
+			adm.Close()
+			adm = newAdm()
+		}
 		sum := int64(0)
 		if err == nil {
 			os.Each(func(o kadm.OffsetResponse) {
