@@ -283,7 +283,11 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 		}
 		return c.withAdmin(r, func(ctx context.Context, adm *kadm.Client, _ *kgo.Client) error {
 			res, err := adm.CreateTopic(ctx, int32(parts), int16(rf), configs, name)
-			return firstErr(err, res.Err)
+			if err := firstErr(err, res.Err); err != nil {
+				return err
+			}
+			waitTopicLed(ctx, adm, name)
+			return nil
 		})
 	}()
 	if err != nil {
@@ -292,6 +296,47 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	redirect(w, r, "/topics/"+name, nil, "created topic "+name)
 }
+
+// waitTopicLed waits until a new topic's partitions all have a leader in
+// the metadata the console's client is answered (see waitApplied).
+func waitTopicLed(ctx context.Context, adm *kadm.Client, name string) {
+	waitApplied(ctx, func(ctx context.Context) bool {
+		td, err := adm.ListTopics(ctx, name)
+		if err != nil {
+			return false
+		}
+		t, ok := td[name]
+		if !ok || t.Err != nil || len(t.Partitions) == 0 {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitApplied polls done, within ctx and at most appliedWait, after a
+// change the console made: the metadata leader has committed it, but the
+// node that answers the page the browser loads next may not have applied
+// it yet, and the page would not show it. The page shows whatever there
+// is once the wait ends.
+func waitApplied(ctx context.Context, done func(context.Context) bool) {
+	ctx, cancel := context.WithTimeout(ctx, appliedWait)
+	defer cancel()
+	for !done(ctx) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// appliedWait bounds waitApplied.
+const appliedWait = 5 * time.Second
 
 // parseKV reads key=value lines (or comma-separated pairs).
 func parseKV(s string) (map[string]*string, error) {

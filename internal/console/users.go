@@ -82,7 +82,11 @@ func (c *Console) setUser(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return err
 			}
-			return alterErr(res)
+			if err := alterErr(res); err != nil {
+				return err
+			}
+			waitApplied(ctx, func(ctx context.Context) bool { return hasCredential(ctx, adm, name, mech) })
+			return nil
 		})
 	}()
 	redirect(w, r, "/users", err, "credential of "+name+" set")
@@ -100,10 +104,33 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return err
 			}
-			return alterErr(res)
+			if err := alterErr(res); err != nil {
+				return err
+			}
+			waitApplied(ctx, func(ctx context.Context) bool { return !hasCredential(ctx, adm, name, mech) })
+			return nil
 		})
 	}()
 	redirect(w, r, "/users", err, "credential of "+name+" deleted")
+}
+
+// hasCredential reports whether the node that answers lists user's
+// credential for mech.
+func hasCredential(ctx context.Context, adm *kadm.Client, user string, mech kadm.ScramMechanism) bool {
+	described, err := adm.DescribeUserSCRAMs(ctx, user)
+	if err != nil {
+		return false
+	}
+	d, ok := described[user]
+	if !ok || d.Err != nil {
+		return false
+	}
+	for _, ci := range d.CredInfos {
+		if ci.Mechanism == mech {
+			return true
+		}
+	}
+	return false
 }
 
 func alterErr(res kadm.AlteredUserSCRAMs) error {
