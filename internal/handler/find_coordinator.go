@@ -89,7 +89,7 @@ func (e *Env) findCoordinator(ctx context.Context, listener string, keyType int8
 		return fail(kerr.CoordinatorNotAvailable)
 	}
 	p := t.Partitions[group.PartitionFor(key, int32(len(t.Partitions)))]
-	b, ok := im.Broker(p.Leader)
+	b, ok := im.LiveBroker(p.Leader)
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable)
 	}
