@@ -133,8 +133,10 @@ func (v *txnVerifier) close() {
 // Kafka's add.partitions.to.txn.retry.backoff.ms and
 // .retry.backoff.max.ms defaults: how a partition leader retries adding a
 // partition while the transaction's previous end is still writing its
-// markers (CONCURRENT_TRANSACTIONS), which a transactions-v2 producer hits
-// whenever it starts its next transaction right after EndTxn.
+// markers (CONCURRENT_TRANSACTIONS). The coordinator itself waits up to a
+// second for that end to complete before it answers so (internal/txn), so
+// this is reached only when the markers take longer, e.g. a partition
+// leader moving mid-end.
 const (
 	addRetryBackoff = 20 * time.Millisecond
 	addRetryMax     = 100 * time.Millisecond
