@@ -169,6 +169,8 @@ func NewOAuthValidator(cfg config.OAuthBearer, logger *slog.Logger) (*OAuthValid
 			return nil, fmt.Errorf("sasl.oauthbearer.jwks_url %s: %w", cfg.JWKSURL, err)
 		}
 		v.url, v.cancel = k, cancel
+	case cfg.Unsecured:
+		logger.Warn("OAUTHBEARER accepts unsecured (unsigned) tokens: for development only; set sasl.oauthbearer.jwks_file or jwks_url in production")
 	default:
 		return nil, errors.New("sasl.oauthbearer: no jwks_file or jwks_url")
 	}
@@ -241,6 +243,9 @@ func (v *OAuthValidator) Validate(ctx context.Context, token string) (OAuthToken
 	if strings.Count(token, ".") != 2 {
 		return OAuthToken{}, fmt.Errorf("malformed JWT: %d sections, want 3", strings.Count(token, ".")+1)
 	}
+	if v.cfg.Unsecured {
+		return v.validateUnsecured(token)
+	}
 	var kf keyfunc.Keyfunc
 	if v.url != nil {
 		kf = v.url
@@ -275,6 +280,31 @@ func (v *OAuthValidator) Validate(ctx context.Context, token string) (OAuthToken
 	if _, ok := claims["iat"]; !ok {
 		return OAuthToken{}, errors.New("the access token has no iat claim")
 	}
+	return v.principalAndScopes(claims)
+}
+
+// validateUnsecured is Kafka's OAuthBearerUnsecuredValidatorCallbackHandler:
+// an unsigned token (alg "none", empty signature) with exp required, iat
+// (when present) and exp checked with the clock skew, and the principal
+// claim. No issuer or audience check.
+func (v *OAuthValidator) validateUnsecured(token string) (OAuthToken, error) {
+	claims := jwt.MapClaims{}
+	_, err := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodNone.Alg()}),
+		jwt.WithLeeway(v.cfg.ClockSkew),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(v.now),
+	).ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return jwt.UnsafeAllowNoneSignatureType, nil })
+	if err != nil {
+		return OAuthToken{}, fmt.Errorf("could not validate the unsecured token: %w", err)
+	}
+	return v.principalAndScopes(claims)
+}
+
+// principalAndScopes reads a validated token's expiry, principal claim and
+// scope claim.
+func (v *OAuthValidator) principalAndScopes(claims jwt.MapClaims) (OAuthToken, error) {
 	exp, err := claims.GetExpirationTime()
 	if err != nil || exp == nil {
 		return OAuthToken{}, errors.New("the access token has no valid exp claim")

@@ -127,10 +127,16 @@ type OAuthBearer struct {
 	// ClockSkew is the tolerance on exp, nbf and iat
 	// (sasl.oauthbearer.clock.skew.seconds).
 	ClockSkew time.Duration `toml:"clock_skew"`
+	// Unsecured accepts unsigned tokens (alg "none") instead of verifying
+	// against keys, checking exp, iat and the principal claim only:
+	// Kafka's default OAUTHBEARER validator
+	// (OAuthBearerUnsecuredValidatorCallbackHandler), for development.
+	Unsecured bool `toml:"unsecured"`
 }
 
-// Enabled reports whether OAUTHBEARER has keys to validate against.
-func (o OAuthBearer) Enabled() bool { return o.JWKSFile != "" || o.JWKSURL != "" }
+// Enabled reports whether OAUTHBEARER has keys to validate against, or
+// accepts unsecured tokens.
+func (o OAuthBearer) Enabled() bool { return o.JWKSFile != "" || o.JWKSURL != "" || o.Unsecured }
 
 // SASLUser is one bootstrap user.
 type SASLUser struct {
@@ -262,6 +268,9 @@ func (c Config) validateSecurity() error {
 func (o OAuthBearer) validate() error {
 	if o.JWKSFile != "" && o.JWKSURL != "" {
 		return fmt.Errorf("sasl.oauthbearer: set jwks_file or jwks_url, not both")
+	}
+	if o.Unsecured && (o.JWKSFile != "" || o.JWKSURL != "") {
+		return fmt.Errorf("sasl.oauthbearer.unsecured: set unsecured or a JWKS (jwks_file, jwks_url), not both")
 	}
 	if o.JWKSURL != "" {
 		u, err := url.Parse(o.JWKSURL)

@@ -6,7 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -366,5 +369,43 @@ func TestMTLSPrincipalMapping(t *testing.T) {
 				t.Fatal("a certificate no rule maps was served")
 			}
 		})
+	}
+}
+
+// TestOAuthBearerUnsecured: with sasl.oauthbearer.unsecured, Kafka's
+// default validator for development, an unsigned token (alg "none") is
+// accepted with its sub as the principal, and an expired one is refused
+// with SASL_AUTHENTICATION_FAILED and the invalid_token challenge — what
+// franz-go's own TestOAuthAuth checks against Kafka. A signed token is
+// not an unsecured one and is refused too.
+func TestOAuthBearerUnsecured(t *testing.T) {
+	p := newIDP(t)
+	sb := startSecureBroker(t, "none", func(c *config.Config) {
+		for i := range c.Listeners {
+			if c.Listeners[i].Protocol == "SASL_SSL" || c.Listeners[i].Protocol == "SASL_PLAINTEXT" {
+				c.Listeners[i].SASLMechanisms = append(c.Listeners[i].SASLMechanisms, "OAUTHBEARER")
+			}
+		}
+		c.SASL.OAuthBearer.Unsecured = true
+	})
+	unsecured := func(exp time.Time) string {
+		enc := base64.RawURLEncoding.EncodeToString
+		return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":"admin","exp":%d}`, exp.Unix()))) + "."
+	}
+	ping := func(token string) error {
+		cl := franzClient(t, sb.client, sb.clientTLS(), oauth.Auth{Token: token}.AsMechanism(), kgo.RetryTimeout(time.Second))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return cl.Ping(ctx)
+	}
+	if err := ping(unsecured(time.Now().Add(time.Hour))); err != nil {
+		t.Fatalf("unsecured token: %v", err)
+	}
+	err := ping(unsecured(time.Now().Add(-time.Minute)))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), "invalid_token") {
+		t.Fatalf("expired unsecured token: %v, want SASL_AUTHENTICATION_FAILED with invalid_token", err)
+	}
+	if err := ping(p.token(t, "alice", time.Hour)); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("signed token to the unsecured validator: %v, want SASL_AUTHENTICATION_FAILED", err)
 	}
 }

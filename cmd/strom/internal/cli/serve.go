@@ -106,6 +106,7 @@ it is a working single-node broker on 127.0.0.1:9092.`,
 	fl.StringVar(&f.oauth.SubClaim, "sasl-oauthbearer-sub-claim", oa.SubClaim, "claim an OAUTHBEARER principal comes from")
 	fl.StringVar(&f.oauth.ScopeClaim, "sasl-oauthbearer-scope-claim", oa.ScopeClaim, "scope claim of OAUTHBEARER tokens")
 	fl.DurationVar(&f.oauth.ClockSkew, "sasl-oauthbearer-clock-skew", oa.ClockSkew, "tolerance on OAUTHBEARER exp, nbf and iat")
+	fl.BoolVar(&f.oauth.Unsecured, "sasl-oauthbearer-unsecured", false, "accept unsigned OAUTHBEARER tokens (Kafka's unsecured validator; development only)")
 	return cmd
 }
 
@@ -162,6 +163,7 @@ func buildServeConfig(fl *pflag.FlagSet, f *serveFlags, lookup func(string) (str
 	set("sasl-oauthbearer-sub-claim", func() { cfg.SASL.OAuthBearer.SubClaim = f.oauth.SubClaim })
 	set("sasl-oauthbearer-scope-claim", func() { cfg.SASL.OAuthBearer.ScopeClaim = f.oauth.ScopeClaim })
 	set("sasl-oauthbearer-clock-skew", func() { cfg.SASL.OAuthBearer.ClockSkew = f.oauth.ClockSkew })
+	set("sasl-oauthbearer-unsecured", func() { cfg.SASL.OAuthBearer.Unsecured = f.oauth.Unsecured })
 	if cfg.DataDir != "" {
 		abs, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
