@@ -94,11 +94,38 @@ if [[ $nodes -gt 1 ]]; then
 	echo "strom cluster of $nodes nodes (pid $pid) at $addr (data in $work/cluster)"
 else
 	addr=127.0.0.1:$port
+	# A second listener for the suite's SASL tests, as franz-go's CI gives
+	# them: SCRAM-SHA-256 with a user, and OAUTHBEARER with Kafka's default
+	# (unsecured) validator.
+	sasl_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	sasl_addr=127.0.0.1:$sasl_port
+	printf 'kgo-secret' >"$work/admin.password"
+	cat >"$work/strom.toml" <<TOML
+[[listeners]]
+name = "PLAINTEXT"
+address = "$addr"
+protocol = "PLAINTEXT"
+
+[[listeners]]
+name = "SASL"
+address = "$sasl_addr"
+protocol = "SASL_PLAINTEXT"
+sasl_mechanisms = ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN", "OAUTHBEARER"]
+
+[sasl.oauthbearer]
+unsecured = true
+
+[[sasl.users]]
+name = "kgo"
+password_file = "$work/admin.password"
+mechanisms = ["SCRAM-SHA-256"]
+TOML
+	export KGO_TEST_SCRAM=kgo:kgo-secret KGO_TEST_SCRAM_SEEDS=$sasl_addr KGO_TEST_OAUTH_SEEDS=$sasl_addr
 
 	# Apache Kafka's defaults as franz-go's CI runs them: topics auto-created
 	# with one partition; the tests create their own topics (7, 11 or 31
 	# partitions, replication factor KGO_TEST_RF).
-	"$bin" serve --listen "$addr" --admin-listen 127.0.0.1:0 --data-dir "$work/data" --default-partitions 1 \
+	"$bin" serve --config "$work/strom.toml" --admin-listen 127.0.0.1:0 --data-dir "$work/data" --default-partitions 1 \
 		--auto-create-topics --log-level info >"$work/strom.log" 2>&1 &
 	pid=$!
 	for i in $(seq 1 300); do
