@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -268,47 +267,7 @@ func TestClusterClientMatrix(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		prod, err := sarama.NewSyncProducer(brokers, cfg())
-		if err != nil {
-			t.Fatalf("producer: %v", err)
-		}
-		for range n {
-			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("v")}); err != nil {
-				t.Fatalf("produce: %v", err)
-			}
-		}
-		prod.Close()
-		cg, err := sarama.NewConsumerGroup(brokers, group, cfg())
-		if err != nil {
-			t.Fatalf("consumer group: %v", err)
-		}
-		h := &saramaGroup{want: n, done: make(chan struct{})}
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() {
-			var err error
-			for ctx.Err() == nil && err == nil {
-				err = cg.Consume(ctx, []string{topic}, h)
-			}
-			errc <- err
-		}()
-		go func() {
-			for err := range cg.Errors() {
-				t.Logf("sarama group error: %v", err)
-			}
-		}()
-		select {
-		case <-h.done:
-		case <-time.After(60 * time.Second):
-			t.Error("sarama group read too few records")
-		}
-		cancel()
-		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("consume: %v", err)
-		}
-		if err := cg.Close(); err != nil {
-			t.Errorf("close group: %v", err)
-		}
+		saramaRoundTrip(t, brokers, cfg, topic, group, n)
 		if got := mc.committed(t, group, topic); got != n {
 			t.Fatalf("committed %d, want %d", got, n)
 		}

@@ -74,6 +74,55 @@ func saramaConfig(sb *secureBroker, mech, secret string) *sarama.Config {
 
 // saramaGroup reads want records of a session and commits them when it
 // ends.
+// saramaRoundTrip produces n records to topic with sarama's sync producer
+// and consumes them in group with its consumer group, which commits them;
+// each client gets its own config from cfg.
+func saramaRoundTrip(t *testing.T, brokers []string, cfg func() *sarama.Config, topic, group string, n int) {
+	t.Helper()
+	prod, err := sarama.NewSyncProducer(brokers, cfg())
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	for range n {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("v")}); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	prod.Close()
+
+	cg, err := sarama.NewConsumerGroup(brokers, group, cfg())
+	if err != nil {
+		t.Fatalf("consumer group: %v", err)
+	}
+	h := &saramaGroup{want: n, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		for ctx.Err() == nil && err == nil {
+			err = cg.Consume(ctx, []string{topic}, h)
+		}
+		errc <- err
+	}()
+	go func() {
+		for err := range cg.Errors() {
+			t.Logf("sarama group error: %v", err)
+		}
+	}()
+	select {
+	case <-h.done:
+	case <-time.After(60 * time.Second):
+		t.Error("sarama group read too few records")
+	}
+	cancel()
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("consume: %v", err)
+	}
+	if err := cg.Close(); err != nil {
+		t.Errorf("close group: %v", err)
+	}
+}
+
 type saramaGroup struct {
 	mu   sync.Mutex
 	seen int
@@ -118,48 +167,7 @@ func TestSaramaSASLSSL(t *testing.T) {
 			topic, group := testkit.TopicName(t, ""), testkit.TopicName(t, "group")
 			testkit.CreateTopic(t, sb.internal, topic, 1, nil)
 			const n = 5
-			prod, err := sarama.NewSyncProducer([]string{sb.client}, saramaConfig(sb, mech, secret))
-			if err != nil {
-				t.Fatalf("producer: %v", err)
-			}
-			for i := 0; i < n; i++ {
-				if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder("v")}); err != nil {
-					t.Fatalf("produce: %v", err)
-				}
-			}
-			prod.Close()
-
-			cg, err := sarama.NewConsumerGroup([]string{sb.client}, group, saramaConfig(sb, mech, secret))
-			if err != nil {
-				t.Fatalf("consumer group: %v", err)
-			}
-			h := &saramaGroup{want: n, done: make(chan struct{})}
-			ctx, cancel := context.WithCancel(context.Background())
-			errc := make(chan error, 1)
-			go func() {
-				var err error
-				for ctx.Err() == nil && err == nil {
-					err = cg.Consume(ctx, []string{topic}, h)
-				}
-				errc <- err
-			}()
-			go func() {
-				for err := range cg.Errors() {
-					t.Logf("sarama group error: %v", err)
-				}
-			}()
-			select {
-			case <-h.done:
-			case <-time.After(60 * time.Second):
-				t.Error("sarama group read too few records")
-			}
-			cancel()
-			if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("consume: %v", err)
-			}
-			if err := cg.Close(); err != nil {
-				t.Errorf("close group: %v", err)
-			}
+			saramaRoundTrip(t, []string{sb.client}, func() *sarama.Config { return saramaConfig(sb, mech, secret) }, topic, group, n)
 			actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer acancel()
 			offs, err := kadm.NewClient(franzClient(t, sb.internal, nil, nil)).FetchOffsets(actx, group)
