@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/strom-broker/strom/internal/broker"
 	"github.com/strom-broker/strom/internal/config"
 	"github.com/strom-broker/strom/internal/testkit"
 	"github.com/strom-broker/strom/internal/testkit/kafkaref"
@@ -90,23 +88,10 @@ func startAuthzPair() (*pair, error) {
 		cfg.SASL.Users = append(cfg.SASL.Users, config.SASLUser{Name: u, PasswordFile: f, Mechanisms: []string{"SCRAM-SHA-512"}})
 		scramArgs = append(scramArgs, "--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", u, passwords[u]))
 	}
-	p.stromLog = filepath.Join(dir, "strom.log")
-	logf, err := os.Create(p.stromLog)
-	if err != nil {
+	if err := p.startStrom(cfg, dir); err != nil {
 		p.stop()
 		return nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := broker.New(cfg, logger)
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("strom: %w", err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("strom start: %w", err)
-	}
-	p.strom = b
 	p.stromAddr = addr
 
 	k, err := kafkaref.StartProcess(ctx, kafkaref.Options{

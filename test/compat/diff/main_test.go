@@ -108,24 +108,11 @@ func startPair() (*pair, error) {
 	cfg.LogLevel = "debug"
 	// Kafka's reference broker runs with group.initial.rebalance.delay.ms=0.
 	cfg.GroupInitialRebalanceDelay = 0
-	p.stromLog = filepath.Join(dir, "strom.log")
-	logf, err := os.Create(p.stromLog)
-	if err != nil {
+	if err := p.startStrom(cfg, dir); err != nil {
 		p.stop()
 		return nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b, err := broker.New(cfg, logger)
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("strom: %w", err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("strom start: %w", err)
-	}
-	p.strom = b
-	p.stromAddr = b.Addr().String()
+	p.stromAddr = p.strom.Addr().String()
 
 	k, err := kafkaref.StartProcess(ctx, kafkaref.Options{HeapMB: 512})
 	if err != nil {
@@ -144,6 +131,26 @@ func startPair() (*pair, error) {
 		return nil, fmt.Errorf("strom ApiVersions: %w", err)
 	}
 	return p, nil
+}
+
+// startStrom starts the pair's Strom broker with cfg, logging at debug
+// level to strom.log in dir.
+func (p *pair) startStrom(cfg config.Config, dir string) error {
+	p.stromLog = filepath.Join(dir, "strom.log")
+	logf, err := os.Create(p.stromLog)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := broker.New(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("strom: %w", err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		return fmt.Errorf("strom start: %w", err)
+	}
+	p.strom = b
+	return nil
 }
 
 func (p *pair) stop() {
